@@ -1,0 +1,72 @@
+"""Time as the domain sees it: always timezone-aware UTC, settable in tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Source of the current time."""
+
+    def now(self) -> datetime:
+        """The current moment, timezone-aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that only moves when told to; tests and the demo use it."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = to_utc(at)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        """Jump to ``at``."""
+        self._at = to_utc(at)
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move forward by ``delta`` and return the new time."""
+        self._at += delta
+        return self._at
+
+
+def to_utc(value: datetime) -> datetime:
+    """Convert an aware datetime to UTC; a naive one is refused rather than guessed."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no time zone")
+    return value.astimezone(UTC)
+
+
+def truncate_to_millis(value: datetime) -> datetime:
+    """HubSpot keeps timestamps to the millisecond; so does cbe."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def format_utc(value: datetime) -> str:
+    """The one text form of a timestamp in cbe: ``2024-01-02T03:04:05.000Z``.
+
+    Fixed width, so that the text sorts the same way as the moment it names.
+    """
+    v = to_utc(value)
+    return v.strftime("%Y-%m-%dT%H:%M:%S.") + f"{v.microsecond // 1000:03d}Z"
+
+
+def from_epoch_millis(millis: int) -> datetime:
+    """A UTC datetime from Unix epoch milliseconds."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
+
+
+def to_epoch_millis(value: datetime) -> int:
+    """Unix epoch milliseconds of an aware datetime."""
+    delta = to_utc(value) - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta // timedelta(milliseconds=1)

@@ -1,0 +1,355 @@
+"""Use cases for event definitions: create, update, archive, delete; add, edit, delete properties."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError, field_validator
+
+from core.clock import Clock
+from core.errors import (
+    NotFound,
+    Rule,
+    ValidationFailed,
+    Violation,
+    fail_if,
+    violations_from_pydantic,
+)
+from core.models import (
+    CbeModel,
+    EnumerationOption,
+    EventDefinition,
+    ObjectType,
+    PropertyDefinition,
+    PropertyType,
+    TrackingMethod,
+)
+from core.ports import Database
+from core.rules import (
+    MAX_EVENT_LABEL_LENGTH,
+    MAX_PROPERTY_LABEL_LENGTH,
+    check_custom_property_count,
+    check_definition_count,
+    check_internal_name,
+    check_label,
+    check_name_available,
+    check_options,
+    check_property_names_unique,
+    fully_qualified_name,
+    generate_name,
+    internal_name_from,
+)
+
+
+class OptionDraft(CbeModel):
+    """An enumeration option as a request gives it (HubSpot's examples send label and value)."""
+
+    label: str
+    value: str
+    display_order: int | None = None
+    hidden: bool = False
+    description: str = ""
+
+
+class PropertyDraft(CbeModel):
+    """A property to create: HubSpot's property create body."""
+
+    label: str
+    name: str | None = None
+    type: PropertyType
+    description: str = ""
+    options: list[OptionDraft] = []
+
+
+class DefinitionDraft(CbeModel):
+    """An event to create: HubSpot's definition create body, plus how it is tracked."""
+
+    label: str
+    name: str | None = None
+    description: str = ""
+    primary_object: ObjectType = ObjectType.CONTACT
+    property_definitions: list[PropertyDraft] = []
+    include_default_properties: bool = True
+    tracking_method: TrackingMethod = TrackingMethod.API
+    snippet: str | None = None
+
+    @field_validator("primary_object", mode="before")
+    @classmethod
+    def _object_type(cls, value: object) -> object:
+        return ObjectType.parse(value) if isinstance(value, str) else value
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _no_description(cls, value: object) -> object:
+        return "" if value is None else value
+
+
+class PropertyUpdate(CbeModel):
+    """What can change on a property: label, description and (enumerations) options."""
+
+    label: str | None = None
+    description: str | None = None
+    options: list[OptionDraft] | None = None
+
+
+def build_options(drafts: Sequence[OptionDraft]) -> list[EnumerationOption]:
+    """Options with display order defaulting to their position."""
+    return [
+        EnumerationOption(
+            label=o.label,
+            value=o.value,
+            display_order=i if o.display_order is None else o.display_order,
+            hidden=o.hidden,
+            description=o.description,
+        )
+        for i, o in enumerate(drafts)
+    ]
+
+
+def build_property(
+    draft: PropertyDraft, taken: Collection[str], field: str = ""
+) -> tuple[PropertyDefinition | None, list[Violation]]:
+    """A property definition from a draft, its name generated from the label when not given."""
+    at = f"{field}." if field else ""
+    violations = check_label(draft.label, MAX_PROPERTY_LABEL_LENGTH, f"{at}label")
+    name = draft.name if draft.name is not None else generate_name(draft.label, taken, "property")
+    violations += check_internal_name(name, f"{at}name")
+    options = build_options(draft.options)
+    violations += check_options(draft.type, options, f"{at}options")
+    if violations:
+        return None, violations
+    prop = PropertyDefinition(
+        name=name,
+        label=draft.label,
+        type=draft.type,
+        description=draft.description,
+        options=options,
+    )
+    return prop, []
+
+
+def check_event_name(
+    label: str, name: str | None, existing: Collection[str], deleted: Collection[str]
+) -> tuple[str, list[Violation]]:
+    """The wizard's first step: the label, and the internal name it gives (or was given).
+
+    Returns the internal name that would be used and everything wrong with label and name.
+    """
+    violations = check_label(label, MAX_EVENT_LABEL_LENGTH, "label")
+    taken = set(existing) | set(deleted)
+    chosen = name if name else generate_name(label, taken, "event")
+    if not name and not label.strip():
+        return "", violations
+    violations += check_internal_name(chosen, "name")
+    violations += check_name_available(chosen, existing, deleted, "name")
+    return chosen, violations
+
+
+def validate_properties(
+    props: Sequence[PropertyDefinition], field: str = "propertyDefinitions"
+) -> list[Violation]:
+    """Rules over an event's custom properties together: count and unique names."""
+    return check_custom_property_count(len(props), field) + check_property_names_unique(
+        [p.name for p in props], field
+    )
+
+
+def _parse(model: type[CbeModel], raw: object) -> Any:
+    if isinstance(raw, model):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed(
+            [Violation(field="", rule=Rule.INVALID_TYPE, message="The body is a JSON object.")]
+        )
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise ValidationFailed(violations_from_pydantic(error)) from error
+
+
+class DefinitionService:
+    """Create and change event definitions; the wizard, the API and the CLI call these."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    @property
+    def portal_id(self) -> int:
+        return self._db.portal.portal_id
+
+    def search(
+        self, text: str | None = None, include_archived: bool = True
+    ) -> list[EventDefinition]:
+        """Definitions, oldest first; ``text`` matches label or name, ignoring case."""
+        found = self._db.definitions.list_all()
+        if not include_archived:
+            found = [d for d in found if not d.archived]
+        if text:
+            needle = text.lower()
+            found = [d for d in found if needle in d.name or needle in d.label.lower()]
+        return found
+
+    def get(self, event_name: str) -> EventDefinition:
+        """A definition by internal or fully qualified name; :class:`NotFound` otherwise."""
+        name = internal_name_from(self.portal_id, event_name)
+        definition = self._db.definitions.get(name)
+        if definition is None:
+            raise NotFound(f"Event with fully qualified name {event_name} does not exist.")
+        return definition
+
+    def names_in_use(self) -> tuple[set[str], set[str]]:
+        """Names of existing definitions, and of deleted ones."""
+        repo = self._db.definitions
+        return {d.name for d in repo.list_all()}, repo.deleted_names()
+
+    def create(self, raw: DefinitionDraft | Mapping[str, Any]) -> EventDefinition:
+        """Create a definition; every rule is checked and all violations reported at once."""
+        draft: DefinitionDraft = _parse(DefinitionDraft, raw)
+        with self._db.transaction():
+            existing, deleted = self.names_in_use()
+            name, violations = check_event_name(draft.label, draft.name, existing, deleted)
+            violations += check_definition_count(len(existing) + 1)
+            props: list[PropertyDefinition] = []
+            taken: set[str] = set()
+            for i, prop_draft in enumerate(draft.property_definitions):
+                prop, problems = build_property(prop_draft, taken, f"propertyDefinitions[{i}]")
+                violations += problems
+                if prop is not None:
+                    props.append(prop)
+                    taken.add(prop.name)
+            violations += validate_properties(props)
+            fail_if(violations)
+            now = self._clock.now()
+            definition = EventDefinition(
+                id=self._db.definitions.next_id(),
+                name=name,
+                label=draft.label.strip(),
+                fully_qualified_name=fully_qualified_name(self.portal_id, name),
+                description=draft.description,
+                primary_object=draft.primary_object,
+                properties=props,
+                include_default_properties=draft.include_default_properties,
+                tracking_method=draft.tracking_method,
+                snippet=draft.snippet,
+                created_at=now,
+                updated_at=now,
+            )
+            self._db.definitions.insert(definition)
+            return definition
+
+    def update(
+        self,
+        event_name: str,
+        *,
+        label: str | None = None,
+        description: str | None = None,
+        tracking_method: TrackingMethod | None = None,
+        snippet: str | None = None,
+    ) -> EventDefinition:
+        """Change label, description or tracking; the internal name never changes."""
+        with self._db.transaction():
+            definition = self.get(event_name)
+            changes: dict[str, Any] = {}
+            if label is not None:
+                fail_if(check_label(label, MAX_EVENT_LABEL_LENGTH, "label"))
+                changes["label"] = label.strip()
+            if description is not None:
+                changes["description"] = description
+            if tracking_method is not None:
+                changes["tracking_method"] = tracking_method
+            if snippet is not None:
+                changes["snippet"] = snippet
+            return self._save(definition, changes)
+
+    def archive(self, event_name: str, archived: bool = True) -> EventDefinition:
+        """Archive (or restore) a definition: archived events receive no completions."""
+        with self._db.transaction():
+            return self._save(self.get(event_name), {"archived": archived})
+
+    def delete(self, event_name: str) -> int:
+        """Delete a definition and all its completions; the name is never used again.
+
+        Returns how many completions were removed.
+        """
+        with self._db.transaction():
+            definition = self.get(event_name)
+            removed = self._db.completions.delete_event(definition.fully_qualified_name)
+            self._db.definitions.delete(definition.name)
+            return removed
+
+    def add_property(
+        self, event_name: str, raw: PropertyDraft | Mapping[str, Any]
+    ) -> PropertyDefinition:
+        """Add a custom property (at most 50, names unique)."""
+        draft: PropertyDraft = _parse(PropertyDraft, raw)
+        with self._db.transaction():
+            definition = self.get(event_name)
+            taken = {p.name for p in definition.properties}
+            prop, violations = build_property(draft, taken)
+            if prop is not None:
+                violations += self._check_new_property(definition, prop)
+            fail_if(violations)
+            assert prop is not None
+            self._save(definition, {"properties": [*definition.properties, prop]})
+            return prop
+
+    @staticmethod
+    def _check_new_property(
+        definition: EventDefinition, prop: PropertyDefinition
+    ) -> list[Violation]:
+        found = check_custom_property_count(len(definition.properties) + 1, "")
+        names = [*(p.name for p in definition.properties), prop.name]
+        for violation in check_property_names_unique(names, "properties"):
+            if violation.field == f"properties[{len(names) - 1}].name":
+                found.append(violation.model_copy(update={"field": "name"}))
+        return found
+
+    def update_property(
+        self, event_name: str, property_name: str, raw: PropertyUpdate | Mapping[str, Any]
+    ) -> PropertyDefinition:
+        """Change a property's label, description or options; its name and type stay."""
+        update: PropertyUpdate = _parse(PropertyUpdate, raw)
+        with self._db.transaction():
+            definition = self.get(event_name)
+            prop = self._custom_property(definition, property_name)
+            violations: list[Violation] = []
+            changes: dict[str, Any] = {}
+            if update.label is not None:
+                violations += check_label(update.label, MAX_PROPERTY_LABEL_LENGTH, "label")
+                changes["label"] = update.label.strip()
+            if update.description is not None:
+                changes["description"] = update.description
+            if update.options is not None:
+                options = build_options(update.options)
+                violations += check_options(prop.type, options, "options")
+                changes["options"] = options
+            fail_if(violations)
+            updated = prop.model_copy(update=changes)
+            props = [updated if p.name == prop.name else p for p in definition.properties]
+            self._save(definition, {"properties": props})
+            return updated
+
+    def delete_property(self, event_name: str, property_name: str) -> None:
+        """Remove a custom property; completions already stored keep their values."""
+        with self._db.transaction():
+            definition = self.get(event_name)
+            prop = self._custom_property(definition, property_name)
+            props = [p for p in definition.properties if p.name != prop.name]
+            self._save(definition, {"properties": props})
+
+    @staticmethod
+    def _custom_property(definition: EventDefinition, property_name: str) -> PropertyDefinition:
+        prop = definition.custom_property(property_name)
+        if prop is None:
+            raise NotFound(
+                f"{definition.fully_qualified_name} has no custom property named {property_name!r}."
+            )
+        return prop
+
+    def _save(self, definition: EventDefinition, changes: dict[str, Any]) -> EventDefinition:
+        changes["updated_at"] = self._clock.now()
+        updated = definition.model_copy(update=changes)
+        self._db.definitions.replace(updated)
+        return updated

@@ -1,0 +1,141 @@
+"""Rule codes, violations and the errors use cases raise.
+
+A violation says which field broke which rule, the limit and the value found, and carries a
+sentence a person can act on. The TUI shows the sentence; the HTTP API returns all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Rule(StrEnum):
+    """Every rule cbe enforces, by a stable code."""
+
+    # names and labels
+    REQUIRED = "REQUIRED"
+    INVALID_TYPE = "INVALID_TYPE"
+    NAME_FORMAT = "NAME_FORMAT"
+    NAME_TOO_LONG = "NAME_TOO_LONG"
+    LABEL_TOO_LONG = "LABEL_TOO_LONG"
+    NAME_TAKEN = "NAME_TAKEN"
+    NAME_DELETED = "NAME_DELETED"
+    IMMUTABLE = "IMMUTABLE"
+    # definitions
+    TOO_MANY_DEFINITIONS = "TOO_MANY_DEFINITIONS"
+    TOO_MANY_CUSTOM_PROPERTIES = "TOO_MANY_CUSTOM_PROPERTIES"
+    DUPLICATE_PROPERTY_NAME = "DUPLICATE_PROPERTY_NAME"
+    RESERVED_PROPERTY_NAME = "RESERVED_PROPERTY_NAME"
+    OPTIONS_REQUIRED = "OPTIONS_REQUIRED"
+    OPTIONS_NOT_ALLOWED = "OPTIONS_NOT_ALLOWED"
+    DUPLICATE_OPTION_VALUE = "DUPLICATE_OPTION_VALUE"
+    EMPTY_OPTION = "EMPTY_OPTION"
+    # completions
+    UNKNOWN_EVENT = "UNKNOWN_EVENT"
+    EVENT_ARCHIVED = "EVENT_ARCHIVED"
+    PROPERTY_NAME_TOO_LONG = "PROPERTY_NAME_TOO_LONG"
+    UNKNOWN_PROPERTY = "UNKNOWN_PROPERTY"
+    DUPLICATE_AFTER_LOWERCASE = "DUPLICATE_AFTER_LOWERCASE"
+    TOO_MANY_PROPERTIES = "TOO_MANY_PROPERTIES"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_NUMBER = "INVALID_NUMBER"
+    INVALID_DATETIME = "INVALID_DATETIME"
+    INVALID_VALUE = "INVALID_VALUE"
+    UNUSABLE_OPTION = "UNUSABLE_OPTION"
+    MISSING_IDENTITY = "MISSING_IDENTITY"
+    UNKNOWN_OBJECT = "UNKNOWN_OBJECT"
+    UNKNOWN_EMAIL = "UNKNOWN_EMAIL"
+    UNKNOWN_UTK = "UNKNOWN_UTK"
+    IDENTITY_NOT_FOR_OBJECT = "IDENTITY_NOT_FOR_OBJECT"
+    DUPLICATE_UUID = "DUPLICATE_UUID"
+    INVALID_OCCURRED_AT = "INVALID_OCCURRED_AT"
+    BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+    BATCH_EMPTY = "BATCH_EMPTY"
+    # records
+    DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
+    INVALID_EMAIL = "INVALID_EMAIL"
+
+
+class Violation(BaseModel):
+    """One broken rule: where, which, the limit, the value found, and what to do."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    rule: Rule
+    message: str
+    limit: Any = None
+    actual: Any = None
+
+    def prefixed(self, prefix: str) -> Violation:
+        """The same violation with its field placed under ``prefix`` (e.g. ``inputs[3]``)."""
+        field = f"{prefix}.{self.field}" if self.field else prefix
+        return self.model_copy(update={"field": field})
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class CbeError(Exception):
+    """Base of the errors use cases raise; the message is fit to show a person."""
+
+
+class ValidationFailed(CbeError):
+    """A request broke one or more rules; nothing of it was stored."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations: tuple[Violation, ...] = tuple(violations)
+        count = len(self.violations)
+        head = str(self.violations[0]) if self.violations else "invalid input"
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        super().__init__(head + more)
+
+
+class NotFound(CbeError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(CbeError):
+    """The change collides with what is stored (a taken name, a duplicate uuid, ...)."""
+
+    def __init__(self, message: str, violations: Iterable[Violation] = ()) -> None:
+        super().__init__(message)
+        self.violations: tuple[Violation, ...] = tuple(violations)
+
+
+def fail_if(violations: Sequence[Violation]) -> None:
+    """Raise :class:`ValidationFailed` when there is anything to report."""
+    if violations:
+        raise ValidationFailed(violations)
+
+
+def violations_from_pydantic(error: Any, prefix: str = "") -> list[Violation]:
+    """Turn a pydantic ``ValidationError`` about a request body into violations."""
+    found: list[Violation] = []
+    for detail in error.errors():
+        loc = ".".join(str(part) for part in detail["loc"])
+        if prefix:
+            loc = f"{prefix}.{loc}" if loc else prefix
+        if detail["type"] == "missing":
+            found.append(Violation(field=loc, rule=Rule.REQUIRED, message=f"{loc} is required."))
+        else:
+            message = str(detail["msg"])
+            found.append(
+                Violation(
+                    field=loc,
+                    rule=Rule.INVALID_TYPE,
+                    message=f"{loc}: {message[0].lower()}{message[1:]}." if loc else message,
+                    actual=_short(detail.get("input")),
+                )
+            )
+    return found
+
+
+def _short(value: object) -> object:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return type(value).__name__

@@ -1,0 +1,542 @@
+"""Ingestion: the one entry point through which completions arrive, in two modes.
+
+Strict (HTTP API, CLI import): any violation fails the whole request, every violation is reported
+and nothing is stored. Lenient (JavaScript collector): values are truncated to their limit, only
+the first 50 properties are kept, and what was cut is recorded on the completion; only an input
+that cannot become a completion at all (unknown event, no identity) is refused.
+
+In both modes: names equal after lowercasing are one property (one kept, the rest reported);
+enumeration values that are not options are kept and flagged unusable; a ``uuid`` already stored
+for the event is refused; ``occurredAt`` defaults to the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError, field_validator
+
+from core.clock import Clock
+from core.defaults import DEFAULT_PROPERTIES
+from core.errors import Conflict, Rule, ValidationFailed, Violation, violations_from_pydantic
+from core.models import (
+    CbeModel,
+    Completion,
+    CrmRecord,
+    Cut,
+    EventDefinition,
+    ObjectType,
+    PropertyDefinition,
+    PropertyValue,
+    Source,
+)
+from core.ports import Database
+from core.rules import (
+    MAX_PROPERTIES_PER_COMPLETION,
+    check_batch_size,
+    check_property_count,
+    check_property_name_length,
+    check_value_length,
+    internal_name_from,
+    max_value_length,
+    resolve_case_duplicates,
+)
+from core.values import ParsedValue, parse_datetime, parse_value, value_text
+
+IdFactory = Callable[[], str]
+
+
+class Mode(StrEnum):
+    """How strictly a request is held to the limits."""
+
+    STRICT = "strict"
+    LENIENT = "lenient"
+
+
+class SendRequest(CbeModel):
+    """HubSpot's send body (``BehavioralEventHttpCompletionRequest``)."""
+
+    event_name: str
+    properties: dict[str, Any] = {}
+    object_id: str | None = None
+    email: str | None = None
+    utk: str | None = None
+    occurred_at: str | int | float | None = None
+    uuid: str | None = None
+
+    @field_validator("object_id", mode="before")
+    @classmethod
+    def _object_id_as_text(cls, value: object) -> object:
+        # HubSpot's SDK sends objectId as a string, hand-written clients often as a number.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _no_properties_is_empty(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+def parse_send_body(raw: object) -> SendRequest | list[Violation]:
+    """Read a send body from JSON; malformed bodies give violations, never exceptions."""
+    if not isinstance(raw, Mapping):
+        return [
+            Violation(
+                field="",
+                rule=Rule.INVALID_TYPE,
+                message=f"A send body is a JSON object, not {_json_type(raw)}.",
+            )
+        ]
+    try:
+        return SendRequest.model_validate(raw)
+    except ValidationError as error:
+        return violations_from_pydantic(error)
+
+
+def parse_batch_body(raw: object) -> list[object] | list[Violation]:
+    """The ``inputs`` of a batch body ``{"inputs": [...]}``, or why they cannot be read."""
+    inputs = raw.get("inputs") if isinstance(raw, Mapping) else None
+    if not isinstance(inputs, list):
+        return [
+            Violation(
+                field="inputs",
+                rule=Rule.REQUIRED,
+                message='A batch body is {"inputs": [...]} with one send body per input.',
+            )
+        ]
+    return inputs
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    for kind, name in names.items():
+        if isinstance(value, kind):
+            return name
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
+
+
+@dataclass
+class Rejection:
+    """An input the lenient path refused, with why."""
+
+    index: int
+    violations: list[Violation]
+
+
+@dataclass
+class IngestResult:
+    """What a request stored."""
+
+    stored: list[Completion] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    created_contacts: list[CrmRecord] = field(default_factory=list)
+
+
+@dataclass
+class _Draft:
+    """A completion before identity is settled (the lenient path may create a contact)."""
+
+    completion: Completion
+    create_contact_email: str | None = None
+
+
+def all_properties(definition: EventDefinition) -> list[PropertyDefinition]:
+    """The properties an event accepts: its custom ones, then the defaults unless turned off."""
+    defaults = list(DEFAULT_PROPERTIES) if definition.include_default_properties else []
+    return [*definition.properties, *defaults]
+
+
+class Ingestor:
+    """Turns send bodies into stored completions; the HTTP API, collector and CLI all use it."""
+
+    def __init__(self, db: Database, clock: Clock, new_id: IdFactory) -> None:
+        self._db = db
+        self._clock = clock
+        self._new_id = new_id
+
+    def send(self, body: object, source: Source = Source.API) -> Completion:
+        """Strictly ingest one send body (``POST /events/v3/send``)."""
+        return self.ingest([body], Mode.STRICT, source).stored[0]
+
+    def send_batch(self, body: object, source: Source = Source.API) -> list[Completion]:
+        """Strictly ingest a batch body ``{"inputs": [...]}``: all of it or nothing."""
+        inputs = parse_batch_body(body)
+        if inputs and isinstance(inputs[0], Violation):
+            raise ValidationFailed([v for v in inputs if isinstance(v, Violation)])
+        return self.ingest(inputs, Mode.STRICT, source, batch=True).stored
+
+    def ingest(
+        self, bodies: Sequence[object], mode: Mode, source: Source, *, batch: bool = False
+    ) -> IngestResult:
+        """Validate and store ``bodies`` (raw JSON send bodies).
+
+        Strict mode raises :class:`ValidationFailed` with every violation (fields prefixed
+        ``inputs[i].`` when ``batch``) and stores nothing. Lenient mode stores what it can and
+        lists the rest as rejected.
+        """
+        if batch:
+            size = check_batch_size(len(bodies))
+            if size:
+                raise ValidationFailed(size)
+        with self._db.transaction():
+            return self._ingest_locked(bodies, mode, source, batch)
+
+    def _ingest_locked(
+        self, bodies: Sequence[object], mode: Mode, source: Source, batch: bool
+    ) -> IngestResult:
+        now = self._clock.now()
+        definitions: dict[str, EventDefinition | None] = {}
+        drafts: list[tuple[int, _Draft]] = []
+        result = IngestResult()
+        all_violations: list[Violation] = []
+        seen_uuids: set[tuple[str, str]] = set()
+
+        parsed: list[tuple[int, SendRequest]] = []
+        for index, body in enumerate(bodies):
+            request = parse_send_body(body)
+            if isinstance(request, list):
+                self._reject(result, all_violations, index, request, batch)
+            else:
+                parsed.append((index, request))
+
+        wanted = [
+            (self._definition(definitions, r.event_name), r.uuid) for _, r in parsed if r.uuid
+        ]
+        already = self._db.completions.existing_uuids(
+            {(d.fully_qualified_name, u) for d, u in wanted if d is not None}
+        )
+
+        for index, request in parsed:
+            definition = self._definition(definitions, request.event_name)
+            draft, violations = self._prepare(request, definition, mode, source, now)
+            if draft is not None:
+                key = (draft.completion.event_name, draft.completion.uuid)
+                if key in already or key in seen_uuids:
+                    violations.append(
+                        Violation(
+                            field="uuid",
+                            rule=Rule.DUPLICATE_UUID,
+                            message=(
+                                f"A completion of {key[0]} with uuid {key[1]!r} was already "
+                                "received; the first is kept."
+                            ),
+                            actual=key[1],
+                        )
+                    )
+                seen_uuids.add(key)
+            if violations or draft is None:
+                self._reject(result, all_violations, index, violations, batch)
+            else:
+                drafts.append((index, draft))
+
+        if mode is Mode.STRICT and all_violations:
+            raise ValidationFailed(all_violations)
+        self._settle_identities(drafts, result, now)
+        completions = [d.completion for _, d in drafts]
+        if completions:
+            try:
+                self._db.completions.append(completions)
+            except Conflict as conflict:
+                raise ValidationFailed(list(conflict.violations)) from conflict
+        result.stored = completions
+        return result
+
+    @staticmethod
+    def _reject(
+        result: IngestResult,
+        all_violations: list[Violation],
+        index: int,
+        violations: list[Violation],
+        batch: bool,
+    ) -> None:
+        prefix = f"inputs[{index}]" if batch else ""
+        shown = [v.prefixed(prefix) for v in violations] if prefix else violations
+        all_violations.extend(shown)
+        result.rejected.append(Rejection(index, shown))
+
+    def _definition(
+        self, cache: dict[str, EventDefinition | None], event_name: str
+    ) -> EventDefinition | None:
+        if event_name not in cache:
+            name = internal_name_from(self._db.portal.portal_id, event_name)
+            cache[event_name] = self._db.definitions.get(name)
+        return cache[event_name]
+
+    def _prepare(
+        self,
+        request: SendRequest,
+        definition: EventDefinition | None,
+        mode: Mode,
+        source: Source,
+        now: Any,
+    ) -> tuple[_Draft | None, list[Violation]]:
+        if definition is None:
+            return None, [
+                Violation(
+                    field="eventName",
+                    rule=Rule.UNKNOWN_EVENT,
+                    message=f"Event with fully qualified name {request.event_name} does not exist.",
+                    actual=request.event_name,
+                )
+            ]
+        if definition.archived:
+            return None, [
+                Violation(
+                    field="eventName",
+                    rule=Rule.EVENT_ARCHIVED,
+                    message=f"Event {definition.fully_qualified_name} is archived; "
+                    "restore it to receive completions.",
+                    actual=request.event_name,
+                )
+            ]
+        violations: list[Violation] = []
+        cuts: list[Cut] = []
+
+        identity = self._resolve_identity(request, definition, mode)
+        if isinstance(identity, Violation):
+            return None, [identity]
+        object_id, create_email = identity
+
+        occurred_at = now
+        if request.occurred_at is not None:
+            parsed_at = parse_datetime(request.occurred_at)
+            if parsed_at is None:
+                bad = Violation(
+                    field="occurredAt",
+                    rule=Rule.INVALID_OCCURRED_AT,
+                    message=(
+                        f"occurredAt {request.occurred_at!r} is not a timestamp: send epoch "
+                        "milliseconds or ISO 8601 with Z or an offset."
+                    ),
+                    actual=str(request.occurred_at),
+                )
+                if mode is Mode.STRICT:
+                    violations.append(bad)
+                else:
+                    cuts.append(Cut(property="occurredAt", reason=bad.rule, detail=bad.message))
+            else:
+                occurred_at = parsed_at
+
+        properties, unusable = self._properties(request, definition, mode, violations, cuts)
+        completion_id = self._new_id()
+        completion = Completion(
+            id=completion_id,
+            uuid=request.uuid or completion_id,
+            event_name=definition.fully_qualified_name,
+            object_type=definition.primary_object,
+            object_id=object_id,
+            utk=request.utk or None,
+            email=request.email or None,
+            occurred_at=occurred_at,
+            received_at=now,
+            source=source,
+            properties=properties,
+            unusable=unusable,
+            cuts=cuts,
+        )
+        return _Draft(completion, create_email), violations
+
+    def _resolve_identity(
+        self, request: SendRequest, definition: EventDefinition, mode: Mode
+    ) -> tuple[str | None, str | None] | Violation:
+        """objectId first, then email, then utk; returns (object id, email of a contact to create)."""
+        records = self._db.records
+        kind = definition.primary_object
+        if request.object_id:
+            record = records.get(kind, request.object_id)
+            if record is None or record.archived:
+                return Violation(
+                    field="objectId",
+                    rule=Rule.UNKNOWN_OBJECT,
+                    message=f"No {kind.singular.lower()} with id {request.object_id} exists.",
+                    actual=request.object_id,
+                )
+            return record.id, None
+        if kind is not ObjectType.CONTACT:
+            if request.email or request.utk:
+                return Violation(
+                    field="email" if request.email else "utk",
+                    rule=Rule.IDENTITY_NOT_FOR_OBJECT,
+                    message=(
+                        f"email and utk identify contacts; {definition.fully_qualified_name} "
+                        f"belongs to {kind.plural}, so send objectId."
+                    ),
+                )
+            return Violation(
+                field="objectId",
+                rule=Rule.MISSING_IDENTITY,
+                message=f"objectId is required: {definition.fully_qualified_name} "
+                f"belongs to {kind.plural}.",
+            )
+        if request.email:
+            contact = records.find_contact_by_email(request.email)
+            if contact is not None and not contact.archived:
+                return contact.id, None
+            if mode is Mode.LENIENT:
+                return None, request.email
+            return Violation(
+                field="email",
+                rule=Rule.UNKNOWN_EMAIL,
+                message=f"No contact with email {request.email!r} exists.",
+                actual=request.email,
+            )
+        if request.utk:
+            contact = records.find_contact_by_utk(request.utk)
+            if contact is not None and not contact.archived:
+                return contact.id, None
+            if mode is Mode.LENIENT:
+                return None, None  # an anonymous visitor, joined to a contact once identified
+            return Violation(
+                field="utk",
+                rule=Rule.UNKNOWN_UTK,
+                message=f"No contact with utk {request.utk!r} exists.",
+                actual=request.utk,
+            )
+        return Violation(
+            field="objectId",
+            rule=Rule.MISSING_IDENTITY,
+            message="Say who completed the event: send objectId, email or utk.",
+        )
+
+    def _properties(
+        self,
+        request: SendRequest,
+        definition: EventDefinition,
+        mode: Mode,
+        violations: list[Violation],
+        cuts: list[Cut],
+    ) -> tuple[dict[str, PropertyValue], dict[str, list[str]]]:
+        strict = mode is Mode.STRICT
+        sent = {k: v for k, v in request.properties.items() if v is not None}
+        kept, dropped = resolve_case_duplicates(sent)
+        for name in dropped:
+            key = name.lower()
+            cuts.append(
+                Cut(
+                    property=name,
+                    reason=Rule.DUPLICATE_AFTER_LOWERCASE,
+                    detail=f"{name!r} and {kept[key]!r} are the same after lowercasing; "
+                    f"{kept[key]!r} was used.",
+                )
+            )
+        names = list(kept.values())
+        if strict:
+            violations.extend(check_property_count(len(names)))
+        elif len(names) > MAX_PROPERTIES_PER_COMPLETION:
+            for name in names[MAX_PROPERTIES_PER_COMPLETION:]:
+                cuts.append(
+                    Cut(
+                        property=name,
+                        reason=Rule.TOO_MANY_PROPERTIES,
+                        detail=f"Only the first {MAX_PROPERTIES_PER_COMPLETION} properties are kept.",
+                    )
+                )
+            names = names[:MAX_PROPERTIES_PER_COMPLETION]
+
+        known = {p.name: p for p in all_properties(definition)}
+        values: dict[str, PropertyValue] = {}
+        unusable: dict[str, list[str]] = {}
+        for name in names:
+            raw = sent[name]
+            where = f"properties.{name}"
+            problem = check_property_name_length(name, where)
+            prop = known.get(name.lower())
+            if not problem and prop is None:
+                problem = [
+                    Violation(
+                        field=where,
+                        rule=Rule.UNKNOWN_PROPERTY,
+                        message=(
+                            f"{definition.fully_qualified_name} has no property named {name!r}."
+                        ),
+                        actual=name,
+                    )
+                ]
+            if problem or prop is None:
+                self._refuse(strict, problem, violations, cuts, name)
+                continue
+            text = value_text(raw)
+            if text is not None:
+                too_long = check_value_length(prop.name, text, where)
+                if too_long and strict:
+                    violations.extend(too_long)
+                    continue
+                if too_long:
+                    limit = max_value_length(prop.name)
+                    cuts.append(
+                        Cut(
+                            property=prop.name,
+                            reason=Rule.VALUE_TOO_LONG,
+                            detail=f"Truncated to {limit} characters.",
+                            original_length=len(text),
+                        )
+                    )
+                    raw = text[:limit]
+            outcome = parse_value(prop, raw, where)
+            if isinstance(outcome, Violation):
+                self._refuse(strict, [outcome], violations, cuts, name)
+                continue
+            assert isinstance(outcome, ParsedValue)
+            values[prop.name] = outcome.value
+            if outcome.unusable:
+                unusable[prop.name] = list(outcome.unusable)
+                cuts.append(
+                    Cut(
+                        property=prop.name,
+                        reason=Rule.UNUSABLE_OPTION,
+                        detail=(
+                            f"{', '.join(repr(v) for v in outcome.unusable)} "
+                            f"{'is' if len(outcome.unusable) == 1 else 'are'} not an option of "
+                            f"{prop.name!r}; kept, but not usable in filters and reports."
+                        ),
+                    )
+                )
+        return values, unusable
+
+    @staticmethod
+    def _refuse(
+        strict: bool,
+        problem: list[Violation],
+        violations: list[Violation],
+        cuts: list[Cut],
+        name: str,
+    ) -> None:
+        if strict:
+            violations.extend(problem)
+        else:
+            cuts.extend(Cut(property=name, reason=v.rule, detail=v.message) for v in problem)
+
+    def _settle_identities(
+        self, drafts: list[tuple[int, _Draft]], result: IngestResult, now: Any
+    ) -> None:
+        """Create the contacts the lenient path met by email, one per address."""
+        created: dict[str, CrmRecord] = {}
+        for _, draft in drafts:
+            email = draft.create_contact_email
+            if email is None:
+                continue
+            key = email.lower()
+            if key not in created:
+                records = self._db.records
+                properties = {"email": email}
+                if draft.completion.utk:
+                    properties["hubspotutk"] = draft.completion.utk
+                contact = CrmRecord(
+                    object_type=ObjectType.CONTACT,
+                    id=records.next_id(ObjectType.CONTACT),
+                    properties=properties,
+                    created_at=now,
+                    updated_at=now,
+                )
+                records.insert(contact)
+                created[key] = contact
+                result.created_contacts.append(contact)
+            draft.completion.object_id = created[key].id

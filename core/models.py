@@ -1,0 +1,311 @@
+"""The domain's models, named and shaped after HubSpot's JSON.
+
+Python attributes are snake_case; the JSON form (``model_dump()`` and what is stored) uses
+HubSpot's camelCase names, e.g. ``fully_qualified_name`` <-> ``fullyQualifiedName``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
+from pydantic.alias_generators import to_camel
+
+from core.clock import format_utc, to_utc, truncate_to_millis
+
+
+def _utc_millis(value: datetime) -> datetime:
+    return truncate_to_millis(to_utc(value))
+
+
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(_utc_millis),
+    PlainSerializer(format_utc, return_type=str, when_used="json"),
+]
+"""A timezone-aware moment kept in UTC to the millisecond; JSON form ``...T03:04:05.000Z``."""
+
+PropertyValue = str | int | float
+"""A stored property value: text for strings, enumerations and datetimes; a number for numbers."""
+
+
+class CbeModel(BaseModel):
+    """Base of every domain model: HubSpot's camelCase in JSON, snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="ignore",
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready form, as stored and as HubSpot names the fields."""
+        return self.model_dump(mode="json")
+
+
+class ObjectType(StrEnum):
+    """The CRM objects an event can be associated with."""
+
+    CONTACT = "CONTACT"
+    COMPANY = "COMPANY"
+    DEAL = "DEAL"
+    TICKET = "TICKET"
+
+    @property
+    def plural(self) -> str:
+        """HubSpot's path segment: ``contacts``, ``companies``, ``deals``, ``tickets``."""
+        return _PLURALS[self]
+
+    @property
+    def object_type_id(self) -> str:
+        """HubSpot's object type id, e.g. ``0-1`` for contacts."""
+        return _OBJECT_TYPE_IDS[self]
+
+    @property
+    def label(self) -> str:
+        """The plural label users see: Contacts, Companies, Deals, Tickets."""
+        return self.plural.capitalize()
+
+    @property
+    def singular(self) -> str:
+        """The singular label: Contact, Company, Deal, Ticket."""
+        return self.value.capitalize()
+
+    @classmethod
+    def parse(cls, text: str) -> ObjectType:
+        """Accept ``CONTACT``, ``contact``, ``contacts`` or ``0-1`` (and so on for the others)."""
+        key = text.strip().lower()
+        for member in cls:
+            if key in (member.value.lower(), member.plural, member.object_type_id):
+                return member
+        allowed = ", ".join(m.value for m in cls)
+        raise ValueError(f"unknown object type {text!r}; expected one of {allowed}")
+
+
+_PLURALS = {
+    ObjectType.CONTACT: "contacts",
+    ObjectType.COMPANY: "companies",
+    ObjectType.DEAL: "deals",
+    ObjectType.TICKET: "tickets",
+}
+_OBJECT_TYPE_IDS = {
+    ObjectType.CONTACT: "0-1",
+    ObjectType.COMPANY: "0-2",
+    ObjectType.DEAL: "0-3",
+    ObjectType.TICKET: "0-5",
+}
+
+
+class PropertyType(StrEnum):
+    """The field types of event properties (the wizard's four choices)."""
+
+    STRING = "string"
+    NUMBER = "number"
+    DATETIME = "datetime"
+    ENUMERATION = "enumeration"
+
+    @property
+    def field_type(self) -> str:
+        """HubSpot's ``fieldType`` for this type."""
+        return _FIELD_TYPES[self]
+
+    @property
+    def label(self) -> str:
+        """The wizard's name for the type."""
+        return _TYPE_LABELS[self]
+
+
+_FIELD_TYPES = {
+    PropertyType.STRING: "text",
+    PropertyType.NUMBER: "number",
+    PropertyType.DATETIME: "date",
+    PropertyType.ENUMERATION: "select",
+}
+_TYPE_LABELS = {
+    PropertyType.STRING: "String",
+    PropertyType.NUMBER: "Number",
+    PropertyType.DATETIME: "Timestamp",
+    PropertyType.ENUMERATION: "Enumeration",
+}
+
+
+class TrackingMethod(StrEnum):
+    """How completions of an event are sent: the wizard's last step."""
+
+    JAVASCRIPT = "JAVASCRIPT"
+    """A JavaScript snippet that becomes part of the tracking code (HubSpot: CUSTOM_SCRIPT)."""
+    API = "API"
+    """Sent by a developer through the HTTP API (HubSpot: MANUAL)."""
+
+    @property
+    def tracking_type(self) -> str:
+        """HubSpot's ``trackingType`` for the method."""
+        return "CUSTOM_SCRIPT" if self is TrackingMethod.JAVASCRIPT else "MANUAL"
+
+    @property
+    def label(self) -> str:
+        return "JavaScript snippet" if self is TrackingMethod.JAVASCRIPT else "API"
+
+
+class Source(StrEnum):
+    """Where a completion came from; decides strict or lenient ingestion."""
+
+    API = "api"
+    JS = "js"
+    IMPORT = "import"
+
+
+class Portal(CbeModel):
+    """The local account a database belongs to."""
+
+    portal_id: int
+    access_token: str = Field(repr=False)
+    created_at: UtcDatetime
+
+
+class EnumerationOption(CbeModel):
+    """One choice of an enumeration property: the label people see, the value code sends."""
+
+    label: str
+    value: str
+    display_order: int = 0
+    hidden: bool = False
+    description: str = ""
+
+
+class PropertyDefinition(CbeModel):
+    """A property of an event definition, custom or one of HubSpot's ``hs_*`` defaults."""
+
+    name: str
+    label: str
+    type: PropertyType
+    description: str = ""
+    options: list[EnumerationOption] = Field(default_factory=list)
+    hubspot_defined: bool = False
+
+    @property
+    def field_type(self) -> str:
+        return self.type.field_type
+
+    def option_values(self) -> set[str]:
+        """The values an enumeration accepts."""
+        return {option.value for option in self.options}
+
+    def option_label(self, value: str) -> str | None:
+        """The label shown for an enumeration value, or None when the value is not an option."""
+        for option in self.options:
+            if option.value == value:
+                return option.label
+        return None
+
+
+class EventDefinition(CbeModel):
+    """A custom behavioral event as the wizard creates it."""
+
+    id: str
+    name: str
+    label: str
+    fully_qualified_name: str
+    description: str = ""
+    primary_object: ObjectType = ObjectType.CONTACT
+    properties: list[PropertyDefinition] = Field(default_factory=list)
+    """The custom properties only; the defaults come from :mod:`core.defaults`."""
+    include_default_properties: bool = True
+    tracking_method: TrackingMethod = TrackingMethod.API
+    snippet: str | None = None
+    """The JavaScript the user kept in the wizard (JavaScript tracking only)."""
+    archived: bool = False
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    def custom_property(self, name: str) -> PropertyDefinition | None:
+        """The custom property called ``name``, if any."""
+        for prop in self.properties:
+            if prop.name == name:
+                return prop
+        return None
+
+
+class Cut(CbeModel):
+    """Something the lenient (JavaScript) path changed or left out of a completion."""
+
+    property: str
+    reason: str
+    """A rule code from :class:`core.violations.Rule`, e.g. ``VALUE_TOO_LONG``."""
+    detail: str = ""
+    original_length: int | None = None
+
+
+class Completion(CbeModel):
+    """One time a record did an event (HubSpot also says "occurrence")."""
+
+    id: str
+    uuid: str
+    """HubSpot's ``uuid``: the sender's idempotency key, unique per event."""
+    event_name: str
+    """The event's fully qualified name."""
+    object_type: ObjectType
+    object_id: str | None
+    """None for an anonymous visitor known only by ``utk`` (JavaScript path)."""
+    utk: str | None = None
+    email: str | None = None
+    occurred_at: UtcDatetime
+    received_at: UtcDatetime
+    source: Source
+    properties: dict[str, PropertyValue] = Field(default_factory=dict)
+    unusable: dict[str, list[str]] = Field(default_factory=dict)
+    """Enumeration values that are not options: kept, but out of filters and reports."""
+    cuts: list[Cut] = Field(default_factory=list)
+    """What was truncated, dropped or ignored on the way in."""
+
+
+class CrmRecord(CbeModel):
+    """A CRM object (contact, company, deal or ticket) in HubSpot's shape."""
+
+    object_type: ObjectType
+    id: str
+    properties: dict[str, str] = Field(default_factory=dict)
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    archived: bool = False
+
+    @property
+    def email(self) -> str | None:
+        return self.properties.get("email") or None
+
+    @property
+    def utk(self) -> str | None:
+        return self.properties.get("hubspotutk") or None
+
+    @property
+    def display_name(self) -> str:
+        """What a person calls the record: a contact's name or email, a company's name, ..."""
+        p = self.properties
+        if self.object_type is ObjectType.CONTACT:
+            full = " ".join(x for x in (p.get("firstname"), p.get("lastname")) if x)
+            return full or p.get("email") or f"Contact {self.id}"
+        key = {
+            ObjectType.COMPANY: "name",
+            ObjectType.DEAL: "dealname",
+            ObjectType.TICKET: "subject",
+        }[self.object_type]
+        return p.get(key) or f"{self.object_type.singular} {self.id}"
+
+
+class Association(CbeModel):
+    """A link between two CRM records, e.g. a contact and their company."""
+
+    from_type: ObjectType
+    from_id: str
+    to_type: ObjectType
+    to_id: str

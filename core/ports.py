@@ -1,0 +1,163 @@
+"""The repository protocols (ports) that storage adapters implement.
+
+Every method is safe to call from several processes at once; :meth:`Database.transaction` holds
+the database's inter-process lock so that a use case can read, decide and write as one step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from core.models import (
+    Association,
+    Completion,
+    CrmRecord,
+    EventDefinition,
+    ObjectType,
+    Portal,
+)
+
+
+class DefinitionRepository(Protocol):
+    """Event definitions, and the names of deleted ones (which are never used again)."""
+
+    def list_all(self) -> list[EventDefinition]:
+        """Every definition, archived ones included, oldest first."""
+        ...
+
+    def get(self, name: str) -> EventDefinition | None:
+        """The definition with internal name ``name``."""
+        ...
+
+    def next_id(self) -> str:
+        """A new definition id, never handed out before."""
+        ...
+
+    def insert(self, definition: EventDefinition) -> None:
+        """Store a new definition; raises :class:`core.errors.Conflict` if the name exists."""
+        ...
+
+    def replace(self, definition: EventDefinition) -> None:
+        """Overwrite the stored definition with the same name."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove a definition and remember its name as used."""
+        ...
+
+    def deleted_names(self) -> set[str]:
+        """Names of deleted definitions."""
+        ...
+
+
+@dataclass(frozen=True)
+class CompletionSelection:
+    """What a scan of completions covers; the parts an index can serve.
+
+    ``occurred_after`` is inclusive and ``occurred_before`` exclusive. ``start_after`` is the sort
+    key ``(occurred_at, id)`` of the last completion already seen: the scan continues beyond it.
+    """
+
+    object_type: ObjectType | None = None
+    object_id: str | None = None
+    event_names: frozenset[str] | None = None
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None
+    newest_first: bool = True
+    start_after: tuple[datetime, str] | None = None
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """How often an event was completed and when last."""
+
+    count: int
+    last_occurred_at: datetime | None
+
+
+class CompletionRepository(Protocol):
+    """The append-only store of completions."""
+
+    def append(self, completions: Sequence[Completion]) -> None:
+        """Store all of ``completions`` or none of them; durable when this returns.
+
+        Raises :class:`core.errors.Conflict` when an ``(event_name, uuid)`` is already stored.
+        """
+        ...
+
+    def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(event_name, uuid)`` pairs are already stored."""
+        ...
+
+    def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
+        """Completions in ``selection``, ordered by ``(occurred_at, id)`` as it asks."""
+        ...
+
+    def summaries(self) -> dict[str, EventSummary]:
+        """Count and last completion per event (fully qualified) name."""
+        ...
+
+    def delete_event(self, event_name: str) -> int:
+        """Remove every completion of an event; returns how many there were."""
+        ...
+
+    def attach_visitor(self, utk: str, object_id: str) -> int:
+        """Give an anonymous visitor's completions (by ``utk``) to contact ``object_id``."""
+        ...
+
+
+class RecordRepository(Protocol):
+    """CRM records and their associations."""
+
+    def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None: ...
+
+    def list_records(self, object_type: ObjectType) -> list[CrmRecord]:
+        """All records of a type, archived ones included, by id."""
+        ...
+
+    def find_contact_by_email(self, email: str) -> CrmRecord | None:
+        """The contact with this email, compared case-insensitively."""
+        ...
+
+    def find_contact_by_utk(self, utk: str) -> CrmRecord | None: ...
+
+    def next_id(self, object_type: ObjectType) -> str: ...
+
+    def insert(self, record: CrmRecord) -> None: ...
+
+    def replace(self, record: CrmRecord) -> None: ...
+
+    def associate(self, association: Association) -> None: ...
+
+    def associations(self, object_type: ObjectType, record_id: str) -> list[Association]:
+        """Associations from or to a record, as seen from that record."""
+        ...
+
+
+class Database(Protocol):
+    """One portal's data, as a use case sees it."""
+
+    @property
+    def portal(self) -> Portal: ...
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for people (a folder path)."""
+        ...
+
+    @property
+    def definitions(self) -> DefinitionRepository: ...
+
+    @property
+    def completions(self) -> CompletionRepository: ...
+
+    @property
+    def records(self) -> RecordRepository: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Hold the database's inter-process lock; re-entrant within one process."""
+        ...

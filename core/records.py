@@ -1,0 +1,171 @@
+"""Use cases for CRM records: contacts, companies, deals, tickets and their associations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from core.clock import Clock
+from core.errors import Conflict, NotFound, Rule, Violation, fail_if
+from core.models import Association, CrmRecord, ObjectType
+from core.ports import Database
+
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def check_email(email: str, field: str = "properties.email") -> list[Violation]:
+    """An email address has one ``@`` and a dot in its domain."""
+    if _EMAIL_RE.fullmatch(email):
+        return []
+    return [
+        Violation(
+            field=field,
+            rule=Rule.INVALID_EMAIL,
+            message=f"{email!r} is not an email address.",
+            actual=email,
+        )
+    ]
+
+
+class RecordService:
+    """Create, read, change and link CRM records."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    def get(self, object_type: ObjectType, record_id: str) -> CrmRecord:
+        """A record by id; :class:`NotFound` when there is none."""
+        record = self._db.records.get(object_type, record_id)
+        if record is None:
+            raise NotFound(f"No {object_type.singular.lower()} with id {record_id} exists.")
+        return record
+
+    def search(
+        self,
+        object_type: ObjectType,
+        text: str | None = None,
+        include_archived: bool = False,
+    ) -> list[CrmRecord]:
+        """Records of a type by id; ``text`` matches any property value, ignoring case."""
+        found = self._db.records.list_records(object_type)
+        if not include_archived:
+            found = [r for r in found if not r.archived]
+        if text:
+            needle = text.casefold()
+            found = [
+                r
+                for r in found
+                if any(needle in value.casefold() for value in r.properties.values())
+            ]
+        return found
+
+    def find_contact(self, email: str) -> CrmRecord:
+        """The contact with this email; :class:`NotFound` when there is none."""
+        contact = self._db.records.find_contact_by_email(email)
+        if contact is None:
+            raise NotFound(f"No contact with email {email!r} exists.")
+        return contact
+
+    def create(self, object_type: ObjectType, properties: Mapping[str, str]) -> CrmRecord:
+        """Create a record; a contact's email is checked and must be unused."""
+        props = {k: str(v) for k, v in properties.items() if v is not None}
+        with self._db.transaction():
+            self._check_email(object_type, props, None)
+            now = self._clock.now()
+            record = CrmRecord(
+                object_type=object_type,
+                id=self._db.records.next_id(object_type),
+                properties=props,
+                created_at=now,
+                updated_at=now,
+            )
+            self._db.records.insert(record)
+            return record
+
+    def update(
+        self, object_type: ObjectType, record_id: str, properties: Mapping[str, str]
+    ) -> CrmRecord:
+        """Set properties (an empty string clears one)."""
+        with self._db.transaction():
+            record = self.get(object_type, record_id)
+            merged = dict(record.properties)
+            for key, value in properties.items():
+                if value is None or value == "":
+                    merged.pop(key, None)
+                else:
+                    merged[key] = str(value)
+            self._check_email(object_type, merged, record_id)
+            updated = record.model_copy(
+                update={"properties": merged, "updated_at": self._clock.now()}
+            )
+            self._db.records.replace(updated)
+            return updated
+
+    def archive(self, object_type: ObjectType, record_id: str) -> CrmRecord:
+        """Archive a record; its completions stay on its timeline."""
+        with self._db.transaction():
+            record = self.get(object_type, record_id)
+            updated = record.model_copy(update={"archived": True, "updated_at": self._clock.now()})
+            self._db.records.replace(updated)
+            return updated
+
+    def associate(
+        self, from_type: ObjectType, from_id: str, to_type: ObjectType, to_id: str
+    ) -> Association:
+        """Link two records (in both directions)."""
+        with self._db.transaction():
+            self.get(from_type, from_id)
+            self.get(to_type, to_id)
+            association = Association(
+                from_type=from_type, from_id=from_id, to_type=to_type, to_id=to_id
+            )
+            self._db.records.associate(association)
+            return association
+
+    def associated(
+        self, object_type: ObjectType, record_id: str
+    ) -> dict[ObjectType, list[CrmRecord]]:
+        """The records linked to one record, by type."""
+        linked: dict[ObjectType, list[CrmRecord]] = {}
+        for association in self._db.records.associations(object_type, record_id):
+            record = self._db.records.get(association.to_type, association.to_id)
+            if record is not None:
+                linked.setdefault(association.to_type, []).append(record)
+        return linked
+
+    def identify(self, utk: str, email: str) -> tuple[CrmRecord, int]:
+        """Join a visitor (``utk``) to the contact with ``email``, creating it if needed.
+
+        Returns the contact and how many anonymous completions it received.
+        """
+        fail_if(check_email(email, "email"))
+        with self._db.transaction():
+            contact = self._db.records.find_contact_by_email(email)
+            if contact is None:
+                contact = self.create(ObjectType.CONTACT, {"email": email, "hubspotutk": utk})
+            elif contact.utk != utk:
+                contact = self.update(ObjectType.CONTACT, contact.id, {"hubspotutk": utk})
+            moved = self._db.completions.attach_visitor(utk, contact.id)
+            return contact, moved
+
+    def _check_email(
+        self, object_type: ObjectType, props: Mapping[str, str], record_id: str | None
+    ) -> None:
+        if object_type is not ObjectType.CONTACT or not props.get("email"):
+            return
+        email = props["email"]
+        fail_if(check_email(email))
+        other = self._db.records.find_contact_by_email(email)
+        if other is not None and other.id != record_id:
+            raise Conflict(
+                f"A contact with email {email!r} already exists (id {other.id}).",
+                [
+                    Violation(
+                        field="properties.email",
+                        rule=Rule.DUPLICATE_EMAIL,
+                        message=f"A contact with email {email!r} already exists.",
+                        actual=email,
+                    )
+                ],
+            )

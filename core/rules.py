@@ -1,0 +1,383 @@
+"""The rules of custom behavioral events, one function each, with the seed article's limits.
+
+Each ``check_*`` function returns the violations it finds (an empty list when all is well), so
+that callers can collect every problem of a request at once. The wizard calls the same functions
+live as the user types; the HTTP API returns their violations in HubSpot's error shape.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
+
+from core.defaults import DEFAULT_PROPERTY_NAMES
+from core.errors import Rule, Violation
+from core.models import EnumerationOption, PropertyType
+
+MAX_NAME_LENGTH = 50
+"""Internal names of events and properties, and property names sent with a completion."""
+MAX_PROPERTY_LABEL_LENGTH = 50
+MAX_EVENT_LABEL_LENGTH = 100
+MAX_CUSTOM_PROPERTIES = 50
+"""Custom properties per event definition (the 32 defaults come on top)."""
+MAX_PROPERTIES_PER_COMPLETION = 50
+MAX_VALUE_LENGTH = 256
+MAX_URL_VALUE_LENGTH = 1024
+"""For URL, referrer and link properties."""
+MAX_DEFINITIONS = 500
+"""Event definitions per portal."""
+MAX_BATCH_SIZE = 500
+
+_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
+_URL_LIKE = ("url", "referrer", "link")
+
+
+def check_internal_name(name: str, field: str = "name") -> list[Violation]:
+    """An internal name starts with a letter, holds only a-z, 0-9 and ``_``, and is at most 50."""
+    if not name:
+        return [
+            Violation(field=field, rule=Rule.REQUIRED, message="An internal name is required.")
+        ]
+    found: list[Violation] = []
+    if len(name) > MAX_NAME_LENGTH:
+        found.append(
+            Violation(
+                field=field,
+                rule=Rule.NAME_TOO_LONG,
+                message=(
+                    f"Internal name {name!r} is {len(name)} characters; "
+                    f"at most {MAX_NAME_LENGTH} are allowed."
+                ),
+                limit=MAX_NAME_LENGTH,
+                actual=len(name),
+            )
+        )
+    if not _NAME_RE.fullmatch(name):
+        found.append(
+            Violation(
+                field=field,
+                rule=Rule.NAME_FORMAT,
+                message=f"Internal name {name!r} is not allowed: {_name_format_problem(name)}.",
+                limit="starts with a letter; a-z, 0-9 and _ only",
+                actual=name,
+            )
+        )
+    return found
+
+
+def _name_format_problem(name: str) -> str:
+    if not ("a" <= name[0] <= "z"):
+        return f"it starts with {name[0]!r}, but must start with a lowercase letter a-z"
+    bad = next(ch for ch in name if not (ch.isascii() and (ch.isalnum() or ch == "_")) or ch.isupper())
+    return f"{bad!r} is not allowed; use only lowercase letters a-z, digits 0-9 and underscores"
+
+
+def check_label(label: str, limit: int, field: str = "label") -> list[Violation]:
+    """A label is required and at most ``limit`` characters."""
+    if not label or not label.strip():
+        return [Violation(field=field, rule=Rule.REQUIRED, message="A label is required.")]
+    if len(label) > limit:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.LABEL_TOO_LONG,
+                message=f"Label is {len(label)} characters; at most {limit} are allowed.",
+                limit=limit,
+                actual=len(label),
+            )
+        ]
+    return []
+
+
+def generate_name(label: str, taken: Collection[str] = (), fallback: str = "event") -> str:
+    """An internal name made from a label, unique among ``taken``.
+
+    ``"Viewed Car"`` becomes ``viewed_car``; accents are dropped, anything else that is not
+    a-z or 0-9 becomes one underscore. A label without letters gets ``fallback`` in front, and
+    a taken name gets ``_2``, ``_3``, ... The same label and ``taken`` always give the same name.
+    """
+    ascii_text = (
+        unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode("ascii").lower()
+    )
+    base = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")
+    if not base or not base[0].isalpha():
+        base = f"{fallback}_{base}".strip("_")
+    base = base[:MAX_NAME_LENGTH].rstrip("_")
+    if base not in taken:
+        return base
+    n = 2
+    while True:
+        suffix = f"_{n}"
+        candidate = base[: MAX_NAME_LENGTH - len(suffix)].rstrip("_") + suffix
+        if candidate not in taken:
+            return candidate
+        n += 1
+
+
+def fully_qualified_name(portal_id: int, name: str) -> str:
+    """The name completions are sent with: ``pe{portalId}_{name}``."""
+    return f"pe{portal_id}_{name}"
+
+
+def internal_name_from(portal_id: int, event_name: str) -> str:
+    """Accept an internal or a fully qualified name; give the internal one."""
+    prefix = f"pe{portal_id}_"
+    return event_name[len(prefix) :] if event_name.startswith(prefix) else event_name
+
+
+def check_name_available(
+    name: str, existing: Collection[str], deleted: Collection[str], field: str = "name"
+) -> list[Violation]:
+    """A definition name is unique, and a deleted definition's name is never used again."""
+    if name in existing:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.NAME_TAKEN,
+                message=f"An event named {name!r} already exists.",
+                actual=name,
+            )
+        ]
+    if name in deleted:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.NAME_DELETED,
+                message=(
+                    f"{name!r} belonged to a deleted event; deleted names are never used again."
+                ),
+                actual=name,
+            )
+        ]
+    return []
+
+
+def check_definition_count(count_after: int) -> list[Violation]:
+    """A portal holds at most 500 event definitions."""
+    if count_after > MAX_DEFINITIONS:
+        return [
+            Violation(
+                field="",
+                rule=Rule.TOO_MANY_DEFINITIONS,
+                message=f"A portal can hold at most {MAX_DEFINITIONS} event definitions.",
+                limit=MAX_DEFINITIONS,
+                actual=count_after,
+            )
+        ]
+    return []
+
+
+def check_custom_property_count(count: int, field: str = "propertyDefinitions") -> list[Violation]:
+    """An event has at most 50 custom properties."""
+    if count > MAX_CUSTOM_PROPERTIES:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.TOO_MANY_CUSTOM_PROPERTIES,
+                message=(
+                    f"An event can have at most {MAX_CUSTOM_PROPERTIES} custom properties; "
+                    f"this one would have {count}."
+                ),
+                limit=MAX_CUSTOM_PROPERTIES,
+                actual=count,
+            )
+        ]
+    return []
+
+
+def check_property_names_unique(
+    names: Sequence[str], field: str = "propertyDefinitions"
+) -> list[Violation]:
+    """Custom property names are unique (after lowercasing) and never a default's ``hs_*`` name."""
+    found: list[Violation] = []
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        key = name.lower()
+        if key in DEFAULT_PROPERTY_NAMES:
+            found.append(
+                Violation(
+                    field=f"{field}[{i}].name",
+                    rule=Rule.RESERVED_PROPERTY_NAME,
+                    message=f"{name!r} is one of HubSpot's default properties; choose another name.",
+                    actual=name,
+                )
+            )
+        elif key in seen:
+            found.append(
+                Violation(
+                    field=f"{field}[{i}].name",
+                    rule=Rule.DUPLICATE_PROPERTY_NAME,
+                    message=f"The event already has a property named {name!r}.",
+                    actual=name,
+                )
+            )
+        seen.add(key)
+    return found
+
+
+def check_options(
+    type_: PropertyType, options: Sequence[EnumerationOption], field: str = "options"
+) -> list[Violation]:
+    """An enumeration has at least one option, each with a label and a value, values unique;
+    other types have no options."""
+    if type_ is not PropertyType.ENUMERATION:
+        if options:
+            return [
+                Violation(
+                    field=field,
+                    rule=Rule.OPTIONS_NOT_ALLOWED,
+                    message=f"Only enumerations have options; this property is a {type_.value}.",
+                )
+            ]
+        return []
+    if not options:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.OPTIONS_REQUIRED,
+                message="An enumeration needs at least one option.",
+                limit=1,
+                actual=0,
+            )
+        ]
+    found: list[Violation] = []
+    seen: set[str] = set()
+    for i, option in enumerate(options):
+        for part in ("label", "value"):
+            if not getattr(option, part).strip():
+                found.append(
+                    Violation(
+                        field=f"{field}[{i}].{part}",
+                        rule=Rule.EMPTY_OPTION,
+                        message=f"Option {i + 1} needs a {part}.",
+                    )
+                )
+        if ";" in option.value:
+            found.append(
+                Violation(
+                    field=f"{field}[{i}].value",
+                    rule=Rule.INVALID_VALUE,
+                    message=(
+                        f"Option value {option.value!r} contains ';', which separates "
+                        "several values when data is sent."
+                    ),
+                    actual=option.value,
+                )
+            )
+        if option.value in seen:
+            found.append(
+                Violation(
+                    field=f"{field}[{i}].value",
+                    rule=Rule.DUPLICATE_OPTION_VALUE,
+                    message=f"Two options have the value {option.value!r}; values must be unique.",
+                    actual=option.value,
+                )
+            )
+        seen.add(option.value)
+    return found
+
+
+def is_url_like(property_name: str) -> bool:
+    """URL, referrer and link properties may hold longer values."""
+    lowered = property_name.lower()
+    return any(word in lowered for word in _URL_LIKE)
+
+
+def max_value_length(property_name: str) -> int:
+    """1024 characters for URL, referrer and link properties; 256 for all others."""
+    return MAX_URL_VALUE_LENGTH if is_url_like(property_name) else MAX_VALUE_LENGTH
+
+
+def check_value_length(property_name: str, text: str, field: str) -> list[Violation]:
+    """A value is at most 256 characters, or 1024 for URL, referrer and link properties."""
+    limit = max_value_length(property_name)
+    if len(text) > limit:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.VALUE_TOO_LONG,
+                message=(
+                    f"Value of {property_name!r} is {len(text)} characters; "
+                    f"at most {limit} are allowed."
+                ),
+                limit=limit,
+                actual=len(text),
+            )
+        ]
+    return []
+
+
+def check_property_name_length(property_name: str, field: str) -> list[Violation]:
+    """A property name sent with a completion is at most 50 characters."""
+    if len(property_name) > MAX_NAME_LENGTH:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.PROPERTY_NAME_TOO_LONG,
+                message=(
+                    f"Property name {property_name[:20]!r}... is {len(property_name)} characters; "
+                    f"at most {MAX_NAME_LENGTH} are allowed."
+                ),
+                limit=MAX_NAME_LENGTH,
+                actual=len(property_name),
+            )
+        ]
+    return []
+
+
+def check_property_count(count: int, field: str = "properties") -> list[Violation]:
+    """A completion carries at most 50 properties."""
+    if count > MAX_PROPERTIES_PER_COMPLETION:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.TOO_MANY_PROPERTIES,
+                message=(
+                    f"A completion can carry at most {MAX_PROPERTIES_PER_COMPLETION} properties; "
+                    f"this one has {count}."
+                ),
+                limit=MAX_PROPERTIES_PER_COMPLETION,
+                actual=count,
+            )
+        ]
+    return []
+
+
+def check_batch_size(count: int, field: str = "inputs") -> list[Violation]:
+    """A batch holds 1 to 500 inputs."""
+    if count == 0:
+        return [
+            Violation(
+                field=field, rule=Rule.BATCH_EMPTY, message="A batch needs at least one input."
+            )
+        ]
+    if count > MAX_BATCH_SIZE:
+        return [
+            Violation(
+                field=field,
+                rule=Rule.BATCH_TOO_LARGE,
+                message=f"A batch holds at most {MAX_BATCH_SIZE} inputs; this one has {count}.",
+                limit=MAX_BATCH_SIZE,
+                actual=count,
+            )
+        ]
+    return []
+
+
+def resolve_case_duplicates(names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """Names equal after lowercasing are one property; keep one, deterministically.
+
+    As HubSpot does: sort the variants ascending and keep the last. Returns the kept name for
+    each lowercased key (in the order keys first appear) and the names that were set aside.
+    """
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.lower(), []).append(name)
+    kept: dict[str, str] = {}
+    dropped: list[str] = []
+    for key, variants in groups.items():
+        ordered = sorted(variants)
+        kept[key] = ordered[-1]
+        dropped.extend(ordered[:-1])
+    return kept, dropped
