@@ -300,10 +300,14 @@ class Ingestor:
         violations: list[Violation] = []
         cuts: list[Cut] = []
 
+        # An unknown identity makes the input unusable, but strict mode still reports every
+        # other problem of the request in the same answer.
         identity = self._resolve_identity(request, definition, mode)
         if isinstance(identity, Violation):
-            return None, [identity]
-        object_id, create_email = identity
+            violations.append(identity)
+            object_id, create_email = None, None
+        else:
+            object_id, create_email = identity
 
         occurred_at = now
         if request.occurred_at is not None:
@@ -326,6 +330,8 @@ class Ingestor:
                 occurred_at = parsed_at
 
         properties, unusable = self._properties(request, definition, mode, violations, cuts)
+        if isinstance(identity, Violation):
+            return None, violations
         completion_id = self._new_id()
         completion = Completion(
             id=completion_id,
@@ -539,4 +545,4 @@ class Ingestor:
                 records.insert(contact)
                 created[key] = contact
                 result.created_contacts.append(contact)
-            draft.completion.object_id = created[key].id
+            draft.completion = draft.completion.model_copy(update={"object_id": created[key].id})

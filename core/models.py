@@ -247,7 +247,12 @@ class Cut(CbeModel):
 
 
 class Completion(CbeModel):
-    """One time a record did an event (HubSpot also says "occurrence")."""
+    """One time a record did an event (HubSpot also says "occurrence").
+
+    Frozen: completions are append-only, and stores hand out shared instances.
+    """
+
+    model_config = ConfigDict(**CbeModel.model_config, frozen=True)
 
     id: str
     uuid: str

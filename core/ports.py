@@ -161,3 +161,7 @@ class Database(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """Hold the database's inter-process lock; re-entrant within one process."""
         ...
+
+    def close(self) -> None:
+        """Release files and caches."""
+        ...

@@ -38,3 +38,7 @@ class Services:
         self.occurrences = OccurrenceService(self.db)
         self.records = RecordService(self.db, self.clock)
         self.timeline = TimelineService(self.db, self.occurrences)
+
+    def close(self) -> None:
+        """Release the database."""
+        self.db.close()

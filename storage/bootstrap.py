@@ -1,0 +1,53 @@
+"""The composition root: where a database lives, and the services built on it.
+
+The CLI, the TUI, the HTTP server, the tests and the screenshot script all build cbe here, so
+they all get the same object graph.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_data_path
+
+from core.clock import Clock, SystemClock
+from core.ingestion import IdFactory
+from core.services import Services, random_id
+from storage.database import TinyDatabase, open_database
+
+DB_ENV = "CBE_DB"
+
+
+def data_home() -> Path:
+    """cbe's folder in the user's data directory (``$XDG_DATA_HOME/cbe`` on Linux)."""
+    return user_data_path("cbe", appauthor=False)
+
+
+def default_database_path() -> Path:
+    """``$CBE_DB`` if set, else the default portal's folder in the user's data directory."""
+    configured = os.environ.get(DB_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return data_home() / "default"
+
+
+def demo_database_path() -> Path:
+    """Where ``cbe --demo`` keeps its demo database."""
+    return data_home() / "demo"
+
+
+def open_services(
+    folder: str | os.PathLike[str],
+    *,
+    clock: Clock | None = None,
+    new_id: IdFactory | None = None,
+    create: bool = True,
+    portal_id: int | None = None,
+) -> Services:
+    """Open (or create) the database in ``folder`` and build cbe's services on it."""
+    clock = clock or SystemClock()
+    database: TinyDatabase = open_database(
+        folder, create=create, portal_id=portal_id, clock=clock
+    )
+    return Services(db=database, clock=clock, new_id=new_id or random_id)

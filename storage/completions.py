@@ -1,0 +1,296 @@
+"""Completions on TinyDB, one file per month of ``occurredAt``.
+
+A write touches only the months it adds to, so its cost follows the size of a month, not of the
+whole history. A batch that spans several months is first appended to a journal (one fsynced
+line) and only then written to its month files; if the process dies in between, the next writer
+or opener finds the journal and finishes the job, so a batch is stored whole or not at all.
+
+Each month file is parsed once per change: its completions are kept sorted by
+``(occurredAt, id)`` together with the uuids and a per-event summary, and reused until another
+write replaces the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tinydb import Query
+from tinydb.table import Table
+
+from core.errors import Conflict, Rule, Violation
+from core.models import Completion
+from core.ports import CompletionSelection, EventSummary
+from storage.atomic import AtomicJSONStorage, fsync_dir
+from storage.locking import DatabaseLock
+
+TABLE = "completions"
+JOURNAL = "journal.jsonl"
+_MONTH_FILE = re.compile(r"(\d{4}-\d{2})\.json")
+
+SortKey = tuple[datetime, str]
+
+
+def month_of(moment: datetime) -> str:
+    """The partition a moment belongs to: ``YYYY-MM`` of its UTC date."""
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def _sort_key(completion: Completion) -> SortKey:
+    return (completion.occurred_at, completion.id)
+
+
+class _Partition:
+    """One month file and what was derived from its current content."""
+
+    def __init__(self, path: Path) -> None:
+        self.storage = AtomicJSONStorage(path)
+        self._version: object = object()
+        self.items: list[Completion] = []
+        self.keys: list[SortKey] = []
+        self.uuids: set[tuple[str, str]] = set()
+        self.summary: dict[str, EventSummary] = {}
+
+    def table(self) -> Table:
+        # A fresh Table per write: TinyDB caches the next document id per Table object,
+        # which another process may have used since.
+        return Table(self.storage, TABLE, cache_size=0)
+
+    def refresh(self) -> _Partition:
+        version = self.storage.version()
+        if version == self._version:
+            return self
+        raw = self.storage.read() or {}
+        docs = raw.get(TABLE, {})
+        items = sorted((Completion.model_validate(doc) for doc in docs.values()), key=_sort_key)
+        summary: dict[str, EventSummary] = {}
+        for c in items:
+            known = summary.get(c.event_name)
+            count = known.count + 1 if known else 1
+            summary[c.event_name] = EventSummary(count, c.occurred_at)
+        self.items = items
+        self.keys = [_sort_key(c) for c in items]
+        self.uuids = {(c.event_name, c.uuid) for c in items}
+        self.summary = summary
+        self._version = version
+        return self
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+class CompletionStore:
+    """The completion repository of one database folder."""
+
+    def __init__(self, folder: Path, lock: DatabaseLock) -> None:
+        self.folder = folder
+        self._lock = lock
+        self._partitions: dict[str, _Partition] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def journal(self) -> Path:
+        return self.folder / JOURNAL
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, completions: Sequence[Completion]) -> None:
+        if not completions:
+            return
+        with self._lock:
+            self.recover()
+            keys = [(c.event_name, c.uuid) for c in completions]
+            taken = self.existing_uuids(keys)
+            repeated = {k for k, n in Counter(keys).items() if n > 1}
+            if taken or repeated:
+                raise Conflict(
+                    "Completions with these uuids were already received.",
+                    [
+                        Violation(
+                            field="uuid",
+                            rule=Rule.DUPLICATE_UUID,
+                            message=f"A completion of {event} with uuid {uuid!r} was already "
+                            "received; the first is kept.",
+                            actual=uuid,
+                        )
+                        for event, uuid in sorted(taken | repeated)
+                    ],
+                )
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for c in completions:
+                groups.setdefault(month_of(c.occurred_at), []).append(c.to_json())
+            journaled = len(groups) > 1
+            if journaled:
+                self._write_journal(groups)
+            for month, docs in sorted(groups.items()):
+                self._partition(month).table().insert_multiple(docs)
+            if journaled:
+                self._clear_journal()
+
+    def _write_journal(self, groups: dict[str, list[dict[str, Any]]]) -> None:
+        line = orjson.dumps({"groups": groups}) + b"\n"
+        fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(self.folder)
+
+    def _clear_journal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.journal.unlink()
+        fsync_dir(self.folder)
+
+    def recover(self) -> int:
+        """Finish a journaled batch that a dead process left half-written; returns how many
+        completions were restored. A torn last line was never acknowledged and is dropped."""
+        with self._lock:
+            try:
+                raw = self.journal.read_bytes()
+            except FileNotFoundError:
+                return 0
+            restored = 0
+            for line in raw.split(b"\n"):
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                for month, docs in sorted(record.get("groups", {}).items()):
+                    partition = self._partition(month).refresh()
+                    present = {c.id for c in partition.items}
+                    missing = [d for d in docs if d.get("id") not in present]
+                    if missing:
+                        partition.table().insert_multiple(missing)
+                        restored += len(missing)
+            self._clear_journal()
+            return restored
+
+    def delete_event(self, event_name: str) -> int:
+        with self._lock:
+            removed = 0
+            for partition in self._all_partitions():
+                summary = partition.summary.get(event_name)
+                if summary is None:
+                    continue
+                partition.table().remove(Query().eventName == event_name)
+                removed += summary.count
+            return removed
+
+    def attach_visitor(self, utk: str, object_id: str) -> int:
+        with self._lock:
+            moved = 0
+            for partition in self._all_partitions():
+                count = sum(1 for c in partition.items if c.object_id is None and c.utk == utk)
+                if count:
+                    item = Query()
+                    partition.table().update(
+                        {"objectId": object_id}, (item.utk == utk) & (item.objectId == None)  # noqa: E711
+                    )
+                    moved += count
+            return moved
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        wanted = set(keys)
+        if not wanted:
+            return set()
+        found: set[tuple[str, str]] = set()
+        for partition in self._all_partitions():
+            found |= wanted & partition.uuids
+        return found
+
+    def summaries(self) -> dict[str, EventSummary]:
+        merged: dict[str, EventSummary] = {}
+        for partition in self._all_partitions():
+            for event, summary in partition.summary.items():
+                known = merged.get(event)
+                if known is None:
+                    merged[event] = summary
+                else:
+                    last = max(d for d in (known.last_occurred_at, summary.last_occurred_at) if d)
+                    merged[event] = EventSummary(known.count + summary.count, last)
+        return merged
+
+    def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
+        months = self._months()
+        low = selection.occurred_after
+        high = selection.occurred_before
+        start = selection.start_after
+        if start is not None:
+            if selection.newest_first:
+                high = start[0] if high is None else min(high, start[0])
+            else:
+                low = start[0] if low is None else max(low, start[0])
+        if low is not None:
+            months = [m for m in months if m >= month_of(low)]
+        if high is not None:
+            months = [m for m in months if m <= month_of(high)]
+        if selection.newest_first:
+            months.reverse()
+        keep = _matcher(selection)
+        for month in months:
+            partition = self._partition(month).refresh()
+            yield from filter(keep, _ordered(partition, selection))
+
+    # -- partitions ------------------------------------------------------------------------
+
+    def _months(self) -> list[str]:
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        return sorted(m.group(1) for n in names if (m := _MONTH_FILE.fullmatch(n)))
+
+    def _partition(self, month: str) -> _Partition:
+        partition = self._partitions.get(month)
+        if partition is None:
+            partition = _Partition(self.folder / f"{month}.json")
+            self._partitions[month] = partition
+        return partition
+
+    def _all_partitions(self) -> Iterator[_Partition]:
+        for month in self._months():
+            yield self._partition(month).refresh()
+
+    def close(self) -> None:
+        for partition in self._partitions.values():
+            partition.close()
+        self._partitions.clear()
+
+
+def _ordered(partition: _Partition, selection: CompletionSelection) -> Iterator[Completion]:
+    items, keys = partition.items, partition.keys
+    start = selection.start_after
+    if selection.newest_first:
+        end = bisect.bisect_left(keys, start) if start is not None else len(items)
+        for i in range(end - 1, -1, -1):
+            yield items[i]
+    else:
+        begin = bisect.bisect_right(keys, start) if start is not None else 0
+        for i in range(begin, len(items)):
+            yield items[i]
+
+
+def _matcher(selection: CompletionSelection) -> Callable[[Completion], bool]:
+    def keep(c: Completion) -> bool:
+        if selection.object_type is not None and c.object_type is not selection.object_type:
+            return False
+        if selection.object_id is not None and c.object_id != selection.object_id:
+            return False
+        if selection.event_names is not None and c.event_name not in selection.event_names:
+            return False
+        if selection.occurred_after is not None and c.occurred_at < selection.occurred_after:
+            return False
+        return selection.occurred_before is None or c.occurred_at < selection.occurred_before
+
+    return keep

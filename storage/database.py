@@ -1,0 +1,310 @@
+"""A cbe database folder on TinyDB: one folder per portal.
+
+```
+portal.json          portal id and access token (0600)
+cbe.json             TinyDB: schema version, event definitions, deleted names, CRM records
+completions/         TinyDB files of completions, one per month (see storage.completions)
+.lock                the inter-process lock
+```
+
+Every file is written atomically (storage.atomic) and every read-modify-write holds the folder's
+lock (storage.locking), so the TUI, ``cbe serve`` and ``cbe send`` can share one database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tinydb.table import Document, Table
+
+from core.clock import Clock, SystemClock
+from core.errors import CbeError, Conflict
+from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
+from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
+from storage.completions import CompletionStore
+from storage.locking import LOCK_FILE, DatabaseLock
+from storage.schema import upgrade
+
+MAIN_FILE = "cbe.json"
+PORTAL_FILE = "portal.json"
+COMPLETIONS_DIR = "completions"
+
+DEFINITIONS = "definitions"
+DELETED_DEFINITIONS = "deletedDefinitions"
+ASSOCIATIONS = "associations"
+
+
+class NotADatabase(CbeError):
+    """The folder is missing or holds something other than a cbe database."""
+
+
+class _Cached:
+    """Something derived from the main file, rebuilt only when the file changes."""
+
+    def __init__(self, storage: AtomicJSONStorage) -> None:
+        self._storage = storage
+        self._values: dict[str, tuple[object, Any]] = {}
+
+    def get(self, key: str, build: Any) -> Any:
+        version = self._storage.version()
+        hit = self._values.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = build()
+        self._values[key] = (version, value)
+        return value
+
+
+def _table(storage: AtomicJSONStorage, name: str) -> Table:
+    # A fresh Table per use: TinyDB caches query results and the next id per Table object,
+    # and another process may have written since.
+    return Table(storage, name, cache_size=0)
+
+
+class TinyDefinitionRepository:
+    """Event definitions in ``cbe.json``; a definition's id is its TinyDB document id."""
+
+    def __init__(self, storage: AtomicJSONStorage, lock: DatabaseLock, cache: _Cached) -> None:
+        self._storage = storage
+        self._lock = lock
+        self._cache = cache
+
+    def _by_name(self) -> dict[str, EventDefinition]:
+        def build() -> dict[str, EventDefinition]:
+            docs = sorted(_table(self._storage, DEFINITIONS), key=lambda d: d.doc_id)
+            return {d["name"]: EventDefinition.model_validate(d) for d in docs}
+
+        result: dict[str, EventDefinition] = self._cache.get(DEFINITIONS, build)
+        return result
+
+    def list_all(self) -> list[EventDefinition]:
+        return list(self._by_name().values())
+
+    def get(self, name: str) -> EventDefinition | None:
+        return self._by_name().get(name)
+
+    def next_id(self) -> str:
+        with self._lock:
+            used = [d.doc_id for d in _table(self._storage, DEFINITIONS)]
+            used += [int(d["id"]) for d in _table(self._storage, DELETED_DEFINITIONS)]
+            return str(max(used, default=0) + 1)
+
+    def insert(self, definition: EventDefinition) -> None:
+        with self._lock:
+            if self.get(definition.name) is not None:
+                raise Conflict(f"An event named {definition.name!r} already exists.")
+            doc = Document(definition.to_json(), doc_id=int(definition.id))
+            _table(self._storage, DEFINITIONS).insert(doc)
+
+    def replace(self, definition: EventDefinition) -> None:
+        with self._lock:
+            doc = Document(definition.to_json(), doc_id=int(definition.id))
+            _table(self._storage, DEFINITIONS).upsert(doc)
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            definition = self.get(name)
+            if definition is None:
+                return
+            _table(self._storage, DELETED_DEFINITIONS).insert({"name": name, "id": definition.id})
+            _table(self._storage, DEFINITIONS).remove(doc_ids=[int(definition.id)])
+
+    def deleted_names(self) -> set[str]:
+        return {d["name"] for d in _table(self._storage, DELETED_DEFINITIONS)}
+
+
+class TinyRecordRepository:
+    """Contacts, companies, deals and tickets in ``cbe.json``, one table each, id = document id."""
+
+    def __init__(self, storage: AtomicJSONStorage, lock: DatabaseLock, cache: _Cached) -> None:
+        self._storage = storage
+        self._lock = lock
+        self._cache = cache
+
+    def _records(self, object_type: ObjectType) -> Table:
+        return _table(self._storage, object_type.plural)
+
+    def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
+        if not record_id.isdigit():
+            return None
+        doc = self._records(object_type).get(doc_id=int(record_id))
+        return None if doc is None else CrmRecord.model_validate(doc)
+
+    def list_records(self, object_type: ObjectType) -> list[CrmRecord]:
+        def build() -> list[CrmRecord]:
+            docs = sorted(self._records(object_type), key=lambda d: d.doc_id)
+            return [CrmRecord.model_validate(d) for d in docs]
+
+        result: list[CrmRecord] = self._cache.get(f"records:{object_type}", build)
+        return list(result)
+
+    def _contact_index(self, key: str) -> dict[str, str]:
+        def build() -> dict[str, str]:
+            index: dict[str, str] = {}
+            for doc in self._records(ObjectType.CONTACT):
+                value = doc.get("properties", {}).get(key)
+                if value:
+                    index.setdefault(value.lower() if key == "email" else value, str(doc.doc_id))
+            return index
+
+        result: dict[str, str] = self._cache.get(f"contacts-by:{key}", build)
+        return result
+
+    def find_contact_by_email(self, email: str) -> CrmRecord | None:
+        record_id = self._contact_index("email").get(email.lower())
+        return None if record_id is None else self.get(ObjectType.CONTACT, record_id)
+
+    def find_contact_by_utk(self, utk: str) -> CrmRecord | None:
+        record_id = self._contact_index("hubspotutk").get(utk)
+        return None if record_id is None else self.get(ObjectType.CONTACT, record_id)
+
+    def next_id(self, object_type: ObjectType) -> str:
+        with self._lock:
+            ids = [d.doc_id for d in self._records(object_type)]
+            return str(max(ids, default=0) + 1)
+
+    def insert(self, record: CrmRecord) -> None:
+        with self._lock:
+            self._records(record.object_type).insert(
+                Document(record.to_json(), doc_id=int(record.id))
+            )
+
+    def replace(self, record: CrmRecord) -> None:
+        with self._lock:
+            self._records(record.object_type).upsert(
+                Document(record.to_json(), doc_id=int(record.id))
+            )
+
+    def associate(self, association: Association) -> None:
+        with self._lock:
+            doc = association.to_json()
+            table = _table(self._storage, ASSOCIATIONS)
+            if doc not in list(table) and self._flip(doc) not in list(table):
+                table.insert(doc)
+
+    @staticmethod
+    def _flip(doc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "fromType": doc["toType"],
+            "fromId": doc["toId"],
+            "toType": doc["fromType"],
+            "toId": doc["fromId"],
+        }
+
+    def associations(self, object_type: ObjectType, record_id: str) -> list[Association]:
+        found = []
+        for doc in _table(self._storage, ASSOCIATIONS):
+            if doc["fromType"] == object_type and doc["fromId"] == record_id:
+                found.append(Association.model_validate(doc))
+            elif doc["toType"] == object_type and doc["toId"] == record_id:
+                found.append(Association.model_validate(self._flip(doc)))
+        return found
+
+
+class TinyDatabase:
+    """One portal's database folder; implements :class:`core.ports.Database`."""
+
+    def __init__(self, folder: Path, portal: Portal, lock: DatabaseLock) -> None:
+        self.folder = folder
+        self._portal = portal
+        self._lock = lock
+        self._main = AtomicJSONStorage(folder / MAIN_FILE)
+        cache = _Cached(self._main)
+        self._definitions = TinyDefinitionRepository(self._main, lock, cache)
+        self._records = TinyRecordRepository(self._main, lock, cache)
+        self._completions = CompletionStore(folder / COMPLETIONS_DIR, lock)
+
+    @property
+    def portal(self) -> Portal:
+        return self._portal
+
+    @property
+    def location(self) -> str:
+        return str(self.folder)
+
+    @property
+    def definitions(self) -> TinyDefinitionRepository:
+        return self._definitions
+
+    @property
+    def completions(self) -> CompletionStore:
+        return self._completions
+
+    @property
+    def records(self) -> TinyRecordRepository:
+        return self._records
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def close(self) -> None:
+        self._main.close()
+        self._completions.close()
+
+
+def open_database(
+    folder: str | os.PathLike[str],
+    *,
+    create: bool = True,
+    portal_id: int | None = None,
+    clock: Clock | None = None,
+) -> TinyDatabase:
+    """Open the database in ``folder``, creating it (with a new portal) when ``create``.
+
+    Upgrades an older schema, refuses a newer one, and finishes any batch a crashed writer left
+    in the journal.
+    """
+    path = Path(folder).expanduser().resolve()
+    if not path.exists():
+        if not create:
+            raise NotADatabase(f"There is no cbe database at {path}.")
+        path.mkdir(parents=True, mode=0o700)
+    elif not path.is_dir():
+        raise NotADatabase(f"{path} is a file, not a cbe database folder.")
+    else:
+        known = {PORTAL_FILE, MAIN_FILE, COMPLETIONS_DIR, LOCK_FILE}
+        present = {p.name for p in path.iterdir() if not p.name.startswith(".")}
+        if present and not present & known:
+            raise NotADatabase(
+                f"{path} is not empty and holds no cbe database; choose another folder."
+            )
+    lock = DatabaseLock(path)
+    with lock:
+        main = AtomicJSONStorage(path / MAIN_FILE)
+        upgrade(path, main)
+        main.close()
+        portal = _load_or_create_portal(path, create, portal_id, clock or SystemClock())
+        database = TinyDatabase(path, portal, lock)
+        database.completions.recover()
+    return database
+
+
+def _load_or_create_portal(
+    folder: Path, create: bool, portal_id: int | None, clock: Clock
+) -> Portal:
+    portal_file = folder / PORTAL_FILE
+    try:
+        return Portal.model_validate(orjson.loads(portal_file.read_bytes()))
+    except FileNotFoundError:
+        pass
+    except (orjson.JSONDecodeError, ValueError) as error:
+        raise CorruptFile(f"{portal_file} is not a valid portal file: {error}") from error
+    if not create:
+        raise NotADatabase(f"There is no cbe database at {folder}.")
+    portal = Portal(
+        portal_id=portal_id if portal_id is not None else 10_000_000 + secrets.randbelow(90_000_000),
+        access_token=f"cbe-{secrets.token_urlsafe(32)}",
+        created_at=clock.now(),
+    )
+    # The access token must stay the owner's: the file is written 0600 (mkstemp's mode).
+    write_atomically(portal_file, orjson.dumps(portal.to_json(), option=orjson.OPT_INDENT_2))
+    fsync_dir(folder)
+    return portal
