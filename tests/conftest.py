@@ -1,0 +1,69 @@
+"""Shared fixtures: a fixed clock, predictable ids and a fresh database per test."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.clock import FixedClock
+from core.models import CrmRecord, EventDefinition, ObjectType
+from core.services import Services
+from storage.bootstrap import open_services
+
+PORTAL_ID = 12345678
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "db"
+
+
+@pytest.fixture
+def services(db_path: Path, clock: FixedClock) -> Iterator[Services]:
+    counter = itertools.count(1)
+    built = open_services(
+        db_path, clock=clock, new_id=lambda: f"c{next(counter):06d}", portal_id=PORTAL_ID
+    )
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def viewed_car(services: Services) -> EventDefinition:
+    """HubSpot's CarSpot example: an enumeration, a number and a string property."""
+    return services.definitions.create(
+        {
+            "label": "Viewed Car",
+            "description": "Fires when a visitor views a car listing",
+            "primaryObject": "CONTACT",
+            "propertyDefinitions": [
+                {
+                    "label": "Condition",
+                    "type": "enumeration",
+                    "options": [{"label": "New", "value": "new"}, {"label": "Used", "value": "used"}],
+                },
+                {"label": "Year", "type": "number"},
+                {"label": "Make", "type": "string"},
+                {"label": "Listed at", "type": "datetime"},
+                {"label": "Listing URL", "type": "string"},
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def contact(services: Services) -> CrmRecord:
+    return services.records.create(
+        ObjectType.CONTACT,
+        {"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee", "hubspotutk": "utk-ann"},
+    )
