@@ -135,9 +135,7 @@ _TABLE: list[tuple[str, str, PropertyType, list[EnumerationOption]]] = [
 ]
 
 DEFAULT_PROPERTIES: tuple[PropertyDefinition, ...] = tuple(
-    PropertyDefinition(
-        name=name, label=label, type=type_, options=options, hubspot_defined=True
-    )
+    PropertyDefinition(name=name, label=label, type=type_, options=options, hubspot_defined=True)
     for name, label, type_, options in _TABLE
 )
 """The default properties, in HubSpot's (alphabetical) order."""

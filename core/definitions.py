@@ -1,4 +1,4 @@
-"""Use cases for event definitions: create, update, archive, delete; add, edit, delete properties."""
+"""Use cases for event definitions: create, update, archive, delete; edit their properties."""
 
 from __future__ import annotations
 
@@ -212,14 +212,17 @@ class DefinitionService:
             name, violations = check_event_name(draft.label, draft.name, existing, deleted)
             violations += check_definition_count(len(existing) + 1)
             props: list[PropertyDefinition] = []
+            names: list[str | None] = []  # by position in the request, None for "no name"
             taken: set[str] = set()
             for i, prop_draft in enumerate(draft.property_definitions):
                 prop, problems = build_property(prop_draft, taken, f"propertyDefinitions[{i}]")
                 violations += problems
+                names.append(prop_draft.name or None if prop is None else prop.name)
                 if prop is not None:
                     props.append(prop)
                     taken.add(prop.name)
-            violations += validate_properties(props)
+            violations += check_custom_property_count(len(draft.property_definitions))
+            violations += check_property_names_unique(names)
             fail_if(violations)
             now = self._clock.now()
             definition = EventDefinition(

@@ -78,43 +78,6 @@ def definition_to_hubspot(definition: EventDefinition, include_properties: bool 
     return body
 
 
-def definition_to_export(definition: EventDefinition) -> JSON:
-    """A definition as ``cbe definitions export`` writes it: HubSpot's create body plus
-    the tracking method, so that ``import`` recreates it as it was."""
-    body: JSON = {
-        "label": definition.label,
-        "name": definition.name,
-        "description": definition.description,
-        "primaryObject": definition.primary_object.value,
-        "includeDefaultProperties": definition.include_default_properties,
-        "propertyDefinitions": [
-            {
-                "name": p.name,
-                "label": p.label,
-                "type": p.type.value,
-                "description": p.description,
-                "options": [
-                    {
-                        "label": o.label,
-                        "value": o.value,
-                        "displayOrder": o.display_order,
-                        "hidden": o.hidden,
-                        "description": o.description,
-                    }
-                    for o in p.options
-                ],
-            }
-            for p in definition.properties
-        ],
-        "trackingMethod": definition.tracking_method.value,
-    }
-    if definition.snippet is not None:
-        body["snippet"] = definition.snippet
-    if definition.archived:
-        body["archived"] = True
-    return body
-
-
 def draft_from_hubspot(body: Mapping[str, Any], where: str = "") -> JSON:
     """Read an event definition in either HubSpot shape (create body or definition object) into
     a create body that :meth:`core.definitions.DefinitionService.create` accepts.

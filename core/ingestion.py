@@ -174,23 +174,36 @@ class Ingestor:
         return self.ingest(inputs, Mode.STRICT, source, batch=True).stored
 
     def ingest(
-        self, bodies: Sequence[object], mode: Mode, source: Source, *, batch: bool = False
+        self,
+        bodies: Sequence[object],
+        mode: Mode,
+        source: Source,
+        *,
+        batch: bool = False,
+        all_or_nothing: bool = True,
     ) -> IngestResult:
         """Validate and store ``bodies`` (raw JSON send bodies).
 
         Strict mode raises :class:`ValidationFailed` with every violation (fields prefixed
-        ``inputs[i].`` when ``batch``) and stores nothing. Lenient mode stores what it can and
-        lists the rest as rejected.
+        ``inputs[i].`` when ``batch``) and stores nothing. With ``all_or_nothing=False`` (a file
+        import, where each line is its own request) strict mode instead rejects each input with
+        any violation and stores the others. Lenient mode stores what it can and lists the rest
+        as rejected.
         """
         if batch:
             size = check_batch_size(len(bodies))
             if size:
                 raise ValidationFailed(size)
         with self._db.transaction():
-            return self._ingest_locked(bodies, mode, source, batch)
+            return self._ingest_locked(bodies, mode, source, batch, all_or_nothing)
 
     def _ingest_locked(
-        self, bodies: Sequence[object], mode: Mode, source: Source, batch: bool
+        self,
+        bodies: Sequence[object],
+        mode: Mode,
+        source: Source,
+        batch: bool,
+        all_or_nothing: bool,
     ) -> IngestResult:
         now = self._clock.now()
         definitions: dict[str, EventDefinition | None] = {}
@@ -237,7 +250,7 @@ class Ingestor:
             else:
                 drafts.append((index, draft))
 
-        if mode is Mode.STRICT and all_violations:
+        if mode is Mode.STRICT and all_or_nothing and all_violations:
             raise ValidationFailed(all_violations)
         self._settle_identities(drafts, result, now)
         completions = [d.completion for _, d in drafts]
@@ -353,7 +366,10 @@ class Ingestor:
     def _resolve_identity(
         self, request: SendRequest, definition: EventDefinition, mode: Mode
     ) -> tuple[str | None, str | None] | Violation:
-        """objectId first, then email, then utk; returns (object id, email of a contact to create)."""
+        """objectId first, then email, then utk.
+
+        Returns the object id and, on the lenient path, the email of a contact to create.
+        """
         records = self._db.records
         kind = definition.primary_object
         if request.object_id:
@@ -442,7 +458,7 @@ class Ingestor:
                     Cut(
                         property=name,
                         reason=Rule.TOO_MANY_PROPERTIES,
-                        detail=f"Only the first {MAX_PROPERTIES_PER_COMPLETION} properties are kept.",
+                        detail=f"Only the first {MAX_PROPERTIES_PER_COMPLETION} are kept.",
                     )
                 )
             names = names[:MAX_PROPERTIES_PER_COMPLETION]

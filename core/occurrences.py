@@ -56,7 +56,7 @@ def encode_cursor(completion: Completion) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The sort key a cursor points past; :class:`ValidationFailed` for a cursor cbe did not make."""
+    """The sort key a cursor points past; :class:`ValidationFailed` for a foreign cursor."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         millis, completion_id = json.loads(base64.urlsafe_b64decode(padded.encode()))

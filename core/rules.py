@@ -36,9 +36,7 @@ _URL_LIKE = ("url", "referrer", "link")
 def check_internal_name(name: str, field: str = "name") -> list[Violation]:
     """An internal name starts with a letter, holds only a-z, 0-9 and ``_``, and is at most 50."""
     if not name:
-        return [
-            Violation(field=field, rule=Rule.REQUIRED, message="An internal name is required.")
-        ]
+        return [Violation(field=field, rule=Rule.REQUIRED, message="An internal name is required.")]
     found: list[Violation] = []
     if len(name) > MAX_NAME_LENGTH:
         found.append(
@@ -69,7 +67,9 @@ def check_internal_name(name: str, field: str = "name") -> list[Violation]:
 def _name_format_problem(name: str) -> str:
     if not ("a" <= name[0] <= "z"):
         return f"it starts with {name[0]!r}, but must start with a lowercase letter a-z"
-    bad = next(ch for ch in name if not (ch.isascii() and (ch.isalnum() or ch == "_")) or ch.isupper())
+    bad = next(
+        ch for ch in name if not (ch.isascii() and (ch.isalnum() or ch == "_")) or ch.isupper()
+    )
     return f"{bad!r} is not allowed; use only lowercase letters a-z, digits 0-9 and underscores"
 
 
@@ -187,19 +187,25 @@ def check_custom_property_count(count: int, field: str = "propertyDefinitions") 
 
 
 def check_property_names_unique(
-    names: Sequence[str], field: str = "propertyDefinitions"
+    names: Sequence[str | None], field: str = "propertyDefinitions"
 ) -> list[Violation]:
-    """Custom property names are unique (after lowercasing) and never a default's ``hs_*`` name."""
+    """Custom property names are unique (after lowercasing) and never a default's ``hs_*`` name.
+
+    A ``None`` stands for a property that has no name yet (it broke another rule); it is skipped,
+    so that the fields reported keep the positions of the request.
+    """
     found: list[Violation] = []
     seen: set[str] = set()
     for i, name in enumerate(names):
+        if name is None:
+            continue
         key = name.lower()
         if key in DEFAULT_PROPERTY_NAMES:
             found.append(
                 Violation(
                     field=f"{field}[{i}].name",
                     rule=Rule.RESERVED_PROPERTY_NAME,
-                    message=f"{name!r} is one of HubSpot's default properties; choose another name.",
+                    message=f"{name!r} is a HubSpot default property; choose another name.",
                     actual=name,
                 )
             )

@@ -47,7 +47,5 @@ def open_services(
 ) -> Services:
     """Open (or create) the database in ``folder`` and build cbe's services on it."""
     clock = clock or SystemClock()
-    database: TinyDatabase = open_database(
-        folder, create=create, portal_id=portal_id, clock=clock
-    )
+    database: TinyDatabase = open_database(folder, create=create, portal_id=portal_id, clock=clock)
     return Services(db=database, clock=clock, new_id=new_id or random_id)

@@ -94,7 +94,7 @@ class CompletionStore:
         self.folder = folder
         self._lock = lock
         self._partitions: dict[str, _Partition] = {}
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @property
     def journal(self) -> Path:
@@ -193,7 +193,8 @@ class CompletionStore:
                 if count:
                     item = Query()
                     partition.table().update(
-                        {"objectId": object_id}, (item.utk == utk) & (item.objectId == None)  # noqa: E711
+                        {"objectId": object_id},
+                        (item.utk == utk) & (item.objectId == None),  # noqa: E711
                     )
                     moved += count
             return moved

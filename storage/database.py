@@ -300,7 +300,9 @@ def _load_or_create_portal(
     if not create:
         raise NotADatabase(f"There is no cbe database at {folder}.")
     portal = Portal(
-        portal_id=portal_id if portal_id is not None else 10_000_000 + secrets.randbelow(90_000_000),
+        portal_id=portal_id
+        if portal_id is not None
+        else 10_000_000 + secrets.randbelow(90_000_000),
         access_token=f"cbe-{secrets.token_urlsafe(32)}",
         created_at=clock.now(),
     )

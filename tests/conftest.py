@@ -50,7 +50,10 @@ def viewed_car(services: Services) -> EventDefinition:
                 {
                     "label": "Condition",
                     "type": "enumeration",
-                    "options": [{"label": "New", "value": "new"}, {"label": "Used", "value": "used"}],
+                    "options": [
+                        {"label": "New", "value": "new"},
+                        {"label": "Used", "value": "used"},
+                    ],
                 },
                 {"label": "Year", "type": "number"},
                 {"label": "Make", "type": "string"},
@@ -65,5 +68,10 @@ def viewed_car(services: Services) -> EventDefinition:
 def contact(services: Services) -> CrmRecord:
     return services.records.create(
         ObjectType.CONTACT,
-        {"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee", "hubspotutk": "utk-ann"},
+        {
+            "email": "ann@example.com",
+            "firstname": "Ann",
+            "lastname": "Lee",
+            "hubspotutk": "utk-ann",
+        },
     )

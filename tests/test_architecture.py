@@ -1,0 +1,91 @@
+"""The layers stay apart, and the code stays linted and typed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE_MODULES = sorted(
+    f"core.{p.stem}" for p in (ROOT / "core").glob("*.py") if p.stem != "__init__"
+)
+FORBIDDEN_IN_CORE = [
+    "textual",
+    "rich",
+    "tinydb",
+    "fastapi",
+    "uvicorn",
+    "orjson",
+    "click",
+    "filelock",
+    "tui",
+    "storage",
+    "api",
+]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
+
+
+def test_import_contracts_are_kept() -> None:
+    result = _run(LINT_IMPORTS, "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_importing_core_loads_no_interface_or_storage_engine() -> None:
+    code = (
+        "import sys\n"
+        f"for name in {CORE_MODULES!r}: __import__(name)\n"
+        f"print(sorted(m for m in {FORBIDDEN_IN_CORE!r} if m in sys.modules))\n"
+    )
+    result = _run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_importing_storage_loads_no_interface() -> None:
+    code = (
+        "import sys, storage.bootstrap, storage.database\n"
+        "print(sorted(m for m in ['textual', 'fastapi', 'click', 'tui'] if m in sys.modules))\n"
+    )
+    result = _run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_contract_catches_a_forbidden_import(tmp_path: Path) -> None:
+    """A module in core that imports textual must break the contract (the check is real)."""
+    offender = ROOT / "core" / "_contract_probe.py"
+    offender.write_text("import textual  # deliberately forbidden\n")
+    try:
+        result = _run(LINT_IMPORTS, "--no-cache")
+    finally:
+        offender.unlink()
+    assert result.returncode != 0
+    assert "core._contract_probe -> textual" in result.stdout
+
+
+@pytest.mark.slow
+def test_ruff_finds_nothing() -> None:
+    result = _run(sys.executable, "-m", "ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_code_is_formatted() -> None:
+    result = _run(sys.executable, "-m", "ruff", "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_mypy_strict_on_core_and_storage() -> None:
+    result = _run(sys.executable, "-m", "mypy", "core", "storage")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,446 @@
+"""The ``cbe`` command: the app, the demo, imports and exports, timelines in text.
+
+Errors a person can act on are printed as one line (``Error: ...``) with exit status 1, never a
+traceback; set ``CBE_DEBUG=1`` to see the traceback of an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from core.clock import SystemClock, to_utc
+from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
+from core.errors import CbeError, ValidationFailed, Violation
+from core.hubspot import definition_to_hubspot, draft_from_hubspot
+from core.ingestion import Mode
+from core.models import Source
+from core.rules import MAX_BATCH_SIZE
+from core.services import Services
+from core.timeline import group_by_month
+from storage.bootstrap import DB_ENV, default_database_path, demo_database_path, open_services
+from storage.database import PORTAL_FILE
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _friendly_errors(command: F) -> F:
+    """Turn cbe's errors (and file errors) into one clear line."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except ValidationFailed as error:
+            raise click.ClickException(
+                "; ".join(str(v) for v in error.violations) or str(error)
+            ) from error
+        except CbeError as error:
+            raise click.ClickException(str(error)) from error
+        except OSError as error:
+            where = f" ({error.filename})" if error.filename else ""
+            raise click.ClickException(f"{error.strerror or error}{where}") from error
+        except Exception as error:
+            if os.environ.get("CBE_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(error).__name__}: {error} (set CBE_DEBUG=1 for details)"
+            ) from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+def db_option(command: F) -> F:
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help=f"Database folder (default: ${DB_ENV} or your data directory).",
+    )(command)
+
+
+def _database(ctx: click.Context, db: Path | None) -> Path:
+    if db is not None:
+        return db
+    parent = ctx.find_root().params.get("db")
+    if parent is not None:
+        return Path(parent)
+    return default_database_path()
+
+
+def _open(ctx: click.Context, db: Path | None, create: bool = True) -> Services:
+    return open_services(_database(ctx, db), create=create)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@db_option
+@click.option("--demo", is_flag=True, help="Open the demo database (built on first use).")
+@click.pass_context
+@_friendly_errors
+def main(ctx: click.Context, db: Path | None, demo: bool) -> None:
+    """cbe: HubSpot's custom behavioral events on your own machine.
+
+    Without a command, opens the app on the default database.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if demo and db is not None:
+        _fail("--demo and --db name different databases; pass one of them.")
+    if demo:
+        path = demo_database_path()
+        if not (path / PORTAL_FILE).exists():
+            _build_demo(path, DemoSpec(), SystemClock().now(), replace=False)
+        services = open_services(path, portal_id=DEMO_PORTAL_ID)
+    else:
+        services = _open(ctx, db)
+    from tui.app import CbeApp  # Textual loads only when the app is opened
+
+    try:
+        CbeApp(services).run()
+    finally:
+        services.close()
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+@main.command()
+@db_option
+@click.option("--seed", default=7, show_default=True, help="Random seed: same seed, same data.")
+@click.option("--contacts", default=120, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--completions", default=4000, show_default=True, type=click.IntRange(0))
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650))
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    help="End of the demo period, ISO 8601 with an offset (default: now).",
+)
+@click.option("--replace", is_flag=True, help="Delete an existing cbe database there first.")
+@click.pass_context
+@_friendly_errors
+def demo(
+    ctx: click.Context,
+    db: Path | None,
+    seed: int,
+    contacts: int,
+    completions: int,
+    days: int,
+    now_text: str | None,
+    replace: bool,
+) -> None:
+    """Build a deterministic demo database (default: the one `cbe --demo` opens)."""
+    path = db or ctx.find_root().params.get("db") or demo_database_path()
+    now = SystemClock().now()
+    if now_text:
+        try:
+            now = to_utc(datetime.fromisoformat(now_text))
+        except ValueError as error:
+            raise click.ClickException(
+                f"--now {now_text!r} is not ISO 8601 with an offset, e.g. 2026-11-01T12:00Z"
+            ) from error
+    spec = DemoSpec(seed=seed, contacts=contacts, completions=completions, days=days)
+    summary = _build_demo(Path(path), spec, now, replace=replace)
+    click.echo(
+        f"Demo database at {path}: {summary.definitions} events, {summary.contacts} contacts, "
+        f"{summary.companies} companies, {summary.deals} deals, {summary.tickets} tickets, "
+        f"{summary.completions} completions."
+    )
+
+
+def _build_demo(path: Path, spec: DemoSpec, now: datetime, replace: bool) -> Any:
+    if path.exists() and any(path.iterdir()):
+        if not (path / PORTAL_FILE).exists():
+            _fail(f"{path} is not empty and is not a cbe database; choose another folder.")
+        if not replace:
+            _fail(f"{path} already holds a cbe database; pass --replace to rebuild it.")
+        shutil.rmtree(path)
+    services = open_services(path, portal_id=DEMO_PORTAL_ID)
+    bars: dict[str, Any] = {}
+    try:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar = bars.get(stage)
+            if bar is None:
+                bar = click.progressbar(length=total, label=f"Demo {stage:<11}", file=sys.stderr)
+                bar.__enter__()
+                bars[stage] = bar
+            bar.update(done - bar.pos)
+            if done >= total:
+                bar.__exit__(None, None, None)
+
+        summary = build_demo(services.db, spec, now, progress)
+    except BaseException:
+        services.close()
+        shutil.rmtree(path, ignore_errors=True)  # never leave half a demo behind
+        raise
+    services.close()
+    return summary
+
+
+# -- send ------------------------------------------------------------------------------------
+
+
+def _read_bodies(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, body) pairs from a JSON file (one body, a batch, or an array) or JSON Lines."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+        lines = True
+    else:
+        lines = False
+    if not lines:
+        if isinstance(whole, list):
+            for i, body in enumerate(whole, 1):
+                yield f"item {i}", body
+        else:
+            yield "body", whole
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield f"line {number}", json.loads(line)
+        except json.JSONDecodeError as error:
+            yield f"line {number}", _Unreadable(f"not JSON: {error.msg} at column {error.colno}")
+
+
+class _Unreadable:
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@db_option
+@click.pass_context
+@_friendly_errors
+def send(ctx: click.Context, file: Path, db: Path | None) -> None:
+    """Send completions from FILE (HubSpot send bodies as JSON or JSON Lines), strictly.
+
+    Each line (or array item) is its own request: a line that breaks a rule is rejected whole and
+    reported, the others are stored. A batch body ({"inputs": [...]}) is stored all or nothing.
+    Exits with status 1 if anything was rejected.
+    """
+    services = _open(ctx, db)
+    try:
+        items = list(_read_bodies(file))
+        stored = rejected = 0
+        reports: list[str] = []
+        with click.progressbar(length=len(items), label="Sending", file=sys.stderr) as bar:
+            pending: list[tuple[str, Any]] = []
+
+            def flush() -> None:
+                nonlocal stored, rejected
+                if not pending:
+                    return
+                result = services.ingestion.ingest(
+                    [body for _, body in pending],
+                    Mode.STRICT,
+                    Source.IMPORT,
+                    all_or_nothing=False,
+                )
+                stored += len(result.stored)
+                for rejection in result.rejected:
+                    rejected += 1
+                    where = pending[rejection.index][0]
+                    reports.extend(_report(where, rejection.violations))
+                bar.update(len(pending))
+                pending.clear()
+
+            for where, body in items:
+                if isinstance(body, _Unreadable):
+                    rejected += 1
+                    reports.append(f"{where}: {body.reason}")
+                    bar.update(1)
+                elif isinstance(body, dict) and "inputs" in body:
+                    flush()
+                    try:
+                        stored += len(services.ingestion.send_batch(body, Source.IMPORT))
+                    except ValidationFailed as error:
+                        rejected += 1
+                        reports.extend(_report(where, list(error.violations)))
+                    bar.update(1)
+                else:
+                    pending.append((where, body))
+                    if len(pending) >= MAX_BATCH_SIZE:
+                        flush()
+            flush()
+        for line in reports:
+            click.echo(line, err=True)
+        click.echo(f"Stored {stored} completion(s) from {file}; rejected {rejected}.")
+        if rejected:
+            ctx.exit(1)
+    finally:
+        services.close()
+
+
+def _report(where: str, violations: list[Violation]) -> list[str]:
+    return [
+        f"{where}: {v.field + ': ' if v.field else ''}{v.message} [{v.rule}]" for v in violations
+    ]
+
+
+# -- definitions -------------------------------------------------------------------------------
+
+
+@main.group()
+def definitions() -> None:
+    """Export and import event definitions as HubSpot's JSON."""
+
+
+@definitions.command("export")
+@db_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File (default: stdout).",
+)
+@click.pass_context
+@_friendly_errors
+def export_definitions(ctx: click.Context, db: Path | None, output: Path | None) -> None:
+    """Write every event definition in HubSpot's list shape ({"total", "results"})."""
+    services = _open(ctx, db, create=False)
+    try:
+        results = []
+        for definition in services.definitions.search():
+            body = definition_to_hubspot(definition)
+            if definition.snippet is not None:
+                body["snippet"] = definition.snippet
+            results.append(body)
+        text = json.dumps({"total": len(results), "results": results}, indent=2) + "\n"
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            click.echo(f"Exported {len(results)} event definition(s) to {output}.", err=True)
+    finally:
+        services.close()
+
+
+@definitions.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@db_option
+@click.pass_context
+@_friendly_errors
+def import_definitions(ctx: click.Context, file: Path, db: Path | None) -> None:
+    """Create the event definitions in FILE (HubSpot's definition JSON: one definition, an
+    array, or a list response with "results"). Exits with status 1 if any was refused."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        _fail(f"{file} is not JSON: {error.msg} at line {error.lineno}")
+    items = data.get("results") if isinstance(data, dict) and "results" in data else data
+    if not isinstance(items, list):
+        items = [items]
+    services = _open(ctx, db)
+    created = refused = 0
+    try:
+        for i, item in enumerate(items, 1):
+            label = item.get("name") or item.get("label") if isinstance(item, dict) else None
+            where = f"definition {i}" + (f" ({label})" if label else "")
+            try:
+                draft = draft_from_hubspot(item)
+                definition = services.definitions.create(draft)
+                if isinstance(item, dict) and item.get("archived") is True:
+                    services.definitions.archive(definition.name)
+                created += 1
+            except ValidationFailed as error:
+                refused += 1
+                for line in _report(where, list(error.violations)):
+                    click.echo(line, err=True)
+        click.echo(f"Imported {created} event definition(s) from {file}; refused {refused}.")
+        if refused:
+            ctx.exit(1)
+    finally:
+        services.close()
+
+
+# -- timeline and portal ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--email", required=True, help="The contact's email address.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--expand", is_flag=True, help="Show every property of each completion.")
+@db_option
+@click.pass_context
+@_friendly_errors
+def timeline(ctx: click.Context, email: str, limit: int, expand: bool, db: Path | None) -> None:
+    """Print a contact's timeline, newest first, grouped by month."""
+    services = _open(ctx, db, create=False)
+    try:
+        contact = services.records.find_contact(email)
+        page = services.timeline.page(contact, limit=limit)
+        name = contact.display_name
+        header = f"{name} <{contact.email}>" if name != contact.email else name
+        click.echo(click.style(f"{header} · contact {contact.id}", bold=True))
+        if not page.entries:
+            click.echo("No completions yet.")
+        for month, entries in group_by_month(page.entries):
+            click.echo("")
+            click.echo(click.style(month, underline=True))
+            for entry in entries:
+                when = entry.occurred_at.strftime("%b %d %H:%M")
+                summary = entry.summary()
+                click.echo(f"  {when}  {entry.event_label}" + (f" · {summary}" if summary else ""))
+                if expand:
+                    for row in entry.rows:
+                        flags = (
+                            " (not an option)" if row.unusable and "(not" not in row.value else ""
+                        )
+                        flags += " (truncated)" if row.truncated else ""
+                        click.echo(f"      {row.label}: {row.value}{flags}")
+        if page.next_after:
+            click.echo(f"\nShowing the newest {limit}; pass --limit to see more.")
+    finally:
+        services.close()
+
+
+@main.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print portal id and access token as JSON.")
+@click.pass_context
+@_friendly_errors
+def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
+    """Show the portal id, and where the access token is kept."""
+    services = _open(ctx, db)
+    try:
+        p = services.db.portal
+        token_file = Path(services.db.location) / PORTAL_FILE
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "portalId": p.portal_id,
+                        "accessToken": p.access_token,
+                        "database": services.db.location,
+                    }
+                )
+            )
+            return
+        click.echo(f"Portal id:    {p.portal_id}")
+        click.echo(f"Database:     {services.db.location}")
+        click.echo(f"Access token: in {token_file} (readable by you only);")
+        click.echo("              `cbe portal --json` prints it.")
+    finally:
+        services.close()
