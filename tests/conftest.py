@@ -75,3 +75,11 @@ def contact(services: Services) -> CrmRecord:
             "hubspotutk": "utk-ann",
         },
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Snapshots are written from one Python version only: 3.11."""
+    import sys
+
+    if config.getoption("--snapshot-update", default=False) and sys.version_info[:2] != (3, 11):
+        raise pytest.UsageError("Write snapshots with Python 3.11 (see README, Development).")

@@ -22,8 +22,8 @@ class EventsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Custom behavioral events", id="title")
-        yield DataTable(cursor_type="row", zebra_stripes=True, id="events")
         yield Static("", id="empty")
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="events")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -53,7 +53,7 @@ class EventsScreen(Screen[None]):
                 label,
                 definition.name,
                 definition.primary_object.label,
-                definition.tracking_method.label,
+                "JavaScript" if definition.tracking_method.value == "JAVASCRIPT" else "API",
                 f"{summary.count:,}" if summary else "0",
                 relative_time(summary.last_occurred_at if summary else None, now),
                 short_date(definition.created_at),

@@ -1,0 +1,276 @@
+"""The ``cbe`` command as a person uses it: output, exit status, and what ends up stored."""
+
+from __future__ import annotations
+
+import json
+import stat
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from core.models import ObjectType
+from core.occurrences import CompletionQuery
+from storage.bootstrap import open_services
+from tui.cli import main
+
+NOW = "2026-11-01T12:00:00+00:00"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path, runner: CliRunner) -> Path:
+    path = tmp_path / "demo"
+    result = runner.invoke(
+        main,
+        ["demo", "--db", str(path), "--contacts", "12", "--completions", "300", "--now", NOW],
+    )
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def _ids_and_values(path: Path) -> list[tuple[str, str, dict[str, object]]]:
+    services = open_services(path, create=False)
+    try:
+        return [
+            (c.id, c.event_name, dict(c.properties))
+            for c in services.occurrences.iterate(CompletionQuery())
+        ]
+    finally:
+        services.close()
+
+
+class TestDemo:
+    def test_demo_reports_what_it_built(self, tmp_path: Path, runner: CliRunner) -> None:
+        path = tmp_path / "demo"
+        result = runner.invoke(
+            main, ["demo", "--db", str(path), "--contacts", "12", "--completions", "300"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "7 events, 12 contacts" in result.output
+        assert "300 completions" in result.output
+
+    def test_same_seed_gives_the_same_data(self, tmp_path: Path, runner: CliRunner) -> None:
+        args = ["--contacts", "10", "--completions", "200", "--now", NOW, "--seed", "3"]
+        for name in ("a", "b"):
+            result = runner.invoke(main, ["demo", "--db", str(tmp_path / name), *args])
+            assert result.exit_code == 0, result.output
+        assert _ids_and_values(tmp_path / "a") == _ids_and_values(tmp_path / "b")
+
+    def test_another_seed_gives_other_data(self, tmp_path: Path, runner: CliRunner) -> None:
+        for name, seed in (("a", "1"), ("b", "2")):
+            result = runner.invoke(
+                main,
+                ["demo", "--db", str(tmp_path / name), "--completions", "50", "--seed", seed],
+            )
+            assert result.exit_code == 0, result.output
+        assert _ids_and_values(tmp_path / "a") != _ids_and_values(tmp_path / "b")
+
+    def test_refuses_to_overwrite_without_replace(self, demo_db: Path, runner: CliRunner) -> None:
+        result = runner.invoke(main, ["demo", "--db", str(demo_db), "--completions", "10"])
+        assert result.exit_code == 1
+        assert "already holds a cbe database; pass --replace" in result.output
+        replaced = runner.invoke(
+            main, ["demo", "--db", str(demo_db), "--completions", "10", "--replace"]
+        )
+        assert replaced.exit_code == 0, replaced.output
+        assert "10 completions" in replaced.output
+
+    def test_refuses_a_folder_that_is_not_a_database(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        (tmp_path / "notes.txt").write_text("mine")
+        result = runner.invoke(main, ["demo", "--db", str(tmp_path), "--replace"])
+        assert result.exit_code == 1
+        assert "is not empty and is not a cbe database" in result.output
+        assert (tmp_path / "notes.txt").read_text() == "mine"
+
+    def test_bad_now_is_one_clear_line(self, tmp_path: Path, runner: CliRunner) -> None:
+        result = runner.invoke(main, ["demo", "--db", str(tmp_path / "d"), "--now", "yesterday"])
+        assert result.exit_code == 1
+        assert result.output.strip() == (
+            "Error: --now 'yesterday' is not ISO 8601 with an offset, e.g. 2026-11-01T12:00Z"
+        )
+
+
+class TestSend:
+    def _definition(self, path: Path) -> str:
+        services = open_services(path)
+        try:
+            services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+            return services.definitions.create(
+                {
+                    "label": "Viewed Car",
+                    "propertyDefinitions": [
+                        {"label": "Make", "type": "string"},
+                        {"label": "Year", "type": "number"},
+                    ],
+                }
+            ).fully_qualified_name
+        finally:
+            services.close()
+
+    def test_jsonl_stores_good_lines_and_reports_bad_ones(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        db = tmp_path / "db"
+        event = self._definition(db)
+        lines = [
+            {"eventName": event, "email": "ann@example.com", "properties": {"make": "Ford"}},
+            {"eventName": event, "email": "ann@example.com", "properties": {"year": "old"}},
+            {"eventName": event, "email": "nobody@example.com", "properties": {}},
+            {"eventName": event, "email": "ann@example.com", "properties": {"year": 2020}},
+        ]
+        file = tmp_path / "events.jsonl"
+        text = "\n".join(json.dumps(line) for line in lines) + "\n{not json\n"
+        file.write_text(text)
+        result = runner.invoke(main, ["send", str(file), "--db", str(db)])
+        assert result.exit_code == 1
+        assert (
+            "line 2: properties.year: Value 'old' of 'year' is not a number. [INVALID_NUMBER]"
+            in (result.output)
+        )
+        assert "line 3: email: No contact with email 'nobody@example.com' exists." in result.output
+        assert "line 5: not JSON" in result.output
+        assert f"Stored 2 completion(s) from {file}; rejected 3." in result.output
+        assert len(_ids_and_values(db)) == 2
+
+    def test_a_batch_body_is_all_or_nothing(self, tmp_path: Path, runner: CliRunner) -> None:
+        db = tmp_path / "db"
+        event = self._definition(db)
+        batch = {
+            "inputs": [
+                {"eventName": event, "email": "ann@example.com", "properties": {"make": "Ford"}},
+                {"eventName": event, "email": "ann@example.com", "properties": {"make": "x" * 257}},
+            ]
+        }
+        file = tmp_path / "batch.json"
+        file.write_text(json.dumps(batch))
+        result = runner.invoke(main, ["send", str(file), "--db", str(db)])
+        assert result.exit_code == 1
+        assert "inputs[1].properties.make" in result.output
+        assert "at most 256 are allowed" in result.output
+        assert _ids_and_values(db) == []
+
+    def test_all_good_exits_zero(self, tmp_path: Path, runner: CliRunner) -> None:
+        db = tmp_path / "db"
+        event = self._definition(db)
+        file = tmp_path / "events.json"
+        body = {"eventName": event, "email": "ann@example.com", "properties": {"make": "Kia"}}
+        file.write_text(json.dumps([body, body]))
+        result = runner.invoke(main, ["send", str(file), "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        assert "Stored 2 completion(s)" in result.output
+
+    def test_missing_file_is_one_line(self, tmp_path: Path, runner: CliRunner) -> None:
+        result = runner.invoke(main, ["send", str(tmp_path / "nope.json")])
+        assert result.exit_code == 2
+        assert "does not exist" in result.output
+        assert "Traceback" not in result.output
+
+
+class TestDefinitions:
+    def test_export_then_import_recreates_the_definitions(
+        self, demo_db: Path, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        exported = tmp_path / "definitions.json"
+        result = runner.invoke(
+            main, ["definitions", "export", "--db", str(demo_db), "-o", str(exported)]
+        )
+        assert result.exit_code == 0, result.output
+        data = json.loads(exported.read_text())
+        assert data["total"] == 7
+        first = data["results"][0]
+        assert first["fullyQualifiedName"] == "pe24681357_viewed_pricing_page"
+        assert first["labels"]["singular"] == "Viewed pricing page"
+        assert first["snippet"].startswith("var _hsq")
+
+        fresh = tmp_path / "fresh"
+        imported = runner.invoke(main, ["definitions", "import", str(exported), "--db", str(fresh)])
+        assert imported.exit_code == 0, imported.output
+        assert "Imported 7 event definition(s)" in imported.output
+
+        services = open_services(fresh)
+        try:
+            again = {d.name: d for d in services.definitions.search()}
+        finally:
+            services.close()
+        original = open_services(demo_db)
+        try:
+            for definition in original.definitions.search():
+                copy = again[definition.name]
+                assert copy.label == definition.label
+                assert copy.primary_object == definition.primary_object
+                assert copy.properties == definition.properties
+                assert copy.tracking_method == definition.tracking_method
+                assert copy.snippet == definition.snippet
+        finally:
+            original.close()
+
+    def test_import_reports_refused_definitions(self, tmp_path: Path, runner: CliRunner) -> None:
+        file = tmp_path / "defs.json"
+        file.write_text(
+            json.dumps(
+                [
+                    {"label": "Good one", "propertyDefinitions": []},
+                    {"label": "Bad", "name": "Bad-Name", "propertyDefinitions": []},
+                ]
+            )
+        )
+        db = tmp_path / "db"
+        result = runner.invoke(main, ["definitions", "import", str(file), "--db", str(db)])
+        assert result.exit_code == 1
+        assert "definition 2 (Bad-Name): name: Internal name 'Bad-Name' is not allowed" in (
+            result.output
+        )
+        assert "Imported 1 event definition(s)" in result.output
+
+    def test_export_of_a_missing_database_is_one_line(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        result = runner.invoke(main, ["definitions", "export", "--db", str(tmp_path / "none")])
+        assert result.exit_code == 1
+        assert result.output.strip() == f"Error: There is no cbe database at {tmp_path / 'none'}."
+
+
+class TestTimelineAndPortal:
+    def test_timeline_prints_months_newest_first(self, demo_db: Path, runner: CliRunner) -> None:
+        services = open_services(demo_db)
+        try:
+            contact = services.records.search(ObjectType.CONTACT)[0]
+            count = len(services.timeline.page(contact, limit=1000).entries)
+        finally:
+            services.close()
+        result = runner.invoke(
+            main,
+            ["timeline", "--db", str(demo_db), "--email", contact.email or "", "--limit", "1000"],
+        )
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith(f"{contact.display_name} <{contact.email}>")
+        months = [line for line in result.output.splitlines() if line and line[0].isalpha()][1:]
+        dates = [datetime.strptime(month, "%B %Y") for month in months]
+        assert len(dates) >= 2
+        assert dates == sorted(dates, reverse=True)
+        assert sum(1 for line in result.output.splitlines() if line.startswith("  ")) == count
+
+    def test_unknown_email(self, demo_db: Path, runner: CliRunner) -> None:
+        result = runner.invoke(main, ["timeline", "--db", str(demo_db), "--email", "x@y.z"])
+        assert result.exit_code == 1
+        assert result.output.strip() == "Error: No contact with email 'x@y.z' exists."
+
+    def test_portal_json_and_token_file_mode(self, tmp_path: Path, runner: CliRunner) -> None:
+        result = runner.invoke(main, ["portal", "--db", str(tmp_path / "p"), "--json"])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert isinstance(data["portalId"], int)
+        assert len(data["accessToken"]) > 30
+        token_file = tmp_path / "p" / "portal.json"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        plain = runner.invoke(main, ["portal", "--db", str(tmp_path / "p")])
+        assert f"Portal id:    {data['portalId']}" in plain.output
+        assert data["accessToken"] not in plain.output
