@@ -57,8 +57,8 @@ def format_utc(value: datetime) -> str:
 
     Fixed width, so that the text sorts the same way as the moment it names.
     """
-    v = to_utc(value)
-    return v.strftime("%Y-%m-%dT%H:%M:%S.") + f"{v.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: strftime's %Y does not pad years before 1000 to four digits
+    return to_utc(value).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def from_epoch_millis(millis: int) -> datetime:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError, field_validator
 
 from core.clock import Clock
+from core.defaults import DEFAULT_PROPERTY_NAMES
 from core.errors import (
     NotFound,
     Rule,
@@ -113,7 +114,10 @@ def build_property(
     """A property definition from a draft, its name generated from the label when not given."""
     at = f"{field}." if field else ""
     violations = check_label(draft.label, MAX_PROPERTY_LABEL_LENGTH, f"{at}label")
-    name = draft.name if draft.name is not None else generate_name(draft.label, taken, "property")
+    if draft.name is not None:
+        name = draft.name
+    else:  # a generated name must not be one of the reserved hs_* default names either
+        name = generate_name(draft.label, {*taken, *DEFAULT_PROPERTY_NAMES}, "property")
     violations += check_internal_name(name, f"{at}name")
     options = build_options(draft.options)
     violations += check_options(draft.type, options, f"{at}options")

@@ -64,7 +64,8 @@ class SendRequest(CbeModel):
     object_id: str | None = None
     email: str | None = None
     utk: str | None = None
-    occurred_at: str | int | float | None = None
+    occurred_at: str | int | float | bool | None = None
+    """Epoch millis or ISO 8601; bool is listed so that true is refused, not read as 1 ms."""
     uuid: str | None = None
 
     @field_validator("object_id", mode="before")

@@ -63,7 +63,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         if not isinstance(millis, int) or not isinstance(completion_id, str):
             raise ValueError(cursor)
         return from_epoch_millis(millis), completion_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as error:
         raise ValidationFailed(
             [
                 Violation(
