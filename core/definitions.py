@@ -92,6 +92,10 @@ class PropertyUpdate(CbeModel):
     label: str | None = None
     description: str | None = None
     options: list[OptionDraft] | None = None
+    name: str | None = None
+    """Only to be refused when it differs: a property's name never changes."""
+    type: str | None = None
+    """Likewise: to change the type, delete the property and create it again."""
 
 
 def build_options(drafts: Sequence[OptionDraft]) -> list[EnumerationOption]:
@@ -322,6 +326,20 @@ class DefinitionService:
             definition = self.get(event_name)
             prop = self._custom_property(definition, property_name)
             violations: list[Violation] = []
+            for part, current in (("name", prop.name), ("type", prop.type.value)):
+                wanted = getattr(update, part)
+                if wanted is not None and wanted != current:
+                    violations.append(
+                        Violation(
+                            field=part,
+                            rule=Rule.IMMUTABLE,
+                            message=(
+                                f"A property's {part} cannot change ({current!r} to {wanted!r}); "
+                                "delete the property and create a new one instead."
+                            ),
+                            actual=wanted,
+                        )
+                    )
             changes: dict[str, Any] = {}
             if update.label is not None:
                 violations += check_label(update.label, MAX_PROPERTY_LABEL_LENGTH, "label")

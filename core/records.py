@@ -157,7 +157,8 @@ class RecordService:
         email = props["email"]
         fail_if(check_email(email))
         other = self._db.records.find_contact_by_email(email)
-        if other is not None and other.id != record_id:
+        # Archived contacts are in the recycle bin: their email is free for a new contact.
+        if other is not None and other.id != record_id and not other.archived:
             raise Conflict(
                 f"A contact with email {email!r} already exists (id {other.id}).",
                 [

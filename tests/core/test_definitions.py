@@ -515,17 +515,34 @@ def test_update_property_changes_label_and_description(
     assert definition.updated_at == later
 
 
-def test_update_property_never_changes_type_or_name(
+def test_update_property_refuses_to_change_type_or_name(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    with pytest.raises(ValidationFailed) as raised:
+        services.definitions.update_property(
+            "viewed_car", "condition", {"type": "number", "name": "state", "label": "State"}
+        )
+    assert [(v.field, v.rule) for v in raised.value.violations] == [
+        ("name", Rule.IMMUTABLE),
+        ("type", Rule.IMMUTABLE),
+    ]
+    assert "delete the property and create a new one" in raised.value.violations[0].message
+    stored_prop = services.definitions.get("viewed_car").custom_property("condition")
+    assert stored_prop is not None
+    assert (stored_prop.name, stored_prop.type, stored_prop.label) == (
+        "condition",
+        PropertyType.ENUMERATION,
+        "Condition",
+    )
+
+
+def test_update_property_accepts_the_same_name_and_type(
     services: Services, viewed_car: EventDefinition
 ) -> None:
     prop = services.definitions.update_property(
-        "viewed_car", "condition", {"type": "number", "name": "state", "label": "State"}
+        "viewed_car", "condition", {"type": "enumeration", "name": "condition", "label": "State"}
     )
     assert (prop.name, prop.type, prop.label) == ("condition", PropertyType.ENUMERATION, "State")
-    stored_prop = services.definitions.get("viewed_car").custom_property("condition")
-    assert stored_prop is not None
-    assert (stored_prop.name, stored_prop.type) == ("condition", PropertyType.ENUMERATION)
-    assert services.definitions.get("viewed_car").custom_property("state") is None
 
 
 def test_update_property_edits_enumeration_options(
