@@ -86,6 +86,6 @@ def test_code_is_formatted() -> None:
 
 
 @pytest.mark.slow
-def test_mypy_strict_on_core_and_storage() -> None:
-    result = _run(sys.executable, "-m", "mypy", "core", "storage")
+def test_mypy_strict_on_core_storage_and_api() -> None:
+    result = _run(sys.executable, "-m", "mypy", "core", "storage", "api")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -117,6 +117,62 @@ def main(ctx: click.Context, db: Path | None, demo: bool) -> None:
         services.close()
 
 
+# -- serve -----------------------------------------------------------------------------------
+
+TOKEN_ENV = "CBE_ACCESS_TOKEN"
+
+
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    default=None,
+    help=f"Access token for this run (default: ${TOKEN_ENV}, else the portal's own).",
+)
+@click.option(
+    "--allow-origin",
+    "origins",
+    multiple=True,
+    help="A web origin whose pages may send to the collector (default: any localhost page).",
+)
+@click.pass_context
+@_friendly_errors
+def serve(
+    ctx: click.Context,
+    db: Path | None,
+    host: str,
+    port: int,
+    token: str | None,
+    origins: tuple[str, ...],
+) -> None:
+    """Serve HubSpot's events API and the JavaScript collector on this database."""
+    from api.server import serve as run_server  # FastAPI loads only for this command
+
+    services = _open(ctx, db)
+    try:
+        access_token = token or os.environ.get(TOKEN_ENV) or services.db.portal.access_token
+        where = (
+            "--token"
+            if token
+            else f"${TOKEN_ENV}"
+            if os.environ.get(TOKEN_ENV)
+            else f"{Path(services.db.location) / PORTAL_FILE} (`cbe portal --json` prints it)"
+        )
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"cbe serves portal {services.db.portal.portal_id} at http://{shown}:{port}")
+        click.echo(f"  database:      {services.db.location}")
+        click.echo(f"  access token:  from {where}")
+        click.echo(f'  tracking code: <script src="http://{shown}:{port}/tracking.js"></script>')
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo("  warning: listening beyond this machine; anyone with the token can write.")
+        click.echo("Press Ctrl+C to stop.")
+        run_server(services, host, port, access_token, origins)
+    finally:
+        services.close()
+
+
 # -- demo ------------------------------------------------------------------------------------
 
 
@@ -444,3 +500,7 @@ def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
         click.echo("              `cbe portal --json` prints it.")
     finally:
         services.close()
+
+
+if __name__ == "__main__":
+    main()

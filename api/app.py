@@ -1,0 +1,130 @@
+"""The HTTP server: HubSpot's events and CRM paths, and the JavaScript collector.
+
+``create_app`` is the API's composition point; ``cbe serve`` and the tests both call it with
+services built by :func:`storage.bootstrap.open_services`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import HANDLERS, error_response
+from api.routes import collector, crm, definitions, events, send
+from core.services import Services
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""A full batch (500 inputs x 50 properties x 256 characters) is about 6.4 MB."""
+
+PUBLIC_PATHS = ("/tracking.js", "/__ptbe.gif", "/cbe/v1/collect", "/docs", "/openapi.json")
+DEFAULT_ORIGINS = (r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?",)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether or not they say their size."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413,
+            f"The request body is larger than {self.limit // (1024 * 1024)} MiB.",
+            "VALIDATION_ERROR",
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(
+    services: Services,
+    access_token: str,
+    allowed_origins: Sequence[str] = (),
+    public_url: str | None = None,
+) -> FastAPI:
+    """The cbe HTTP application for one portal.
+
+    ``allowed_origins`` are the web origins whose pages may send completions to the collector
+    (localhost on any port when empty). ``public_url`` is the address pages reach the server at
+    (for the tracking script); by default the address the script was requested from.
+    """
+    app = FastAPI(
+        title="cbe",
+        summary="HubSpot's custom behavioral events API, locally.",
+        version="0.1.0",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.public_url = public_url
+    token = access_token.encode()
+
+    @app.middleware("http")
+    async def require_token(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        path = request.url.path
+        if request.method == "OPTIONS" or path.startswith(PUBLIC_PATHS):
+            return await call_next(request)
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
+            return error_response(
+                401,
+                "Authentication credentials not found or invalid: send "
+                "'Authorization: Bearer <token>' with the token `cbe portal --json` prints.",
+                "INVALID_AUTHENTICATION",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await call_next(request)
+
+    for exception, handler in HANDLERS.items():
+        app.add_exception_handler(exception, handler)
+
+    app.include_router(definitions.router)
+    app.include_router(send.router)
+    app.include_router(events.router)
+    app.include_router(crm.router)
+    app.include_router(collector.router)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(allowed_origins),
+        allow_origin_regex=None if allowed_origins else DEFAULT_ORIGINS[0],
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["content-type"],
+    )
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    return app

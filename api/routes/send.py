@@ -1,0 +1,26 @@
+"""``POST /events/v3/send`` and ``/send/batch``: strict ingestion, 204 once durable."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request, Response
+
+from api.deps import services_of
+from core.models import Source
+
+router = APIRouter(prefix="/events/v3/send", tags=["send"])
+
+
+@router.post("", status_code=204)
+def send_one(request: Request, body: Annotated[Any, Body()]) -> Response:
+    """Store one completion; every broken rule is answered at once and nothing is stored."""
+    services_of(request).ingestion.send(body, Source.API)
+    return Response(status_code=204)
+
+
+@router.post("/batch", status_code=204)
+def send_batch(request: Request, body: Annotated[Any, Body()]) -> Response:
+    """Store up to 500 completions, all or none."""
+    services_of(request).ingestion.send_batch(body, Source.API)
+    return Response(status_code=204)

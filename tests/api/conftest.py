@@ -1,0 +1,93 @@
+"""A real ``cbe serve`` on loopback, started as its own process, for the API tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Server:
+    url: str
+    token: str
+    portal_id: int
+    db: Path
+    process: subprocess.Popen[str]
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=10,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(db: Path, *extra: str) -> Server:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("CBE_ACCESS_TOKEN", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "serve", "--db", str(db), "--port", str(port), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/tracking.js", timeout=1)
+            break
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read() if process.stdout else ""
+                process.kill()
+                raise RuntimeError(f"cbe serve did not start:\n{output}") from None
+            time.sleep(0.05)
+    portal = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "tui.cli", "portal", "--db", str(db), "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    return Server(url, portal["accessToken"], portal["portalId"], db, process)
+
+
+def stop_server(server: Server) -> str:
+    server.process.terminate()
+    try:
+        output, _ = server.process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        output, _ = server.process.communicate()
+    return output
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = start_server(tmp_path / "db")
+    yield running
+    stop_server(running)

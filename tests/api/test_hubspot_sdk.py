@@ -1,0 +1,212 @@
+"""HubSpot's own Python SDK (hubspot-api-client 12) against a real ``cbe serve``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+from hubspot import HubSpot
+from hubspot.crm.contacts import SimplePublicObjectInputForCreate
+from hubspot.events import ApiClient, Error
+from hubspot.events import ApiException as EventsApiException
+from hubspot.events.send import (
+    ApiException,
+    BatchedBehavioralEventHttpCompletionRequest,
+    BehavioralEventHttpCompletionRequest,
+)
+
+from tests.api.conftest import Server
+
+
+@pytest.fixture
+def client(server: Server) -> HubSpot:
+    # The generated APIs read `host`; api_request reads `base_url`: pass both.
+    return HubSpot(access_token=server.token, host=server.url, base_url=server.url)
+
+
+def _define_viewed_car(client: HubSpot) -> dict[str, object]:
+    response = client.api_request(
+        {
+            "method": "POST",
+            "path": "/events/v3/event-definitions",
+            "body": {
+                "label": "Viewed Car",
+                "name": "viewed_car",
+                "primaryObject": "CONTACT",
+                "propertyDefinitions": [
+                    {
+                        "name": "condition",
+                        "label": "Condition",
+                        "type": "enumeration",
+                        "options": [
+                            {"label": "New", "value": "new"},
+                            {"label": "Used", "value": "used"},
+                        ],
+                    },
+                    {"name": "year", "label": "Year", "type": "number"},
+                    {"name": "make", "label": "Make", "type": "string"},
+                ],
+            },
+        }
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, object] = response.json()
+    return created
+
+
+def _contact(client: HubSpot, email: str) -> str:
+    created = client.crm.contacts.basic_api.create(
+        simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
+            properties={"email": email, "firstname": "Ann", "lastname": "Lee"}
+        )
+    )
+    return str(created.id)
+
+
+def test_definitions_through_api_request(client: HubSpot, server: Server) -> None:
+    created = _define_viewed_car(client)
+    assert created["fullyQualifiedName"] == f"pe{server.portal_id}_viewed_car"
+    assert created["labels"] == {"singular": "Viewed Car", "plural": None}
+    listed = client.api_request({"method": "GET", "path": "/events/v3/event-definitions"})
+    assert listed.json()["total"] == 1
+    got = client.api_request(
+        {"method": "GET", "path": f"/events/v3/event-definitions/pe{server.portal_id}_viewed_car"}
+    )
+    assert got.status_code == 200
+    names = [p["name"] for p in got.json()["properties"]]
+    assert names[:3] == ["condition", "year", "make"]
+    assert len(names) == 3 + 32
+
+
+def test_crm_contact_create_and_get(client: HubSpot) -> None:
+    contact_id = _contact(client, "ann@example.com")
+    fetched = client.crm.contacts.basic_api.get_by_id(contact_id=contact_id)
+    assert fetched.properties["email"] == "ann@example.com"
+    assert fetched.properties["firstname"] == "Ann"
+
+
+def test_send_then_read_back_with_get_page(client: HubSpot, server: Server) -> None:
+    _define_viewed_car(client)
+    contact_id = _contact(client, "ann@example.com")
+    event = f"pe{server.portal_id}_viewed_car"
+    client.events.send.basic_api.send(
+        behavioral_event_http_completion_request=BehavioralEventHttpCompletionRequest(
+            event_name=event,
+            email="ann@example.com",
+            occurred_at=datetime(2026, 10, 1, 9, 30, tzinfo=UTC),
+            properties={"condition": "used", "year": "2020", "make": "Ford"},
+        )
+    )
+    client.events.send.batch_api.send(
+        batched_behavioral_event_http_completion_request=BatchedBehavioralEventHttpCompletionRequest(
+            inputs=[
+                BehavioralEventHttpCompletionRequest(
+                    event_name=event,
+                    object_id=contact_id,
+                    occurred_at=datetime(2026, 10, day, 12, tzinfo=UTC),
+                    properties={"make": f"Make {day}"},
+                )
+                for day in (2, 3, 4)
+            ]
+        )
+    )
+    first = client.events.events_api.get_page(
+        object_type="contact", object_id=int(contact_id), limit=2
+    )
+    assert [e.properties.get("make") for e in first.results] == ["Make 4", "Make 3"]
+    assert first.paging.next.after
+    second = client.events.events_api.get_page(
+        object_type="contact", object_id=int(contact_id), limit=2, after=first.paging.next.after
+    )
+    assert [e.properties.get("make") for e in second.results] == ["Make 2", "Ford"]
+    assert second.paging is None
+    oldest = second.results[-1]
+    assert oldest.event_type == event
+    assert oldest.occurred_at == datetime(2026, 10, 1, 9, 30, tzinfo=UTC)
+    assert oldest.properties == {"condition": "used", "year": "2020", "make": "Ford"}
+
+    filtered = client.events.events_api.get_page(
+        object_type="contact",
+        event_type=event,
+        occurred_after=datetime(2026, 10, 2, tzinfo=UTC),
+        occurred_before=datetime(2026, 10, 4, tzinfo=UTC),
+        sort=["ASCENDING"],
+    )
+    assert [e.properties.get("make") for e in filtered.results] == ["Make 2", "Make 3"]
+    types = client.events.events_api.get_types()
+    assert types.event_types == [event]
+
+
+def test_rejected_send_raises_with_hubspots_error_model(client: HubSpot, server: Server) -> None:
+    _define_viewed_car(client)
+    _contact(client, "ann@example.com")
+    with pytest.raises(ApiException) as raised:
+        client.events.send.basic_api.send(
+            behavioral_event_http_completion_request=BehavioralEventHttpCompletionRequest(
+                event_name=f"pe{server.portal_id}_viewed_car",
+                email="ann@example.com",
+                properties={"make": "x" * 300, "year": "new", "colour": "red"},
+            )
+        )
+    assert raised.value.status == 400
+    # The body parses into the SDK's own Error model, as it would from HubSpot.
+    error = ApiClient().deserialize(SimpleNamespace(data=raised.value.body), "Error")
+    assert isinstance(error, Error)
+    assert error.category == "VALIDATION_ERROR"
+    assert error.correlation_id
+    assert sorted(d.code for d in error.errors) == [
+        "INVALID_NUMBER",
+        "UNKNOWN_PROPERTY",
+        "VALUE_TOO_LONG",
+    ]
+    assert {d._in for d in error.errors} == {
+        "properties.make",
+        "properties.year",
+        "properties.colour",
+    }
+    body = json.loads(raised.value.body)
+    assert body["category"] == "VALIDATION_ERROR"
+    assert {(e["in"], e["code"]) for e in body["errors"]} == {
+        ("properties.make", "VALUE_TOO_LONG"),
+        ("properties.year", "INVALID_NUMBER"),
+        ("properties.colour", "UNKNOWN_PROPERTY"),
+    }
+    too_long = next(e for e in body["errors"] if e["code"] == "VALUE_TOO_LONG")
+    assert too_long["context"]["limit"] == ["256"]
+    assert too_long["context"]["actual"] == ["300"]
+    # nothing was stored
+    page = client.events.events_api.get_page(object_type="contact", limit=10)
+    assert page.results == []
+
+
+def test_a_batch_with_one_bad_input_stores_nothing(client: HubSpot, server: Server) -> None:
+    _define_viewed_car(client)
+    contact_id = _contact(client, "ann@example.com")
+    event = f"pe{server.portal_id}_viewed_car"
+    good = BehavioralEventHttpCompletionRequest(
+        event_name=event, object_id=contact_id, properties={"make": "Kia"}
+    )
+    bad = BehavioralEventHttpCompletionRequest(
+        event_name=event, object_id="999", properties={"make": "Kia"}
+    )
+    with pytest.raises(ApiException) as raised:
+        client.events.send.batch_api.send(
+            batched_behavioral_event_http_completion_request=BatchedBehavioralEventHttpCompletionRequest(
+                inputs=[good, good, bad]
+            )
+        )
+    body = json.loads(raised.value.body)
+    assert [(e["in"], e["code"]) for e in body["errors"]] == [
+        ("inputs[2].objectId", "UNKNOWN_OBJECT")
+    ]
+    assert client.events.events_api.get_page(object_type="contact").results == []
+
+
+def test_a_wrong_token_is_refused(server: Server) -> None:
+    stranger = HubSpot(access_token="not-the-token", host=server.url, base_url=server.url)
+    with pytest.raises(EventsApiException) as raised:
+        stranger.events.events_api.get_types()
+    assert raised.value.status == 401
+    assert json.loads(raised.value.body)["category"] == "INVALID_AUTHENTICATION"
