@@ -1,6 +1,6 @@
 """Write the README's screenshots: the app on the seeded demo database at a fixed time.
 
-    uv run python screenshots/export.py
+uv run python screenshots/export.py
 """
 
 from __future__ import annotations

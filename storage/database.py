@@ -276,14 +276,23 @@ def open_database(
             raise NotADatabase(
                 f"{path} is not empty and holds no cbe database; choose another folder."
             )
+        if not create and PORTAL_FILE not in present:
+            # Refuse before locking or upgrading, which would leave files behind.
+            raise NotADatabase(f"There is no cbe database at {path}.")
     lock = DatabaseLock(path)
     with lock:
         main = AtomicJSONStorage(path / MAIN_FILE)
-        upgrade(path, main)
-        main.close()
+        try:
+            upgrade(path, main)
+        finally:
+            main.close()  # also when refused: the storage holds the file open
         portal = _load_or_create_portal(path, create, portal_id, clock or SystemClock())
         database = TinyDatabase(path, portal, lock)
-        database.completions.recover()
+        try:
+            database.completions.recover()
+        except BaseException:
+            database.close()
+            raise
     return database
 
 
