@@ -18,6 +18,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,26 +49,34 @@ def _sort_key(completion: Completion) -> SortKey:
     return (completion.occurred_at, completion.id)
 
 
+@dataclass(frozen=True)
+class _View:
+    """What was derived from one content of a month file; replaced whole, never changed."""
+
+    items: list[Completion] = field(default_factory=list)
+    keys: list[SortKey] = field(default_factory=list)
+    uuids: frozenset[tuple[str, str]] = frozenset()
+    summary: dict[str, EventSummary] = field(default_factory=dict)
+
+
 class _Partition:
     """One month file and what was derived from its current content."""
 
     def __init__(self, path: Path) -> None:
         self.storage = AtomicJSONStorage(path)
         self._version: object = object()
-        self.items: list[Completion] = []
-        self.keys: list[SortKey] = []
-        self.uuids: set[tuple[str, str]] = set()
-        self.summary: dict[str, EventSummary] = {}
+        self.view = _View()
 
     def table(self) -> Table:
         # A fresh Table per write: TinyDB caches the next document id per Table object,
         # which another process may have used since.
         return Table(self.storage, TABLE, cache_size=0)
 
-    def refresh(self) -> _Partition:
+    def refresh(self) -> _View:
+        """The view of the file as it is now (the caller holds the thread lock)."""
         version = self.storage.version()
         if version == self._version:
-            return self
+            return self.view
         raw = self.storage.read() or {}
         docs = raw.get(TABLE, {})
         items = sorted((Completion.model_validate(doc) for doc in docs.values()), key=_sort_key)
@@ -76,12 +85,14 @@ class _Partition:
             known = summary.get(c.event_name)
             count = known.count + 1 if known else 1
             summary[c.event_name] = EventSummary(count, c.occurred_at)
-        self.items = items
-        self.keys = [_sort_key(c) for c in items]
-        self.uuids = {(c.event_name, c.uuid) for c in items}
-        self.summary = summary
+        self.view = _View(
+            items=items,
+            keys=[_sort_key(c) for c in items],
+            uuids=frozenset((c.event_name, c.uuid) for c in items),
+            summary=summary,
+        )
         self._version = version
-        return self
+        return self.view
 
     def close(self) -> None:
         self.storage.close()
@@ -95,6 +106,7 @@ class CompletionStore:
         self._lock = lock
         self._partitions: dict[str, _Partition] = {}
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
 
     @property
     def journal(self) -> Path:
@@ -165,8 +177,8 @@ class CompletionStore:
                 except orjson.JSONDecodeError:
                     continue
                 for month, docs in sorted(record.get("groups", {}).items()):
-                    partition = self._partition(month).refresh()
-                    present = {c.id for c in partition.items}
+                    partition = self._partition(month)
+                    present = {c.id for c in partition.refresh().items}
                     missing = [d for d in docs if d.get("id") not in present]
                     if missing:
                         partition.table().insert_multiple(missing)
@@ -177,8 +189,8 @@ class CompletionStore:
     def delete_event(self, event_name: str) -> int:
         with self._lock:
             removed = 0
-            for partition in self._all_partitions():
-                summary = partition.summary.get(event_name)
+            for partition, view in self._all_partitions():
+                summary = view.summary.get(event_name)
                 if summary is None:
                     continue
                 partition.table().remove(Query().eventName == event_name)
@@ -188,8 +200,8 @@ class CompletionStore:
     def attach_visitor(self, utk: str, object_id: str) -> int:
         with self._lock:
             moved = 0
-            for partition in self._all_partitions():
-                count = sum(1 for c in partition.items if c.object_id is None and c.utk == utk)
+            for partition, view in self._all_partitions():
+                count = sum(1 for c in view.items if c.object_id is None and c.utk == utk)
                 if count:
                     item = Query()
                     partition.table().update(
@@ -206,14 +218,17 @@ class CompletionStore:
         if not wanted:
             return set()
         found: set[tuple[str, str]] = set()
-        for partition in self._all_partitions():
-            found |= wanted & partition.uuids
+        with self._lock.reading():
+            for _, view in self._all_partitions():
+                found |= wanted & view.uuids
         return found
 
     def summaries(self) -> dict[str, EventSummary]:
         merged: dict[str, EventSummary] = {}
-        for partition in self._all_partitions():
-            for event, summary in partition.summary.items():
+        with self._lock.reading():
+            views = [view for _, view in self._all_partitions()]
+        for view in views:
+            for event, summary in view.summary.items():
                 known = merged.get(event)
                 if known is None:
                     merged[event] = summary
@@ -240,8 +255,9 @@ class CompletionStore:
             months.reverse()
         keep = _matcher(selection)
         for month in months:
-            partition = self._partition(month).refresh()
-            yield from filter(keep, _ordered(partition, selection))
+            with self._lock.reading():
+                view = self._partition(month).refresh()
+            yield from filter(keep, _ordered(view, selection))
 
     # -- partitions ------------------------------------------------------------------------
 
@@ -259,18 +275,21 @@ class CompletionStore:
             self._partitions[month] = partition
         return partition
 
-    def _all_partitions(self) -> Iterator[_Partition]:
+    def _all_partitions(self) -> Iterator[tuple[_Partition, _View]]:
+        """Every month and its current view; the caller holds (at least) the thread lock."""
         for month in self._months():
-            yield self._partition(month).refresh()
+            partition = self._partition(month)
+            yield partition, partition.refresh()
 
     def close(self) -> None:
-        for partition in self._partitions.values():
-            partition.close()
-        self._partitions.clear()
+        with self._lock.reading():
+            for partition in self._partitions.values():
+                partition.close()
+            self._partitions.clear()
 
 
-def _ordered(partition: _Partition, selection: CompletionSelection) -> Iterator[Completion]:
-    items, keys = partition.items, partition.keys
+def _ordered(view: _View, selection: CompletionSelection) -> Iterator[Completion]:
+    items, keys = view.items, view.keys
     start = selection.start_after
     if selection.newest_first:
         end = bisect.bisect_left(keys, start) if start is not None else len(items)

@@ -80,7 +80,8 @@ class TinyDefinitionRepository:
             docs = sorted(_table(self._storage, DEFINITIONS), key=lambda d: d.doc_id)
             return {d["name"]: EventDefinition.model_validate(d) for d in docs}
 
-        result: dict[str, EventDefinition] = self._cache.get(DEFINITIONS, build)
+        with self._lock.reading():
+            result: dict[str, EventDefinition] = self._cache.get(DEFINITIONS, build)
         return result
 
     def list_all(self) -> list[EventDefinition]:
@@ -116,7 +117,8 @@ class TinyDefinitionRepository:
             _table(self._storage, DEFINITIONS).remove(doc_ids=[int(definition.id)])
 
     def deleted_names(self) -> set[str]:
-        return {d["name"] for d in _table(self._storage, DELETED_DEFINITIONS)}
+        with self._lock.reading():
+            return {d["name"] for d in _table(self._storage, DELETED_DEFINITIONS)}
 
 
 class TinyRecordRepository:
@@ -133,27 +135,33 @@ class TinyRecordRepository:
     def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
         if not record_id.isdigit():
             return None
-        doc = self._records(object_type).get(doc_id=int(record_id))
-        return None if doc is None else CrmRecord.model_validate(doc)
+        with self._lock.reading():
+            doc = self._records(object_type).get(doc_id=int(record_id))
+            return None if doc is None else CrmRecord.model_validate(doc)
 
     def list_records(self, object_type: ObjectType) -> list[CrmRecord]:
         def build() -> list[CrmRecord]:
             docs = sorted(self._records(object_type), key=lambda d: d.doc_id)
             return [CrmRecord.model_validate(d) for d in docs]
 
-        result: list[CrmRecord] = self._cache.get(f"records:{object_type}", build)
+        with self._lock.reading():
+            result: list[CrmRecord] = self._cache.get(f"records:{object_type}", build)
         return list(result)
 
     def _contact_index(self, key: str) -> dict[str, str]:
         def build() -> dict[str, str]:
+            # Active contacts first: an archived contact's email or utk belongs to the active
+            # contact that took it over, and only falls back to the archived one.
             index: dict[str, str] = {}
-            for doc in self._records(ObjectType.CONTACT):
+            docs = sorted(self._records(ObjectType.CONTACT), key=lambda d: bool(d.get("archived")))
+            for doc in docs:
                 value = doc.get("properties", {}).get(key)
                 if value:
                     index.setdefault(value.lower() if key == "email" else value, str(doc.doc_id))
             return index
 
-        result: dict[str, str] = self._cache.get(f"contacts-by:{key}", build)
+        with self._lock.reading():
+            result: dict[str, str] = self._cache.get(f"contacts-by:{key}", build)
         return result
 
     def find_contact_by_email(self, email: str) -> CrmRecord | None:
@@ -199,7 +207,9 @@ class TinyRecordRepository:
 
     def associations(self, object_type: ObjectType, record_id: str) -> list[Association]:
         found = []
-        for doc in _table(self._storage, ASSOCIATIONS):
+        with self._lock.reading():
+            docs = list(_table(self._storage, ASSOCIATIONS))
+        for doc in docs:
             if doc["fromType"] == object_type and doc["fromId"] == record_id:
                 found.append(Association.model_validate(doc))
             elif doc["toType"] == object_type and doc["toId"] == record_id:
@@ -246,7 +256,8 @@ class TinyDatabase:
             yield
 
     def close(self) -> None:
-        self._main.close()
+        with self._lock.reading():
+            self._main.close()
         self._completions.close()
 
 
@@ -281,6 +292,7 @@ def open_database(
             raise NotADatabase(f"There is no cbe database at {path}.")
     lock = DatabaseLock(path)
     with lock:
+        _remove_leftover_temp_files(path)
         main = AtomicJSONStorage(path / MAIN_FILE)
         try:
             upgrade(path, main)
@@ -294,6 +306,14 @@ def open_database(
             database.close()
             raise
     return database
+
+
+def _remove_leftover_temp_files(folder: Path) -> None:
+    """Delete temporary files that a process killed mid-write left; the caller holds the lock,
+    so no write is under way and every such file is garbage (its target was never replaced)."""
+    for where in (folder, folder / COMPLETIONS_DIR):
+        for leftover in where.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
 
 
 def _load_or_create_portal(

@@ -1,11 +1,19 @@
-"""The inter-process lock of a database folder.
+"""The locks of a database folder.
 
 TinyDB is neither atomic nor safe for two processes; the TUI and ``cbe serve`` share a database,
-so every read-modify-write holds this lock from the read to the durable write.
+so every read-modify-write holds the folder's file lock from the read to the durable write.
+
+Within one process, threads (the server's request threads, the TUI's workers) also share the
+cached file contents, which TinyDB changes in place while it writes. A re-entrant thread lock
+is taken before the file lock by writers, and alone by readers (:meth:`DatabaseLock.reading`),
+so no thread reads a half-changed cache.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -28,15 +36,24 @@ class DatabaseLock:
         self._timeout = timeout
         # Polling at 2 ms keeps hand-overs between busy writers short (the default is 50 ms).
         self._lock = FileLock(self.path, timeout=timeout, mode=0o600, poll_interval=0.002)
+        self._threads = threading.RLock()
 
     def __enter__(self) -> DatabaseLock:
+        if not self._threads.acquire(timeout=self._timeout):
+            raise DatabaseBusy(
+                f"The database at {self.path.parent} stayed busy in this process for "
+                f"{self._timeout:g} s; try again."
+            )
         try:
             self._lock.acquire()
-        except Timeout as error:
-            raise DatabaseBusy(
-                f"The database at {self.path.parent} stayed locked by another process for "
-                f"{self._timeout:g} s; try again."
-            ) from error
+        except BaseException as error:
+            self._threads.release()
+            if isinstance(error, Timeout):
+                raise DatabaseBusy(
+                    f"The database at {self.path.parent} stayed locked by another process for "
+                    f"{self._timeout:g} s; try again."
+                ) from error
+            raise
         return self
 
     def __exit__(
@@ -45,7 +62,16 @@ class DatabaseLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._lock.release()
+        try:
+            self._lock.release()
+        finally:
+            self._threads.release()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Keep other threads of this process from writing while the caller reads caches."""
+        with self._threads:
+            yield
 
     @property
     def is_held(self) -> bool:

@@ -717,13 +717,6 @@ def test_lenient_unknown_email_creates_the_contact_once(
     assert stored(services) == result.stored
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "suspected bug: an archived contact keeps its email in the store's email index, so "
-        "every JavaScript completion with that email creates another contact"
-    ),
-)
 def test_lenient_email_of_an_archived_contact_creates_at_most_one_new_contact(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:

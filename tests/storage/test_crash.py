@@ -258,8 +258,9 @@ def test_atomic_storage_keeps_the_old_file_when_the_write_is_torn(
     storage.close()
 
 
-def test_a_killed_writers_temporary_file_is_ignored(tmp_path: Path) -> None:
-    """What SIGKILL mid-write leaves: a half temporary file next to an intact database."""
+def test_a_killed_writers_temporary_file_is_ignored_and_removed(tmp_path: Path) -> None:
+    """What SIGKILL mid-write leaves: a half temporary file next to an intact database.
+    Opening the database (under its lock) ignores it and deletes it."""
     folder = tmp_path / "db"
     setup_database(folder)
     (folder / ".cbe.json.k3x9.tmp").write_bytes(b'{"contacts": {"1": {"id"')
@@ -267,3 +268,4 @@ def test_a_killed_writers_temporary_file_is_ignored(tmp_path: Path) -> None:
     stored = verify(folder, Acks())
     assert len(stored.contacts) == 1
     assert stored.completions == []
+    assert leftovers(folder) == []
