@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import openapi
 from api.errors import HANDLERS, error_response
 from api.routes import collector, crm, definitions, events, send
 from core.services import Services
@@ -127,4 +128,5 @@ def create_app(
         allow_headers=["content-type"],
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    openapi.install(app)
     return app

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import services_of
 from api.routes.paging import next_link
-from core.errors import NotFound, Rule, ValidationFailed, Violation
+from core.errors import NotFound, Rule, ValidationFailed, Violation, violations_from_pydantic
 from core.hubspot import record_to_hubspot
 from core.models import CrmRecord, ObjectType
 from core.services import Services
 
 router = APIRouter(prefix="/crm/v3/objects", tags=["crm objects"])
+
+# Documented as HubSpot's plural names; singular names and object type ids work too.
+ObjectTypeName = Annotated[
+    str, Path(json_schema_extra={"enum": ["contacts", "companies", "deals", "tickets"]})
+]
 
 # HubSpot's default association type ids and the object each one points to.
 ASSOCIATION_TARGETS = {
@@ -61,13 +67,17 @@ def _properties(body: Any) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in props.items()}
 
 
-def _associate(services: Services, record: CrmRecord, associations: Any) -> None:
+def _association_targets(services: Services, associations: Any) -> list[tuple[ObjectType, str]]:
+    """Read and check every association before anything is written."""
+    targets = []
+    if associations is not None and not isinstance(associations, list):
+        associations = [associations]
     for i, association in enumerate(associations or []):
         try:
             target_id = str(association["to"]["id"])
             type_ids = [int(t["associationTypeId"]) for t in association.get("types", [])]
             target = next(ASSOCIATION_TARGETS[t] for t in type_ids if t in ASSOCIATION_TARGETS)
-        except (KeyError, TypeError, ValueError, StopIteration) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, StopIteration) as error:
             raise ValidationFailed(
                 [
                     Violation(
@@ -79,19 +89,33 @@ def _associate(services: Services, record: CrmRecord, associations: Any) -> None
                     )
                 ]
             ) from error
-        services.records.associate(record.object_type, record.id, target, target_id)
+        if services.db.records.get(target, target_id) is None:
+            raise ValidationFailed(
+                [
+                    Violation(
+                        field=f"associations[{i}].to.id",
+                        rule=Rule.UNKNOWN_OBJECT,
+                        message=f"No {target.singular.lower()} with id {target_id} exists.",
+                        actual=target_id,
+                    )
+                ]
+            )
+        targets.append((target, target_id))
+    return targets
 
 
 @router.post("/{object_type}", status_code=201)
 def create_record(
-    request: Request, object_type: str, body: Annotated[Any, Body()]
+    request: Request, object_type: ObjectTypeName, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     services = services_of(request)
     kind = _kind(object_type)
     properties = _properties(body)
     with services.db.transaction():
+        targets = _association_targets(services, body.get("associations"))
         record = services.records.create(kind, {k: v for k, v in properties.items() if v})
-        _associate(services, record, body.get("associations"))
+        for target, target_id in targets:
+            services.records.associate(kind, record.id, target, target_id)
     return record_to_hubspot(record)
 
 
@@ -117,7 +141,7 @@ def _find(
 @router.get("/{object_type}/{record_id}")
 def get_record(
     request: Request,
-    object_type: str,
+    object_type: ObjectTypeName,
     record_id: str,
     id_property: Annotated[str | None, Query(alias="idProperty")] = None,
 ) -> dict[str, Any]:
@@ -129,7 +153,7 @@ def get_record(
 @router.get("/{object_type}")
 def list_records(
     request: Request,
-    object_type: str,
+    object_type: ObjectTypeName,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     after: str | None = None,
     archived: bool = False,
@@ -159,7 +183,7 @@ def _page(
 
 @router.patch("/{object_type}/{record_id}")
 def update_record(
-    request: Request, object_type: str, record_id: str, body: Annotated[Any, Body()]
+    request: Request, object_type: ObjectTypeName, record_id: str, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     services = services_of(request)
     record = services.records.update(_kind(object_type), record_id, _properties(body))
@@ -167,61 +191,65 @@ def update_record(
 
 
 @router.delete("/{object_type}/{record_id}", status_code=204)
-def archive_record(request: Request, object_type: str, record_id: str) -> Response:
+def archive_record(request: Request, object_type: ObjectTypeName, record_id: str) -> Response:
     services_of(request).records.archive(_kind(object_type), record_id)
     return Response(status_code=204)
 
 
-_OPERATORS = {"EQ", "NEQ", "CONTAINS_TOKEN", "HAS_PROPERTY", "NOT_HAS_PROPERTY"}
+class SearchFilter(BaseModel):
+    propertyName: str
+    operator: Literal["EQ", "NEQ", "CONTAINS_TOKEN", "HAS_PROPERTY", "NOT_HAS_PROPERTY"] = "EQ"
+    value: str | int | float | bool | None = None
 
 
-def _matches(record: CrmRecord, flt: dict[str, Any]) -> bool:
-    name = str(flt.get("propertyName", ""))
-    operator = str(flt.get("operator", "EQ"))
-    value = record.properties.get(name)
-    if name == "hs_object_id":
-        value = record.id
-    wanted = str(flt.get("value", ""))
-    if operator == "EQ":
-        return value is not None and value.lower() == wanted.lower()
-    if operator == "NEQ":
-        return value is None or value.lower() != wanted.lower()
-    if operator == "CONTAINS_TOKEN":
-        return value is not None and wanted.strip("*").lower() in value.lower()
-    if operator == "HAS_PROPERTY":
+class FilterGroup(BaseModel):
+    filters: list[SearchFilter] = []
+
+
+class SearchBody(BaseModel):
+    """HubSpot's search body; ``sorts`` and ``properties`` are accepted and ignored."""
+
+    filterGroups: list[FilterGroup] = []
+    query: str | None = None
+    limit: int = Field(default=10, ge=1, le=200)
+    after: str | int | None = None
+
+
+def _matches(record: CrmRecord, flt: SearchFilter) -> bool:
+    value = (
+        record.id if flt.propertyName == "hs_object_id" else record.properties.get(flt.propertyName)
+    )
+    wanted = "" if flt.value is None else str(flt.value).lower()
+    if flt.operator == "EQ":
+        return value is not None and value.lower() == wanted
+    if flt.operator == "NEQ":
+        return value is None or value.lower() != wanted
+    if flt.operator == "CONTAINS_TOKEN":
+        return value is not None and wanted.strip("*") in value.lower()
+    if flt.operator == "HAS_PROPERTY":
         return bool(value)
     return not value  # NOT_HAS_PROPERTY
 
 
 @router.post("/{object_type}/search")
 def search_records(
-    request: Request, object_type: str, body: Annotated[Any, Body()]
+    request: Request, object_type: ObjectTypeName, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     """HubSpot's search: ``filterGroups`` (any group; all filters in a group), ``query``, paging."""
     services = services_of(request)
-    body = body if isinstance(body, dict) else {}
-    groups = body.get("filterGroups") or []
-    for g, group in enumerate(groups):
-        for f, flt in enumerate(group.get("filters", []) if isinstance(group, dict) else []):
-            if not isinstance(flt, dict) or flt.get("operator", "EQ") not in _OPERATORS:
-                raise ValidationFailed(
-                    [
-                        Violation(
-                            field=f"filterGroups[{g}].filters[{f}].operator",
-                            rule=Rule.INVALID_VALUE,
-                            message=f"cbe's search supports the operators {sorted(_OPERATORS)}.",
-                        )
-                    ]
-                )
-    records = services.records.search(_kind(object_type), body.get("query") or None)
-    if groups:
+    kind = _kind(object_type)
+    try:
+        search = SearchBody.model_validate(body if isinstance(body, dict) else {})
+    except ValidationError as error:
+        raise ValidationFailed(violations_from_pydantic(error)) from error
+    records = services.records.search(kind, search.query or None)
+    if search.filterGroups:
         records = [
             r
             for r in records
-            if any(all(_matches(r, f) for f in group.get("filters", [])) for group in groups)
+            if any(all(_matches(r, f) for f in group.filters) for group in search.filterGroups)
         ]
-    limit = max(1, min(int(body.get("limit") or 10), 200))
-    after = body.get("after")
-    page = _page(request, records, limit, str(after) if after is not None else None)
+    after = None if search.after is None else str(search.after)
+    page = _page(request, records, search.limit, after)
     page["total"] = len(records)
     return page
