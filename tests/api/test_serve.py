@@ -1,0 +1,93 @@
+"""``cbe serve`` as a person starts it: what it prints, its token, and who may send."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from core.occurrences import CompletionQuery
+from core.services import Services
+from tests.api.conftest import start_server, stop_server
+
+
+def test_serve_prints_its_url_and_where_the_token_is(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "db")
+    output = stop_server(server)
+    port = server.url.rsplit(":", 1)[1]
+    assert f"cbe serves portal {server.portal_id} at http://127.0.0.1:{port}" in output
+    assert f"access token:  from {tmp_path / 'db' / 'portal.json'}" in output
+    assert f'<script src="http://127.0.0.1:{port}/tracking.js"></script>' in output
+    assert "Traceback" not in output
+
+
+def test_token_option_replaces_the_portal_token_for_the_run(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "db", "--token", "run-token")
+    try:
+        with server.client() as portal_token:
+            assert portal_token.get("/events/v3/event-definitions").status_code == 401
+        with server.client("run-token") as run_token:
+            assert run_token.get("/events/v3/event-definitions").status_code == 200
+    finally:
+        output = stop_server(server)
+    assert "access token:  from --token" in output
+
+
+def _preflight(client: TestClient, origin: str) -> httpx.Response:
+    return client.options(
+        "/cbe/v1/collect",
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+    )
+
+
+def test_collector_cors_allows_localhost_by_default(services: Services) -> None:
+    with TestClient(create_app(services, "t")) as client:
+        local = _preflight(client, "http://localhost:3000")
+        assert local.headers.get("access-control-allow-origin") == "http://localhost:3000"
+        foreign = _preflight(client, "https://shop.example")
+        assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_collector_cors_allows_the_configured_origins(services: Services) -> None:
+    with TestClient(create_app(services, "t", ["https://shop.example"])) as client:
+        assert (
+            _preflight(client, "https://shop.example").headers.get("access-control-allow-origin")
+            == "https://shop.example"
+        )
+        assert (
+            "access-control-allow-origin" not in _preflight(client, "http://localhost:3000").headers
+        )
+
+
+def test_collector_answers_what_it_stored_and_cut(services: Services) -> None:
+    services.definitions.create(
+        {"label": "Clicked", "propertyDefinitions": [{"label": "Note", "type": "string"}]}
+    )
+    with TestClient(create_app(services, "t")) as client:
+        answer = client.post(
+            "/cbe/v1/collect",
+            content=(
+                '{"eventName": "clicked", "utk": "u1", "properties": {"note": "'
+                + "y" * 300
+                + '", "mystery": 1}}'
+            ),
+            headers={"Content-Type": "text/plain"},
+        ).json()
+        assert answer["rejected"] == []
+        (stored,) = answer["stored"]
+        assert stored["objectId"] is None  # an anonymous visitor until identified
+        assert {(c["property"], c["reason"]) for c in stored["cuts"]} == {
+            ("note", "VALUE_TOO_LONG"),
+            ("mystery", "UNKNOWN_PROPERTY"),
+        }
+        unknown = client.post("/cbe/v1/collect", content='{"eventName": "nope"}').json()
+        assert unknown["stored"] == []
+        assert unknown["rejected"][0]["code"] == "UNKNOWN_EVENT"
+        beacon = client.get("/__ptbe.gif", params={"n": "clicked", "_note": "hi", "u": "u1"})
+        assert beacon.headers["content-type"] == "image/gif"
+    notes = sorted(
+        str(c.properties.get("note"))[:3] for c in services.occurrences.iterate(CompletionQuery())
+    )
+    assert notes == ["hi", "yyy"]
