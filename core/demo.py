@@ -16,6 +16,7 @@ from itertools import accumulate
 from typing import Any
 
 from core.clock import FixedClock, format_utc
+from core.codegen import javascript_snippet
 from core.defaults import TOUCHPOINT_SOURCES
 from core.ingestion import Mode
 from core.models import CrmRecord, EventDefinition, ObjectType, Source, TrackingMethod
@@ -258,15 +259,6 @@ _WEIGHTS = {
 }
 
 
-def _snippet(definition: EventDefinition) -> str:
-    names = ", ".join(f"{p.name}: ..." for p in definition.properties)
-    return (
-        "var _hsq = (window._hsq = window._hsq || []);\n"
-        f'_hsq.push(["trackCustomBehavioralEvent", {{ name: "{definition.fully_qualified_name}", '
-        f"properties: {{ {names} }} }}]);\n"
-    )
-
-
 def seeded_ids(rng: random.Random) -> Callable[[], str]:
     """A completion id factory that repeats for the same random generator state."""
 
@@ -310,7 +302,7 @@ class _Builder:
             definition = self.services.definitions.create(body)
             if definition.tracking_method is TrackingMethod.JAVASCRIPT:
                 definition = self.services.definitions.update(
-                    definition.name, snippet=_snippet(definition)
+                    definition.name, snippet=javascript_snippet(definition)
                 )
             made.append(definition)
         return made

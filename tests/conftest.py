@@ -18,6 +18,15 @@ PORTAL_ID = 12345678
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _steady_cursors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No blinking cursors: a screenshot must not depend on when it was taken."""
+    from textual.widgets import Input, TextArea
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(NOW)

@@ -1,21 +1,26 @@
-"""Snapshot tests of every screen, on the seeded demo database and a fixed clock."""
+"""Snapshot tests of every screen and wizard step, on the seeded demo and a fixed clock.
+
+Written with Python 3.11 at a fixed terminal size; cursors do not blink (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from core.clock import FixedClock
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
 from core.services import Services
 from storage.bootstrap import open_services
+from tests.conftest import NOW
 from tui.app import CbeApp
 
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-SIZE = (120, 32)
+SIZE = (120, 36)
+Steps = Callable[[Pilot[None]], Awaitable[None]]
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +48,171 @@ def empty(tmp_path: Path) -> Iterator[Services]:
     services.close()
 
 
-class TestEvents:
-    def test_home_lists_the_events(self, snap_compare, demo: Services) -> None:  # type: ignore[no-untyped-def]
-        assert snap_compare(CbeApp(demo), terminal_size=SIZE)
+def app_for(services: Services) -> CbeApp:
+    return CbeApp(services, refresh_seconds=0)
 
-    def test_home_of_an_empty_portal(self, snap_compare, empty: Services) -> None:  # type: ignore[no-untyped-def]
-        assert snap_compare(CbeApp(empty), terminal_size=SIZE)
+
+async def settle(pilot: Pilot[None]) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def keys(*presses: str, text: str = "") -> Steps:
+    """Press keys, then type text; let the app settle before and after."""
+
+    async def run(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press(*presses)
+        if text:
+            await pilot.press(*("space" if c == " " else c for c in text))
+        await settle(pilot)
+
+    return run
+
+
+def then(*steps: Steps) -> Steps:
+    async def run(pilot: Pilot[None]) -> None:
+        for step in steps:
+            await step(pilot)
+
+    return run
+
+
+def snap(snap_compare: Any, services: Services, steps: Steps | None = None) -> bool:
+    return bool(snap_compare(app_for(services), terminal_size=SIZE, run_before=steps or settle))
+
+
+# The wizard, step by step: a contact event with an enumeration and a number.
+NAME = keys("n", text="Viewed Car")
+TO_PROPERTIES = then(NAME, keys("ctrl+n"))
+ENUMERATION = then(
+    TO_PROPERTIES,
+    keys("p", "down", "down", "down", "enter", text="Condition"),
+    keys("ctrl+n", text="New"),
+    keys("enter", text="Used"),
+    keys("enter"),
+)
+WITH_PROPERTIES = then(
+    ENUMERATION, keys("ctrl+s"), keys("p", "down", "enter", text="Year"), keys("enter")
+)
+TO_TRACKING = then(WITH_PROPERTIES, keys("ctrl+n"))
+
+
+class TestEvents:
+    def test_home_lists_the_events(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo)
+
+    def test_home_of_an_empty_portal(self, snap_compare: Any, empty: Services) -> None:
+        assert snap(snap_compare, empty)
+
+    def test_search(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("slash", text="trial"))
+
+    def test_search_without_match(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("slash", text="zebra"))
+
+    def test_delete_confirmation(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("down", "d"))
+
+    def test_help(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("question_mark"))
+
+    def test_command_palette(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("ctrl+p", text="open"))
+
+
+class TestWizard:
+    def test_step_1_empty(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("n"))
+
+    def test_step_1_names_preview_as_you_type(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, NAME)
+
+    def test_step_1_error_for_a_missing_name(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("n", "ctrl+n"))
+
+    def test_step_1_label_too_long(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("n", text="x" * 101))
+
+    def test_step_2_no_properties(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, TO_PROPERTIES)
+
+    def test_step_2_defaults_unfolded(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(TO_PROPERTIES, keys("f")))
+
+    def test_step_2_field_type(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(TO_PROPERTIES, keys("p")))
+
+    def test_step_2_side_panel(self, snap_compare: Any, demo: Services) -> None:
+        steps = then(TO_PROPERTIES, keys("p", "enter", text="Make of the car"))
+        assert snap(snap_compare, demo, steps)
+
+    def test_step_2_side_panel_error(self, snap_compare: Any, demo: Services) -> None:
+        steps = then(TO_PROPERTIES, keys("p", "enter", text="m" * 51))
+        assert snap(snap_compare, demo, steps)
+
+    def test_step_2_enumeration_options(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, ENUMERATION)
+
+    def test_step_2_duplicate_option_value(self, snap_compare: Any, demo: Services) -> None:
+        steps = then(ENUMERATION, keys(text="new"), keys("tab", text="new"), keys("enter"))
+        assert snap(snap_compare, demo, steps)
+
+    def test_step_2_custom_properties(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, WITH_PROPERTIES)
+
+    def test_step_2_actions_menu(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(WITH_PROPERTIES, keys("enter")))
+
+    def test_step_3_javascript_snippet(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, TO_TRACKING)
+
+    def test_step_3_api_curl(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(TO_TRACKING, keys("right", "enter")))
+
+    def test_step_3_api_python(self, snap_compare: Any, demo: Services) -> None:
+        async def python_tab(pilot: Pilot[None]) -> None:
+            pilot.app.screen.query_one("#examples").active = "tab-python"  # type: ignore[attr-defined]
+            await settle(pilot)
+
+        steps = then(TO_TRACKING, keys("right", "enter"), python_tab)
+        assert snap(snap_compare, demo, steps)
+
+    def test_cancel_asks_before_discarding(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(NAME, keys("escape")))
+
+
+class TestEventDetails:
+    def test_javascript_event(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("enter"))
+
+    def test_javascript_event_snippet(self, snap_compare: Any, demo: Services) -> None:
+        async def scroll(pilot: Pilot[None]) -> None:
+            pilot.app.screen.query_one("#detail").scroll_end(animate=False)
+            await settle(pilot)
+
+        assert snap(snap_compare, demo, then(keys("enter"), scroll))
+
+    def test_api_event(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("down", "enter"))
+
+    def test_api_event_examples(self, snap_compare: Any, demo: Services) -> None:
+        async def scroll(pilot: Pilot[None]) -> None:
+            pilot.app.screen.query_one("#detail").scroll_end(animate=False)
+            await settle(pilot)
+
+        assert snap(snap_compare, demo, then(keys("down", "enter"), scroll))
+
+    def test_edit_event_dialog(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(keys("enter"), keys("l")))
+
+    def test_delete_property_confirmation(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(keys("enter"), keys("d")))
+
+
+class TestSections:
+    @pytest.mark.parametrize("key", ["2", "3", "4"])
+    def test_coming_sections(self, snap_compare: Any, demo: Services, key: str) -> None:
+        assert snap(snap_compare, demo, keys(key))

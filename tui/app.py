@@ -1,4 +1,4 @@
-"""The cbe Textual application."""
+"""The cbe Textual application: the frame, the sections and the actions every screen shares."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from textual.app import App
 from textual.binding import Binding
 
 from core.services import Services
+from tui.commands import CbeCommands
+from tui.dialogs.help import HelpDialog
+from tui.screens.base import CbeScreen
+from tui.screens.coming import ComingScreen
 from tui.screens.events import EventsScreen
+from tui.widgets.section_bar import SECTIONS
+
+DEFAULT_API_URL = "http://127.0.0.1:8765"
+_FRAME_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous"}
 
 
 class CbeApp(App[None]):
@@ -16,13 +24,73 @@ class CbeApp(App[None]):
 
     CSS_PATH = "cbe.tcss"
     TITLE = "cbe"
-    BINDINGS = [Binding("q", "quit", "Quit")]
+    COMMANDS = App.COMMANDS | {CbeCommands}
+    BINDINGS = [
+        *(Binding(key, f"section('{mode}')", label, show=False) for key, mode, label in SECTIONS),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
 
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        refresh_seconds: float = 2.0,
+        api_url: str = DEFAULT_API_URL,
+    ) -> None:
         super().__init__()
         self.services = services
+        self.refresh_seconds = refresh_seconds
+        """How often screens look for changes made by other processes (0: never)."""
+        self.api_url = api_url
+        """Where `cbe serve` listens, for the API examples."""
 
     def on_mount(self) -> None:
         portal = self.services.db.portal
         self.sub_title = f"portal {portal.portal_id} · {Path(self.services.db.location).name}"
-        self.push_screen(EventsScreen(self.services))
+        self.add_mode("events", lambda: EventsScreen())
+        for _, mode, _ in SECTIONS[1:]:
+            self.add_mode(mode, lambda mode=mode: ComingScreen(mode))  # type: ignore[misc]
+        self.switch_mode("events")
+
+    def action_section(self, mode: str) -> None:
+        """Go to a section (its screens keep their place)."""
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        """Show what the current screen is for and its keys: its own, the field's, the app's."""
+        screen = self.screen
+        if isinstance(screen, HelpDialog):
+            return
+        groups: dict[str, list[tuple[str, str]]] = {"screen": [], "field": [], "app": []}
+        seen = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.action in seen or not active.enabled:
+                continue
+            seen.add(binding.action)
+            group = "screen" if active.node is screen else "app" if active.node is self else "field"
+            if group == "field" and not binding.show:
+                continue  # a field's own movement keys: in its help, not this one
+            if group == "screen" and binding.action in _FRAME_ACTIONS:
+                continue  # listed once, under the general keys
+            display = binding.key_display or self.get_key_display(binding)
+            groups[group].append((display, binding.description))
+        keys = groups["screen"] + groups["field"]  # the app's keys are the dialog's general ones
+        about = screen.HELP if isinstance(screen, CbeScreen) else ""
+        title = screen.title or screen.__class__.__name__.removesuffix("Screen")
+        self.push_screen(HelpDialog(str(title), about, keys))
+
+    def action_create_event(self) -> None:
+        from tui.screens.wizard import CreateEventScreen
+
+        self.action_section("events")
+        self.push_screen(CreateEventScreen())
+
+    def open_event(self, name: str) -> None:
+        """Show an event's details."""
+        from tui.screens.event_detail import EventDetailScreen
+
+        self.action_section("events")
+        self.push_screen(EventDetailScreen(name))

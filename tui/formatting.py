@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.text import Text
+
 
 def relative_time(moment: datetime | None, now: datetime) -> str:
     """``just now``, ``5 min ago``, ``3 h ago``, ``2 days ago``, else the date."""
@@ -26,3 +28,8 @@ def relative_time(moment: datetime | None, now: datetime) -> str:
 
 def short_date(moment: datetime) -> str:
     return moment.strftime("%b %d, %Y")
+
+
+def plain(text: str) -> Text:
+    """User text for a table cell: shown as typed, never read as markup."""
+    return Text(text, no_wrap=True, overflow="ellipsis")

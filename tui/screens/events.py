@@ -2,32 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from textual import on, work
 from textual.app import ComposeResult
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Static
 
-from core.services import Services
-from tui.formatting import relative_time, short_date
+from core.models import EventDefinition, TrackingMethod
+from core.ports import EventSummary
+from tui.dialogs.confirm import ConfirmDialog
+from tui.formatting import plain, relative_time
+from tui.screens.base import CbeScreen
 
 
-class EventsScreen(Screen[None]):
-    """A table of event definitions with their completions."""
+@dataclass(frozen=True)
+class _Listing:
+    definitions: list[EventDefinition]
+    summaries: dict[str, EventSummary]
 
-    AUTO_FOCUS = "DataTable"
 
-    def __init__(self, services: Services) -> None:
+class EventsScreen(CbeScreen):
+    """A searchable table of event definitions with their completions."""
+
+    TITLE = "Custom behavioral events"
+    SECTION = "events"
+    HELP = (
+        "Every custom behavioral event of this portal, with how often and how recently it was "
+        "completed. Create one with the wizard, open one for its details and code."
+    )
+    AUTO_FOCUS = "#events"
+    BINDINGS = [
+        Binding("n", "create", "New event"),
+        Binding("enter", "open", "Open", show=False),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("a", "archive", "Archive/restore"),
+        Binding("d", "delete", "Delete"),
+        Binding("escape", "clear_search", "Clear search", show=False),
+    ]
+
+    def __init__(self) -> None:
         super().__init__()
-        self.services = services
+        self._listing = _Listing([], {})
+        self._loaded = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("Custom behavioral events", id="title")
-        yield Static("", id="empty")
-        yield DataTable(cursor_type="row", zebra_stripes=True, id="events")
-        yield Footer()
+        yield from self.frame_top()
+        with Vertical(classes="page"):
+            with Horizontal(classes="page-head"):
+                yield Static("Custom behavioral events", classes="page-title")
+                yield Input(placeholder="Search events by name  ( / )", id="search")
+            yield Static("", id="empty", classes="empty")
+            yield DataTable(cursor_type="row", zebra_stripes=True, id="events")
+        yield from self.frame_bottom()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one("#events", DataTable)
         for label, key in (
             ("Event", "label"),
             ("Internal name", "name"),
@@ -38,31 +69,131 @@ class EventsScreen(Screen[None]):
             ("Created", "created"),
         ):
             table.add_column(label, key=key)
-        self.refresh_events()
+        self.reload()
+        if self.cbe.refresh_seconds:
+            self.set_interval(self.cbe.refresh_seconds, self.reload)
 
-    def refresh_events(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
+    def on_screen_resume(self) -> None:
+        if self._loaded:
+            self.reload()
+
+    @work(thread=True, exclusive=True, group="events-load")
+    def reload(self) -> None:
+        """Read definitions and their completion counts off the UI thread."""
+        services = self.services
+        listing = _Listing(services.definitions.search(), services.db.completions.summaries())
+        self.app.call_from_thread(self._show, listing)
+
+    def _show(self, listing: _Listing) -> None:
+        if listing == self._listing and self._loaded:
+            return
+        self._listing = listing
+        self._loaded = True
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one("#events", DataTable)
+        selected = self.selected_name()
+        needle = self.query_one("#search", Input).value.strip().lower()
+        shown = [
+            d
+            for d in self._listing.definitions
+            if not needle or needle in d.label.lower() or needle in d.name
+        ]
         now = self.services.clock.now()
-        summaries = self.services.db.completions.summaries()
-        definitions = self.services.definitions.search()
-        for definition in definitions:
-            summary = summaries.get(definition.fully_qualified_name)
+        table.clear()
+        for definition in shown:
+            summary = self._listing.summaries.get(definition.fully_qualified_name)
             label = definition.label + (" (archived)" if definition.archived else "")
             table.add_row(
-                label,
+                plain(label),
                 definition.name,
                 definition.primary_object.label,
-                "JavaScript" if definition.tracking_method.value == "JAVASCRIPT" else "API",
+                "JavaScript" if definition.tracking_method is TrackingMethod.JAVASCRIPT else "API",
                 f"{summary.count:,}" if summary else "0",
                 relative_time(summary.last_occurred_at if summary else None, now),
-                short_date(definition.created_at),
+                definition.created_at.strftime("%Y-%m-%d"),
                 key=definition.name,
             )
+        if selected is not None and selected in {d.name for d in shown}:
+            table.move_cursor(row=table.get_row_index(selected))
         empty = self.query_one("#empty", Static)
-        empty.update(
-            ""
-            if definitions
-            else "No events yet. Create one with `cbe definitions import` or the API."
+        if not self._listing.definitions:
+            empty.update("No events yet. Press n to create one with the wizard.")
+        elif not shown:
+            empty.update(f"No event matches “{needle}”. Press escape to clear the search.")
+        empty.display = not shown
+
+    def selected_name(self) -> str | None:
+        table = self.query_one("#events", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(row_key.value) if row_key.value is not None else None
+
+    def _selected(self) -> EventDefinition | None:
+        name = self.selected_name()
+        return next((d for d in self._listing.definitions if d.name == name), None)
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self) -> None:
+        self._fill()
+
+    @on(Input.Submitted, "#search")
+    def _search_done(self) -> None:
+        self.query_one("#events", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#events")
+    def _row_chosen(self) -> None:
+        self.action_open()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_clear_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.value = ""
+        self.query_one("#events", DataTable).focus()
+
+    def action_create(self) -> None:
+        self.cbe.action_create_event()
+
+    def action_open(self) -> None:
+        name = self.selected_name()
+        if name is not None:
+            self.cbe.open_event(name)
+
+    def action_archive(self) -> None:
+        definition = self._selected()
+        if definition is None:
+            return
+        restore = definition.archived
+        self.services.definitions.archive(definition.name, archived=not restore)
+        self.notify(
+            f"{definition.label} {'restored' if restore else 'archived'}"
+            + ("" if restore else ": it receives no completions until restored."),
+            title="Event",
         )
-        empty.display = not definitions
+        self.reload()
+
+    def action_delete(self) -> None:
+        definition = self._selected()
+        if definition is None:
+            return
+        summary = self._listing.summaries.get(definition.fully_qualified_name)
+        count = summary.count if summary else 0
+        message = (
+            f"Deleting “{definition.label}” removes the event and its {count:,} "
+            f"completion{'s' if count != 1 else ''} for good, and takes it out of the tracking "
+            f"code. Its internal name {definition.name} can never be used again."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                removed = self.services.definitions.delete(definition.name)
+                self.notify(
+                    f"Deleted {definition.label} and {removed:,} completion(s).", title="Event"
+                )
+                self.reload()
+
+        self.app.push_screen(ConfirmDialog("Delete event?", message), answered)

@@ -1,0 +1,38 @@
+"""Driving the app with Pilot: a fresh database, a fixed clock, no background refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from core.clock import FixedClock
+from core.services import Services
+from storage.bootstrap import open_services
+from tests.conftest import NOW, PORTAL_ID
+from tui.app import CbeApp
+
+SIZE = (130, 40)
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Services]:
+    services = open_services(tmp_path / "db", clock=FixedClock(NOW), portal_id=PORTAL_ID)
+    yield services
+    services.close()
+
+
+def make_app(services: Services) -> CbeApp:
+    return CbeApp(services, refresh_seconds=0)
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let workers finish and the screen catch up (no sleeping)."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    await pilot.press(*("space" if ch == " " else ch for ch in text))

@@ -1,0 +1,132 @@
+"""The events home and the event details, driven by keyboard."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input, TextArea
+
+from core.models import CrmRecord, EventDefinition
+from core.services import Services
+from tests.tui.conftest import SIZE, make_app, settle, type_text
+from tui.dialogs.confirm import ConfirmDialog
+from tui.dialogs.help import HelpDialog
+from tui.screens.event_detail import EventDetailScreen
+from tui.screens.events import EventsScreen
+
+
+def _rows(app) -> list[str]:  # type: ignore[no-untyped-def]
+    table = app.screen.query_one("#events", DataTable)
+    return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+
+
+async def test_search_filters_the_table(services: Services, viewed_car: EventDefinition) -> None:
+    services.definitions.create({"label": "Started trial"})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert _rows(app) == ["viewed_car", "started_trial"]
+        await pilot.press("slash")
+        await type_text(pilot, "trial")
+        assert _rows(app) == ["started_trial"]
+        await pilot.press("enter", "escape")
+        assert app.screen.query_one("#search", Input).value == ""
+        assert _rows(app) == ["viewed_car", "started_trial"]
+
+
+async def test_delete_asks_first_and_says_what_goes(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    for _ in range(3):
+        services.ingestion.send(
+            {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+        )
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        assert "its 3 completions for good" in dialog.message
+        assert "viewed_car can never be used again" in dialog.message
+        await pilot.press("escape")
+        assert _rows(app) == ["viewed_car"]
+        await pilot.press("d", "y")
+        await settle(pilot)
+        assert _rows(app) == []
+    assert services.definitions.search() == []
+    assert services.db.completions.summaries() == {}
+
+
+async def test_archive_and_restore(services: Services, viewed_car: EventDefinition) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert services.definitions.get("viewed_car").archived
+        await pilot.press("a")
+        await settle(pilot)
+        assert not services.definitions.get("viewed_car").archived
+
+
+async def test_details_show_internal_names_and_edit_the_event(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EventDetailScreen)
+        await pilot.press("down", "i")  # the second custom property: year
+        assert app.clipboard == "year"
+        await pilot.press("l")
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, "Viewed a car")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("p", "enter")  # a string property
+        await type_text(pilot, "Colour")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpDialog)
+        assert ("i", "Internal name") in app.screen.keys
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, EventsScreen)
+    stored = services.definitions.get("viewed_car")
+    assert stored.label == "Viewed a car"
+    assert stored.name == "viewed_car"
+    assert stored.properties[-1].name == "colour"
+
+
+async def test_details_save_an_edited_snippet(services: Services) -> None:
+    services.definitions.create(
+        {"label": "Clicked buy", "trackingMethod": "JAVASCRIPT", "snippet": "// v1\n"}
+    )
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        editor = app.screen.query_one("#detail-snippet", TextArea)
+        editor.focus()
+        editor.move_cursor(editor.document.end)
+        await type_text(pilot, "// v2")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    assert services.definitions.get("clicked_buy").snippet == "// v1\n// v2"
+
+
+async def test_sections_and_palette(services: Services) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        assert app.current_mode == "records"
+        await pilot.press("1")
+        assert app.current_mode == "events"
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "create event")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.__class__.__name__ == "CreateEventScreen"

@@ -1,0 +1,41 @@
+"""What every cbe screen shares: the header, the section bar and the footer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from core.services import Services
+from tui.widgets.section_bar import SectionBar
+
+if TYPE_CHECKING:
+    from tui.app import CbeApp
+
+
+class CbeScreen(Screen[None]):
+    """A screen of one section, in the app's frame."""
+
+    SECTION: ClassVar[str] = "events"
+    HELP: ClassVar[str] = ""
+    """What the screen is for, shown by `?` above its keys."""
+
+    @property
+    def cbe(self) -> CbeApp:
+        from tui.app import CbeApp
+
+        assert isinstance(self.app, CbeApp)
+        return self.app
+
+    @property
+    def services(self) -> Services:
+        return self.cbe.services
+
+    def frame_top(self) -> ComposeResult:
+        yield Header()
+        yield SectionBar(self.SECTION)
+
+    def frame_bottom(self) -> ComposeResult:
+        yield Footer()
