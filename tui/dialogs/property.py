@@ -7,10 +7,11 @@ Every rule comes from core and is shown with core's own message.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
@@ -379,3 +380,29 @@ class ActionsMenu(ModalScreen[str | None]):
     @on(OptionList.OptionSelected, "#actions")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+
+def ask_property_action(
+    app: App[Any], prop: PropertyDefinition, edit: Callable[[], None], delete: Callable[[], None]
+) -> None:
+    """Open a property's actions menu and run the action chosen."""
+
+    def chosen(action: str | None) -> None:
+        if action == "edit":
+            edit()
+        elif action == "delete":
+            delete()
+
+    app.push_screen(ActionsMenu(prop.label), chosen)
+
+
+def create_property(
+    app: App[Any], taken: Collection[str], done: Callable[[PropertyDefinition | None], None]
+) -> None:
+    """HubSpot's "Create property": the field type, then the side panel."""
+
+    def chosen(type_: PropertyType | None) -> None:
+        if type_ is not None:
+            app.push_screen(PropertyPanel(type_, taken), done)
+
+    app.push_screen(PropertyTypeDialog(), chosen)

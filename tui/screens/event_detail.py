@@ -28,7 +28,7 @@ from core.occurrences import CompletionQuery
 from core.ports import EventSummary
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.edit_event import EditEventDialog
-from tui.dialogs.property import ActionsMenu, PropertyPanel, PropertyTypeDialog
+from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
 from tui.formatting import relative_time
 from tui.screens.base import CbeScreen
 from tui.screens.wizard import fill_property_table, selected_key
@@ -229,13 +229,7 @@ class EventDetailScreen(CbeScreen):
         if prop is None or not self.query_one("#detail-custom", DataTable).has_focus:
             return
 
-        def chosen(action: str | None) -> None:
-            if action == "edit":
-                self.action_edit_property()
-            elif action == "delete":
-                self.action_delete_property()
-
-        self.app.push_screen(ActionsMenu(prop.label), chosen)
+        ask_property_action(self.app, prop, self.action_edit_property, self.action_delete_property)
 
     @on(DataTable.RowSelected, "#detail-custom")
     def _row_chosen(self) -> None:
@@ -258,12 +252,7 @@ class EventDetailScreen(CbeScreen):
             }
             self._apply(lambda: self.services.definitions.add_property(d.name, body), "Added")
 
-        def chosen(type_: PropertyType | None) -> None:
-            if type_ is not None:
-                taken = {p.name for p in d.properties}
-                self.app.push_screen(PropertyPanel(type_, taken), added)
-
-        self.app.push_screen(PropertyTypeDialog(), chosen)
+        create_property(self.app, {p.name for p in d.properties}, added)
 
     def action_edit_property(self) -> None:
         d, prop = self.definition, self._selected_property()

@@ -47,7 +47,7 @@ from core.models import (
 )
 from core.rules import MAX_CUSTOM_PROPERTIES, check_custom_property_count, fully_qualified_name
 from tui.dialogs.confirm import ConfirmDialog
-from tui.dialogs.property import ActionsMenu, PropertyPanel, PropertyTypeDialog
+from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
 from tui.formatting import plain
 from tui.screens.base import CbeScreen
 from tui.widgets.step_indicator import StepIndicator
@@ -292,11 +292,7 @@ class CreateEventScreen(CbeScreen):
             self.notify(message, severity="error", title="Properties")
             return
 
-        def chosen(type_: PropertyType | None) -> None:
-            if type_ is not None:
-                self.app.push_screen(PropertyPanel(type_, self._taken()), self._added)
-
-        self.app.push_screen(PropertyTypeDialog(), chosen)
+        create_property(self.app, self._taken(), self._added)
 
     def _added(self, prop: PropertyDefinition | None) -> None:
         if prop is None:
@@ -321,13 +317,7 @@ class CreateEventScreen(CbeScreen):
         if self.step != 1 or prop is None:
             return
 
-        def chosen(action: str | None) -> None:
-            if action == "edit":
-                self.action_edit_property()
-            elif action == "delete":
-                self.action_delete_property()
-
-        self.app.push_screen(ActionsMenu(prop.label), chosen)
+        ask_property_action(self.app, prop, self.action_edit_property, self.action_delete_property)
 
     def action_edit_property(self) -> None:
         prop = self._selected_property()
