@@ -36,6 +36,8 @@ class CompletionQuery:
     occurred_before: datetime | None = None
     properties: tuple[tuple[str, str], ...] = ()
     ids: frozenset[str] | None = None
+    text: str | None = None
+    """Case-insensitive text that some property value (or its option label) must contain."""
     newest_first: bool = True
     limit: int = DEFAULT_LIMIT
     after: str | None = None
@@ -89,6 +91,25 @@ def property_matches(
     return any(v.casefold() == needle for v in values)
 
 
+def text_matches(completion: Completion, definition: EventDefinition | None, needle: str) -> bool:
+    """Does any property value of ``completion`` (or an option label) contain ``needle``?
+
+    ``needle`` is already casefolded.
+    """
+    props = {p.name: p for p in all_properties(definition)} if definition else {}
+    for name, raw in completion.properties.items():
+        text = value_text(raw) or ""
+        if needle in text.casefold():
+            return True
+        prop = props.get(name)
+        if prop is not None and prop.options:
+            for value in text.split(";"):
+                label = prop.option_label(value)
+                if label and needle in label.casefold():
+                    return True
+    return False
+
+
 class OccurrenceService:
     """Reads completions back: lists, pages and event types."""
 
@@ -116,13 +137,18 @@ class OccurrenceService:
             newest_first=query.newest_first,
             start_after=decode_cursor(query.after) if query.after else None,
         )
-        definitions = self._by_fqn() if query.properties else {}
+        definitions = self._by_fqn() if query.properties or query.text else {}
+        needle = query.text.casefold() if query.text else None
         taken = 0
         for completion in self._db.completions.scan(selection):
             if query.ids is not None and completion.id not in query.ids:
                 continue
             if query.properties and not self._properties_match(
                 completion, definitions.get(completion.event_name), query.properties
+            ):
+                continue
+            if needle and not text_matches(
+                completion, definitions.get(completion.event_name), needle
             ):
                 continue
             yield completion

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.models import (
     Association,
@@ -101,6 +101,10 @@ class CompletionRepository(Protocol):
         """Count and last completion per event (fully qualified) name."""
         ...
 
+    def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:
+        """Count and last completion per record ``(object type, id)``."""
+        ...
+
     def delete_event(self, event_name: str) -> int:
         """Remove every completion of an event; returns how many there were."""
         ...
@@ -136,6 +140,31 @@ class RecordRepository(Protocol):
     def associations(self, object_type: ObjectType, record_id: str) -> list[Association]:
         """Associations from or to a record, as seen from that record."""
         ...
+
+
+class Preferences(Protocol):
+    """What one person chose and wants remembered (a timeline's filter, say)."""
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The value saved under ``key``, if any."""
+        ...
+
+    def save(self, key: str, value: dict[str, Any]) -> None:
+        """Remember ``value`` under ``key``."""
+        ...
+
+
+class MemoryPreferences:
+    """Preferences kept for the life of the process (tests, and when nothing else is set)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, Any]] = {}
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        return self._values.get(key)
+
+    def save(self, key: str, value: dict[str, Any]) -> None:
+        self._values[key] = value
 
 
 class Database(Protocol):

@@ -9,7 +9,7 @@ from core.clock import Clock, SystemClock
 from core.definitions import DefinitionService
 from core.ingestion import IdFactory, Ingestor
 from core.occurrences import OccurrenceService
-from core.ports import Database
+from core.ports import Database, MemoryPreferences, Preferences
 from core.records import RecordService
 from core.timeline import TimelineService
 
@@ -26,6 +26,7 @@ class Services:
     db: Database
     clock: Clock = field(default_factory=SystemClock)
     new_id: IdFactory = random_id
+    preferences: Preferences = field(default_factory=MemoryPreferences)
     definitions: DefinitionService = field(init=False)
     ingestion: Ingestor = field(init=False)
     occurrences: OccurrenceService = field(init=False)
@@ -37,7 +38,7 @@ class Services:
         self.ingestion = Ingestor(self.db, self.clock, self.new_id)
         self.occurrences = OccurrenceService(self.db)
         self.records = RecordService(self.db, self.clock)
-        self.timeline = TimelineService(self.db, self.occurrences)
+        self.timeline = TimelineService(self.db, self.occurrences, self.clock)
 
     def close(self) -> None:
         """Release the database."""

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 
+from pydantic import Field
+
+from core.clock import Clock
 from core.errors import NotFound
 from core.ingestion import all_properties
-from core.models import Completion, CrmRecord, EventDefinition, PropertyDefinition, PropertyType
+from core.models import (
+    CbeModel,
+    Completion,
+    CrmRecord,
+    EventDefinition,
+    PropertyDefinition,
+    PropertyType,
+)
 from core.occurrences import CompletionQuery, OccurrenceService
 from core.ports import Database
 from core.values import value_text
@@ -109,12 +120,97 @@ def group_by_month(entries: Iterable[TimelineEntry]) -> list[tuple[str, list[Tim
     return groups
 
 
+class ActivityType(StrEnum):
+    """The kinds of activity a timeline shows (HubSpot's "Filter activity")."""
+
+    CUSTOM_BEHAVIORAL_EVENT = "CUSTOM_BEHAVIORAL_EVENT"
+
+    @property
+    def label(self) -> str:
+        return {ActivityType.CUSTOM_BEHAVIORAL_EVENT: "Custom behavioral events"}[self]
+
+
+class Period(StrEnum):
+    """The time range a timeline is narrowed to."""
+
+    ALL = "ALL"
+    LAST_7_DAYS = "LAST_7_DAYS"
+    LAST_30_DAYS = "LAST_30_DAYS"
+    LAST_90_DAYS = "LAST_90_DAYS"
+    CUSTOM = "CUSTOM"
+
+    @property
+    def label(self) -> str:
+        return {
+            Period.ALL: "All time",
+            Period.LAST_7_DAYS: "Last 7 days",
+            Period.LAST_30_DAYS: "Last 30 days",
+            Period.LAST_90_DAYS: "Last 90 days",
+            Period.CUSTOM: "Custom range",
+        }[self]
+
+
+_PERIOD_DAYS = {Period.LAST_7_DAYS: 7, Period.LAST_30_DAYS: 30, Period.LAST_90_DAYS: 90}
+
+
+class TimelineFilter(CbeModel):
+    """What a timeline shows; remembered per user.
+
+    Events are filtered by the ones *hidden*, so that an event created later shows by default.
+    ``start`` and ``end`` (a custom range) are whole days in UTC, both included.
+    """
+
+    activity_types: set[ActivityType] = Field(default_factory=lambda: set(ActivityType))
+    hidden_events: set[str] = Field(default_factory=set)
+    period: Period = Period.ALL
+    start: date | None = None
+    end: date | None = None
+    search: str = ""
+
+    def time_range(self, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """(at or after, before) for this filter at ``now``."""
+        if self.period in _PERIOD_DAYS:
+            return now - timedelta(days=_PERIOD_DAYS[self.period]), None
+        if self.period is Period.CUSTOM:
+            after = datetime.combine(self.start, time(), tzinfo=UTC) if self.start else None
+            before = (
+                datetime.combine(self.end + timedelta(days=1), time(), tzinfo=UTC)
+                if self.end
+                else None
+            )
+            return after, before
+        return None, None
+
+    @property
+    def is_default(self) -> bool:
+        return self == TimelineFilter()
+
+    def describe(self) -> str:
+        """A short line saying what is filtered, e.g. "2 events hidden · Last 30 days"."""
+        parts = []
+        if ActivityType.CUSTOM_BEHAVIORAL_EVENT not in self.activity_types:
+            parts.append("custom behavioral events hidden")
+        elif self.hidden_events:
+            count = len(self.hidden_events)
+            parts.append(f"{count} event{'s' if count != 1 else ''} hidden")
+        if self.period is Period.CUSTOM:
+            start = self.start.isoformat() if self.start else "…"
+            end = self.end.isoformat() if self.end else "…"
+            parts.append(f"{start} to {end}")
+        elif self.period is not Period.ALL:
+            parts.append(self.period.label)
+        if self.search:
+            parts.append(f"containing {self.search!r}")
+        return " · ".join(parts) or "All activity"
+
+
 class TimelineService:
     """Builds record timelines from completions and definitions."""
 
-    def __init__(self, db: Database, occurrences: OccurrenceService) -> None:
+    def __init__(self, db: Database, occurrences: OccurrenceService, clock: Clock) -> None:
         self._db = db
         self._occurrences = occurrences
+        self._clock = clock
 
     def page(
         self,
@@ -125,19 +221,62 @@ class TimelineService:
         limit: int = 50,
         occurred_after: datetime | None = None,
         occurred_before: datetime | None = None,
+        timeline_filter: TimelineFilter | None = None,
     ) -> TimelinePage:
-        """A page of the record's timeline, newest first."""
-        query = CompletionQuery(
-            object_type=record.object_type,
-            object_id=record.id,
-            event_names=event_names,
-            occurred_after=occurred_after,
-            occurred_before=occurred_before,
+        """A page of the record's timeline, newest first, narrowed by ``timeline_filter``."""
+        query = self.query(
+            record,
+            timeline_filter or TimelineFilter(),
+            self._clock.now(),
             limit=limit,
             after=after,
         )
+        if query is None:
+            return TimelinePage([], None)
+        if event_names is not None:
+            allowed = event_names if query.event_names is None else query.event_names & event_names
+            query = replace(query, event_names=allowed)
+        if occurred_after is not None or occurred_before is not None:
+            query = replace(
+                query,
+                occurred_after=occurred_after or query.occurred_after,
+                occurred_before=occurred_before or query.occurred_before,
+            )
         page = self._occurrences.page(query)
         return TimelinePage(self.entries(page.results), page.next_after)
+
+    def query(
+        self,
+        record: CrmRecord,
+        timeline_filter: TimelineFilter,
+        now: datetime,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        newest_first: bool = True,
+    ) -> CompletionQuery | None:
+        """The completion query of a record's filtered timeline; None when nothing can show."""
+        if ActivityType.CUSTOM_BEHAVIORAL_EVENT not in timeline_filter.activity_types:
+            return None
+        event_names = None
+        if timeline_filter.hidden_events:
+            event_names = frozenset(
+                d.fully_qualified_name
+                for d in self._db.definitions.list_all()
+                if d.fully_qualified_name not in timeline_filter.hidden_events
+            )
+        start, end = timeline_filter.time_range(now)
+        return CompletionQuery(
+            object_type=record.object_type,
+            object_id=record.id,
+            event_names=event_names,
+            occurred_after=start,
+            occurred_before=end,
+            text=timeline_filter.search.strip() or None,
+            newest_first=newest_first,
+            limit=limit,
+            after=after,
+        )
 
     def entries(self, completions: Iterable[Completion]) -> list[TimelineEntry]:
         """Timeline entries for completions, with event and property labels resolved."""

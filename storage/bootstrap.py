@@ -13,8 +13,10 @@ from platformdirs import user_data_path
 
 from core.clock import Clock, SystemClock
 from core.ingestion import IdFactory
+from core.ports import Preferences
 from core.services import Services, random_id
 from storage.database import TinyDatabase, open_database
+from storage.preferences import JsonPreferences, default_preferences_path
 
 DB_ENV = "CBE_DB"
 
@@ -44,8 +46,17 @@ def open_services(
     new_id: IdFactory | None = None,
     create: bool = True,
     portal_id: int | None = None,
+    preferences: Preferences | None = None,
 ) -> Services:
-    """Open (or create) the database in ``folder`` and build cbe's services on it."""
+    """Open (or create) the database in ``folder`` and build cbe's services on it.
+
+    Preferences default to the user's own file (see storage.preferences).
+    """
     clock = clock or SystemClock()
     database: TinyDatabase = open_database(folder, create=create, portal_id=portal_id, clock=clock)
-    return Services(db=database, clock=clock, new_id=new_id or random_id)
+    return Services(
+        db=database,
+        clock=clock,
+        new_id=new_id or random_id,
+        preferences=preferences or JsonPreferences(default_preferences_path()),
+    )

@@ -17,18 +17,18 @@ import contextlib
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from tinydb import Query
 from tinydb.table import Table
 
 from core.errors import Conflict, Rule, Violation
-from core.models import Completion
+from core.models import Completion, ObjectType
 from core.ports import CompletionSelection, EventSummary
 from storage.atomic import AtomicJSONStorage, fsync_dir
 from storage.locking import DatabaseLock
@@ -57,6 +57,7 @@ class _View:
     keys: list[SortKey] = field(default_factory=list)
     uuids: frozenset[tuple[str, str]] = frozenset()
     summary: dict[str, EventSummary] = field(default_factory=dict)
+    records: dict[tuple[ObjectType, str], EventSummary] = field(default_factory=dict)
 
 
 class _Partition:
@@ -81,15 +82,20 @@ class _Partition:
         docs = raw.get(TABLE, {})
         items = sorted((Completion.model_validate(doc) for doc in docs.values()), key=_sort_key)
         summary: dict[str, EventSummary] = {}
-        for c in items:
+        records: dict[tuple[ObjectType, str], EventSummary] = {}
+        for c in items:  # oldest first: the last one seen is the latest
             known = summary.get(c.event_name)
-            count = known.count + 1 if known else 1
-            summary[c.event_name] = EventSummary(count, c.occurred_at)
+            summary[c.event_name] = EventSummary(known.count + 1 if known else 1, c.occurred_at)
+            if c.object_id is not None:
+                key = (c.object_type, c.object_id)
+                seen = records.get(key)
+                records[key] = EventSummary(seen.count + 1 if seen else 1, c.occurred_at)
         self.view = _View(
             items=items,
             keys=[_sort_key(c) for c in items],
             uuids=frozenset((c.event_name, c.uuid) for c in items),
             summary=summary,
+            records=records,
         )
         self._version = version
         return self.view
@@ -224,18 +230,14 @@ class CompletionStore:
         return found
 
     def summaries(self) -> dict[str, EventSummary]:
-        merged: dict[str, EventSummary] = {}
         with self._lock.reading():
             views = [view for _, view in self._all_partitions()]
-        for view in views:
-            for event, summary in view.summary.items():
-                known = merged.get(event)
-                if known is None:
-                    merged[event] = summary
-                else:
-                    last = max(d for d in (known.last_occurred_at, summary.last_occurred_at) if d)
-                    merged[event] = EventSummary(known.count + summary.count, last)
-        return merged
+        return _merge(view.summary for view in views)
+
+    def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:
+        with self._lock.reading():
+            views = [view for _, view in self._all_partitions()]
+        return _merge(view.records for view in views)
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         months = self._months()
@@ -286,6 +288,23 @@ class CompletionStore:
             for partition in self._partitions.values():
                 partition.close()
             self._partitions.clear()
+
+
+K = TypeVar("K")
+
+
+def _merge(parts: Iterable[dict[K, EventSummary]]) -> dict[K, EventSummary]:
+    """Add up per-month summaries (months come oldest first)."""
+    merged: dict[K, EventSummary] = {}
+    for part in parts:
+        for key, summary in part.items():
+            known = merged.get(key)
+            if known is None:
+                merged[key] = summary
+            else:
+                last = max(d for d in (known.last_occurred_at, summary.last_occurred_at) if d)
+                merged[key] = EventSummary(known.count + summary.count, last)
+    return merged
 
 
 def _ordered(view: _View, selection: CompletionSelection) -> Iterator[Completion]:

@@ -19,6 +19,15 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
+def _own_preferences(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests never read or write the developer's own preferences file."""
+    folder = tmp_path_factory.mktemp("preferences")
+    monkeypatch.setenv("CBE_PREFERENCES", str(folder / "preferences.json"))
+
+
+@pytest.fixture(autouse=True)
 def _steady_cursors(monkeypatch: pytest.MonkeyPatch) -> None:
     """No blinking cursors: a screenshot must not depend on when it was taken."""
     from textual.widgets import Input, TextArea

@@ -13,6 +13,7 @@ from tui.dialogs.help import HelpDialog
 from tui.screens.base import CbeScreen
 from tui.screens.coming import ComingScreen
 from tui.screens.events import EventsScreen
+from tui.screens.records import RecordsScreen
 from tui.widgets.section_bar import SECTIONS
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
@@ -49,7 +50,8 @@ class CbeApp(App[None]):
         portal = self.services.db.portal
         self.sub_title = f"portal {portal.portal_id} · {Path(self.services.db.location).name}"
         self.add_mode("events", lambda: EventsScreen())
-        for _, mode, _ in SECTIONS[1:]:
+        self.add_mode("records", lambda: RecordsScreen())
+        for _, mode, _ in SECTIONS[2:]:
             self.add_mode(mode, lambda mode=mode: ComingScreen(mode))  # type: ignore[misc]
         self.switch_mode("events")
 

@@ -9,13 +9,6 @@ from textual.widgets import Markdown
 from tui.screens.base import CbeScreen
 
 COMING = {
-    "records": (
-        "Records",
-        "Contacts, companies, deals and tickets with their **timelines**: every completion "
-        "newest first, grouped by month, filterable by event and time, each expandable to its "
-        "properties, updating live while `cbe serve` receives data.\n\n"
-        "Today: `cbe timeline --email ADDRESS` prints a contact's timeline.",
-    ),
     "workflows": (
         "Workflows",
         "Workflows that hold enrolled records with **delay until event happens**: pick the "

@@ -60,6 +60,7 @@ class EventDetailScreen(CbeScreen):
         Binding("d", "delete_property", "Delete"),
         Binding("enter", "property_actions", "Property actions", show=False),
         Binding("ctrl+s", "save_snippet", "Save snippet"),
+        Binding("r", "records", "Records"),
         Binding("c", "copy_name", "Copy fully qualified name", show=False),
         Binding("y", "copy_code", "Copy code", show=False),
         Binding("a", "archive", "Archive/restore", show=False),
@@ -370,6 +371,14 @@ class EventDetailScreen(CbeScreen):
             return
         verb = "Restored" if d.archived else "Archived"
         self._apply(lambda: self.services.definitions.archive(d.name, not d.archived), verb)
+
+    def action_records(self) -> None:
+        """The records that completed this event."""
+        from tui.screens.records import RecordsScreen
+
+        if self.definition is not None:
+            d = self.definition
+            self.app.push_screen(RecordsScreen(d.fully_qualified_name, d.label))
 
     def action_back(self) -> None:
         self.dismiss()

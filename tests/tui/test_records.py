@@ -1,0 +1,225 @@
+"""Records and timelines, driven by keyboard: paging, filtering, live updates, jumps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from textual.widgets import DataTable, Input
+
+from core.models import CrmRecord, EventDefinition, ObjectType
+from core.services import Services
+from core.timeline import Period, TimelineFilter
+from storage.bootstrap import open_services
+from tests.conftest import NOW
+from tests.tui.conftest import SIZE, make_app, settle, type_text
+from tui.screens.event_detail import EventDetailScreen
+from tui.screens.record import RecordScreen
+from tui.screens.records import RecordsScreen
+from tui.widgets.timeline import TimelineView
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _send(
+    services: Services, event: EventDefinition, contact: CrmRecord, n: int, **props: object
+) -> None:
+    bodies = [
+        {
+            "eventName": event.fully_qualified_name,
+            "objectId": contact.id,
+            "occurredAt": (NOW - timedelta(hours=i)).isoformat(),
+            "properties": {"make": f"Make {i}", **props},
+        }
+        for i in range(n)
+    ]
+    for start in range(0, n, 500):
+        services.ingestion.send_batch({"inputs": bodies[start : start + 500]})
+
+
+async def _open_contact(pilot) -> RecordScreen:  # type: ignore[no-untyped-def]
+    await settle(pilot)
+    await pilot.press("2")
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, RecordScreen)
+    return screen
+
+
+async def test_records_list_counts_and_search(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    services.records.create(ObjectType.CONTACT, {"email": "bo@example.com", "firstname": "Bo"})
+    _send(services, viewed_car, contact, 3)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordsScreen)
+        table = screen.query_one("#table-contacts", DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [(str(r[0]), str(r[3])) for r in rows] == [("Ann Lee", "3"), ("Bo", "0")]
+        await pilot.press("slash")
+        await type_text(pilot, "bo@")
+        assert table.row_count == 1
+        assert screen.query_one("#search", Input).value == "bo@"
+
+
+async def test_timeline_pages_as_the_cursor_goes_down(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    _send(services, viewed_car, contact, 130)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_contact(pilot)
+        timeline = screen.query_one(TimelineView)
+        assert len(timeline.entries) == 50
+        assert timeline.has_more
+        for _ in range(3):
+            await pilot.press("end")
+            await settle(pilot)
+        assert len(timeline.entries) == 130
+        assert not timeline.has_more
+        made = [e.completion.properties["make"] for e in timeline.entries]
+        assert made == [f"Make {i}" for i in range(130)]  # newest first, none twice
+
+
+async def test_expand_collapse_and_flags(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    _send(services, viewed_car, contact, 2, condition="new;bogus")
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_contact(pilot)
+        timeline = screen.query_one(TimelineView)
+        await pilot.press("enter")
+        assert timeline.expanded == {timeline.entries[0].completion.id}
+        rows = {r.label: r for r in timeline.entries[0].rows}
+        assert rows["Condition"].value == "New; bogus (not an option)"
+        assert rows["Condition"].unusable
+        await pilot.press("e")
+        assert len(timeline.expanded) == 2
+        await pilot.press("c")
+        assert timeline.expanded == set()
+
+
+async def test_filter_by_event_and_time_is_remembered(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    other = services.definitions.create({"label": "Started trial"})
+    _send(services, viewed_car, contact, 3)
+    services.ingestion.send(
+        {
+            "eventName": other.fully_qualified_name,
+            "objectId": contact.id,
+            "occurredAt": "2026-01-05T00:00:00Z",
+        }
+    )
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_contact(pilot)
+        timeline = screen.query_one(TimelineView)
+        assert len(timeline.entries) == 4
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.press("space")  # untick the first event in the list: Viewed Car
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert [e.event_label for e in timeline.entries] == ["Started trial"]
+        assert "1 event hidden" in str(screen.query_one("#filter-line").render())
+        screen._apply_filter(
+            screen.timeline_filter.model_copy(update={"period": Period.LAST_30_DAYS})
+        )
+        await settle(pilot)
+        assert timeline.entries == []
+        assert "No activity matches the filter" in timeline.empty_text
+
+    # A new session, another record: the filter is still the one chosen.
+    saved = services.preferences.load(f"timeline-filter:{services.db.portal.portal_id}")
+    assert saved is not None
+    remembered = TimelineFilter.model_validate(saved)
+    assert remembered.hidden_events == {viewed_car.fully_qualified_name}
+    assert remembered.period is Period.LAST_30_DAYS
+
+
+async def test_search_over_property_values(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    _send(services, viewed_car, contact, 12)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_contact(pilot)
+        screen._apply_filter(TimelineFilter(search="make 1"))
+        await settle(pilot)
+        made = [e.completion.properties["make"] for e in screen.query_one(TimelineView).entries]
+        assert made == ["Make 1", "Make 10", "Make 11"]
+
+
+async def test_live_update_from_another_process(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord, tmp_path: Path
+) -> None:
+    _send(services, viewed_car, contact, 2)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_contact(pilot)
+        timeline = screen.query_one(TimelineView)
+        assert len(timeline.entries) == 2
+        body = {
+            "eventName": viewed_car.fully_qualified_name,
+            "objectId": contact.id,
+            "occurredAt": (NOW + timedelta(minutes=5)).isoformat(),
+            "properties": {"make": "Live"},
+        }
+        file = tmp_path / "live.json"
+        file.write_text(json.dumps(body))
+        sent = subprocess.run(
+            [sys.executable, "-m", "tui.cli", "send", str(file), "--db", services.db.location],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        screen.look_for_new()  # what the screen's timer calls every few seconds
+        await settle(pilot)
+        assert timeline.entries[0].completion.properties["make"] == "Live"
+        assert len(timeline.entries) == 3
+
+
+async def test_jump_to_the_event_and_back_to_its_records(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    _send(services, viewed_car, contact, 1)
+    services.records.create(ObjectType.CONTACT, {"email": "idle@example.com"})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_contact(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        assert isinstance(app.screen, EventDetailScreen)
+        assert app.screen.event_name == "viewed_car"
+        await pilot.press("r")
+        await settle(pilot)
+        records = app.screen
+        assert isinstance(records, RecordsScreen)
+        table = records.query_one("#table-contacts", DataTable)
+        assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == ["Ann Lee"]
+
+
+def test_a_second_database_object_sees_the_same_timeline(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    """The live path reads through a fresh process's caches, as the TUI and the server do."""
+    _send(services, viewed_car, contact, 5)
+    other = open_services(services.db.location)
+    try:
+        assert len(other.timeline.page(contact).entries) == 5
+    finally:
+        other.close()

@@ -1,0 +1,195 @@
+"""Records: contacts, companies, deals and tickets, with their completions and last activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
+
+from core.models import CrmRecord, ObjectType
+from core.occurrences import CompletionQuery
+from core.ports import EventSummary
+from tui.formatting import plain, relative_time
+from tui.screens.base import CbeScreen
+
+COLUMNS: dict[ObjectType, tuple[tuple[str, str], ...]] = {
+    ObjectType.CONTACT: (("Name", "name"), ("Email", "email"), ("Job title", "jobtitle")),
+    ObjectType.COMPANY: (("Name", "name"), ("Domain", "domain"), ("Industry", "industry")),
+    ObjectType.DEAL: (("Name", "name"), ("Amount", "amount"), ("Stage", "dealstage")),
+    ObjectType.TICKET: (
+        ("Subject", "name"),
+        ("Priority", "hs_ticket_priority"),
+        ("Stage", "hs_pipeline_stage"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _Listing:
+    records: dict[ObjectType, list[CrmRecord]]
+    summaries: dict[tuple[ObjectType, str], EventSummary]
+    only: frozenset[tuple[ObjectType, str]] | None
+
+
+class RecordsScreen(CbeScreen):
+    """Every record of each kind, searchable; enter opens one with its timeline."""
+
+    TITLE = "Records"
+    SECTION = "records"
+    AUTO_FOCUS = "#table-contacts"
+    HELP = (
+        "Contacts, companies, deals and tickets with how many completions each has and when "
+        "the last one happened. Open one for its properties and timeline."
+    )
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("escape", "clear_search", "Clear search", show=False),
+        Binding("left_square_bracket", "tab(-1)", "Previous kind", key_display="["),
+        Binding("right_square_bracket", "tab(1)", "Next kind", key_display="]"),
+    ]
+
+    def __init__(self, event_name: str | None = None, event_label: str | None = None) -> None:
+        super().__init__()
+        self.event_name = event_name
+        """When set: only the records that completed this event (fully qualified name)."""
+        self.event_label = event_label
+        self._listing = _Listing({}, {}, None)
+
+    def compose(self) -> ComposeResult:
+        yield from self.frame_top()
+        with Vertical(classes="page"):
+            with Horizontal(classes="page-head"):
+                title = (
+                    f"Records that completed {escape(self.event_label or '')}"
+                    if self.event_name
+                    else "Records"
+                )
+                yield Static(title, classes="page-title")
+                yield Input(placeholder="Search name, email, domain  ( / )", id="search")
+            with TabbedContent(id="kinds"):
+                for kind in ObjectType:
+                    with TabPane(kind.label, id=f"tab-{kind.plural}"):
+                        yield DataTable(
+                            cursor_type="row", zebra_stripes=True, id=f"table-{kind.plural}"
+                        )
+        yield from self.frame_bottom()
+
+    def on_mount(self) -> None:
+        for kind, columns in COLUMNS.items():
+            table = self.query_one(f"#table-{kind.plural}", DataTable)
+            for label, key in columns:
+                table.add_column(label, key=key)
+            table.add_column("Completions", key="completions")
+            table.add_column("Last activity", key="last")
+        self.reload()
+        if self.cbe.refresh_seconds:
+            self.set_interval(self.cbe.refresh_seconds * 2, self.reload)
+
+    @work(thread=True, exclusive=True, group="records-load")
+    def reload(self) -> None:
+        services = self.services
+        records = {kind: services.records.search(kind) for kind in ObjectType}
+        summaries = services.db.completions.record_summaries()
+        only = None
+        if self.event_name:
+            query = CompletionQuery(event_names=frozenset({self.event_name}))
+            only = frozenset(
+                (c.object_type, c.object_id)
+                for c in services.occurrences.iterate(query)
+                if c.object_id is not None
+            )
+        self.app.call_from_thread(self._show, _Listing(records, summaries, only))
+
+    def _show(self, listing: _Listing) -> None:
+        self._listing = listing
+        self._fill()
+        if listing.only:
+            kinds = {kind for kind, _ in listing.only}
+            if len(kinds) == 1:
+                (kind,) = kinds
+                self.query_one("#kinds", TabbedContent).active = f"tab-{kind.plural}"
+        self._focus_table()
+
+    def _fill(self) -> None:
+        needle = self.query_one("#search", Input).value.strip().casefold()
+        now = self.services.clock.now()
+        for kind, columns in COLUMNS.items():
+            table = self.query_one(f"#table-{kind.plural}", DataTable)
+            table.clear()
+            for record in self._listing.records.get(kind, []):
+                key = (kind, record.id)
+                if self._listing.only is not None and key not in self._listing.only:
+                    continue
+                if needle and not any(needle in v.casefold() for v in record.properties.values()):
+                    continue
+                summary = self._listing.summaries.get(key)
+                cells = [
+                    plain(
+                        record.display_name if prop == "name" else record.properties.get(prop, "")
+                    )
+                    for _, prop in columns
+                ]
+                table.add_row(
+                    *cells,
+                    f"{summary.count:,}" if summary else "0",
+                    relative_time(summary.last_occurred_at if summary else None, now),
+                    key=record.id,
+                )
+            pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
+            pane.label = f"{kind.label} ({table.row_count})"
+
+    def _table(self) -> DataTable[object]:
+        active = self.query_one("#kinds", TabbedContent).active.removeprefix("tab-")
+        return self.query_one(f"#table-{active}", DataTable)
+
+    def _focus_table(self) -> None:
+        if not self.query_one("#search", Input).has_focus:
+            self.call_after_refresh(lambda: self._table().focus())
+
+    @on(TabbedContent.TabActivated, "#kinds")
+    def _tab_changed(self) -> None:
+        self._focus_table()
+
+    def action_tab(self, step: int) -> None:
+        tabs = [f"tab-{kind.plural}" for kind in ObjectType]
+        current = self.query_one("#kinds", TabbedContent)
+        current.active = tabs[(tabs.index(current.active) + step) % len(tabs)]
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self) -> None:
+        self._fill()
+
+    @on(Input.Submitted, "#search")
+    def _search_done(self) -> None:
+        self._table().focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_clear_search(self) -> None:
+        if self.query_one("#search", Input).value:
+            self.query_one("#search", Input).value = ""
+            self._table().focus()
+        elif self.event_name:
+            self.dismiss()
+
+    @on(DataTable.RowSelected)
+    def _chosen(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        from tui.screens.record import RecordScreen
+
+        table = self._table()
+        if table.row_count == 0:
+            return
+        record_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        kind = ObjectType.parse(self.query_one("#kinds", TabbedContent).active.removeprefix("tab-"))
+        if record_id is not None:
+            self.app.push_screen(RecordScreen(kind, str(record_id)))
