@@ -19,6 +19,7 @@ from textual.pilot import Pilot  # noqa: E402
 
 from core.clock import FixedClock  # noqa: E402
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo  # noqa: E402
+from core.ports import MemoryPreferences  # noqa: E402
 from storage.bootstrap import open_services  # noqa: E402
 from tui.app import CbeApp  # noqa: E402
 
@@ -62,18 +63,28 @@ async def _details(pilot: Pilot[None]) -> None:
     await _settle(pilot)
 
 
+async def _timeline(pilot: Pilot[None]) -> None:
+    await pilot.press("2")
+    await _settle(pilot)
+    await pilot.press("down", "enter")
+    await _settle(pilot)
+    await pilot.press("down", "enter")
+    await _settle(pilot)
+
+
 SHOTS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "events.svg": _settle,
     "wizard-properties.svg": _wizard_properties,
     "wizard-api.svg": _wizard_api,
     "event-details.svg": _details,
+    "timeline.svg": _timeline,
 }
 
 
 async def export(folder: Path) -> list[Path]:
     written = []
     for filename, steps in SHOTS.items():
-        services = open_services(folder, clock=FixedClock(NOW))
+        services = open_services(folder, clock=FixedClock(NOW), preferences=MemoryPreferences())
         try:
             app = CbeApp(services, refresh_seconds=0)
             async with app.run_test(size=SIZE) as pilot:

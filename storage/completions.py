@@ -224,20 +224,23 @@ class CompletionStore:
         if not wanted:
             return set()
         found: set[tuple[str, str]] = set()
-        with self._lock.reading():
-            for _, view in self._all_partitions():
-                found |= wanted & view.uuids
+        for view in self._views():
+            found |= wanted & view.uuids
         return found
 
     def summaries(self) -> dict[str, EventSummary]:
-        with self._lock.reading():
-            views = [view for _, view in self._all_partitions()]
-        return _merge(view.summary for view in views)
+        return _merge(view.summary for view in self._views())
 
     def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:
-        with self._lock.reading():
-            views = [view for _, view in self._all_partitions()]
-        return _merge(view.records for view in views)
+        return _merge(view.records for view in self._views())
+
+    def _views(self) -> Iterator[_View]:
+        """Each month's view, taking the thread lock one month at a time, so that a long read
+        (every month of a large store) lets other threads in between months."""
+        for month in self._months():
+            with self._lock.reading():
+                view = self._partition(month).refresh()
+            yield view
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         months = self._months()

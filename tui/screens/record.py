@@ -107,13 +107,8 @@ class RecordScreen(CbeScreen):
         record = self.record
         assert record is not None
         self.query_one("#record-title", Static).update(escape(record.display_name))
-        summary = self.services.db.completions.record_summaries().get(
-            (record.object_type, record.id)
-        )
-        count = summary.count if summary else 0
         self.query_one("#record-summary", Static).update(
-            f"{record.object_type.singular} {record.id} · {count:,} completion"
-            + ("s" if count != 1 else "")
+            f"{record.object_type.singular} {record.id}"
         )
         table = self.query_one("#record-properties", DataTable)
         table.clear(columns=True)
@@ -126,6 +121,21 @@ class RecordScreen(CbeScreen):
             for kind, records in sorted(linked.items())
         ]
         self.query_one("#record-associations", Static).update("\n".join(lines) or "None.")
+
+    @work(thread=True, exclusive=True, group="record-count")
+    def count_completions(self) -> None:
+        """The record's completion count reads every month: off the UI thread."""
+        record = self.record
+        if record is None:
+            return
+        summary = self.services.db.completions.record_summaries().get(
+            (record.object_type, record.id)
+        )
+        count = summary.count if summary else 0
+        text = f"{record.object_type.singular} {record.id} · {count:,} completion" + (
+            "s" if count != 1 else ""
+        )
+        self.app.call_from_thread(self.query_one("#record-summary", Static).update, text)
 
     def _show_filter(self) -> None:
         f = self.timeline_filter
@@ -163,6 +173,7 @@ class RecordScreen(CbeScreen):
             timeline.show(page.entries, page.next_after is not None)
             if self.app.focused is None:
                 timeline.focus()
+            self.count_completions()  # after the first page: it reads every month
         else:
             timeline.append(page.entries, page.next_after is not None)
 
@@ -197,7 +208,7 @@ class RecordScreen(CbeScreen):
     def _show_new(self, entries: list[TimelineEntry]) -> None:
         added = self.query_one(TimelineView).prepend(entries)
         if added:
-            self._show_record()
+            self.count_completions()
             self.notify(f"{added} new completion{'s' if added != 1 else ''}.", title="Timeline")
 
     # -- actions ---------------------------------------------------------------------------
