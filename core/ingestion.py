@@ -12,6 +12,7 @@ for the event is refused; ``occurredAt`` defaults to the clock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -47,6 +48,7 @@ from core.rules import (
 from core.values import ParsedValue, parse_datetime, parse_value, value_text
 
 IdFactory = Callable[[], str]
+_log = logging.getLogger("cbe.ingestion")
 
 
 class Mode(StrEnum):
@@ -162,6 +164,8 @@ class Ingestor:
         self._db = db
         self._clock = clock
         self._new_id = new_id
+        self.listeners: list[Callable[[list[Completion]], None]] = []
+        """Called with every stored batch, inside its transaction (workflows listen here)."""
 
     def send(self, body: object, source: Source = Source.API) -> Completion:
         """Strictly ingest one send body (``POST /events/v3/send``)."""
@@ -261,6 +265,12 @@ class Ingestor:
             except Conflict as conflict:
                 raise ValidationFailed(list(conflict.violations)) from conflict
         result.stored = completions
+        if completions:
+            for listener in self.listeners:
+                try:
+                    listener(completions)
+                except Exception:  # the completions are stored; a listener catches up later
+                    _log.exception("a listener failed on %d new completion(s)", len(completions))
         return result
 
     @staticmethod

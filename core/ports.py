@@ -10,7 +10,10 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from core.workflows import Enrollment, Task, Workflow
 
 from core.models import (
     Association,
@@ -142,6 +145,36 @@ class RecordRepository(Protocol):
         ...
 
 
+class WorkflowRepository(Protocol):
+    """Workflows, their enrollments and the tasks they created."""
+
+    def list_workflows(self) -> list[Workflow]: ...
+
+    def get_workflow(self, workflow_id: str) -> Workflow | None: ...
+
+    def next_workflow_id(self) -> str: ...
+
+    def save_workflow(self, workflow: Workflow) -> None: ...
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        """Remove a workflow with its enrollments (tasks already created stay)."""
+        ...
+
+    def get_enrollment(self, enrollment_id: str) -> Enrollment | None: ...
+
+    def save_enrollment(self, enrollment: Enrollment) -> None: ...
+
+    def list_enrollments(
+        self, workflow_id: str | None, active_only: bool = False
+    ) -> list[Enrollment]: ...
+
+    def save_task(self, task: Task) -> None:
+        """Store a task; a task with the same id is replaced, never doubled."""
+        ...
+
+    def tasks_for(self, object_type: ObjectType, object_id: str) -> list[Task]: ...
+
+
 class Preferences(Protocol):
     """What one person chose and wants remembered (a timeline's filter, say)."""
 
@@ -186,6 +219,9 @@ class Database(Protocol):
 
     @property
     def records(self) -> RecordRepository: ...
+
+    @property
+    def workflows(self) -> WorkflowRepository: ...
 
     def transaction(self) -> AbstractContextManager[None]:
         """Hold the database's inter-process lock; re-entrant within one process."""

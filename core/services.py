@@ -12,6 +12,7 @@ from core.occurrences import OccurrenceService
 from core.ports import Database, MemoryPreferences, Preferences
 from core.records import RecordService
 from core.timeline import TimelineService
+from core.workflows import WorkflowService
 
 
 def random_id() -> str:
@@ -32,6 +33,7 @@ class Services:
     occurrences: OccurrenceService = field(init=False)
     records: RecordService = field(init=False)
     timeline: TimelineService = field(init=False)
+    workflows: WorkflowService = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionService(self.db, self.clock)
@@ -39,6 +41,9 @@ class Services:
         self.occurrences = OccurrenceService(self.db)
         self.records = RecordService(self.db, self.clock)
         self.timeline = TimelineService(self.db, self.occurrences, self.clock)
+        self.workflows = WorkflowService(self.db, self.clock, self.occurrences)
+        # A completion from any path (API, collector, import) moves waiting records at once.
+        self.ingestion.listeners.append(self.workflows.on_completions)
 
     def close(self) -> None:
         """Release the database."""

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from tinydb import Query
 from tinydb.table import Document, Table
 
 from core.clock import Clock, SystemClock
 from core.errors import CbeError, Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
+from core.workflows import Enrollment, Task, Workflow
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions import CompletionStore
 from storage.locking import LOCK_FILE, DatabaseLock
@@ -217,6 +219,100 @@ class TinyRecordRepository:
         return found
 
 
+WORKFLOWS = "workflows"
+ENROLLMENTS = "enrollments"
+TASKS = "tasks"
+
+
+class TinyWorkflowRepository:
+    """Workflows (document id = workflow id), enrollments and tasks in ``cbe.json``."""
+
+    def __init__(self, storage: AtomicJSONStorage, lock: DatabaseLock, cache: _Cached) -> None:
+        self._storage = storage
+        self._lock = lock
+        self._cache = cache
+
+    def list_workflows(self) -> list[Workflow]:
+        def build() -> list[Workflow]:
+            docs = sorted(_table(self._storage, WORKFLOWS), key=lambda d: d.doc_id)
+            return [Workflow.model_validate(d) for d in docs]
+
+        with self._lock.reading():
+            result: list[Workflow] = self._cache.get(WORKFLOWS, build)
+        return list(result)
+
+    def get_workflow(self, workflow_id: str) -> Workflow | None:
+        return next((w for w in self.list_workflows() if w.id == workflow_id), None)
+
+    def next_workflow_id(self) -> str:
+        with self._lock:
+            ids = [d.doc_id for d in _table(self._storage, WORKFLOWS)]
+            return str(max(ids, default=0) + 1)
+
+    def save_workflow(self, workflow: Workflow) -> None:
+        with self._lock:
+            doc = Document(workflow.to_json(), doc_id=int(workflow.id))
+            _table(self._storage, WORKFLOWS).upsert(doc)
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        with self._lock:
+            _table(self._storage, WORKFLOWS).remove(doc_ids=[int(workflow_id)])
+            _table(self._storage, ENROLLMENTS).remove(Query().workflowId == workflow_id)
+
+    def _enrollments(self) -> dict[str, tuple[int, Enrollment]]:
+        def build() -> dict[str, tuple[int, Enrollment]]:
+            return {
+                d["id"]: (d.doc_id, Enrollment.model_validate(d))
+                for d in _table(self._storage, ENROLLMENTS)
+            }
+
+        with self._lock.reading():
+            result: dict[str, tuple[int, Enrollment]] = self._cache.get(ENROLLMENTS, build)
+        return result
+
+    def get_enrollment(self, enrollment_id: str) -> Enrollment | None:
+        found = self._enrollments().get(enrollment_id)
+        return None if found is None else found[1]
+
+    def save_enrollment(self, enrollment: Enrollment) -> None:
+        with self._lock:
+            known = self._enrollments().get(enrollment.id)
+            table = _table(self._storage, ENROLLMENTS)
+            if known is None:
+                table.insert(enrollment.to_json())
+            else:
+                table.upsert(Document(enrollment.to_json(), doc_id=known[0]))
+
+    def list_enrollments(
+        self, workflow_id: str | None, active_only: bool = False
+    ) -> list[Enrollment]:
+        found = [
+            e
+            for _, e in sorted(self._enrollments().values(), key=lambda pair: pair[0])
+            if workflow_id is None or e.workflow_id == workflow_id
+        ]
+        return [e for e in found if e.active] if active_only else found
+
+    def save_task(self, task: Task) -> None:
+        with self._lock:
+            table = _table(self._storage, TASKS)
+            existing = table.get(Query().id == task.id)
+            if existing is None:
+                table.insert(task.to_json())
+            else:
+                assert isinstance(existing, Document)
+                table.upsert(Document(task.to_json(), doc_id=existing.doc_id))
+
+    def tasks_for(self, object_type: ObjectType, object_id: str) -> list[Task]:
+        with self._lock.reading():
+            docs = list(_table(self._storage, TASKS))
+        return [
+            Task.model_validate(d)
+            for d in docs
+            if d["objectType"] == object_type and d["objectId"] == object_id
+        ]
+
+
 class TinyDatabase:
     """One portal's database folder; implements :class:`core.ports.Database`."""
 
@@ -228,6 +324,7 @@ class TinyDatabase:
         cache = _Cached(self._main)
         self._definitions = TinyDefinitionRepository(self._main, lock, cache)
         self._records = TinyRecordRepository(self._main, lock, cache)
+        self._workflows = TinyWorkflowRepository(self._main, lock, cache)
         self._completions = CompletionStore(folder / COMPLETIONS_DIR, lock)
 
     @property
@@ -249,6 +346,10 @@ class TinyDatabase:
     @property
     def records(self) -> TinyRecordRepository:
         return self._records
+
+    @property
+    def workflows(self) -> TinyWorkflowRepository:
+        return self._workflows
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
