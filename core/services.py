@@ -44,6 +44,7 @@ class Services:
         self.workflows = WorkflowService(self.db, self.clock, self.occurrences)
         # A completion from any path (API, collector, import) moves waiting records at once.
         self.ingestion.listeners.append(self.workflows.on_completions)
+        self.timeline.activity_sources.append(self.workflows.timeline_entries)
 
     def close(self) -> None:
         """Release the database."""

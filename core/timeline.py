@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -20,7 +20,7 @@ from core.models import (
     PropertyDefinition,
     PropertyType,
 )
-from core.occurrences import CompletionQuery, OccurrenceService
+from core.occurrences import CompletionQuery, OccurrenceService, decode_cursor
 from core.ports import Database
 from core.values import value_text
 
@@ -39,20 +39,52 @@ class PropertyRow:
     """The JavaScript path cut this value to its limit."""
 
 
+class ActivityType(StrEnum):
+    """The kinds of activity a timeline shows (HubSpot's "Filter activity")."""
+
+    CUSTOM_BEHAVIORAL_EVENT = "CUSTOM_BEHAVIORAL_EVENT"
+    WORKFLOW = "WORKFLOW"
+
+    @property
+    def label(self) -> str:
+        return {
+            ActivityType.CUSTOM_BEHAVIORAL_EVENT: "Custom behavioral events",
+            ActivityType.WORKFLOW: "Workflow activity and tasks",
+        }[self]
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One completion on a timeline."""
+    """One line of a timeline: a completion, or workflow activity (a step, a task)."""
 
-    completion: Completion
     event_label: str
+    """What happened: the event's label, or e.g. "Workflow Nurture: timed out"."""
     rows: list[PropertyRow]
+    completion: Completion | None = None
+    at: datetime | None = None
+    """When, for entries that are not completions."""
+    key_text: str = ""
+    kind: ActivityType = ActivityType.CUSTOM_BEHAVIORAL_EVENT
+    summary_text: str | None = None
+    order: int = -1
+    """Among entries of the same moment, which happened later (completions first)."""
+
+    @property
+    def key(self) -> str:
+        """Unique on the timeline."""
+        return self.completion.id if self.completion is not None else self.key_text
 
     @property
     def occurred_at(self) -> datetime:
-        return self.completion.occurred_at
+        if self.completion is not None:
+            return self.completion.occurred_at
+        assert self.at is not None
+        return self.at
 
     def summary(self, width: int = 3) -> str:
         """A short line of the first few custom properties (defaults if there are none)."""
+        if self.summary_text is not None:
+            return self.summary_text
         custom = [r for r in self.rows if not r.name.startswith("hs_")]
         chosen = (custom or self.rows)[:width]
         return ", ".join(f"{r.label}: {r.value}" for r in chosen)
@@ -118,16 +150,6 @@ def group_by_month(entries: Iterable[TimelineEntry]) -> list[tuple[str, list[Tim
             groups.append((label, []))
         groups[-1][1].append(entry)
     return groups
-
-
-class ActivityType(StrEnum):
-    """The kinds of activity a timeline shows (HubSpot's "Filter activity")."""
-
-    CUSTOM_BEHAVIORAL_EVENT = "CUSTOM_BEHAVIORAL_EVENT"
-
-    @property
-    def label(self) -> str:
-        return {ActivityType.CUSTOM_BEHAVIORAL_EVENT: "Custom behavioral events"}[self]
 
 
 class Period(StrEnum):
@@ -204,6 +226,14 @@ class TimelineFilter(CbeModel):
         return " · ".join(parts) or "All activity"
 
 
+ActivitySource = Callable[[CrmRecord], list[TimelineEntry]]
+
+
+def _entry_mentions(entry: TimelineEntry, needle: str) -> bool:
+    texts = [entry.event_label, entry.summary(), *(r.value for r in entry.rows)]
+    return any(needle in t.casefold() for t in texts)
+
+
 class TimelineService:
     """Builds record timelines from completions and definitions."""
 
@@ -211,6 +241,8 @@ class TimelineService:
         self._db = db
         self._occurrences = occurrences
         self._clock = clock
+        self.activity_sources: list[ActivitySource] = []
+        """Other activity on a record's timeline (workflow steps and tasks register here)."""
 
     def page(
         self,
@@ -223,27 +255,47 @@ class TimelineService:
         occurred_before: datetime | None = None,
         timeline_filter: TimelineFilter | None = None,
     ) -> TimelinePage:
-        """A page of the record's timeline, newest first, narrowed by ``timeline_filter``."""
-        query = self.query(
-            record,
-            timeline_filter or TimelineFilter(),
-            self._clock.now(),
-            limit=limit,
-            after=after,
-        )
-        if query is None:
-            return TimelinePage([], None)
-        if event_names is not None:
-            allowed = event_names if query.event_names is None else query.event_names & event_names
-            query = replace(query, event_names=allowed)
-        if occurred_after is not None or occurred_before is not None:
-            query = replace(
-                query,
-                occurred_after=occurred_after or query.occurred_after,
-                occurred_before=occurred_before or query.occurred_before,
-            )
-        page = self._occurrences.page(query)
-        return TimelinePage(self.entries(page.results), page.next_after)
+        """A page of the record's timeline, newest first, narrowed by ``timeline_filter``.
+
+        Workflow activity is woven into the pages of completions by time: each page carries
+        the activity between its newest and oldest completion (the last page: all older).
+        """
+        timeline_filter = timeline_filter or TimelineFilter()
+        now = self._clock.now()
+        query = self.query(record, timeline_filter, now, limit=limit, after=after)
+        entries: list[TimelineEntry] = []
+        next_after = None
+        if query is not None:
+            if event_names is not None:
+                allowed = (
+                    event_names if query.event_names is None else query.event_names & event_names
+                )
+                query = replace(query, event_names=allowed)
+            if occurred_after is not None or occurred_before is not None:
+                query = replace(
+                    query,
+                    occurred_after=occurred_after or query.occurred_after,
+                    occurred_before=occurred_before or query.occurred_before,
+                )
+            page = self._occurrences.page(query)
+            entries, next_after = self.entries(page.results), page.next_after
+        if ActivityType.WORKFLOW in timeline_filter.activity_types and event_names is None:
+            top = decode_cursor(after)[0] if after else None
+            bottom = entries[-1].occurred_at if next_after and entries else None
+            start, end = timeline_filter.time_range(now)
+            needle = timeline_filter.search.strip().casefold()
+            for source in self.activity_sources:
+                for item in source(record):
+                    at = item.occurred_at
+                    if (top is not None and at >= top) or (bottom is not None and at < bottom):
+                        continue
+                    if (start is not None and at < start) or (end is not None and at >= end):
+                        continue
+                    if needle and not _entry_mentions(item, needle):
+                        continue
+                    entries.append(item)
+            entries.sort(key=lambda e: (e.occurred_at, e.order), reverse=True)
+        return TimelinePage(entries, next_after)
 
     def query(
         self,
@@ -285,11 +337,14 @@ class TimelineService:
         for completion in completions:
             definition = by_fqn.get(completion.event_name)
             label = definition.label if definition else completion.event_name
-            found.append(TimelineEntry(completion, label, property_rows(completion, definition)))
+            rows = property_rows(completion, definition)
+            found.append(TimelineEntry(label, rows, completion=completion))
         return found
 
-    def definition_for(self, completion: Completion) -> EventDefinition:
+    def definition_for(self, completion: Completion | None) -> EventDefinition:
         """The event definition a completion belongs to (to jump to it)."""
+        if completion is None:
+            raise NotFound("This entry is workflow activity, not a completion of an event.")
         for definition in self._db.definitions.list_all():
             if definition.fully_qualified_name == completion.event_name:
                 return definition

@@ -32,6 +32,7 @@ from core.models import CbeModel, Completion, CrmRecord, EventDefinition, Object
 from core.occurrences import CompletionQuery, OccurrenceService
 from core.ports import Database
 from core.rules import internal_name_from
+from core.timeline import ActivityType, PropertyRow, TimelineEntry
 
 
 class TriggerKind(StrEnum):
@@ -648,12 +649,77 @@ class WorkflowService:
     def tasks_for(self, object_type: ObjectType, object_id: str) -> list[Task]:
         return self._db.workflows.tasks_for(object_type, object_id)
 
+    def timeline_entries(self, record: CrmRecord) -> list[TimelineEntry]:
+        """The record's workflow activity for its timeline: enrolled, matched or timed out,
+        property set, finished; and the tasks workflows created."""
+        names = {w.id: w.name for w in self.all()}
+        found: list[TimelineEntry] = []
+        for enrollment in self.enrollments_for(record.object_type, record.id):
+            name = names.get(enrollment.workflow_id, f"workflow {enrollment.workflow_id}")
+            for n, step in enumerate(enrollment.history):
+                text = _STEP_TEXT.get(step.kind)
+                if text is None or (
+                    step.kind is StepKind.DONE and step.detail.startswith("created task")
+                ):
+                    continue
+                rows = [PropertyRow("workflow", "Workflow", name)]
+                if step.action is not None:
+                    rows.append(PropertyRow("action", "Action", f"{step.action + 1}"))
+                if step.detail:
+                    rows.append(PropertyRow("detail", "Detail", step.detail))
+                found.append(
+                    TimelineEntry(
+                        f"Workflow {name}: {text}",
+                        rows,
+                        at=step.at,
+                        key_text=f"step:{enrollment.id}:{n}",
+                        kind=ActivityType.WORKFLOW,
+                        summary_text=step.detail,
+                        order=n,
+                    )
+                )
+        made_at: dict[str, int] = {}  # task id -> the history step that created it
+        for enrollment in self.enrollments_for(record.object_type, record.id):
+            for n, step in enumerate(enrollment.history):
+                if step.kind is StepKind.DONE and step.detail.startswith("created task"):
+                    made_at[f"{enrollment.id}:{step.action}"] = n
+        for task in self.tasks_for(record.object_type, record.id):
+            name = names.get(task.workflow_id, f"workflow {task.workflow_id}")
+            rows = [
+                PropertyRow("title", "Task", task.title),
+                PropertyRow("workflow", "Workflow", name),
+            ]
+            if task.body:
+                rows.append(PropertyRow("body", "Note", task.body))
+            found.append(
+                TimelineEntry(
+                    f"Task: {task.title}",
+                    rows,
+                    at=task.created_at,
+                    key_text=f"task:{task.id}",
+                    kind=ActivityType.WORKFLOW,
+                    order=made_at.get(task.id, 0),
+                    summary_text=f"created by {name}" + (f" · {task.body}" if task.body else ""),
+                )
+            )
+        return found
+
     def enrollments_for(self, object_type: ObjectType, object_id: str) -> list[Enrollment]:
         return [
             e
             for e in self._db.workflows.list_enrollments(None)
             if e.object_type is object_type and e.object_id == object_id
         ]
+
+
+_STEP_TEXT = {
+    StepKind.ENROLLED: "enrolled",
+    StepKind.MATCHED: "event happened",
+    StepKind.TIMED_OUT: "stopped waiting",
+    StepKind.WAITED: "delay over",
+    StepKind.DONE: "action done",
+    StepKind.FINISHED: "finished",
+}
 
 
 def _check_name(name: str) -> list[Violation]:

@@ -11,6 +11,7 @@ from core.errors import NotFound, ValidationFailed
 from core.filters import Operator, PropertyFilter
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
+from core.timeline import ActivityType, TimelineFilter
 from core.workflows import Action, ActionKind, StepKind, TriggerKind, Workflow
 from storage.bootstrap import open_services
 from tests.conftest import NOW
@@ -328,3 +329,64 @@ def test_moving_and_deleting_actions(services: Services) -> None:
     assert [a.id for a in moved.actions] == ["c", "a", "b"]
     remaining = services.workflows.delete_action(workflow.id, "a")
     assert [a.id for a in remaining.actions] == ["c", "b"]
+
+
+def test_the_timeline_shows_workflow_activity_in_time(
+    services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord], clock: FixedClock
+) -> None:
+    workflow = _delay_workflow(services, viewed_car, max_wait=60)
+    services.workflows.enroll(workflow.id, [contacts[0].id])
+    clock.advance(timedelta(minutes=10))
+    _send(services, viewed_car, contacts[0], make="Ford")
+    entries = services.timeline.page(contacts[0]).entries
+    assert [e.event_label for e in entries] == [
+        "Workflow Nurture: finished",
+        "Task: Call them",
+        "Workflow Nurture: action done",
+        "Workflow Nurture: event happened",
+        "Viewed Car",
+        "Workflow Nurture: enrolled",
+    ]
+    assert entries[3].summary() == "completed Viewed Car"
+    only_events = TimelineFilter(activity_types={ActivityType.CUSTOM_BEHAVIORAL_EVENT})
+    assert [
+        e.event_label
+        for e in services.timeline.page(contacts[0], timeline_filter=only_events).entries
+    ] == ["Viewed Car"]
+    only_workflows = TimelineFilter(activity_types={ActivityType.WORKFLOW})
+    assert len(services.timeline.page(contacts[0], timeline_filter=only_workflows).entries) == 5
+
+
+def test_workflow_activity_is_woven_into_pages(
+    services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord], clock: FixedClock
+) -> None:
+    workflow = services.workflows.create("Ping", ObjectType.CONTACT)
+    services.workflows.add_action(
+        workflow.id, Action(id="t", kind=ActionKind.CREATE_TASK, title="Ping")
+    )
+    services.workflows.set_enabled(workflow.id, True)
+    for minute in range(6):
+        clock.set(NOW + timedelta(minutes=minute))
+        _send(services, viewed_car, contacts[0], make=f"m{minute}")
+        if minute == 2:
+            services.workflows.enroll(workflow.id, [contacts[0].id])
+    labels: list[str] = []
+    after = None
+    while True:
+        page = services.timeline.page(contacts[0], limit=2, after=after)
+        labels += [e.summary() if e.completion else e.event_label for e in page.entries]
+        if not page.next_after:
+            break
+        after = page.next_after
+    # m2 was sent, then the contact enrolled at the same instant: the enrollment is newer
+    assert labels == [
+        "Make: m5",
+        "Make: m4",
+        "Make: m3",
+        "Workflow Ping: finished",
+        "Task: Ping",
+        "Workflow Ping: enrolled",
+        "Make: m2",
+        "Make: m1",
+        "Make: m0",
+    ]

@@ -189,7 +189,7 @@ class RecordScreen(CbeScreen):
         timeline = self.query_one(TimelineView)
         if record is None or timeline.fetching:
             return
-        newest = timeline.entries[0].completion if timeline.entries else None
+        newest = next((e.completion for e in timeline.entries if e.completion), None)
         query = self.services.timeline.query(
             record,
             self.timeline_filter,

@@ -106,23 +106,23 @@ class TimelineView(ScrollView, can_focus=True):
         self.entries = list(entries)
         self.has_more = has_more
         self.fetching = False
-        self.expanded &= {e.completion.id for e in self.entries}
+        self.expanded &= {e.key for e in self.entries}
         self.cursor = 0
         self._rebuild()
         self.scroll_to(y=0, animate=False)
 
     def append(self, entries: list[TimelineEntry], has_more: bool) -> None:
         """Add an older page at the end."""
-        known = {e.completion.id for e in self.entries}
-        self.entries.extend(e for e in entries if e.completion.id not in known)
+        known = {e.key for e in self.entries}
+        self.entries.extend(e for e in entries if e.key not in known)
         self.has_more = has_more
         self.fetching = False
         self._rebuild()
 
     def prepend(self, entries: list[TimelineEntry]) -> int:
         """Add newer entries at the top (live updates); returns how many were new."""
-        known = {e.completion.id for e in self.entries}
-        fresh = [e for e in entries if e.completion.id not in known]
+        known = {e.key for e in self.entries}
+        fresh = [e for e in entries if e.key not in known]
         if fresh:
             self.entries[:0] = fresh
             self.cursor = (
@@ -148,7 +148,7 @@ class TimelineView(ScrollView, can_focus=True):
                 month = label
             entry_rows.append(len(rows))
             rows.append(_Row("entry", entry=index))
-            if entry.completion.id in self.expanded:
+            if entry.key in self.expanded:
                 for number, prop in enumerate(entry.rows):
                     # an unusable value says so itself: "bogus (not an option)"
                     flags = []
@@ -207,13 +207,13 @@ class TimelineView(ScrollView, can_focus=True):
         entry = self.current
         if entry is None:
             return
-        key = entry.completion.id
+        key = entry.key
         self.expanded.symmetric_difference_update({key})
         self._rebuild()
         self.watch_cursor(self.cursor, self.cursor)
 
     def action_expand_all(self) -> None:
-        self.expanded = {e.completion.id for e in self.entries}
+        self.expanded = {e.key for e in self.entries}
         self._rebuild()
 
     def action_collapse_all(self) -> None:
@@ -267,7 +267,7 @@ class TimelineView(ScrollView, can_focus=True):
             return Text(f"   {row.text}", style=self._style("note"), no_wrap=True)
         entry = self.entries[row.entry]
         if row.kind == "entry":
-            open_ = entry.completion.id in self.expanded
+            open_ = entry.key in self.expanded
             text = Text(no_wrap=True, overflow="ellipsis")
             text.append(" ▾ " if open_ else " ▸ ", style=self._style("time"))
             text.append(entry.occurred_at.strftime("%b %d %H:%M  "), style=self._style("time"))
