@@ -6,17 +6,24 @@ services built by :func:`storage.bootstrap.open_services`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi
 from api.errors import HANDLERS, error_response
 from api.routes import collector, crm, definitions, events, send
 from core.services import Services
+
+_log = logging.getLogger("cbe.api")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """A full batch (500 inputs x 50 properties x 256 characters) is about 6.4 MB."""
@@ -69,11 +76,36 @@ class _TooLarge(Exception):
     pass
 
 
+def workflow_clock(services: Services, seconds: float) -> Callable[[FastAPI], Any]:
+    """A lifespan that moves workflows along every few seconds while the server runs (maximum
+    waits and delays expire by the clock; completions move records on at once anyway)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await run_in_threadpool(services.workflows.advance)
+                except Exception:  # keep ticking; the next run retries
+                    _log.exception("advancing workflows failed")
+
+        task = asyncio.create_task(tick()) if seconds > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    return lifespan
+
+
 def create_app(
     services: Services,
     access_token: str,
     allowed_origins: Sequence[str] = (),
     public_url: str | None = None,
+    workflow_seconds: float = 5.0,
 ) -> FastAPI:
     """The cbe HTTP application for one portal.
 
@@ -87,6 +119,7 @@ def create_app(
         version="0.1.0",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=workflow_clock(services, workflow_seconds),
     )
     app.state.services = services
     app.state.public_url = public_url

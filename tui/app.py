@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
@@ -14,6 +15,7 @@ from tui.screens.base import CbeScreen
 from tui.screens.coming import ComingScreen
 from tui.screens.events import EventsScreen
 from tui.screens.records import RecordsScreen
+from tui.screens.workflows import WorkflowsScreen
 from tui.widgets.section_bar import SECTIONS
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
@@ -51,9 +53,17 @@ class CbeApp(App[None]):
         self.sub_title = f"portal {portal.portal_id} · {Path(self.services.db.location).name}"
         self.add_mode("events", lambda: EventsScreen())
         self.add_mode("records", lambda: RecordsScreen())
-        for _, mode, _ in SECTIONS[2:]:
+        self.add_mode("workflows", lambda: WorkflowsScreen())
+        for _, mode, _ in SECTIONS[3:]:
             self.add_mode(mode, lambda mode=mode: ComingScreen(mode))  # type: ignore[misc]
         self.switch_mode("events")
+        if self.refresh_seconds:
+            self.set_interval(self.refresh_seconds, self.advance_workflows)
+
+    @work(thread=True, exclusive=True, group="workflow-clock")
+    def advance_workflows(self) -> None:
+        """Maximum waits and delays expire by the clock, also while only the app is open."""
+        self.services.workflows.advance()
 
     def action_section(self, mode: str) -> None:
         """Go to a section (its screens keep their place)."""

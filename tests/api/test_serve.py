@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from core.clock import FixedClock
+from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.services import Services
+from core.workflows import Action, ActionKind
 from tests.api.conftest import start_server, stop_server
 
 
@@ -91,3 +96,21 @@ def test_collector_answers_what_it_stored_and_cut(services: Services) -> None:
         str(c.properties.get("note"))[:3] for c in services.occurrences.iterate(CompletionQuery())
     )
     assert notes == ["hi", "yyy"]
+
+
+def test_the_server_moves_workflows_along_by_the_clock(
+    services: Services, contact: CrmRecord, clock: FixedClock
+) -> None:
+    workflow = services.workflows.create("Delay", ObjectType.CONTACT)
+    services.workflows.add_action(
+        workflow.id, Action(id="a1", kind=ActionKind.DELAY, delay_minutes=30)
+    )
+    services.workflows.set_enabled(workflow.id, True)
+    services.workflows.enroll(workflow.id, [contact.id])
+    clock.advance(timedelta(hours=1))
+    with TestClient(create_app(services, "t", workflow_seconds=0.02)):
+        deadline = time.monotonic() + 10
+        while services.workflows.enrollments(workflow.id)[0].active:
+            assert time.monotonic() < deadline, "the server never advanced the workflow"
+            time.sleep(0.02)
+    assert not services.workflows.enrollments(workflow.id)[0].active

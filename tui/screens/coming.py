@@ -9,11 +9,6 @@ from textual.widgets import Markdown
 from tui.screens.base import CbeScreen
 
 COMING = {
-    "workflows": (
-        "Workflows",
-        "Workflows that hold enrolled records with **delay until event happens**: pick the "
-        "event, filter on its properties, and wait up to a maximum time or as long as possible.",
-    ),
     "analyze": (
         "Analyze",
         "Reports on custom behavioral events: completions and unique records over a date range, "
