@@ -18,11 +18,13 @@ from typing import Any
 from core.clock import FixedClock, format_utc
 from core.codegen import javascript_snippet
 from core.defaults import TOUCHPOINT_SOURCES
+from core.filters import Operator, PropertyFilter
 from core.ingestion import Mode
 from core.models import CrmRecord, EventDefinition, ObjectType, Source, TrackingMethod
 from core.ports import Database
 from core.rules import MAX_BATCH_SIZE
 from core.services import Services
+from core.workflows import Action, ActionKind, TriggerKind
 
 DEMO_PORTAL_ID = 24681357
 
@@ -290,11 +292,59 @@ class _Builder:
             ObjectType.DEAL: deals,
             ObjectType.TICKET: tickets,
         }
-        self.clock.set(self.now)
+        self._workflow(definitions)
         stored = self._completions(definitions, records)
+        self.clock.set(self.now)
+        self.services.workflows.advance()
         return DemoSummary(
             len(definitions), len(contacts), len(companies), len(deals), len(tickets), stored
         )
+
+    def _workflow(self, definitions: list[EventDefinition]) -> None:
+        """Trial nurture: whoever starts a trial waits up to three days for a buy click."""
+        by_name = {d.name: d for d in definitions}
+        workflows = self.services.workflows
+        workflow = workflows.create("Trial nurture", ObjectType.CONTACT)
+        workflows.update(
+            workflow.id,
+            trigger=TriggerKind.EVENT,
+            trigger_event=by_name["started_trial"].fully_qualified_name,
+        )
+        workflows.add_action(
+            workflow.id,
+            Action(
+                id="a1",
+                kind=ActionKind.DELAY_UNTIL_EVENT,
+                event_name=by_name["clicked_buy_button"].fully_qualified_name,
+                filters=[
+                    PropertyFilter(
+                        property="button_location",
+                        operator=Operator.IS_ANY_OF,
+                        values=["pricing_table", "header"],
+                    )
+                ],
+                max_wait_minutes=3 * 24 * 60,
+            ),
+        )
+        workflows.add_action(
+            workflow.id,
+            Action(
+                id="a2",
+                kind=ActionKind.SET_PROPERTY,
+                property="lifecyclestage",
+                value="opportunity",
+            ),
+        )
+        workflows.add_action(
+            workflow.id,
+            Action(
+                id="a3",
+                kind=ActionKind.CREATE_TASK,
+                title="Follow up on the trial",
+                body="Ask how the trial is going and offer a demo.",
+            ),
+        )
+        workflows.set_enabled(workflow.id, True)
 
     def _definitions(self) -> list[EventDefinition]:
         made = []
@@ -432,6 +482,8 @@ class _Builder:
         stored = 0
         for start in range(0, total, MAX_BATCH_SIZE):
             chunk = planned[start : start + MAX_BATCH_SIZE]
+            # the clock follows the data, so that workflows see it arrive as it would have
+            self.clock.set(max(at for at, _, _ in chunk))
             for is_js, group in self._by_path(chunk):
                 bodies = [self._body(at, d, r) for at, d, r in group]
                 if is_js:

@@ -436,6 +436,7 @@ class WorkflowService:
         if not completions:
             return
         with self._db.transaction():
+            labels = {d.fully_qualified_name: d.label for d in self._db.definitions.list_all()}
             for workflow in self.all():
                 if not (workflow.enabled and workflow.trigger is TriggerKind.EVENT):
                     continue
@@ -445,9 +446,8 @@ class WorkflowService:
                         and c.object_type is workflow.object_type
                     ):
                         assert c.object_id is not None
-                        self._enroll(
-                            workflow, c.object_id, c.occurred_at, f"completed {c.event_name}"
-                        )
+                        label = labels.get(c.event_name, c.event_name)
+                        self._enroll(workflow, c.object_id, c.occurred_at, f"completed {label}")
             records = {(c.object_type, c.object_id) for c in completions}
             self.advance(only=records)
 

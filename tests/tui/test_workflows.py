@@ -118,8 +118,8 @@ async def test_build_enroll_and_move_on(
         rows = {
             str(table.get_row_at(i)[0]): str(table.get_row_at(i)[3]) for i in range(table.row_count)
         }
-        assert rows["P0"].startswith("done: created task")
-        assert rows["P1"].startswith("done: created task")
+        assert rows["P0"] == "matched: completed Viewed Car"
+        assert rows["P1"] == "timed out: no matching completion within 2 hours"
     tasks = services.workflows.tasks_for(ObjectType.CONTACT, people[1].id)
     assert [t.title for t in tasks] == ["Call them"]
 

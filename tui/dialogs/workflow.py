@@ -137,7 +137,8 @@ class DelayUntilEventDialog(_Dialog):
     DEFAULT_CSS = (
         _DIALOG_CSS.format(name="DelayUntilEventDialog", width=86)
         + """
-    DelayUntilEventDialog #filters { height: auto; max-height: 8; margin-top: 1; }
+    DelayUntilEventDialog #filters { height: auto; max-height: 6; }
+    DelayUntilEventDialog #apply-filter { width: auto; }
     DelayUntilEventDialog .wait Input { width: 12; }
     DelayUntilEventDialog .wait Static { width: auto; padding: 1 1 0 0; }
     DelayUntilEventDialog #value-hint { color: $text-muted; }
@@ -176,8 +177,8 @@ class DelayUntilEventDialog(_Dialog):
                 with Horizontal(classes="row"):
                     yield Input(placeholder="Value (several: separate with ,)", id="filter-value")
                     yield Input(placeholder="and (for between)", id="filter-value-2")
+                    yield Button("Apply filter (ctrl+f)", id="apply-filter")
                 yield Static("", id="value-hint")
-                yield Button("Apply filter (ctrl+f)", id="apply-filter")
                 yield Static("", id="filter-error", classes="error")
                 yield DataTable(cursor_type="row", show_header=False, id="filters")
                 yield Static("Maximum wait", classes="field-label")
@@ -191,7 +192,7 @@ class DelayUntilEventDialog(_Dialog):
                     )
                     yield Static("minutes")
                 yield Checkbox("Delay as long as possible", value=wait is None, id="forever")
-                yield Static("", id="save-error", classes="error")
+            yield Static("", id="save-error", classes="error")
             yield _buttons()
 
     def on_mount(self) -> None:

@@ -51,7 +51,11 @@ def _counts(enrollments: list[Enrollment]) -> _Counts:
 
 
 def _last_step(enrollment: Enrollment) -> Step | None:
-    """What last happened to a record: why it moved on (matched, timed out, ...)."""
+    """Why a record is where it is: the last wait's outcome (the event happened, or it stopped
+    waiting), else the last thing done to it."""
+    decisive = [s for s in enrollment.history if s.kind in (StepKind.MATCHED, StepKind.TIMED_OUT)]
+    if decisive:
+        return decisive[-1]
     steps = [s for s in enrollment.history if s.kind not in (StepKind.ENTERED, StepKind.FINISHED)]
     return steps[-1] if steps else None
 
@@ -407,7 +411,7 @@ class EnrollmentsScreen(CbeScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#enrollments", DataTable)
-        for label in ("Record", "Where", "Since", "Last step"):
+        for label in ("Record", "Where", "Since", "Why"):
             table.add_column(label)
         self.fill()
 
