@@ -72,12 +72,22 @@ async def _timeline(pilot: Pilot[None]) -> None:
     await _settle(pilot)
 
 
+async def _delay_editor(pilot: Pilot[None]) -> None:
+    await pilot.press("3")
+    await _settle(pilot)
+    await pilot.press("enter")
+    await _settle(pilot)
+    await pilot.press("enter")
+    await _settle(pilot)
+
+
 SHOTS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "events.svg": _settle,
     "wizard-properties.svg": _wizard_properties,
     "wizard-api.svg": _wizard_api,
     "event-details.svg": _details,
     "timeline.svg": _timeline,
+    "delay-until-event.svg": _delay_editor,
 }
 
 
