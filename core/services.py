@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from core.analytics import ReportService
 from core.clock import Clock, SystemClock
 from core.definitions import DefinitionService
 from core.ingestion import IdFactory, Ingestor
@@ -34,6 +35,7 @@ class Services:
     records: RecordService = field(init=False)
     timeline: TimelineService = field(init=False)
     workflows: WorkflowService = field(init=False)
+    reports: ReportService = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionService(self.db, self.clock)
@@ -42,6 +44,7 @@ class Services:
         self.records = RecordService(self.db, self.clock)
         self.timeline = TimelineService(self.db, self.occurrences, self.clock)
         self.workflows = WorkflowService(self.db, self.clock, self.occurrences)
+        self.reports = ReportService(self.db, self.occurrences)
         # A completion from any path (API, collector, import) moves waiting records at once.
         self.ingestion.listeners.append(self.workflows.on_completions)
         self.timeline.activity_sources.append(self.workflows.timeline_entries)

@@ -1,0 +1,447 @@
+"""Reports on custom behavioral events: analyze (counts over time), the event report (a
+breakdown per property) and attribution (first and last touch).
+
+Every aggregation here is plain Python over completions, so it is tested against answers worked
+out by hand on small fixed data. Only usable values count: enumeration values that are not
+options are counted apart, never mixed into a breakdown.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from core.filters import PropertyFilter, matches_all
+from core.ingestion import all_properties
+from core.models import Completion, EventDefinition, ObjectType, PropertyDefinition, PropertyType
+from core.occurrences import CompletionQuery, OccurrenceService
+from core.ports import Database
+from core.values import usable_values
+
+Record = tuple[ObjectType, str]
+
+
+class Frequency(StrEnum):
+    DAILY = "DAILY"
+    WEEKLY = "WEEKLY"
+    MONTHLY = "MONTHLY"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class RangePreset(StrEnum):
+    """HubSpot's date ranges; rolling ones ("last 7 days") exclude today."""
+
+    TODAY = "TODAY"
+    YESTERDAY = "YESTERDAY"
+    LAST_7_DAYS = "LAST_7_DAYS"
+    LAST_30_DAYS = "LAST_30_DAYS"
+    LAST_90_DAYS = "LAST_90_DAYS"
+    THIS_MONTH = "THIS_MONTH"
+    LAST_MONTH = "LAST_MONTH"
+    CUSTOM = "CUSTOM"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole UTC days, both ends included."""
+
+    start: date
+    end: date
+
+    @property
+    def after(self) -> datetime:
+        return datetime.combine(self.start, time(), tzinfo=UTC)
+
+    @property
+    def before(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(), tzinfo=UTC)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def describe(self) -> str:
+        return f"{self.start.isoformat()} to {self.end.isoformat()}"
+
+
+def resolve_range(
+    preset: RangePreset, now: datetime, start: date | None = None, end: date | None = None
+) -> DateRange:
+    """The days a preset covers at ``now`` (UTC). Rolling ranges end yesterday, as HubSpot's."""
+    today = now.astimezone(UTC).date()
+    if preset is RangePreset.TODAY:
+        return DateRange(today, today)
+    if preset is RangePreset.YESTERDAY:
+        return DateRange(today - timedelta(days=1), today - timedelta(days=1))
+    if preset in (RangePreset.LAST_7_DAYS, RangePreset.LAST_30_DAYS, RangePreset.LAST_90_DAYS):
+        days = int(preset.value.split("_")[1])
+        return DateRange(today - timedelta(days=days), today - timedelta(days=1))
+    if preset is RangePreset.THIS_MONTH:
+        return DateRange(today.replace(day=1), today)
+    if preset is RangePreset.LAST_MONTH:
+        last_day = today.replace(day=1) - timedelta(days=1)
+        return DateRange(last_day.replace(day=1), last_day)
+    if start is None or end is None:
+        raise ValueError("a custom range needs a start and an end date")
+    if end < start:
+        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+    return DateRange(start, end)
+
+
+def bucket_of(day: date, frequency: Frequency) -> date:
+    """The first day of the bucket ``day`` falls in; weeks start on Sunday, as HubSpot's."""
+    if frequency is Frequency.DAILY:
+        return day
+    if frequency is Frequency.WEEKLY:
+        return day - timedelta(days=(day.weekday() + 1) % 7)
+    return day.replace(day=1)
+
+
+def buckets(period: DateRange, frequency: Frequency) -> list[date]:
+    """Every bucket the range touches, in order."""
+    found: list[date] = []
+    day = period.start
+    while day <= period.end:
+        first = bucket_of(day, frequency)
+        if not found or found[-1] != first:
+            found.append(first)
+        day += timedelta(days=1)
+    return found
+
+
+@dataclass(frozen=True)
+class EventRow:
+    definition: EventDefinition
+    completions: int
+    unique_records: int
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The analyze screen's numbers: a row per event and a series per event."""
+
+    period: DateRange
+    frequency: Frequency
+    buckets: list[date]
+    rows: list[EventRow]
+    series: dict[str, list[int]]
+    """Completions per bucket, by the event's fully qualified name."""
+
+
+def analyze(
+    completions: Iterable[Completion],
+    definitions: Sequence[EventDefinition],
+    period: DateRange,
+    frequency: Frequency,
+) -> Analysis:
+    """Count completions and unique records per event in ``period``, and per bucket."""
+    slots = buckets(period, frequency)
+    index = {b: i for i, b in enumerate(slots)}
+    counts: Counter[str] = Counter()
+    records: dict[str, set[Record]] = defaultdict(set)
+    series = {d.fully_qualified_name: [0] * len(slots) for d in definitions}
+    after, before = period.after, period.before
+    for c in completions:
+        if not after <= c.occurred_at < before or c.event_name not in series:
+            continue
+        counts[c.event_name] += 1
+        if c.object_id is not None:
+            records[c.event_name].add((c.object_type, c.object_id))
+        series[c.event_name][index[bucket_of(c.occurred_at.date(), frequency)]] += 1
+    rows = [
+        EventRow(d, counts[d.fully_qualified_name], len(records[d.fully_qualified_name]))
+        for d in definitions
+    ]
+    return Analysis(period, frequency, slots, rows, series)
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    label: str
+    count: int
+    share: float
+    """Of the completions that have a usable value for the property."""
+
+
+@dataclass(frozen=True)
+class PropertyBreakdown:
+    prop: PropertyDefinition
+    rows: list[BreakdownRow]
+    known: int
+    """Completions with a usable value."""
+    unknown: int
+    """Completions without a value."""
+    unusable: int
+    """Completions with enumeration values that are not options (counted apart)."""
+
+
+@dataclass(frozen=True)
+class EventReport:
+    definition: EventDefinition
+    period: DateRange
+    filters: list[PropertyFilter]
+    completions: int
+    unique_records: int
+    properties: list[PropertyBreakdown] = field(default_factory=list)
+
+    @property
+    def per_record(self) -> float:
+        return self.completions / self.unique_records if self.unique_records else 0.0
+
+
+TOP_VALUES = 10
+NUMBER_BINS = 5
+
+
+def event_report(
+    completions: Iterable[Completion],
+    definition: EventDefinition,
+    period: DateRange,
+    filters: Sequence[PropertyFilter] = (),
+) -> EventReport:
+    """Completions, unique records and a breakdown of every property's values."""
+    props = {p.name: p for p in all_properties(definition)}
+    chosen = [
+        c
+        for c in completions
+        if c.event_name == definition.fully_qualified_name
+        and period.after <= c.occurred_at < period.before
+        and matches_all(c, props, filters)
+    ]
+    unique = {(c.object_type, c.object_id) for c in chosen if c.object_id is not None}
+    breakdowns = [
+        _breakdown(chosen, prop)
+        for prop in props.values()
+        if any(prop.name in c.properties for c in chosen) or not prop.hubspot_defined
+    ]
+    return EventReport(definition, period, list(filters), len(chosen), len(unique), breakdowns)
+
+
+def _breakdown(completions: list[Completion], prop: PropertyDefinition) -> PropertyBreakdown:
+    unknown = unusable = 0
+    values: list[list[str]] = []
+    for c in completions:
+        if prop.name not in c.properties:
+            unknown += 1
+            continue
+        if c.unusable.get(prop.name):
+            unusable += 1
+        usable = usable_values(c, prop)
+        if usable:
+            values.append(usable)
+    known = len(values)
+    if prop.type is PropertyType.ENUMERATION:
+        counts: Counter[str] = Counter(v for vs in values for v in vs)
+        order = {o.value: o.display_order for o in prop.options}
+        labelled = sorted(counts.items(), key=lambda kv: (-kv[1], order.get(kv[0], 0), kv[0]))
+        rows = [_row(prop.option_label(v) or v, n, known) for v, n in labelled]
+    elif prop.type is PropertyType.NUMBER:
+        rows = _number_rows([float(vs[0]) for vs in values], known)
+    elif prop.type is PropertyType.DATETIME:
+        months: Counter[str] = Counter(vs[0][:7] for vs in values)
+        rows = [_row(m, n, known) for m, n in sorted(months.items())]
+    else:
+        texts: Counter[str] = Counter(vs[0] for vs in values)
+        top = sorted(texts.items(), key=lambda kv: (-kv[1], kv[0]))
+        rows = [_row(v, n, known) for v, n in top[:TOP_VALUES]]
+        rest = sum(n for _, n in top[TOP_VALUES:])
+        if rest:
+            rows.append(_row(f"({len(top) - TOP_VALUES} other values)", rest, known))
+    return PropertyBreakdown(prop, rows, known, unknown, unusable)
+
+
+def _row(label: str, count: int, total: int) -> BreakdownRow:
+    return BreakdownRow(label, count, count / total if total else 0.0)
+
+
+def _nice(x: float) -> float:
+    """A round step near ``x`` (1, 2 or 5 times a power of ten)."""
+    if x <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(x))
+    for factor in (1, 2, 5, 10):
+        if x <= factor * power:
+            return float(factor * power)
+    return float(10 * power)
+
+
+def _number_rows(numbers: list[float], total: int) -> list[BreakdownRow]:
+    """Numbers in up to five ranges of round width, e.g. ``0 to 100``, ``100 to 200``."""
+    if not numbers:
+        return []
+    low, high = min(numbers), max(numbers)
+    if low == high:
+        return [_row(_fmt(low), len(numbers), total)]
+    width = _nice((high - low) / NUMBER_BINS)
+    start = math.floor(low / width) * width
+    counts: Counter[int] = Counter(min(int((n - start) // width), 10**6) for n in numbers)
+    rows = []
+    for i in range(max(counts) + 1):
+        if counts[i]:
+            a, b = start + i * width, start + (i + 1) * width
+            rows.append(_row(f"{_fmt(a)} to {_fmt(b)}", counts[i], total))
+    return rows
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+class Dimension(StrEnum):
+    """What attribution groups touches by."""
+
+    TOUCHPOINT_SOURCE = "TOUCHPOINT_SOURCE"
+    UTM = "UTM"
+    REFERRER = "REFERRER"
+
+    @property
+    def label(self) -> str:
+        return {
+            Dimension.TOUCHPOINT_SOURCE: "Touchpoint source",
+            Dimension.UTM: "UTM source / campaign",
+            Dimension.REFERRER: "Referrer",
+        }[self]
+
+    def value_of(self, completion: Completion) -> str | None:
+        """The touch this completion carries for the dimension, if any."""
+        p = completion.properties
+        if self is Dimension.TOUCHPOINT_SOURCE:
+            value = p.get("hs_touchpoint_source")
+            return str(value) if value else None
+        if self is Dimension.UTM:
+            source, campaign = p.get("hs_utm_source"), p.get("hs_utm_campaign")
+            if not source and not campaign:
+                return None
+            return f"{source or '(none)'} / {campaign or '(none)'}"
+        referrer = p.get("hs_referrer")
+        if not referrer:
+            return None
+        host = urlsplit(str(referrer)).hostname
+        return host.removeprefix("www.") if host else str(referrer)[:60]
+
+
+@dataclass(frozen=True)
+class AttributionRow:
+    value: str
+    first_touch: int
+    first_share: float
+    last_touch: int
+    last_share: float
+
+
+@dataclass(frozen=True)
+class Attribution:
+    definition: EventDefinition
+    period: DateRange
+    dimension: Dimension
+    converted: int
+    """Records that completed the event in the period."""
+    rows: list[AttributionRow]
+    no_touch: int
+    """Converted records with no touch of this dimension before converting."""
+
+
+def attribution(
+    completions: Iterable[Completion],
+    definition: EventDefinition,
+    period: DateRange,
+    dimension: Dimension,
+) -> Attribution:
+    """For each record that completed the event in ``period``: its first and last touch (the
+    earliest and latest completion of any event, up to its first completion of this event in
+    the period, that carries the dimension). Completions must come oldest first."""
+    touches: dict[Record, list[str]] = defaultdict(list)
+    converted: dict[Record, bool] = {}
+    first: dict[Record, str] = {}
+    last: dict[Record, str] = {}
+    for c in completions:
+        if c.object_id is None or c.occurred_at >= period.before:
+            continue
+        key = (c.object_type, c.object_id)
+        if converted.get(key):
+            continue
+        value = dimension.value_of(c)
+        if value is not None:
+            touches[key].append(value)
+        if c.event_name == definition.fully_qualified_name and c.occurred_at >= period.after:
+            converted[key] = True
+            if touches[key]:
+                first[key], last[key] = touches[key][0], touches[key][-1]
+    total = sum(1 for v in converted.values() if v)
+    firsts, lasts = Counter(first.values()), Counter(last.values())
+    values = sorted(set(firsts) | set(lasts), key=lambda v: (-firsts[v], -lasts[v], v))
+    rows = [
+        AttributionRow(
+            v,
+            firsts[v],
+            firsts[v] / total if total else 0.0,
+            lasts[v],
+            lasts[v] / total if total else 0.0,
+        )
+        for v in values
+    ]
+    return Attribution(definition, period, dimension, total, rows, total - len(first))
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A report table as CSV text (RFC 4180, \\r\\n line endings as csv writes them)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return out.getvalue()
+
+
+def percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+class ReportService:
+    """Reads the completions a report needs and aggregates them."""
+
+    def __init__(self, db: Database, occurrences: OccurrenceService) -> None:
+        self._db = db
+        self._occurrences = occurrences
+
+    def _in(
+        self, period: DateRange, event_names: frozenset[str] | None = None
+    ) -> Iterable[Completion]:
+        query = CompletionQuery(
+            event_names=event_names,
+            occurred_after=period.after,
+            occurred_before=period.before,
+            newest_first=False,
+        )
+        return self._occurrences.iterate(query)
+
+    def analyze(self, period: DateRange, frequency: Frequency) -> Analysis:
+        definitions = [d for d in self._db.definitions.list_all() if not d.archived]
+        return analyze(self._in(period), definitions, period, frequency)
+
+    def event_report(
+        self, definition: EventDefinition, period: DateRange, filters: Sequence[PropertyFilter] = ()
+    ) -> EventReport:
+        events = frozenset({definition.fully_qualified_name})
+        return event_report(self._in(period, events), definition, period, filters)
+
+    def attribution(
+        self, definition: EventDefinition, period: DateRange, dimension: Dimension
+    ) -> Attribution:
+        # touches before the period count too: read from the beginning up to its end
+        query = CompletionQuery(occurred_before=period.before, newest_first=False)
+        return attribution(self._occurrences.iterate(query), definition, period, dimension)

@@ -1,0 +1,219 @@
+"""Reports, checked against answers worked out by hand on small fixed data."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from core.analytics import (
+    DateRange,
+    Dimension,
+    Frequency,
+    RangePreset,
+    analyze,
+    attribution,
+    bucket_of,
+    buckets,
+    event_report,
+    resolve_range,
+    to_csv,
+)
+from core.filters import Operator, PropertyFilter
+from core.models import CrmRecord, EventDefinition, ObjectType
+from core.occurrences import CompletionQuery
+from core.services import Services
+
+NOW = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)  # a Wednesday
+
+
+@pytest.mark.parametrize(
+    ("preset", "start", "end"),
+    [
+        (RangePreset.TODAY, date(2026, 11, 4), date(2026, 11, 4)),
+        (RangePreset.YESTERDAY, date(2026, 11, 3), date(2026, 11, 3)),
+        (RangePreset.LAST_7_DAYS, date(2026, 10, 28), date(2026, 11, 3)),  # excludes today
+        (RangePreset.LAST_30_DAYS, date(2026, 10, 5), date(2026, 11, 3)),
+        (RangePreset.LAST_90_DAYS, date(2026, 8, 6), date(2026, 11, 3)),
+        (RangePreset.THIS_MONTH, date(2026, 11, 1), date(2026, 11, 4)),
+        (RangePreset.LAST_MONTH, date(2026, 10, 1), date(2026, 10, 31)),
+    ],
+)
+def test_range_presets(preset: RangePreset, start: date, end: date) -> None:
+    period = resolve_range(preset, NOW)
+    assert (period.start, period.end) == (start, end)
+
+
+def test_custom_range_is_checked() -> None:
+    assert resolve_range(RangePreset.CUSTOM, NOW, date(2026, 1, 1), date(2026, 1, 2)).days == 2
+    with pytest.raises(ValueError, match="ends"):
+        resolve_range(RangePreset.CUSTOM, NOW, date(2026, 1, 2), date(2026, 1, 1))
+
+
+def test_weeks_start_on_sunday_and_months_on_the_first() -> None:
+    assert bucket_of(date(2026, 11, 4), Frequency.WEEKLY) == date(2026, 11, 1)  # Sunday
+    assert bucket_of(date(2026, 11, 1), Frequency.WEEKLY) == date(2026, 11, 1)
+    assert bucket_of(date(2026, 10, 31), Frequency.WEEKLY) == date(2026, 10, 25)
+    assert bucket_of(date(2026, 11, 4), Frequency.MONTHLY) == date(2026, 11, 1)
+    period = DateRange(date(2026, 10, 30), date(2026, 11, 2))
+    assert buckets(period, Frequency.WEEKLY) == [date(2026, 10, 25), date(2026, 11, 1)]
+    assert len(buckets(period, Frequency.DAILY)) == 4
+
+
+@pytest.fixture
+def data(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> tuple[EventDefinition, EventDefinition, list[CrmRecord]]:
+    """Three contacts, two events, fixed times:
+
+    Viewed Car:    Ann Oct 30 (Ford, new, 2020), Ann Nov 1 (Kia, used, 2015),
+                   Bo Nov 1 (Ford, bogus, 2021), Cy Nov 2 (no make, new;used, 2002)
+    Started trial: Bo Nov 3
+    """
+    trial = services.definitions.create({"label": "Started trial"})
+    bo = services.records.create(ObjectType.CONTACT, {"email": "bo@example.com"})
+    cy = services.records.create(ObjectType.CONTACT, {"email": "cy@example.com"})
+
+    def send(who: CrmRecord, event: EventDefinition, at: str, **props: object) -> None:
+        services.ingestion.send(
+            {
+                "eventName": event.fully_qualified_name,
+                "objectId": who.id,
+                "occurredAt": at,
+                "properties": props,
+            }
+        )
+
+    send(
+        contact,
+        viewed_car,
+        "2026-10-30T10:00:00Z",
+        make="Ford",
+        condition="new",
+        year=2020,
+        hs_touchpoint_source="ORGANIC_SEARCH",
+        hs_referrer="https://www.google.com/search",
+    )
+    send(
+        contact,
+        viewed_car,
+        "2026-11-01T10:00:00Z",
+        make="Kia",
+        condition="used",
+        year=2015,
+        hs_touchpoint_source="PAID_SEARCH",
+        hs_utm_source="google",
+        hs_utm_campaign="spring",
+    )
+    send(
+        bo,
+        viewed_car,
+        "2026-11-01T11:00:00Z",
+        make="Ford",
+        condition="bogus",
+        year=2021,
+        hs_touchpoint_source="PAID_SEARCH",
+    )
+    send(cy, viewed_car, "2026-11-02T09:00:00Z", condition="new;used", year=2002)
+    send(bo, trial, "2026-11-03T08:00:00Z")
+    return viewed_car, trial, [contact, bo, cy]
+
+
+def test_analyze_counts_per_event_and_bucket(
+    services: Services, data: tuple[EventDefinition, EventDefinition, list[CrmRecord]]
+) -> None:
+    viewed_car, trial, _ = data
+    period = DateRange(date(2026, 10, 31), date(2026, 11, 3))
+    result = services.reports.analyze(period, Frequency.DAILY)
+    rows = {r.definition.name: (r.completions, r.unique_records) for r in result.rows}
+    assert rows == {"viewed_car": (3, 3), "started_trial": (1, 1)}  # Oct 30 is outside
+    assert result.buckets == [date(2026, 10, 31) + timedelta(days=i) for i in range(4)]
+    assert result.series[viewed_car.fully_qualified_name] == [0, 2, 1, 0]
+    assert result.series[trial.fully_qualified_name] == [0, 0, 0, 1]
+    weekly = services.reports.analyze(
+        DateRange(date(2026, 10, 25), date(2026, 11, 7)), Frequency.WEEKLY
+    )
+    assert weekly.series[viewed_car.fully_qualified_name] == [1, 3]
+
+
+def test_event_report_breaks_down_each_property(
+    services: Services, data: tuple[EventDefinition, EventDefinition, list[CrmRecord]]
+) -> None:
+    viewed_car, _, _ = data
+    period = DateRange(date(2026, 10, 1), date(2026, 11, 30))
+    report = services.reports.event_report(viewed_car, period)
+    assert (report.completions, report.unique_records) == (4, 3)
+    assert report.per_record == pytest.approx(4 / 3)
+    by = {b.prop.name: b for b in report.properties}
+    make = by["make"]
+    assert [(r.label, r.count) for r in make.rows] == [("Ford", 2), ("Kia", 1)]
+    assert (make.known, make.unknown) == (3, 1)
+    assert make.rows[0].share == pytest.approx(2 / 3)
+    condition = by["condition"]
+    # Cy's "new;used" counts for both options; Bo's "bogus" is counted apart, not as a value
+    assert [(r.label, r.count) for r in condition.rows] == [("New", 2), ("Used", 2)]
+    assert (condition.known, condition.unusable, condition.unknown) == (3, 1, 0)
+    year = by["year"]
+    # 2002 .. 2021 in round ranges of width 5: [2000, 2005), [2015, 2020), [2020, 2025)
+    assert [(r.label, r.count) for r in year.rows] == [
+        ("2000 to 2005", 1),
+        ("2015 to 2020", 1),
+        ("2020 to 2025", 2),
+    ]
+
+
+def test_event_report_filters_with_the_shared_operators(
+    services: Services, data: tuple[EventDefinition, EventDefinition, list[CrmRecord]]
+) -> None:
+    viewed_car, _, _ = data
+    period = DateRange(date(2026, 10, 1), date(2026, 11, 30))
+    only_new = [PropertyFilter(property="condition", operator=Operator.IS_ANY_OF, values=["new"])]
+    report = services.reports.event_report(viewed_car, period, only_new)
+    assert (report.completions, report.unique_records) == (2, 2)
+    recent = [PropertyFilter(property="year", operator=Operator.IS_GREATER_THAN, values=["2016"])]
+    assert services.reports.event_report(viewed_car, period, recent).completions == 2
+
+
+def test_attribution_first_and_last_touch(
+    services: Services, data: tuple[EventDefinition, EventDefinition, list[CrmRecord]]
+) -> None:
+    viewed_car, trial, _ = data
+    period = DateRange(date(2026, 11, 1), date(2026, 11, 30))
+    # Ann's first completion of Viewed Car in the period is Nov 1 (Kia): touches up to then are
+    # ORGANIC_SEARCH (Oct 30) then PAID_SEARCH (Nov 1). Bo: PAID_SEARCH. Cy: none.
+    result = services.reports.attribution(viewed_car, period, Dimension.TOUCHPOINT_SOURCE)
+    assert result.converted == 3
+    assert result.no_touch == 1
+    rows = {r.value: (r.first_touch, r.last_touch) for r in result.rows}
+    assert rows == {"PAID_SEARCH": (1, 2), "ORGANIC_SEARCH": (1, 0)}
+    trial_touch = services.reports.attribution(trial, period, Dimension.TOUCHPOINT_SOURCE)
+    assert trial_touch.converted == 1
+    assert [(r.value, r.first_touch, r.first_share) for r in trial_touch.rows] == [
+        ("PAID_SEARCH", 1, 1.0)
+    ]
+    referrer = services.reports.attribution(viewed_car, period, Dimension.REFERRER)
+    assert [(r.value, r.first_touch) for r in referrer.rows] == [("google.com", 1)]
+    utm = services.reports.attribution(viewed_car, period, Dimension.UTM)
+    assert [(r.value, r.last_touch) for r in utm.rows] == [("google / spring", 1)]
+
+
+def test_pure_functions_ignore_other_events_and_times(
+    data: tuple[EventDefinition, EventDefinition, list[CrmRecord]], services: Services
+) -> None:
+    viewed_car, trial, _ = data
+    everything = list(services.occurrences.iterate(CompletionQuery(newest_first=False)))
+    period = DateRange(date(2026, 11, 3), date(2026, 11, 3))
+    assert analyze(everything, [viewed_car], period, Frequency.DAILY).rows[0].completions == 0
+    assert event_report(everything, trial, period).completions == 1
+    assert attribution(everything, trial, period, Dimension.UTM).no_touch == 1
+
+
+def test_csv_round_trips_awkward_text() -> None:
+    text = to_csv(["Value", "Count"], [['say "hi", twice', 2], ["new\nline", None]])
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["Value", "Count"],
+        ['say "hi", twice', "2"],
+        ["new\nline", ""],
+    ]
