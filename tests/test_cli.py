@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import stat
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from core.analytics import DateRange, Frequency
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
 from storage.bootstrap import open_services
@@ -274,3 +277,118 @@ class TestTimelineAndPortal:
         plain = runner.invoke(main, ["portal", "--db", str(tmp_path / "p")])
         assert f"Portal id:    {data['portalId']}" in plain.output
         assert data["accessToken"] not in plain.output
+
+
+class TestReports:
+    def test_analyze_csv_matches_the_service(self, demo_db: Path, runner: CliRunner) -> None:
+        result = runner.invoke(
+            main,
+            [
+                "report",
+                "analyze",
+                "--db",
+                str(demo_db),
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+                "--csv",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        rows = list(csv.reader(io.StringIO(result.output)))
+        assert rows[0] == ["Event", "Internal name", "Completions", "Unique records"]
+        services = open_services(demo_db)
+        try:
+            period = DateRange(date(2026, 10, 1), date(2026, 10, 31))
+            expected = services.reports.analyze(period, Frequency.DAILY)
+        finally:
+            services.close()
+        assert [(r[1], int(r[2]), int(r[3])) for r in rows[1:]] == [
+            (e.definition.name, e.completions, e.unique_records) for e in expected.rows
+        ]
+
+    def test_analyze_series(self, demo_db: Path, runner: CliRunner) -> None:
+        result = runner.invoke(
+            main,
+            [
+                "report",
+                "analyze",
+                "--db",
+                str(demo_db),
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+                "--frequency",
+                "weekly",
+                "--series",
+                "--csv",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        rows = list(csv.reader(io.StringIO(result.output)))
+        assert rows[0][0] == "Bucket"
+        assert rows[1][0] == "2026-09-27"  # the Sunday the first week starts on
+        assert len(rows) == 1 + 5
+
+    def test_event_report_with_a_filter(self, demo_db: Path, runner: CliRunner) -> None:
+        result = runner.invoke(
+            main,
+            [
+                "report",
+                "event",
+                "clicked_buy_button",
+                "--db",
+                str(demo_db),
+                "--range",
+                "last_90_days",
+                "--filter",
+                "plan IS_ANY_OF starter",
+                "--csv",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        rows = list(csv.reader(io.StringIO(result.output)))
+        plans = [r for r in rows[1:] if r[0] == "plan"]
+        assert [r[1] for r in plans] == ["Starter"]
+
+    def test_attribution_text(self, demo_db: Path, runner: CliRunner) -> None:
+        result = runner.invoke(
+            main,
+            [
+                "report",
+                "attribution",
+                "started_trial",
+                "--db",
+                str(demo_db),
+                "--range",
+                "last_90_days",
+                "--dimension",
+                "referrer",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[1].startswith("Referrer")
+
+    def test_bad_input_is_one_line(self, demo_db: Path, runner: CliRunner) -> None:
+        bad_range = runner.invoke(
+            main, ["report", "analyze", "--db", str(demo_db), "--range", "someday"]
+        )
+        assert bad_range.exit_code == 1
+        assert "--range 'someday' is not one of" in bad_range.output
+        bad_filter = runner.invoke(
+            main,
+            [
+                "report",
+                "event",
+                "clicked_buy_button",
+                "--db",
+                str(demo_db),
+                "--filter",
+                "price CONTAINS 3",
+            ],
+        )
+        assert bad_filter.exit_code == 1
+        assert "does not apply to a number property" in bad_filter.output
+        assert "Traceback" not in bad_range.output + bad_filter.output

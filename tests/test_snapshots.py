@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from core.analytics import Frequency, RangePreset
 from core.clock import FixedClock
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
 from core.models import ObjectType
@@ -215,12 +216,6 @@ class TestEventDetails:
         assert snap(snap_compare, demo, then(keys("enter"), keys("d")))
 
 
-class TestSections:
-    @pytest.mark.parametrize("key", ["4"])
-    def test_coming_sections(self, snap_compare: Any, demo: Services, key: str) -> None:
-        assert snap(snap_compare, demo, keys(key))
-
-
 def record_screen(kind: str, row_downs: int = 0) -> Steps:
     """Open the records section, the tab of ``kind``, and a record in it."""
     tabs = ["contacts", "companies", "deals", "tickets"]
@@ -319,3 +314,42 @@ class TestWorkflows:
     def test_history(self, snap_compare: Any, demo: Services) -> None:
         steps = then(keys("3"), keys("enter"), keys("w"), keys("enter"))
         assert snap(snap_compare, demo, steps)
+
+
+class TestAnalyze:
+    def test_analyze(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, keys("4"))
+
+    def test_analyze_weekly_last_90_days(self, snap_compare: Any, demo: Services) -> None:
+        async def choose(pilot: Pilot[None]) -> None:
+            screen = pilot.app.screen
+            screen.query_one("#range").value = RangePreset.LAST_90_DAYS  # type: ignore[attr-defined]
+            screen.query_one("#frequency").value = Frequency.WEEKLY  # type: ignore[attr-defined]
+            await settle(pilot)
+
+        assert snap(snap_compare, demo, then(keys("4"), choose))
+
+    def test_analyze_custom_range_error(self, snap_compare: Any, demo: Services) -> None:
+        async def custom(pilot: Pilot[None]) -> None:
+            screen = pilot.app.screen
+            screen.query_one("#range").value = RangePreset.CUSTOM  # type: ignore[attr-defined]
+            await settle(pilot)
+            screen.query_one("#from").value = "2026-10-20"  # type: ignore[attr-defined]
+            screen.query_one("#to").value = "2026-10-01"  # type: ignore[attr-defined]
+            screen.query_one("#to").focus()
+            await pilot.press("enter")
+            await settle(pilot)
+
+        assert snap(snap_compare, demo, then(keys("4"), custom))
+
+    def test_event_report(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(keys("4"), keys("enter")))
+
+    def test_event_report_numbers(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(keys("4"), keys("enter"), keys("down")))
+
+    def test_event_report_filter_dialog(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(keys("4"), keys("enter"), keys("f")))
+
+    def test_attribution(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(keys("4"), keys("down", "a")))

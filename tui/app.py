@@ -11,8 +11,8 @@ from textual.binding import Binding
 from core.services import Services
 from tui.commands import CbeCommands
 from tui.dialogs.help import HelpDialog
+from tui.screens.analyze import AnalyzeScreen
 from tui.screens.base import CbeScreen
-from tui.screens.coming import ComingScreen
 from tui.screens.events import EventsScreen
 from tui.screens.records import RecordsScreen
 from tui.screens.workflows import WorkflowsScreen
@@ -40,6 +40,7 @@ class CbeApp(App[None]):
         *,
         refresh_seconds: float = 2.0,
         api_url: str = DEFAULT_API_URL,
+        export_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.services = services
@@ -47,6 +48,8 @@ class CbeApp(App[None]):
         """How often screens look for changes made by other processes (0: never)."""
         self.api_url = api_url
         """Where `cbe serve` listens, for the API examples."""
+        self.export_dir = export_dir or Path.cwd()
+        """Where report tables are saved as CSV."""
 
     def on_mount(self) -> None:
         portal = self.services.db.portal
@@ -54,8 +57,7 @@ class CbeApp(App[None]):
         self.add_mode("events", lambda: EventsScreen())
         self.add_mode("records", lambda: RecordsScreen())
         self.add_mode("workflows", lambda: WorkflowsScreen())
-        for _, mode, _ in SECTIONS[3:]:
-            self.add_mode(mode, lambda mode=mode: ComingScreen(mode))  # type: ignore[misc]
+        self.add_mode("analyze", lambda: AnalyzeScreen())
         self.switch_mode("events")
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self.advance_workflows)

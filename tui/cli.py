@@ -12,18 +12,28 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from core.analytics import (
+    DateRange,
+    Dimension,
+    Frequency,
+    RangePreset,
+    percent,
+    resolve_range,
+    to_csv,
+)
 from core.clock import SystemClock, to_utc
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
 from core.errors import CbeError, ValidationFailed, Violation
+from core.filters import Operator, PropertyFilter, check_filter
 from core.hubspot import definition_to_hubspot, draft_from_hubspot
-from core.ingestion import Mode
-from core.models import Source
+from core.ingestion import Mode, all_properties
+from core.models import EventDefinition, Source
 from core.rules import MAX_BATCH_SIZE
 from core.services import Services
 from core.timeline import group_by_month
@@ -46,6 +56,11 @@ def _friendly_errors(command: F) -> F:
             return command(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader stopped listening (| head): not an error; keep Python from complaining
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return None
         except ValidationFailed as error:
             raise click.ClickException(
                 "; ".join(str(v) for v in error.violations) or str(error)
@@ -427,6 +442,232 @@ def import_definitions(ctx: click.Context, file: Path, db: Path | None) -> None:
         click.echo(f"Imported {created} event definition(s) from {file}; refused {refused}.")
         if refused:
             ctx.exit(1)
+    finally:
+        services.close()
+
+
+# -- reports ---------------------------------------------------------------------------------
+
+
+def _period(range_name: str, start: str | None, end: str | None, services: Services) -> DateRange:
+    try:
+        preset = RangePreset(range_name.upper())
+    except ValueError as error:
+        names = ", ".join(p.value.lower() for p in RangePreset)
+        raise click.ClickException(f"--range {range_name!r} is not one of: {names}") from error
+    try:
+        first = date.fromisoformat(start) if start else None
+        last = date.fromisoformat(end) if end else None
+        if (first or last) and preset is not RangePreset.CUSTOM:
+            preset = RangePreset.CUSTOM
+        return resolve_range(preset, services.clock.now(), first, last)
+    except ValueError as error:
+        raise click.ClickException(f"{error} (dates are YYYY-MM-DD)") from error
+
+
+CELL_WIDTH = 60
+
+
+def _table(header: list[str], rows: list[list[object]], as_csv: bool) -> None:
+    """Rows as CSV (every character kept) or as an aligned text table (long cells cut)."""
+    if as_csv:
+        click.echo(to_csv(header, rows), nl=False)
+        return
+
+    def cell(value: object) -> str:
+        text = str(value).replace("\n", " ")
+        return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+    cells = [[cell(c) for c in header]] + [[cell(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            click.echo("  ".join("-" * w for w in widths))
+
+
+def report_options(command: F) -> F:
+    command = click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")(command)
+    command = click.option(
+        "--to", "end", default=None, help="Last day, YYYY-MM-DD (custom range)."
+    )(command)
+    command = click.option("--from", "start", default=None, help="First day, YYYY-MM-DD.")(command)
+    command = click.option(
+        "--range",
+        "range_name",
+        default="last_30_days",
+        show_default=True,
+        help="today, yesterday, last_7_days, last_30_days, last_90_days, this_month, last_month.",
+    )(command)
+    return db_option(command)
+
+
+@main.group()
+def report() -> None:
+    """Reports on custom behavioral events, as text or CSV."""
+
+
+@report.command("analyze")
+@report_options
+@click.option(
+    "--frequency",
+    type=click.Choice([f.value.lower() for f in Frequency]),
+    default="daily",
+    show_default=True,
+)
+@click.option("--series", is_flag=True, help="Completions per day/week/month instead of totals.")
+@click.pass_context
+@_friendly_errors
+def report_analyze(
+    ctx: click.Context,
+    db: Path | None,
+    range_name: str,
+    start: str | None,
+    end: str | None,
+    as_csv: bool,
+    frequency: str,
+    series: bool,
+) -> None:
+    """Completions and unique records per event in a date range."""
+    services = _open(ctx, db, create=False)
+    try:
+        period = _period(range_name, start, end, services)
+        result = services.reports.analyze(period, Frequency(frequency.upper()))
+        if series:
+            header = ["Bucket", *(r.definition.name for r in result.rows)]
+            rows = [
+                [
+                    bucket.isoformat(),
+                    *(result.series[r.definition.fully_qualified_name][i] for r in result.rows),
+                ]
+                for i, bucket in enumerate(result.buckets)
+            ]
+        else:
+            header = ["Event", "Internal name", "Completions", "Unique records"]
+            rows = [
+                [r.definition.label, r.definition.name, r.completions, r.unique_records]
+                for r in result.rows
+            ]
+        if not as_csv:
+            click.echo(f"{period.describe()} (UTC)")
+        _table(header, rows, as_csv)
+    finally:
+        services.close()
+
+
+def _filters(texts: tuple[str, ...], definition: EventDefinition) -> list[PropertyFilter]:
+    """``--filter "make IS_EQUAL_TO ford,kia"`` (operator names from HubSpot's API)."""
+    found = []
+    props = {p.name: p for p in all_properties(definition)}
+    for text in texts:
+        parts = text.split(None, 2)
+        if len(parts) < 2:
+            raise click.ClickException(
+                f"--filter {text!r}: write PROPERTY OPERATOR [VALUES], "
+                "e.g. 'year IS_GREATER_THAN 2019'"
+            )
+        try:
+            operator = Operator(parts[1].upper())
+        except ValueError as error:
+            raise click.ClickException(
+                f"--filter {text!r}: unknown operator {parts[1]!r}"
+            ) from error
+        values = [v.strip() for v in parts[2].split(",")] if len(parts) > 2 else []
+        candidate = PropertyFilter(property=parts[0], operator=operator, values=values)
+        problems = check_filter(candidate, props.get(parts[0]))
+        if problems:
+            raise click.ClickException(f"--filter {text!r}: {problems[0].message}")
+        found.append(candidate)
+    return found
+
+
+@report.command("event")
+@click.argument("event")
+@report_options
+@click.option(
+    "--filter", "filter_texts", multiple=True, help="PROPERTY OPERATOR [V1,V2]; repeatable."
+)
+@click.pass_context
+@_friendly_errors
+def report_event(
+    ctx: click.Context,
+    event: str,
+    db: Path | None,
+    range_name: str,
+    start: str | None,
+    end: str | None,
+    as_csv: bool,
+    filter_texts: tuple[str, ...],
+) -> None:
+    """Completions, unique records and each property's values for EVENT."""
+    services = _open(ctx, db, create=False)
+    try:
+        definition = services.definitions.get(event)
+        period = _period(range_name, start, end, services)
+        result = services.reports.event_report(
+            definition, period, _filters(filter_texts, definition)
+        )
+        if not as_csv:
+            click.echo(
+                f"{definition.label} · {period.describe()} (UTC): "
+                f"{result.completions:,} completions, {result.unique_records:,} unique records, "
+                f"{result.per_record:.2f} per record"
+            )
+        rows: list[list[object]] = [
+            [
+                b.prop.name,
+                row.label,
+                row.count,
+                f"{row.share:.4f}" if as_csv else percent(row.share),
+            ]
+            for b in result.properties
+            for row in b.rows
+        ]
+        _table(["Property", "Value", "Completions", "Share"], rows, as_csv)
+    finally:
+        services.close()
+
+
+@report.command("attribution")
+@click.argument("event")
+@report_options
+@click.option(
+    "--dimension",
+    type=click.Choice([d.value.lower() for d in Dimension]),
+    default="touchpoint_source",
+    show_default=True,
+)
+@click.pass_context
+@_friendly_errors
+def report_attribution(
+    ctx: click.Context,
+    event: str,
+    db: Path | None,
+    range_name: str,
+    start: str | None,
+    end: str | None,
+    as_csv: bool,
+    dimension: str,
+) -> None:
+    """First and last touch of the records that completed EVENT."""
+    services = _open(ctx, db, create=False)
+    try:
+        definition = services.definitions.get(event)
+        period = _period(range_name, start, end, services)
+        result = services.reports.attribution(definition, period, Dimension(dimension.upper()))
+        if not as_csv:
+            click.echo(
+                f"{definition.label} · {period.describe()} (UTC): {result.converted:,} records, "
+                f"{result.no_touch:,} without a touch"
+            )
+        share = (lambda x: f"{x:.4f}") if as_csv else percent
+        rows: list[list[object]] = [
+            [r.value, r.first_touch, share(r.first_share), r.last_touch, share(r.last_share)]
+            for r in result.rows
+        ]
+        _table(
+            [result.dimension.label, "First touch", "Share", "Last touch", "Share"], rows, as_csv
+        )
     finally:
         services.close()
 

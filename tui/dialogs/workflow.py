@@ -26,11 +26,12 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from core.errors import Violation
-from core.filters import OPERATORS, Operator, PropertyFilter, check_filter
+from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import CrmRecord, EventDefinition, ObjectType, PropertyDefinition
 from core.workflows import Action, ActionKind, Enrollment, TriggerKind, Workflow, describe_wait
 from tui.formatting import plain
+from tui.widgets.filter_builder import FilterBuilder
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -138,10 +139,8 @@ class DelayUntilEventDialog(_Dialog):
         _DIALOG_CSS.format(name="DelayUntilEventDialog", width=86)
         + """
     DelayUntilEventDialog #filters { height: auto; max-height: 6; }
-    DelayUntilEventDialog #apply-filter { width: auto; }
     DelayUntilEventDialog .wait Input { width: 12; }
     DelayUntilEventDialog .wait Static { width: auto; padding: 1 1 0 0; }
-    DelayUntilEventDialog #value-hint { color: $text-muted; }
     """
     )
     BINDINGS = [
@@ -171,15 +170,7 @@ class DelayUntilEventDialog(_Dialog):
                     id="event",
                 )
                 yield Static("Property filters (all must match)", classes="field-label")
-                with Horizontal(classes="row"):
-                    yield Select([], prompt="Property", id="filter-property")
-                    yield Select([], prompt="Filter", id="filter-operator")
-                with Horizontal(classes="row"):
-                    yield Input(placeholder="Value (several: separate with ,)", id="filter-value")
-                    yield Input(placeholder="and (for between)", id="filter-value-2")
-                    yield Button("Apply filter (ctrl+f)", id="apply-filter")
-                yield Static("", id="value-hint")
-                yield Static("", id="filter-error", classes="error")
+                yield FilterBuilder(id="builder")
                 yield DataTable(cursor_type="row", show_header=False, id="filters")
                 yield Static("Maximum wait", classes="field-label")
                 with Horizontal(classes="row wait"):
@@ -214,53 +205,17 @@ class DelayUntilEventDialog(_Dialog):
         props = self._props()
         custom = [p for p in props.values() if not p.hubspot_defined]
         defaults = [p for p in props.values() if p.hubspot_defined]
-        self.query_one("#filter-property", Select).set_options(
-            [(escape(p.label), p.name) for p in custom + defaults]
-        )
+        self.query_one(FilterBuilder).set_properties(custom + defaults)
         self.filters = [f for f in self.filters if f.property in props] if props else []
         self._fill_filters()
 
-    @on(Select.Changed, "#filter-property")
-    def _property_chosen(self) -> None:
-        prop = self._props().get(str(self.query_one("#filter-property", Select).value))
-        operators = OPERATORS[prop.type] if prop else ()
-        self.query_one("#filter-operator", Select).set_options(
-            [(o.label, o.value) for o in operators]
-        )
-        hint = ""
-        if prop is not None and prop.options:
-            hint = "Values: " + ", ".join(f"{o.value} ({o.label})" for o in prop.options[:12])
-        elif prop is not None and prop.type.value == "datetime":
-            hint = "Dates as YYYY-MM-DD or ISO 8601 with Z."
-        self.query_one("#value-hint", Static).update(escape(hint))
-
     def action_apply_filter(self) -> None:
-        prop_name = self.query_one("#filter-property", Select).value
-        operator = self.query_one("#filter-operator", Select).value
-        if not isinstance(prop_name, str) or not isinstance(operator, str):
-            self.query_one("#filter-error", Static).update("Choose a property and a filter.")
-            return
-        first = self.query_one("#filter-value", Input).value
-        second = self.query_one("#filter-value-2", Input).value
-        op = Operator(operator)
-        if op in (Operator.IS_BETWEEN, Operator.IS_NOT_BETWEEN):
-            values = [first.strip(), second.strip()]
-        else:
-            values = [v.strip() for v in first.split(",") if v.strip()]
-        candidate = PropertyFilter(property=prop_name, operator=op, values=values)
-        problems = check_filter(candidate, self._props().get(prop_name))
-        if problems:
-            self.query_one("#filter-error", Static).update(_messages(problems))
-            return
-        self.filters.append(candidate)
-        self.query_one("#filter-error", Static).update("")
-        self.query_one("#filter-value", Input).value = ""
-        self.query_one("#filter-value-2", Input).value = ""
-        self._fill_filters()
+        self.query_one(FilterBuilder).apply()
 
-    @on(Button.Pressed, "#apply-filter")
-    def _apply_pressed(self) -> None:
-        self.action_apply_filter()
+    @on(FilterBuilder.Applied)
+    def _applied(self, event: FilterBuilder.Applied) -> None:
+        self.filters.append(event.filter)
+        self._fill_filters()
 
     def action_remove_filter(self) -> None:
         table = self.query_one("#filters", DataTable)

@@ -1,0 +1,514 @@
+"""Analyze: completions and unique records per event over a date range, charted; the event
+report (a breakdown per property, filterable) and attribution (first and last touch)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, OptionList, Select, Static
+from textual.widgets.option_list import Option
+from textual_plotext import PlotextPlot
+
+from core.analytics import (
+    Analysis,
+    Attribution,
+    DateRange,
+    Dimension,
+    EventReport,
+    Frequency,
+    PropertyBreakdown,
+    RangePreset,
+    percent,
+    resolve_range,
+    to_csv,
+)
+from core.filters import PropertyFilter
+from core.ingestion import all_properties
+from core.models import EventDefinition
+from tui.formatting import plain
+from tui.screens.base import CbeScreen
+from tui.widgets.filter_builder import FilterBuilder
+
+
+def export(
+    screen: CbeScreen, name: str, header: Sequence[str], rows: list[Sequence[object]]
+) -> Path:
+    """Write a report table as CSV into the export folder and say where."""
+    folder = screen.cbe.export_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+    path = folder / f"cbe-{safe}.csv"
+    path.write_text(to_csv(header, rows), encoding="utf-8", newline="")
+    screen.notify(f"Saved {len(rows)} row(s) to {escape(str(path))}", title="CSV export")
+    return path
+
+
+class AnalyzeScreen(CbeScreen):
+    """HubSpot's "Analyze custom behavioral events"."""
+
+    TITLE = "Analyze"
+    SECTION = "analyze"
+    HELP = (
+        "Completions and unique records of every event in a date range (rolling ranges exclude "
+        "today, as HubSpot's), charted per day, week (from Sunday) or month. space puts an event "
+        "on the chart; enter opens its report; a its attribution; x saves the table as CSV."
+    )
+    AUTO_FOCUS = "#analyze-events"
+    BINDINGS = [
+        Binding("space", "toggle_chart", "Chart on/off"),
+        Binding("enter", "report", "Event report", show=False),
+        Binding("a", "attribution", "Attribution"),
+        Binding("x", "export", "Export CSV"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.analysis: Analysis | None = None
+        self.charted: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield from self.frame_top()
+        with Vertical(classes="page"):
+            yield Static("Analyze custom behavioral events", classes="page-title")
+            with Horizontal(classes="controls"):
+                yield Select(
+                    [(p.label, p) for p in RangePreset],
+                    value=RangePreset.LAST_30_DAYS,
+                    allow_blank=False,
+                    id="range",
+                )
+                yield Select(
+                    [(f.label, f) for f in Frequency],
+                    value=Frequency.DAILY,
+                    allow_blank=False,
+                    id="frequency",
+                )
+                yield Input(placeholder="From YYYY-MM-DD", id="from")
+                yield Input(placeholder="To YYYY-MM-DD", id="to")
+            yield Static("", id="period", classes="muted")
+            yield DataTable(cursor_type="row", zebra_stripes=True, id="analyze-events")
+            yield PlotextPlot(id="chart")
+        yield from self.frame_bottom()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#analyze-events", DataTable)
+        table.add_column("Chart", key="chart")
+        table.add_column("Event", key="event")
+        table.add_column("Object", key="object")
+        table.add_column("Completions", key="completions")
+        table.add_column("Unique records", key="unique")
+        self._custom_inputs()
+        self.reload()
+
+    def _custom_inputs(self) -> None:
+        custom = self.query_one("#range", Select).value is RangePreset.CUSTOM
+        for input_id in ("#from", "#to"):
+            self.query_one(input_id, Input).display = custom
+
+    def period(self) -> DateRange | None:
+        preset = self.query_one("#range", Select).value
+        assert isinstance(preset, RangePreset)
+        now = self.services.clock.now()
+        if preset is not RangePreset.CUSTOM:
+            return resolve_range(preset, now)
+        try:
+            start = date.fromisoformat(self.query_one("#from", Input).value.strip())
+            end = date.fromisoformat(self.query_one("#to", Input).value.strip())
+            return resolve_range(preset, now, start, end)
+        except ValueError as error:
+            self.query_one("#period", Static).update(
+                f"[$error]{escape(str(error))}: dates are YYYY-MM-DD, e.g. 2026-10-01[/]"
+            )
+            return None
+
+    @on(Select.Changed, "#range")
+    @on(Select.Changed, "#frequency")
+    @on(Input.Submitted, "#from")
+    @on(Input.Submitted, "#to")
+    def _controls_changed(self) -> None:
+        self._custom_inputs()
+        self.reload()
+
+    def frequency(self) -> Frequency:
+        value = self.query_one("#frequency", Select).value
+        return value if isinstance(value, Frequency) else Frequency.DAILY
+
+    @work(thread=True, exclusive=True, group="analyze")
+    def reload(self) -> None:
+        period = self.app.call_from_thread(self.period)
+        if period is None:
+            return
+        analysis = self.services.reports.analyze(period, self.app.call_from_thread(self.frequency))
+        self.app.call_from_thread(self._show, analysis)
+
+    def _show(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        if not self.charted:
+            busiest = sorted(analysis.rows, key=lambda r: -r.completions)[:3]
+            self.charted = {r.definition.fully_qualified_name for r in busiest if r.completions}
+        total = sum(r.completions for r in analysis.rows)
+        self.query_one("#period", Static).update(
+            f"{analysis.period.describe()} ({analysis.period.days} days, UTC) · "
+            f"{total:,} completions · {analysis.frequency.label.lower()}"
+        )
+        self._fill()
+        self._chart()
+
+    def _fill(self) -> None:
+        assert self.analysis is not None
+        table = self.query_one("#analyze-events", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for r in self.analysis.rows:
+            name = r.definition.fully_qualified_name
+            table.add_row(
+                plain("[x]" if name in self.charted else "[ ]"),
+                plain(r.definition.label),
+                r.definition.primary_object.label,
+                f"{r.completions:,}",
+                f"{r.unique_records:,}",
+                key=name,
+            )
+        if self.analysis.rows:
+            table.move_cursor(row=min(row, len(self.analysis.rows) - 1))
+
+    def _chart(self) -> None:
+        assert self.analysis is not None
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        xs = list(range(len(self.analysis.buckets)))
+        for r in self.analysis.rows:
+            name = r.definition.fully_qualified_name
+            if name in self.charted:
+                plt.plot(xs, self.analysis.series[name], label=r.definition.label, marker="braille")
+        step = max(1, len(xs) // 6)
+        ticks = xs[::step]
+        plt.xticks(
+            [float(t) for t in ticks], [self.analysis.buckets[i].strftime("%b %d") for i in ticks]
+        )
+        plt.title(
+            "Completions per "
+            + {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month"}[self.analysis.frequency.value]
+        )
+        plot.refresh()
+
+    def _selected(self) -> EventDefinition | None:
+        if self.analysis is None:
+            return None
+        table = self.query_one("#analyze-events", DataTable)
+        if table.row_count == 0:
+            return None
+        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next(
+            (r.definition for r in self.analysis.rows if r.definition.fully_qualified_name == name),
+            None,
+        )
+
+    def action_toggle_chart(self) -> None:
+        definition = self._selected()
+        if definition is not None:
+            self.charted ^= {definition.fully_qualified_name}
+            self._fill()
+            self._chart()
+
+    @on(DataTable.RowSelected, "#analyze-events")
+    def action_report(self) -> None:
+        definition, period = self._selected(), self.period()
+        if definition is not None and period is not None:
+            self.app.push_screen(EventReportScreen(definition.name, period))
+
+    def action_attribution(self) -> None:
+        definition, period = self._selected(), self.period()
+        if definition is not None and period is not None:
+            self.app.push_screen(AttributionScreen(definition.name, period))
+
+    def action_export(self) -> None:
+        if self.analysis is None:
+            return
+        rows: list[Sequence[object]] = [
+            (r.definition.label, r.definition.fully_qualified_name, r.completions, r.unique_records)
+            for r in self.analysis.rows
+        ]
+        export(
+            self,
+            f"analyze-{self.analysis.period.start}-{self.analysis.period.end}",
+            ["Event", "Fully qualified name", "Completions", "Unique records"],
+            rows,
+        )
+
+
+class FilterDialog(ModalScreen[PropertyFilter | None]):
+    """Add one property filter to a report."""
+
+    DEFAULT_CSS = """
+    FilterDialog { align: center middle; }
+    FilterDialog > Vertical {
+        width: 86; height: auto; padding: 1 2;
+        border: thick $primary 60%; background: $surface;
+    }
+    """
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+f", "apply", "Apply filter"),
+    ]
+
+    def __init__(self, definition: EventDefinition) -> None:
+        super().__init__()
+        self.definition = definition
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"[b]Filter {escape(self.definition.label)}[/b] by a property value")
+            yield FilterBuilder(id="builder")
+
+    def on_mount(self) -> None:
+        props = all_properties(self.definition)
+        self.query_one(FilterBuilder).set_properties(props)
+        self.query_one("#filter-property", Select).focus()
+
+    def action_apply(self) -> None:
+        self.query_one(FilterBuilder).apply()
+
+    @on(FilterBuilder.Applied)
+    def _applied(self, event: FilterBuilder.Applied) -> None:
+        self.dismiss(event.filter)
+
+
+class EventReportScreen(CbeScreen):
+    """One event in a period: completions, unique records, and each property's values."""
+
+    TITLE = "Event report"
+    SECTION = "analyze"
+    HELP = (
+        "Completions and unique records of one event, and for each property its values "
+        "(enumerations by label, numbers in ranges, strings by their top values). Values that are "
+        "not options are counted apart. f adds a property filter, backspace removes the last."
+    )
+    AUTO_FOCUS = "#report-properties"
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f", "add_filter", "Filter"),
+        Binding("backspace", "remove_filter", "Remove filter"),
+        Binding("a", "attribution", "Attribution"),
+        Binding("x", "export", "Export CSV"),
+    ]
+
+    def __init__(self, event_name: str, period: DateRange) -> None:
+        super().__init__()
+        self.event_name = event_name
+        self.period = period
+        self.filters: list[PropertyFilter] = []
+        self.report: EventReport | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.frame_top()
+        with Vertical(classes="page"):
+            yield Static("", id="report-title", classes="page-title")
+            yield Static("", id="report-summary")
+            yield Static("", id="report-filters", classes="muted")
+            with Horizontal(classes="report-body"):
+                yield OptionList(id="report-properties")
+                with Vertical(classes="report-main"):
+                    yield DataTable(cursor_type="row", zebra_stripes=True, id="breakdown")
+                    yield Static("", id="breakdown-note", classes="muted")
+        yield from self.frame_bottom()
+
+    def on_mount(self) -> None:
+        self.definition = self.services.definitions.get(self.event_name)
+        self.query_one("#report-title", Static).update(
+            f"{escape(self.definition.label)} · {self.period.describe()}"
+        )
+        self.query_one("#breakdown", DataTable).add_columns("Value", "Completions", "Share")
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="event-report")
+    def reload(self) -> None:
+        report = self.services.reports.event_report(self.definition, self.period, self.filters)
+        self.app.call_from_thread(self._show, report)
+
+    def _show(self, report: EventReport) -> None:
+        self.report = report
+        self.query_one("#report-summary", Static).update(
+            f"[b]{report.completions:,}[/b] completions · [b]{report.unique_records:,}[/b] unique "
+            f"records · [b]{report.per_record:.2f}[/b] completions per record"
+        )
+        props = {p.name: p for p in all_properties(self.definition)}
+        self.query_one("#report-filters", Static).update(
+            "Filters: "
+            + (
+                escape("; ".join(f.describe(props.get(f.property)) for f in report.filters))
+                or "none (f adds one)"
+            )
+        )
+        options = self.query_one("#report-properties", OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        for breakdown in report.properties:
+            options.add_option(Option(escape(breakdown.prop.label), id=breakdown.prop.name))
+        if report.properties:
+            options.highlighted = min(highlighted or 0, len(report.properties) - 1)
+        self._breakdown()
+
+    @on(OptionList.OptionHighlighted, "#report-properties")
+    def _breakdown(self) -> None:
+        table = self.query_one("#breakdown", DataTable)
+        table.clear()
+        breakdown = self._current()
+        note = self.query_one("#breakdown-note", Static)
+        if breakdown is None:
+            note.update("")
+            return
+        for row in breakdown.rows:
+            table.add_row(plain(row.label), f"{row.count:,}", percent(row.share))
+        parts = [f"{breakdown.known:,} with a value", f"{breakdown.unknown:,} without"]
+        if breakdown.unusable:
+            parts.append(f"{breakdown.unusable:,} with values that are not options (counted apart)")
+        note.update(" · ".join(parts))
+
+    def _current(self) -> PropertyBreakdown | None:
+        if self.report is None:
+            return None
+        index = self.query_one("#report-properties", OptionList).highlighted
+        if index is None or not 0 <= index < len(self.report.properties):
+            return None
+        return self.report.properties[index]
+
+    def action_add_filter(self) -> None:
+        def chosen(new: PropertyFilter | None) -> None:
+            if new is not None:
+                self.filters.append(new)
+                self.reload()
+
+        self.app.push_screen(FilterDialog(self.definition), chosen)
+
+    def action_remove_filter(self) -> None:
+        if self.filters:
+            self.filters.pop()
+            self.reload()
+
+    def action_attribution(self) -> None:
+        self.app.push_screen(AttributionScreen(self.event_name, self.period))
+
+    def action_export(self) -> None:
+        if self.report is None:
+            return
+        rows: list[Sequence[object]] = [
+            (b.prop.label, b.prop.name, row.label, row.count, f"{row.share:.4f}")
+            for b in self.report.properties
+            for row in b.rows
+        ]
+        export(
+            self,
+            f"event-{self.definition.name}-{self.period.start}-{self.period.end}",
+            ["Property", "Internal name", "Value", "Completions", "Share"],
+            rows,
+        )
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+
+class AttributionScreen(CbeScreen):
+    """First and last touch before records completed an event."""
+
+    TITLE = "Attribution"
+    SECTION = "analyze"
+    HELP = (
+        "For every record that completed the event in the period: the first and the last touch "
+        "(touchpoint source, UTM source and campaign, or referrer) among its completions up to "
+        "that moment, with counts and shares."
+    )
+    AUTO_FOCUS = "#attribution"
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("x", "export", "Export CSV"),
+    ]
+
+    def __init__(self, event_name: str, period: DateRange) -> None:
+        super().__init__()
+        self.event_name = event_name
+        self.period = period
+        self.result: Attribution | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.frame_top()
+        with Vertical(classes="page"):
+            yield Static("", id="attribution-title", classes="page-title")
+            yield Select(
+                [(d.label, d) for d in Dimension],
+                value=Dimension.TOUCHPOINT_SOURCE,
+                allow_blank=False,
+                id="dimension",
+            )
+            yield Static("", id="attribution-summary")
+            yield DataTable(cursor_type="row", zebra_stripes=True, id="attribution")
+        yield from self.frame_bottom()
+
+    def on_mount(self) -> None:
+        self.definition = self.services.definitions.get(self.event_name)
+        self.query_one("#attribution-title", Static).update(
+            f"Attribution: {escape(self.definition.label)} · {self.period.describe()}"
+        )
+        self.query_one("#attribution", DataTable).add_columns(
+            "Value", "First touch", "Share", "Last touch", "Share"
+        )
+        self.reload()
+
+    def dimension(self) -> Dimension:
+        value = self.query_one("#dimension", Select).value
+        return value if isinstance(value, Dimension) else Dimension.TOUCHPOINT_SOURCE
+
+    @on(Select.Changed, "#dimension")
+    def _dimension_changed(self) -> None:
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="attribution")
+    def reload(self) -> None:
+        dimension = self.app.call_from_thread(self.dimension)
+        result = self.services.reports.attribution(self.definition, self.period, dimension)
+        self.app.call_from_thread(self._show, result)
+
+    def _show(self, result: Attribution) -> None:
+        self.result = result
+        self.query_one("#attribution-summary", Static).update(
+            f"[b]{result.converted:,}[/b] records completed the event in the period; "
+            f"{result.no_touch:,} of them had no {result.dimension.label.lower()} before."
+        )
+        table = self.query_one("#attribution", DataTable)
+        table.clear()
+        for row in result.rows:
+            table.add_row(
+                plain(row.value),
+                f"{row.first_touch:,}",
+                percent(row.first_share),
+                f"{row.last_touch:,}",
+                percent(row.last_share),
+            )
+
+    def action_export(self) -> None:
+        if self.result is None:
+            return
+        rows: list[Sequence[object]] = [
+            (r.value, r.first_touch, f"{r.first_share:.4f}", r.last_touch, f"{r.last_share:.4f}")
+            for r in self.result.rows
+        ]
+        export(
+            self,
+            f"attribution-{self.definition.name}-{self.result.dimension.value.lower()}",
+            [self.result.dimension.label, "First touch", "Share", "Last touch", "Share"],
+            rows,
+        )
+
+    def action_back(self) -> None:
+        self.dismiss()
