@@ -81,6 +81,11 @@ async def _delay_editor(pilot: Pilot[None]) -> None:
     await _settle(pilot)
 
 
+async def _analyze(pilot: Pilot[None]) -> None:
+    await pilot.press("4")
+    await _settle(pilot)
+
+
 SHOTS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "events.svg": _settle,
     "wizard-properties.svg": _wizard_properties,
@@ -88,6 +93,7 @@ SHOTS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "event-details.svg": _details,
     "timeline.svg": _timeline,
     "delay-until-event.svg": _delay_editor,
+    "analyze.svg": _analyze,
 }
 
 
