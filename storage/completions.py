@@ -1,303 +1,414 @@
-"""Completions on TinyDB, one file per month of ``occurredAt``.
+"""Completions at scale on TinyDB: a write-ahead journal folded into immutable TinyDB segments,
+with indexes beside them.
 
-A write touches only the months it adds to, so its cost follows the size of a month, not of the
-whole history. A batch that spans several months is first appended to a journal (one fsynced
-line) and only then written to its month files; if the process dies in between, the next writer
-or opener finds the journal and finishes the job, so a batch is stored whole or not at all.
+```
+completions/journal-000007.jsonl   the open journal: one line per acknowledged batch
+completions/seg-000006.json        TinyDB files of up to SEGMENT_SIZE completions each,
+completions/seg-000006.idx         each with its index: ids, times, events, records, offsets
+```
 
-Each month file is parsed once per change: its completions are kept sorted by
-``(occurredAt, id)`` together with the uuids and a per-event summary, and reused until another
-write replaces the file.
+**Writing.** A batch is appended to the journal as one line and made durable with ``fsync``
+before it is acknowledged. Threads (and processes) that append at the same time share one
+``fsync``: the first to sync covers every line already written (group commit). When the
+journal holds SEGMENT_SIZE completions they are written, sorted by time, as a new TinyDB segment
+(temporary file, fsync, rename, fsync folder) and a new journal starts. Each completion is
+written twice in all (journal, segment), whatever the size of the store: the cost of a write does
+not grow with what is stored.
+
+**Reading.** A segment's index (written with it, rebuilt from it when missing) holds its ids,
+times, events and records as compact arrays, and which positions belong to each event and to
+each record, in time order. A record's timeline reads only that record's positions and the
+byte ranges of those documents; counts come from the indexes without reading documents.
+
+**Crashes.** A torn last journal line was never acknowledged and is cut off. A segment records
+which journal it was folded from, so a journal left behind by a fold that died before removing
+it is recognised and removed. A segment is written before its index, and both carry the same
+random token: a missing index, or one of an earlier version of the file, is rebuilt from the
+segment.
+
+**Sharing.** Every write holds the database's lock; another process notices new journal lines
+(the file grew), new segments (the folder listing) and rewritten files (a new inode).
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import heapq
 import os
 import re
-from collections import Counter
+import threading
+from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from tinydb import Query
-from tinydb.table import Table
 
+from core.clock import from_epoch_millis, to_epoch_millis
 from core.errors import Conflict, Rule, Violation
 from core.models import Completion, ObjectType
 from core.ports import CompletionSelection, EventSummary
-from storage.atomic import AtomicJSONStorage, fsync_dir
+from storage.atomic import CorruptFile, fsync_dir, write_atomically
 from storage.locking import DatabaseLock
 
 TABLE = "completions"
-JOURNAL = "journal.jsonl"
-_MONTH_FILE = re.compile(r"(\d{4}-\d{2})\.json")
+SEGMENT_TABLE = "segment"
+SEGMENT_SIZE = 20_000
+"""Completions per TinyDB segment; a fold writes one segment of this size."""
 
-SortKey = tuple[datetime, str]
+_JOURNAL = re.compile(r"journal-(\d{6})\.jsonl")
+_SEGMENT = re.compile(r"seg-(\d{6})\.json")
+_TOKEN = re.compile(rb'"token":"([0-9a-f]+)"')
+INDEX_VERSION = 1
 
-
-def month_of(moment: datetime) -> str:
-    """The partition a moment belongs to: ``YYYY-MM`` of its UTC date."""
-    return f"{moment.year:04d}-{moment.month:02d}"
-
-
-def _sort_key(completion: Completion) -> SortKey:
-    return (completion.occurred_at, completion.id)
+Key = tuple[int, str]
+"""Sort key of a completion: (occurredAt in epoch milliseconds, id)."""
 
 
-@dataclass(frozen=True)
-class _View:
-    """What was derived from one content of a month file; replaced whole, never changed."""
-
-    items: list[Completion] = field(default_factory=list)
-    keys: list[SortKey] = field(default_factory=list)
-    uuids: frozenset[tuple[str, str]] = frozenset()
-    summary: dict[str, EventSummary] = field(default_factory=dict)
-    records: dict[tuple[ObjectType, str], EventSummary] = field(default_factory=dict)
+def _ms(text: str) -> int:
+    return to_epoch_millis(datetime.fromisoformat(text))
 
 
-class _Partition:
-    """One month file and what was derived from its current content."""
-
-    def __init__(self, path: Path) -> None:
-        self.storage = AtomicJSONStorage(path)
-        self._version: object = object()
-        self.view = _View()
-
-    def table(self) -> Table:
-        # A fresh Table per write: TinyDB caches the next document id per Table object,
-        # which another process may have used since.
-        return Table(self.storage, TABLE, cache_size=0)
-
-    def refresh(self) -> _View:
-        """The view of the file as it is now (the caller holds the thread lock)."""
-        version = self.storage.version()
-        if version == self._version:
-            return self.view
-        raw = self.storage.read() or {}
-        docs = raw.get(TABLE, {})
-        items = sorted((Completion.model_validate(doc) for doc in docs.values()), key=_sort_key)
-        summary: dict[str, EventSummary] = {}
-        records: dict[tuple[ObjectType, str], EventSummary] = {}
-        for c in items:  # oldest first: the last one seen is the latest
-            known = summary.get(c.event_name)
-            summary[c.event_name] = EventSummary(known.count + 1 if known else 1, c.occurred_at)
-            if c.object_id is not None:
-                key = (c.object_type, c.object_id)
-                seen = records.get(key)
-                records[key] = EventSummary(seen.count + 1 if seen else 1, c.occurred_at)
-        self.view = _View(
-            items=items,
-            keys=[_sort_key(c) for c in items],
-            uuids=frozenset((c.event_name, c.uuid) for c in items),
-            summary=summary,
-            records=records,
-        )
-        self._version = version
-        return self.view
-
-    def close(self) -> None:
-        self.storage.close()
+def record_key(object_type: str | ObjectType, object_id: str | None) -> str:
+    """``CONTACT:12``; the empty string for an anonymous visitor."""
+    if object_id is None:
+        return ""
+    kind = object_type.value if isinstance(object_type, ObjectType) else object_type
+    return f"{kind}:{object_id}"
 
 
-class CompletionStore:
-    """The completion repository of one database folder."""
+class _Part:
+    """Completions in time order with their columns and indexes (a segment or the journal)."""
 
-    def __init__(self, folder: Path, lock: DatabaseLock) -> None:
-        self.folder = folder
-        self._lock = lock
-        self._partitions: dict[str, _Partition] = {}
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.occurred: array[int] = array("q")
+        self.events: list[str] = []
+        self.event_codes: dict[str, int] = {}
+        self.event_of: array[int] = array("I")
+        self.records: list[str] = []
+        self.record_codes: dict[str, int] = {}
+        self.record_of: array[int] = array("I")
+        self.by_event: dict[str, Sequence[int]] = {}
+        self.by_record: dict[str, Sequence[int]] = {}
+        self.explicit_uuids: dict[int, str] = {}
+        """position -> uuid, for completions whose sender chose the uuid."""
+        self.anonymous: dict[int, str] = {}
+        """position -> utk, for completions of visitors not yet known as contacts."""
 
     @property
-    def journal(self) -> Path:
-        return self.folder / JOURNAL
+    def count(self) -> int:
+        return len(self.ids)
 
-    # -- writing ---------------------------------------------------------------------------
+    @property
+    def min_ms(self) -> int:
+        return self.occurred[0] if self.occurred else 0
 
-    def append(self, completions: Sequence[Completion]) -> None:
-        if not completions:
-            return
-        with self._lock:
-            self.recover()
-            keys = [(c.event_name, c.uuid) for c in completions]
-            taken = self.existing_uuids(keys)
-            repeated = {k for k, n in Counter(keys).items() if n > 1}
-            if taken or repeated:
-                raise Conflict(
-                    "Completions with these uuids were already received.",
-                    [
-                        Violation(
-                            field="uuid",
-                            rule=Rule.DUPLICATE_UUID,
-                            message=f"A completion of {event} with uuid {uuid!r} was already "
-                            "received; the first is kept.",
-                            actual=uuid,
-                        )
-                        for event, uuid in sorted(taken | repeated)
-                    ],
-                )
-            groups: dict[str, list[dict[str, Any]]] = {}
-            for c in completions:
-                groups.setdefault(month_of(c.occurred_at), []).append(c.to_json())
-            journaled = len(groups) > 1
-            if journaled:
-                self._write_journal(groups)
-            for month, docs in sorted(groups.items()):
-                self._partition(month).table().insert_multiple(docs)
-            if journaled:
-                self._clear_journal()
+    @property
+    def max_ms(self) -> int:
+        return self.occurred[-1] if self.occurred else 0
 
-    def _write_journal(self, groups: dict[str, list[dict[str, Any]]]) -> None:
-        line = orjson.dumps({"groups": groups}) + b"\n"
-        fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    def key(self, pos: int) -> Key:
+        return (self.occurred[pos], self.ids[pos])
+
+    def doc(self, pos: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def completion(self, pos: int) -> Completion:
+        return Completion.model_validate(self.doc(pos))
+
+    def uuid_hashes(self) -> Iterator[int]:
+        for pos, uuid in self.explicit_uuids.items():
+            yield hash((self.events[self.event_of[pos]], uuid))
+
+    def has_uuid(self, event: str, uuid: str) -> bool:
+        positions = self.by_event.get(event, ())
+        return any(self.explicit_uuids.get(p) == uuid for p in positions) or any(
+            self.ids[p] == uuid for p in positions
+        )
+
+
+def _index_docs(docs: list[dict[str, Any]], part: _Part) -> None:
+    """Fill a part's columns and indexes from documents already sorted by time."""
+    by_event: dict[str, list[int]] = {}
+    by_record: dict[str, list[int]] = {}
+    for pos, doc in enumerate(docs):
+        event = doc["eventName"]
+        record = record_key(doc["objectType"], doc.get("objectId"))
+        part.ids.append(doc["id"])
+        part.occurred.append(_ms(doc["occurredAt"]))
+        code = part.event_codes.get(event)
+        if code is None:
+            code = part.event_codes[event] = len(part.events)
+            part.events.append(event)
+        part.event_of.append(code)
+        rcode = part.record_codes.get(record)
+        if rcode is None:
+            rcode = part.record_codes[record] = len(part.records)
+            part.records.append(record)
+        part.record_of.append(rcode)
+        by_event.setdefault(event, []).append(pos)
+        by_record.setdefault(record, []).append(pos)
+        if doc.get("uuid") and doc["uuid"] != doc["id"]:
+            part.explicit_uuids[pos] = doc["uuid"]
+        if not record and doc.get("utk"):
+            part.anonymous[pos] = doc["utk"]
+    part.by_event = {k: array("I", v) for k, v in by_event.items()}
+    part.by_record = {k: array("I", v) for k, v in by_record.items()}
+
+
+def _sort_docs(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(docs, key=lambda d: (_ms(d["occurredAt"]), d["id"]))
+
+
+class _MemoryPart(_Part):
+    """Documents held in memory, indexed in time order (the journal's, as of one moment)."""
+
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.docs = _sort_docs(docs)
+        _index_docs(self.docs, self)
+
+    def doc(self, pos: int) -> dict[str, Any]:
+        return self.docs[pos]
+
+
+class _Tail:
+    """The open journal: completions acknowledged but not yet folded into a segment.
+
+    Appending only adds to a list; the time-ordered view reads need is made when asked for
+    and kept until the journal changes.
+    """
+
+    def __init__(self, number: int, path: Path) -> None:
+        self.number = number
+        self.path = path
+        self.offset = 0
+        """Bytes of the journal read so far (always at a line end)."""
+        self.inode = 0
+        self.docs: list[dict[str, Any]] = []
+        self._view: _MemoryPart | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.docs)
+
+    def add(self, docs: list[dict[str, Any]]) -> None:
+        self.docs.extend(docs)
+        self._view = None
+
+    def view(self) -> _MemoryPart:
+        if self._view is None:
+            self._view = _MemoryPart(self.docs)
+        return self._view
+
+    def uuid_hashes(self) -> Iterator[int]:
+        return _uuid_hashes(self.docs)
+
+    def has_uuid(self, event: str, uuid: str) -> bool:
+        return any(d["eventName"] == event and d.get("uuid") == uuid for d in self.docs)
+
+    def read_new(self) -> bool:
+        """Take in lines another process appended; True when anything changed.
+
+        A journal replaced by a rewrite (a new inode) is read again from the start.
+        """
         try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_dir(self.folder)
-
-    def _clear_journal(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.journal.unlink()
-        fsync_dir(self.folder)
-
-    def recover(self) -> int:
-        """Finish a journaled batch that a dead process left half-written; returns how many
-        completions were restored. A torn last line was never acknowledged and is dropped."""
-        with self._lock:
-            try:
-                raw = self.journal.read_bytes()
-            except FileNotFoundError:
-                return 0
-            restored = 0
-            for line in raw.split(b"\n"):
-                try:
-                    record = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                for month, docs in sorted(record.get("groups", {}).items()):
-                    partition = self._partition(month)
-                    present = {c.id for c in partition.refresh().items}
-                    missing = [d for d in docs if d.get("id") not in present]
-                    if missing:
-                        partition.table().insert_multiple(missing)
-                        restored += len(missing)
-            self._clear_journal()
-            return restored
-
-    def delete_event(self, event_name: str) -> int:
-        with self._lock:
-            removed = 0
-            for partition, view in self._all_partitions():
-                summary = view.summary.get(event_name)
-                if summary is None:
-                    continue
-                partition.table().remove(Query().eventName == event_name)
-                removed += summary.count
-            return removed
-
-    def attach_visitor(self, utk: str, object_id: str) -> int:
-        with self._lock:
-            moved = 0
-            for partition, view in self._all_partitions():
-                count = sum(1 for c in view.items if c.object_id is None and c.utk == utk)
-                if count:
-                    item = Query()
-                    partition.table().update(
-                        {"objectId": object_id},
-                        (item.utk == utk) & (item.objectId == None),  # noqa: E711
-                    )
-                    moved += count
-            return moved
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
-        wanted = set(keys)
-        if not wanted:
-            return set()
-        found: set[tuple[str, str]] = set()
-        for view in self._views():
-            found |= wanted & view.uuids
-        return found
-
-    def summaries(self) -> dict[str, EventSummary]:
-        return _merge(view.summary for view in self._views())
-
-    def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:
-        return _merge(view.records for view in self._views())
-
-    def _views(self) -> Iterator[_View]:
-        """Each month's view, taking the thread lock one month at a time, so that a long read
-        (every month of a large store) lets other threads in between months."""
-        for month in self._months():
-            with self._lock.reading():
-                view = self._partition(month).refresh()
-            yield view
-
-    def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
-        months = self._months()
-        low = selection.occurred_after
-        high = selection.occurred_before
-        start = selection.start_after
-        if start is not None:
-            if selection.newest_first:
-                high = start[0] if high is None else min(high, start[0])
-            else:
-                low = start[0] if low is None else max(low, start[0])
-        if low is not None:
-            months = [m for m in months if m >= month_of(low)]
-        if high is not None:
-            months = [m for m in months if m <= month_of(high)]
-        if selection.newest_first:
-            months.reverse()
-        keep = _matcher(selection)
-        for month in months:
-            with self._lock.reading():
-                view = self._partition(month).refresh()
-            yield from filter(keep, _ordered(view, selection))
-
-    # -- partitions ------------------------------------------------------------------------
-
-    def _months(self) -> list[str]:
-        try:
-            names = os.listdir(self.folder)
+            st = os.stat(self.path)
         except FileNotFoundError:
-            return []
-        return sorted(m.group(1) for n in names if (m := _MONTH_FILE.fullmatch(n)))
+            return False
+        if st.st_ino != self.inode:
+            self.offset, self.docs, self._view = 0, [], None
+            self.inode = st.st_ino
+        if st.st_size <= self.offset:
+            return False
+        with self.path.open("rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(st.st_size - self.offset)
+        end = data.rfind(b"\n")
+        if end < 0:
+            return False  # a line still being written (or torn): not acknowledged yet
+        docs: list[dict[str, Any]] = []
+        for line in data[: end + 1].split(b"\n"):
+            if line:
+                try:
+                    docs.extend(orjson.loads(line)["docs"])
+                except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+                    raise CorruptFile(f"{self.path} has a damaged line: {error}") from error
+        self.offset += end + 1
+        self.add(docs)
+        return True
 
-    def _partition(self, month: str) -> _Partition:
-        partition = self._partitions.get(month)
-        if partition is None:
-            partition = _Partition(self.folder / f"{month}.json")
-            self._partitions[month] = partition
-        return partition
 
-    def _all_partitions(self) -> Iterator[tuple[_Partition, _View]]:
-        """Every month and its current view; the caller holds (at least) the thread lock."""
-        for month in self._months():
-            partition = self._partition(month)
-            yield partition, partition.refresh()
+def _uuid_hashes(docs: Iterable[dict[str, Any]]) -> Iterator[int]:
+    """Hashes of ``(event, uuid)`` of the completions whose sender chose the uuid."""
+    for doc in docs:
+        if doc.get("uuid") and doc["uuid"] != doc["id"]:
+            yield hash((doc["eventName"], doc["uuid"]))
+
+
+class _Segment(_Part):
+    """An immutable TinyDB file of completions and its index."""
+
+    def __init__(self, number: int, path: Path) -> None:
+        super().__init__()
+        self.number = number
+        self.path = path
+        self.index_path = path.with_suffix(".idx")
+        self.journal = -1
+        """The journal this segment was folded from."""
+        self.offsets: array[int] = array("q")
+        self.lengths: array[int] = array("I")
+        self.inode = 0
+        self._fd: int | None = None
+
+    def load(self) -> _Segment:
+        self._fd = os.open(self.path, os.O_RDONLY)
+        st = os.fstat(self._fd)
+        self.inode = st.st_ino
+        try:
+            index = orjson.loads(self.index_path.read_bytes())
+            if (
+                index.get("version") != INDEX_VERSION
+                or index.get("token") != _segment_token(self._fd, st.st_size)
+                or len(index["ids"]) != len(index["offsets"])
+            ):
+                raise ValueError("an index of another version of the segment")
+        except (FileNotFoundError, orjson.JSONDecodeError, ValueError, AttributeError, KeyError):
+            index = self._rebuild_index()
+        self._from_index(index)
+        return self
+
+    def _from_index(self, index: dict[str, Any]) -> None:
+        self.journal = int(index["journal"])
+        self.ids = index["ids"]
+        self.occurred = array("q", index["occurred"])
+        self.events = index["events"]
+        self.event_codes = {e: i for i, e in enumerate(self.events)}
+        self.event_of = array("I", index["eventOf"])
+        self.records = index["records"]
+        self.record_codes = {r: i for i, r in enumerate(self.records)}
+        self.record_of = array("I", index["recordOf"])
+        self.offsets = array("q", index["offsets"])
+        self.lengths = array("I", index["lengths"])
+        self.by_event = {self.events[int(c)]: array("I", p) for c, p in index["byEvent"].items()}
+        self.by_record = {self.records[int(c)]: array("I", p) for c, p in index["byRecord"].items()}
+        self.explicit_uuids = {int(p): u for p, u in index["uuids"].items()}
+        self.anonymous = {int(p): u for p, u in index["utks"].items()}
+
+    def _rebuild_index(self) -> dict[str, Any]:
+        """Index the TinyDB file itself (its index is missing, or is of an older version of
+        the file: a crash between writing the two) and write the index."""
+        assert self._fd is not None
+        raw = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
+        docs, about = read_segment(self.path, raw)
+        journal, token = int(about.get("journal", -1)), str(about.get("token", ""))
+        docs = _sort_docs(docs)
+        # Offsets come from writing the same documents the same way.
+        payload, offsets, lengths = segment_bytes(docs, journal, token)
+        if payload != raw:
+            raise CorruptFile(f"{self.path} is not a segment written by cbe")
+        index = build_index(docs, journal, token, offsets, lengths)
+        write_atomically(self.index_path, orjson.dumps(index))
+        return index
+
+    def doc(self, pos: int) -> dict[str, Any]:
+        assert self._fd is not None
+        data = os.pread(self._fd, self.lengths[pos], self.offsets[pos])
+        doc: dict[str, Any] = orjson.loads(data)
+        return doc
 
     def close(self) -> None:
-        with self._lock.reading():
-            for partition in self._partitions.values():
-                partition.close()
-            self._partitions.clear()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def segment_bytes(
+    docs: list[dict[str, Any]], journal: int, token: str
+) -> tuple[bytes, list[int], list[int]]:
+    """A TinyDB file of ``docs`` (document ids 1, 2, ...) and each document's byte range.
+
+    A second table, ``segment``, at the end of the file, names the journal the documents were
+    folded from and a token that the segment's index repeats: an index whose token differs
+    belongs to another version of the file.
+    """
+    chunks = [b'{"' + TABLE.encode() + b'":{']
+    size = len(chunks[0])
+    offsets: list[int] = []
+    lengths: list[int] = []
+    for i, doc in enumerate(docs, 1):
+        prefix = (b"," if i > 1 else b"") + b'"%d":' % i
+        blob = orjson.dumps(doc)
+        offsets.append(size + len(prefix))
+        lengths.append(len(blob))
+        chunks.append(prefix)
+        chunks.append(blob)
+        size += len(prefix) + len(blob)
+    about = orjson.dumps({"journal": journal, "token": token})
+    chunks.append(b'},"' + SEGMENT_TABLE.encode() + b'":{"1":' + about + b"}}")
+    return b"".join(chunks), offsets, lengths
+
+
+def write_segment(path: Path, docs: list[dict[str, Any]], journal: int) -> None:
+    """Write a segment of ``docs`` (in time order), then its index."""
+    token = os.urandom(8).hex()
+    payload, offsets, lengths = segment_bytes(docs, journal, token)
+    index = build_index(docs, journal, token, offsets, lengths)
+    write_atomically(path, payload)
+    write_atomically(path.with_suffix(".idx"), orjson.dumps(index))
+
+
+def read_segment(
+    path: Path, raw: bytes | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The documents of a segment file and what its ``segment`` table says about them."""
+    try:
+        data = orjson.loads(path.read_bytes() if raw is None else raw)
+        docs = list(data.get(TABLE, {}).values())
+        about = dict(data.get(SEGMENT_TABLE, {}).get("1", {}))
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
+        raise CorruptFile(f"{path} is not a valid database file: {error}") from error
+    return docs, about
+
+
+def _segment_token(fd: int, size: int) -> str | None:
+    """The token at the end of a segment file, read without reading the file."""
+    tail = os.pread(fd, 256, max(0, size - 256))
+    match = _TOKEN.search(tail)
+    return match.group(1).decode() if match else None
+
+
+def build_index(
+    docs: list[dict[str, Any]], journal: int, token: str, offsets: list[int], lengths: list[int]
+) -> dict[str, Any]:
+    part = _Part()
+    _index_docs(docs, part)
+    return {
+        "version": INDEX_VERSION,
+        "journal": journal,
+        "token": token,
+        "ids": part.ids,
+        "occurred": list(part.occurred),
+        "events": part.events,
+        "eventOf": list(part.event_of),
+        "records": part.records,
+        "recordOf": list(part.record_of),
+        "offsets": offsets,
+        "lengths": lengths,
+        "byEvent": {str(part.event_codes[e]): list(p) for e, p in part.by_event.items()},
+        "byRecord": {str(part.record_codes[r]): list(p) for r, p in part.by_record.items()},
+        "uuids": {str(p): u for p, u in part.explicit_uuids.items()},
+        "utks": {str(p): u for p, u in part.anonymous.items()},
+    }
 
 
 K = TypeVar("K")
 
 
 def _merge(parts: Iterable[dict[K, EventSummary]]) -> dict[K, EventSummary]:
-    """Add up per-month summaries (months come oldest first)."""
     merged: dict[K, EventSummary] = {}
     for part in parts:
         for key, summary in part.items():
@@ -310,29 +421,483 @@ def _merge(parts: Iterable[dict[K, EventSummary]]) -> dict[K, EventSummary]:
     return merged
 
 
-def _ordered(view: _View, selection: CompletionSelection) -> Iterator[Completion]:
-    items, keys = view.items, view.keys
-    start = selection.start_after
-    if selection.newest_first:
-        end = bisect.bisect_left(keys, start) if start is not None else len(items)
-        for i in range(end - 1, -1, -1):
-            yield items[i]
+class CompletionStore:
+    """The completion repository of one database folder."""
+
+    def __init__(self, folder: Path, lock: DatabaseLock) -> None:
+        self.folder = folder
+        self._lock = lock
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+        self._segments: dict[int, _Segment] = {}
+        self._tail: _Tail | None = None
+        self._journal_fd: int | None = None
+        self._journal_fd_number = -1
+        self._sync_lock = threading.Lock()
+        self._synced: tuple[int, int] = (-1, 0)
+        """(journal number, offset) known durable."""
+        self._uuids: set[int] | None = None
+        self._summaries: tuple[object, dict[str, EventSummary]] | None = None
+        self._record_summaries: tuple[object, dict[tuple[ObjectType, str], EventSummary]] | None = (
+            None
+        )
+
+    # -- the files ---------------------------------------------------------------------------
+
+    def _listing(self) -> tuple[list[int], list[int]]:
+        names = os.listdir(self.folder)
+        segments = sorted(int(m.group(1)) for n in names if (m := _SEGMENT.fullmatch(n)))
+        journals = sorted(int(m.group(1)) for n in names if (m := _JOURNAL.fullmatch(n)))
+        return segments, journals
+
+    def _segment_path(self, number: int) -> Path:
+        return self.folder / f"seg-{number:06d}.json"
+
+    def _journal_path(self, number: int) -> Path:
+        return self.folder / f"journal-{number:06d}.jsonl"
+
+    @property
+    def journal(self) -> Path:
+        """The open journal's path."""
+        with self._lock.reading():
+            self._refresh()
+            assert self._tail is not None
+            return self._tail.path
+
+    def _refresh(self) -> None:
+        """Catch up with the folder: new or rewritten segments, the journal's new lines, a fold
+        done by another process. The caller holds (at least) the thread lock."""
+        segments, journals = self._listing()
+        previous = self._tail
+        seen = previous.count if previous is not None else 0
+        unknown = False
+        """Whether completions came or went that the uuid set cannot follow line by line."""
+        for number in list(self._segments):
+            if number not in segments:
+                self._segments.pop(number).close()
+                unknown = True
+        for number in segments:
+            known = self._segments.get(number)
+            path = self._segment_path(number)
+            if known is not None:
+                try:
+                    if os.stat(path).st_ino == known.inode:
+                        continue
+                except FileNotFoundError:
+                    continue
+                known.close()
+            segment = self._segments[number] = _Segment(number, path).load()
+            # A fold of the journal this store had read, with nothing more: nothing new.
+            folded_tail = previous is not None and segment.journal == previous.number
+            if known is not None or not folded_tail or segment.count != seen:
+                unknown = True
+        folded = {s.journal for s in self._segments.values()}
+        live = [j for j in journals if j not in folded]
+        number = live[-1] if live else (max([*journals, *folded, 0]) + 1)
+        if self._tail is None or self._tail.number != number:
+            self._tail = _Tail(number, self._journal_path(number))
+            seen = 0
+        tail = self._tail
+        inode = tail.inode
+        tail.read_new()
+        if tail.inode != inode and inode:
+            unknown = True  # the journal was rewritten
+        if unknown:
+            self._uuids = None
+        elif self._uuids is not None and tail.count > seen:
+            self._uuids.update(_uuid_hashes(tail.docs[seen:]))
+
+    def _parts(self) -> list[_Part]:
+        assert self._tail is not None
+        return [*(self._segments[n] for n in sorted(self._segments)), self._tail.view()]
+
+    def _uuid_set(self) -> set[int]:
+        if self._uuids is None:
+            assert self._tail is not None
+            found = {h for segment in self._segments.values() for h in segment.uuid_hashes()}
+            found.update(self._tail.uuid_hashes())
+            self._uuids = found
+        return self._uuids
+
+    def _version(self) -> object:
+        assert self._tail is not None
+        return (
+            tuple((n, s.inode) for n, s in sorted(self._segments.items())),
+            self._tail.number,
+            self._tail.inode,
+            self._tail.offset,
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Tidy what a crashed writer left: journals already folded into a segment are
+        removed, and a torn last line (never acknowledged) is cut off. Returns how many
+        completions the open journal holds."""
+        with self._lock:
+            self._refresh()
+            folded = {s.journal for s in self._segments.values()}
+            _, journals = self._listing()
+            for number in journals:
+                if number in folded:
+                    self._journal_path(number).unlink(missing_ok=True)
+            fsync_dir(self.folder)
+            self._refresh()
+            assert self._tail is not None
+            self._cut_torn_line(self._tail)
+            return self._tail.count
+
+    def _cut_torn_line(self, tail: _Tail) -> None:
+        """A journal must end at a line end before anything is appended (the caller holds the
+        lock, so bytes past the last line are what a killed writer left)."""
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(tail.path).st_size > tail.offset:
+                with tail.path.open("r+b") as handle:
+                    handle.truncate(tail.offset)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+
+    def append(self, completions: Sequence[Completion]) -> None:
+        if not completions:
+            return
+        docs = [c.to_json() for c in completions]
+        with self._lock:
+            self._refresh()
+            self._check_uuids(docs)
+            tail = self._tail
+            assert tail is not None
+            self._cut_torn_line(tail)
+            fd = self._open_journal(tail)
+            line = orjson.dumps({"docs": docs}) + b"\n"
+            os.write(fd, line)
+            tail.offset += len(line)
+            tail.inode = os.fstat(fd).st_ino
+            tail.add(docs)
+            self._uuid_set().update(_uuid_hashes(docs))
+            position = (tail.number, tail.offset)
+            if tail.count >= SEGMENT_SIZE:
+                self._fold()
+                return  # the segment is durable: so is the batch
+        self._make_durable(*position)
+
+    def _open_journal(self, tail: _Tail) -> int:
+        if self._journal_fd is None or self._journal_fd_number != tail.number:
+            if self._journal_fd is not None:
+                os.close(self._journal_fd)
+            created = not tail.path.exists()
+            self._journal_fd = os.open(tail.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._journal_fd_number = tail.number
+            if created:
+                fsync_dir(self.folder)
+        return self._journal_fd
+
+    def _make_durable(self, number: int, offset: int) -> None:
+        """Group commit: one fsync covers every line written so far by anyone."""
+        with self._sync_lock:
+            synced_number, synced_offset = self._synced
+            if number < synced_number or (number == synced_number and offset <= synced_offset):
+                return
+            path = self._journal_path(number)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return  # folded meanwhile: the segment was written durably
+            try:
+                end = os.fstat(fd).st_size
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._synced = (number, end)
+
+    def _check_uuids(self, docs: list[dict[str, Any]]) -> None:
+        uuids = self._uuid_set()
+        keys = [(d["eventName"], d["uuid"]) for d in docs]
+        seen: set[tuple[str, str]] = set()
+        taken: set[tuple[str, str]] = set()
+        for key in keys:
+            if key in seen or (hash(key) in uuids and self._has_uuid(*key)):
+                taken.add(key)
+            seen.add(key)
+        if taken:
+            raise Conflict(
+                "Completions with these uuids were already received.",
+                [
+                    Violation(
+                        field="uuid",
+                        rule=Rule.DUPLICATE_UUID,
+                        message=f"A completion of {event} with uuid {uuid!r} was already "
+                        "received; the first is kept.",
+                        actual=uuid,
+                    )
+                    for event, uuid in sorted(taken)
+                ],
+            )
+
+    def _has_uuid(self, event: str, uuid: str) -> bool:
+        assert self._tail is not None
+        return self._tail.has_uuid(event, uuid) or any(
+            segment.has_uuid(event, uuid) for segment in self._segments.values()
+        )
+
+    def _fold(self) -> None:
+        """Write the journal's completions as a new TinyDB segment and start a new journal.
+
+        Order matters for crashes: index, then segment, then the new journal, then the old
+        journal goes. At every point a reopening finds each completion exactly once."""
+        tail = self._tail
+        assert tail is not None
+        number = max([*self._segments, 0]) + 1
+        path = self._segment_path(number)
+        write_segment(path, tail.view().docs, tail.number)
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        tail.path.unlink(missing_ok=True)
+        fsync_dir(self.folder)
+        self._refresh()
+
+    def _rewrite(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> int:
+        """Apply ``change`` to every stored document (None removes it); rewrites only the files
+        with changes. Returns how many documents changed. The caller holds the lock."""
+        changed = 0
+        for segment in list(self._segments.values()):
+            docs = [segment.doc(p) for p in range(segment.count)]
+            kept, count = self._changed(docs, change)
+            if not count:
+                continue
+            changed += count
+            if not kept:
+                segment.path.unlink()
+                segment.index_path.unlink(missing_ok=True)
+                continue
+            write_segment(segment.path, _sort_docs(kept), segment.journal)
+        tail = self._tail
+        assert tail is not None
+        kept, count = self._changed(list(tail.docs), change)
+        if count:
+            changed += count
+            lines = orjson.dumps({"docs": kept}) + b"\n" if kept else b""
+            if self._journal_fd is not None:
+                os.close(self._journal_fd)
+                self._journal_fd = None
+            write_atomically(tail.path, lines)
+        if changed:
+            self._uuids = None
+            self._refresh()
+        return changed
+
+    @staticmethod
+    def _changed(
+        docs: list[dict[str, Any]], change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> tuple[list[dict[str, Any]], int]:
+        kept: list[dict[str, Any]] = []
+        count = 0
+        for doc in docs:
+            new = change(doc)
+            if new is not doc:
+                count += 1
+            if new is not None:
+                kept.append(new)
+        return kept, count
+
+    def delete_event(self, event_name: str) -> int:
+        with self._lock:
+            self._refresh()
+            if not any(event_name in p.by_event for p in self._parts()):
+                return 0
+            return self._rewrite(lambda d: None if d["eventName"] == event_name else d)
+
+    def attach_visitor(self, utk: str, object_id: str) -> int:
+        with self._lock:
+            self._refresh()
+            if not any(utk in p.anonymous.values() for p in self._parts()):
+                return 0
+
+            def attach(doc: dict[str, Any]) -> dict[str, Any]:
+                if doc.get("objectId") is None and doc.get("utk") == utk:
+                    return {**doc, "objectId": object_id}
+                return doc
+
+            return self._rewrite(attach)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        wanted = set(keys)
+        if not wanted:
+            return set()
+        with self._lock.reading():
+            self._refresh()
+            uuids = self._uuid_set()
+            return {k for k in wanted if hash(k) in uuids and self._has_uuid(*k)}
+
+    def summaries(self) -> dict[str, EventSummary]:
+        with self._lock.reading():
+            self._refresh()
+            version = self._version()
+            if self._summaries is not None and self._summaries[0] == version:
+                return dict(self._summaries[1])
+            result = _merge(
+                {
+                    event: EventSummary(len(pos), from_epoch_millis(part.occurred[pos[-1]]))
+                    for event, pos in part.by_event.items()
+                }
+                for part in self._parts()
+            )
+            self._summaries = (version, result)
+            return dict(result)
+
+    def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:
+        with self._lock.reading():
+            self._refresh()
+            version = self._version()
+            if self._record_summaries is not None and self._record_summaries[0] == version:
+                return dict(self._record_summaries[1])
+            merged: dict[str, tuple[int, int]] = {}
+            for part in self._parts():
+                for record, pos in part.by_record.items():
+                    if not record:
+                        continue
+                    count, last = merged.get(record, (0, 0))
+                    merged[record] = (count + len(pos), max(last, part.occurred[pos[-1]]))
+            result = {}
+            for record, (count, last) in merged.items():
+                kind, _, object_id = record.partition(":")
+                result[(ObjectType(kind), object_id)] = EventSummary(count, from_epoch_millis(last))
+            self._record_summaries = (version, result)
+            return dict(result)
+
+    def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
+        for part, pos in self._scan(selection):
+            yield part.completion(pos)
+
+    def activity(self, selection: CompletionSelection) -> Iterator[tuple[str, int, str]]:
+        """``(event, occurred ms, record key)`` of the selected completions, in order, without
+        reading the documents: what counts need."""
+        for part, pos in self._scan(selection):
+            yield (
+                part.events[part.event_of[pos]],
+                part.occurred[pos],
+                part.records[part.record_of[pos]],
+            )
+
+    def _scan(self, selection: CompletionSelection) -> Iterator[tuple[_Part, int]]:
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        low = to_epoch_millis(selection.occurred_after) if selection.occurred_after else None
+        high = to_epoch_millis(selection.occurred_before) if selection.occurred_before else None
+        start: Key | None = None
+        if selection.start_after is not None:
+            start = (to_epoch_millis(selection.start_after[0]), selection.start_after[1])
+        streams = []
+        for part in parts:
+            if not part.count:
+                continue
+            if (low is not None and part.max_ms < low) or (
+                high is not None and part.min_ms >= high
+            ):
+                continue
+            positions = _candidates(part, selection)
+            streams.append(_ordered(part, positions, low, high, start, selection.newest_first))
+        if len(streams) == 1:
+            for _key, part, pos in streams[0]:
+                yield part, pos
+            return
+        for _key, part, pos in heapq.merge(
+            *streams, key=lambda t: t[0], reverse=selection.newest_first
+        ):
+            yield part, pos
+
+    def close(self) -> None:
+        with self._lock.reading():
+            for segment in self._segments.values():
+                segment.close()
+            self._segments.clear()
+            if self._journal_fd is not None:
+                os.close(self._journal_fd)
+                self._journal_fd = None
+            self._tail = None
+            self._uuids = None
+
+
+def _candidates(part: _Part, selection: CompletionSelection) -> Sequence[int]:
+    """The positions (in time order) a selection can match in a part, from its indexes."""
+    if selection.object_id is not None:
+        kinds = [selection.object_type] if selection.object_type else list(ObjectType)
+        found: list[Sequence[int]] = [
+            part.by_record.get(record_key(kind, selection.object_id), ()) for kind in kinds
+        ]
+        positions = _union(part, [f for f in found if f])
+    elif selection.event_names is not None:
+        positions = _union(
+            part, [part.by_event[e] for e in selection.event_names if e in part.by_event]
+        )
     else:
-        begin = bisect.bisect_right(keys, start) if start is not None else 0
-        for i in range(begin, len(items)):
-            yield items[i]
+        positions = range(part.count)
+    checks: list[Callable[[int], bool]] = []
+    if selection.event_names is not None and selection.object_id is not None:
+        wanted = {part.event_codes[e] for e in selection.event_names if e in part.event_codes}
+        checks.append(lambda p: part.event_of[p] in wanted)
+    if selection.object_type is not None and selection.object_id is None:
+        prefix = selection.object_type.value + ":"
+        codes = {i for i, r in enumerate(part.records) if r.startswith(prefix)}
+        checks.append(lambda p: part.record_of[p] in codes)
+    if checks:
+        return [p for p in positions if all(check(p) for check in checks)]
+    return positions
 
 
-def _matcher(selection: CompletionSelection) -> Callable[[Completion], bool]:
-    def keep(c: Completion) -> bool:
-        if selection.object_type is not None and c.object_type is not selection.object_type:
-            return False
-        if selection.object_id is not None and c.object_id != selection.object_id:
-            return False
-        if selection.event_names is not None and c.event_name not in selection.event_names:
-            return False
-        if selection.occurred_after is not None and c.occurred_at < selection.occurred_after:
-            return False
-        return selection.occurred_before is None or c.occurred_at < selection.occurred_before
+def _union(part: _Part, lists: list[Sequence[int]]) -> Sequence[int]:
+    if not lists:
+        return ()
+    if len(lists) == 1:
+        return lists[0]
+    return sorted(set().union(*lists))  # positions are in time order within a part
 
-    return keep
+
+def _ordered(
+    part: _Part,
+    positions: Sequence[int],
+    low: int | None,
+    high: int | None,
+    start: Key | None,
+    newest_first: bool,
+) -> Iterator[tuple[Key, _Part, int]]:
+    """Positions within the bounds, as (key, part, position), oldest or newest first."""
+
+    def key_of(p: int) -> Key:
+        return part.key(p)
+
+    begin, end = 0, len(positions)
+    if low is not None:
+        begin = bisect.bisect_left(positions, (low, ""), key=key_of)
+    if high is not None:
+        end = bisect.bisect_left(positions, (high, ""), key=key_of)
+    if start is not None:
+        if newest_first:
+            end = min(end, bisect.bisect_left(positions, start, key=key_of))
+        else:
+            begin = max(begin, bisect.bisect_right(positions, start, key=key_of))
+    indexes = range(end - 1, begin - 1, -1) if newest_first else range(begin, end)
+    for i in indexes:
+        p = positions[i]
+        yield part.key(p), part, p
+
+
+def write_segments(folder: Path, docs: Iterable[dict[str, Any]]) -> int:
+    """Write ``docs`` as the segments of a store folder, replacing any there (a migration, under
+    the lock). Segment ``n`` is marked as folded from journal ``n``, so the open journal is the
+    next number. Returns how many segments were written."""
+    ordered = _sort_docs(docs)
+    count = 0
+    for count, start in enumerate(range(0, len(ordered), SEGMENT_SIZE), 1):
+        write_segment(
+            folder / f"seg-{count:06d}.json", ordered[start : start + SEGMENT_SIZE], count
+        )
+    for name in os.listdir(folder):
+        match = _SEGMENT.fullmatch(name.replace(".idx", ".json"))
+        if match and int(match.group(1)) > count:
+            (folder / name).unlink()
+    fsync_dir(folder)
+    return count

@@ -8,20 +8,65 @@ written by a newer cbe is refused with a clear message rather than misread.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 from tinydb.table import Document, Table
 
 from core.errors import CbeError
-from storage.atomic import AtomicJSONStorage
+from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir
+from storage.completions import read_segment, write_segments
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version this program writes."""
 
 Migration = Callable[[Path], None]
 
-MIGRATIONS: dict[int, Migration] = {}
+_MONTH_FILE = re.compile(r"\d{4}-\d{2}\.json")
+
+
+def months_to_segments(folder: Path) -> None:
+    """Version 1 kept completions in one TinyDB file per month, with ``journal.jsonl`` for
+    batches spanning months; version 2 keeps a journal and segments (see
+    :mod:`storage.completions`).
+
+    Safe to run again after a crash: segments already written are read back and merged by id
+    with what the month files (and an unfinished version 1 journal) still hold, and the month
+    files go only once every segment is durable.
+    """
+    store = folder / "completions"
+    if not store.is_dir():
+        return
+    docs: dict[str, dict[str, Any]] = {}
+    for path in sorted(store.glob("seg-*.json")):
+        docs.update((d["id"], d) for d in read_segment(path)[0])
+    months = sorted(p for p in store.iterdir() if _MONTH_FILE.fullmatch(p.name))
+    for path in months:
+        docs.update((d["id"], d) for d in read_segment(path)[0])
+    journal = store / "journal.jsonl"
+    if journal.exists():
+        lines = journal.read_bytes().split(b"\n")
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            try:
+                groups = orjson.loads(line)["groups"]
+            except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+                if number == len(lines):  # a torn last line was never acknowledged
+                    break
+                raise CorruptFile(f"{journal} has a damaged line: {error}") from error
+            for group in groups.values():
+                docs.update((d["id"], d) for d in group)
+    write_segments(store, docs.values())
+    for path in [*months, journal]:
+        path.unlink(missing_ok=True)
+    fsync_dir(store)
+
+
+MIGRATIONS: dict[int, Migration] = {1: months_to_segments}
 """``MIGRATIONS[n]`` upgrades a database folder from version ``n`` to ``n + 1``."""
 
 META_TABLE = "meta"

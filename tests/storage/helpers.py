@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer.py")
 PORTAL_ID = 12345678
 EMAIL = "ann@example.com"
-MONTH_FILE = re.compile(r"(\d{4}-\d{2})\.json")
+SEGMENT_FILE = re.compile(r"seg-(\d{6})\.json")
+JOURNAL_FILE = re.compile(r"journal-(\d{6})\.jsonl")
 BATCH_UUID = re.compile(r"(?P<batch>.+-b\d+x(?P<size>\d+))\.\d+")
 
 
@@ -149,7 +151,11 @@ class Stored:
 
 
 def read_raw(folder: Path) -> Stored:
-    """Parse every data file of ``folder``; each must be valid JSON in the expected shape."""
+    """Parse every data file of ``folder``; each must be valid JSON in the expected shape.
+
+    Completions live in TinyDB segments (each sorted by time, with an index naming the journal
+    it was folded from) and in the open journal, whose lines must all be whole.
+    """
     files: list[Path] = []
     portal = orjson.loads((folder / "portal.json").read_bytes())
     assert isinstance(portal, dict) and portal["portalId"]
@@ -159,17 +165,33 @@ def read_raw(folder: Path) -> Stored:
     files.append(folder / "cbe.json")
     contacts = list(main.get("contacts", {}).values())
     completions: list[dict[str, Any]] = []
+    folded: set[int] = set()
+    journals: list[Path] = []
     for path in sorted((folder / "completions").iterdir()):
-        match = MONTH_FILE.fullmatch(path.name)
-        if match is None:
+        if JOURNAL_FILE.fullmatch(path.name):
+            journals.append(path)
+        if SEGMENT_FILE.fullmatch(path.name) is None:
             continue
         files.append(path)
         data = orjson.loads(path.read_bytes())
-        assert isinstance(data, dict), path
-        for doc in data.get("completions", {}).values():
-            # A completion lives in the file of the month it occurred in.
-            assert doc["occurredAt"].startswith(match.group(1)), (path, doc)
-            completions.append(doc)
+        assert isinstance(data, dict) and set(data) == {"completions", "segment"}, path
+        docs = list(data["completions"].values())
+        assert list(data["completions"]) == [str(i) for i in range(1, len(docs) + 1)], path
+        keys = [(datetime.fromisoformat(doc["occurredAt"]), doc["id"]) for doc in docs]
+        assert keys == sorted(keys), f"{path} is not in time order"
+        index = orjson.loads(path.with_suffix(".idx").read_bytes())
+        assert index["ids"] == [doc["id"] for doc in docs], path
+        assert index["journal"] == data["segment"]["1"]["journal"], path
+        folded.add(index["journal"])
+        completions.extend(docs)
+    for path in journals:
+        number = int(JOURNAL_FILE.fullmatch(path.name).group(1))  # type: ignore[union-attr]
+        assert number not in folded, f"{path.name} was folded into a segment but not removed"
+        files.append(path)
+        data = path.read_bytes()
+        assert not data or data.endswith(b"\n"), f"{path.name} ends in a torn line"
+        for line in data.splitlines():
+            completions.extend(orjson.loads(line)["docs"])
     return Stored(completions, contacts, files)
 
 
@@ -181,13 +203,12 @@ def leftovers(folder: Path) -> list[Path]:
 def verify(folder: Path, acks: Acks) -> Stored:
     """Open the database as cbe would and check it against what was acknowledged.
 
-    Every file valid, the journal folded in, every acknowledged completion and record present
-    exactly once, every batch stored whole or not at all, and the repositories agree with the
-    raw files.
+    Every file valid, no journal left that was folded, every acknowledged completion and
+    record present exactly once, every batch stored whole or not at all, and the repositories
+    agree with the raw files.
     """
     services = open_services(folder, create=False)
     try:
-        assert not (folder / "completions" / "journal.jsonl").exists()
         stored = read_raw(folder)
         check_consistent(stored, acks)
         check_repositories_agree(services, stored)

@@ -6,7 +6,6 @@ write they report was acknowledged by the storage.
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import time
@@ -37,6 +36,8 @@ from tests.storage.helpers import (
 
 WRITERS = 4
 SENDS, BATCHES, CONTACTS = 100, 10, 10
+SEGMENT_SIZE = 97
+"""Small, so that the writers fold the journal into segments several times while racing."""
 
 
 def _start_together(procs: list[subprocess.Popen[str]]) -> None:
@@ -51,6 +52,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "db"
     event = setup_database(folder)
     options = ["--sends", str(SENDS), "--batches", str(BATCHES), "--contacts", str(CONTACTS)]
+    options += ["--segment-size", str(SEGMENT_SIZE)]
     procs = [
         spawn("load", str(folder), f"w{i}", event, "--seed", str(i), *options)
         for i in range(WRITERS)
@@ -76,18 +78,23 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert sorted(d["id"] for d in stored.completions) == sorted(acks.completions)
     assert len(stored.contacts) == 1 + WRITERS * CONTACTS
     assert sorted(int(d["id"]) for d in stored.contacts) == list(range(1, 2 + WRITERS * CONTACTS))
-    # And the writers really did overlap: in a month file, one after the other would change
-    # writer at most WRITERS - 1 times.
-    by_month: dict[str, list[str]] = {}
-    for doc in stored.completions:
-        by_month.setdefault(doc["occurredAt"][:7], []).append(doc["id"].split("-")[0])
-    switches = sum(
-        sum(1 for a, b in itertools.pairwise(order) if a != b) for order in by_month.values()
-    )
-    assert switches > len(by_month) * (WRITERS - 1)
+    # The journal was folded while the writers raced, and they really did overlap: a segment
+    # holds what was written between two folds, and most hold completions of every writer.
+    segments = sorted((folder / "completions").glob("seg-*.json"))
+    writers_per_segment = [
+        len(
+            {
+                doc["id"].split("-")[0]
+                for doc in orjson.loads(p.read_bytes())["completions"].values()
+            }
+        )
+        for p in segments
+    ]
+    assert len(segments) >= len(stored.completions) // SEGMENT_SIZE
+    assert writers_per_segment.count(WRITERS) > len(segments) // 2, writers_per_segment
     print(
         f"\n{WRITERS} writers: {acks.operations} operations, {len(acks.completions)} completions "
-        f"in {elapsed:.2f} s; the writer changes {switches} times along the month files"
+        f"in {elapsed:.2f} s; {len(segments)} segments, writers in each: {writers_per_segment}"
     )
 
 

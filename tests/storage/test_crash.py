@@ -2,7 +2,8 @@
 
 TinyDB's own ``JSONStorage`` rewrites its file in place and can be left corrupt by an
 interrupted write (shown deterministically below); cbe's ``AtomicJSONStorage`` replaces whole
-files, and batches spanning several month files go through a journal.
+files, and completions go to an append-only journal that is folded into segments (here every
+SEGMENT_SIZE completions, so that kills land in folds too).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ KILLS = 25
 SEED = 20261101
 MAX_DELAY = 0.3
 FSYNC_DELAY = 0.003  # seconds: a realistic SSD fsync; this VM's takes well under 1 ms
+SEGMENT_SIZE = 12
 
 
 def _operations(tag: str, stored: Stored) -> set[int]:
@@ -84,7 +86,11 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path: Path) ->
     def child(n: int) -> subprocess.Popen[str]:
         # Spawned one round ahead: it imports while the previous child writes, then waits.
         delay = str(FSYNC_DELAY)
-        return spawn("crash", str(folder), f"k{n}", event, "--seed", str(n), "--fsync-delay", delay)
+        return spawn(
+            "crash",
+            *(str(folder), f"k{n}", event, "--seed", str(n), "--fsync-delay", delay),
+            *("--segment-size", str(SEGMENT_SIZE)),
+        )
 
     upcoming = child(0)
     try:
@@ -100,11 +106,14 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path: Path) ->
             acked_now = _acknowledged(f"k{n}", output)
             acks.read(output)
             stats["acknowledged operations"] += len(acked_now)
-            journal = folder / "completions" / "journal.jsonl"
-            if journal.exists():
-                stats["kills that left a journal"] += 1
+            store = folder / "completions"
+            segments = list(store.glob("seg-*.json"))
+            if any(not p.with_suffix(".idx").exists() for p in segments):
+                stats["kills between a segment and its index"] += 1
+            for journal in store.glob("journal-*.jsonl"):
                 if journal.read_bytes() and not journal.read_bytes().endswith(b"\n"):
                     stats["kills that left a torn journal line"] += 1
+            stats["segments"] = len(segments)
             tmp_files = set(leftovers(folder))
             if tmp_files - old_tmp_files:
                 stats["kills that left a .tmp file"] += 1
@@ -264,7 +273,7 @@ def test_a_killed_writers_temporary_file_is_ignored_and_removed(tmp_path: Path) 
     folder = tmp_path / "db"
     setup_database(folder)
     (folder / ".cbe.json.k3x9.tmp").write_bytes(b'{"contacts": {"1": {"id"')
-    (folder / "completions" / ".2026-01.json.a1b2.tmp").write_bytes(b'{"completions": {')
+    (folder / "completions" / ".seg-000001.json.a1b2.tmp").write_bytes(b'{"completions": {')
     stored = verify(folder, Acks())
     assert len(stored.contacts) == 1
     assert stored.completions == []

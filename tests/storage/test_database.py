@@ -10,16 +10,14 @@ from pathlib import Path
 
 import orjson
 import pytest
-from tinydb.table import Table
 
 from core.errors import Conflict, Rule
 from core.models import Completion, CrmRecord, EventDefinition, ObjectType, Source
 from core.ports import CompletionSelection
 from core.services import Services
-from storage import atomic
-from storage.atomic import AtomicJSONStorage, CorruptFile
+from storage import completions
+from storage.atomic import CorruptFile
 from storage.bootstrap import open_services
-from storage.completions import CompletionStore
 from storage.database import NotADatabase, open_database
 from tests.storage.helpers import EMAIL, read_raw, setup_database
 
@@ -44,42 +42,36 @@ def _mode(path: Path) -> int:
 def test_every_file_is_readable_by_its_owner_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 3)
     folder = tmp_path / "db"
     event = setup_database(folder)
-    journal_modes: list[int] = []
-    clear = CompletionStore._clear_journal
-
-    def spy(store: CompletionStore) -> None:
-        journal_modes.append(_mode(store.journal))
-        clear(store)
-
-    monkeypatch.setattr(CompletionStore, "_clear_journal", spy)
     services = open_services(folder)
     services.ingestion.send_batch(
         {
             "inputs": [
                 {"eventName": event, "email": EMAIL, "occurredAt": f"2026-0{m}-05T10:00:00Z"}
-                for m in (1, 2, 3)
+                for m in (1, 2, 3, 4)
             ]
         }
     )
+    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-05-01"})
     services.close()
 
-    assert journal_modes == [0o600]
     files = [p for p in folder.rglob("*") if p.is_file()]
     names = {p.relative_to(folder).as_posix() for p in files}
-    assert {
+    assert names == {
         "portal.json",
         "cbe.json",
         ".lock",
-        "completions/2026-01.json",
-        "completions/2026-02.json",
-        "completions/2026-03.json",
-    } <= names
+        "completions/seg-000001.json",
+        "completions/seg-000001.idx",
+        "completions/journal-000002.jsonl",
+    }
     assert {p.relative_to(folder).as_posix(): _mode(p) for p in files} == dict.fromkeys(
         names, 0o600
     )
     assert _mode(folder) == 0o700
+    assert _mode(folder / "completions") == 0o700
 
 
 def test_a_new_database_gets_a_portal_and_a_random_access_token(tmp_path: Path) -> None:
@@ -153,25 +145,47 @@ def test_a_corrupt_file_is_named(tmp_path: Path, name: str) -> None:
     assert str(folder / name) in str(raised.value)
 
 
-def test_a_corrupt_month_file_is_named(tmp_path: Path) -> None:
+def _fill(folder: Path, event: str, count: int) -> list[str]:
+    """Store ``count`` completions one send at a time; their ids."""
+    services = open_services(folder)
+    ids = [
+        services.ingestion.send(
+            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-{1 + n % 28:02d}"}
+        ).id
+        for n in range(count)
+    ]
+    services.close()
+    return ids
+
+
+def test_a_corrupt_segment_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 2)
     folder = tmp_path / "db"
-    event = setup_database(folder)
-    services = open_services(folder)
-    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-01-05"})
-    services.close()
-    month = folder / "completions" / "2026-01.json"
-    month.write_bytes(month.read_bytes()[:-7])
-    services = open_services(folder)
+    _fill(folder, setup_database(folder), 3)
+    segment = folder / "completions" / "seg-000001.json"
+    segment.write_bytes(segment.read_bytes()[:-7])
+    (folder / "completions" / "seg-000001.idx").unlink()  # so that the segment itself is read
     with pytest.raises(CorruptFile) as raised:
-        services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-02-05"})
-    assert str(month) in str(raised.value)
-    services.close()
+        open_services(folder)
+    assert str(segment) in str(raised.value)
 
 
-# -- the journal of batches spanning several months -------------------------------------------
+def test_a_damaged_journal_line_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    _fill(folder, setup_database(folder), 2)
+    journal = folder / "completions" / "journal-000001.jsonl"
+    first, second = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(first[:20] + b"\n" + second)  # damaged, and not the last line
+    with pytest.raises(CorruptFile) as raised:
+        open_services(folder)
+    assert str(journal) in str(raised.value)
+    assert "damaged line" in str(raised.value)
 
 
-def _completion(event: str, cid: str, month: int) -> dict[str, object]:
+# -- the journal and its folds into segments ---------------------------------------------------
+
+
+def _completion(event: str, cid: str, month: int, day: int = 5) -> dict[str, object]:
     return Completion(
         id=cid,
         uuid=f"u-{cid}",
@@ -179,160 +193,215 @@ def _completion(event: str, cid: str, month: int) -> dict[str, object]:
         object_type=ObjectType.CONTACT,
         object_id="1",
         email=EMAIL,
-        occurred_at=datetime(2026, month, 5, 10, tzinfo=UTC),
+        occurred_at=datetime(2026, month, day, 10, tzinfo=UTC),
         received_at=NOW,
         source=Source.API,
     ).to_json()
 
 
-def _journal_line(groups: dict[str, list[dict[str, object]]]) -> bytes:
-    return orjson.dumps({"groups": groups}) + b"\n"
-
-
-def _write_month(folder: Path, month: str, docs: list[dict[str, object]]) -> None:
-    storage = AtomicJSONStorage(folder / "completions" / f"{month}.json")
-    Table(storage, "completions").insert_multiple(docs)
-    storage.close()
-
-
-def _crashed_batch(folder: Path, event: str) -> list[dict[str, object]]:
-    """What a process killed mid-batch leaves: the journal line, January written, February not."""
-    jan = [_completion(event, "j1", 1)]
-    feb = [_completion(event, "j2", 2), _completion(event, "j3", 2)]
-    (folder / "completions" / "journal.jsonl").write_bytes(
-        _journal_line({"2026-01": jan, "2026-02": feb})
-    )
-    _write_month(folder, "2026-01", jan)
-    return jan + feb
+def _journal_line(docs: list[dict[str, object]]) -> bytes:
+    return orjson.dumps({"docs": docs}) + b"\n"
 
 
 def _stored_ids(folder: Path) -> list[str]:
     return sorted(str(d["id"]) for d in read_raw(folder).completions)
 
 
-def test_opening_finishes_a_batch_a_crashed_writer_left_in_the_journal(tmp_path: Path) -> None:
-    folder = tmp_path / "db"
-    event = setup_database(folder)
-    _crashed_batch(folder, event)
-    assert _stored_ids(folder) == ["j1"]
-
-    services = open_services(folder, create=False)
-    assert not (folder / "completions" / "journal.jsonl").exists()
-    assert _stored_ids(folder) == ["j1", "j2", "j3"]  # each exactly once
-    assert services.db.completions.summaries()[event].count == 3
-    services.close()
+def _store_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "completions").iterdir())
 
 
-def test_the_next_append_finishes_a_journaled_batch_first(
-    services: Services, viewed_car: EventDefinition, contact: CrmRecord, db_path: Path
-) -> None:
-    event = viewed_car.fully_qualified_name
-    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-03-01"})
-    _crashed_batch(db_path, event)  # by another process, while this one is running
-    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-03-02"})
-    assert _stored_ids(db_path) == ["c000001", "c000002", "j1", "j2", "j3"]
-    assert not (db_path / "completions" / "journal.jsonl").exists()
-
-
-def test_a_recovery_that_dies_halfway_is_finished_by_the_next_open(
+def test_the_journal_folds_into_time_ordered_segments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 5)
     folder = tmp_path / "db"
     event = setup_database(folder)
-    docs = {f"2026-0{m}": [_completion(event, f"r{m}", m)] for m in (1, 2, 3)}
-    (folder / "completions" / "journal.jsonl").write_bytes(_journal_line(docs))
-    real = atomic.write_atomically
-    writes: list[Path] = []
+    services = open_services(folder)
+    days = [9, 3, 27, 1, 14, 22, 5, 18, 11, 2, 30, 7]  # sent out of time order
+    sent = [
+        services.ingestion.send(
+            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-03-{day:02d}"}
+        )
+        for day in days
+    ]
+    services.close()
 
-    def dies_at_the_second_month(path: Path, payload: bytes) -> None:
-        writes.append(path)
-        if len(writes) == 2:
-            raise _Crash
-        real(path, payload)
+    assert _store_files(folder) == [
+        "journal-000003.jsonl",
+        "seg-000001.idx",
+        "seg-000001.json",
+        "seg-000002.idx",
+        "seg-000002.json",
+    ]
+    first = orjson.loads((folder / "completions" / "seg-000001.json").read_bytes())
+    assert [d["occurredAt"][8:10] for d in first["completions"].values()] == [
+        "01", "03", "09", "14", "27"
+    ]  # fmt: skip
+    journal = (folder / "completions" / "journal-000003.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line)["docs"][0]["id"] for line in journal] == [c.id for c in sent[10:]]
+    # read_raw checked the files; the store reads them back in time order.
+    assert _stored_ids(folder) == sorted(c.id for c in sent)
+    reopened = open_services(folder)
+    newest_first = reopened.db.completions.scan(CompletionSelection())
+    assert [c.occurred_at.day for c in newest_first] == sorted(days, reverse=True)
+    reopened.close()
 
-    with monkeypatch.context() as patch:
-        patch.setattr(atomic, "write_atomically", dies_at_the_second_month)
-        with pytest.raises(_Crash):
-            open_database(folder)
-    assert _stored_ids(folder) == ["r1"]
-    assert (folder / "completions" / "journal.jsonl").exists()
 
-    open_database(folder).close()
-    assert _stored_ids(folder) == ["r1", "r2", "r3"]
-    assert not (folder / "completions" / "journal.jsonl").exists()
-
-
-class _Crash(Exception):
-    """Stands for the process dying at this point."""
-
-
-def test_a_torn_last_journal_line_is_ignored(tmp_path: Path) -> None:
+def test_a_torn_last_journal_line_is_cut_off(tmp_path: Path) -> None:
     folder = tmp_path / "db"
     event = setup_database(folder)
-    whole = _journal_line({"2026-01": [_completion(event, "w1", 1)]})
-    torn = _journal_line(
-        {"2026-02": [_completion(event, "t1", 2)], "2026-03": [_completion(event, "t2", 3)]}
-    )
-    (folder / "completions" / "journal.jsonl").write_bytes(whole + torn[: len(torn) // 2])
+    whole = _journal_line([_completion(event, "w1", 1)])
+    torn = _journal_line([_completion(event, "t1", 2), _completion(event, "t2", 3)])
+    journal = folder / "completions" / "journal-000001.jsonl"
+    journal.write_bytes(whole + torn[: len(torn) // 2])
 
     services = open_services(folder, create=False)
+    assert journal.read_bytes() == whole
     assert _stored_ids(folder) == ["w1"]
-    assert not (folder / "completions" / "journal.jsonl").exists()
     assert {c.id for c in services.db.completions.scan(CompletionSelection())} == {"w1"}
+    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-04-01"})
+    assert len(journal.read_bytes().splitlines()) == 2  # appended after the cut
     services.close()
 
 
 def test_a_journal_holding_only_a_torn_line_stores_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "db"
     event = setup_database(folder)
-    torn = _journal_line({"2026-02": [_completion(event, "t1", 2)]})
-    (folder / "completions" / "journal.jsonl").write_bytes(torn[:-3])
+    torn = _journal_line([_completion(event, "t1", 2)])
+    (folder / "completions" / "journal-000001.jsonl").write_bytes(torn[:-3])
     open_database(folder).close()
     assert _stored_ids(folder) == []
-    assert not (folder / "completions" / "journal.jsonl").exists()
+    assert (folder / "completions" / "journal-000001.jsonl").read_bytes() == b""
 
 
-def test_a_batch_spanning_months_is_journaled_then_cleared(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_torn_line_another_process_is_writing_is_left_alone_by_readers(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord, db_path: Path
 ) -> None:
+    """Bytes past the last line end may be a write under way: a reader neither reads nor cuts
+    them; only a writer (holding the lock) does."""
+    event = viewed_car.fully_qualified_name
+    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-03-01"})
+    journal = db_path / "completions" / "journal-000001.jsonl"
+    partial = _journal_line([_completion(event, "p1", 3)])[:30]
+    with journal.open("ab") as handle:
+        handle.write(partial)
+    assert len(list(services.db.completions.scan(CompletionSelection()))) == 1
+    assert journal.read_bytes().endswith(partial)
+
+
+FOLD_STEPS = ["segment", "index", "journal removed"]
+
+
+@pytest.mark.parametrize("dies_after", range(len(FOLD_STEPS)))
+def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dies_after: int
+) -> None:
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 4)
     folder = tmp_path / "db"
     event = setup_database(folder)
-    journals: list[bytes] = []
-    clear = CompletionStore._clear_journal
+    before = _fill(folder, event, 3)
+    steps: list[str] = []
+    real_write, real_unlink = completions.write_atomically, Path.unlink
 
-    def spy(store: CompletionStore) -> None:
-        if store.journal.exists():
-            journals.append(store.journal.read_bytes())
-        clear(store)
+    def step(name: str) -> None:
+        steps.append(name)
+        if len(steps) > dies_after:
+            raise _Crash(name)
 
-    monkeypatch.setattr(CompletionStore, "_clear_journal", spy)
+    def write(path: Path, payload: bytes) -> None:
+        real_write(path, payload)
+        step("index" if path.suffix == ".idx" else "segment")
+
+    def unlink(path: Path, missing_ok: bool = False) -> None:
+        real_unlink(path, missing_ok=missing_ok)
+        if path.name.startswith("journal-"):
+            step("journal removed")
+
     services = open_services(folder)
-    one_month = services.ingestion.send_batch(
-        {
-            "inputs": [
-                {"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-0{d}"} for d in (1, 2)
-            ]
-        }
-    )
-    assert journals == []  # one month file: one atomic write, no journal
-    stored = services.ingestion.send_batch(
-        {
-            "inputs": [
-                {"eventName": event, "email": EMAIL, "occurredAt": f"2026-0{m}-01"} for m in (1, 2)
-            ]
-        }
-    )
-    assert len(journals) == 1
-    groups = orjson.loads(journals[0])["groups"]
-    assert {m: [d["id"] for d in docs] for m, docs in groups.items()} == {
-        "2026-01": [stored[0].id],
-        "2026-02": [stored[1].id],
-    }
-    assert _stored_ids(folder) == sorted(c.id for c in one_month + stored)
+    with monkeypatch.context() as patch:
+        patch.setattr(completions, "write_atomically", write)
+        patch.setattr(Path, "unlink", unlink)
+        with pytest.raises(_Crash):  # the fourth completion makes the fold
+            services.ingestion.send(
+                {"eventName": event, "email": EMAIL, "occurredAt": "2026-01-01"}
+            )
+    assert steps == FOLD_STEPS[: dies_after + 1]
+    # The process is gone: nothing of it is closed or finished.
+
+    reopened = open_services(folder)
+    stored = _stored_ids(folder)  # read_raw: no folded journal left behind, no torn lines
+    assert len(stored) == 4 and set(before) < set(stored)
+    assert reopened.db.completions.summaries()[event].count == 4
+    reopened.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-02-01"})
+    reopened.close()
+    assert len(_stored_ids(folder)) == 5
+
+
+def test_a_journal_already_folded_is_removed_when_opening(tmp_path: Path) -> None:
+    """What a fold killed after writing its segment leaves: the same completions twice over."""
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    docs = [_completion(event, f"f{i}", 1, day=i) for i in (3, 1, 2)]
+    store = folder / "completions"
+    completions.write_segments(store, docs)  # seg-000001, folded from journal 1
+    (store / "journal-000001.jsonl").write_bytes(_journal_line(docs))
+    services = open_services(folder, create=False)
+    assert not (store / "journal-000001.jsonl").exists()
+    assert _stored_ids(folder) == ["f1", "f2", "f3"]
+    assert services.db.completions.summaries()[event].count == 3
     services.close()
 
 
-def test_a_batch_with_a_taken_uuid_stores_nothing_in_any_month(tmp_path: Path) -> None:
+def test_a_segment_without_its_index_gets_one_rebuilt(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    store = folder / "completions"
+    completions.write_segments(store, [_completion(event, f"x{i}", 2, day=i) for i in (2, 1)])
+    index = (store / "seg-000001.idx").read_bytes()
+    (store / "seg-000001.idx").unlink()
+    services = open_services(folder, create=False)
+    assert [c.id for c in services.db.completions.scan(CompletionSelection())] == ["x2", "x1"]
+    assert (store / "seg-000001.idx").read_bytes() == index
+    services.close()
+
+
+def test_an_index_of_an_earlier_version_of_its_segment_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rewrite (deleting an event) killed between writing a segment and its index."""
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 4)
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    _fill(folder, event, 2)
+    services = open_services(folder)
+    other = services.definitions.create({"label": "Booked Test Drive"}).fully_qualified_name
+    for day in (3, 4):
+        services.ingestion.send(
+            {"eventName": other, "email": EMAIL, "occurredAt": f"2026-01-0{day}"}
+        )
+    store = folder / "completions"
+    old_index = (store / "seg-000001.idx").read_bytes()
+    services.definitions.delete(event)
+    services.close()
+    (store / "seg-000001.idx").write_bytes(old_index)  # as if the new one was never written
+
+    reopened = open_services(folder)
+    assert [c.event_name for c in reopened.db.completions.scan(CompletionSelection())] == [
+        other,
+        other,
+    ]
+    assert orjson.loads((store / "seg-000001.idx").read_bytes())["ids"] == [
+        c.id for c in reopened.db.completions.scan(CompletionSelection(newest_first=False))
+    ]
+    reopened.close()
+
+
+class _Crash(Exception):
+    """Stands for the process dying at this point."""
+
+
+def test_a_batch_with_a_taken_uuid_stores_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "db"
     event = setup_database(folder)
     db = open_database(folder)
@@ -348,10 +417,14 @@ def test_a_batch_with_a_taken_uuid_stores_nothing_in_any_month(tmp_path: Path) -
     assert [v.rule for v in raised.value.violations] == [Rule.DUPLICATE_UUID]
     db.close()
     assert _stored_ids(folder) == ["a1"]
-    assert sorted(p.name for p in (folder / "completions").iterdir()) == ["2026-03.json"]
+    journal = (folder / "completions" / "journal-000001.jsonl").read_bytes()
+    assert len(journal.splitlines()) == 1
 
 
-def test_deleting_an_event_removes_its_completions_from_every_month(tmp_path: Path) -> None:
+def test_deleting_an_event_removes_its_completions_from_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 5)
     folder = tmp_path / "db"
     event = setup_database(folder)
     services = open_services(folder)
@@ -366,15 +439,20 @@ def test_deleting_an_event_removes_its_completions_from_every_month(tmp_path: Pa
                 ]
             }
         )
-    assert services.definitions.delete(event) == 6
+    # Two folds (6 completions each), then two more in the open journal.
+    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-04-01"})
+    services.ingestion.send({"eventName": other, "email": EMAIL, "occurredAt": "2026-04-02"})
+    assert services.definitions.delete(event) == 7
     services.close()
 
     stored = read_raw(folder)
     assert {d["eventName"] for d in stored.completions} == {other}
-    assert len(stored.completions) == 6
-    for month in ("2026-01", "2026-02", "2026-03"):
-        docs = orjson.loads((folder / "completions" / f"{month}.json").read_bytes())
-        assert {d["eventName"] for d in docs["completions"].values()} == {other}
+    assert len(stored.completions) == 7
+    # The first segment held only the deleted event's completions: it is gone.
+    assert [p.name for p in stored.files if p.parent.name == "completions"] == [
+        "seg-000002.json",
+        "journal-000003.jsonl",
+    ]
     reopened = open_services(folder)
     assert set(reopened.db.completions.summaries()) == {other}
     reopened.close()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
-from core.models import ObjectType
-from storage import schema
+from core.models import Completion, ObjectType, Source
+from core.ports import CompletionSelection
+from storage import completions, schema
 from storage.atomic import AtomicJSONStorage
 from storage.database import open_database
 from storage.schema import DatabaseTooNew, MigrationMissing, read_version, write_version
-from tests.storage.helpers import EMAIL, setup_database
+from tests.storage.helpers import EMAIL, read_raw, setup_database
 
 
 def _version(folder: Path) -> int | None:
@@ -31,10 +33,11 @@ def _set_version(folder: Path, version: int) -> None:
 
 @pytest.fixture
 def old_db(tmp_path: Path) -> Path:
-    """A database written at schema version 1, opened below by a cbe that writes version 4."""
+    """A database at schema version 1, opened below by a cbe that writes version 4 (the steps
+    between are the tests' own)."""
     folder = tmp_path / "db"
     setup_database(folder)
-    assert _version(folder) == schema.SCHEMA_VERSION == 1
+    _set_version(folder, 1)
     return folder
 
 
@@ -130,9 +133,98 @@ def test_a_missing_migration_is_reported(old_db: Path, monkeypatch: pytest.Monke
     assert _version(old_db) == 2
 
 
-def test_the_version_lives_in_the_meta_table(old_db: Path) -> None:
-    main = orjson.loads((old_db / "cbe.json").read_bytes())
+def test_the_version_lives_in_the_meta_table(tmp_path: Path) -> None:
+    setup_database(tmp_path / "db")
+    main = orjson.loads((tmp_path / "db" / "cbe.json").read_bytes())
     assert main["meta"] == {"1": {"schemaVersion": schema.SCHEMA_VERSION}}
-    db = open_database(old_db)
+    db = open_database(tmp_path / "db")
     assert [r.email for r in db.records.list_records(ObjectType.CONTACT)] == [EMAIL]
     db.close()
+
+
+# -- version 1 to 2: month files become a journal and segments ------------------------------
+
+
+def _v1_doc(event: str, n: int, month: int) -> dict[str, object]:
+    return Completion(
+        id=f"c{n:06d}",
+        uuid=f"u{n}",
+        event_name=event,
+        object_type=ObjectType.CONTACT,
+        object_id="1",
+        email=EMAIL,
+        occurred_at=datetime(2026, month, 1 + n % 28, 9, tzinfo=UTC),
+        received_at=datetime(2026, 6, 1, tzinfo=UTC),
+        source=Source.API,
+    ).to_json()
+
+
+def _version_1_database(folder: Path) -> list[dict[str, object]]:
+    """What cbe wrote at schema version 1: one TinyDB file per month, and a journal of a batch
+    spanning months that a crash left half applied (January written, February not) followed
+    by a torn line that was never acknowledged. Returns the completions it holds."""
+    event = setup_database(folder)
+    _set_version(folder, 1)
+    store = folder / "completions"
+    for path in store.iterdir():
+        path.unlink()
+    months = {
+        month: [_v1_doc(event, month * 100 + i, month) for i in range(3)] for month in (1, 2, 3)
+    }
+    for month in (1, 3):
+        table = {str(i): doc for i, doc in enumerate(months[month], 1)}
+        (store / f"2026-0{month}.json").write_bytes(orjson.dumps({"completions": table}))
+    batch = {"2026-01": months[1][:1], "2026-02": months[2]}
+    torn = orjson.dumps({"groups": {"2026-04": [_v1_doc(event, 999, 4)]}})
+    journal = orjson.dumps({"groups": batch}) + b"\n" + torn[:40]
+    (store / "journal.jsonl").write_bytes(journal)
+    return [doc for docs in months.values() for doc in docs]
+
+
+def test_version_1_month_files_become_segments(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    expected = _version_1_database(folder)
+    db = open_database(folder)
+    stored = list(db.completions.scan(CompletionSelection(newest_first=False)))
+    db.close()
+    assert _version(folder) == 2
+    assert [c.to_json() for c in stored] == sorted(
+        expected, key=lambda d: (str(d["occurredAt"]), str(d["id"]))
+    )
+    assert sorted(p.name for p in (folder / "completions").iterdir()) == [
+        "seg-000001.idx",
+        "seg-000001.json",
+    ]
+    assert sorted(d["id"] for d in read_raw(folder).completions) == sorted(
+        str(d["id"]) for d in expected
+    )
+
+
+def test_an_interrupted_upgrade_from_version_1_finishes_with_nothing_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "db"
+    expected = _version_1_database(folder)
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 4)
+    real_unlink = Path.unlink
+
+    def dies_after_the_first_month_file(path: Path, missing_ok: bool = False) -> None:
+        real_unlink(path, missing_ok=missing_ok)
+        if path.name == "2026-01.json":
+            raise _Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "unlink", dies_after_the_first_month_file)
+        with pytest.raises(_Crash):
+            open_database(folder)
+    assert _version(folder) == 1
+    assert (folder / "completions" / "seg-000003.json").exists()  # 9 completions, 4 a segment
+
+    open_database(folder).close()
+    assert _version(folder) == 2
+    stored = read_raw(folder).completions
+    assert sorted(d["id"] for d in stored) == sorted(str(d["id"]) for d in expected)
+
+
+class _Crash(Exception):
+    """Stands for the process dying at this point."""

@@ -15,6 +15,8 @@ Modes:
 ``crash``  wait for ``GO`` on stdin (imports are done by then), open the database, print
            ``READY``, then write random operations until killed; ``--fsync-delay`` simulates a
            slower disk.
+
+Every mode takes ``--segment-size``: a small one makes the journal fold into segments often.
 ``load``   open, print ``READY``, wait for ``GO``, run ``--sends`` single sends, ``--batches``
            batches spanning several months and ``--contacts`` contact creations in a shuffled
            order, print ``DONE``.
@@ -41,6 +43,7 @@ from core.errors import ValidationFailed
 from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
+from storage import completions
 from storage.bootstrap import open_services
 
 EMAIL = "ann@example.com"
@@ -86,7 +89,7 @@ class Writer:
         size = self.rng.randint(2, 5)
         batch = f"{self.tag}-b{next(self.numbers)}x{size}"
         months = self.rng.sample(MONTHS, k=min(size, len(MONTHS)))
-        # At least two months, so that the batch goes through the journal.
+        # Spread over months, so that a batch is not in time order.
         inputs = [self.body(f"{batch}.{i}", months[i % len(months)]) for i in range(size)]
         stored = self.services.ingestion.send_batch({"inputs": inputs})
         say(f"B {batch} {size} {','.join(c.id for c in stored)}")
@@ -211,7 +214,11 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=0)
     parser.add_argument("--batches", type=int, default=0)
     parser.add_argument("--contacts", type=int, default=0)
+    parser.add_argument(
+        "--segment-size", type=int, default=completions.SEGMENT_SIZE, help="fold this often"
+    )
     args = parser.parse_args()
+    completions.SEGMENT_SIZE = args.segment_size
     {"crash": crash, "load": load, "dupes": dupes, "serve": serve}[args.mode](args)
 
 

@@ -52,6 +52,15 @@ def export(
     return path
 
 
+_COLUMNS = [
+    ("Chart", "chart"),
+    ("Event", "event"),
+    ("Object", "object"),
+    ("Completions", "completions"),
+    ("Unique records", "unique"),
+]
+
+
 class AnalyzeScreen(CbeScreen):
     """HubSpot's "Analyze custom behavioral events"."""
 
@@ -100,12 +109,6 @@ class AnalyzeScreen(CbeScreen):
         yield from self.frame_bottom()
 
     def on_mount(self) -> None:
-        table = self.query_one("#analyze-events", DataTable)
-        table.add_column("Chart", key="chart")
-        table.add_column("Event", key="event")
-        table.add_column("Object", key="object")
-        table.add_column("Completions", key="completions")
-        table.add_column("Unique records", key="unique")
         self._custom_inputs()
         self.reload()
 
@@ -167,17 +170,25 @@ class AnalyzeScreen(CbeScreen):
         assert self.analysis is not None
         table = self.query_one("#analyze-events", DataTable)
         row = table.cursor_row
-        table.clear()
-        for r in self.analysis.rows:
-            name = r.definition.fully_qualified_name
-            table.add_row(
-                plain("[x]" if name in self.charted else "[ ]"),
-                plain(r.definition.label),
+        rows = [
+            (
+                r.definition.fully_qualified_name,
+                "[x]" if r.definition.fully_qualified_name in self.charted else "[ ]",
+                r.definition.label,
                 r.definition.primary_object.label,
                 f"{r.completions:,}",
                 f"{r.unique_records:,}",
-                key=name,
             )
+            for r in self.analysis.rows
+        ]
+        # Columns sized here, with the rows, rather than measured later by the table: its
+        # header would otherwise be drawn once at the width of the labels alone.
+        table.clear(columns=True)
+        for i, (label, key) in enumerate(_COLUMNS, 1):
+            width = max([len(label), *(len(cells[i]) for cells in rows)])
+            table.add_column(label, key=key, width=width)
+        for name, *cells in rows:
+            table.add_row(*(plain(c) for c in cells), key=name)
         if self.analysis.rows:
             table.move_cursor(row=min(row, len(self.analysis.rows) - 1))
 
