@@ -58,6 +58,9 @@ def format_utc(value: datetime) -> str:
     Fixed width, so that the text sorts the same way as the moment it names.
     """
     # isoformat, not strftime: strftime's %Y does not pad years before 1000 to four digits
+    text = value.isoformat(timespec="milliseconds")
+    if text.endswith("+00:00") and value.tzinfo is not None:  # already UTC: the common case
+        return text[:-6] + "Z"
     return to_utc(value).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
@@ -66,7 +69,12 @@ def from_epoch_millis(millis: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
 def to_epoch_millis(value: datetime) -> int:
     """Unix epoch milliseconds of an aware datetime."""
-    delta = to_utc(value) - datetime(1970, 1, 1, tzinfo=UTC)
-    return delta // timedelta(milliseconds=1)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no time zone")
+    return (value - _EPOCH) // _MILLISECOND

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError, field_validator
 
-from core.clock import Clock
+from core.clock import Clock, to_utc, truncate_to_millis
 from core.defaults import DEFAULT_PROPERTIES
 from core.errors import Conflict, Rule, ValidationFailed, Violation, violations_from_pydantic
 from core.models import (
@@ -34,7 +34,7 @@ from core.models import (
     PropertyValue,
     Source,
 )
-from core.ports import Database
+from core.ports import Database, RecordRepository
 from core.rules import (
     MAX_PROPERTIES_PER_COMPLETION,
     check_batch_size,
@@ -157,6 +157,43 @@ def all_properties(definition: EventDefinition) -> list[PropertyDefinition]:
     return [*definition.properties, *defaults]
 
 
+class _Lookups:
+    """What one ingest call (which holds the database's lock) looks up again and again: a
+    batch names the same contacts and events many times."""
+
+    def __init__(self, records: RecordRepository) -> None:
+        self._records = records
+        self._found: dict[tuple[str, str], CrmRecord | None] = {}
+        self._accepted: dict[str, dict[str, PropertyDefinition]] = {}
+
+    def accepted(self, definition: EventDefinition) -> dict[str, PropertyDefinition]:
+        """The properties an event accepts, by name."""
+        found = self._accepted.get(definition.name)
+        if found is None:
+            found = self._accepted[definition.name] = {
+                p.name: p for p in all_properties(definition)
+            }
+        return found
+
+    def get(self, kind: ObjectType, record_id: str) -> CrmRecord | None:
+        key = (kind.value, record_id)
+        if key not in self._found:
+            self._found[key] = self._records.get(kind, record_id)
+        return self._found[key]
+
+    def find_contact_by_email(self, email: str) -> CrmRecord | None:
+        key = ("email", email.lower())
+        if key not in self._found:
+            self._found[key] = self._records.find_contact_by_email(email)
+        return self._found[key]
+
+    def find_contact_by_utk(self, utk: str) -> CrmRecord | None:
+        key = ("utk", utk)
+        if key not in self._found:
+            self._found[key] = self._records.find_contact_by_utk(utk)
+        return self._found[key]
+
+
 class Ingestor:
     """Turns send bodies into stored completions; the HTTP API, collector and CLI all use it."""
 
@@ -210,7 +247,7 @@ class Ingestor:
         batch: bool,
         all_or_nothing: bool,
     ) -> IngestResult:
-        now = self._clock.now()
+        now = truncate_to_millis(to_utc(self._clock.now()))
         definitions: dict[str, EventDefinition | None] = {}
         drafts: list[tuple[int, _Draft]] = []
         result = IngestResult()
@@ -232,9 +269,10 @@ class Ingestor:
             {(d.fully_qualified_name, u) for d, u in wanted if d is not None}
         )
 
+        lookups = _Lookups(self._db.records)
         for index, request in parsed:
             definition = self._definition(definitions, request.event_name)
-            draft, violations = self._prepare(request, definition, mode, source, now)
+            draft, violations = self._prepare(request, definition, mode, source, now, lookups)
             if draft is not None:
                 key = (draft.completion.event_name, draft.completion.uuid)
                 if key in already or key in seen_uuids:
@@ -301,6 +339,7 @@ class Ingestor:
         mode: Mode,
         source: Source,
         now: Any,
+        lookups: _Lookups,
     ) -> tuple[_Draft | None, list[Violation]]:
         if definition is None:
             return None, [
@@ -326,7 +365,7 @@ class Ingestor:
 
         # An unknown identity makes the input unusable, but strict mode still reports every
         # other problem of the request in the same answer.
-        identity = self._resolve_identity(request, definition, mode)
+        identity = self._resolve_identity(request, definition, mode, lookups)
         if isinstance(identity, Violation):
             violations.append(identity)
             object_id, create_email = None, None
@@ -353,11 +392,13 @@ class Ingestor:
             else:
                 occurred_at = parsed_at
 
-        properties, unusable = self._properties(request, definition, mode, violations, cuts)
+        properties, unusable = self._properties(
+            request, definition, mode, violations, cuts, lookups
+        )
         if isinstance(identity, Violation):
             return None, violations
         completion_id = self._new_id()
-        completion = Completion(
+        completion = Completion.trusted(
             id=completion_id,
             uuid=request.uuid or completion_id,
             event_name=definition.fully_qualified_name,
@@ -375,13 +416,12 @@ class Ingestor:
         return _Draft(completion, create_email), violations
 
     def _resolve_identity(
-        self, request: SendRequest, definition: EventDefinition, mode: Mode
+        self, request: SendRequest, definition: EventDefinition, mode: Mode, records: _Lookups
     ) -> tuple[str | None, str | None] | Violation:
         """objectId first, then email, then utk.
 
         Returns the object id and, on the lenient path, the email of a contact to create.
         """
-        records = self._db.records
         kind = definition.primary_object
         if request.object_id:
             record = records.get(kind, request.object_id)
@@ -446,6 +486,7 @@ class Ingestor:
         mode: Mode,
         violations: list[Violation],
         cuts: list[Cut],
+        lookups: _Lookups,
     ) -> tuple[dict[str, PropertyValue], dict[str, list[str]]]:
         strict = mode is Mode.STRICT
         sent = {k: v for k, v in request.properties.items() if v is not None}
@@ -474,7 +515,7 @@ class Ingestor:
                 )
             names = names[:MAX_PROPERTIES_PER_COMPLETION]
 
-        known = {p.name: p for p in all_properties(definition)}
+        known = lookups.accepted(definition)
         values: dict[str, PropertyValue] = {}
         unusable: dict[str, list[str]] = {}
         for name in names:

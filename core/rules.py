@@ -7,6 +7,7 @@ live as the user types; the HTTP API returns their violations in HubSpot's error
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
@@ -290,6 +291,7 @@ def is_url_like(property_name: str) -> bool:
     return any(word in lowered for word in _URL_LIKE)
 
 
+@functools.lru_cache(maxsize=4096)
 def max_value_length(property_name: str) -> int:
     """1024 characters for URL, referrer and link properties; 256 for all others."""
     return MAX_URL_VALUE_LENGTH if is_url_like(property_name) else MAX_VALUE_LENGTH
@@ -380,6 +382,8 @@ def resolve_case_duplicates(names: Iterable[str]) -> tuple[dict[str, str], list[
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(name.lower(), []).append(name)
+    if all(len(variants) == 1 for variants in groups.values()):  # the usual case
+        return {key: variants[0] for key, variants in groups.items()}, []
     kept: dict[str, str] = {}
     dropped: list[str] = []
     for key, variants in groups.items():

@@ -25,6 +25,7 @@ import orjson
 from tinydb.storages import Storage
 
 from core.errors import CbeError
+from storage.locking import DatabaseLock
 
 
 class CorruptFile(CbeError):
@@ -78,13 +79,29 @@ class _Snapshot:
 class AtomicJSONStorage(Storage):
     """TinyDB storage: orjson, atomic durable writes, stat-checked read cache."""
 
-    def __init__(self, path: str | os.PathLike[str], create_dirs: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        create_dirs: bool = False,
+        lock: DatabaseLock | None = None,
+    ) -> None:
         self.path = Path(path)
         if create_dirs:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._snapshot: _Snapshot | None = None
+        self._lock = lock
+        self._checked_in: int | None = None
+        """The lock epoch in which the snapshot was last checked against the file."""
 
     def read(self) -> dict[str, Any] | None:
+        epoch = self._lock.held_epoch() if self._lock is not None else None
+        if epoch is not None and epoch == self._checked_in and self._snapshot is not None:
+            return self._snapshot.data  # checked while this holding of the lock began
+        data = self._read()
+        self._checked_in = epoch
+        return data
+
+    def _read(self) -> dict[str, Any] | None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -128,6 +145,7 @@ class AtomicJSONStorage(Storage):
         self._keep(None)
 
     def _keep(self, snapshot: _Snapshot | None) -> None:
+        self._checked_in = None
         old, self._snapshot = self._snapshot, snapshot
         if old is not None:
             old.handle.close()

@@ -130,15 +130,17 @@ class _Part:
         )
 
 
-def _index_docs(docs: list[dict[str, Any]], part: _Part) -> None:
-    """Fill a part's columns and indexes from documents already sorted by time."""
+def _index_docs(docs: list[dict[str, Any]], part: _Part, ms: Iterable[int]) -> None:
+    """Fill a part's columns and indexes from documents already sorted by time (``ms``: their
+    times in epoch milliseconds)."""
     by_event: dict[str, list[int]] = {}
     by_record: dict[str, list[int]] = {}
+    part.occurred = array("q", ms)
     for pos, doc in enumerate(docs):
         event = doc["eventName"]
-        record = record_key(doc["objectType"], doc.get("objectId"))
+        object_id = doc.get("objectId")
+        record = "" if object_id is None else f"{doc['objectType']}:{object_id}"
         part.ids.append(doc["id"])
-        part.occurred.append(_ms(doc["occurredAt"]))
         code = part.event_codes.get(event)
         if code is None:
             code = part.event_codes[event] = len(part.events)
@@ -159,17 +161,24 @@ def _index_docs(docs: list[dict[str, Any]], part: _Part) -> None:
     part.by_record = {k: array("I", v) for k, v in by_record.items()}
 
 
-def _sort_docs(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(docs, key=lambda d: (_ms(d["occurredAt"]), d["id"]))
-
-
 class _MemoryPart(_Part):
     """Documents held in memory, indexed in time order (the journal's, as of one moment)."""
 
-    def __init__(self, docs: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        docs: Sequence[dict[str, Any]],
+        ms: Sequence[int] | None = None,
+        blobs: Sequence[bytes | None] | None = None,
+    ) -> None:
         super().__init__()
-        self.docs = _sort_docs(docs)
-        _index_docs(self.docs, self)
+        times = [_ms(d["occurredAt"]) for d in docs] if ms is None else ms
+        order = sorted(range(len(docs)), key=lambda i: (times[i], docs[i]["id"]))
+        self.docs = [docs[i] for i in order]
+        self.blobs: list[bytes | None] = (
+            [None] * len(docs) if blobs is None else [blobs[i] for i in order]
+        )
+        """Each document as JSON when known already (the journal wrote it so)."""
+        _index_docs(self.docs, self, (times[i] for i in order))
 
     def doc(self, pos: int) -> dict[str, Any]:
         return self.docs[pos]
@@ -189,19 +198,28 @@ class _Tail:
         """Bytes of the journal read so far (always at a line end)."""
         self.inode = 0
         self.docs: list[dict[str, Any]] = []
+        self.ms: list[int] = []
+        self.blobs: list[bytes | None] = []
         self._view: _MemoryPart | None = None
 
     @property
     def count(self) -> int:
         return len(self.docs)
 
-    def add(self, docs: list[dict[str, Any]]) -> None:
+    def add(
+        self,
+        docs: list[dict[str, Any]],
+        ms: Iterable[int] | None = None,
+        blobs: Iterable[bytes] | None = None,
+    ) -> None:
         self.docs.extend(docs)
+        self.ms.extend((_ms(d["occurredAt"]) for d in docs) if ms is None else ms)
+        self.blobs.extend([None] * len(docs) if blobs is None else blobs)
         self._view = None
 
     def view(self) -> _MemoryPart:
         if self._view is None:
-            self._view = _MemoryPart(self.docs)
+            self._view = _MemoryPart(self.docs, self.ms, self.blobs)
         return self._view
 
     def uuid_hashes(self) -> Iterator[int]:
@@ -220,7 +238,7 @@ class _Tail:
         except FileNotFoundError:
             return False
         if st.st_ino != self.inode:
-            self.offset, self.docs, self._view = 0, [], None
+            self.offset, self.docs, self.ms, self.blobs, self._view = 0, [], [], [], None
             self.inode = st.st_ino
         if st.st_size <= self.offset:
             return False
@@ -305,12 +323,12 @@ class _Segment(_Part):
         raw = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
         docs, about = read_segment(self.path, raw)
         journal, token = int(about.get("journal", -1)), str(about.get("token", ""))
-        docs = _sort_docs(docs)
+        part = _MemoryPart(docs)
         # Offsets come from writing the same documents the same way.
-        payload, offsets, lengths = segment_bytes(docs, journal, token)
+        payload, offsets, lengths = segment_bytes(part.docs, journal, token)
         if payload != raw:
             raise CorruptFile(f"{self.path} is not a segment written by cbe")
-        index = build_index(docs, journal, token, offsets, lengths)
+        index = build_index(part, journal, token, offsets, lengths)
         write_atomically(self.index_path, orjson.dumps(index))
         return index
 
@@ -327,7 +345,10 @@ class _Segment(_Part):
 
 
 def segment_bytes(
-    docs: list[dict[str, Any]], journal: int, token: str
+    docs: list[dict[str, Any]],
+    journal: int,
+    token: str,
+    blobs: Sequence[bytes | None] | None = None,
 ) -> tuple[bytes, list[int], list[int]]:
     """A TinyDB file of ``docs`` (document ids 1, 2, ...) and each document's byte range.
 
@@ -341,7 +362,7 @@ def segment_bytes(
     lengths: list[int] = []
     for i, doc in enumerate(docs, 1):
         prefix = (b"," if i > 1 else b"") + b'"%d":' % i
-        blob = orjson.dumps(doc)
+        blob = (blobs[i - 1] if blobs is not None else None) or orjson.dumps(doc)
         offsets.append(size + len(prefix))
         lengths.append(len(blob))
         chunks.append(prefix)
@@ -352,11 +373,11 @@ def segment_bytes(
     return b"".join(chunks), offsets, lengths
 
 
-def write_segment(path: Path, docs: list[dict[str, Any]], journal: int) -> None:
-    """Write a segment of ``docs`` (in time order), then its index."""
+def write_segment(path: Path, part: _MemoryPart, journal: int) -> None:
+    """Write a segment of the documents of ``part``, then its index."""
     token = os.urandom(8).hex()
-    payload, offsets, lengths = segment_bytes(docs, journal, token)
-    index = build_index(docs, journal, token, offsets, lengths)
+    payload, offsets, lengths = segment_bytes(part.docs, journal, token, part.blobs)
+    index = build_index(part, journal, token, offsets, lengths)
     write_atomically(path, payload)
     write_atomically(path.with_suffix(".idx"), orjson.dumps(index))
 
@@ -382,10 +403,8 @@ def _segment_token(fd: int, size: int) -> str | None:
 
 
 def build_index(
-    docs: list[dict[str, Any]], journal: int, token: str, offsets: list[int], lengths: list[int]
+    part: _Part, journal: int, token: str, offsets: list[int], lengths: list[int]
 ) -> dict[str, Any]:
-    part = _Part()
-    _index_docs(docs, part)
     return {
         "version": INDEX_VERSION,
         "journal": journal,
@@ -561,6 +580,8 @@ class CompletionStore:
         if not completions:
             return
         docs = [c.to_json() for c in completions]
+        ms = [to_epoch_millis(c.occurred_at) for c in completions]
+        blobs = [orjson.dumps(doc) for doc in docs]
         with self._lock:
             self._refresh()
             self._check_uuids(docs)
@@ -568,11 +589,11 @@ class CompletionStore:
             assert tail is not None
             self._cut_torn_line(tail)
             fd = self._open_journal(tail)
-            line = orjson.dumps({"docs": docs}) + b"\n"
+            line = b'{"docs":[' + b",".join(blobs) + b"]}\n"
             os.write(fd, line)
             tail.offset += len(line)
             tail.inode = os.fstat(fd).st_ino
-            tail.add(docs)
+            tail.add(docs, ms, blobs)
             self._uuid_set().update(_uuid_hashes(docs))
             position = (tail.number, tail.offset)
             if tail.count >= SEGMENT_SIZE:
@@ -611,7 +632,8 @@ class CompletionStore:
 
     def _check_uuids(self, docs: list[dict[str, Any]]) -> None:
         uuids = self._uuid_set()
-        keys = [(d["eventName"], d["uuid"]) for d in docs]
+        # A uuid the store made (the completion's own id) is new by construction.
+        keys = [(d["eventName"], d["uuid"]) for d in docs if d["uuid"] != d["id"]]
         seen: set[tuple[str, str]] = set()
         taken: set[tuple[str, str]] = set()
         for key in keys:
@@ -648,7 +670,7 @@ class CompletionStore:
         assert tail is not None
         number = max([*self._segments, 0]) + 1
         path = self._segment_path(number)
-        write_segment(path, tail.view().docs, tail.number)
+        write_segment(path, tail.view(), tail.number)
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
@@ -670,7 +692,7 @@ class CompletionStore:
                 segment.path.unlink()
                 segment.index_path.unlink(missing_ok=True)
                 continue
-            write_segment(segment.path, _sort_docs(kept), segment.journal)
+            write_segment(segment.path, _MemoryPart(kept), segment.journal)
         tail = self._tail
         assert tail is not None
         kept, count = self._changed(list(tail.docs), change)
@@ -889,12 +911,11 @@ def write_segments(folder: Path, docs: Iterable[dict[str, Any]]) -> int:
     """Write ``docs`` as the segments of a store folder, replacing any there (a migration, under
     the lock). Segment ``n`` is marked as folded from journal ``n``, so the open journal is the
     next number. Returns how many segments were written."""
-    ordered = _sort_docs(docs)
+    ordered = _MemoryPart(list(docs)).docs
     count = 0
     for count, start in enumerate(range(0, len(ordered), SEGMENT_SIZE), 1):
-        write_segment(
-            folder / f"seg-{count:06d}.json", ordered[start : start + SEGMENT_SIZE], count
-        )
+        chunk = _MemoryPart(ordered[start : start + SEGMENT_SIZE])
+        write_segment(folder / f"seg-{count:06d}.json", chunk, count)
     for name in os.listdir(folder):
         match = _SEGMENT.fullmatch(name.replace(".idx", ".json"))
         if match and int(match.group(1)) > count:

@@ -134,21 +134,22 @@ class TinyRecordRepository:
     def _records(self, object_type: ObjectType) -> Table:
         return _table(self._storage, object_type.plural)
 
-    def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
-        if not record_id.isdigit():
-            return None
+    def _by_id(self, object_type: ObjectType) -> dict[str, CrmRecord]:
+        """The records of one type by id, in id order; rebuilt when the main file changes."""
+
+        def build() -> dict[str, CrmRecord]:
+            docs = sorted(self._records(object_type), key=lambda d: d.doc_id)
+            return {str(d.doc_id): CrmRecord.model_validate(d) for d in docs}
+
         with self._lock.reading():
-            doc = self._records(object_type).get(doc_id=int(record_id))
-            return None if doc is None else CrmRecord.model_validate(doc)
+            result: dict[str, CrmRecord] = self._cache.get(f"records:{object_type}", build)
+        return result
+
+    def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
+        return self._by_id(object_type).get(record_id)
 
     def list_records(self, object_type: ObjectType) -> list[CrmRecord]:
-        def build() -> list[CrmRecord]:
-            docs = sorted(self._records(object_type), key=lambda d: d.doc_id)
-            return [CrmRecord.model_validate(d) for d in docs]
-
-        with self._lock.reading():
-            result: list[CrmRecord] = self._cache.get(f"records:{object_type}", build)
-        return list(result)
+        return list(self._by_id(object_type).values())
 
     def _contact_index(self, key: str) -> dict[str, str]:
         def build() -> dict[str, str]:
@@ -320,7 +321,7 @@ class TinyDatabase:
         self.folder = folder
         self._portal = portal
         self._lock = lock
-        self._main = AtomicJSONStorage(folder / MAIN_FILE)
+        self._main = AtomicJSONStorage(folder / MAIN_FILE, lock=lock)
         cache = _Cached(self._main)
         self._definitions = TinyDefinitionRepository(self._main, lock, cache)
         self._records = TinyRecordRepository(self._main, lock, cache)

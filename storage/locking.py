@@ -37,6 +37,11 @@ class DatabaseLock:
         # Polling at 2 ms keeps hand-overs between busy writers short (the default is 50 ms).
         self._lock = FileLock(self.path, timeout=timeout, mode=0o600, poll_interval=0.002)
         self._threads = threading.RLock()
+        self._depth = 0
+        self._owner: int | None = None
+        self.epoch = 0
+        """Counts the times this process took the lock: what was checked against the files
+        during one holding stays true until it ends (no other process can write)."""
 
     def __enter__(self) -> DatabaseLock:
         if not self._threads.acquire(timeout=self._timeout):
@@ -54,6 +59,10 @@ class DatabaseLock:
                     f"{self._timeout:g} s; try again."
                 ) from error
             raise
+        if self._depth == 0:
+            self._owner = threading.get_ident()
+            self.epoch += 1
+        self._depth += 1
         return self
 
     def __exit__(
@@ -62,6 +71,10 @@ class DatabaseLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self.epoch += 1
         try:
             self._lock.release()
         finally:
@@ -76,3 +89,7 @@ class DatabaseLock:
     @property
     def is_held(self) -> bool:
         return self._lock.is_locked
+
+    def held_epoch(self) -> int | None:
+        """The current epoch when the calling thread holds the lock, else None."""
+        return self.epoch if self._owner == threading.get_ident() else None
