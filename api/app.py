@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import openapi
 from api.errors import HANDLERS, error_response
 from api.routes import collector, crm, definitions, events, send
+from api.sendqueue import SendQueue
 from core.services import Services
 
 _log = logging.getLogger("cbe.api")
@@ -76,6 +77,46 @@ class _TooLarge(Exception):
     pass
 
 
+class RequireToken:
+    """Answer 401 unless the request carries ``Authorization: Bearer <token>``; the
+    collector, the tracking script, the docs and CORS preflights are public.
+
+    Plain ASGI rather than ``@app.middleware("http")``, which runs every request in a task of
+    its own and streams the response through a queue: a third of the time of a single send.
+    """
+
+    def __init__(self, app: ASGIApp, token: bytes) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] == "OPTIONS"
+            or scope["path"].startswith(PUBLIC_PATHS)
+            or self._allowed(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        response = error_response(
+            401,
+            "Authentication credentials not found or invalid: send "
+            "'Authorization: Bearer <token>' with the token `cbe portal --json` prints.",
+            "INVALID_AUTHENTICATION",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, given = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(
+                    given.strip(), self.token
+                )
+        return False
+
+
 def workflow_clock(services: Services, seconds: float) -> Callable[[FastAPI], Any]:
     """A lifespan that moves workflows along every few seconds while the server runs (maximum
     waits and delays expire by the clock; completions move records on at once anyway)."""
@@ -96,6 +137,7 @@ def workflow_clock(services: Services, seconds: float) -> Callable[[FastAPI], An
         finally:
             if task is not None:
                 task.cancel()
+            await run_in_threadpool(app.state.send_queue.close)
 
     return lifespan
 
@@ -122,27 +164,9 @@ def create_app(
         lifespan=workflow_clock(services, workflow_seconds),
     )
     app.state.services = services
+    app.state.send_queue = SendQueue(services.ingestion)
     app.state.public_url = public_url
     token = access_token.encode()
-
-    @app.middleware("http")
-    async def require_token(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if request.method == "OPTIONS" or path.startswith(PUBLIC_PATHS):
-            return await call_next(request)
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
-            return error_response(
-                401,
-                "Authentication credentials not found or invalid: send "
-                "'Authorization: Bearer <token>' with the token `cbe portal --json` prints.",
-                "INVALID_AUTHENTICATION",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return await call_next(request)
 
     for exception, handler in HANDLERS.items():
         app.add_exception_handler(exception, handler)
@@ -153,6 +177,7 @@ def create_app(
     app.include_router(crm.router)
     app.include_router(collector.router)
 
+    app.add_middleware(RequireToken, token=token)  # inside CORS: a 401 carries its headers
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(allowed_origins),

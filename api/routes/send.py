@@ -7,15 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 
 from api.deps import services_of
+from api.sendqueue import SendQueue
 from core.models import Source
 
 router = APIRouter(prefix="/events/v3/send", tags=["send"])
 
 
 @router.post("", status_code=204)
-def send_one(request: Request, body: Annotated[Any, Body()]) -> Response:
+async def send_one(request: Request, body: Annotated[Any, Body()]) -> Response:
     """Store one completion; every broken rule is answered at once and nothing is stored."""
-    services_of(request).ingestion.send(body, Source.API)
+    queue: SendQueue = request.app.state.send_queue
+    await queue.send(body)
     return Response(status_code=204)
 
 
