@@ -38,6 +38,7 @@ import heapq
 import os
 import re
 import threading
+import time
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -60,6 +61,8 @@ SEGMENT_SIZE = 20_000
 
 _JOURNAL = re.compile(r"journal-(\d{6})\.jsonl")
 _SEGMENT = re.compile(r"seg-(\d{6})\.json")
+_COARSE_CLOCK_NS = 100_000_000
+"""How far a file time may lag the real time (a kernel tick, with a wide margin)."""
 _TOKEN = re.compile(rb'"token":"([0-9a-f]+)"')
 INDEX_VERSION = 1
 
@@ -453,6 +456,8 @@ class CompletionStore:
         self._journal_fd: int | None = None
         self._journal_fd_number = -1
         self._sync_lock = threading.Lock()
+        self._listed: tuple[int, int] | None = None
+        """(modification time of the folder, when it was listed), both in nanoseconds."""
         self._synced: tuple[int, int] = (-1, 0)
         """(journal number, offset) known durable."""
         self._uuids: set[int] | None = None
@@ -483,9 +488,28 @@ class CompletionStore:
             assert self._tail is not None
             return self._tail.path
 
+    def _folder_unchanged(self) -> bool:
+        """Whether no file was added, removed or replaced in the folder since the last listing.
+
+        Every such change sets the folder's modification time, but the kernel stamps it from a
+        coarse clock: two changes a few milliseconds apart may carry the same time. So the
+        time is trusted only when the last listing was made well after it (as git does with
+        its index), and otherwise the folder is listed again.
+        """
+        observed = time.time_ns()
+        mtime = os.stat(self.folder).st_mtime_ns
+        last = self._listed
+        if last is not None and last[0] == mtime and last[1] - mtime > _COARSE_CLOCK_NS:
+            return True
+        self._listed = (mtime, observed)
+        return False
+
     def _refresh(self) -> None:
         """Catch up with the folder: new or rewritten segments, the journal's new lines, a fold
         done by another process. The caller holds (at least) the thread lock."""
+        if self._tail is not None and self._folder_unchanged():
+            self._refresh_tail(self._tail.count, unknown=False)
+            return
         segments, journals = self._listing()
         previous = self._tail
         seen = previous.count if previous is not None else 0
@@ -516,7 +540,11 @@ class CompletionStore:
         if self._tail is None or self._tail.number != number:
             self._tail = _Tail(number, self._journal_path(number))
             seen = 0
+        self._refresh_tail(seen, unknown)
+
+    def _refresh_tail(self, seen: int, unknown: bool) -> None:
         tail = self._tail
+        assert tail is not None
         inode = tail.inode
         tail.read_new()
         if tail.inode != inode and inode:

@@ -456,3 +456,28 @@ def test_deleting_an_event_removes_its_completions_from_every_file(
     reopened = open_services(folder)
     assert set(reopened.db.completions.summaries()) == {other}
     reopened.close()
+
+
+def test_a_folder_change_within_one_clock_tick_is_still_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """File times come from a coarse clock: a fold by another process may leave the folder
+    with the modification time it had at this process's last listing. A listing made that
+    close to the folder's last change is not trusted, so the fold is still seen."""
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 3)
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    reader, writer = open_services(folder), open_services(folder)
+    store = folder / "completions"
+    reader.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-01-01"})
+    assert reader.db.completions.summaries()[event].count == 1  # listed just after a change
+    listed_at = os.stat(store).st_mtime_ns
+
+    for day in (2, 3):  # the third completion folds the journal into a segment
+        writer.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-0{day}"})
+    assert (store / "seg-000001.json").exists()
+    os.utime(store, ns=(listed_at, listed_at))  # as a coarse clock could have stamped it
+
+    assert reader.db.completions.summaries()[event].count == 3
+    reader.close()
+    writer.close()
