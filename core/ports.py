@@ -82,6 +82,15 @@ class EventSummary:
     last_occurred_at: datetime | None
 
 
+@dataclass(frozen=True)
+class EventTally:
+    """One event's completions per interval, and how many distinct records made them."""
+
+    series: list[int]
+    records: int
+    """Distinct records over all the intervals; anonymous visitors are not counted."""
+
+
 class CompletionRepository(Protocol):
     """The append-only store of completions."""
 
@@ -98,6 +107,14 @@ class CompletionRepository(Protocol):
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         """Completions in ``selection``, ordered by ``(occurred_at, id)`` as it asks."""
+        ...
+
+    def tally(
+        self, event_names: Collection[str], boundaries: Sequence[datetime]
+    ) -> dict[str, EventTally]:
+        """For each event: completions in each interval ``[boundaries[i], boundaries[i+1])``
+        and distinct records over ``[boundaries[0], boundaries[-1])``; counts only, which a
+        store serves from its indexes without reading documents."""
         ...
 
     def summaries(self) -> dict[str, EventSummary]:

@@ -50,7 +50,7 @@ import orjson
 from core.clock import from_epoch_millis, to_epoch_millis
 from core.errors import Conflict, Rule, Violation
 from core.models import Completion, ObjectType
-from core.ports import CompletionSelection, EventSummary
+from core.ports import CompletionSelection, EventSummary, EventTally
 from storage.atomic import CorruptFile, fsync_dir, write_atomically
 from storage.locking import DatabaseLock
 
@@ -816,6 +816,30 @@ class CompletionStore:
                 result[(ObjectType(kind), object_id)] = EventSummary(count, from_epoch_millis(last))
             self._record_summaries = (version, result)
             return dict(result)
+
+    def tally(
+        self, event_names: Collection[str], boundaries: Sequence[datetime]
+    ) -> dict[str, EventTally]:
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        edges = [to_epoch_millis(b) for b in boundaries]
+        series = {name: [0] * (len(edges) - 1) for name in event_names}
+        records: dict[str, set[str]] = {name: set() for name in event_names}
+        for part in parts:
+            occurred = part.occurred
+            for name in event_names:
+                positions = part.by_event.get(name)
+                if not positions or occurred[positions[-1]] < edges[0]:
+                    continue
+                # Positions are in time order: each edge is found by bisection.
+                at = [bisect.bisect_left(positions, e, key=occurred.__getitem__) for e in edges]
+                counts = series[name]
+                for i in range(len(counts)):
+                    counts[i] += at[i + 1] - at[i]
+                codes = set(map(part.record_of.__getitem__, positions[at[0] : at[-1]]))
+                records[name].update(part.records[c] for c in codes)
+        return {name: EventTally(series[name], len(records[name] - {""})) for name in event_names}
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         for part, pos in self._scan(selection):
