@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
+import hashlib
 import heapq
 import os
 import re
@@ -41,9 +43,10 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -64,7 +67,8 @@ _SEGMENT = re.compile(r"seg-(\d{6})\.json")
 _COARSE_CLOCK_NS = 100_000_000
 """How far a file time may lag the real time (a kernel tick, with a wide margin)."""
 _TOKEN = re.compile(rb'"token":"([0-9a-f]+)"')
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+_INDEX_MAGIC = b"CBEINDEX\n"
 
 Key = tuple[int, str]
 """Sort key of a completion: (occurredAt in epoch milliseconds, id)."""
@@ -87,13 +91,13 @@ class _Part:
 
     def __init__(self) -> None:
         self.ids: list[str] = []
-        self.occurred: array[int] = array("q")
+        self.occurred: Sequence[int] = array("q")
         self.events: list[str] = []
         self.event_codes: dict[str, int] = {}
-        self.event_of: array[int] = array("I")
+        self.event_of: Sequence[int] = array("I")
         self.records: list[str] = []
         self.record_codes: dict[str, int] = {}
-        self.record_of: array[int] = array("I")
+        self.record_of: Sequence[int] = array("I")
         self.by_event: dict[str, Sequence[int]] = {}
         self.by_record: dict[str, Sequence[int]] = {}
         self.explicit_uuids: dict[int, str] = {}
@@ -103,7 +107,7 @@ class _Part:
 
     @property
     def count(self) -> int:
-        return len(self.ids)
+        return len(self.occurred)
 
     @property
     def min_ms(self) -> int:
@@ -122,9 +126,11 @@ class _Part:
     def completion(self, pos: int) -> Completion:
         return Completion.model_validate(self.doc(pos))
 
-    def uuid_hashes(self) -> Iterator[int]:
-        for pos, uuid in self.explicit_uuids.items():
-            yield hash((self.events[self.event_of[pos]], uuid))
+    def uuid_hashes(self) -> Iterable[int]:
+        return (
+            uuid_hash(self.events[self.event_of[pos]], uuid)
+            for pos, uuid in self.explicit_uuids.items()
+        )
 
     def has_uuid(self, event: str, uuid: str) -> bool:
         positions = self.by_event.get(event, ())
@@ -138,6 +144,8 @@ def _index_docs(docs: list[dict[str, Any]], part: _Part, ms: Iterable[int]) -> N
     times in epoch milliseconds)."""
     by_event: dict[str, list[int]] = {}
     by_record: dict[str, list[int]] = {}
+    event_of: array[int] = array("I")
+    record_of: array[int] = array("I")
     part.occurred = array("q", ms)
     for pos, doc in enumerate(docs):
         event = doc["eventName"]
@@ -148,18 +156,19 @@ def _index_docs(docs: list[dict[str, Any]], part: _Part, ms: Iterable[int]) -> N
         if code is None:
             code = part.event_codes[event] = len(part.events)
             part.events.append(event)
-        part.event_of.append(code)
+        event_of.append(code)
         rcode = part.record_codes.get(record)
         if rcode is None:
             rcode = part.record_codes[record] = len(part.records)
             part.records.append(record)
-        part.record_of.append(rcode)
+        record_of.append(rcode)
         by_event.setdefault(event, []).append(pos)
         by_record.setdefault(record, []).append(pos)
         if doc.get("uuid") and doc["uuid"] != doc["id"]:
             part.explicit_uuids[pos] = doc["uuid"]
         if not record and doc.get("utk"):
             part.anonymous[pos] = doc["utk"]
+    part.event_of, part.record_of = event_of, record_of
     part.by_event = {k: array("I", v) for k, v in by_event.items()}
     part.by_record = {k: array("I", v) for k, v in by_record.items()}
 
@@ -225,7 +234,7 @@ class _Tail:
             self._view = _MemoryPart(self.docs, self.ms, self.blobs)
         return self._view
 
-    def uuid_hashes(self) -> Iterator[int]:
+    def uuid_hashes(self) -> Iterable[int]:
         return _uuid_hashes(self.docs)
 
     def has_uuid(self, event: str, uuid: str) -> bool:
@@ -263,11 +272,26 @@ class _Tail:
         return True
 
 
+def _slices(
+    positions: memoryview, keys: Sequence[str], starts: Sequence[int]
+) -> dict[str, Sequence[int]]:
+    """Each key's run of ``positions``, without copying."""
+    ends = [*starts[1:], len(positions)]
+    return {key: positions[a:b] for key, a, b in zip(keys, starts, ends, strict=True)}
+
+
+def uuid_hash(event: str, uuid: str) -> int:
+    """A stable 64-bit hash of ``(event, uuid)``: kept in segment indexes, so that the set of
+    taken uuids is built without reading them."""
+    digest = hashlib.blake2b(f"{event}\n{uuid}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
 def _uuid_hashes(docs: Iterable[dict[str, Any]]) -> Iterator[int]:
     """Hashes of ``(event, uuid)`` of the completions whose sender chose the uuid."""
     for doc in docs:
         if doc.get("uuid") and doc["uuid"] != doc["id"]:
-            yield hash((doc["eventName"], doc["uuid"]))
+            yield uuid_hash(doc["eventName"], doc["uuid"])
 
 
 class _Segment(_Part):
@@ -275,13 +299,14 @@ class _Segment(_Part):
 
     def __init__(self, number: int, path: Path) -> None:
         super().__init__()
+        del self.ids, self.explicit_uuids  # read from the index when first needed
         self.number = number
         self.path = path
         self.index_path = path.with_suffix(".idx")
         self.journal = -1
         """The journal this segment was folded from."""
-        self.offsets: array[int] = array("q")
-        self.lengths: array[int] = array("I")
+        self.offsets: Sequence[int] = array("q")
+        self.lengths: Sequence[int] = array("I")
         self.inode = 0
         self._fd: int | None = None
 
@@ -290,36 +315,54 @@ class _Segment(_Part):
         st = os.fstat(self._fd)
         self.inode = st.st_ino
         try:
-            index = orjson.loads(self.index_path.read_bytes())
-            if (
-                index.get("version") != INDEX_VERSION
-                or index.get("token") != _segment_token(self._fd, st.st_size)
-                or len(index["ids"]) != len(index["offsets"])
-            ):
+            index = read_index(self.index_path.read_bytes())
+            if index.header.get("token") != _segment_token(self._fd, st.st_size):
                 raise ValueError("an index of another version of the segment")
-        except (FileNotFoundError, orjson.JSONDecodeError, ValueError, AttributeError, KeyError):
-            index = self._rebuild_index()
-        self._from_index(index)
+            self._from_index(index)
+        except (FileNotFoundError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            self._from_index(self._rebuild_index())
         return self
 
-    def _from_index(self, index: dict[str, Any]) -> None:
-        self.journal = int(index["journal"])
-        self.ids = index["ids"]
-        self.occurred = array("q", index["occurred"])
-        self.events = index["events"]
+    def _from_index(self, index: _Index) -> None:
+        header = index.header
+        count = int(header["count"])
+        self.journal = int(header["journal"])
+        self.occurred = index.column("occurred", "q")
+        self.event_of = index.column("eventOf", "I")
+        self.record_of = index.column("recordOf", "I")
+        self.offsets = index.column("offsets", "q")
+        self.lengths = index.column("lengths", "I")
+        if not len(self.occurred) == len(self.offsets) == len(self.lengths) == count:
+            raise ValueError("columns of different lengths")
+        self.events = header["events"]
         self.event_codes = {e: i for i, e in enumerate(self.events)}
-        self.event_of = array("I", index["eventOf"])
-        self.records = index["records"]
+        self.records = header["records"]
         self.record_codes = {r: i for i, r in enumerate(self.records)}
-        self.record_of = array("I", index["recordOf"])
-        self.offsets = array("q", index["offsets"])
-        self.lengths = array("I", index["lengths"])
-        self.by_event = {self.events[int(c)]: array("I", p) for c, p in index["byEvent"].items()}
-        self.by_record = {self.records[int(c)]: array("I", p) for c, p in index["byRecord"].items()}
-        self.explicit_uuids = {int(p): u for p, u in index["uuids"].items()}
-        self.anonymous = {int(p): u for p, u in index["utks"].items()}
+        self.by_event = _slices(index.column("byEvent", "I"), self.events, header["eventStarts"])
+        self.by_record = _slices(
+            index.column("byRecord", "I"), self.records, header["recordStarts"]
+        )
+        self.anonymous = {int(p): u for p, u in header["utks"].items()}
+        self._index = index
 
-    def _rebuild_index(self) -> dict[str, Any]:
+    @functools.cached_property
+    def explicit_uuids(self) -> dict[int, str]:  # type: ignore[override]
+        """Read when first needed: only a uuid that might be taken already asks for them."""
+        positions = self._index.column("uuidPositions", "I")
+        return dict(zip(positions, self._index.strings("uuids"), strict=True))
+
+    def uuid_hashes(self) -> Iterable[int]:
+        return self._index.column("uuidHashes", "q")
+
+    @functools.cached_property
+    def ids(self) -> list[str]:  # type: ignore[override]
+        """Read when first needed: counts and most reads never need them."""
+        ids = self._index.ids()
+        if len(ids) != self.count:
+            raise CorruptFile(f"{self.index_path} names {len(ids)} ids for {self.count} entries")
+        return ids
+
+    def _rebuild_index(self) -> _Index:
         """Index the TinyDB file itself (its index is missing, or is of an older version of
         the file: a crash between writing the two) and write the index."""
         assert self._fd is not None
@@ -332,8 +375,8 @@ class _Segment(_Part):
         if payload != raw:
             raise CorruptFile(f"{self.path} is not a segment written by cbe")
         index = build_index(part, journal, token, offsets, lengths)
-        write_atomically(self.index_path, orjson.dumps(index))
-        return index
+        write_atomically(self.index_path, index)
+        return read_index(index)
 
     def doc(self, pos: int) -> dict[str, Any]:
         assert self._fd is not None
@@ -382,7 +425,7 @@ def write_segment(path: Path, part: _MemoryPart, journal: int) -> None:
     payload, offsets, lengths = segment_bytes(part.docs, journal, token, part.blobs)
     index = build_index(part, journal, token, offsets, lengths)
     write_atomically(path, payload)
-    write_atomically(path.with_suffix(".idx"), orjson.dumps(index))
+    write_atomically(path.with_suffix(".idx"), index)
 
 
 def read_segment(
@@ -406,25 +449,82 @@ def _segment_token(fd: int, size: int) -> str | None:
 
 
 def build_index(
-    part: _Part, journal: int, token: str, offsets: list[int], lengths: list[int]
-) -> dict[str, Any]:
-    return {
-        "version": INDEX_VERSION,
-        "journal": journal,
-        "token": token,
-        "ids": part.ids,
-        "occurred": list(part.occurred),
-        "events": part.events,
-        "eventOf": list(part.event_of),
-        "records": part.records,
-        "recordOf": list(part.record_of),
-        "offsets": offsets,
-        "lengths": lengths,
-        "byEvent": {str(part.event_codes[e]): list(p) for e, p in part.by_event.items()},
-        "byRecord": {str(part.record_codes[r]): list(p) for r, p in part.by_record.items()},
-        "uuids": {str(p): u for p, u in part.explicit_uuids.items()},
-        "utks": {str(p): u for p, u in part.anonymous.items()},
+    part: _Part, journal: int, token: str, offsets: Sequence[int], lengths: Sequence[int]
+) -> bytes:
+    """A segment's index: a JSON header line, then its columns as machine arrays, so that
+    opening a store reads them with a copy rather than parsing a million numbers."""
+    event_positions: array[int] = array("I")
+    event_starts = []
+    for event in part.events:
+        event_starts.append(len(event_positions))
+        event_positions.extend(part.by_event[event])
+    record_positions: array[int] = array("I")
+    record_starts = []
+    for record in part.records:
+        record_starts.append(len(record_positions))
+        record_positions.extend(part.by_record[record])
+    columns = {
+        "occurred": array("q", part.occurred).tobytes(),
+        "eventOf": array("I", part.event_of).tobytes(),
+        "recordOf": array("I", part.record_of).tobytes(),
+        "offsets": array("q", offsets).tobytes(),
+        "lengths": array("I", lengths).tobytes(),
+        "byEvent": event_positions.tobytes(),
+        "byRecord": record_positions.tobytes(),
+        "ids": "\n".join(part.ids).encode(),
+        "uuidPositions": array("I", part.explicit_uuids).tobytes(),
+        "uuidHashes": array("q", part.uuid_hashes()).tobytes(),
+        "uuids": "\n".join(part.explicit_uuids.values()).encode(),
     }
+    body = bytearray()
+    sections = {}
+    for name, data in columns.items():
+        sections[name] = [len(body), len(data)]
+        body += data + b"\0" * (-len(data) % 8)  # each column 8-byte aligned
+    header = orjson.dumps(
+        {
+            "version": INDEX_VERSION,
+            "journal": journal,
+            "token": token,
+            "count": part.count,
+            "events": part.events,
+            "eventStarts": event_starts,
+            "records": part.records,
+            "recordStarts": record_starts,
+            "utks": {str(p): u for p, u in part.anonymous.items()},
+            "sections": sections,
+        }
+    )
+    header += b" " * (-(len(_INDEX_MAGIC) + len(header) + 1) % 8)
+    return _INDEX_MAGIC + header + b"\n" + bytes(body)
+
+
+@dataclass
+class _Index:
+    header: dict[str, Any]
+    body: memoryview
+
+    def column(self, name: str, kind: Literal["I", "q"]) -> memoryview[int]:
+        start, size = self.header["sections"][name]
+        return self.body[start : start + size].cast(kind)
+
+    def strings(self, name: str) -> list[str]:
+        start, size = self.header["sections"][name]
+        return bytes(self.body[start : start + size]).decode().split("\n") if size else []
+
+    def ids(self) -> list[str]:
+        return self.strings("ids")
+
+
+def read_index(raw: bytes) -> _Index:
+    """Parse an index written by :func:`build_index`; ValueError when it is not one."""
+    if not raw.startswith(_INDEX_MAGIC):
+        raise ValueError("not a segment index")
+    end = raw.index(b"\n", len(_INDEX_MAGIC))
+    header = orjson.loads(raw[len(_INDEX_MAGIC) : end])
+    if not isinstance(header, dict) or header.get("version") != INDEX_VERSION:
+        raise ValueError("an index of another version")
+    return _Index(header, memoryview(raw)[end + 1 :])
 
 
 K = TypeVar("K")
@@ -665,7 +765,7 @@ class CompletionStore:
         seen: set[tuple[str, str]] = set()
         taken: set[tuple[str, str]] = set()
         for key in keys:
-            if key in seen or (hash(key) in uuids and self._has_uuid(*key)):
+            if key in seen or (uuid_hash(*key) in uuids and self._has_uuid(*key)):
                 taken.add(key)
             seen.add(key)
         if taken:
@@ -779,7 +879,7 @@ class CompletionStore:
         with self._lock.reading():
             self._refresh()
             uuids = self._uuid_set()
-            return {k for k in wanted if hash(k) in uuids and self._has_uuid(*k)}
+            return {k for k in wanted if uuid_hash(*k) in uuids and self._has_uuid(*k)}
 
     def summaries(self) -> dict[str, EventSummary]:
         with self._lock.reading():

@@ -23,6 +23,7 @@ from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
 from storage.bootstrap import open_services
+from storage.completions import read_index
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer.py")
@@ -179,10 +180,10 @@ def read_raw(folder: Path) -> Stored:
         assert list(data["completions"]) == [str(i) for i in range(1, len(docs) + 1)], path
         keys = [(datetime.fromisoformat(doc["occurredAt"]), doc["id"]) for doc in docs]
         assert keys == sorted(keys), f"{path} is not in time order"
-        index = orjson.loads(path.with_suffix(".idx").read_bytes())
-        assert index["ids"] == [doc["id"] for doc in docs], path
-        assert index["journal"] == data["segment"]["1"]["journal"], path
-        folded.add(index["journal"])
+        index = read_index(path.with_suffix(".idx").read_bytes())
+        assert index.ids() == [doc["id"] for doc in docs], path
+        assert index.header["journal"] == data["segment"]["1"]["journal"], path
+        folded.add(index.header["journal"])
         completions.extend(docs)
     for path in journals:
         number = int(JOURNAL_FILE.fullmatch(path.name).group(1))  # type: ignore[union-attr]

@@ -391,7 +391,7 @@ def test_an_index_of_an_earlier_version_of_its_segment_is_rebuilt(
         other,
         other,
     ]
-    assert orjson.loads((store / "seg-000001.idx").read_bytes())["ids"] == [
+    assert completions.read_index((store / "seg-000001.idx").read_bytes()).ids() == [
         c.id for c in reopened.db.completions.scan(CompletionSelection(newest_first=False))
     ]
     reopened.close()
