@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from core.services import Services
 from tui.commands import CbeCommands
-from tui.dialogs.help import HelpDialog
-from tui.screens.analyze import AnalyzeScreen
 from tui.screens.base import CbeScreen
 from tui.screens.events import EventsScreen
-from tui.screens.records import RecordsScreen
-from tui.screens.workflows import WorkflowsScreen
 from tui.widgets.section_bar import SECTIONS
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
 _FRAME_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous"}
+
+
+def _later(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A factory of a screen class imported when first called."""
+
+    def make() -> Screen[Any]:
+        screen_class: type[Screen[Any]] = getattr(importlib.import_module(module), name)
+        return screen_class()
+
+    return make
 
 
 class CbeApp(App[None]):
@@ -54,10 +64,12 @@ class CbeApp(App[None]):
     def on_mount(self) -> None:
         portal = self.services.db.portal
         self.sub_title = f"portal {portal.portal_id} · {Path(self.services.db.location).name}"
+        # The other sections' screens (and what they import, such as the charts) load when
+        # first visited: the app starts with only what its first screen needs.
         self.add_mode("events", lambda: EventsScreen())
-        self.add_mode("records", lambda: RecordsScreen())
-        self.add_mode("workflows", lambda: WorkflowsScreen())
-        self.add_mode("analyze", lambda: AnalyzeScreen())
+        self.add_mode("records", _later("tui.screens.records", "RecordsScreen"))
+        self.add_mode("workflows", _later("tui.screens.workflows", "WorkflowsScreen"))
+        self.add_mode("analyze", _later("tui.screens.analyze", "AnalyzeScreen"))
         self.switch_mode("events")
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self.advance_workflows)
@@ -74,6 +86,8 @@ class CbeApp(App[None]):
 
     def action_help(self) -> None:
         """Show what the current screen is for and its keys: its own, the field's, the app's."""
+        from tui.dialogs.help import HelpDialog
+
         screen = self.screen
         if isinstance(screen, HelpDialog):
             return
