@@ -1030,6 +1030,25 @@ def _union(part: _Part, lists: list[Sequence[int]]) -> Sequence[int]:
     return sorted(set().union(*lists))  # positions are in time order within a part
 
 
+class _MergeKey:
+    """The sort key ``(occurred, id)`` of a position, comparing ids only when times tie, so
+    that merging parts reads no part's ids unless two completions share a millisecond."""
+
+    __slots__ = ("ms", "part", "pos")
+
+    def __init__(self, ms: int, part: _Part, pos: int) -> None:
+        self.ms, self.part, self.pos = ms, part, pos
+
+    def _id(self) -> str:
+        return self.part.ids[self.pos]
+
+    def __lt__(self, other: _MergeKey) -> bool:
+        return self.ms < other.ms or (self.ms == other.ms and self._id() < other._id())
+
+    def __gt__(self, other: _MergeKey) -> bool:
+        return self.ms > other.ms or (self.ms == other.ms and self._id() > other._id())
+
+
 def _ordered(
     part: _Part,
     positions: Sequence[int],
@@ -1037,26 +1056,35 @@ def _ordered(
     high: int | None,
     start: Key | None,
     newest_first: bool,
-) -> Iterator[tuple[Key, _Part, int]]:
+) -> Iterator[tuple[_MergeKey, _Part, int]]:
     """Positions within the bounds, as (key, part, position), oldest or newest first."""
+    occurred = part.occurred
 
-    def key_of(p: int) -> Key:
-        return part.key(p)
+    def ms_of(p: int) -> int:
+        return occurred[p]
 
     begin, end = 0, len(positions)
     if low is not None:
-        begin = bisect.bisect_left(positions, (low, ""), key=key_of)
+        begin = bisect.bisect_left(positions, low, key=ms_of)
     if high is not None:
-        end = bisect.bisect_left(positions, (high, ""), key=key_of)
+        end = bisect.bisect_left(positions, high, key=ms_of)
     if start is not None:
+        # Bisect by time; only completions in the same millisecond as the cursor need ids.
+        first = bisect.bisect_left(positions, start[0], lo=begin, hi=end, key=ms_of)
+        last = bisect.bisect_right(positions, start[0], lo=first, hi=end, key=ms_of)
+        ids = part.ids if first < last else []
+
+        def id_of(p: int) -> str:
+            return ids[p]
+
         if newest_first:
-            end = min(end, bisect.bisect_left(positions, start, key=key_of))
+            end = bisect.bisect_left(positions, start[1], lo=first, hi=last, key=id_of)
         else:
-            begin = max(begin, bisect.bisect_right(positions, start, key=key_of))
+            begin = bisect.bisect_right(positions, start[1], lo=first, hi=last, key=id_of)
     indexes = range(end - 1, begin - 1, -1) if newest_first else range(begin, end)
     for i in indexes:
         p = positions[i]
-        yield part.key(p), part, p
+        yield _MergeKey(occurred[p], part, p), part, p
 
 
 def write_segments(folder: Path, docs: Iterable[dict[str, Any]]) -> int:
