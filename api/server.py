@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import uvicorn
 
 from api.app import create_app
@@ -18,4 +20,8 @@ def serve(
 ) -> None:
     """Serve until interrupted (Ctrl+C)."""
     app = create_app(services, access_token, allowed_origins)
+    # What exists now (modules, the app, the store's indexes) lives as long as the server: keep
+    # it out of the cycle collector's full passes, which otherwise walk it again every few
+    # thousand stored completions (bench/README.md, scale.py).
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Protocol
 
 
@@ -52,10 +53,13 @@ def truncate_to_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+@lru_cache(maxsize=1024)
 def format_utc(value: datetime) -> str:
     """The one text form of a timestamp in cbe: ``2024-01-02T03:04:05.000Z``.
 
-    Fixed width, so that the text sorts the same way as the moment it names.
+    Fixed width, so that the text sorts the same way as the moment it names. Cached: a batch
+    formats its receipt time once per completion, and equal moments have equal text whatever
+    their offset.
     """
     # isoformat, not strftime: strftime's %Y does not pad years before 1000 to four digits
     text = value.isoformat(timespec="milliseconds")

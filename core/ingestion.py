@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError, field_validator
 
@@ -31,11 +31,13 @@ from core.models import (
     EventDefinition,
     ObjectType,
     PropertyDefinition,
+    PropertyType,
     PropertyValue,
     Source,
 )
 from core.ports import Database, RecordRepository
 from core.rules import (
+    MAX_NAME_LENGTH,
     MAX_PROPERTIES_PER_COMPLETION,
     check_batch_size,
     check_property_count,
@@ -157,6 +159,14 @@ def all_properties(definition: EventDefinition) -> list[PropertyDefinition]:
     return [*definition.properties, *defaults]
 
 
+class _Accepted(NamedTuple):
+    """A property an event accepts: its definition, its longest value, its options."""
+
+    prop: PropertyDefinition
+    limit: int
+    options: frozenset[str] | None
+
+
 class _Lookups:
     """What one ingest call (which holds the database's lock) looks up again and again: a
     batch names the same contacts and events many times."""
@@ -164,14 +174,19 @@ class _Lookups:
     def __init__(self, records: RecordRepository) -> None:
         self._records = records
         self._found: dict[tuple[str, str], CrmRecord | None] = {}
-        self._accepted: dict[str, dict[str, PropertyDefinition]] = {}
+        self._accepted: dict[str, dict[str, _Accepted]] = {}
 
-    def accepted(self, definition: EventDefinition) -> dict[str, PropertyDefinition]:
-        """The properties an event accepts, by name."""
+    def accepted(self, definition: EventDefinition) -> dict[str, _Accepted]:
+        """The properties an event accepts, by name, with what checking a value needs."""
         found = self._accepted.get(definition.name)
         if found is None:
             found = self._accepted[definition.name] = {
-                p.name: p for p in all_properties(definition)
+                p.name: _Accepted(
+                    p,
+                    max_value_length(p.name),
+                    frozenset(p.option_values()) if p.type is PropertyType.ENUMERATION else None,
+                )
+                for p in all_properties(definition)
             }
         return found
 
@@ -520,11 +535,10 @@ class Ingestor:
         unusable: dict[str, list[str]] = {}
         for name in names:
             raw = sent[name]
-            where = f"properties.{name}"
-            problem = check_property_name_length(name, where)
-            prop = known.get(name.lower())
-            if not problem and prop is None:
-                problem = [
+            accepted = known.get(name.lower())
+            if accepted is None or len(name) > MAX_NAME_LENGTH:
+                where = f"properties.{name}"
+                problem = check_property_name_length(name, where) or [
                     Violation(
                         field=where,
                         rule=Rule.UNKNOWN_PROPERTY,
@@ -534,27 +548,24 @@ class Ingestor:
                         actual=name,
                     )
                 ]
-            if problem or prop is None:
                 self._refuse(strict, problem, violations, cuts, name)
                 continue
+            prop, limit, options = accepted
             text = value_text(raw)
-            if text is not None:
-                too_long = check_value_length(prop.name, text, where)
-                if too_long and strict:
-                    violations.extend(too_long)
+            if text is not None and len(text) > limit:
+                if strict:
+                    violations.extend(check_value_length(prop.name, text, f"properties.{name}"))
                     continue
-                if too_long:
-                    limit = max_value_length(prop.name)
-                    cuts.append(
-                        Cut(
-                            property=prop.name,
-                            reason=Rule.VALUE_TOO_LONG,
-                            detail=f"Truncated to {limit} characters.",
-                            original_length=len(text),
-                        )
+                cuts.append(
+                    Cut(
+                        property=prop.name,
+                        reason=Rule.VALUE_TOO_LONG,
+                        detail=f"Truncated to {limit} characters.",
+                        original_length=len(text),
                     )
-                    raw = text[:limit]
-            outcome = parse_value(prop, raw, where)
+                )
+                raw = text = text[:limit]
+            outcome = parse_value(prop, raw, f"properties.{name}", text, options)
             if isinstance(outcome, Violation):
                 self._refuse(strict, [outcome], violations, cuts, name)
                 continue

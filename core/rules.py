@@ -379,11 +379,13 @@ def resolve_case_duplicates(names: Iterable[str]) -> tuple[dict[str, str], list[
     As HubSpot does: sort the variants ascending and keep the last. Returns the kept name for
     each lowercased key (in the order keys first appear) and the names that were set aside.
     """
+    names = list(names)
+    lowered = {name.lower(): name for name in names}
+    if len(lowered) == len(names):  # the usual case: no two names collide
+        return lowered, []
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(name.lower(), []).append(name)
-    if all(len(variants) == 1 for variants in groups.values()):  # the usual case
-        return {key: variants[0] for key, variants in groups.items()}, []
     kept: dict[str, str] = {}
     dropped: list[str] = []
     for key, variants in groups.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -49,9 +50,20 @@ def value_text(raw: object) -> str | None:
     return None
 
 
-def parse_value(prop: PropertyDefinition, raw: object, field: str) -> ParsedValue | Violation:
-    """Parse ``raw`` as a value of ``prop``; a :class:`Violation` says why it cannot be."""
-    text = value_text(raw)
+def parse_value(
+    prop: PropertyDefinition,
+    raw: object,
+    field: str,
+    text: str | None = None,
+    options: AbstractSet[str] | None = None,
+) -> ParsedValue | Violation:
+    """Parse ``raw`` as a value of ``prop``; a :class:`Violation` says why it cannot be.
+
+    ``text`` (``value_text(raw)``) and ``options`` (an enumeration's option values) may be
+    given by a caller that has them already.
+    """
+    if text is None:
+        text = value_text(raw)
     if text is None:
         return Violation(
             field=field,
@@ -79,7 +91,7 @@ def parse_value(prop: PropertyDefinition, raw: object, field: str) -> ParsedValu
                 actual=text,
             )
         return ParsedValue(format_utc(parsed))
-    return parse_enumeration(prop, text)
+    return parse_enumeration(prop, text, options)
 
 
 def _parse_number(
@@ -152,14 +164,19 @@ def _from_millis(millis: int) -> datetime | None:
     return from_epoch_millis(millis)
 
 
-def parse_enumeration(prop: PropertyDefinition, text: str) -> ParsedValue:
+def parse_enumeration(
+    prop: PropertyDefinition, text: str, options: AbstractSet[str] | None = None
+) -> ParsedValue:
     """One value or several separated by ``;``; each is checked against the options.
 
     Values that are not options are kept (nothing sent is lost) and listed as unusable.
     """
+    allowed = prop.option_values() if options is None else options
+    if ";" not in text:  # one value: the usual case
+        value = text.strip()
+        return ParsedValue(value, () if not value or value in allowed else (value,))
     values = [part.strip() for part in text.split(";")]
     values = [v for v in values if v]
-    allowed = prop.option_values()
     unusable = tuple(dict.fromkeys(v for v in values if v not in allowed))
     return ParsedValue(";".join(values), unusable)
 

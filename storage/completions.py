@@ -37,6 +37,7 @@ import contextlib
 import functools
 import hashlib
 import heapq
+import itertools
 import os
 import re
 import threading
@@ -280,9 +281,11 @@ def _slices(
     return {key: positions[a:b] for key, a, b in zip(keys, starts, ends, strict=True)}
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def uuid_hash(event: str, uuid: str) -> int:
     """A stable 64-bit hash of ``(event, uuid)``: kept in segment indexes, so that the set of
-    taken uuids is built without reading them."""
+    taken uuids is built without reading them. Cached: a write checks its uuids, adds them to
+    the set and later indexes them."""
     digest = hashlib.blake2b(f"{event}\n{uuid}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
 
@@ -292,6 +295,24 @@ def _uuid_hashes(docs: Iterable[dict[str, Any]]) -> Iterator[int]:
     for doc in docs:
         if doc.get("uuid") and doc["uuid"] != doc["id"]:
             yield uuid_hash(doc["eventName"], doc["uuid"])
+
+
+class _UuidHashes:
+    """The hashes of every taken ``(event, uuid)``.
+
+    Kept as the keys of a dict of ``None``, not a set: a dict of ints is a container Python's
+    cycle collector does not track, while a set of a million ints had each full collection walk
+    it (a third of a batched write's time at a million completions).
+    """
+
+    def __init__(self, hashes: Iterable[int]) -> None:
+        self._hashes: dict[int, None] = dict.fromkeys(hashes)
+
+    def __contains__(self, value: int) -> bool:
+        return value in self._hashes
+
+    def update(self, hashes: Iterable[int]) -> None:
+        self._hashes.update(dict.fromkeys(hashes))
 
 
 class _Segment(_Part):
@@ -560,7 +581,7 @@ class CompletionStore:
         """(modification time of the folder, when it was listed), both in nanoseconds."""
         self._synced: tuple[int, int] = (-1, 0)
         """(journal number, offset) known durable."""
-        self._uuids: set[int] | None = None
+        self._uuids: _UuidHashes | None = None
         self._summaries: tuple[object, dict[str, EventSummary]] | None = None
         self._record_summaries: tuple[object, dict[tuple[ObjectType, str], EventSummary]] | None = (
             None
@@ -658,12 +679,11 @@ class CompletionStore:
         assert self._tail is not None
         return [*(self._segments[n] for n in sorted(self._segments)), self._tail.view()]
 
-    def _uuid_set(self) -> set[int]:
+    def _uuid_set(self) -> _UuidHashes:
         if self._uuids is None:
             assert self._tail is not None
-            found = {h for segment in self._segments.values() for h in segment.uuid_hashes()}
-            found.update(self._tail.uuid_hashes())
-            self._uuids = found
+            parts: list[Iterable[int]] = [s.uuid_hashes() for s in self._segments.values()]
+            self._uuids = _UuidHashes(itertools.chain(*parts, self._tail.uuid_hashes()))
         return self._uuids
 
     def _version(self) -> object:
@@ -792,8 +812,10 @@ class CompletionStore:
     def _fold(self) -> None:
         """Write the journal's completions as a new TinyDB segment and start a new journal.
 
-        Order matters for crashes: index, then segment, then the new journal, then the old
-        journal goes. At every point a reopening finds each completion exactly once."""
+        Order matters for crashes: the segment (which names its journal), then its index, then
+        the journal goes; the next write begins the next journal. At every point a reopening
+        finds each completion exactly once: a journal that a segment names is skipped by
+        readers and removed by :meth:`recover`."""
         tail = self._tail
         assert tail is not None
         number = max([*self._segments, 0]) + 1
