@@ -131,6 +131,8 @@ def test_parse_enumeration_never_loses_a_value(sent: list[str], option_values: l
     wanted = [v.strip() for v in sent if v.strip()]
 
     parsed = parse_enumeration(prop, ";".join(sent))
+    # what ingestion passes: the option values, looked up once per batch
+    assert parse_enumeration(prop, ";".join(sent), frozenset(option_values)) == parsed
 
     assert isinstance(parsed.value, str)
     assert [v for v in parsed.value.split(";") if v] == wanted
