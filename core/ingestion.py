@@ -565,6 +565,9 @@ class Ingestor:
                     )
                 )
                 raw = text = text[:limit]
+            if text is not None and prop.type is PropertyType.STRING:
+                values[prop.name] = text  # what parse_value would give, without the call
+                continue
             outcome = parse_value(prop, raw, f"properties.{name}", text, options)
             if isinstance(outcome, Violation):
                 self._refuse(strict, [outcome], violations, cuts, name)
