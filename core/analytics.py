@@ -23,7 +23,7 @@ from core.ingestion import all_properties
 from core.models import Completion, EventDefinition, ObjectType, PropertyDefinition, PropertyType
 from core.occurrences import CompletionQuery, OccurrenceService
 from core.ports import Database
-from core.values import usable_values
+from core.values import value_text
 
 Record = tuple[ObjectType, str]
 
@@ -215,47 +215,68 @@ def event_report(
 ) -> EventReport:
     """Completions, unique records and a breakdown of every property's values."""
     props = {p.name: p for p in all_properties(definition)}
+    name, after, before = definition.fully_qualified_name, period.after, period.before
     chosen = [
         c
         for c in completions
-        if c.event_name == definition.fully_qualified_name
-        and period.after <= c.occurred_at < period.before
-        and matches_all(c, props, filters)
+        if c.event_name == name
+        and after <= c.occurred_at < before
+        and (not filters or matches_all(c, props, filters))
     ]
     unique = {(c.object_type, c.object_id) for c in chosen if c.object_id is not None}
+    sent: set[str] = set()
+    for c in chosen:
+        sent.update(c.properties)
     breakdowns = [
         _breakdown(chosen, prop)
         for prop in props.values()
-        if any(prop.name in c.properties for c in chosen) or not prop.hubspot_defined
+        if prop.name in sent or not prop.hubspot_defined
     ]
     return EventReport(definition, period, list(filters), len(chosen), len(unique), breakdowns)
 
 
 def _breakdown(completions: list[Completion], prop: PropertyDefinition) -> PropertyBreakdown:
-    unknown = unusable = 0
-    values: list[list[str]] = []
+    """Count ``prop``'s values over ``completions``: what :func:`core.values.usable_values`
+    gives for each, computed in one pass (a report may cover hundreds of thousands)."""
+    name = prop.name
+    unknown = unusable = known = 0
+    options: Counter[str] = Counter()
+    firsts: list[str] = []  # the one value of a string, number or datetime
+    enumeration = prop.type is PropertyType.ENUMERATION
     for c in completions:
-        if prop.name not in c.properties:
+        raw = c.properties.get(name)
+        if raw is None:
             unknown += 1
             continue
-        if c.unusable.get(prop.name):
+        bad = c.unusable.get(name)
+        if bad:
             unusable += 1
-        usable = usable_values(c, prop)
+        if not enumeration:
+            firsts.append(value_text(raw) or "")
+            continue
+        text = str(raw)
+        if not bad and ";" not in text:
+            if text:
+                options[text] += 1
+                known += 1
+            continue
+        usable = [v for v in text.split(";") if v and v not in (bad or ())]
         if usable:
-            values.append(usable)
-    known = len(values)
-    if prop.type is PropertyType.ENUMERATION:
-        counts: Counter[str] = Counter(v for vs in values for v in vs)
+            options.update(usable)
+            known += 1
+    if not enumeration:
+        known = len(firsts)
+    if enumeration:
         order = {o.value: o.display_order for o in prop.options}
-        labelled = sorted(counts.items(), key=lambda kv: (-kv[1], order.get(kv[0], 0), kv[0]))
+        labelled = sorted(options.items(), key=lambda kv: (-kv[1], order.get(kv[0], 0), kv[0]))
         rows = [_row(prop.option_label(v) or v, n, known) for v, n in labelled]
     elif prop.type is PropertyType.NUMBER:
-        rows = _number_rows([float(vs[0]) for vs in values], known)
+        rows = _number_rows([float(v) for v in firsts], known)
     elif prop.type is PropertyType.DATETIME:
-        months: Counter[str] = Counter(vs[0][:7] for vs in values)
+        months: Counter[str] = Counter(v[:7] for v in firsts)
         rows = [_row(m, n, known) for m, n in sorted(months.items())]
     else:
-        texts: Counter[str] = Counter(vs[0] for vs in values)
+        texts: Counter[str] = Counter(firsts)
         top = sorted(texts.items(), key=lambda kv: (-kv[1], kv[0]))
         rows = [_row(v, n, known) for v, n in top[:TOP_VALUES]]
         rest = sum(n for _, n in top[TOP_VALUES:])

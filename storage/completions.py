@@ -125,7 +125,7 @@ class _Part:
         raise NotImplementedError
 
     def completion(self, pos: int) -> Completion:
-        return Completion.model_validate(self.doc(pos))
+        return Completion.from_stored(self.doc(pos))
 
     def uuid_hashes(self) -> Iterable[int]:
         return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from core.analytics import (
     DateRange,
     Dimension,
     Frequency,
+    PropertyBreakdown,
     RangePreset,
     analyze,
     attribution,
@@ -26,9 +28,17 @@ from core.clock import FixedClock
 from core.demo import DemoSpec, build_demo
 from core.filters import Operator, PropertyFilter
 from core.ingestion import Mode
-from core.models import CrmRecord, EventDefinition, ObjectType, Source, TrackingMethod
+from core.models import (
+    CrmRecord,
+    EventDefinition,
+    ObjectType,
+    PropertyType,
+    Source,
+    TrackingMethod,
+)
 from core.occurrences import CompletionQuery
 from core.services import Services
+from core.values import usable_values
 from storage import completions
 from storage.bootstrap import open_services
 
@@ -260,3 +270,46 @@ def _js_event(services: Services) -> str:
         for d in services.db.definitions.list_all()
         if d.tracking_method is TrackingMethod.JAVASCRIPT
     )
+
+
+def test_breakdowns_count_what_usable_values_gives(tmp_path: Path) -> None:
+    """Each property's breakdown, counted in one pass, agrees with the shared definition of a
+    usable value (``usable_values``) on every demo event, unusable options and all."""
+    services = open_services(tmp_path / "demo", clock=FixedClock(NOW))
+    build_demo(services.db, DemoSpec(contacts=30, completions=1500, days=60), NOW)
+    period = resolve_range(RangePreset.LAST_90_DAYS, NOW)
+    everything = list(services.occurrences.iterate(CompletionQuery(newest_first=False)))
+    checked = 0
+    for definition in services.db.definitions.list_all():
+        report = services.reports.event_report(definition, period)
+        mine = [
+            c
+            for c in everything
+            if c.event_name == definition.fully_qualified_name
+            and period.after <= c.occurred_at < period.before
+        ]
+        for breakdown in report.properties:
+            prop = breakdown.prop
+            having = [c for c in mine if prop.name in c.properties]
+            usable = [usable_values(c, prop) for c in having]
+            assert breakdown.unknown == len(mine) - len(having)
+            assert breakdown.unusable == sum(1 for c in having if c.unusable.get(prop.name))
+            assert breakdown.known == sum(1 for u in usable if u)
+            if prop.type is PropertyType.ENUMERATION:
+                counted = Counter(v for u in usable for v in u)
+                labels = {prop.option_label(v) or v: n for v, n in counted.items()}
+                assert {r.label: r.count for r in breakdown.rows} == labels
+            else:
+                assert sum(r.count for r in breakdown.rows) == breakdown.known
+            checked += 1
+    assert checked > 20
+    assert any(b.unusable for b in _all_breakdowns(services, period))
+    services.close()
+
+
+def _all_breakdowns(services: Services, period: DateRange) -> list[PropertyBreakdown]:
+    return [
+        b
+        for d in services.db.definitions.list_all()
+        for b in services.reports.event_report(d, period).properties
+    ]

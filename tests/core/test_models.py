@@ -50,6 +50,19 @@ def test_every_demo_completion_serialises_as_pydantic_would(tmp_path: Path) -> N
     assert len(completions) == 400
     for completion in completions:
         assert completion.to_json() == completion.model_dump(mode="json")
+        # and reads back, unvalidated, as what validation would make of it
+        stored = completion.to_json()
+        assert Completion.from_stored(stored) == Completion.model_validate(stored) == completion
+    assert any(c.cuts for c in completions) and any(c.unusable for c in completions)
+
+
+def test_a_stored_completion_reads_back_as_the_validated_one() -> None:
+    odd = _odd_completion()
+    stored = odd.to_json()
+    read = Completion.from_stored(stored)
+    assert read == Completion.model_validate(stored) == odd
+    assert read.model_fields_set == Completion.model_validate(stored).model_fields_set
+    assert read.occurred_at.tzinfo is UTC and read.received_at.tzinfo is UTC
 
 
 def test_a_trusted_completion_equals_the_validated_one() -> None:
