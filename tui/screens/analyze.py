@@ -326,7 +326,7 @@ class EventReportScreen(CbeScreen):
         yield from self.frame_top()
         with Vertical(classes="page"):
             yield Static("", id="report-title", classes="page-title")
-            yield Static("", id="report-summary")
+            yield Static("Counting completions…", id="report-summary")
             yield Static("", id="report-filters", classes="muted")
             with Horizontal(classes="report-body"):
                 yield OptionList(id="report-properties")
@@ -462,7 +462,7 @@ class AttributionScreen(CbeScreen):
                 allow_blank=False,
                 id="dimension",
             )
-            yield Static("", id="attribution-summary")
+            yield Static("Counting completions…", id="attribution-summary")
             yield DataTable(cursor_type="row", zebra_stripes=True, id="attribution")
         yield from self.frame_bottom()
 
