@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from demodb import build_demo  # noqa: E402  (bench/demodb.py)
 
 from core.analytics import Dimension, Frequency, RangePreset, resolve_range  # noqa: E402
 from core.clock import FixedClock  # noqa: E402
@@ -64,28 +65,7 @@ def main() -> None:
         folder = args.db or Path(tmp) / "demo"
         built = 0.0
         if args.db is None:
-            began = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "tui.cli",
-                    "demo",
-                    "--db",
-                    str(folder),
-                    "--completions",
-                    str(args.completions),
-                    "--contacts",
-                    str(args.contacts),
-                    "--now",
-                    NOW.isoformat(),
-                ],
-                cwd=ROOT,
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            built = time.perf_counter() - began
+            built = build_demo(folder, args.completions, contacts=args.contacts, now=NOW)
         period = resolve_range(RangePreset.LAST_90_DAYS, NOW)
 
         def analyze(services: Services) -> object:

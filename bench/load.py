@@ -27,6 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from demodb import build_demo  # noqa: E402  (bench/demodb.py)
+
 HUBSPOT_LIMIT = 1250  # requests per second per account
 
 
@@ -146,24 +148,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "db"
         if args.preload:
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "tui.cli",
-                    "demo",
-                    "--db",
-                    str(db),
-                    "--completions",
-                    str(args.preload),
-                    "--contacts",
-                    "200",
-                ],
-                cwd=ROOT,
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            build_demo(db, args.preload, contacts=200)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = start(db, port)

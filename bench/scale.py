@@ -42,6 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from demodb import build_demo  # noqa: E402  (bench/demodb.py)
+
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 BATCH = 500  # HubSpot's largest batch
 EVENT = "clicked_buy_button"  # the event the write benchmarks send
@@ -515,28 +517,6 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
 # the parent
 
 
-def build_demo(folder: Path, completions: int) -> float:
-    began = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tui.cli",
-            "demo",
-            "--db",
-            str(folder),
-            "--completions",
-            str(completions),
-            "--now",
-            NOW.isoformat(),
-        ],
-        cwd=ROOT,
-        env=ENV,
-        check=True,
-    )
-    return time.perf_counter() - began
-
-
 def app_start(folder: Path, runs: int) -> dict[str, Any]:
     """Wall time from starting a process to the app's first screen with its numbers.
 
@@ -665,9 +645,9 @@ def main() -> None:
         if large is None:
             large = work / "large"
             say(f"building the demo with {args.completions:,} completions")
-            say(f"built in {build_demo(large, args.completions):.0f} s")
+            say(f"built in {build_demo(large, args.completions, now=NOW, progress=True):.0f} s")
         small = work / "small"
-        build_demo(small, 10_000)
+        build_demo(small, 10_000, now=NOW)
 
         figures: dict[str, dict[str, Any]] = {}
         say("cbe: batched ingest")
