@@ -48,27 +48,6 @@ class CbeModel(BaseModel):
         extra="ignore",
     )
 
-    @classmethod
-    def from_stored(cls, doc: dict[str, Any]) -> Completion:
-        """A completion read back from its stored form (:meth:`to_json`), without validating
-        it again: cbe validated it when it arrived. Reports read hundreds of thousands; a test
-        holds the result equal to ``model_validate``."""
-        return cls.trusted(
-            id=doc["id"],
-            uuid=doc["uuid"],
-            event_name=doc["eventName"],
-            object_type=ObjectType(doc["objectType"]),
-            object_id=doc.get("objectId"),
-            utk=doc.get("utk"),
-            email=doc.get("email"),
-            occurred_at=datetime.fromisoformat(doc["occurredAt"]),
-            received_at=datetime.fromisoformat(doc["receivedAt"]),
-            source=Source(doc["source"]),
-            properties=doc.get("properties") or {},
-            unusable=doc.get("unusable") or {},
-            cuts=[Cut.model_validate(cut) for cut in doc.get("cuts") or ()],
-        )
-
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready form, as stored and as HubSpot names the fields."""
         return self.model_dump(mode="json")
@@ -337,6 +316,27 @@ class Completion(CbeModel):
         object.__setattr__(completion, "__pydantic_extra__", None)
         object.__setattr__(completion, "__pydantic_private__", None)
         return completion
+
+    @classmethod
+    def from_stored(cls, doc: dict[str, Any]) -> Completion:
+        """A completion read back from its stored form (:meth:`to_json`), without validating
+        it again: cbe validated it when it arrived. Reports read hundreds of thousands; a test
+        holds the result equal to ``model_validate``."""
+        return cls.trusted(
+            id=doc["id"],
+            uuid=doc["uuid"],
+            event_name=doc["eventName"],
+            object_type=ObjectType(doc["objectType"]),
+            object_id=doc.get("objectId"),
+            utk=doc.get("utk"),
+            email=doc.get("email"),
+            occurred_at=datetime.fromisoformat(doc["occurredAt"]),
+            received_at=datetime.fromisoformat(doc["receivedAt"]),
+            source=Source(doc["source"]),
+            properties=doc.get("properties") or {},
+            unusable=doc.get("unusable") or {},
+            cuts=[Cut.model_validate(cut) for cut in doc.get("cuts") or ()],
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The stored form; built by hand because every write goes through it (a test holds it

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -59,6 +60,26 @@ _COLUMNS = [
     ("Completions", "completions"),
     ("Unique records", "unique"),
 ]
+
+
+def fill_sized(
+    table: DataTable[Any],
+    labels: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    keys: Sequence[str] | None = None,
+    row_keys: Sequence[str] | None = None,
+) -> None:
+    """Replace a table's columns and rows, each column as wide as its widest cell.
+
+    Sized here, with the rows, rather than measured later by the table: its header would
+    otherwise be drawn once at the width of the labels alone, and a snapshot taken then differs.
+    """
+    table.clear(columns=True)
+    for i, label in enumerate(labels):
+        width = max([len(label), *(len(cells[i]) for cells in rows)])
+        table.add_column(label, key=keys[i] if keys else None, width=width)
+    for n, cells in enumerate(rows):
+        table.add_row(*(plain(c) for c in cells), key=row_keys[n] if row_keys else None)
 
 
 class AnalyzeScreen(CbeScreen):
@@ -181,14 +202,13 @@ class AnalyzeScreen(CbeScreen):
             )
             for r in self.analysis.rows
         ]
-        # Columns sized here, with the rows, rather than measured later by the table: its
-        # header would otherwise be drawn once at the width of the labels alone.
-        table.clear(columns=True)
-        for i, (label, key) in enumerate(_COLUMNS, 1):
-            width = max([len(label), *(len(cells[i]) for cells in rows)])
-            table.add_column(label, key=key, width=width)
-        for name, *cells in rows:
-            table.add_row(*(plain(c) for c in cells), key=name)
+        fill_sized(
+            table,
+            [label for label, _ in _COLUMNS],
+            [cells[1:] for cells in rows],
+            keys=[key for _, key in _COLUMNS],
+            row_keys=[cells[0] for cells in rows],
+        )
         if self.analysis.rows:
             table.move_cursor(row=min(row, len(self.analysis.rows) - 1))
 
@@ -340,7 +360,6 @@ class EventReportScreen(CbeScreen):
         self.query_one("#report-title", Static).update(
             f"{escape(self.definition.label)} · {self.period.describe()}"
         )
-        self.query_one("#breakdown", DataTable).add_columns("Value", "Completions", "Share")
         self.reload()
 
     @work(thread=True, exclusive=True, group="event-report")
@@ -380,8 +399,11 @@ class EventReportScreen(CbeScreen):
         if breakdown is None:
             note.update("")
             return
-        for row in breakdown.rows:
-            table.add_row(plain(row.label), f"{row.count:,}", percent(row.share))
+        fill_sized(
+            table,
+            ["Value", "Completions", "Share"],
+            [(row.label, f"{row.count:,}", percent(row.share)) for row in breakdown.rows],
+        )
         parts = [f"{breakdown.known:,} with a value", f"{breakdown.unknown:,} without"]
         if breakdown.unusable:
             parts.append(f"{breakdown.unusable:,} with values that are not options (counted apart)")
@@ -471,9 +493,6 @@ class AttributionScreen(CbeScreen):
         self.query_one("#attribution-title", Static).update(
             f"Attribution: {escape(self.definition.label)} · {self.period.describe()}"
         )
-        self.query_one("#attribution", DataTable).add_columns(
-            "Value", "First touch", "Share", "Last touch", "Share"
-        )
         self.reload()
 
     def dimension(self) -> Dimension:
@@ -497,15 +516,20 @@ class AttributionScreen(CbeScreen):
             f"{result.no_touch:,} of them had no {result.dimension.label.lower()} before."
         )
         table = self.query_one("#attribution", DataTable)
-        table.clear()
-        for row in result.rows:
-            table.add_row(
-                plain(row.value),
-                f"{row.first_touch:,}",
-                percent(row.first_share),
-                f"{row.last_touch:,}",
-                percent(row.last_share),
-            )
+        fill_sized(
+            table,
+            ["Value", "First touch", "Share", "Last touch", "Share"],
+            [
+                (
+                    row.value,
+                    f"{row.first_touch:,}",
+                    percent(row.first_share),
+                    f"{row.last_touch:,}",
+                    percent(row.last_share),
+                )
+                for row in result.rows
+            ],
+        )
 
     def action_export(self) -> None:
         if self.result is None:
