@@ -33,17 +33,10 @@ def error_body(
     sub_category: str | None = None,
 ) -> dict[str, Any]:
     """A HubSpot error document."""
-    errors = []
+    violations = list(violations)
+    errors = error_details(violations)
     context: dict[str, list[str]] = {}
     for v in violations:
-        detail_context = {"rule": [v.rule.value]}
-        if v.limit is not None:
-            detail_context["limit"] = [str(v.limit)]
-        if v.actual is not None:
-            detail_context["actual"] = [str(v.actual)]
-        errors.append(
-            {"message": v.message, "code": v.rule.value, "in": v.field, "context": detail_context}
-        )
         context.setdefault(v.field or "body", []).append(v.message)
     body: dict[str, Any] = {
         "status": "error",
@@ -57,6 +50,21 @@ def error_body(
         body["context"] = context
         body["errors"] = errors
     return body
+
+
+def error_details(violations: Iterable[Violation]) -> list[dict[str, Any]]:
+    """Each violation as an entry of HubSpot's ``errors`` list."""
+    details = []
+    for v in violations:
+        context = {"rule": [v.rule.value]}
+        if v.limit is not None:
+            context["limit"] = [str(v.limit)]
+        if v.actual is not None:
+            context["actual"] = [str(v.actual)]
+        details.append(
+            {"message": v.message, "code": v.rule.value, "in": v.field, "context": context}
+        )
+    return details
 
 
 def error_response(

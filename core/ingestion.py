@@ -145,6 +145,41 @@ class IngestResult:
     created_contacts: list[CrmRecord] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What ``POST /events/v3/send`` (or ``/send/batch``) would do with a body, decided
+    without storing anything."""
+
+    batch: bool
+    inputs: int
+    accepted: list[tuple[int, Completion]]
+    """Each input that passes every rule, by index, as it would be stored."""
+    rejected: list[Rejection]
+    """Each input that breaks a rule, with every violation."""
+    problems: list[Violation]
+    """What is wrong with the body as a whole (not a batch, too many inputs)."""
+
+    @property
+    def valid(self) -> bool:
+        return not self.rejected and not self.problems
+
+    def summary(self) -> str:
+        """One sentence: would the request be accepted, and if not, what breaks."""
+        if self.problems:
+            return "The batch cannot be read: " + "; ".join(p.message for p in self.problems)
+        if not self.batch:
+            if self.valid:
+                return "Valid: the completion would be stored."
+            count = len(self.rejected[0].violations)
+            return f"Invalid: {count} broken rule{'s' * (count != 1)}; nothing would be stored."
+        if self.valid:
+            return f"Valid: all {self.inputs} inputs would be stored."
+        return (
+            f"Invalid: {len(self.rejected)} of {self.inputs} inputs break a rule; a batch is "
+            "stored all or nothing, so nothing would be stored."
+        )
+
+
 @dataclass
 class _Draft:
     """A completion before identity is settled (the lenient path may create a contact)."""
@@ -230,6 +265,29 @@ class Ingestor:
             raise ValidationFailed([v for v in inputs if isinstance(v, Violation)])
         return self.ingest(inputs, Mode.STRICT, source, batch=True).stored
 
+    def validate(self, body: object) -> Verdict:
+        """Judge a send body, or a batch body ``{"inputs": [...]}``, by the strict rules (the
+        uuids already stored included) and store nothing. Every input is judged on its own, so
+        a batch's verdict says which inputs pass, though a batch is stored all or nothing."""
+        batch = isinstance(body, Mapping) and "inputs" in body
+        inputs: Sequence[object] = [body]
+        if batch:
+            parsed = parse_batch_body(body)
+            problems = [v for v in parsed if isinstance(v, Violation)]
+            if not problems:
+                inputs = parsed
+                problems = check_batch_size(len(inputs))
+            if problems:
+                return Verdict(True, 0, [], [], problems)
+        with self._db.transaction():
+            result = self._ingest_locked(
+                inputs, Mode.STRICT, Source.API, batch, all_or_nothing=False, store=False
+            )
+        refused = {r.index for r in result.rejected}
+        passed = [i for i in range(len(inputs)) if i not in refused]
+        accepted = list(zip(passed, result.stored, strict=True))
+        return Verdict(batch, len(inputs), accepted, result.rejected, [])
+
     def ingest(
         self,
         bodies: Sequence[object],
@@ -261,6 +319,7 @@ class Ingestor:
         source: Source,
         batch: bool,
         all_or_nothing: bool,
+        store: bool = True,
     ) -> IngestResult:
         now = truncate_to_millis(to_utc(self._clock.now()))
         definitions: dict[str, EventDefinition | None] = {}
@@ -310,6 +369,9 @@ class Ingestor:
 
         if mode is Mode.STRICT and all_or_nothing and all_violations:
             raise ValidationFailed(all_violations)
+        if not store:  # a verdict: what would be stored, as it would be
+            result.stored = [d.completion for _, d in drafts]
+            return result
         self._settle_identities(drafts, result, now)
         completions = [d.completion for _, d in drafts]
         if completions:

@@ -101,28 +101,30 @@ class TestDemo:
         )
 
 
-class TestSend:
-    def _definition(self, path: Path) -> str:
-        services = open_services(path)
-        try:
-            services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
-            return services.definitions.create(
-                {
-                    "label": "Viewed Car",
-                    "propertyDefinitions": [
-                        {"label": "Make", "type": "string"},
-                        {"label": "Year", "type": "number"},
-                    ],
-                }
-            ).fully_qualified_name
-        finally:
-            services.close()
+def _definition(path: Path) -> str:
+    """A database with a contact and an event of a string and a number property."""
+    services = open_services(path)
+    try:
+        services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+        return services.definitions.create(
+            {
+                "label": "Viewed Car",
+                "propertyDefinitions": [
+                    {"label": "Make", "type": "string"},
+                    {"label": "Year", "type": "number"},
+                ],
+            }
+        ).fully_qualified_name
+    finally:
+        services.close()
 
+
+class TestSend:
     def test_jsonl_stores_good_lines_and_reports_bad_ones(
         self, tmp_path: Path, runner: CliRunner
     ) -> None:
         db = tmp_path / "db"
-        event = self._definition(db)
+        event = _definition(db)
         lines = [
             {"eventName": event, "email": "ann@example.com", "properties": {"make": "Ford"}},
             {"eventName": event, "email": "ann@example.com", "properties": {"year": "old"}},
@@ -145,7 +147,7 @@ class TestSend:
 
     def test_a_batch_body_is_all_or_nothing(self, tmp_path: Path, runner: CliRunner) -> None:
         db = tmp_path / "db"
-        event = self._definition(db)
+        event = _definition(db)
         batch = {
             "inputs": [
                 {"eventName": event, "email": "ann@example.com", "properties": {"make": "Ford"}},
@@ -162,7 +164,7 @@ class TestSend:
 
     def test_all_good_exits_zero(self, tmp_path: Path, runner: CliRunner) -> None:
         db = tmp_path / "db"
-        event = self._definition(db)
+        event = _definition(db)
         file = tmp_path / "events.json"
         body = {"eventName": event, "email": "ann@example.com", "properties": {"make": "Kia"}}
         file.write_text(json.dumps([body, body]))
@@ -175,6 +177,38 @@ class TestSend:
         assert result.exit_code == 2
         assert "does not exist" in result.output
         assert "Traceback" not in result.output
+
+
+class TestValidate:
+    def test_judges_each_body_and_stores_nothing(self, tmp_path: Path, runner: CliRunner) -> None:
+        db = tmp_path / "db"
+        event = _definition(db)
+        lines = [
+            {"eventName": event, "email": "ann@example.com", "properties": {"make": "Ford"}},
+            {"eventName": event, "email": "ann@example.com", "properties": {"year": "old"}},
+            {"inputs": [{"eventName": event, "email": "nobody@example.com"}]},
+        ]
+        file = tmp_path / "events.jsonl"
+        file.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+        result = runner.invoke(main, ["validate", str(file), "--db", str(db)])
+        assert result.exit_code == 1, result.output
+        assert "line 1: Valid: the completion would be stored." in result.output
+        assert "line 2: properties.year: Value 'old' of 'year' is not a number." in result.output
+        assert "line 3: Invalid: 1 of 1 inputs break a rule" in result.output
+        assert "[UNKNOWN_EMAIL]" in result.output
+        as_json = runner.invoke(main, ["validate", str(file), "--db", str(db), "--json"])
+        verdicts = json.loads(as_json.output)
+        assert [v["valid"] for v in verdicts] == [True, False, False]
+        assert verdicts[0]["results"][0]["completion"]["properties"] == {"make": "Ford"}
+        assert _ids_and_values(db) == []
+
+    def test_all_valid_exits_zero(self, tmp_path: Path, runner: CliRunner) -> None:
+        db = tmp_path / "db"
+        event = _definition(db)
+        file = tmp_path / "one.json"
+        file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+        result = runner.invoke(main, ["validate", str(file), "--db", str(db)])
+        assert result.exit_code == 0, result.output
 
 
 class TestDefinitions:

@@ -364,6 +364,52 @@ def send(ctx: click.Context, file: Path, db: Path | None) -> None:
         services.close()
 
 
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print each verdict as the API answers.")
+@click.pass_context
+@_friendly_errors
+def validate(ctx: click.Context, file: Path, db: Path | None, as_json: bool) -> None:
+    """Judge the send bodies in FILE (JSON or JSON Lines, as `cbe send` reads) by the strict
+    rules, storing nothing: what each would store, or every rule it breaks.
+
+    The same verdict as POST /cbe/v1/validate. Exits with status 1 if any body is invalid.
+    """
+    from api.routes.validate import verdict_json  # the API's form, for --json
+
+    services = _open(ctx, db)
+    try:
+        invalid = 0
+        answers: list[dict[str, Any]] = []
+        for where, body in _read_bodies(file):
+            if isinstance(body, _Unreadable):
+                invalid += 1
+                answers.append({"where": where, "valid": False, "message": body.reason})
+                if not as_json:
+                    click.echo(f"{where}: {body.reason}")
+                continue
+            verdict = services.ingestion.validate(body)
+            invalid += not verdict.valid
+            answers.append({"where": where, **verdict_json(verdict)})
+            if not as_json:
+                click.echo(f"{where}: {verdict.summary()}")
+                for line in _report(where, list(verdict.problems)):
+                    click.echo(f"  {line}")
+                for rejection in verdict.rejected:
+                    for line in _report(where, rejection.violations):
+                        click.echo(f"  {line}")
+                for _, completion in verdict.accepted:
+                    for cut in completion.cuts:  # stored, but not quite as sent
+                        click.echo(f"  {where}: note: {cut.property}: {cut.detail}")
+        if as_json:
+            click.echo(json.dumps(answers, indent=2))
+        if invalid:
+            ctx.exit(1)
+    finally:
+        services.close()
+
+
 def _report(where: str, violations: list[Violation]) -> list[str]:
     return [
         f"{where}: {v.field + ': ' if v.field else ''}{v.message} [{v.rule}]" for v in violations
