@@ -100,7 +100,7 @@ def curl_example(definition: EventDefinition, base_url: str) -> str:
     argument, so nothing in it is expanded by the shell.
     """
     url = f"{_base(base_url)}/events/v3/send"
-    body = json.dumps(_send_body(definition), ensure_ascii=True, indent=2)
+    body = json.dumps(example_send_body(definition), ensure_ascii=True, indent=2)
     # ' only occurs inside JSON strings, where \u0027 means the same; the body then needs no
     # '"'"' splicing and reads as plain JSON between two quotes.
     body = body.replace("'", "\\u0027")
@@ -221,7 +221,8 @@ def _custom_properties(definition: EventDefinition) -> list[PropertyDefinition]:
     return [p for p in definition.properties if not p.hubspot_defined]
 
 
-def _send_body(definition: EventDefinition) -> dict[str, Any]:
+def example_send_body(definition: EventDefinition) -> dict[str, Any]:
+    """A send body for ``definition`` with a placeholder identity and a value per property."""
     body: dict[str, Any] = {"eventName": tracking_id(definition)}
     if definition.primary_object is ObjectType.CONTACT:
         body["email"] = EXAMPLE_EMAIL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -70,5 +71,20 @@ def test_serve_examples_work_as_shown(tmp_path: Path) -> None:
         )
         assert python.returncode == 0, python.stderr
         assert python.stdout.strip() == "['Volvo', 'Ford']"
+
+        event = f"pe{running.portal_id}_viewed_car"
+        verdict = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", local(_block("sh", "/cbe/v1/validate"))],
+            cwd=ROOT,
+            env={**env, "TOKEN": running.token, "EVENT": event},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert verdict.returncode == 0, verdict.stderr
+        answer = json.loads(verdict.stdout)
+        assert answer["valid"] is False
+        assert answer["message"] == "Invalid: 1 broken rule; nothing would be stored."
+        assert [e["code"] for e in answer["results"][0]["errors"]] == ["VALUE_TOO_LONG"]
     finally:
         stop_server(running)

@@ -5,12 +5,14 @@ Written with Python 3.11 at a fixed terminal size; cursors do not blink (tests/c
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from core.analytics import Frequency, RangePreset
 from core.clock import FixedClock
@@ -40,7 +42,8 @@ def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def demo(demo_folder: Path) -> Iterator[Services]:
-    services = open_services(demo_folder, clock=FixedClock(NOW))
+    ids = (f"c{n:06d}" for n in itertools.count(1))  # what a screen shows of a new id is fixed
+    services = open_services(demo_folder, clock=FixedClock(NOW), new_id=lambda: next(ids))
     yield services
     services.close()
 
@@ -214,6 +217,17 @@ class TestEventDetails:
 
     def test_delete_property_confirmation(self, snap_compare: Any, demo: Services) -> None:
         assert snap(snap_compare, demo, then(keys("enter"), keys("d")))
+
+    def test_validate_a_payload(self, snap_compare: Any, demo: Services) -> None:
+        """The example body names a contact; an option that is not one is kept but noted."""
+
+        async def unusable_plan(pilot: Pilot[None]) -> None:
+            area = pilot.app.screen.query_one("#payload", TextArea)
+            area.text = area.text.replace('"starter"', '"platinum"')
+            await pilot.pause(0.4)
+            await settle(pilot)
+
+        assert snap(snap_compare, demo, then(keys("enter"), keys("v"), unusable_plan))
 
 
 def record_screen(kind: str, row_downs: int = 0) -> Steps:

@@ -9,7 +9,11 @@ from core.services import Services
 
 
 def _body(event: EventDefinition, contact: CrmRecord, **properties: object) -> dict[str, object]:
-    return {"eventName": event.fully_qualified_name, "objectId": contact.id, "properties": properties}
+    return {
+        "eventName": event.fully_qualified_name,
+        "objectId": contact.id,
+        "properties": properties,
+    }
 
 
 def _stored(services: Services) -> int:

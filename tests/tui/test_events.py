@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from textual.widgets import DataTable, Input, TextArea
 
 from core.models import CrmRecord, EventDefinition
@@ -130,3 +132,41 @@ async def test_sections_and_palette(services: Services) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen.__class__.__name__ == "CreateEventScreen"
+
+
+async def test_validate_judges_a_payload_as_it_is_typed_and_stores_nothing(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    from tui.dialogs.validate import ValidateDialog
+
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("v")
+        await settle(pilot)
+        assert isinstance(app.screen, ValidateDialog)
+        verdict = app.screen.query_one("#verdict")
+        shown = str(verdict.render())
+        assert "Valid: the completion would be stored." in shown
+        assert f'"objectId": "{contact.id}"' in shown  # a record that exists, not a placeholder
+        area = app.screen.query_one("#payload", TextArea)
+        body = {
+            "eventName": viewed_car.fully_qualified_name,
+            "objectId": contact.id,
+            "properties": {"year": "soon", "condition": "mint"},
+        }
+        area.text = json.dumps(body)
+        await pilot.pause(0.4)  # the verdict follows the text after a short pause
+        await settle(pilot)
+        shown = str(verdict.render())
+        assert "Invalid: 1 broken rule" in shown
+        assert "properties.year" in shown and "INVALID_NUMBER" in shown
+        area.text = "{"
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert "Not JSON yet" in str(verdict.render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, EventDetailScreen)
+    assert services.db.completions.summaries() == {}

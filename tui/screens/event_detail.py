@@ -61,6 +61,7 @@ class EventDetailScreen(CbeScreen):
         Binding("enter", "property_actions", "Property actions", show=False),
         Binding("ctrl+s", "save_snippet", "Save snippet"),
         Binding("r", "records", "Records"),
+        Binding("v", "validate", "Validate a payload"),
         Binding("c", "copy_name", "Copy fully qualified name", show=False),
         Binding("y", "copy_code", "Copy code", show=False),
         Binding("a", "archive", "Archive/restore", show=False),
@@ -379,6 +380,13 @@ class EventDetailScreen(CbeScreen):
         if self.definition is not None:
             d = self.definition
             self.app.push_screen(RecordsScreen(d.fully_qualified_name, d.label))
+
+    def action_validate(self) -> None:
+        """Try a send body against this event's rules (POST /cbe/v1/validate)."""
+        from tui.dialogs.validate import ValidateDialog
+
+        if self.definition is not None:
+            self.app.push_screen(ValidateDialog(self.services, self.definition))
 
     def action_back(self) -> None:
         self.dismiss()
