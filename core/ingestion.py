@@ -36,6 +36,7 @@ from core.models import (
     Source,
 )
 from core.ports import Database, RecordRepository
+from core.rejections import RejectedRequest
 from core.rules import (
     MAX_NAME_LENGTH,
     MAX_PROPERTIES_PER_COMPLETION,
@@ -262,7 +263,9 @@ class Ingestor:
         """Strictly ingest a batch body ``{"inputs": [...]}``: all of it or nothing."""
         inputs = parse_batch_body(body)
         if inputs and isinstance(inputs[0], Violation):
-            raise ValidationFailed([v for v in inputs if isinstance(v, Violation)])
+            violations = [v for v in inputs if isinstance(v, Violation)]
+            self._quarantine([(True, body, violations)], source)
+            raise ValidationFailed(violations)
         return self.ingest(inputs, Mode.STRICT, source, batch=True).stored
 
     def validate(self, body: object) -> Verdict:
@@ -296,6 +299,7 @@ class Ingestor:
         *,
         batch: bool = False,
         all_or_nothing: bool = True,
+        quarantine: bool = True,
     ) -> IngestResult:
         """Validate and store ``bodies`` (raw JSON send bodies).
 
@@ -304,13 +308,52 @@ class Ingestor:
         import, where each line is its own request) strict mode instead rejects each input with
         any violation and stores the others. Lenient mode stores what it can and lists the rest
         as rejected.
+
+        What strict mode refuses is kept in the quarantine (:mod:`core.rejections`) unless
+        ``quarantine`` is False (a replay of what is kept there).
         """
+        keep = quarantine and mode is Mode.STRICT
         if batch:
             size = check_batch_size(len(bodies))
             if size:
+                if keep:
+                    self._quarantine([(True, {"inputs": list(bodies)}, size)], source)
                 raise ValidationFailed(size)
         with self._db.transaction():
-            return self._ingest_locked(bodies, mode, source, batch, all_or_nothing)
+            return self._ingest_locked(bodies, mode, source, batch, all_or_nothing, keep=keep)
+
+    def replay(self, request: RejectedRequest) -> int:
+        """Send a kept request again by the strict rules, without quarantining it again;
+        returns how many completions it stored."""
+        if request.batch:
+            inputs = parse_batch_body(request.body)
+            if inputs and isinstance(inputs[0], Violation):
+                raise ValidationFailed([v for v in inputs if isinstance(v, Violation)])
+            result = self.ingest(inputs, Mode.STRICT, request.source, batch=True, quarantine=False)
+        else:
+            result = self.ingest([request.body], Mode.STRICT, request.source, quarantine=False)
+        return len(result.stored)
+
+    def _quarantine(
+        self, refused: Sequence[tuple[bool, object, list[Violation]]], source: Source
+    ) -> None:
+        """Keep refused requests: (is it a batch, its body, its violations) each."""
+        now = truncate_to_millis(to_utc(self._clock.now()))
+        kept = [
+            RejectedRequest(
+                id=self._new_id(),
+                received_at=now,
+                source=source,
+                batch=batch,
+                body=body,
+                violations=violations,
+            )
+            for batch, body, violations in refused
+        ]
+        try:
+            self._db.rejections.add(kept)
+        except Exception:  # the answer to the sender matters more than the copy
+            _log.exception("could not keep %d rejected request(s)", len(kept))
 
     def _ingest_locked(
         self,
@@ -320,6 +363,7 @@ class Ingestor:
         batch: bool,
         all_or_nothing: bool,
         store: bool = True,
+        keep: bool = False,
     ) -> IngestResult:
         now = truncate_to_millis(to_utc(self._clock.now()))
         definitions: dict[str, EventDefinition | None] = {}
@@ -368,7 +412,12 @@ class Ingestor:
                 drafts.append((index, draft))
 
         if mode is Mode.STRICT and all_or_nothing and all_violations:
+            if keep:
+                self._quarantine(self._refused(bodies, batch, result, all_violations), source)
             raise ValidationFailed(all_violations)
+        if keep and result.rejected:  # strict, input by input: each refused one on its own
+            refused = [(False, bodies[r.index], r.violations) for r in result.rejected]
+            self._quarantine(refused, source)
         if not store:  # a verdict: what would be stored, as it would be
             result.stored = [d.completion for _, d in drafts]
             return result
@@ -378,6 +427,14 @@ class Ingestor:
             try:
                 self._db.completions.append(completions)
             except Conflict as conflict:
+                if keep:
+                    violations = list(conflict.violations)
+                    self._quarantine(
+                        [(True, {"inputs": list(bodies)}, violations)]
+                        if batch
+                        else [(False, body, violations) for body in bodies],
+                        source,
+                    )
                 raise ValidationFailed(list(conflict.violations)) from conflict
         result.stored = completions
         if completions:
@@ -387,6 +444,16 @@ class Ingestor:
                 except Exception:  # the completions are stored; a listener catches up later
                     _log.exception("a listener failed on %d new completion(s)", len(completions))
         return result
+
+    @staticmethod
+    def _refused(
+        bodies: Sequence[object], batch: bool, result: IngestResult, violations: list[Violation]
+    ) -> list[tuple[bool, object, list[Violation]]]:
+        """A refused all-or-nothing request as the quarantine keeps it: a batch whole, other
+        requests body by body."""
+        if batch:
+            return [(True, {"inputs": list(bodies)}, violations)]
+        return [(False, bodies[r.index], r.violations) for r in result.rejected]
 
     @staticmethod
     def _reject(

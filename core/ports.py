@@ -23,6 +23,7 @@ from core.models import (
     ObjectType,
     Portal,
 )
+from core.rejections import RejectionRepository
 
 
 class DefinitionRepository(Protocol):
@@ -239,6 +240,9 @@ class Database(Protocol):
 
     @property
     def workflows(self) -> WorkflowRepository: ...
+
+    @property
+    def rejections(self) -> RejectionRepository: ...
 
     def transaction(self) -> AbstractContextManager[None]:
         """Hold the database's inter-process lock; re-entrant within one process."""

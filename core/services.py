@@ -14,6 +14,7 @@ from core.ingestion import IdFactory, Ingestor
 from core.occurrences import OccurrenceService
 from core.ports import Database, MemoryPreferences, Preferences
 from core.records import RecordService
+from core.rejections import RejectionService
 from core.timeline import TimelineService
 from core.workflows import WorkflowService
 
@@ -65,6 +66,7 @@ class Services:
     timeline: TimelineService = field(init=False)
     workflows: WorkflowService = field(init=False)
     reports: ReportService = field(init=False)
+    rejections: RejectionService = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionService(self.db, self.clock)
@@ -74,6 +76,7 @@ class Services:
         self.timeline = TimelineService(self.db, self.occurrences, self.clock)
         self.workflows = WorkflowService(self.db, self.clock, self.occurrences)
         self.reports = ReportService(self.db, self.occurrences)
+        self.rejections = RejectionService(self.db.rejections, self.ingestion, self.clock)
         # A completion from any path (API, collector, import) moves waiting records at once.
         self.ingestion.listeners.append(self.workflows.on_completions)
         self.timeline.activity_sources.append(self.workflows.timeline_entries)

@@ -31,6 +31,7 @@ from core.workflows import Enrollment, Task, Workflow
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions import CompletionStore
 from storage.locking import LOCK_FILE, DatabaseLock
+from storage.rejections import RejectionStore
 from storage.schema import upgrade
 
 MAIN_FILE = "cbe.json"
@@ -327,6 +328,7 @@ class TinyDatabase:
         self._records = TinyRecordRepository(self._main, lock, cache)
         self._workflows = TinyWorkflowRepository(self._main, lock, cache)
         self._completions = CompletionStore(folder / COMPLETIONS_DIR, lock)
+        self._rejections = RejectionStore(folder, lock, self._main)
 
     @property
     def portal(self) -> Portal:
@@ -351,6 +353,10 @@ class TinyDatabase:
     @property
     def workflows(self) -> TinyWorkflowRepository:
         return self._workflows
+
+    @property
+    def rejections(self) -> RejectionStore:
+        return self._rejections
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

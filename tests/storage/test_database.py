@@ -14,6 +14,7 @@ import pytest
 from core.errors import Conflict, Rule
 from core.models import Completion, CrmRecord, EventDefinition, ObjectType, Source
 from core.ports import CompletionSelection
+from core.rejections import RejectedRequest
 from core.services import Services
 from storage import completions
 from storage.atomic import CorruptFile
@@ -481,3 +482,40 @@ def test_a_folder_change_within_one_clock_tick_is_still_seen(
     assert reader.db.completions.summaries()[event].count == 3
     reader.close()
     writer.close()
+
+
+def _rejected(n: int) -> RejectedRequest:
+    return RejectedRequest(
+        id=f"r{n}",
+        received_at=datetime(2026, 11, 1, tzinfo=UTC),
+        source=Source.API,
+        body={"eventName": f"e{n}"},
+        violations=[],
+    )
+
+
+def test_rejected_requests_survive_reopening_and_a_torn_append(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    services = open_services(folder)
+    services.db.rejections.add([_rejected(1), _rejected(2)])
+    services.close()
+    path = folder / "rejections.jsonl"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with path.open("ab") as handle:
+        handle.write(b'{"id": "r3", "receivedAt": "2026-')  # a writer killed mid-append
+    services = open_services(folder)
+    assert [r.id for r in services.db.rejections.list_all()] == ["r2", "r1"]
+    services.db.rejections.add([_rejected(4)])  # cuts the torn line first
+    assert [r.id for r in services.db.rejections.list_all()] == ["r4", "r2", "r1"]
+    assert path.read_bytes().count(b"\n") == 3 and path.read_bytes().endswith(b"\n")
+    services.close()
+
+
+def test_a_damaged_rejection_line_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    services = open_services(folder)
+    services.db.rejections.add([_rejected(1)])
+    (folder / "rejections.jsonl").write_bytes(b"{nope}\n")
+    with pytest.raises(CorruptFile, match=r"rejections\.jsonl line 1"):
+        services.db.rejections.list_all()
+    services.close()

@@ -1,0 +1,135 @@
+"""Rejected, not lost: the requests the strict path refused, kept with why, and replayed.
+
+Every request that strict ingestion refuses (a send, a batch, a line of an import) is kept in a
+bounded quarantine (the oldest go first) with its body, its violations, its source and when it
+came. After the definition is fixed (an option added, a property created), a replay sends each
+again by the same rules and reports what now passes; what passes is stored and leaves the
+quarantine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ConfigDict, Field
+
+from core.clock import Clock
+from core.errors import ValidationFailed, Violation
+from core.models import CbeModel, Source, UtcDatetime
+
+DEFAULT_BOUND = 1000
+"""How many rejected requests a database keeps unless told otherwise."""
+
+
+class RejectedRequest(CbeModel):
+    """A request the strict path refused, as it came."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    received_at: UtcDatetime
+    source: Source
+    batch: bool = False
+    body: Any = None
+    violations: list[Violation] = Field(default_factory=list)
+
+    @property
+    def event_names(self) -> list[str]:
+        """The event names the body mentions, in order, each once."""
+        bodies = self.body.get("inputs") if self.batch and isinstance(self.body, Mapping) else None
+        names = [b.get("eventName") for b in (bodies if isinstance(bodies, list) else [self.body])]
+        return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))
+
+
+class RejectionRepository(Protocol):
+    """Where rejected requests are kept: newest first, at most ``bound`` of them."""
+
+    @property
+    def bound(self) -> int: ...
+
+    def set_bound(self, bound: int) -> None:
+        """Keep at most ``bound`` from now on (the oldest beyond it go at once)."""
+        ...
+
+    def add(self, requests: Sequence[RejectedRequest]) -> None: ...
+
+    def list_all(self) -> list[RejectedRequest]:
+        """Newest first."""
+        ...
+
+    def remove(self, ids: Collection[str]) -> int:
+        """Forget these; returns how many there were."""
+        ...
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did: requests that now pass (stored, and gone from the quarantine) and
+    requests that still break a rule (kept, with the violations they break now)."""
+
+    passed: list[tuple[RejectedRequest, int]] = field(default_factory=list)
+    """Each request that passed, and how many completions it stored."""
+    failed: list[tuple[RejectedRequest, list[Violation]]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        stored = sum(n for _, n in self.passed)
+        if not self.passed and not self.failed:
+            return "Nothing to replay."
+        return (
+            f"{len(self.passed)} request{'s' * (len(self.passed) != 1)} now pass "
+            f"({stored} completion{'s' * (stored != 1)} stored); "
+            f"{len(self.failed)} still break{'s' * (len(self.failed) == 1)} a rule."
+        )
+
+
+class Replayer(Protocol):
+    """What a replay needs of ingestion: a strict send or batch that is not quarantined again."""
+
+    def replay(self, request: RejectedRequest) -> int:
+        """Send ``request`` again by the strict rules; returns how many completions were stored.
+        Raises :class:`ValidationFailed` (or ``Conflict``) and quarantines nothing."""
+        ...
+
+
+class RejectionService:
+    """The quarantine as the app, the CLI and the API use it."""
+
+    def __init__(self, repository: RejectionRepository, replayer: Replayer, clock: Clock) -> None:
+        self._repository = repository
+        self._replayer = replayer
+        self._clock = clock
+
+    @property
+    def bound(self) -> int:
+        return self._repository.bound
+
+    def set_bound(self, bound: int) -> None:
+        if bound < 1:
+            raise ValueError("The quarantine keeps at least one request.")
+        self._repository.set_bound(bound)
+
+    def list(self, event_name: str | None = None) -> list[RejectedRequest]:
+        """Newest first; only those naming ``event_name`` (fully qualified) when given."""
+        found = self._repository.list_all()
+        if event_name is None:
+            return found
+        return [r for r in found if event_name in r.event_names]
+
+    def replay(self, ids: Collection[str] | None = None) -> ReplayReport:
+        """Send the kept requests (all, or those in ``ids``) again, oldest first."""
+        report = ReplayReport()
+        chosen = [r for r in self._repository.list_all() if ids is None or r.id in ids]
+        for request in reversed(chosen):
+            try:
+                stored = self._replayer.replay(request)
+            except ValidationFailed as refused:
+                report.failed.append((request, list(refused.violations)))
+            else:
+                report.passed.append((request, stored))
+        self._repository.remove({r.id for r, _ in report.passed})
+        return report
+
+    def clear(self) -> int:
+        return self._repository.remove({r.id for r in self._repository.list_all()})
