@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi
 from api.errors import HANDLERS, error_response
-from api.routes import collector, crm, definitions, events, send, validate
+from api.routes import collector, crm, definitions, events, rejections, send, validate
 from api.sendqueue import SendQueue
 from core.services import Services
 
@@ -177,6 +177,7 @@ def create_app(
     app.include_router(crm.router)
     app.include_router(collector.router)
     app.include_router(validate.router)
+    app.include_router(rejections.router)
 
     app.add_middleware(RequireToken, token=token)  # inside CORS: a 401 carries its headers
     app.add_middleware(

@@ -78,7 +78,8 @@ class ReplayReport:
         if not self.passed and not self.failed:
             return "Nothing to replay."
         return (
-            f"{len(self.passed)} request{'s' * (len(self.passed) != 1)} now pass "
+            f"{len(self.passed)} request{'s' * (len(self.passed) != 1)} now "
+            f"pass{'es' * (len(self.passed) == 1)} "
             f"({stored} completion{'s' * (stored != 1)} stored); "
             f"{len(self.failed)} still break{'s' * (len(self.failed) == 1)} a rule."
         )

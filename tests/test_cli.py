@@ -426,3 +426,41 @@ class TestReports:
         assert bad_filter.exit_code == 1
         assert "does not apply to a number property" in bad_filter.output
         assert "Traceback" not in bad_range.output + bad_filter.output
+
+
+class TestRejections:
+    def test_refused_lines_are_kept_listed_and_replayed(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        db = tmp_path / "db"
+        event = _definition(db)
+        file = tmp_path / "events.jsonl"
+        bad = {"eventName": event, "email": "ann@example.com", "properties": {"colour": "red"}}
+        file.write_text(json.dumps(bad) + "\n")
+        assert runner.invoke(main, ["send", str(file), "--db", str(db)]).exit_code == 1
+        listed = runner.invoke(main, ["rejections", "--db", str(db)])
+        assert listed.exit_code == 0, listed.output
+        assert f"import send  {event}" in listed.output
+        assert "properties.colour:" in listed.output and "[UNKNOWN_PROPERTY]" in listed.output
+        as_json = json.loads(runner.invoke(main, ["rejections", "--db", str(db), "--json"]).output)
+        assert as_json[0]["body"] == bad
+        still = runner.invoke(main, ["rejections", "replay", "--db", str(db)])
+        assert still.exit_code == 1 and "1 still breaks a rule" in still.output
+
+        services = open_services(db)
+        services.definitions.add_property(event.split("_", 1)[1], {"label": "Colour", "type": "string"})
+        services.close()
+        replayed = runner.invoke(main, ["rejections", "--db", str(db), "replay"])
+        assert replayed.exit_code == 0, replayed.output
+        assert "1 request now passes (1 completion stored)" in replayed.output
+        assert [values for _, _, values in _ids_and_values(db)] == [{"colour": "red"}]
+        empty = runner.invoke(main, ["rejections", "--db", str(db)])
+        assert "No rejected requests kept." in empty.output
+
+    def test_the_bound_is_shown_and_set(self, tmp_path: Path, runner: CliRunner) -> None:
+        db = tmp_path / "db"
+        _definition(db)
+        shown = runner.invoke(main, ["rejections", "bound", "--db", str(db)])
+        assert "at most 1000" in shown.output
+        runner.invoke(main, ["rejections", "bound", "25", "--db", str(db)])
+        assert "at most 25" in runner.invoke(main, ["rejections", "bound", "--db", str(db)]).output

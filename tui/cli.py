@@ -416,6 +416,101 @@ def _report(where: str, violations: list[Violation]) -> list[str]:
     ]
 
 
+# -- rejections --------------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@db_option
+@click.option("--event", help="Only requests naming this event (its fully qualified name).")
+@click.option("--json", "as_json", is_flag=True, help="Print them as the API lists them.")
+@click.pass_context
+@_friendly_errors
+def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: bool) -> None:
+    """The requests the strict path refused, kept with why (newest first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from api.routes.rejections import rejected_json
+
+    services = _open(ctx, db)
+    try:
+        found = services.rejections.list(event)
+        if as_json:
+            click.echo(json.dumps([rejected_json(r) for r in found], indent=2))
+            return
+        if not found:
+            click.echo("No rejected requests kept.")
+            return
+        for request in found:
+            names = ", ".join(request.event_names) or "(no event name)"
+            kind = "batch" if request.batch else "send"
+            when = request.received_at.isoformat(timespec="seconds")
+            click.echo(f"{when}  {request.source.value:<6} {kind:<5} {names}  [{request.id}]")
+            for line in _report("", request.violations):
+                click.echo(f"    {line.removeprefix(': ')}")
+        click.echo(f"{len(found)} kept (at most {services.rejections.bound}).")
+    finally:
+        services.close()
+
+
+def _group_db(ctx: click.Context, db: Path | None) -> Path | None:
+    """A subcommand's --db, else its group's (``cbe rejections --db X replay``)."""
+    if db is None and ctx.parent is not None:
+        return ctx.parent.params.get("db")
+    return db
+
+
+@rejections.command("replay")
+@db_option
+@click.pass_context
+@_friendly_errors
+def rejections_replay(ctx: click.Context, db: Path | None) -> None:
+    """Send every kept request again by the strict rules; what passes is stored and leaves
+    the quarantine. Exits with status 1 if any still breaks a rule."""
+    services = _open(ctx, _group_db(ctx, db))
+    try:
+        report = services.rejections.replay()
+        for request, stored in report.passed:
+            click.echo(f"passed  [{request.id}] {stored} completion(s) stored")
+        for request, violations in report.failed:
+            click.echo(f"failed  [{request.id}]")
+            for line in _report("", violations):
+                click.echo(f"    {line.removeprefix(': ')}")
+        click.echo(report.summary())
+        if report.failed:
+            ctx.exit(1)
+    finally:
+        services.close()
+
+
+@rejections.command("bound")
+@db_option
+@click.argument("count", type=click.IntRange(1, 1_000_000), required=False)
+@click.pass_context
+@_friendly_errors
+def rejections_bound(ctx: click.Context, db: Path | None, count: int | None) -> None:
+    """Show, or set, how many refused requests are kept (the oldest go first)."""
+    services = _open(ctx, _group_db(ctx, db))
+    try:
+        if count is not None:
+            services.rejections.set_bound(count)
+        click.echo(f"Keeping at most {services.rejections.bound} rejected requests.")
+    finally:
+        services.close()
+
+
+@rejections.command("clear")
+@db_option
+@click.pass_context
+@_friendly_errors
+def rejections_clear(ctx: click.Context, db: Path | None) -> None:
+    """Forget every kept request."""
+    services = _open(ctx, _group_db(ctx, db))
+    try:
+        click.echo(f"Forgot {services.rejections.clear()} rejected request(s).")
+    finally:
+        services.close()
+
+
 # -- definitions -------------------------------------------------------------------------------
 
 
