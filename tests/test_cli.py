@@ -448,7 +448,9 @@ class TestRejections:
         assert still.exit_code == 1 and "1 still breaks a rule" in still.output
 
         services = open_services(db)
-        services.definitions.add_property(event.split("_", 1)[1], {"label": "Colour", "type": "string"})
+        services.definitions.add_property(
+            event.split("_", 1)[1], {"label": "Colour", "type": "string"}
+        )
         services.close()
         replayed = runner.invoke(main, ["rejections", "--db", str(db), "replay"])
         assert replayed.exit_code == 0, replayed.output

@@ -17,6 +17,7 @@ from textual.widgets import TextArea
 from core.analytics import Frequency, RangePreset
 from core.clock import FixedClock
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
+from core.errors import ValidationFailed
 from core.models import ObjectType
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
@@ -125,6 +126,33 @@ class TestEvents:
 
     def test_help(self, snap_compare: Any, demo: Services) -> None:
         assert snap(snap_compare, demo, keys("question_mark"))
+
+    def test_rejected_requests(self, snap_compare: Any, empty: Services) -> None:
+        event = empty.definitions.create(
+            {
+                "label": "Viewed Car",
+                "propertyDefinitions": [
+                    {
+                        "label": "Condition",
+                        "type": "enumeration",
+                        "options": [{"label": "New", "value": "new"}],
+                    },
+                    {"label": "Year", "type": "number"},
+                ],
+            }
+        ).fully_qualified_name
+        contact = empty.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+        refused = [
+            {"eventName": event, "objectId": contact.id, "properties": {"year": "old", "x": 1}},
+            {"inputs": [{"eventName": event, "email": "bo@example.com"}]},
+        ]
+        for body in refused:
+            with pytest.raises(ValidationFailed):
+                if "inputs" in body:
+                    empty.ingestion.send_batch(body)
+                else:
+                    empty.ingestion.send(body)
+        assert snap(snap_compare, empty, keys("r"))
 
     def test_command_palette(self, snap_compare: Any, demo: Services) -> None:
         assert snap(snap_compare, demo, keys("ctrl+p", text="open"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from textual.widgets import DataTable, Input, TextArea
 
 from core.models import CrmRecord, EventDefinition
@@ -170,3 +171,39 @@ async def test_validate_judges_a_payload_as_it_is_typed_and_stores_nothing(
         await pilot.press("escape")
         assert isinstance(app.screen, EventDetailScreen)
     assert services.db.completions.summaries() == {}
+
+
+async def test_rejected_requests_are_listed_and_replayed_from_the_events_home(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    from core.errors import ValidationFailed
+    from tui.screens.rejections import RejectionsScreen
+
+    body = {
+        "eventName": viewed_car.fully_qualified_name,
+        "objectId": contact.id,
+        "properties": {"condition": "new", "colour": "red"},
+    }
+    for _ in range(2):
+        with pytest.raises(ValidationFailed):
+            services.ingestion.send(body)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, RejectionsScreen)
+        assert app.screen.query_one("#rejections", DataTable).row_count == 2
+        detail = str(app.screen.query_one("#rejection-text").render())
+        assert "properties.colour" in detail and '"colour": "red"' in detail
+        await pilot.press("P")  # this one: it still fails
+        await settle(pilot)
+        assert app.screen.query_one("#rejections", DataTable).row_count == 2
+        services.definitions.add_property("viewed_car", {"label": "Colour", "type": "string"})
+        await pilot.press("p")
+        await settle(pilot)
+        assert app.screen.query_one("#rejections", DataTable).row_count == 0
+        assert "Nothing refused" in str(app.screen.query_one("#rejections-summary").render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, EventsScreen)
+    assert sum(s.count for s in services.db.completions.summaries().values()) == 2

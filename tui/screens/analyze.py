@@ -7,7 +7,6 @@ import re
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -35,7 +34,7 @@ from core.analytics import (
 from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import EventDefinition
-from tui.formatting import plain
+from tui.formatting import fill_sized
 from tui.screens.base import CbeScreen
 from tui.widgets.filter_builder import FilterBuilder
 
@@ -60,26 +59,6 @@ _COLUMNS = [
     ("Completions", "completions"),
     ("Unique records", "unique"),
 ]
-
-
-def fill_sized(
-    table: DataTable[Any],
-    labels: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    keys: Sequence[str] | None = None,
-    row_keys: Sequence[str] | None = None,
-) -> None:
-    """Replace a table's columns and rows, each column as wide as its widest cell.
-
-    Sized here, with the rows, rather than measured later by the table: its header would
-    otherwise be drawn once at the width of the labels alone, and a snapshot taken then differs.
-    """
-    table.clear(columns=True)
-    for i, label in enumerate(labels):
-        width = max([len(label), *(len(cells[i]) for cells in rows)])
-        table.add_column(label, key=keys[i] if keys else None, width=width)
-    for n, cells in enumerate(rows):
-        table.add_row(*(plain(c) for c in cells), key=row_keys[n] if row_keys else None)
 
 
 class AnalyzeScreen(CbeScreen):

@@ -39,6 +39,7 @@ class EventsScreen(CbeScreen):
         Binding("slash", "search", "Search", key_display="/"),
         Binding("a", "archive", "Archive/restore"),
         Binding("d", "delete", "Delete"),
+        Binding("r", "rejections", "Rejected requests"),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
@@ -154,6 +155,12 @@ class EventsScreen(CbeScreen):
         search = self.query_one("#search", Input)
         search.value = ""
         self.query_one("#events", DataTable).focus()
+
+    def action_rejections(self) -> None:
+        """What the strict path refused, kept (see core.rejections)."""
+        from tui.screens.rejections import RejectionsScreen
+
+        self.app.push_screen(RejectionsScreen())
 
     def action_create(self) -> None:
         self.cbe.action_create_event()
