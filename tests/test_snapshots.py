@@ -246,6 +246,9 @@ class TestEventDetails:
     def test_delete_property_confirmation(self, snap_compare: Any, demo: Services) -> None:
         assert snap(snap_compare, demo, then(keys("enter"), keys("d")))
 
+    def test_typed_code(self, snap_compare: Any, demo: Services) -> None:
+        assert snap(snap_compare, demo, then(keys("enter"), keys("t")))
+
     def test_validate_a_payload(self, snap_compare: Any, demo: Services) -> None:
         """The example body names a contact; an option that is not one is kept but noted."""
 

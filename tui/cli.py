@@ -416,6 +416,44 @@ def _report(where: str, violations: list[Violation]) -> list[str]:
     ]
 
 
+# -- codegen -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("language", type=click.Choice(["typescript", "python"]))
+@click.option("--event", "events", multiple=True, help="Only this event (internal name); repeat.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="File.")
+@db_option
+@click.pass_context
+@_friendly_errors
+def codegen(
+    ctx: click.Context,
+    language: str,
+    events: tuple[str, ...],
+    output: Path | None,
+    db: Path | None,
+) -> None:
+    """Typed tracking code for the events (all that are not archived, or --event ones):
+    TypeScript that pushes to _hsq, or Python that sends through cbe serve or HubSpot's SDK."""
+    from core.typed import python_module, typescript_module
+
+    services = _open(ctx, db)
+    try:
+        if events:
+            chosen = [services.definitions.get(name) for name in events]
+        else:
+            chosen = [d for d in services.definitions.search() if not d.archived]
+        make = typescript_module if language == "typescript" else python_module
+        text = make(chosen)
+    finally:
+        services.close()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {len(chosen)} event(s) as {language} to {output}.")
+
+
 # -- rejections --------------------------------------------------------------------------------
 
 

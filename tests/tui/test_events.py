@@ -207,3 +207,29 @@ async def test_rejected_requests_are_listed_and_replayed_from_the_events_home(
         await pilot.press("escape")
         assert isinstance(app.screen, EventsScreen)
     assert sum(s.count for s in services.db.completions.summaries().values()) == 2
+
+
+async def test_typed_code_for_an_event_in_both_languages(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    from textual.widgets import TabbedContent
+
+    from tui.dialogs.typed_code import TypedCodeDialog
+
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, TypedCodeDialog)
+        await pilot.press("y")
+        assert "export function trackViewedCar(" in (app.clipboard or "")
+        assert 'export type ViewedCarCondition = "new" | "used";' in (app.clipboard or "")
+        app.screen.query_one(TabbedContent).active = "python"
+        await settle(pilot)
+        await pilot.press("y")
+        assert "def track_viewed_car(" in (app.clipboard or "")
+        await pilot.press("escape")
+        assert isinstance(app.screen, EventDetailScreen)

@@ -62,6 +62,7 @@ class EventDetailScreen(CbeScreen):
         Binding("ctrl+s", "save_snippet", "Save snippet"),
         Binding("r", "records", "Records"),
         Binding("v", "validate", "Validate"),
+        Binding("t", "typed_code", "Typed code", show=False),
         Binding("c", "copy_name", "Copy fully qualified name", show=False),
         Binding("y", "copy_code", "Copy code", show=False),
         Binding("a", "archive", "Archive/restore", show=False),
@@ -387,6 +388,13 @@ class EventDetailScreen(CbeScreen):
 
         if self.definition is not None:
             self.app.push_screen(ValidateDialog(self.services, self.definition))
+
+    def action_typed_code(self) -> None:
+        """This event as a typed TypeScript and Python function (cbe codegen)."""
+        from tui.dialogs.typed_code import TypedCodeDialog
+
+        if self.definition is not None:
+            self.app.push_screen(TypedCodeDialog(self.definition))
 
     def action_back(self) -> None:
         self.dismiss()
