@@ -12,6 +12,7 @@ from core.clock import Clock, SystemClock
 from core.definitions import DefinitionService
 from core.ingestion import IdFactory, Ingestor
 from core.occurrences import OccurrenceService
+from core.plan import PlanService
 from core.ports import Database, MemoryPreferences, Preferences
 from core.records import RecordService
 from core.rejections import RejectionService
@@ -67,6 +68,7 @@ class Services:
     workflows: WorkflowService = field(init=False)
     reports: ReportService = field(init=False)
     rejections: RejectionService = field(init=False)
+    plans: PlanService = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionService(self.db, self.clock)
@@ -77,6 +79,7 @@ class Services:
         self.workflows = WorkflowService(self.db, self.clock, self.occurrences)
         self.reports = ReportService(self.db, self.occurrences)
         self.rejections = RejectionService(self.db.rejections, self.ingestion, self.clock)
+        self.plans = PlanService(self.definitions, self.occurrences)
         # A completion from any path (API, collector, import) moves waiting records at once.
         self.ingestion.listeners.append(self.workflows.on_completions)
         self.timeline.activity_sources.append(self.workflows.timeline_entries)

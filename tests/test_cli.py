@@ -466,3 +466,42 @@ class TestRejections:
         assert "at most 1000" in shown.output
         runner.invoke(main, ["rejections", "bound", "25", "--db", str(db)])
         assert "at most 25" in runner.invoke(main, ["rejections", "bound", "--db", str(db)]).output
+
+
+class TestPlan:
+    def test_export_diff_apply_and_lint(self, tmp_path: Path, runner: CliRunner) -> None:
+        db = tmp_path / "db"
+        _definition(db)
+        file = tmp_path / "plan.json"
+        exported = runner.invoke(main, ["plan", "export", "--db", str(db), "-o", str(file)])
+        assert exported.exit_code == 0, exported.output
+        assert runner.invoke(main, ["plan", "lint", str(file)]).exit_code == 0
+        same = runner.invoke(main, ["plan", "diff", str(file), "--db", str(db)])
+        assert same.exit_code == 0 and "No changes." in same.output
+
+        plan = json.loads(file.read_text())
+        plan["events"][0]["properties"].pop()  # year
+        plan["events"][0]["properties"].append(
+            {"name": "colour", "label": "Colour", "type": "string"}
+        )
+        file.write_text(json.dumps(plan))
+        diff = runner.invoke(main, ["plan", "diff", str(file), "--db", str(db)])
+        assert diff.exit_code == 2, diff.output
+        assert "BREAKING: remove property viewed_car.year" in diff.output
+        assert "safe: add property viewed_car.colour: string" in diff.output
+        refused = runner.invoke(main, ["plan", "apply", str(file), "--db", str(db)])
+        assert refused.exit_code == 1
+        assert "apply with --allow-breaking" in refused.output
+        applied = runner.invoke(
+            main, ["plan", "apply", str(file), "--db", str(db), "--allow-breaking"]
+        )
+        assert applied.exit_code == 0, applied.output
+        assert "Applied 2 change(s)." in applied.output
+        after = runner.invoke(main, ["plan", "diff", str(file), "--db", str(db)])
+        assert "No changes." in after.output
+
+        plan["events"][0]["name"] = "Viewed Car!"
+        file.write_text(json.dumps(plan))
+        lint = runner.invoke(main, ["plan", "lint", str(file)])
+        assert lint.exit_code == 1
+        assert "events[0].name:" in lint.output and "[NAME_FORMAT]" in lint.output

@@ -29,7 +29,7 @@ from core.analytics import (
 )
 from core.clock import SystemClock, to_utc
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
-from core.errors import CbeError, ValidationFailed, Violation
+from core.errors import CbeError, Rule, ValidationFailed, Violation
 from core.filters import Operator, PropertyFilter, check_filter
 from core.hubspot import definition_to_hubspot, draft_from_hubspot
 from core.ingestion import Mode, all_properties
@@ -414,6 +414,106 @@ def _report(where: str, violations: list[Violation]) -> list[str]:
     return [
         f"{where}: {v.field + ': ' if v.field else ''}{v.message} [{v.rule}]" for v in violations
     ]
+
+
+# -- plan --------------------------------------------------------------------------------------
+
+
+@main.group()
+def plan() -> None:
+    """Definitions as code: export, diff, apply and lint a plan file (JSON, stable order)."""
+
+
+def _read_plan_file(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise click.ClickException(f"{file} is not JSON: {error}") from error
+
+
+@plan.command("export")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="File.")
+@db_option
+@click.pass_context
+@_friendly_errors
+def plan_export(ctx: click.Context, output: Path | None, db: Path | None) -> None:
+    """Every event definition as a plan file (stdout, or -o FILE)."""
+    services = _open(ctx, db)
+    try:
+        text = services.plans.export()
+    finally:
+        services.close()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote the plan of {len(json.loads(text)['events'])} event(s) to {output}.")
+
+
+@plan.command("diff")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@db_option
+@click.pass_context
+@_friendly_errors
+def plan_diff(ctx: click.Context, file: Path, db: Path | None) -> None:
+    """What applying FILE would change, each change safe or BREAKING, with what it costs.
+    Exits with status 2 when a change is breaking."""
+    raw = _read_plan_file(file)
+    services = _open(ctx, db)
+    try:
+        changes = services.plans.diff(raw)
+    finally:
+        services.close()
+    for change in changes:
+        click.echo(change.describe())
+    breaking = sum(c.breaking for c in changes)
+    click.echo(f"{len(changes)} change(s), {breaking} breaking." if changes else "No changes.")
+    if breaking:
+        ctx.exit(2)
+
+
+@plan.command("apply")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--allow-breaking", is_flag=True, help="Also make breaking changes.")
+@db_option
+@click.pass_context
+@_friendly_errors
+def plan_apply(ctx: click.Context, file: Path, allow_breaking: bool, db: Path | None) -> None:
+    """Make the definitions what FILE says. Breaking changes (removing an event, a property or
+    an option, changing a type) need --allow-breaking; without it nothing changes."""
+    raw = _read_plan_file(file)
+    services = _open(ctx, db)
+    try:
+        changes = services.plans.apply(raw, allow_breaking=allow_breaking)
+    except ValidationFailed as refused:
+        if all(v.rule is Rule.BREAKING_CHANGE for v in refused.violations):
+            for violation in refused.violations:
+                click.echo(violation.message, err=True)
+            raise click.ClickException(
+                "Nothing changed: the plan has breaking changes; apply with --allow-breaking."
+            ) from refused
+        raise
+    finally:
+        services.close()
+    for change in changes:
+        click.echo(change.describe())
+    click.echo(f"Applied {len(changes)} change(s)." if changes else "Nothing to change.")
+
+
+@plan.command("lint")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@_friendly_errors
+def plan_lint(file: Path) -> None:
+    """Check FILE against HubSpot's rules (names, lengths, counts, options); exits with status 1
+    on any violation, for CI. Needs no database."""
+    from core.plan import read_plan
+
+    _, violations = read_plan(_read_plan_file(file))
+    for line in _report(str(file), violations):
+        click.echo(line)
+    if violations:
+        raise SystemExit(1)
+    click.echo(f"{file}: no rule broken.")
 
 
 # -- codegen -----------------------------------------------------------------------------------
