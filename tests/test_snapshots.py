@@ -6,13 +6,14 @@ Written with Python 3.11 at a fixed terminal size; cursors do not blink (tests/c
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import TextArea
+from textual.widgets import Input, TextArea
 
 from core.analytics import Frequency, RangePreset
 from core.clock import FixedClock
@@ -153,6 +154,26 @@ class TestEvents:
                 else:
                     empty.ingestion.send(body)
         assert snap(snap_compare, empty, keys("r"))
+
+    def test_plan_diff(
+        self, snap_compare: Any, demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plan that renames an event, adds an option and drops a property: one breaking."""
+        monkeypatch.chdir(tmp_path)
+        plan = json.loads(demo.plans.export())
+        trial = next(e for e in plan["events"] if e["name"] == "started_trial")
+        trial["label"] = "Trial started"
+        trial["properties"] = [p for p in trial["properties"] if p["name"] != "signup_source"]
+        plan_prop = next(p for p in trial["properties"] if p["name"] == "plan")
+        plan_prop["options"].append({"label": "Team", "value": "team"})
+        (tmp_path / "plan.json").write_text(json.dumps(plan))
+
+        async def diff(pilot: Pilot[None]) -> None:
+            pilot.app.screen.query_one("#plan-file", Input).value = "plan.json"
+            await pilot.click("#diff")
+            await settle(pilot)
+
+        assert snap(snap_compare, demo, then(keys("c"), diff))
 
     def test_command_palette(self, snap_compare: Any, demo: Services) -> None:
         assert snap(snap_compare, demo, keys("ctrl+p", text="open"))

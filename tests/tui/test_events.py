@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Input, TextArea
@@ -233,3 +234,43 @@ async def test_typed_code_for_an_event_in_both_languages(
         assert "def track_viewed_car(" in (app.clipboard or "")
         await pilot.press("escape")
         assert isinstance(app.screen, EventDetailScreen)
+
+
+async def test_plan_exports_diffs_and_applies_with_a_confirmation_for_breaking_changes(
+    services: Services, viewed_car: EventDefinition, tmp_path: Path
+) -> None:
+    from tui.dialogs.confirm import ConfirmDialog
+    from tui.dialogs.plan import PlanDialog
+
+    file = tmp_path / "plan.json"
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, PlanDialog)
+        app.screen.query_one("#plan-file", Input).value = str(file)
+        await pilot.click("#export")
+        await settle(pilot)
+        assert "Wrote 1 event(s)" in str(app.screen.query_one("#plan-result").render())
+        plan = json.loads(file.read_text())
+        plan["events"][0]["label"] = "Viewed a car"
+        plan["events"][0]["properties"] = plan["events"][0]["properties"][:-1]  # listing_url
+        file.write_text(json.dumps(plan))
+        await pilot.click("#diff")
+        await settle(pilot)
+        shown = str(app.screen.query_one("#plan-result").render())
+        assert "2 change(s), 1 breaking" in shown
+        assert "BREAKING: remove property viewed_car.listing_url" in shown
+        await pilot.click("#apply")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(pilot)
+        assert "Applied 2 change(s)." in str(app.screen.query_one("#plan-result").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, EventsScreen)
+        table = app.screen.query_one("#events", DataTable)
+        assert str(table.get_row_at(0)[0]) == "Viewed a car"  # the home reloaded
+    assert [p.name for p in services.definitions.get("viewed_car").properties][-1] == "listed_at"

@@ -40,6 +40,7 @@ class EventsScreen(CbeScreen):
         Binding("a", "archive", "Archive/restore"),
         Binding("d", "delete", "Delete"),
         Binding("r", "rejections", "Rejected requests"),
+        Binding("c", "plan", "Plan"),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
@@ -155,6 +156,16 @@ class EventsScreen(CbeScreen):
         search = self.query_one("#search", Input)
         search.value = ""
         self.query_one("#events", DataTable).focus()
+
+    def action_plan(self) -> None:
+        """Definitions as code: export, diff and apply a plan file (core.plan)."""
+        from tui.dialogs.plan import PlanDialog
+
+        def closed(applied: bool | None) -> None:
+            if applied:
+                self.reload()
+
+        self.app.push_screen(PlanDialog(self.services), closed)
 
     def action_rejections(self) -> None:
         """What the strict path refused, kept (see core.rejections)."""
