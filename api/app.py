@@ -20,7 +20,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi
 from api.errors import HANDLERS, error_response
-from api.routes import collector, crm, definitions, events, rejections, send, validate
+from api.routes import (
+    collector,
+    completions,
+    crm,
+    definitions,
+    events,
+    rejections,
+    send,
+    validate,
+)
 from api.sendqueue import SendQueue
 from core.services import Services
 
@@ -178,6 +187,7 @@ def create_app(
     app.include_router(collector.router)
     app.include_router(validate.router)
     app.include_router(rejections.router)
+    app.include_router(completions.router)
 
     app.add_middleware(RequireToken, token=token)  # inside CORS: a 401 carries its headers
     app.add_middleware(
@@ -185,7 +195,7 @@ def create_app(
         allow_origins=list(allowed_origins),
         allow_origin_regex=None if allowed_origins else DEFAULT_ORIGINS[0],
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["content-type"],
+        allow_headers=["content-type", "x-cbe-tag"],
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     openapi.install(app)

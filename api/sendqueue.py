@@ -28,6 +28,7 @@ class _Send:
     body: Any
     future: asyncio.Future[Completion]
     loop: asyncio.AbstractEventLoop
+    tag: str | None = None
 
 
 class SendQueue:
@@ -41,7 +42,7 @@ class SendQueue:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    async def send(self, body: Any) -> Completion:
+    async def send(self, body: Any, tag: str | None = None) -> Completion:
         """Store one send body strictly; raises :class:`ValidationFailed` as
         :meth:`Ingestor.send` does."""
         loop = asyncio.get_running_loop()
@@ -52,7 +53,7 @@ class SendQueue:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="cbe-sends", daemon=True)
                 self._thread.start()
-            self._waiting.append(_Send(body, future, loop))
+            self._waiting.append(_Send(body, future, loop, tag))
             self._changed.notify()
         return await future
 
@@ -79,7 +80,11 @@ class SendQueue:
         outcomes: list[Completion | BaseException]
         try:
             result = self._ingestor.ingest(
-                [send.body for send in group], Mode.STRICT, self._source, all_or_nothing=False
+                [send.body for send in group],
+                Mode.STRICT,
+                self._source,
+                all_or_nothing=False,
+                tags=[send.tag for send in group],
             )
         except BaseException as error:
             outcomes = [error] * len(group)

@@ -255,18 +255,20 @@ class Ingestor:
         self.listeners: list[Callable[[list[Completion]], None]] = []
         """Called with every stored batch, inside its transaction (workflows listen here)."""
 
-    def send(self, body: object, source: Source = Source.API) -> Completion:
+    def send(self, body: object, source: Source = Source.API, tag: str | None = None) -> Completion:
         """Strictly ingest one send body (``POST /events/v3/send``)."""
-        return self.ingest([body], Mode.STRICT, source).stored[0]
+        return self.ingest([body], Mode.STRICT, source, tags=[tag]).stored[0]
 
-    def send_batch(self, body: object, source: Source = Source.API) -> list[Completion]:
+    def send_batch(
+        self, body: object, source: Source = Source.API, tag: str | None = None
+    ) -> list[Completion]:
         """Strictly ingest a batch body ``{"inputs": [...]}``: all of it or nothing."""
         inputs = parse_batch_body(body)
         if inputs and isinstance(inputs[0], Violation):
             violations = [v for v in inputs if isinstance(v, Violation)]
             self._quarantine([(True, body, violations)], source)
             raise ValidationFailed(violations)
-        return self.ingest(inputs, Mode.STRICT, source, batch=True).stored
+        return self.ingest(inputs, Mode.STRICT, source, batch=True, tags=[tag] * len(inputs)).stored
 
     def validate(self, body: object) -> Verdict:
         """Judge a send body, or a batch body ``{"inputs": [...]}``, by the strict rules (the
@@ -300,6 +302,7 @@ class Ingestor:
         batch: bool = False,
         all_or_nothing: bool = True,
         quarantine: bool = True,
+        tags: Sequence[str | None] | None = None,
     ) -> IngestResult:
         """Validate and store ``bodies`` (raw JSON send bodies).
 
@@ -320,7 +323,9 @@ class Ingestor:
                     self._quarantine([(True, {"inputs": list(bodies)}, size)], source)
                 raise ValidationFailed(size)
         with self._db.transaction():
-            return self._ingest_locked(bodies, mode, source, batch, all_or_nothing, keep=keep)
+            return self._ingest_locked(
+                bodies, mode, source, batch, all_or_nothing, keep=keep, tags=tags
+            )
 
     def replay(self, request: RejectedRequest) -> int:
         """Send a kept request again by the strict rules, without quarantining it again;
@@ -364,6 +369,7 @@ class Ingestor:
         all_or_nothing: bool,
         store: bool = True,
         keep: bool = False,
+        tags: Sequence[str | None] | None = None,
     ) -> IngestResult:
         now = truncate_to_millis(to_utc(self._clock.now()))
         definitions: dict[str, EventDefinition | None] = {}
@@ -390,7 +396,8 @@ class Ingestor:
         lookups = _Lookups(self._db.records)
         for index, request in parsed:
             definition = self._definition(definitions, request.event_name)
-            draft, violations = self._prepare(request, definition, mode, source, now, lookups)
+            tag = tags[index] if tags else None
+            draft, violations = self._prepare(request, definition, mode, source, now, lookups, tag)
             if draft is not None:
                 key = (draft.completion.event_name, draft.completion.uuid)
                 if key in already or key in seen_uuids:
@@ -484,6 +491,7 @@ class Ingestor:
         source: Source,
         now: Any,
         lookups: _Lookups,
+        tag: str | None = None,
     ) -> tuple[_Draft | None, list[Violation]]:
         if definition is None:
             return None, [
@@ -556,6 +564,7 @@ class Ingestor:
             properties=properties,
             unusable=unusable,
             cuts=cuts,
+            tag=tag,
         )
         return _Draft(completion, create_email), violations
 

@@ -272,6 +272,8 @@ class Completion(CbeModel):
     """Enumeration values that are not options: kept, but out of filters and reports."""
     cuts: list[Cut] = Field(default_factory=list)
     """What was truncated, dropped or ignored on the way in."""
+    tag: str | None = None
+    """The test run that sent it (``X-Cbe-Tag``), so that a run can list and delete its own."""
 
     @classmethod
     def trusted(
@@ -290,6 +292,7 @@ class Completion(CbeModel):
         properties: dict[str, PropertyValue],
         unusable: dict[str, list[str]],
         cuts: list[Cut],
+        tag: str | None = None,
     ) -> Completion:
         """A completion from values already in their validated form (UTC datetimes to the
         millisecond, enum members, fresh containers), without validating them again: the
@@ -310,6 +313,7 @@ class Completion(CbeModel):
             "properties": properties,
             "unusable": unusable,
             "cuts": cuts,
+            "tag": tag,
         }
         object.__setattr__(completion, "__dict__", values)
         object.__setattr__(completion, "__pydantic_fields_set__", set(values))
@@ -336,6 +340,7 @@ class Completion(CbeModel):
             properties=doc.get("properties") or {},
             unusable=doc.get("unusable") or {},
             cuts=[Cut.model_validate(cut) for cut in doc.get("cuts") or ()],
+            tag=doc.get("tag"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -355,6 +360,7 @@ class Completion(CbeModel):
             "properties": dict(self.properties),
             "unusable": {name: list(values) for name, values in self.unusable.items()},
             "cuts": [cut.model_dump(mode="json") for cut in self.cuts],
+            "tag": self.tag,
         }
 
 

@@ -38,6 +38,8 @@ class CompletionQuery:
     ids: frozenset[str] | None = None
     text: str | None = None
     """Case-insensitive text that some property value (or its option label) must contain."""
+    tag: str | None = None
+    """Only completions a test run sent with this tag."""
     newest_first: bool = True
     limit: int = DEFAULT_LIMIT
     after: str | None = None
@@ -116,6 +118,16 @@ class OccurrenceService:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def delete_tagged(self, tag: str) -> int:
+        """Remove what a test run sent with ``tag`` (and nothing else); how many went."""
+        if not tag:
+            raise ValueError("A tag is needed: without one every completion would go.")
+        return self._db.completions.delete_tagged(tag)
+
+    def count(self, query: CompletionQuery) -> int:
+        """How many completions match ``query`` (its limit and cursor aside)."""
+        return sum(1 for _ in self._iterate(query, None))
+
     def page(self, query: CompletionQuery) -> CompletionPage:
         """A page of completions matching ``query``, newest first unless asked otherwise."""
         limit = max(1, min(query.limit, MAX_LIMIT))
@@ -142,6 +154,8 @@ class OccurrenceService:
         taken = 0
         for completion in self._db.completions.scan(selection):
             if query.ids is not None and completion.id not in query.ids:
+                continue
+            if query.tag is not None and completion.tag != query.tag:
                 continue
             if query.properties and not self._properties_match(
                 completion, definitions.get(completion.event_name), query.properties

@@ -134,6 +134,10 @@ class CompletionRepository(Protocol):
         """Give an anonymous visitor's completions (by ``utk``) to contact ``object_id``."""
         ...
 
+    def delete_tagged(self, tag: str) -> int:
+        """Remove the completions a test run sent with ``tag``; returns how many there were."""
+        ...
+
 
 class RecordRepository(Protocol):
     """CRM records and their associations."""

@@ -39,7 +39,11 @@ class RejectedRequest(CbeModel):
     def event_names(self) -> list[str]:
         """The event names the body mentions, in order, each once."""
         bodies = self.body.get("inputs") if self.batch and isinstance(self.body, Mapping) else None
-        names = [b.get("eventName") for b in (bodies if isinstance(bodies, list) else [self.body])]
+        names = [
+            b.get("eventName")
+            for b in (bodies if isinstance(bodies, list) else [self.body])
+            if isinstance(b, Mapping)  # a refused body may be anything JSON can be
+        ]
         return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))
 
 

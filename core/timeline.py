@@ -117,6 +117,8 @@ def property_rows(completion: Completion, definition: EventDefinition | None) ->
                 truncated=name in truncated,
             )
         )
+    if completion.tag is not None:  # sent by a test run (X-Cbe-Tag): say which
+        rows.append(PropertyRow(name="", label="Test run tag", value=completion.tag))
     return rows
 
 

@@ -879,6 +879,11 @@ class CompletionStore:
                 return 0
             return self._rewrite(lambda d: None if d["eventName"] == event_name else d)
 
+    def delete_tagged(self, tag: str) -> int:
+        with self._lock:
+            self._refresh()
+            return self._rewrite(lambda d: None if d.get("tag") == tag else d)
+
     def attach_visitor(self, utk: str, object_id: str) -> int:
         with self._lock:
             self._refresh()

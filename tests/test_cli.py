@@ -505,3 +505,18 @@ class TestPlan:
         lint = runner.invoke(main, ["plan", "lint", str(file)])
         assert lint.exit_code == 1
         assert "events[0].name:" in lint.output and "[NAME_FORMAT]" in lint.output
+
+
+def test_send_tags_what_it_stores(tmp_path: Path, runner: CliRunner) -> None:
+    db = tmp_path / "db"
+    event = _definition(db)
+    file = tmp_path / "one.json"
+    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+    result = runner.invoke(main, ["send", str(file), "--db", str(db), "--tag", "ci-7"])
+    assert result.exit_code == 0, result.output
+    services = open_services(db, create=False)
+    try:
+        [stored] = services.occurrences.iterate(CompletionQuery(tag="ci-7"))
+        assert stored.tag == "ci-7"
+    finally:
+        services.close()

@@ -302,9 +302,10 @@ class _Unreadable:
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @db_option
+@click.option("--tag", help="Tag what is stored, as a test run does with X-Cbe-Tag.")
 @click.pass_context
 @_friendly_errors
-def send(ctx: click.Context, file: Path, db: Path | None) -> None:
+def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> None:
     """Send completions from FILE (HubSpot send bodies as JSON or JSON Lines), strictly.
 
     Each line (or array item) is its own request: a line that breaks a rule is rejected whole and
@@ -328,6 +329,7 @@ def send(ctx: click.Context, file: Path, db: Path | None) -> None:
                     Mode.STRICT,
                     Source.IMPORT,
                     all_or_nothing=False,
+                    tags=[tag] * len(pending),
                 )
                 stored += len(result.stored)
                 for rejection in result.rejected:
@@ -345,7 +347,8 @@ def send(ctx: click.Context, file: Path, db: Path | None) -> None:
                 elif isinstance(body, dict) and "inputs" in body:
                     flush()
                     try:
-                        stored += len(services.ingestion.send_batch(body, Source.IMPORT))
+                        batch = services.ingestion.send_batch(body, Source.IMPORT, tag)
+                        stored += len(batch)
                     except ValidationFailed as error:
                         rejected += 1
                         reports.extend(_report(where, list(error.violations)))

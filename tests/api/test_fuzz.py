@@ -14,6 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
+from api.routes import completions as completions_route
 from core.clock import FixedClock
 from core.models import ObjectType
 from core.services import Services
@@ -36,8 +37,10 @@ def _state(services: Services) -> tuple[object, ...]:
 
 @pytest.fixture
 def fuzzed(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[schemathesis.Schema, Services]]:
+    # a generated waitFor is never met: do not let each such case wait out its timeout
+    monkeypatch.setattr(completions_route, "wait_cap", 0.05)
     folder: Path = tmp_path_factory.mktemp("fuzz") / "db"
     services = open_services(folder, clock=FixedClock(NOW), portal_id=PORTAL_ID)
     services.definitions.create(

@@ -32,6 +32,7 @@ def _odd_completion() -> Completion:
         properties={"make": "Ford", "price": 12.5, "year": 2024},
         unusable={"colour": ["Mauve"]},
         cuts=[Cut(property="note", reason="VALUE_TOO_LONG", detail="cut", original_length=70000)],
+        tag="run-1",
     )
 
 

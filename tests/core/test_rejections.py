@@ -112,3 +112,15 @@ def test_replay_stores_what_now_passes_and_keeps_what_still_fails(
     assert _stored(services) == 3
     assert services.rejections.clear() == 1
     assert services.rejections.replay().summary() == "Nothing to replay."
+
+
+def test_any_json_body_is_kept_and_listed(services: Services) -> None:
+    for body in ("text", 3, None, ["a", 1], {"inputs": ["a", {"eventName": 7}]}):
+        with pytest.raises(ValidationFailed):
+            if isinstance(body, dict):
+                services.ingestion.send_batch(body)
+            else:
+                services.ingestion.send(body)
+    kept = services.rejections.list()
+    assert len(kept) == 5 and all(r.event_names == [] for r in kept)
+    assert services.rejections.list("pe1_anything") == []
