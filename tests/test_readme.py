@@ -86,5 +86,17 @@ def test_serve_examples_work_as_shown(tmp_path: Path) -> None:
         assert answer["valid"] is False
         assert answer["message"] == "Invalid: 1 broken rule; nothing would be stored."
         assert [e["code"] for e in answer["results"][0]["errors"]] == ["VALUE_TOO_LONG"]
+
+        isolated = local(_block("python", "X-Cbe-Tag"))
+        prelude = f"token = {running.token!r}\nevent = {event!r}\n"
+        ran = subprocess.run(
+            [sys.executable, "-c", prelude + isolated],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.returncode == 0, ran.stderr
     finally:
         stop_server(running)
