@@ -14,6 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from core.services import Services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,3 +95,14 @@ def server(tmp_path: Path) -> Iterator[Server]:
     running = start_server(tmp_path / "db")
     yield running
     stop_server(running)
+
+
+TOKEN = "test-token"
+
+
+@pytest.fixture
+def http(services: Services) -> Iterator[TestClient]:
+    """The API in process (no server), authorised with ``TOKEN``."""
+    with TestClient(create_app(services, TOKEN)) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield client

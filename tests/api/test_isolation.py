@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
-
-TOKEN = "test-token"
-
-
-@pytest.fixture
-def http(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services, TOKEN)) as client:
-        client.headers["Authorization"] = f"Bearer {TOKEN}"
-        yield client
 
 
 def _body(event: EventDefinition, contact: CrmRecord, make: str) -> dict[str, object]:

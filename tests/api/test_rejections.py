@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from core.models import CrmRecord, EventDefinition
-from core.services import Services
-
-TOKEN = "test-token"
-
-
-@pytest.fixture
-def http(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services, TOKEN)) as client:
-        client.headers["Authorization"] = f"Bearer {TOKEN}"
-        yield client
 
 
 def test_refused_sends_are_listed_then_replayed_once_the_definition_is_fixed(

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import MAX_BODY_BYTES, create_app
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
+from tests.api.conftest import TOKEN
 from tests.conftest import PORTAL_ID
-
-TOKEN = "test-token"
-
-
-@pytest.fixture
-def http(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services, TOKEN)) as client:
-        client.headers["Authorization"] = f"Bearer {TOKEN}"
-        yield client
 
 
 def _hubspot_error(body: dict[str, object], category: str) -> None:

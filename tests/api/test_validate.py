@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
-
-TOKEN = "test-token"
-
-
-@pytest.fixture
-def http(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services, TOKEN)) as client:
-        client.headers["Authorization"] = f"Bearer {TOKEN}"
-        yield client
+from tests.api.conftest import TOKEN
 
 
 def test_a_valid_body_is_answered_with_the_completion_it_would_store(
