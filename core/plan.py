@@ -228,6 +228,19 @@ class PlanService:
             raise ValidationFailed(violations)
         current = {d.name: d for d in self._definitions.search(include_archived=True)}
         wanted = {e.name: e for e in plan.events}
+        _, deleted = self._definitions.names_in_use()
+        reused = [
+            Violation(
+                field=f"events[{i}].name",
+                rule=Rule.NAME_DELETED,
+                message=f"{e.name!r} belonged to a deleted event; names are never used again.",
+                actual=e.name,
+            )
+            for i, e in enumerate(plan.events)
+            if e.name not in current and e.name in deleted
+        ]
+        if reused:  # found before anything changes: apply never stops half-way on this
+            raise ValidationFailed(reused)
         changes: list[Change] = []
         for name, event in wanted.items():
             definition = current.get(name)

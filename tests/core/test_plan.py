@@ -142,3 +142,19 @@ def test_removing_an_event_says_how_many_completions_go(
     assert "1 stored completion(s) would be deleted" in change.describe()
     services.plans.apply({"cbePlan": 1, "events": []}, allow_breaking=True)
     assert services.definitions.search() == []
+
+
+def test_a_deleted_events_name_is_refused_before_anything_changes(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    services.definitions.create({"label": "Gone"})
+    services.definitions.delete("gone")
+    plan = _plan(services)
+    plan["events"][0]["label"] = "Renamed first"
+    plan["events"].append({"name": "gone", "label": "Back again"})
+    with pytest.raises(ValidationFailed) as refused:
+        services.plans.apply(plan)
+    assert [(v.field, v.rule) for v in refused.value.violations] == [
+        ("events[1].name", Rule.NAME_DELETED)
+    ]
+    assert services.definitions.get("viewed_car").label == "Viewed Car"  # nothing changed
