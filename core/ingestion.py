@@ -201,6 +201,30 @@ class _Accepted(NamedTuple):
     prop: PropertyDefinition
     limit: int
     options: frozenset[str] | None
+    name: str
+    """``prop.name``, kept here for the loop that reads it for every value."""
+    simple: frozenset[str] | None
+    """Option values that need no parsing: no ``;``, no surrounding space, not empty."""
+    is_string: bool
+    is_number: bool
+
+
+def _accepted(prop: PropertyDefinition) -> _Accepted:
+    options = frozenset(prop.option_values()) if prop.type is PropertyType.ENUMERATION else None
+    simple = (
+        None
+        if options is None
+        else frozenset(v for v in options if v and ";" not in v and v == v.strip())
+    )
+    return _Accepted(
+        prop,
+        max_value_length(prop.name),
+        options,
+        prop.name,
+        simple,
+        prop.type is PropertyType.STRING,
+        prop.type is PropertyType.NUMBER,
+    )
 
 
 class _Lookups:
@@ -217,12 +241,7 @@ class _Lookups:
         found = self._accepted.get(definition.name)
         if found is None:
             found = self._accepted[definition.name] = {
-                p.name: _Accepted(
-                    p,
-                    max_value_length(p.name),
-                    frozenset(p.option_values()) if p.type is PropertyType.ENUMERATION else None,
-                )
-                for p in all_properties(definition)
+                p.name: _accepted(p) for p in all_properties(definition)
             }
         return found
 
@@ -688,7 +707,20 @@ class Ingestor:
                 ]
                 self._refuse(strict, problem, violations, cuts, name)
                 continue
-            prop, limit, options = accepted
+            # The usual values need no parsing: text within its limit for a string property or
+            # that is exactly an option, a whole number of sane size for a number property.
+            # Each gives what parse_value would (a test holds the two paths equal).
+            kind = type(raw)
+            if kind is str:
+                if len(raw) <= accepted.limit and (
+                    accepted.is_string or (accepted.simple is not None and raw in accepted.simple)
+                ):
+                    values[accepted.name] = raw
+                    continue
+            elif kind is int and accepted.is_number and raw.bit_length() < 64:
+                values[accepted.name] = raw  # a 64-bit integer: fewer than 256 digits too
+                continue
+            prop, limit, options = accepted.prop, accepted.limit, accepted.options
             text = value_text(raw)
             if text is not None and len(text) > limit:
                 if strict:

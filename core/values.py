@@ -120,6 +120,17 @@ def _parse_number(
         )
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         value = int(value)
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        # Beyond a 64-bit integer: read as JavaScript (and HubSpot) would, a double.
+        try:
+            value = float(value)
+        except OverflowError:
+            return Violation(
+                field=field,
+                rule=Rule.INVALID_NUMBER,
+                message=f"Value of {prop.name!r} is too large for a number.",
+                actual=text[:40],
+            )
     return ParsedValue(value)
 
 

@@ -285,3 +285,28 @@ class TestCrm:
     def test_unknown_object_type_is_404(self, http: TestClient) -> None:
         response = http.post("/crm/v3/objects/leads", json={"properties": {}})
         assert response.status_code == 404
+
+
+def test_a_number_beyond_64_bits_is_read_as_a_double_not_a_server_error(
+    http: TestClient, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    body = {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+    big = http.post(
+        "/events/v3/send",
+        content=f'{{"eventName": "{viewed_car.fully_qualified_name}", "objectId": "{contact.id}", '
+        f'"properties": {{"year": {10**30}}}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert big.status_code == 204, big.text
+    [stored] = http.get("/events/v3/events").json()["results"]
+    assert stored["properties"]["year"] == "1e+30"  # values are text in HubSpot's answer
+    huge = http.post(
+        "/events/v3/send",
+        content=f'{{"eventName": "{body["eventName"]}", "objectId": "{contact.id}", '
+        f'"properties": {{"year": {10**400}}}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert huge.status_code == 400 and huge.json()["errors"][0]["code"] in {
+        "INVALID_NUMBER",
+        "VALUE_TOO_LONG",
+    }

@@ -1,0 +1,101 @@
+"""The values ingestion takes without parsing are exactly what parsing would give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.clock import FixedClock
+from core.ingestion import Mode
+from core.models import EnumerationOption, PropertyDefinition, PropertyType, Source
+from core.rules import max_value_length
+from core.services import Services
+from core.values import ParsedValue, parse_value, value_text
+from storage.bootstrap import open_services
+from tests.conftest import NOW
+
+OPTIONS = ["new", "used", " padded ", "Ünï"]  # ";" cannot be in an option value
+
+values = st.one_of(
+    st.text(max_size=300),
+    st.sampled_from([*OPTIONS, "new;used", "new ", "NEW", "", "x" * 256, "x" * 257]),
+    st.integers(),
+    st.integers(min_value=-(10**300), max_value=10**300),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+
+
+def _expected(prop: PropertyDefinition, raw: Any) -> tuple[Any, list[str]] | None:
+    """What the general (lenient) path makes of ``raw``: the stored value and the unusable
+    values, or None when the value is dropped. Too long is cut to the limit first."""
+    text = value_text(raw)
+    limit = max_value_length(prop.name)
+    if text is not None and len(text) > limit:
+        raw = text[:limit]
+    outcome = parse_value(prop, raw, "x")
+    if not isinstance(outcome, ParsedValue):
+        return None
+    return outcome.value, list(outcome.unusable)
+
+
+_services: list[Services] = []
+
+
+def _shared(tmp_path_factory: Any) -> Services:
+    if not _services:
+        services = open_services(
+            tmp_path_factory.mktemp("fast") / "db", clock=FixedClock(NOW), portal_id=1
+        )
+        services.definitions.create(
+            {
+                "label": "Typed",
+                "propertyDefinitions": [
+                    {"label": "Text", "type": "string"},
+                    {"label": "Count", "type": "number"},
+                    {
+                        "label": "Choice",
+                        "type": "enumeration",
+                        "options": [{"label": f"o{i}", "value": v} for i, v in enumerate(OPTIONS)],
+                    },
+                ],
+            }
+        )
+        _services.append(services)
+    return _services[0]
+
+
+@settings(max_examples=300, suppress_health_check=list(HealthCheck), deadline=None)
+@given(name=st.sampled_from(["text", "count", "choice"]), raw=values)
+def test_every_value_is_stored_as_parsing_would_store_it(
+    tmp_path_factory: Any, name: str, raw: Any
+) -> None:
+    services = _shared(tmp_path_factory)
+    definition = services.definitions.get("typed")
+    prop = next(p for p in definition.properties if p.name == name)
+    body = {
+        "eventName": definition.fully_qualified_name,
+        "utk": "visitor",
+        "properties": {name: raw},
+    }
+    result = services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
+    [stored] = result.stored
+    expected = _expected(prop, raw)
+    if expected is None:
+        assert name not in stored.properties
+    else:
+        value, unusable = expected
+        assert stored.properties[name] == value and type(stored.properties[name]) is type(value)
+        assert stored.unusable.get(name, []) == unusable
+
+
+def test_the_options_include_ones_that_need_parsing() -> None:
+    prop = PropertyDefinition(
+        name="c",
+        label="C",
+        type=PropertyType.ENUMERATION,
+        options=[EnumerationOption(label="p", value=" padded ")],
+    )
+    assert _expected(prop, " padded ") == ("padded", ["padded"])  # stripped: no longer an option
