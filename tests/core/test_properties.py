@@ -106,11 +106,21 @@ def _number(raw: object) -> object:
     return parsed.value
 
 
-@given(st.integers(min_value=-(10**30), max_value=10**30))
-def test_ints_round_trip(n: int) -> None:
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_64_bit_ints_round_trip(n: int) -> None:
     assert _number(n) == n
     assert _number(str(n)) == n
     assert type(_number(str(n))) is int
+
+
+@given(
+    st.integers(min_value=2**63, max_value=10**30)
+    | st.integers(min_value=-(10**30), max_value=-(2**63) - 1)
+)
+def test_larger_ints_are_read_as_doubles(n: int) -> None:
+    """As JavaScript and HubSpot read them; a store of JSON cannot keep them as integers."""
+    assert _number(n) == float(n) and type(_number(n)) is float
+    assert _number(str(n)) == float(n)
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
