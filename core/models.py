@@ -350,13 +350,13 @@ class Completion(CbeModel):
             "id": self.id,
             "uuid": self.uuid,
             "eventName": self.event_name,
-            "objectType": self.object_type.value,
+            "objectType": _TEXT[self.object_type],
             "objectId": self.object_id,
             "utk": self.utk,
             "email": self.email,
             "occurredAt": format_utc(self.occurred_at),
             "receivedAt": format_utc(self.received_at),
-            "source": self.source.value,
+            "source": _TEXT[self.source],
             "properties": dict(self.properties),
             "unusable": {name: list(values) for name, values in self.unusable.items()},
             "cuts": [cut.model_dump(mode="json") for cut in self.cuts],
@@ -404,3 +404,8 @@ class Association(CbeModel):
     from_id: str
     to_type: ObjectType
     to_id: str
+
+
+_TEXT: dict[StrEnum, str] = {member: member.value for member in (*ObjectType, *Source)}
+"""Each member's text, looked up rather than read through ``.value`` (a descriptor call), for
+:meth:`Completion.to_json`, which every write goes through."""
