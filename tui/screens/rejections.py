@@ -21,6 +21,7 @@ class RejectionsScreen(CbeScreen):
     first, kept with its body and violations; replay them once a definition is fixed."""
 
     SECTION = "events"
+    TITLE = "Rejected requests"
     HELP = (
         "Requests the strict path refused, kept so that nothing sent is lost. Fix the "
         "definition (an option, a property), then replay: what now passes is stored."
