@@ -414,9 +414,18 @@ def validate(ctx: click.Context, file: Path, db: Path | None, as_json: bool) -> 
 
 
 def _report(where: str, violations: list[Violation]) -> list[str]:
-    return [
-        f"{where}: {v.field + ': ' if v.field else ''}{v.message} [{v.rule}]" for v in violations
-    ]
+    """One line per violation, after ``where`` (a file line, a request) when there is one."""
+    at = f"{where}: " if where else ""
+    return [f"{at}{v.field + ': ' if v.field else ''}{v.message} [{v.rule}]" for v in violations]
+
+
+def _write_or_echo(text: str, output: Path | None, done: str, err: bool = False) -> None:
+    """``text`` to ``output``, saying ``done``; to stdout when there is no file."""
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(done, err=err)
 
 
 # -- plan --------------------------------------------------------------------------------------
@@ -446,11 +455,8 @@ def plan_export(ctx: click.Context, output: Path | None, db: Path | None) -> Non
         text = services.plans.export()
     finally:
         services.close()
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote the plan of {len(json.loads(text)['events'])} event(s) to {output}.")
+    count = len(json.loads(text)["events"])
+    _write_or_echo(text, output, f"Wrote the plan of {count} event(s) to {output}.")
 
 
 @plan.command("diff")
@@ -550,11 +556,7 @@ def codegen(
         text = make(chosen)
     finally:
         services.close()
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {len(chosen)} event(s) as {language} to {output}.")
+    _write_or_echo(text, output, f"Wrote {len(chosen)} event(s) as {language} to {output}.")
 
 
 # -- rejections --------------------------------------------------------------------------------
@@ -587,7 +589,7 @@ def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: 
             when = request.received_at.isoformat(timespec="seconds")
             click.echo(f"{when}  {request.source.value:<6} {kind:<5} {names}  [{request.id}]")
             for line in _report("", request.violations):
-                click.echo(f"    {line.removeprefix(': ')}")
+                click.echo(f"    {line}")
         click.echo(f"{len(found)} kept (at most {services.rejections.bound}).")
     finally:
         services.close()
@@ -615,7 +617,7 @@ def rejections_replay(ctx: click.Context, db: Path | None) -> None:
         for request, violations in report.failed:
             click.echo(f"failed  [{request.id}]")
             for line in _report("", violations):
-                click.echo(f"    {line.removeprefix(': ')}")
+                click.echo(f"    {line}")
         click.echo(report.summary())
         if report.failed:
             ctx.exit(1)
@@ -681,11 +683,8 @@ def export_definitions(ctx: click.Context, db: Path | None, output: Path | None)
                 body["snippet"] = definition.snippet
             results.append(body)
         text = json.dumps({"total": len(results), "results": results}, indent=2) + "\n"
-        if output is None:
-            click.echo(text, nl=False)
-        else:
-            output.write_text(text, encoding="utf-8")
-            click.echo(f"Exported {len(results)} event definition(s) to {output}.", err=True)
+        done = f"Exported {len(results)} event definition(s) to {output}."
+        _write_or_echo(text, output, done, err=True)
     finally:
         services.close()
 
