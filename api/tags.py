@@ -3,29 +3,19 @@ waits for and deletes only its own completions (``/cbe/v1/completions``)."""
 
 from __future__ import annotations
 
-import re
-
 from fastapi import Request
 
-from core.errors import Rule, ValidationFailed, Violation
+from core.errors import ValidationFailed
+from core.rules import check_tag as tag_violations
 
 TAG_HEADER = "x-cbe-tag"
-_TAG = re.compile(r"[A-Za-z0-9._:/@+-]{1,100}")
 
 
 def check_tag(tag: str) -> str:
-    """A tag is 1 to 100 letters, digits and ``. _ : / @ + -``."""
-    if not _TAG.fullmatch(tag):
-        raise ValidationFailed(
-            [
-                Violation(
-                    field="tag",
-                    rule=Rule.INVALID_VALUE,
-                    message="A tag is 1 to 100 letters, digits and . _ : / @ + -",
-                    actual=tag[:100],
-                )
-            ]
-        )
+    """``tag``, or :class:`ValidationFailed` when it breaks core's rule for tags."""
+    violations = tag_violations(tag)
+    if violations:
+        raise ValidationFailed(violations)
     return tag
 
 

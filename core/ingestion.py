@@ -22,7 +22,14 @@ from pydantic import ValidationError, field_validator
 
 from core.clock import Clock, to_utc, truncate_to_millis
 from core.defaults import DEFAULT_PROPERTIES
-from core.errors import Conflict, Rule, ValidationFailed, Violation, violations_from_pydantic
+from core.errors import (
+    Conflict,
+    Rule,
+    ValidationFailed,
+    Violation,
+    fail_if,
+    violations_from_pydantic,
+)
 from core.models import (
     CbeModel,
     Completion,
@@ -43,6 +50,7 @@ from core.rules import (
     check_batch_size,
     check_property_count,
     check_property_name_length,
+    check_tag,
     check_value_length,
     internal_name_from,
     max_value_length,
@@ -335,6 +343,8 @@ class Ingestor:
         ``quarantine`` is False (a replay of what is kept there).
         """
         keep = quarantine and mode is Mode.STRICT
+        for tag in {t for t in tags or () if t is not None}:
+            fail_if(check_tag(tag))
         if batch:
             size = check_batch_size(len(bodies))
             if size:

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.clock import from_epoch_millis, to_epoch_millis
-from core.errors import Rule, ValidationFailed, Violation
+from core.errors import Rule, ValidationFailed, Violation, fail_if
 from core.ingestion import all_properties
 from core.models import Completion, EventDefinition, ObjectType, PropertyDefinition
 from core.ports import CompletionSelection, Database
+from core.rules import check_tag
 from core.values import usable_values, value_text
 
 DEFAULT_LIMIT = 100
@@ -120,8 +121,7 @@ class OccurrenceService:
 
     def delete_tagged(self, tag: str) -> int:
         """Remove what a test run sent with ``tag`` (and nothing else); how many went."""
-        if not tag:
-            raise ValueError("A tag is needed: without one every completion would go.")
+        fail_if(check_tag(tag))  # an empty tag would not do: it has a rule of its own
         return self._db.completions.delete_tagged(tag)
 
     def count(self, query: CompletionQuery) -> int:

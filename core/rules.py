@@ -393,3 +393,20 @@ def resolve_case_duplicates(names: Iterable[str]) -> tuple[dict[str, str], list[
         kept[key] = ordered[-1]
         dropped.extend(ordered[:-1])
     return kept, dropped
+
+
+_TAG = re.compile(r"[A-Za-z0-9._:/@+-]{1,100}")
+
+
+def check_tag(tag: str, field: str = "tag") -> list[Violation]:
+    """A test run's tag (``X-Cbe-Tag``) is 1 to 100 letters, digits and ``. _ : / @ + -``."""
+    if _TAG.fullmatch(tag):
+        return []
+    return [
+        Violation(
+            field=field,
+            rule=Rule.INVALID_VALUE,
+            message="A tag is 1 to 100 letters, digits and . _ : / @ + -",
+            actual=tag[:100],
+        )
+    ]

@@ -520,3 +520,14 @@ def test_send_tags_what_it_stores(tmp_path: Path, runner: CliRunner) -> None:
         assert stored.tag == "ci-7"
     finally:
         services.close()
+
+
+def test_a_bad_tag_is_one_clear_line_and_stores_nothing(tmp_path: Path, runner: CliRunner) -> None:
+    db = tmp_path / "db"
+    event = _definition(db)
+    file = tmp_path / "one.json"
+    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+    result = runner.invoke(main, ["send", str(file), "--db", str(db), "--tag", "no spaces"])
+    assert result.exit_code != 0
+    assert "A tag is 1 to 100 letters" in result.output
+    assert _ids_and_values(db) == []
