@@ -20,8 +20,25 @@ def serve(
 ) -> None:
     """Serve until interrupted (Ctrl+C)."""
     app = create_app(services, access_token, allowed_origins)
-    # What exists now (modules, the app, the store's indexes) lives as long as the server: keep
-    # it out of the cycle collector's full passes, which otherwise walk it again every few
-    # thousand stored completions (bench/README.md, scale.py).
-    gc.freeze()
+    ready_to_serve(services)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+
+
+YOUNG_OBJECTS = 20_000
+"""New containers between two passes of the cycle collector over the youngest objects
+(Python's default is 700). A batch of 500 completions makes thousands of dicts and lists, nearly
+all freed by the end of the request; at 700 the collector ran several times per batch and
+moved what the open journal holds into older generations, to be walked again and again."""
+
+
+def ready_to_serve(services: Services) -> None:
+    """What a server process does once, before it takes requests (``bench/scale.py`` does the
+    same before it measures ingestion)."""
+    # The set of taken uuids now, not in the first request.
+    services.db.completions.prepare_writes()
+    # What exists now (modules, the app, the store's indexes and taken uuids) lives as long as
+    # the server: keep it out of the cycle collector's full passes, which otherwise walk it
+    # again every few thousand stored completions (bench/README.md, scale.py).
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS, middle, oldest)

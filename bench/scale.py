@@ -21,7 +21,6 @@ so ``--db`` is left as it was. Single sends are driven over HTTP by ``wrk`` agai
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -200,11 +199,12 @@ def cbe_ingest(folder: str, count: str, dump: str) -> dict[str, Any]:
     """
     import orjson
 
+    from api.server import ready_to_serve
     from storage.bootstrap import open_services
 
     services = open_services(Path(folder), create=False)
     before = sum(s.count for s in services.db.completions.summaries().values())
-    gc.freeze()  # as `cbe serve` does once it has started (api/server.py)
+    ready_to_serve(services)  # as `cbe serve` does before it listens
     stored = 0
     elapsed = 0.0
     with open(dump, "wb") as out:

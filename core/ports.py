@@ -106,6 +106,11 @@ class CompletionRepository(Protocol):
         """Which ``(event_name, uuid)`` pairs are already stored."""
         ...
 
+    def prepare_writes(self) -> None:
+        """Load now what writes need (what tells a taken uuid), rather than on the first write:
+        a server calls it once as it starts, so that its first request is not the slow one."""
+        ...
+
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         """Completions in ``selection``, ordered by ``(occurred_at, id)`` as it asks."""
         ...

@@ -140,35 +140,48 @@ class _Part:
         )
 
 
-def _index_docs(docs: list[dict[str, Any]], part: _Part, ms: Iterable[int]) -> None:
+def _index_docs(
+    docs: list[dict[str, Any]],
+    part: _Part,
+    ms: Iterable[int],
+    ids: list[str] | None = None,
+) -> None:
     """Fill a part's columns and indexes from documents already sorted by time (``ms``: their
-    times in epoch milliseconds)."""
+    times in epoch milliseconds; ``ids``: their ids, when known). Every fold runs this over a
+    segment's worth of documents, hence the names bound outside the loop."""
     by_event: dict[str, list[int]] = {}
     by_record: dict[str, list[int]] = {}
     event_of: array[int] = array("I")
     record_of: array[int] = array("I")
     part.occurred = array("q", ms)
-    for pos, doc in enumerate(docs):
+    part.ids = [d["id"] for d in docs] if ids is None else ids
+    event_codes, record_codes = part.event_codes, part.record_codes
+    events, records = part.events, part.records
+    explicit_uuids, anonymous = part.explicit_uuids, part.anonymous
+    add_event, add_record = event_of.append, record_of.append
+    for pos, (doc, id_) in enumerate(zip(docs, part.ids, strict=True)):
         event = doc["eventName"]
         object_id = doc.get("objectId")
         record = "" if object_id is None else f"{doc['objectType']}:{object_id}"
-        part.ids.append(doc["id"])
-        code = part.event_codes.get(event)
+        code = event_codes.get(event)
         if code is None:
-            code = part.event_codes[event] = len(part.events)
-            part.events.append(event)
-        event_of.append(code)
-        rcode = part.record_codes.get(record)
+            code = event_codes[event] = len(events)
+            events.append(event)
+            by_event[event] = []
+        add_event(code)
+        by_event[event].append(pos)
+        rcode = record_codes.get(record)
         if rcode is None:
-            rcode = part.record_codes[record] = len(part.records)
-            part.records.append(record)
-        record_of.append(rcode)
-        by_event.setdefault(event, []).append(pos)
-        by_record.setdefault(record, []).append(pos)
-        if doc.get("uuid") and doc["uuid"] != doc["id"]:
-            part.explicit_uuids[pos] = doc["uuid"]
+            rcode = record_codes[record] = len(records)
+            records.append(record)
+            by_record[record] = []
+        add_record(rcode)
+        by_record[record].append(pos)
+        uuid = doc.get("uuid")
+        if uuid and uuid != id_:
+            explicit_uuids[pos] = uuid
         if not record and doc.get("utk"):
-            part.anonymous[pos] = doc["utk"]
+            anonymous[pos] = doc["utk"]
     part.event_of, part.record_of = event_of, record_of
     part.by_event = {k: array("I", v) for k, v in by_event.items()}
     part.by_record = {k: array("I", v) for k, v in by_record.items()}
@@ -185,13 +198,14 @@ class _MemoryPart(_Part):
     ) -> None:
         super().__init__()
         times = [_ms(d["occurredAt"]) for d in docs] if ms is None else ms
-        order = sorted(range(len(docs)), key=lambda i: (times[i], docs[i]["id"]))
+        keys = list(zip(times, [d["id"] for d in docs], strict=True))
+        order = sorted(range(len(docs)), key=keys.__getitem__)
         self.docs = [docs[i] for i in order]
         self.blobs: list[bytes | None] = (
             [None] * len(docs) if blobs is None else [blobs[i] for i in order]
         )
         """Each document as JSON when known already (the journal wrote it so)."""
-        _index_docs(self.docs, self, (times[i] for i in order))
+        _index_docs(self.docs, self, [times[i] for i in order], [keys[i][1] for i in order])
 
     def doc(self, pos: int) -> dict[str, Any]:
         return self.docs[pos]
@@ -898,6 +912,11 @@ class CompletionStore:
             return self._rewrite(attach)
 
     # -- reading ---------------------------------------------------------------------------
+
+    def prepare_writes(self) -> None:
+        with self._lock.reading():
+            self._refresh()
+            self._uuid_set()
 
     def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         wanted = set(keys)

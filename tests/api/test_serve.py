@@ -7,8 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
+from api import server
 from api.app import create_app
 from core.clock import FixedClock
 from core.models import CrmRecord, ObjectType
@@ -114,3 +116,28 @@ def test_the_server_moves_workflows_along_by_the_clock(
             assert time.monotonic() < deadline, "the server never advanced the workflow"
             time.sleep(0.02)
     assert not services.workflows.enrollments(workflow.id)[0].active
+
+
+def test_serve_readies_its_process_before_it_listens(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[object] = []
+
+    class Collector:  # stands for the gc module, which this test process keeps as it is
+        def freeze(self) -> None:
+            calls.append("freeze")
+
+        def get_threshold(self) -> tuple[int, int, int]:
+            return (700, 10, 10)
+
+        def set_threshold(self, *thresholds: int) -> None:
+            calls.append(thresholds)
+
+    store = services.db.completions
+    monkeypatch.setattr(store, "prepare_writes", lambda: calls.append("prepare_writes"))
+    monkeypatch.setattr(server, "gc", Collector())
+    monkeypatch.setattr(server.uvicorn, "run", lambda *args, **kwargs: calls.append("listen"))
+    server.serve(services, "127.0.0.1", 0, "token")
+    # the taken uuids are loaded, frozen with the rest, and the youngest objects collected
+    # less often than Python's default of 700
+    assert calls == ["prepare_writes", "freeze", (server.YOUNG_OBJECTS, 10, 10), "listen"]

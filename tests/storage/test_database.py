@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -420,6 +420,40 @@ def test_a_batch_with_a_taken_uuid_stores_nothing(tmp_path: Path) -> None:
     assert _stored_ids(folder) == ["a1"]
     journal = (folder / "completions" / "journal-000001.jsonl").read_bytes()
     assert len(journal.splitlines()) == 1
+
+
+def test_prepare_writes_learns_the_taken_uuids_before_the_first_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 2)
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    db = open_database(folder)
+    db.completions.append([Completion.model_validate(_completion(event, c, 3)) for c in "abc"])
+    db.close()
+    built: list[int] = []
+    real = completions._UuidHashes
+
+    def counted(hashes: Iterable[int]) -> completions._UuidHashes:
+        built.append(1)
+        return real(hashes)
+
+    monkeypatch.setattr(completions, "_UuidHashes", counted)
+    db = open_database(folder)  # a segment of a and b, c in the journal
+    db.completions.prepare_writes()
+    assert built == [1]
+    with pytest.raises(Conflict):  # learnt from the segment and from the journal
+        db.completions.append(
+            [Completion.model_validate({**_completion(event, "d", 4), "uuid": "u-a"})]
+        )
+    with pytest.raises(Conflict):
+        db.completions.append(
+            [Completion.model_validate({**_completion(event, "e", 4), "uuid": "u-c"})]
+        )
+    db.completions.append([Completion.model_validate(_completion(event, "f", 4))])
+    assert built == [1]  # the writes used what prepare_writes loaded
+    db.close()
+    assert _stored_ids(folder) == ["a", "b", "c", "f"]
 
 
 def test_deleting_an_event_removes_its_completions_from_every_file(
