@@ -13,7 +13,7 @@ for the event is refused; ``occurredAt`` defaults to the clock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -241,7 +241,7 @@ class _Lookups:
 
     def __init__(self, records: RecordRepository) -> None:
         self._records = records
-        self._found: dict[tuple[str, str], CrmRecord | None] = {}
+        self._found: dict[tuple[str | ObjectType, str], CrmRecord | None] = {}
         self._accepted: dict[str, dict[str, _Accepted]] = {}
 
     def accepted(self, definition: EventDefinition) -> dict[str, _Accepted]:
@@ -254,10 +254,12 @@ class _Lookups:
         return found
 
     def get(self, kind: ObjectType, record_id: str) -> CrmRecord | None:
-        key = (kind.value, record_id)
-        if key not in self._found:
-            self._found[key] = self._records.get(kind, record_id)
-        return self._found[key]
+        key = (kind, record_id)
+        try:
+            return self._found[key]
+        except KeyError:
+            found = self._found[key] = self._records.get(kind, record_id)
+            return found
 
     def find_contact_by_email(self, email: str) -> CrmRecord | None:
         key = ("email", email.lower())
@@ -671,7 +673,9 @@ class Ingestor:
         lookups: _Lookups,
     ) -> tuple[dict[str, PropertyValue], dict[str, list[str]]]:
         strict = mode is Mode.STRICT
-        sent = {k: v for k, v in request.properties.items() if v is not None}
+        sent = request.properties
+        if None in sent.values():  # a null value is as if the property was not sent
+            sent = {k: v for k, v in sent.items() if v is not None}
         kept, dropped = resolve_case_duplicates(sent)
         for name in dropped:
             key = name.lower()
@@ -683,11 +687,13 @@ class Ingestor:
                     f"{kept[key]!r} was used.",
                 )
             )
-        names = list(kept.values())
+        # Each kept name beside its lowercased form, which is how the event knows its properties.
+        names: Iterable[tuple[str, str]] = kept.items()
         if strict:
-            violations.extend(check_property_count(len(names)))
-        elif len(names) > MAX_PROPERTIES_PER_COMPLETION:
-            for name in names[MAX_PROPERTIES_PER_COMPLETION:]:
+            violations.extend(check_property_count(len(kept)))
+        elif len(kept) > MAX_PROPERTIES_PER_COMPLETION:
+            listed = list(kept.items())
+            for _, name in listed[MAX_PROPERTIES_PER_COMPLETION:]:
                 cuts.append(
                     Cut(
                         property=name,
@@ -695,14 +701,14 @@ class Ingestor:
                         detail=f"Only the first {MAX_PROPERTIES_PER_COMPLETION} are kept.",
                     )
                 )
-            names = names[:MAX_PROPERTIES_PER_COMPLETION]
+            names = listed[:MAX_PROPERTIES_PER_COMPLETION]
 
         known = lookups.accepted(definition)
         values: dict[str, PropertyValue] = {}
         unusable: dict[str, list[str]] = {}
-        for name in names:
+        for lowered, name in names:
             raw = sent[name]
-            accepted = known.get(name.lower())
+            accepted = known.get(lowered)
             if accepted is None or len(name) > MAX_NAME_LENGTH:
                 where = f"properties.{name}"
                 problem = check_property_name_length(name, where) or [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 from core.defaults import DEFAULT_PROPERTY_NAMES
 from core.errors import Rule, Violation
@@ -373,13 +373,12 @@ def check_batch_size(count: int, field: str = "inputs") -> list[Violation]:
     return []
 
 
-def resolve_case_duplicates(names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+def resolve_case_duplicates(names: Collection[str]) -> tuple[dict[str, str], list[str]]:
     """Names equal after lowercasing are one property; keep one, deterministically.
 
     As HubSpot does: sort the variants ascending and keep the last. Returns the kept name for
     each lowercased key (in the order keys first appear) and the names that were set aside.
     """
-    names = list(names)
     lowered = {name.lower(): name for name in names}
     if len(lowered) == len(names):  # the usual case: no two names collide
         return lowered, []

@@ -556,6 +556,16 @@ def test_names_equal_after_lowercasing_keep_one(
         assert "same after lowercasing" in cut.detail
 
 
+@pytest.mark.parametrize("mode", [Mode.STRICT, Mode.LENIENT])
+def test_a_null_value_is_as_if_the_property_was_not_sent(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord, mode: Mode
+) -> None:
+    sent = {"MAKE": None, "make": "Ford", "nothing_like_it": None, "year": None}
+    completion = send_in(services, mode, body(viewed_car, objectId=contact.id, properties=sent))
+    assert completion.properties == {"make": "Ford"}  # no unknown property, no duplicate
+    assert completion.cuts == []
+
+
 # -- unknown properties and unusable options -----------------------------------------------
 
 
