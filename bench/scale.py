@@ -299,6 +299,8 @@ def cbe_app(folder: str) -> dict[str, Any]:
     """Start the app on ``folder`` (headless, 120x36) until the first screen has its numbers."""
     import asyncio
 
+    from textual.widgets import DataTable
+
     import tui.cli  # noqa: F401  (what `cbe` imports before it opens the database)
     from storage.bootstrap import open_services
     from tui.app import CbeApp
@@ -308,9 +310,12 @@ def cbe_app(folder: str) -> dict[str, Any]:
     async def run() -> float:
         app = CbeApp(services, refresh_seconds=0)
         async with app.run_test(size=(120, 36)) as pilot:
-            for _ in range(3):
+            while True:  # until the events home lists the events with their counts
                 await app.workers.wait_for_complete()
                 await pilot.pause()
+                table = app.screen.query_one("#events", DataTable)
+                if any(count != "0" for count in table.get_column("completions")):
+                    break
             print("ready", flush=True)
             return rss_mib()
 
