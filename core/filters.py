@@ -118,6 +118,17 @@ _ONE_VALUE = {
 }
 
 
+def value_count(operator: Operator) -> int | None:
+    """How many values ``operator`` takes: 0, 1 or 2; None for one or more."""
+    if operator in _NO_VALUE:
+        return 0
+    if operator in _TWO_VALUES:
+        return 2
+    if operator in _ONE_VALUE:
+        return 1
+    return None
+
+
 class PropertyFilter(CbeModel):
     """One filter line: a property, an operator and its values (as text)."""
 
@@ -163,11 +174,12 @@ def check_filter(
             )
         ]
     values = [v for v in f.values if v.strip()]
-    if f.operator in _NO_VALUE:
+    count = value_count(f.operator)
+    if count == 0:
         fits, need = not values, "no value"
-    elif f.operator in _TWO_VALUES:
+    elif count == 2:
         fits, need = len(values) == 2, "two values (from and to)"
-    elif f.operator in _ONE_VALUE:
+    elif count == 1:
         fits, need = len(values) == 1, "one value"
     else:
         fits, need = bool(values), "at least one value"

@@ -12,7 +12,7 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
-from core.filters import OPERATORS, Operator, PropertyFilter, check_filter
+from core.filters import OPERATORS, Operator, PropertyFilter, check_filter, value_count
 from core.models import PropertyDefinition, PropertyType
 
 
@@ -42,8 +42,10 @@ class FilterBuilder(Vertical):
             yield Select([], prompt="Property", id="filter-property")
             yield Select([], prompt="Filter", id="filter-operator")
         with Horizontal(classes="row"):
-            yield Input(placeholder="Value (several: separate with ,)", id="filter-value")
-            yield Input(placeholder="and (for between)", id="filter-value-2")
+            yield Input(placeholder="Value", id="filter-value")
+            second = Input(placeholder="To", id="filter-value-2")
+            second.display = False
+            yield second
             yield Button("Apply filter (ctrl+f)", id="apply-filter")
         yield Static("", id="value-hint")
         yield Static("", id="filter-error", classes="error")
@@ -68,6 +70,21 @@ class FilterBuilder(Vertical):
         elif prop is not None and prop.type is PropertyType.DATETIME:
             hint = "Dates as YYYY-MM-DD or ISO 8601 with Z."
         self.query_one("#value-hint", Static).update(escape(hint))
+        self._operator_chosen()
+
+    @on(Select.Changed, "#filter-operator")
+    def _operator_chosen(self) -> None:
+        """Offer as many value fields as the operator takes, saying what goes in each."""
+        operator = self.query_one("#filter-operator", Select).value
+        count = value_count(Operator(operator)) if isinstance(operator, str) else 1
+        first = self.query_one("#filter-value", Input)
+        second = self.query_one("#filter-value-2", Input)
+        first.display = count != 0
+        second.display = count == 2
+        if count is None:
+            first.placeholder = "Values, separated by commas"
+        else:
+            first.placeholder = "From" if count == 2 else "Value"
 
     def apply(self) -> None:
         """Check the filter typed so far; post it, or show why not."""
@@ -80,7 +97,10 @@ class FilterBuilder(Vertical):
         first = self.query_one("#filter-value", Input).value
         second = self.query_one("#filter-value-2", Input).value
         op = Operator(operator)
-        if op in (Operator.IS_BETWEEN, Operator.IS_NOT_BETWEEN):
+        count = value_count(op)
+        if count == 0:  # the value fields are hidden: what they held does not count
+            values = []
+        elif count == 2:
             values = [first.strip(), second.strip()]
         else:
             values = [v.strip() for v in first.split(",") if v.strip()]
