@@ -30,6 +30,19 @@ def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Event"
 
 
+def event_line(module: str, definition: EventDefinition) -> int:
+    """The line (from 0) where ``definition``'s own types and function begin in a module made by
+    :func:`typescript_module` or :func:`python_module` (after the shared header and HubSpot's
+    enumerations); 0 when the module does not hold it."""
+    base = _camel(definition.name)
+    lines = module.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith((f"export type {base}", f"export interface {base}", base)):
+            above = lines[number - 1] if number else ""
+            return number - 1 if above.startswith("//") else number  # with its comment
+    return 0
+
+
 class _Names:
     """Type names, each used once (``a_1`` and ``a1`` would both be ``A1``)."""
 

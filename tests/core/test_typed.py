@@ -21,7 +21,7 @@ from core.clock import FixedClock
 from core.demo import DEMO_DEFINITIONS, DEMO_PORTAL_ID
 from core.models import EventDefinition, ObjectType
 from core.services import Services
-from core.typed import python_module, typescript_module
+from core.typed import event_line, python_module, typescript_module
 from storage.bootstrap import open_services
 from tests.api.conftest import start_server, stop_server
 from tests.conftest import NOW
@@ -77,6 +77,26 @@ def _mypy(*files: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
     )
+
+
+def test_event_line_is_where_an_events_own_code_begins(
+    demo_definitions: list[EventDefinition],
+) -> None:
+    for definition in demo_definitions:
+        for module, starts in (
+            (typescript_module([definition]), f"// {definition.label}"),
+            (python_module([definition]), _pascal(definition.name)),
+        ):
+            lines = module.splitlines()
+            line = event_line(module, definition)
+            assert lines[line].startswith(starts)
+            assert definition.name not in "\n".join(lines[:line])  # nothing of it above
+    other = demo_definitions[1]
+    assert event_line(typescript_module([demo_definitions[0]]), other) == 0
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 @needs_tsc

@@ -213,7 +213,7 @@ async def test_rejected_requests_are_listed_and_replayed_from_the_events_home(
 async def test_typed_code_for_an_event_in_both_languages(
     services: Services, viewed_car: EventDefinition
 ) -> None:
-    from textual.widgets import TabbedContent
+    from textual.widgets import TabbedContent, TextArea
 
     from tui.dialogs.typed_code import TypedCodeDialog
 
@@ -225,11 +225,20 @@ async def test_typed_code_for_an_event_in_both_languages(
         await pilot.press("t")
         await settle(pilot)
         assert isinstance(app.screen, TypedCodeDialog)
+        ts = app.screen.query_one("#ts-code", TextArea)
+        line = ts.document.get_line(ts.cursor_location[0])
+        assert line == f"// {viewed_car.label}: {viewed_car.description}"
+        row = ts.wrapped_document.location_to_offset(ts.cursor_location).y
+        assert ts.scroll_offset.y == row > 0  # at the top of the code, the header above
         await pilot.press("y")
         assert "export function trackViewedCar(" in (app.clipboard or "")
         assert 'export type ViewedCarCondition = "new" | "used";' in (app.clipboard or "")
         app.screen.query_one(TabbedContent).active = "python"
         await settle(pilot)
+        py = app.screen.query_one("#py-code", TextArea)
+        assert py.document.get_line(py.cursor_location[0]).startswith("ViewedCar")
+        row = py.wrapped_document.location_to_offset(py.cursor_location).y
+        assert py.scroll_offset.y == row > 0
         await pilot.press("y")
         assert "def track_viewed_car(" in (app.clipboard or "")
         await pilot.press("escape")

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TabbedContent, TabPane, TextArea
 
 from core.models import EventDefinition
-from core.typed import python_module, typescript_module
+from core.typed import event_line, python_module, typescript_module
 
 
 class TypedCodeDialog(ModalScreen[None]):
@@ -36,6 +36,8 @@ class TypedCodeDialog(ModalScreen[None]):
     def __init__(self, definition: EventDefinition) -> None:
         super().__init__()
         self.definition = definition
+        self._unplaced: set[TextArea] = set()
+        """Code not yet scrolled to the event (a hidden tab has no width to wrap to)."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -52,6 +54,24 @@ class TypedCodeDialog(ModalScreen[None]):
                     )
                 with TabPane("Python", id="python"):
                     yield TextArea(python_module([self.definition]), read_only=True, id="py-code")
+
+    def on_mount(self) -> None:
+        # The event's own code first: the shared header and HubSpot's enumerations come above.
+        for area in self.query(TextArea):
+            area.move_cursor((event_line(area.text, self.definition), 0))
+        self._unplaced = set(self.query(TextArea))
+        self.call_after_refresh(self._show_the_event)
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.call_after_refresh(self._show_the_event)
+
+    def _show_the_event(self) -> None:
+        """Scroll the shown code's cursor line to the top, once its lines are wrapped to their
+        width; once per language, so that going back to a tab finds it as it was left."""
+        for area in [a for a in self._unplaced if a.size.width]:
+            row = area.wrapped_document.location_to_offset(area.cursor_location).y
+            area.scroll_to(y=row, animate=False, immediate=True)
+            self._unplaced.discard(area)
 
     def action_copy(self) -> None:
         active = self.query_one(TabbedContent).active
