@@ -43,9 +43,7 @@ def _mode(path: Path) -> int:
 def test_every_file_is_readable_by_its_owner_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 3)
-    folder = tmp_path / "db"
-    event = setup_database(folder)
+    folder, event = _store(tmp_path, monkeypatch, segment_size=3)
     services = open_services(folder)
     services.ingestion.send_batch(
         {
@@ -200,6 +198,13 @@ def _completion(event: str, cid: str, month: int, day: int = 5) -> dict[str, obj
     ).to_json()
 
 
+def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segment_size: int) -> tuple[Path, str]:
+    """A database folder whose journal folds every ``segment_size`` completions, and its event."""
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", segment_size)
+    folder = tmp_path / "db"
+    return folder, setup_database(folder)
+
+
 def _journal_line(docs: list[dict[str, object]]) -> bytes:
     return orjson.dumps({"docs": docs}) + b"\n"
 
@@ -215,9 +220,7 @@ def _store_files(folder: Path) -> list[str]:
 def test_the_journal_folds_into_time_ordered_segments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 5)
-    folder = tmp_path / "db"
-    event = setup_database(folder)
+    folder, event = _store(tmp_path, monkeypatch, segment_size=5)
     services = open_services(folder)
     days = [9, 3, 27, 1, 14, 22, 5, 18, 11, 2, 30, 7]  # sent out of time order
     sent = [
@@ -298,9 +301,7 @@ FOLD_STEPS = ["segment", "index", "journal removed"]
 def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dies_after: int
 ) -> None:
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 4)
-    folder = tmp_path / "db"
-    event = setup_database(folder)
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
     before = _fill(folder, event, 3)
     steps: list[str] = []
     real_write, real_unlink = completions.write_atomically, Path.unlink
@@ -371,9 +372,7 @@ def test_an_index_of_an_earlier_version_of_its_segment_is_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rewrite (deleting an event) killed between writing a segment and its index."""
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 4)
-    folder = tmp_path / "db"
-    event = setup_database(folder)
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
     _fill(folder, event, 2)
     services = open_services(folder)
     other = services.definitions.create({"label": "Booked Test Drive"}).fully_qualified_name
@@ -425,9 +424,7 @@ def test_a_batch_with_a_taken_uuid_stores_nothing(tmp_path: Path) -> None:
 def test_prepare_writes_learns_the_taken_uuids_before_the_first_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 2)
-    folder = tmp_path / "db"
-    event = setup_database(folder)
+    folder, event = _store(tmp_path, monkeypatch, segment_size=2)
     db = open_database(folder)
     db.completions.append([Completion.model_validate(_completion(event, c, 3)) for c in "abc"])
     db.close()
@@ -459,9 +456,7 @@ def test_prepare_writes_learns_the_taken_uuids_before_the_first_write(
 def test_deleting_an_event_removes_its_completions_from_every_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 5)
-    folder = tmp_path / "db"
-    event = setup_database(folder)
+    folder, event = _store(tmp_path, monkeypatch, segment_size=5)
     services = open_services(folder)
     other = services.definitions.create({"label": "Booked Test Drive"}).fully_qualified_name
     for name in (event, other):
@@ -499,9 +494,7 @@ def test_a_folder_change_within_one_clock_tick_is_still_seen(
     """File times come from a coarse clock: a fold by another process may leave the folder
     with the modification time it had at this process's last listing. A listing made that
     close to the folder's last change is not trusted, so the fold is still seen."""
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 3)
-    folder = tmp_path / "db"
-    event = setup_database(folder)
+    folder, event = _store(tmp_path, monkeypatch, segment_size=3)
     reader, writer = open_services(folder), open_services(folder)
     store = folder / "completions"
     reader.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-01-01"})
