@@ -235,6 +235,19 @@ def _accepted(prop: PropertyDefinition) -> _Accepted:
     )
 
 
+class _Refused(NamedTuple):
+    """A refused request as the quarantine keeps it."""
+
+    batch: bool
+    body: object
+    violations: list[Violation]
+    tag: str | None
+
+
+def _tag_of(tags: Sequence[str | None] | None, index: int = 0) -> str | None:
+    return tags[index] if tags else None
+
+
 class _Lookups:
     """What one ingest call (which holds the database's lock) looks up again and again: a
     batch names the same contacts and events many times."""
@@ -295,7 +308,7 @@ class Ingestor:
         inputs = parse_batch_body(body)
         if inputs and isinstance(inputs[0], Violation):
             violations = [v for v in inputs if isinstance(v, Violation)]
-            self._quarantine([(True, body, violations)], source)
+            self._quarantine([_Refused(True, body, violations, tag)], source)
             raise ValidationFailed(violations)
         return self.ingest(inputs, Mode.STRICT, source, batch=True, tags=[tag] * len(inputs)).stored
 
@@ -351,7 +364,8 @@ class Ingestor:
             size = check_batch_size(len(bodies))
             if size:
                 if keep:
-                    self._quarantine([(True, {"inputs": list(bodies)}, size)], source)
+                    refused = _Refused(True, {"inputs": list(bodies)}, size, _tag_of(tags))
+                    self._quarantine([refused], source)
                 raise ValidationFailed(size)
         with self._db.transaction():
             return self._ingest_locked(
@@ -365,15 +379,22 @@ class Ingestor:
             inputs = parse_batch_body(request.body)
             if inputs and isinstance(inputs[0], Violation):
                 raise ValidationFailed([v for v in inputs if isinstance(v, Violation)])
-            result = self.ingest(inputs, Mode.STRICT, request.source, batch=True, quarantine=False)
+            result = self.ingest(
+                inputs,
+                Mode.STRICT,
+                request.source,
+                batch=True,
+                quarantine=False,
+                tags=[request.tag] * len(inputs),
+            )
         else:
-            result = self.ingest([request.body], Mode.STRICT, request.source, quarantine=False)
+            result = self.ingest(
+                [request.body], Mode.STRICT, request.source, quarantine=False, tags=[request.tag]
+            )
         return len(result.stored)
 
-    def _quarantine(
-        self, refused: Sequence[tuple[bool, object, list[Violation]]], source: Source
-    ) -> None:
-        """Keep refused requests: (is it a batch, its body, its violations) each."""
+    def _quarantine(self, refused: Sequence[_Refused], source: Source) -> None:
+        """Keep refused requests, each with its body, violations and test run's tag."""
         now = truncate_to_millis(to_utc(self._clock.now()))
         kept = [
             RejectedRequest(
@@ -383,8 +404,9 @@ class Ingestor:
                 batch=batch,
                 body=body,
                 violations=violations,
+                tag=tag,
             )
-            for batch, body, violations in refused
+            for batch, body, violations, tag in refused
         ]
         try:
             self._db.rejections.add(kept)
@@ -451,11 +473,17 @@ class Ingestor:
 
         if mode is Mode.STRICT and all_or_nothing and all_violations:
             if keep:
-                self._quarantine(self._refused(bodies, batch, result, all_violations), source)
+                refused = self._refused(bodies, batch, result, all_violations, tags)
+                self._quarantine(refused, source)
             raise ValidationFailed(all_violations)
         if keep and result.rejected:  # strict, input by input: each refused one on its own
-            refused = [(False, bodies[r.index], r.violations) for r in result.rejected]
-            self._quarantine(refused, source)
+            self._quarantine(
+                [
+                    _Refused(False, bodies[r.index], r.violations, _tag_of(tags, r.index))
+                    for r in result.rejected
+                ],
+                source,
+            )
         if not store:  # a verdict: what would be stored, as it would be
             result.stored = [d.completion for _, d in drafts]
             return result
@@ -468,9 +496,12 @@ class Ingestor:
                 if keep:
                     violations = list(conflict.violations)
                     self._quarantine(
-                        [(True, {"inputs": list(bodies)}, violations)]
+                        [_Refused(True, {"inputs": list(bodies)}, violations, _tag_of(tags))]
                         if batch
-                        else [(False, body, violations) for body in bodies],
+                        else [
+                            _Refused(False, body, violations, _tag_of(tags, index))
+                            for index, body in enumerate(bodies)
+                        ],
                         source,
                     )
                 raise ValidationFailed(list(conflict.violations)) from conflict
@@ -485,13 +516,20 @@ class Ingestor:
 
     @staticmethod
     def _refused(
-        bodies: Sequence[object], batch: bool, result: IngestResult, violations: list[Violation]
-    ) -> list[tuple[bool, object, list[Violation]]]:
+        bodies: Sequence[object],
+        batch: bool,
+        result: IngestResult,
+        violations: list[Violation],
+        tags: Sequence[str | None] | None,
+    ) -> list[_Refused]:
         """A refused all-or-nothing request as the quarantine keeps it: a batch whole, other
         requests body by body."""
         if batch:
-            return [(True, {"inputs": list(bodies)}, violations)]
-        return [(False, bodies[r.index], r.violations) for r in result.rejected]
+            return [_Refused(True, {"inputs": list(bodies)}, violations, _tag_of(tags))]
+        return [
+            _Refused(False, bodies[r.index], r.violations, _tag_of(tags, r.index))
+            for r in result.rejected
+        ]
 
     @staticmethod
     def _reject(

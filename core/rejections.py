@@ -34,6 +34,8 @@ class RejectedRequest(CbeModel):
     batch: bool = False
     body: Any = None
     violations: list[Violation] = Field(default_factory=list)
+    tag: str | None = None
+    """The test run that sent it (``X-Cbe-Tag``); a replay stores its completions so tagged."""
 
     @property
     def event_names(self) -> list[str]:

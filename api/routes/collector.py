@@ -11,10 +11,12 @@ import base64
 import json
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 
 from api.deps import services_of
+from api.tags import run_tag
 from api.useragent import describe
 from core.errors import NotFound
 from core.ingestion import IngestResult, Mode
@@ -43,8 +45,11 @@ def tracking_script(services: Services, endpoint: str) -> str:
 
 @router.get("/tracking.js", include_in_schema=False)
 def tracking_js(request: Request) -> Response:
+    """The tracking code; ``?tag=`` makes it tag everything it sends (a browser test's run)."""
     base = request.app.state.public_url or str(request.base_url).rstrip("/")
-    script = tracking_script(services_of(request), f"{base}/cbe/v1/collect")
+    tag = run_tag(request)
+    endpoint = f"{base}/cbe/v1/collect" + ("" if tag is None else f"?tag={quote(tag, safe='')}")
+    script = tracking_script(services_of(request), endpoint)
     # Never cached: editing or archiving an event changes the script at once.
     return Response(
         script,
@@ -69,8 +74,8 @@ def page_properties(page: dict[str, Any], user_agent: str | None) -> dict[str, A
     return {k: v for k, v in found.items() if v not in (None, "")}
 
 
-def collect(services: Services, payload: dict[str, Any]) -> IngestResult:
-    """Ingest one completion from the tracking code, leniently."""
+def collect(services: Services, payload: dict[str, Any], tag: str | None = None) -> IngestResult:
+    """Ingest one completion from the tracking code, leniently (tagged by a test run's tag)."""
     event_name = str(payload.get("eventName") or "")
     properties = payload.get("properties")
     properties = dict(properties) if isinstance(properties, dict) else {}
@@ -91,7 +96,7 @@ def collect(services: Services, payload: dict[str, Any]) -> IngestResult:
         "occurredAt": payload.get("occurredAt"),
     }
     with services.db.transaction():
-        result = services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
+        result = services.ingestion.ingest([body], Mode.LENIENT, Source.JS, tags=[tag])
         if body["email"] and body["utk"] and result.stored:
             services.records.identify(str(body["utk"]), str(body["email"]))
     return result
@@ -124,7 +129,7 @@ async def collect_post(request: Request) -> dict[str, Any]:
     services = services_of(request)
     from starlette.concurrency import run_in_threadpool
 
-    result = await run_in_threadpool(collect, services, payload)
+    result = await run_in_threadpool(collect, services, payload, run_tag(request))
     return _summary(result)
 
 
@@ -140,5 +145,5 @@ def hubspot_beacon(request: Request) -> Response:
         "page": {"url": params.get("pu"), "title": params.get("t"), "referrer": params.get("r")},
         "userAgent": request.headers.get("user-agent"),
     }
-    collect(services_of(request), payload)
+    collect(services_of(request), payload, run_tag(request))
     return Response(_GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})

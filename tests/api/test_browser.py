@@ -70,7 +70,7 @@ def page_server(tmp_path: Path, server: Server) -> Iterator[str]:
         "<script>var _hsq = (window._hsq = window._hsq || []);"
         '_hsq.push(["identify", {email: "visitor@example.com"}]);</script></head><body>'
         '<button id="buy" data-plan="team">Buy</button>'
-        f'<script src="{server.url}/tracking.js"></script>'
+        f'<script src="{server.url}/tracking.js?tag=e2e/run-1"></script>'
         "</body></html>"
     )
     handler = partial(_QuietHandler, directory=str(site))
@@ -167,6 +167,7 @@ def test_a_click_in_chromium_is_stored_with_the_javascript_rules(
         assert [e.completion.properties["plan"] for e in mine] == ["team", "pro"]
         second = both[1]
         assert second.unusable == {"plan": ["team"]}  # not an option: kept, flagged
+        assert (both[0].tag, second.tag) == (None, "e2e/run-1")  # that page's script is tagged
     finally:
         services.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -71,6 +72,24 @@ def test_waiting_for_n_completions_answers_as_soon_as_they_arrive(
         "/cbe/v1/completions", params={"tag": "run-w", "waitFor": 4, "timeout": 0.2}
     ).json()
     assert short["complete"] is False and short["total"] == 3
+
+
+def test_the_tracking_code_tags_what_it_sends_for_a_browser_tests_run(
+    http: TestClient, viewed_car: EventDefinition
+) -> None:
+    tag = "e2e/run+1@ci"  # "/", "+" and "@" survive the trip through a query string
+    script = http.get("/tracking.js", params={"tag": tag}).text
+    endpoint = re.search(r'"(http[^"]*/cbe/v1/collect[^"]*)"', script)
+    assert endpoint is not None and endpoint.group(1).endswith("?tag=e2e%2Frun%2B1%40ci")
+    beacon = f'{{"eventName": "{viewed_car.fully_qualified_name}", "utk": "u1"}}'
+    answer = http.post(endpoint.group(1), content=beacon, headers={"Content-Type": "text/plain"})
+    assert len(answer.json()["stored"]) == 1
+    http.get("/__ptbe.gif", params={"n": viewed_car.fully_qualified_name, "u": "u1", "tag": tag})
+    http.post("/cbe/v1/collect", content=beacon)  # untagged
+    listed = http.get("/cbe/v1/completions", params={"tag": tag}).json()["results"]
+    assert [(c["tag"], c["utk"]) for c in listed] == [(tag, "u1"), (tag, "u1")]
+    assert http.get("/tracking.js", params={"tag": "no spaces"}).status_code == 400
+    assert "?tag=" not in http.get("/tracking.js").text
 
 
 def test_a_tag_is_required_and_checked(http: TestClient, viewed_car: EventDefinition) -> None:

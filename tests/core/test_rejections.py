@@ -114,6 +114,41 @@ def test_replay_stores_what_now_passes_and_keeps_what_still_fails(
     assert services.rejections.replay().summary() == "Nothing to replay."
 
 
+def test_a_test_runs_tag_is_kept_and_a_replay_stores_with_it(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    colour = _send(viewed_car, contact, colour="red")  # no such property yet
+    with pytest.raises(ValidationFailed):
+        services.ingestion.send(colour, tag="run-1")
+    with pytest.raises(ValidationFailed):
+        services.ingestion.send_batch({"inputs": [colour, colour]}, tag="run-2")
+    with pytest.raises(ValidationFailed):
+        services.ingestion.send_batch({"inputs": "everything"}, tag="run-3")
+    with pytest.raises(ValidationFailed):
+        services.ingestion.send_batch({"inputs": [colour] * 501}, tag="run-4")  # too many
+    lines = [colour, _send(viewed_car, contact)]
+    services.ingestion.ingest(
+        lines, Mode.STRICT, Source.IMPORT, all_or_nothing=False, tags=["run-5", "run-6"]
+    )
+    with pytest.raises(ValidationFailed):
+        services.ingestion.send(colour)  # no run
+    assert [r.tag for r in services.rejections.list()] == [
+        None,
+        "run-5",
+        "run-4",
+        "run-3",
+        "run-2",
+        "run-1",
+    ]
+
+    services.definitions.add_property("viewed_car", {"label": "Colour", "type": "string"})
+    services.rejections.replay()
+    tags = [c.tag for c in services.occurrences.iterate(CompletionQuery())]
+    assert sorted(tags, key=str) == sorted(
+        ["run-6", None, "run-5", "run-2", "run-2", "run-1"], key=str
+    )
+
+
 def test_any_json_body_is_kept_and_listed(services: Services) -> None:
     for body in ("text", 3, None, ["a", 1], {"inputs": ["a", {"eventName": 7}]}):
         with pytest.raises(ValidationFailed):

@@ -9,6 +9,7 @@ import pytest
 from textual.widgets import DataTable, Input, TextArea
 
 from core.models import CrmRecord, EventDefinition
+from core.occurrences import CompletionQuery
 from core.services import Services
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.dialogs.confirm import ConfirmDialog
@@ -185,9 +186,9 @@ async def test_rejected_requests_are_listed_and_replayed_from_the_events_home(
         "objectId": contact.id,
         "properties": {"condition": "new", "colour": "red"},
     }
-    for _ in range(2):
+    for tag in (None, "run-7"):
         with pytest.raises(ValidationFailed):
-            services.ingestion.send(body)
+            services.ingestion.send(body, tag=tag)
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -197,6 +198,7 @@ async def test_rejected_requests_are_listed_and_replayed_from_the_events_home(
         assert app.screen.query_one("#rejections", DataTable).row_count == 2
         detail = str(app.screen.query_one("#rejection-text").render())
         assert "properties.colour" in detail and '"colour": "red"' in detail
+        assert "Test run run-7" in detail  # the newest first, with its run's tag
         await pilot.press("P")  # this one: it still fails
         await settle(pilot)
         assert app.screen.query_one("#rejections", DataTable).row_count == 2
@@ -208,6 +210,8 @@ async def test_rejected_requests_are_listed_and_replayed_from_the_events_home(
         await pilot.press("escape")
         assert isinstance(app.screen, EventsScreen)
     assert sum(s.count for s in services.db.completions.summaries().values()) == 2
+    tags = sorted(str(c.tag) for c in services.occurrences.iterate(CompletionQuery()))
+    assert tags == ["None", "run-7"]  # the replay kept each request's tag
 
 
 async def test_typed_code_for_an_event_in_both_languages(

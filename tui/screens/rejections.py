@@ -94,6 +94,8 @@ class RejectionsScreen(CbeScreen):
         for v in request.violations:
             where = f"[$error]{escape(v.field)}[/]: " if v.field else ""
             lines.append(f"• {where}{escape(v.message)} [dim]{v.rule}[/dim]")
+        if request.tag:
+            lines += ["", f"[b]Test run[/b] {escape(request.tag)} (a replay stores it so tagged)"]
         body = json.dumps(request.body, indent=2, ensure_ascii=False)
         lines += ["", "[b]Body[/b]", escape(body)]
         text.update("\n".join(lines))
