@@ -146,6 +146,7 @@ class OccurrenceService:
             event_names=query.event_names,
             occurred_after=query.occurred_after,
             occurred_before=query.occurred_before,
+            tag=query.tag,
             newest_first=query.newest_first,
             start_after=decode_cursor(query.after) if query.after else None,
         )

@@ -71,6 +71,9 @@ class CompletionSelection:
     event_names: frozenset[str] | None = None
     occurred_after: datetime | None = None
     occurred_before: datetime | None = None
+    tag: str | None = None
+    """Only completions a test run sent with this tag (a store may narrow by an index; the
+    caller checks each completion's tag too)."""
     newest_first: bool = True
     start_after: tuple[datetime, str] | None = None
 

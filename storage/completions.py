@@ -38,6 +38,7 @@ import functools
 import hashlib
 import heapq
 import itertools
+import mmap
 import os
 import re
 import threading
@@ -105,6 +106,9 @@ class _Part:
         """position -> uuid, for completions whose sender chose the uuid."""
         self.anonymous: dict[int, str] = {}
         """position -> utk, for completions of visitors not yet known as contacts."""
+        self.tagged: dict[int, str] | None = {}
+        """position -> tag, for completions a test run sent; None when not known (an index
+        written before tags were indexed): the documents say."""
 
     @property
     def count(self) -> int:
@@ -158,6 +162,7 @@ def _index_docs(
     event_codes, record_codes = part.event_codes, part.record_codes
     events, records = part.events, part.records
     explicit_uuids, anonymous = part.explicit_uuids, part.anonymous
+    tagged = part.tagged = {}
     add_event, add_record = event_of.append, record_of.append
     for pos, (doc, id_) in enumerate(zip(docs, part.ids, strict=True)):
         event = doc["eventName"]
@@ -182,6 +187,8 @@ def _index_docs(
             explicit_uuids[pos] = uuid
         if not record and doc.get("utk"):
             anonymous[pos] = doc["utk"]
+        if doc.get("tag"):
+            tagged[pos] = doc["tag"]
     part.event_of, part.record_of = event_of, record_of
     part.by_event = {k: array("I", v) for k, v in by_event.items()}
     part.by_record = {k: array("I", v) for k, v in by_record.items()}
@@ -348,7 +355,7 @@ class _Segment(_Part):
         st = os.fstat(self._fd)
         self.inode = st.st_ino
         try:
-            index = read_index(self.index_path.read_bytes())
+            index = read_index(_mapped(self.index_path))
             if index.header.get("token") != _segment_token(self._fd, st.st_size):
                 raise ValueError("an index of another version of the segment")
             self._from_index(index)
@@ -376,6 +383,8 @@ class _Segment(_Part):
             index.column("byRecord", "I"), self.records, header["recordStarts"]
         )
         self.anonymous = {int(p): u for p, u in header["utks"].items()}
+        tags = header.get("tags")  # absent from indexes written before tags were indexed
+        self.tagged = None if tags is None else {int(p): t for p, t in tags.items()}
         self._index = index
 
     @functools.cached_property
@@ -525,6 +534,7 @@ def build_index(
             "records": part.records,
             "recordStarts": record_starts,
             "utks": {str(p): u for p, u in part.anonymous.items()},
+            "tags": {str(p): t for p, t in (part.tagged or {}).items()},
             "sections": sections,
         }
     )
@@ -549,11 +559,21 @@ class _Index:
         return self.strings("ids")
 
 
-def read_index(raw: bytes) -> _Index:
+def _mapped(path: Path) -> mmap.mmap:
+    """``path`` mapped into memory, read-only: a store opens its indexes so, and the pages a
+    read never touches (ids and uuids, most of an index) are never read from the file. Index
+    files are only ever replaced, never changed in place, so a mapping stays what it was."""
+    with path.open("rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # ValueError when empty
+
+
+def read_index(raw: bytes | mmap.mmap) -> _Index:
     """Parse an index written by :func:`build_index`; ValueError when it is not one."""
-    if not raw.startswith(_INDEX_MAGIC):
+    if raw[: len(_INDEX_MAGIC)] != _INDEX_MAGIC:
         raise ValueError("not a segment index")
-    end = raw.index(b"\n", len(_INDEX_MAGIC))
+    end = raw.find(b"\n", len(_INDEX_MAGIC))
+    if end < 0:
+        raise ValueError("not a segment index")
     header = orjson.loads(raw[len(_INDEX_MAGIC) : end])
     if not isinstance(header, dict) or header.get("version") != INDEX_VERSION:
         raise ValueError("an index of another version")
@@ -849,11 +869,18 @@ class CompletionStore:
         fsync_dir(self.folder)
         self._refresh()
 
-    def _rewrite(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> int:
+    def _rewrite(
+        self,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        may_change: Callable[[_Part], bool] = lambda part: True,
+    ) -> int:
         """Apply ``change`` to every stored document (None removes it); rewrites only the files
-        with changes. Returns how many documents changed. The caller holds the lock."""
+        with changes, and reads only the segments ``may_change`` says might have some. Returns
+        how many documents changed. The caller holds the lock."""
         changed = 0
         for segment in list(self._segments.values()):
+            if not may_change(segment):
+                continue
             docs = [segment.doc(p) for p in range(segment.count)]
             kept, count = self._changed(docs, change)
             if not count:
@@ -903,7 +930,10 @@ class CompletionStore:
     def delete_tagged(self, tag: str) -> int:
         with self._lock:
             self._refresh()
-            return self._rewrite(lambda d: None if d.get("tag") == tag else d)
+            return self._rewrite(
+                lambda d: None if d.get("tag") == tag else d,
+                lambda part: part.tagged is None or tag in part.tagged.values(),
+            )
 
     def attach_visitor(self, utk: str, object_id: str) -> int:
         with self._lock:
@@ -1050,6 +1080,8 @@ class CompletionStore:
 
 def _candidates(part: _Part, selection: CompletionSelection) -> Sequence[int]:
     """The positions (in time order) a selection can match in a part, from its indexes."""
+    if selection.tag is not None and part.tagged is not None:
+        return _tagged_candidates(part, selection, selection.tag, part.tagged)
     if selection.object_id is not None:
         kinds = [selection.object_type] if selection.object_type else list(ObjectType)
         found: list[Sequence[int]] = [
@@ -1072,6 +1104,26 @@ def _candidates(part: _Part, selection: CompletionSelection) -> Sequence[int]:
         checks.append(lambda p: part.record_of[p] in codes)
     if checks:
         return [p for p in positions if all(check(p) for check in checks)]
+    return positions
+
+
+def _tagged_candidates(
+    part: _Part, selection: CompletionSelection, tag: str, tagged: dict[int, str]
+) -> Sequence[int]:
+    """The positions of a test run's completions (few), narrowed by the rest of a selection."""
+    positions = sorted(p for p, t in tagged.items() if t == tag)
+    if selection.event_names is not None:
+        events = {part.event_codes[e] for e in selection.event_names if e in part.event_codes}
+        positions = [p for p in positions if part.event_of[p] in events]
+    if selection.object_type is not None or selection.object_id is not None:
+        kinds = [selection.object_type] if selection.object_type else list(ObjectType)
+        if selection.object_id is not None:
+            wanted = {record_key(kind, selection.object_id) for kind in kinds}
+            records = {part.record_codes[r] for r in wanted if r in part.record_codes}
+        else:
+            prefixes = tuple(kind.value + ":" for kind in kinds)
+            records = {i for i, r in enumerate(part.records) if r.startswith(prefixes)}
+        positions = [p for p in positions if part.record_of[p] in records]
     return positions
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import pytest
 
 from core.errors import Conflict, Rule
 from core.models import Completion, CrmRecord, EventDefinition, ObjectType, Source
+from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from core.services import Services
@@ -355,13 +356,29 @@ def test_a_journal_already_folded_is_removed_when_opening(tmp_path: Path) -> Non
     services.close()
 
 
-def test_a_segment_without_its_index_gets_one_rebuilt(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda index: None, id="missing"),
+        pytest.param(lambda index: b"", id="empty"),
+        pytest.param(lambda index: index[: len(index) // 2], id="torn"),
+        pytest.param(lambda index: index.replace(b"\n", b" ", 1), id="no header line"),
+        pytest.param(lambda index: b"JUNK" + index[4:], id="not an index"),
+    ],
+)
+def test_a_segment_without_a_readable_index_gets_one_rebuilt(
+    tmp_path: Path, damage: Callable[[bytes], bytes | None]
+) -> None:
     folder = tmp_path / "db"
     event = setup_database(folder)
     store = folder / "completions"
     completions.write_segments(store, [_completion(event, f"x{i}", 2, day=i) for i in (2, 1)])
     index = (store / "seg-000001.idx").read_bytes()
-    (store / "seg-000001.idx").unlink()
+    damaged = damage(index)
+    if damaged is None:
+        (store / "seg-000001.idx").unlink()
+    else:
+        (store / "seg-000001.idx").write_bytes(damaged)
     services = open_services(folder, create=False)
     assert [c.id for c in services.db.completions.scan(CompletionSelection())] == ["x2", "x1"]
     assert (store / "seg-000001.idx").read_bytes() == index
@@ -395,6 +412,66 @@ def test_an_index_of_an_earlier_version_of_its_segment_is_rebuilt(
         c.id for c in reopened.db.completions.scan(CompletionSelection(newest_first=False))
     ]
     reopened.close()
+
+
+def _without_tags(index: bytes) -> bytes:
+    """``index`` as an index written before tags were indexed (its columns where they were)."""
+    end = index.index(b"\n", len(completions._INDEX_MAGIC))
+    header = orjson.loads(index[len(completions._INDEX_MAGIC) : end])
+    del header["tags"]
+    line = orjson.dumps(header)
+    line += b" " * (-(len(completions._INDEX_MAGIC) + len(line) + 1) % 8)
+    return completions._INDEX_MAGIC + line + b"\n" + index[end + 1 :]
+
+
+def test_a_test_runs_completions_are_found_and_deleted_by_their_tags_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
+    services = open_services(folder)
+    for n in range(11):  # two segments and a journal; run-a in each, run-b in the first only
+        tag = "run-a" if n % 5 == 0 else "run-b" if n == 1 else None
+        body = {"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-{1 + n:02d}"}
+        services.ingestion.send(body, tag=tag)
+    services.close()
+    store = folder / "completions"
+    first = store / "seg-000001.idx"
+    assert completions.read_index(first.read_bytes()).header["tags"] == {
+        "0": "run-a",
+        "1": "run-b",
+    }
+    # the second segment's index is from before tags were indexed: its documents say
+    second = store / "seg-000002.idx"
+    second.write_bytes(_without_tags(second.read_bytes()))
+
+    services = open_services(folder)
+    read: list[int] = []
+    real_doc = completions._Segment.doc
+
+    def doc(segment: completions._Segment, pos: int) -> dict[str, object]:
+        read.append(segment.number)
+        return real_doc(segment, pos)
+
+    monkeypatch.setattr(completions._Segment, "doc", doc)
+    days = [c.occurred_at.day for c in services.occurrences.iterate(CompletionQuery(tag="run-a"))]
+    assert days == [11, 6, 1]
+    assert read.count(1) == 1 and read.count(2) == 4  # indexed: only its own; not: every one
+    read.clear()
+    runs = services.occurrences.iterate(
+        CompletionQuery(tag="run-b", event_names=frozenset([event]))
+    )
+    assert [c.occurred_at.day for c in runs] == [2]
+    inodes = {p.name: p.stat().st_ino for p in store.glob("seg-*.json")}
+    assert services.occurrences.delete_tagged("run-b") == 1
+    after = {p.name: p.stat().st_ino for p in store.glob("seg-*.json")}
+    assert after["seg-000001.json"] != inodes["seg-000001.json"]  # rewritten without it
+    assert after["seg-000002.json"] == inodes["seg-000002.json"]  # read, nothing to change
+    read.clear()
+    assert services.occurrences.delete_tagged("run-c") == 0
+    assert set(read) == {2}  # the indexed segment, without run-c, is not even read
+    assert services.occurrences.delete_tagged("run-a") == 3
+    assert services.occurrences.count(CompletionQuery()) == 7
+    services.close()
 
 
 class _Crash(Exception):
