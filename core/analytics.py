@@ -216,56 +216,73 @@ def event_report(
     """Completions, unique records and a breakdown of every property's values."""
     props = {p.name: p for p in all_properties(definition)}
     name, after, before = definition.fully_qualified_name, period.after, period.before
-    chosen = [
-        c
-        for c in completions
-        if c.event_name == name
-        and after <= c.occurred_at < before
-        and (not filters or matches_all(c, props, filters))
-    ]
-    unique = {(c.object_type, c.object_id) for c in chosen if c.object_id is not None}
-    sent: set[str] = set()
-    for c in chosen:
-        sent.update(c.properties)
-    breakdowns = [
-        _breakdown(chosen, prop)
-        for prop in props.values()
-        if prop.name in sent or not prop.hubspot_defined
-    ]
-    return EventReport(definition, period, list(filters), len(chosen), len(unique), breakdowns)
-
-
-def _breakdown(completions: list[Completion], prop: PropertyDefinition) -> PropertyBreakdown:
-    """Count ``prop``'s values over ``completions``: what :func:`core.values.usable_values`
-    gives for each, computed in one pass (a report may cover hundreds of thousands)."""
-    name = prop.name
-    unknown = unusable = known = 0
-    options: Counter[str] = Counter()
-    firsts: list[str] = []  # the one value of a string, number or datetime
-    enumeration = prop.type is PropertyType.ENUMERATION
+    tallies = {prop: _Tally() for prop in props}
+    enumerations = {n for n, p in props.items() if p.type is PropertyType.ENUMERATION}
+    # One pass that keeps no completion: a report may cover hundreds of thousands, and holding
+    # them had Python's cycle collector walk them again and again (half of a report's time).
+    count = 0
+    unique: set[tuple[str, str]] = set()
     for c in completions:
-        raw = c.properties.get(name)
-        if raw is None:
-            unknown += 1
+        if c.event_name != name or not after <= c.occurred_at < before:
             continue
-        bad = c.unusable.get(name)
+        if filters and not matches_all(c, props, filters):
+            continue
+        count += 1
+        if c.object_id is not None:
+            unique.add((c.object_type.value, c.object_id))
+        _tally(c, tallies, enumerations)
+    breakdowns = [
+        _breakdown(prop, tallies[n], count)
+        for n, prop in props.items()
+        if tallies[n].present or not prop.hubspot_defined  # HubSpot's defaults when sent
+    ]
+    return EventReport(definition, period, list(filters), count, len(unique), breakdowns)
+
+
+class _Tally:
+    """What one pass over the completions gathers of one property's values."""
+
+    __slots__ = ("firsts", "known", "options", "present", "unusable")
+
+    def __init__(self) -> None:
+        self.present = self.unusable = self.known = 0
+        self.options: Counter[str] = Counter()
+        self.firsts: list[str] = []  # the one value of a string, number or datetime
+
+
+def _tally(c: Completion, tallies: dict[str, _Tally], enumerations: set[str]) -> None:
+    """Count a completion's values: what :func:`core.values.usable_values` gives for each, from
+    the values it holds (an event has dozens of properties, most of them unsent)."""
+    unusable = c.unusable
+    for name, raw in c.properties.items():
+        tally = tallies.get(name)
+        if tally is None or raw is None:
+            continue
+        tally.present += 1
+        bad = unusable.get(name) if unusable else None
         if bad:
-            unusable += 1
-        if not enumeration:
-            firsts.append(value_text(raw) or "")
+            tally.unusable += 1
+        if name not in enumerations:
+            tally.firsts.append(value_text(raw) or "")
             continue
         text = str(raw)
         if not bad and ";" not in text:
             if text:
-                options[text] += 1
-                known += 1
+                tally.options[text] += 1
+                tally.known += 1
             continue
         usable = [v for v in text.split(";") if v and v not in (bad or ())]
         if usable:
-            options.update(usable)
-            known += 1
-    if not enumeration:
-        known = len(firsts)
+            tally.options.update(usable)
+            tally.known += 1
+
+
+def _breakdown(prop: PropertyDefinition, tally: _Tally, total: int) -> PropertyBreakdown:
+    """The rows of one property's breakdown from what the pass gathered."""
+    enumeration = prop.type is PropertyType.ENUMERATION
+    options, firsts = tally.options, tally.firsts
+    unknown, unusable = total - tally.present, tally.unusable
+    known = tally.known if enumeration else len(firsts)
     if enumeration:
         order = {o.value: o.display_order for o in prop.options}
         labelled = sorted(options.items(), key=lambda kv: (-kv[1], order.get(kv[0], 0), kv[0]))

@@ -349,6 +349,7 @@ class _Segment(_Part):
         self.lengths: Sequence[int] = array("I")
         self.inode = 0
         self._fd: int | None = None
+        self._mapped: mmap.mmap | None = None
 
     def load(self) -> _Segment:
         self._fd = os.open(self.path, os.O_RDONLY)
@@ -421,12 +422,20 @@ class _Segment(_Part):
         return read_index(index)
 
     def doc(self, pos: int) -> dict[str, Any]:
-        assert self._fd is not None
-        data = os.pread(self._fd, self.lengths[pos], self.offsets[pos])
-        doc: dict[str, Any] = orjson.loads(data)
+        # Mapped when a document is first read: reports read hundreds of thousands in a row,
+        # and a slice of the mapping costs no system call (a segment never changes in place).
+        mapped = self._mapped
+        if mapped is None:
+            assert self._fd is not None
+            mapped = self._mapped = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        start = self.offsets[pos]
+        doc: dict[str, Any] = orjson.loads(mapped[start : start + self.lengths[pos]])
         return doc
 
     def close(self) -> None:
+        if self._mapped is not None:
+            self._mapped.close()
+            self._mapped = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

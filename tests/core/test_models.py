@@ -63,6 +63,11 @@ def test_a_stored_completion_reads_back_as_the_validated_one() -> None:
     read = Completion.from_stored(stored)
     assert read == Completion.model_validate(stored) == odd
     assert read.model_fields_set == Completion.model_validate(stored).model_fields_set
+    validated_cuts = Completion.model_validate(stored).cuts
+    assert [c.model_fields_set for c in read.cuts] == [c.model_fields_set for c in validated_cuts]
+    partial = {"property": "note", "reason": "VALUE_TOO_LONG"}  # the defaults left out
+    assert Cut.from_stored(partial) == Cut.model_validate(partial)
+    assert Cut.from_stored(partial).model_fields_set == Cut.model_validate(partial).model_fields_set
     assert read.occurred_at.tzinfo is UTC and read.received_at.tzinfo is UTC
 
 
