@@ -348,20 +348,26 @@ class _Segment(_Part):
         self.offsets: Sequence[int] = array("q")
         self.lengths: Sequence[int] = array("I")
         self.inode = 0
-        self._fd: int | None = None
         self._mapped: mmap.mmap | None = None
 
     def load(self) -> _Segment:
-        self._fd = os.open(self.path, os.O_RDONLY)
-        st = os.fstat(self._fd)
-        self.inode = st.st_ino
+        fd = os.open(self.path, os.O_RDONLY)
         try:
-            index = read_index(_mapped(self.index_path))
-            if index.header.get("token") != _segment_token(self._fd, st.st_size):
-                raise ValueError("an index of another version of the segment")
-            self._from_index(index)
-        except (FileNotFoundError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-            self._from_index(self._rebuild_index())
+            st = os.fstat(fd)
+            self.inode = st.st_ino
+            try:
+                index = read_index(_mapped(self.index_path))
+                if index.header.get("token") != _segment_token(fd, st.st_size):
+                    raise ValueError("an index of another version of the segment")
+                self._from_index(index)
+            except (FileNotFoundError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+                self._from_index(self._rebuild_index(fd))
+            # The documents, mapped: a slice costs no system call (reports read hundreds of
+            # thousands in a row), and the mapping lives as long as this object, so a scan that
+            # began before a rewrite replaced this segment reads on, from the file as it was.
+            self._mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
         return self
 
     def _from_index(self, index: _Index) -> None:
@@ -405,11 +411,10 @@ class _Segment(_Part):
             raise CorruptFile(f"{self.index_path} names {len(ids)} ids for {self.count} entries")
         return ids
 
-    def _rebuild_index(self) -> _Index:
+    def _rebuild_index(self, fd: int) -> _Index:
         """Index the TinyDB file itself (its index is missing, or is of an older version of
         the file: a crash between writing the two) and write the index."""
-        assert self._fd is not None
-        raw = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
+        raw = os.pread(fd, os.fstat(fd).st_size, 0)
         docs, about = read_segment(self.path, raw)
         journal, token = int(about.get("journal", -1)), str(about.get("token", ""))
         part = _MemoryPart(docs)
@@ -422,23 +427,10 @@ class _Segment(_Part):
         return read_index(index)
 
     def doc(self, pos: int) -> dict[str, Any]:
-        # Mapped when a document is first read: reports read hundreds of thousands in a row,
-        # and a slice of the mapping costs no system call (a segment never changes in place).
-        mapped = self._mapped
-        if mapped is None:
-            assert self._fd is not None
-            mapped = self._mapped = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        assert self._mapped is not None
         start = self.offsets[pos]
-        doc: dict[str, Any] = orjson.loads(mapped[start : start + self.lengths[pos]])
+        doc: dict[str, Any] = orjson.loads(self._mapped[start : start + self.lengths[pos]])
         return doc
-
-    def close(self) -> None:
-        if self._mapped is not None:
-            self._mapped.close()
-            self._mapped = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 def segment_bytes(
@@ -568,6 +560,28 @@ class _Index:
         return self.strings("ids")
 
 
+FILES_PER_SEGMENT = 2
+"""Open files a loaded segment keeps: its documents and its index, each mapped."""
+SPARE_FILES = 512
+"""Open files left for everything else (journals, sockets, the app's own)."""
+
+
+def allow_open_files(needed: int) -> None:
+    """Raise this process's limit of open files to ``needed`` (its soft limit, never past the
+    hard one) when it is lower: macOS allows 256 by default, many Linux desktops 1,024, and a
+    store of ten million completions maps 500 segments."""
+    try:
+        import resource
+    except ImportError:  # Windows has no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    with contextlib.suppress(ValueError, OSError):  # then the system's limit is the limit
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def _mapped(path: Path) -> mmap.mmap:
     """``path`` mapped into memory, read-only: a store opens its indexes so, and the pages a
     read never touches (ids and uuids, most of an index) are never read from the file. Index
@@ -673,13 +687,14 @@ class CompletionStore:
             self._refresh_tail(self._tail.count, unknown=False)
             return
         segments, journals = self._listing()
+        allow_open_files(FILES_PER_SEGMENT * len(segments) + SPARE_FILES)
         previous = self._tail
         seen = previous.count if previous is not None else 0
         unknown = False
         """Whether completions came or went that the uuid set cannot follow line by line."""
         for number in list(self._segments):
             if number not in segments:
-                self._segments.pop(number).close()
+                del self._segments[number]  # its mappings go with the last scan reading it
                 unknown = True
         for number in segments:
             known = self._segments.get(number)
@@ -690,7 +705,6 @@ class CompletionStore:
                         continue
                 except FileNotFoundError:
                     continue
-                known.close()
             segment = self._segments[number] = _Segment(number, path).load()
             # A fold of the journal this store had read, with nothing more: nothing new.
             folded_tail = previous is not None and segment.journal == previous.number
@@ -1077,8 +1091,6 @@ class CompletionStore:
 
     def close(self) -> None:
         with self._lock.reading():
-            for segment in self._segments.values():
-                segment.close()
             self._segments.clear()
             if self._journal_fd is not None:
                 os.close(self._journal_fd)

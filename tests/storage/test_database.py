@@ -474,6 +474,66 @@ def test_a_test_runs_completions_are_found_and_deleted_by_their_tags_index(
     services.close()
 
 
+def test_a_scan_reads_on_while_the_same_process_rewrites_its_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report runs in one thread while the user deletes an event in another: the scan goes on
+    over the files as they were when it began (the mappings live as long as it does)."""
+    folder, event = _store(tmp_path, monkeypatch, segment_size=3)
+    services = open_services(folder)
+    other = services.definitions.create({"label": "Other"}).fully_qualified_name
+    for n in range(8):
+        body = {"eventName": event if n % 2 else other, "email": EMAIL}
+        services.ingestion.send(body | {"occurredAt": f"2026-01-{1 + n:02d}"})
+    scan = services.db.completions.scan(CompletionSelection(newest_first=False))
+    first = next(scan)
+    services.definitions.delete("other")  # rewrites every segment
+    assert [c.occurred_at.day for c in [first, *scan]] == list(range(1, 9))
+    after = services.db.completions.scan(CompletionSelection(newest_first=False))
+    assert [c.occurred_at.day for c in after] == [2, 4, 6, 8]
+    services.close()
+
+
+_SCAN_UNDER_A_LOW_LIMIT = """
+import resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from core.ports import CompletionSelection
+from storage.bootstrap import open_services
+services = open_services(Path(sys.argv[1]), create=False)
+print(sum(1 for _ in services.db.completions.scan(CompletionSelection())))
+print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+
+
+def test_a_store_of_many_segments_opens_where_few_files_may_be_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each segment keeps two files open (its documents and its index, mapped): a store raises
+    the process's soft limit (macOS: 256) as far as the hard limit lets it."""
+    import resource
+    import subprocess
+    import sys
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 1024:
+        pytest.skip("the hard limit of open files is too low to raise")
+    folder, event = _store(tmp_path, monkeypatch, segment_size=2)
+    docs = [_completion(event, f"c{n:03d}", 1 + n % 12, day=1 + n % 28) for n in range(100)]
+    completions.write_segments(folder / "completions", docs)  # 50 segments
+    done = subprocess.run(
+        [sys.executable, "-c", _SCAN_UNDER_A_LOW_LIMIT, str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    scanned, limit = done.stdout.split()
+    assert int(scanned) == 100
+    assert int(limit) >= 2 * 50 + completions.SPARE_FILES
+
+
 class _Crash(Exception):
     """Stands for the process dying at this point."""
 
