@@ -356,13 +356,13 @@ class Completion(CbeModel):
             id=doc["id"],
             uuid=doc["uuid"],
             event_name=doc["eventName"],
-            object_type=ObjectType(doc["objectType"]),
+            object_type=_OBJECT_TYPES[doc["objectType"]],
             object_id=doc.get("objectId"),
             utk=doc.get("utk"),
             email=doc.get("email"),
             occurred_at=datetime.fromisoformat(doc["occurredAt"]),
             received_at=datetime.fromisoformat(doc["receivedAt"]),
-            source=Source(doc["source"]),
+            source=_SOURCES[doc["source"]],
             properties=doc.get("properties") or {},
             unusable=doc.get("unusable") or {},
             cuts=[Cut.from_stored(cut) for cut in doc.get("cuts") or ()],
@@ -435,3 +435,7 @@ class Association(CbeModel):
 _TEXT: dict[StrEnum, str] = {member: member.value for member in (*ObjectType, *Source)}
 """Each member's text, looked up rather than read through ``.value`` (a descriptor call), for
 :meth:`Completion.to_json`, which every write goes through."""
+_OBJECT_TYPES = {member.value: member for member in ObjectType}
+_SOURCES = {member.value: member for member in Source}
+"""Members by their text, for :meth:`Completion.from_stored`, which every read goes through
+(calling the enumeration costs several times a lookup)."""
