@@ -46,6 +46,11 @@ def body(event: EventDefinition, **fields: Any) -> dict[str, Any]:
     return {"eventName": event.fully_qualified_name, **fields}
 
 
+def contact_send(event: EventDefinition, contact: CrmRecord, **properties: Any) -> dict[str, Any]:
+    """A send body of ``event`` for ``contact`` (by object id) with these properties."""
+    return body(event, objectId=contact.id, properties=properties)
+
+
 def violations_of(error: pytest.ExceptionInfo[ValidationFailed]) -> list[tuple[str, str]]:
     """``(field, rule)`` of every violation, in the order reported."""
     return [(v.field, v.rule.value) for v in error.value.violations]

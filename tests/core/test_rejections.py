@@ -10,24 +10,13 @@ from core.models import CrmRecord, EventDefinition, Source
 from core.occurrences import CompletionQuery
 from core.services import Services
 from tests.conftest import NOW
-
-
-def _send(event: EventDefinition, contact: CrmRecord, **properties: object) -> dict[str, object]:
-    return {
-        "eventName": event.fully_qualified_name,
-        "objectId": contact.id,
-        "properties": properties,
-    }
-
-
-def _stored(services: Services) -> int:
-    return len(list(services.occurrences.iterate(CompletionQuery())))
+from tests.core.conftest import contact_send, stored
 
 
 def test_a_refused_send_is_kept_with_its_body_violations_source_and_time(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    body = _send(viewed_car, contact, condition="mint", year="old")
+    body = contact_send(viewed_car, contact, condition="mint", year="old")
     with pytest.raises(ValidationFailed):
         services.ingestion.send(body)
     [kept] = services.rejections.list()
@@ -41,7 +30,7 @@ def test_a_refused_send_is_kept_with_its_body_violations_source_and_time(
 def test_a_refused_batch_is_kept_whole_and_an_import_line_by_line(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    good, bad = _send(viewed_car, contact), _send(viewed_car, contact, year="old")
+    good, bad = contact_send(viewed_car, contact), contact_send(viewed_car, contact, year="old")
     with pytest.raises(ValidationFailed):
         services.ingestion.send_batch({"inputs": [good, bad]})
     with pytest.raises(ValidationFailed):
@@ -66,7 +55,7 @@ def test_a_refused_batch_is_kept_whole_and_an_import_line_by_line(
 def test_lenient_refusals_and_verdicts_are_not_kept(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    bad = _send(viewed_car, contact, year="old")
+    bad = contact_send(viewed_car, contact, year="old")
     services.ingestion.ingest([{"eventName": "nope"}], Mode.LENIENT, Source.JS)
     assert not services.ingestion.validate(bad).valid
     assert services.rejections.list() == []
@@ -78,7 +67,7 @@ def test_the_oldest_go_first_past_the_bound(
     services.rejections.set_bound(3)
     for year in range(40):
         with pytest.raises(ValidationFailed):
-            services.ingestion.send(_send(viewed_car, contact, year=f"year {year}"))
+            services.ingestion.send(contact_send(viewed_car, contact, year=f"year {year}"))
     kept = services.rejections.list()
     assert [r.body["properties"]["year"] for r in kept] == ["year 39", "year 38", "year 37"]
     assert services.rejections.bound == 3
@@ -91,8 +80,8 @@ def test_the_oldest_go_first_past_the_bound(
 def test_replay_stores_what_now_passes_and_keeps_what_still_fails(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    mint = _send(viewed_car, contact, colour="red")  # no such property yet
-    old = _send(viewed_car, contact, year="old")
+    mint = contact_send(viewed_car, contact, colour="red")  # no such property yet
+    old = contact_send(viewed_car, contact, year="old")
     for body in (mint, old):
         with pytest.raises(ValidationFailed):
             services.ingestion.send(body)
@@ -109,7 +98,7 @@ def test_replay_stores_what_now_passes_and_keeps_what_still_fails(
     ]
     assert report.summary() == "2 requests now pass (3 completions stored); 1 still breaks a rule."
     assert [r.body for r in services.rejections.list()] == [old]
-    assert _stored(services) == 3
+    assert len(stored(services)) == 3
     assert services.rejections.clear() == 1
     assert services.rejections.replay().summary() == "Nothing to replay."
 
@@ -117,7 +106,7 @@ def test_replay_stores_what_now_passes_and_keeps_what_still_fails(
 def test_a_test_runs_tag_is_kept_and_a_replay_stores_with_it(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    colour = _send(viewed_car, contact, colour="red")  # no such property yet
+    colour = contact_send(viewed_car, contact, colour="red")  # no such property yet
     with pytest.raises(ValidationFailed):
         services.ingestion.send(colour, tag="run-1")
     with pytest.raises(ValidationFailed):
@@ -126,7 +115,7 @@ def test_a_test_runs_tag_is_kept_and_a_replay_stores_with_it(
         services.ingestion.send_batch({"inputs": "everything"}, tag="run-3")
     with pytest.raises(ValidationFailed):
         services.ingestion.send_batch({"inputs": [colour] * 501}, tag="run-4")  # too many
-    lines = [colour, _send(viewed_car, contact)]
+    lines = [colour, contact_send(viewed_car, contact)]
     services.ingestion.ingest(
         lines, Mode.STRICT, Source.IMPORT, all_or_nothing=False, tags=["run-5", "run-6"]
     )
