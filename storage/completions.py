@@ -1100,51 +1100,38 @@ class CompletionStore:
 
 
 def _candidates(part: _Part, selection: CompletionSelection) -> Sequence[int]:
-    """The positions (in time order) a selection can match in a part, from its indexes."""
+    """The positions (in time order) a selection can match in a part, from its indexes: the
+    narrowest index there is (a test run's tag, a record, events), checked for the rest."""
+    kinds = [selection.object_type] if selection.object_type else list(ObjectType)
+    positions: Sequence[int]
     if selection.tag is not None and part.tagged is not None:
-        return _tagged_candidates(part, selection, selection.tag, part.tagged)
-    if selection.object_id is not None:
-        kinds = [selection.object_type] if selection.object_type else list(ObjectType)
-        found: list[Sequence[int]] = [
-            part.by_record.get(record_key(kind, selection.object_id), ()) for kind in kinds
-        ]
+        tag, served = selection.tag, "tag"
+        positions = sorted(p for p, t in part.tagged.items() if t == tag)
+    elif selection.object_id is not None:
+        served = "record"
+        found = [part.by_record.get(record_key(k, selection.object_id), ()) for k in kinds]
         positions = _union(part, [f for f in found if f])
     elif selection.event_names is not None:
+        served = "events"
         positions = _union(
             part, [part.by_event[e] for e in selection.event_names if e in part.by_event]
         )
     else:
-        positions = range(part.count)
+        served, positions = "", range(part.count)
     checks: list[Callable[[int], bool]] = []
-    if selection.event_names is not None and selection.object_id is not None:
+    if selection.event_names is not None and served != "events":
         wanted = {part.event_codes[e] for e in selection.event_names if e in part.event_codes}
         checks.append(lambda p: part.event_of[p] in wanted)
+    if selection.object_id is not None and served != "record":
+        keys = {record_key(kind, selection.object_id) for kind in kinds}
+        records = {part.record_codes[r] for r in keys if r in part.record_codes}
+        checks.append(lambda p: part.record_of[p] in records)
     if selection.object_type is not None and selection.object_id is None:
         prefix = selection.object_type.value + ":"
         codes = {i for i, r in enumerate(part.records) if r.startswith(prefix)}
         checks.append(lambda p: part.record_of[p] in codes)
     if checks:
         return [p for p in positions if all(check(p) for check in checks)]
-    return positions
-
-
-def _tagged_candidates(
-    part: _Part, selection: CompletionSelection, tag: str, tagged: dict[int, str]
-) -> Sequence[int]:
-    """The positions of a test run's completions (few), narrowed by the rest of a selection."""
-    positions = sorted(p for p, t in tagged.items() if t == tag)
-    if selection.event_names is not None:
-        events = {part.event_codes[e] for e in selection.event_names if e in part.event_codes}
-        positions = [p for p in positions if part.event_of[p] in events]
-    if selection.object_type is not None or selection.object_id is not None:
-        kinds = [selection.object_type] if selection.object_type else list(ObjectType)
-        if selection.object_id is not None:
-            wanted = {record_key(kind, selection.object_id) for kind in kinds}
-            records = {part.record_codes[r] for r in wanted if r in part.record_codes}
-        else:
-            prefixes = tuple(kind.value + ":" for kind in kinds)
-            records = {i for i, r in enumerate(part.records) if r.startswith(prefixes)}
-        positions = [p for p in positions if part.record_of[p] in records]
     return positions
 
 

@@ -217,7 +217,7 @@ async def test_rejected_requests_are_listed_and_replayed_from_the_events_home(
 async def test_typed_code_for_an_event_in_both_languages(
     services: Services, viewed_car: EventDefinition
 ) -> None:
-    from textual.widgets import TabbedContent, TextArea
+    from textual.widgets import TabbedContent
 
     from tui.dialogs.typed_code import TypedCodeDialog
 
