@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict
 class Rule(StrEnum):
     """Every rule cbe enforces, by a stable code."""
 
+    # request bodies
+    INVALID_JSON = "INVALID_JSON"
     # names and labels
     REQUIRED = "REQUIRED"
     INVALID_TYPE = "INVALID_TYPE"
@@ -59,6 +61,7 @@ class Rule(StrEnum):
     # records
     DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
     INVALID_EMAIL = "INVALID_EMAIL"
+    UTK_IN_USE = "UTK_IN_USE"
 
 
 class Violation(BaseModel):

@@ -43,6 +43,7 @@ from core.models import (
     Source,
 )
 from core.ports import Database, RecordRepository
+from core.records import check_email
 from core.rejections import RejectedRequest
 from core.rules import (
     MAX_NAME_LENGTH,
@@ -50,6 +51,7 @@ from core.rules import (
     check_batch_size,
     check_property_count,
     check_property_name_length,
+    check_send_text,
     check_tag,
     check_value_length,
     internal_name_from,
@@ -60,6 +62,24 @@ from core.values import ParsedValue, parse_datetime, parse_value, value_text
 
 IdFactory = Callable[[], str]
 _log = logging.getLogger("cbe.ingestion")
+
+
+CUTS_LISTED = 5
+"""What the lenient path names of a many-fold cut; the rest is a count, so a request's cuts
+stay a few hundred bytes however many properties it sends."""
+
+
+def dropped_properties(names: Sequence[str]) -> Cut:
+    """One cut for the properties the 50-property rule left out, naming the first few."""
+    shown = ", ".join(repr(n[:MAX_NAME_LENGTH]) for n in names[:CUTS_LISTED])
+    rest = len(names) - CUTS_LISTED
+    more = f" and {rest} more" if rest > 0 else ""
+    return Cut(
+        property="properties",
+        reason=Rule.TOO_MANY_PROPERTIES,
+        detail=f"{len(names)} propert{'ies' if len(names) != 1 else 'y'} dropped ({shown}{more}): "
+        f"only the first {MAX_PROPERTIES_PER_COMPLETION} are kept.",
+    )
 
 
 class Mode(StrEnum):
@@ -105,6 +125,9 @@ def parse_send_body(raw: object) -> SendRequest | list[Violation]:
                 message=f"A send body is a JSON object, not {_json_type(raw)}.",
             )
         ]
+    unreadable = check_send_text(raw)
+    if unreadable:  # its other problems could not even be reported (nor its text stored)
+        return unreadable
     try:
         return SendRequest.model_validate(raw)
     except ValidationError as error:
@@ -676,7 +699,9 @@ class Ingestor:
             if contact is not None and not contact.archived:
                 return contact.id, None
             if mode is Mode.LENIENT:
-                return None, request.email
+                # Decided before anything is stored: no contact is made for a non-address.
+                invalid = check_email(request.email, "email")
+                return invalid[0] if invalid else (None, request.email)
             return Violation(
                 field="email",
                 rule=Rule.UNKNOWN_EMAIL,
@@ -715,7 +740,7 @@ class Ingestor:
         if None in sent.values():  # a null value is as if the property was not sent
             sent = {k: v for k, v in sent.items() if v is not None}
         kept, dropped = resolve_case_duplicates(sent)
-        for name in dropped:
+        for name in dropped[:CUTS_LISTED]:
             key = name.lower()
             cuts.append(
                 Cut(
@@ -725,20 +750,23 @@ class Ingestor:
                     f"{kept[key]!r} was used.",
                 )
             )
+        if len(dropped) > CUTS_LISTED:
+            more = len(dropped) - CUTS_LISTED
+            cuts.append(
+                Cut(
+                    property="properties",
+                    reason=Rule.DUPLICATE_AFTER_LOWERCASE,
+                    detail=f"{more} more name{'s' * (more != 1)} equal to another after "
+                    "lowercasing were set aside.",
+                )
+            )
         # Each kept name beside its lowercased form, which is how the event knows its properties.
         names: Iterable[tuple[str, str]] = kept.items()
         if strict:
             violations.extend(check_property_count(len(kept)))
         elif len(kept) > MAX_PROPERTIES_PER_COMPLETION:
             listed = list(kept.items())
-            for _, name in listed[MAX_PROPERTIES_PER_COMPLETION:]:
-                cuts.append(
-                    Cut(
-                        property=name,
-                        reason=Rule.TOO_MANY_PROPERTIES,
-                        detail=f"Only the first {MAX_PROPERTIES_PER_COMPLETION} are kept.",
-                    )
-                )
+            cuts.append(dropped_properties([n for _, n in listed[MAX_PROPERTIES_PER_COMPLETION:]]))
             names = listed[:MAX_PROPERTIES_PER_COMPLETION]
 
         known = lookups.accepted(definition)
@@ -839,8 +867,10 @@ class Ingestor:
             if key not in created:
                 records = self._db.records
                 properties = {"email": email}
-                if draft.completion.utk:
-                    properties["hubspotutk"] = draft.completion.utk
+                utk = draft.completion.utk
+                holder = records.find_contact_by_utk(utk) if utk else None
+                if utk and (holder is None or holder.archived):  # a token is one contact's
+                    properties["hubspotutk"] = utk
                 contact = CrmRecord(
                     object_type=ObjectType.CONTACT,
                     id=records.next_id(ObjectType.CONTACT),

@@ -134,13 +134,40 @@ class RecordService:
                 linked.setdefault(association.to_type, []).append(record)
         return linked
 
+    def identify_problems(self, utk: str, email: str) -> list[Violation]:
+        """Why ``identify(utk, email)`` must not happen, if it must not.
+
+        A visitor token already joined to another contact stays theirs: re-pointing it would
+        hand that person's visits (and every later completion sent with only the token) to
+        whoever names an email next to it. Only a token no other contact holds is joined, and
+        only its anonymous completions move (never one already on a record).
+        """
+        problems = check_email(email, "email")
+        holder = self._db.records.find_contact_by_utk(utk)
+        if holder is not None and not holder.archived:
+            owner = self._db.records.find_contact_by_email(email)
+            if owner is None or owner.id != holder.id:
+                problems.append(
+                    Violation(
+                        field="utk",
+                        rule=Rule.UTK_IN_USE,
+                        message=(
+                            f"The visitor token is already joined to contact {holder.id}; it is "
+                            f"not moved to {email!r}."
+                        ),
+                    )
+                )
+        return problems
+
     def identify(self, utk: str, email: str) -> tuple[CrmRecord, int]:
         """Join a visitor (``utk``) to the contact with ``email``, creating it if needed.
 
-        Returns the contact and how many anonymous completions it received.
+        Returns the contact and how many anonymous completions it received. Refused
+        (:class:`ValidationFailed`) as :meth:`identify_problems` says.
         """
         fail_if(check_email(email, "email"))
         with self._db.transaction():
+            fail_if(self.identify_problems(utk, email))
             contact = self._db.records.find_contact_by_email(email)
             if contact is None:
                 contact = self.create(ObjectType.CONTACT, {"email": email, "hubspotutk": utk})

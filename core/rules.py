@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from core.defaults import DEFAULT_PROPERTY_NAMES
 from core.errors import Rule, Violation
@@ -409,3 +409,70 @@ def check_tag(tag: str, field: str = "tag") -> list[Violation]:
             actual=tag[:100],
         )
     ]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SEND_TEXT_FIELDS = ("eventName", "objectId", "email", "utk", "uuid", "occurredAt")
+
+
+def _lone_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def check_text(text: str, field: str) -> list[Violation]:
+    """Text is Unicode that can be stored and shown: no lone surrogate (``"\\ud800"`` in JSON,
+    which JSON readers accept but no UTF-8 file or terminal can hold)."""
+    if not _lone_surrogate(text):
+        return []
+    return [
+        Violation(
+            field=field,
+            rule=Rule.INVALID_VALUE,
+            message=(
+                f"{field} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair), "
+                "which is not a character; send valid Unicode."
+            ),
+        )
+    ]
+
+
+def check_send_text(body: object, prefix: str = "") -> list[Violation]:
+    """Every text of a send body (its fields, property names and values, nested ones too)
+    passes :func:`check_text`."""
+    if not isinstance(body, Mapping):
+        return []
+    found: list[Violation] = []
+    for name in _SEND_TEXT_FIELDS:
+        value = body.get(name)
+        if type(value) is str and not value.isascii():
+            found.extend(check_text(value, prefix + name))
+    properties = body.get("properties")
+    if isinstance(properties, Mapping):
+        for key, value in properties.items():
+            if type(value) is str:
+                if value.isascii() and key.isascii():
+                    continue
+            elif key.isascii() and (value is None or type(value) in (int, float, bool)):
+                continue
+            where = f"{prefix}properties.{key}"
+            if _lone_surrogate(key):
+                found.extend(check_text(key, f"{prefix}properties"))
+                where = f"{prefix}properties.<name>"
+            found.extend(_nested_text(value, where))
+    return found
+
+
+def _nested_text(value: object, field: str, depth: int = 0) -> list[Violation]:
+    if isinstance(value, str):
+        return check_text(value, field)
+    if depth > 20:
+        return []
+    if isinstance(value, list):
+        return [v for item in value for v in _nested_text(item, field, depth + 1)]
+    if isinstance(value, dict):
+        return [
+            v
+            for key, item in value.items()
+            for v in [*_nested_text(key, field, depth + 1), *_nested_text(item, field, depth + 1)]
+        ]
+    return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -460,7 +461,12 @@ def test_lenient_keeps_the_first_50_properties(
     (completion,) = lenient(services, body(wide_event, objectId=contact.id, properties=sent)).stored
     names = list(sent)
     assert completion.properties == {name: sent[name] for name in names[:50]}
-    assert _cuts(completion) == [(name, "TOO_MANY_PROPERTIES") for name in names[50:]]
+    # The properties left out are one cut, however many: it names the first five.
+    assert _cuts(completion) == [("properties", "TOO_MANY_PROPERTIES")]
+    detail = completion.cuts[0].detail
+    assert detail.startswith(f"{count - 50} propert")
+    assert all(repr(name) in detail for name in names[50:55])
+    assert ("more" in detail) is (count - 50 > 5)
 
 
 def test_case_duplicates_do_not_count_twice_toward_50(
@@ -889,3 +895,114 @@ def test_lenient_stores_what_it_can_and_lists_the_rest(
     ]
     assert stored(services) == result.stored
     assert all(c.source is Source.JS for c in result.stored)
+
+
+# -- hostile input (issue 14) --------------------------------------------------------------
+
+
+def test_lenient_many_dropped_properties_cost_one_cut(
+    services: Services, wide_event: EventDefinition, contact: CrmRecord
+) -> None:
+    sent: dict[str, Any] = _wide_properties(50)
+    sent |= {f"x{i}": "" for i in range(100_000)}
+    (completion,) = lenient(services, body(wide_event, objectId=contact.id, properties=sent)).stored
+    assert len(completion.properties) == 50
+    [cut] = completion.cuts
+    assert (cut.property, cut.reason) == ("properties", "TOO_MANY_PROPERTIES")
+    assert cut.detail.startswith("100000 properties dropped ('x0', 'x1', 'x2', 'x3', 'x4' and")
+    assert len(json.dumps(cut.to_json())) < 300
+
+
+def test_lenient_many_case_duplicates_cost_a_few_cuts(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    variants = {
+        "".join(c.upper() if (i >> k) & 1 else c for k, c in enumerate("make")): "x"
+        for i in range(16)
+    }
+    (completion,) = lenient(
+        services, body(viewed_car, objectId=contact.id, properties=variants)
+    ).stored
+    duplicates = [c for c in completion.cuts if c.reason == "DUPLICATE_AFTER_LOWERCASE"]
+    assert len(duplicates) == 6  # five named, then "10 more"
+    assert duplicates[-1].property == "properties" and "10 more" in duplicates[-1].detail
+
+
+SURROGATE = "\ud800"
+
+
+@pytest.mark.parametrize("mode", STRICT_AND_LENIENT)
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"properties": {"make": "VW" + SURROGATE}}, "properties.make"),
+        ({"properties": {"make" + SURROGATE: "VW"}}, "properties"),
+        ({"properties": {"make": ["a", {"b": SURROGATE}]}}, "properties.make"),
+        ({"email": SURROGATE + "@example.com"}, "email"),
+        ({"utk": "u" + SURROGATE}, "utk"),
+        ({"uuid": SURROGATE}, "uuid"),
+        ({"eventName": SURROGATE}, "eventName"),
+    ],
+    ids=["value", "name", "nested", "email", "utk", "uuid", "eventName"],
+)
+def test_a_lone_surrogate_refuses_its_input_only(
+    services: Services,
+    viewed_car: EventDefinition,
+    contact: CrmRecord,
+    mode: Mode,
+    fields: dict[str, Any],
+    where: str,
+) -> None:
+    good = body(viewed_car, objectId=contact.id, properties={"make": "VW"})
+    bad = {**good, **fields}
+    result = services.ingestion.ingest([good, bad], mode, Source.API, all_or_nothing=False)
+    assert len(result.stored) == 1 and result.stored[0].properties == {"make": "VW"}
+    [rejection] = result.rejected
+    assert rejection.index == 1
+    assert [(v.field, v.rule) for v in rejection.violations] == [(where, Rule.INVALID_VALUE)]
+    assert "lone surrogate" in rejection.violations[0].message
+    assert all(v.message.encode() for v in rejection.violations)  # showable as UTF-8
+
+
+def test_lenient_refuses_an_invalid_email_before_making_a_contact(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    result = lenient(services, body(viewed_car, email="not-an-email", utk="u1"))
+    assert result.stored == [] and result.created_contacts == []
+    assert [(v.field, v.rule) for r in result.rejected for v in r.violations] == [
+        ("email", Rule.INVALID_EMAIL)
+    ]
+    assert services.records.search(ObjectType.CONTACT) == []
+    assert_nothing_stored(services)
+
+
+def test_a_new_contact_does_not_take_a_token_another_contact_holds(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    ann = services.records.create(
+        ObjectType.CONTACT, {"email": "ann@example.com", "hubspotutk": "utk-ann"}
+    )
+    result = lenient(services, body(viewed_car, email="mallory@example.com", utk="utk-ann"))
+    [created] = result.created_contacts
+    assert created.properties == {"email": "mallory@example.com"}
+    assert services.db.records.find_contact_by_utk("utk-ann") == ann
+
+
+def test_identify_never_moves_a_token_another_contact_holds(services: Services) -> None:
+    ann = services.records.create(
+        ObjectType.CONTACT, {"email": "ann@example.com", "hubspotutk": "utk-ann"}
+    )
+    bob = services.records.create(ObjectType.CONTACT, {"email": "bob@example.com"})
+    for email in ("mallory@example.com", "bob@example.com"):
+        with pytest.raises(ValidationFailed) as error:
+            services.records.identify("utk-ann", email)
+        assert violations_of(error) == [("utk", "UTK_IN_USE")]
+    assert services.db.records.find_contact_by_utk("utk-ann") == ann
+    assert services.records.get(ObjectType.CONTACT, bob.id).utk is None
+    assert [c.email for c in services.records.search(ObjectType.CONTACT)] == [
+        "ann@example.com",
+        "bob@example.com",
+    ]
+    # Ann naming herself again, and Bob taking a token nobody holds, are fine.
+    assert services.records.identify("utk-ann", "ann@example.com")[0].id == ann.id
+    assert services.records.identify("utk-bob", "bob@example.com")[0].utk == "utk-bob"
