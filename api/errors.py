@@ -14,6 +14,8 @@ the rule as ``code`` and the field as ``in``.
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,7 +25,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import Conflict, NotFound, ValidationFailed, Violation, violations_from_pydantic
+from core.errors import (
+    Conflict,
+    NotFound,
+    Rule,
+    ValidationFailed,
+    Violation,
+    violations_from_pydantic,
+)
+
+_log = logging.getLogger("cbe.api")
 
 
 def error_body(
@@ -86,6 +97,101 @@ def _validation_message(violations: tuple[Violation, ...]) -> str:
     return f"Invalid input: {first}{more}"
 
 
+class BadBody(Exception):
+    """A request body that is not JSON at all: the message says where and why."""
+
+
+_JSON_PROBLEMS = {
+    "Expecting value": "expected a value",
+    "Expecting ':' delimiter": "expected ':'",
+    "Expecting property name enclosed in double quotes": (
+        "expected a property name in double quotes"
+    ),
+    "Unterminated string starting at": "a string that starts here is not closed",
+    "Invalid control character at": "a control character in a string must be escaped",
+    "Extra data": "unexpected text after the JSON value",
+    "Invalid \\escape": "an invalid escape",
+    "Invalid \\uXXXX escape": "an invalid \\uXXXX escape",
+}
+
+
+def _open_bracket(doc: str, pos: int) -> str | None:
+    """The innermost array or object still open at ``pos`` (``[`` or ``{``)."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for char in doc[:pos]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            stack.append(char)
+        elif char in "]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def json_problem(msg: str, doc: str, pos: int) -> str:
+    """Why and where a body is not JSON, in words: ``The body is not valid JSON: expected ','
+    or '}' at line 1, column 92.``"""
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+    if msg == "Expecting ',' delimiter":
+        closing = {"[": "']'", "{": "'}'"}.get(_open_bracket(doc, pos) or "", "a closing bracket")
+        what = f"expected ',' or {closing}"
+    else:
+        what = _JSON_PROBLEMS.get(msg, msg[:1].lower() + msg[1:])
+    return f"The body is not valid JSON: {what} at line {line}, column {column}."
+
+
+TOO_DEEP = "The body is not usable JSON: its arrays and objects are nested too deeply."
+NOT_UTF8 = "The body is not valid JSON: it is not UTF-8 text."
+
+
+def read_json(raw: bytes) -> Any:
+    """A request body as JSON, or :class:`BadBody` saying what is wrong with it."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise BadBody(json_problem(error.msg, error.doc, error.pos)) from None
+    except UnicodeDecodeError:
+        raise BadBody(NOT_UTF8) from None
+    except RecursionError:
+        raise BadBody(TOO_DEEP) from None
+
+
+def _bad_body(message: str) -> JSONResponse:
+    violation = Violation(field="body", rule=Rule.INVALID_JSON, message=message)
+    return error_response(400, message, "VALIDATION_ERROR", [violation])
+
+
+class Forbidden(Exception):
+    """A request from a page the server does not take requests from."""
+
+
+async def on_forbidden(_: Request, error: Exception) -> JSONResponse:
+    return error_response(403, str(error), "FORBIDDEN")
+
+
+async def on_bad_body(_: Request, error: Exception) -> JSONResponse:
+    return _bad_body(str(error))
+
+
+async def on_too_deep(_: Request, error: Exception) -> JSONResponse:
+    return _bad_body(TOO_DEEP)
+
+
+async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    """Anything unforeseen: a 500, still in HubSpot's shape (and logged with its trace)."""
+    _log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    return error_response(500, "The server failed to answer this request.", "INTERNAL_ERROR")
+
+
 async def on_validation_failed(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ValidationFailed)
     return error_response(
@@ -106,6 +212,12 @@ async def on_request_validation(_: Request, error: Exception) -> JSONResponse:
     """FastAPI's own checks of query parameters and bodies, in HubSpot's shape."""
     assert isinstance(error, RequestValidationError)
     details = error.errors()
+    for detail in details:
+        if detail.get("type") == "json_invalid" and isinstance(error.body, str | bytes):
+            doc = error.body if isinstance(error.body, str) else error.body.decode(errors="replace")
+            loc = detail.get("loc", ())
+            pos = loc[-1] if loc and isinstance(loc[-1], int) else 0
+            return _bad_body(json_problem(str(detail.get("ctx", {}).get("error", "")), doc, pos))
 
     class _Adapter:
         def errors(self) -> list[Any]:
@@ -123,6 +235,11 @@ async def on_request_validation(_: Request, error: Exception) -> JSONResponse:
 
 async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    cause = error.__cause__  # FastAPI's "error parsing the body" hides why
+    if isinstance(cause, RecursionError):
+        return _bad_body(TOO_DEEP)
+    if isinstance(cause, UnicodeDecodeError):
+        return _bad_body(NOT_UTF8)
     if error.status_code == 404:
         message = f"No route for {request.method} {request.url.path}."
         category = "OBJECT_NOT_FOUND"
@@ -141,4 +258,8 @@ HANDLERS = {
     Conflict: on_conflict,
     RequestValidationError: on_request_validation,
     StarletteHTTPException: on_http_error,
+    BadBody: on_bad_body,
+    Forbidden: on_forbidden,
+    RecursionError: on_too_deep,
+    Exception: on_unexpected,
 }
