@@ -16,10 +16,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi
 from api.errors import HANDLERS, error_response
+from api.guards import LOCAL_ORIGIN, HostPolicy, OriginPolicy, RequireHost
 from api.routes import (
     collector,
     completions,
@@ -38,45 +41,78 @@ _log = logging.getLogger("cbe.api")
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """A full batch (500 inputs x 50 properties x 256 characters) is about 6.4 MB."""
 
+MAX_COLLECTOR_BODY_BYTES = 64 * 1024
+"""A beacon from ``tracking.js`` is a few KB: 50 properties of 256 characters (1,024 for URLs)
+and the page's details. The public collector takes no more, so an anonymous sender cannot make
+the server parse, hold and cut megabytes."""
+
 PUBLIC_PATHS = ("/tracking.js", "/__ptbe.gif", "/cbe/v1/collect", "/docs", "/openapi.json")
-DEFAULT_ORIGINS = (r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?",)
+COLLECTOR_PATHS = ("/cbe/v1/collect", "/__ptbe.gif")
+DEFAULT_ORIGINS = (LOCAL_ORIGIN.pattern,)
+
+
+def _size(limit: int) -> str:
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MiB"
+    return f"{limit // 1024} KiB"
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, whether or not they say their size."""
+    """Refuse request bodies over their limit with 413, whether or not they say their size:
+    ``limit`` in general, ``collector_limit`` on the public collector.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    A body without ``Content-Length`` (chunked) is counted as it arrives; once it passes the
+    limit, whatever the application then answers (FastAPI turns a failed read into a 400) is
+    replaced by the 413, unless the answer had already begun.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, collector_limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.collector_limit = limit if collector_limit is None else collector_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.collector_limit if scope["path"].startswith(COLLECTOR_PATHS) else self.limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
             return
         seen = 0
+        exceeded = False
+        started = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
+                    exceeded = True
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the 413 is sent instead
+            started = True
+            await send(message)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await self._too_large(scope, receive, send, limit)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_response(
             413,
-            f"The request body is larger than {self.limit // (1024 * 1024)} MiB.",
+            f"The request body is larger than {_size(limit)}.",
             "VALIDATION_ERROR",
         )
         await response(scope, receive, send)
@@ -84,6 +120,39 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class _Cors(CORSMiddleware):
+    """CORS whose origins are the :class:`OriginPolicy` the collector also enforces."""
+
+    def __init__(self, app: ASGIApp, policy: OriginPolicy) -> None:
+        super().__init__(
+            app,
+            allow_origins=[o for o in policy.allowed if o == "*"],
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["content-type", "x-cbe-tag"],
+        )
+        self.policy = policy
+
+    def is_allowed_origin(self, origin: str) -> bool:
+        return self.policy.allows(origin)
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        """Starlette's preflight answer, its refusals in HubSpot's error shape."""
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        origin = request_headers["origin"]
+        if not self.is_allowed_origin(origin):
+            return error_response(
+                403,
+                f"Pages on {origin} may not send to this server; it takes "
+                f"{self.policy.describe()} (`cbe serve --allow-origin` names others).",
+                "FORBIDDEN",
+            )
+        return error_response(
+            400, bytes(response.body).decode() + " in this preflight.", "VALIDATION_ERROR"
+        )
 
 
 class RequireToken:
@@ -157,12 +226,16 @@ def create_app(
     allowed_origins: Sequence[str] = (),
     public_url: str | None = None,
     workflow_seconds: float = 5.0,
+    allowed_hosts: Sequence[str] = (),
+    bound_host: str | None = None,
 ) -> FastAPI:
     """The cbe HTTP application for one portal.
 
     ``allowed_origins`` are the web origins whose pages may send completions to the collector
     (localhost on any port when empty). ``public_url`` is the address pages reach the server at
     (for the tracking script); by default the address the script was requested from.
+    ``allowed_hosts`` are names besides localhost, IP addresses, ``public_url``'s host and
+    ``bound_host`` (when a name) that requests may address the server by.
     """
     app = FastAPI(
         title="cbe",
@@ -175,6 +248,7 @@ def create_app(
     app.state.services = services
     app.state.send_queue = SendQueue(services.ingestion)
     app.state.public_url = public_url
+    app.state.origins = origins = OriginPolicy(allowed_origins)
     token = access_token.encode()
 
     for exception, handler in HANDLERS.items():
@@ -190,13 +264,9 @@ def create_app(
     app.include_router(completions.router)
 
     app.add_middleware(RequireToken, token=token)  # inside CORS: a 401 carries its headers
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(allowed_origins),
-        allow_origin_regex=None if allowed_origins else DEFAULT_ORIGINS[0],
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["content-type", "x-cbe-tag"],
-    )
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(_Cors, policy=origins)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, collector_limit=MAX_COLLECTOR_BODY_BYTES)
+    hosts = HostPolicy.serving(bound_host, public_url, allowed_hosts)
+    app.add_middleware(RequireHost, policy=hosts)
     openapi.install(app)
     return app

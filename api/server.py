@@ -17,9 +17,18 @@ def serve(
     access_token: str,
     allowed_origins: tuple[str, ...] = (),
     log_level: str = "warning",
+    public_url: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> None:
     """Serve until interrupted (Ctrl+C)."""
-    app = create_app(services, access_token, allowed_origins)
+    app = create_app(
+        services,
+        access_token,
+        allowed_origins,
+        public_url=public_url,
+        allowed_hosts=allowed_hosts,
+        bound_host=host,
+    )
     ready_to_serve(services)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
 

@@ -150,7 +150,21 @@ TOKEN_ENV = "CBE_ACCESS_TOKEN"
     "--allow-origin",
     "origins",
     multiple=True,
-    help="A web origin whose pages may send to the collector (default: any localhost page).",
+    help="A web origin (https://shop.example) whose pages may send to the collector; repeat "
+    "for more, '*' for any (default: pages on localhost, 127.0.0.1 and [::1]).",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    help="The address pages reach this server at (http://cbe.example:8765); the tracking code "
+    "sends there, and requests may name its host.",
+)
+@click.option(
+    "--allow-host",
+    "hosts",
+    multiple=True,
+    help="Another host name requests may address this server by (IP addresses and localhost "
+    "always may); repeat for more.",
 )
 @click.pass_context
 @_friendly_errors
@@ -161,8 +175,11 @@ def serve(
     port: int,
     token: str | None,
     origins: tuple[str, ...],
+    public_url: str | None,
+    hosts: tuple[str, ...],
 ) -> None:
     """Serve HubSpot's events API and the JavaScript collector on this database."""
+    from api.guards import OriginPolicy
     from api.server import serve as run_server  # FastAPI loads only for this command
 
     services = _open(ctx, db)
@@ -179,11 +196,32 @@ def serve(
         click.echo(f"cbe serves portal {services.db.portal.portal_id} at http://{shown}:{port}")
         click.echo(f"  database:      {services.db.location}")
         click.echo(f"  access token:  from {where}")
-        click.echo(f'  tracking code: <script src="http://{shown}:{port}/tracking.js"></script>')
+        script = public_url.rstrip("/") if public_url else f"http://{shown}:{port}"
+        click.echo(f'  tracking code: <script src="{script}/tracking.js"></script>')
+        pages = OriginPolicy(origins).describe()
+        click.echo(f"  collector:     takes completions from {pages}, and from programs")
         if host not in ("127.0.0.1", "localhost", "::1"):
-            click.echo("  warning: listening beyond this machine; anyone with the token can write.")
+            click.echo(
+                "  warning: listening beyond this machine. Anyone who can reach the port can "
+                f"write completions to the collector (from {pages}, or from any program: "
+                "no token needed) and read the tracking code; the events and CRM APIs need "
+                "the access token."
+            )
+            if host in ("0.0.0.0", "::") and not public_url and not hosts:
+                click.echo(
+                    "  note: requests may address this server by IP address or localhost; "
+                    "for a host name, pass --public-url or --allow-host."
+                )
         click.echo("Press Ctrl+C to stop.")
-        run_server(services, host, port, access_token, origins)
+        run_server(
+            services,
+            host,
+            port,
+            access_token,
+            origins,
+            public_url=public_url,
+            allowed_hosts=hosts,
+        )
     finally:
         services.close()
 

@@ -98,11 +98,13 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 TOKEN = "test-token"
+TEST_HOSTS = ("testserver",)
+"""The host name TestClient sends; production serves only its own names."""
 
 
 @pytest.fixture
 def http(services: Services) -> Iterator[TestClient]:
     """The API in process (no server), authorised with ``TOKEN``."""
-    with TestClient(create_app(services, TOKEN)) as client:
+    with TestClient(create_app(services, TOKEN, allowed_hosts=TEST_HOSTS)) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"
         yield client

@@ -19,6 +19,7 @@ from core.clock import FixedClock
 from core.models import ObjectType
 from core.services import Services
 from storage.bootstrap import open_services
+from tests.api.conftest import TEST_HOSTS
 from tests.conftest import NOW, PORTAL_ID
 
 TOKEN = "fuzz-token"
@@ -58,7 +59,7 @@ def fuzzed(
         }
     )
     services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
-    app = create_app(services, TOKEN)
+    app = create_app(services, TOKEN, allowed_hosts=TEST_HOSTS)
     yield schemathesis.openapi.from_asgi("/openapi.json", app), services
     services.close()
 

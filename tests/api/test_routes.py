@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from api.app import MAX_BODY_BYTES, create_app
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
-from tests.api.conftest import TOKEN
+from tests.api.conftest import TEST_HOSTS, TOKEN
 from tests.conftest import PORTAL_ID
 
 
@@ -20,7 +20,7 @@ def _hubspot_error(body: dict[str, object], category: str) -> None:
 
 class TestAuthAndErrors:
     def test_missing_token_is_401_in_hubspots_shape(self, services: Services) -> None:
-        with TestClient(create_app(services, TOKEN)) as client:
+        with TestClient(create_app(services, TOKEN, allowed_hosts=TEST_HOSTS)) as client:
             response = client.get("/events/v3/event-definitions")
         assert response.status_code == 401
         _hubspot_error(response.json(), "INVALID_AUTHENTICATION")

@@ -17,7 +17,7 @@ from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.services import Services
 from core.workflows import Action, ActionKind
-from tests.api.conftest import start_server, stop_server
+from tests.api.conftest import TEST_HOSTS, start_server, stop_server
 
 
 def test_serve_prints_its_url_and_where_the_token_is(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def _preflight(client: TestClient, origin: str) -> httpx.Response:
 
 
 def test_collector_cors_allows_localhost_by_default(services: Services) -> None:
-    with TestClient(create_app(services, "t")) as client:
+    with TestClient(create_app(services, "t", allowed_hosts=TEST_HOSTS)) as client:
         local = _preflight(client, "http://localhost:3000")
         assert local.headers.get("access-control-allow-origin") == "http://localhost:3000"
         foreign = _preflight(client, "https://shop.example")
@@ -58,7 +58,9 @@ def test_collector_cors_allows_localhost_by_default(services: Services) -> None:
 
 
 def test_collector_cors_allows_the_configured_origins(services: Services) -> None:
-    with TestClient(create_app(services, "t", ["https://shop.example"])) as client:
+    with TestClient(
+        create_app(services, "t", ["https://shop.example"], allowed_hosts=TEST_HOSTS)
+    ) as client:
         assert (
             _preflight(client, "https://shop.example").headers.get("access-control-allow-origin")
             == "https://shop.example"
@@ -72,7 +74,7 @@ def test_collector_answers_what_it_stored_and_cut(services: Services) -> None:
     services.definitions.create(
         {"label": "Clicked", "propertyDefinitions": [{"label": "Note", "type": "string"}]}
     )
-    with TestClient(create_app(services, "t")) as client:
+    with TestClient(create_app(services, "t", allowed_hosts=TEST_HOSTS)) as client:
         answer = client.post(
             "/cbe/v1/collect",
             content=(
@@ -110,7 +112,7 @@ def test_the_server_moves_workflows_along_by_the_clock(
     services.workflows.set_enabled(workflow.id, True)
     services.workflows.enroll(workflow.id, [contact.id])
     clock.advance(timedelta(hours=1))
-    with TestClient(create_app(services, "t", workflow_seconds=0.02)):
+    with TestClient(create_app(services, "t", workflow_seconds=0.02, allowed_hosts=TEST_HOSTS)):
         deadline = time.monotonic() + 10
         while services.workflows.enrollments(workflow.id)[0].active:
             assert time.monotonic() < deadline, "the server never advanced the workflow"

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
-from tests.api.conftest import TOKEN
+from tests.api.conftest import TEST_HOSTS, TOKEN
 
 
 def test_a_valid_body_is_answered_with_the_completion_it_would_store(
@@ -74,6 +74,6 @@ def test_a_body_that_is_no_batch_is_a_whole_body_error(http: TestClient) -> None
 
 
 def test_validate_needs_the_token_and_is_documented(services: Services) -> None:
-    with TestClient(create_app(services, TOKEN)) as client:
+    with TestClient(create_app(services, TOKEN, allowed_hosts=TEST_HOSTS)) as client:
         assert client.post("/cbe/v1/validate", json={}).status_code == 401
         assert "/cbe/v1/validate" in client.get("/openapi.json").json()["paths"]
