@@ -4,7 +4,9 @@ Every ``POST /events/v3/send`` is its own strict request, yet storing each alone
 the database's lock and wait for the disk once per request. The queue hands the sends that
 arrive while a group is being stored to one writer thread, which validates each on its own
 (a broken send is answered with its own violations and stores nothing) and stores the rest of
-the group in one go; each request is answered once its completion is durable.
+the group in one go; each request is answered once its completion is durable. Should the group
+fail as a whole for any other reason, each of its sends is stored on its own, so that one send
+never fails another.
 """
 
 from __future__ import annotations
@@ -79,24 +81,36 @@ class SendQueue:
     def _store(self, group: Sequence[_Send]) -> None:
         outcomes: list[Completion | BaseException]
         try:
-            result = self._ingestor.ingest(
-                [send.body for send in group],
-                Mode.STRICT,
-                self._source,
-                all_or_nothing=False,
-                tags=[send.tag for send in group],
-            )
+            outcomes = self._outcomes(group)
+        except Exception as error:
+            # The group failed as a whole (not a broken send: those are answered one by one).
+            # Store each send on its own, so that no send fails another.
+            outcomes = [error] if len(group) == 1 else [self._alone(send) for send in group]
         except BaseException as error:
             outcomes = [error] * len(group)
-        else:
-            refused = {r.index: ValidationFailed(r.violations) for r in result.rejected}
-            stored = iter(result.stored)  # in the order of the sends not refused
-            outcomes = [refused[i] if i in refused else next(stored) for i in range(len(group))]
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Send, Any]]] = {}
         for send, outcome in zip(group, outcomes, strict=True):
             by_loop.setdefault(send.loop, []).append((send, outcome))
         for loop, answers in by_loop.items():
             loop.call_soon_threadsafe(_answer, answers)
+
+    def _outcomes(self, group: Sequence[_Send]) -> list[Completion | BaseException]:
+        result = self._ingestor.ingest(
+            [send.body for send in group],
+            Mode.STRICT,
+            self._source,
+            all_or_nothing=False,
+            tags=[send.tag for send in group],
+        )
+        refused = {r.index: ValidationFailed(r.violations) for r in result.rejected}
+        stored = iter(result.stored)  # in the order of the sends not refused
+        return [refused[i] if i in refused else next(stored) for i in range(len(group))]
+
+    def _alone(self, send: _Send) -> Completion | BaseException:
+        try:
+            return self._outcomes([send])[0]
+        except Exception as error:
+            return error
 
 
 def _answer(answers: list[tuple[_Send, Completion | BaseException]]) -> None:

@@ -9,24 +9,32 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import services_of
+from api.errors import Forbidden, read_json
+from api.guards import OriginPolicy, page_origin
 from api.tags import run_tag
 from api.useragent import describe
-from core.errors import NotFound
+from core.errors import NotFound, Violation, fail_if
 from core.ingestion import IngestResult, Mode
 from core.models import Source, TrackingMethod
+from core.records import check_email
+from core.rules import check_send_text
 from core.services import Services
 
 router = APIRouter(tags=["javascript collector"])
 
 _GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _TEMPLATE = resources.files("api").joinpath("tracking.js").read_text(encoding="utf-8")
+_PLACEHOLDER = re.compile(r"__(?:PORTAL_ID|ENDPOINT|SNIPPETS)__")
 
 
 def tracking_script(services: Services, endpoint: str) -> str:
@@ -36,11 +44,13 @@ def tracking_script(services: Services, endpoint: str) -> str:
         for d in services.definitions.search(include_archived=False)
         if d.tracking_method is TrackingMethod.JAVASCRIPT and d.snippet
     ]
-    return (
-        _TEMPLATE.replace("__PORTAL_ID__", str(services.db.portal.portal_id))
-        .replace("__ENDPOINT__", json.dumps(endpoint))
-        .replace("__SNIPPETS__", json.dumps(snippets, indent=2))
-    )
+    values = {
+        "__PORTAL_ID__": str(services.db.portal.portal_id),
+        "__ENDPOINT__": json.dumps(endpoint),
+        "__SNIPPETS__": json.dumps(snippets, indent=2),
+    }
+    # One pass: a value that holds a placeholder's name (a tag, a snippet) stays as it is.
+    return _PLACEHOLDER.sub(lambda match: values[match.group(0)], _TEMPLATE)
 
 
 @router.get("/tracking.js", include_in_schema=False)
@@ -74,11 +84,39 @@ def page_properties(page: dict[str, Any], user_agent: str | None) -> dict[str, A
     return {k: v for k, v in found.items() if v not in (None, "")}
 
 
-def collect(services: Services, payload: dict[str, Any], tag: str | None = None) -> IngestResult:
-    """Ingest one completion from the tracking code, leniently (tagged by a test run's tag)."""
-    event_name = str(payload.get("eventName") or "")
+def check_page(request: Request) -> None:
+    """Refuse (:class:`Forbidden`) a request made by a page whose origin may not send; a
+    request naming no page (no ``Origin``, no ``Referer``: a server, curl) may."""
+    origin = page_origin(request.headers.raw)
+    policy: OriginPolicy = request.app.state.origins
+    if origin is not None and not policy.allows(origin):
+        raise Forbidden(
+            f"Pages on {origin} may not send to this collector; it takes {policy.describe()}. "
+            "Start `cbe serve --allow-origin` with that origin to take its pages' completions."
+        )
+
+
+@dataclass
+class Collected:
+    """What the collector did with one completion."""
+
+    result: IngestResult
+    identify: list[Violation] = field(default_factory=list)
+    """Why the visitor was not joined to the contact named by email (empty when joined, or
+    when nothing asked for it)."""
+
+
+def collect(services: Services, payload: dict[str, Any], tag: str | None = None) -> Collected:
+    """Ingest one completion from the tracking code, leniently (tagged by a test run's tag).
+
+    Everything that would refuse the request is decided before anything is stored: text that
+    is not Unicode and an email that is not an address answer :class:`ValidationFailed`.
+    """
+    event_name = payload.get("eventName") or ""
+    event_name = event_name if isinstance(event_name, str) else str(event_name)
     properties = payload.get("properties")
     properties = dict(properties) if isinstance(properties, dict) else {}
+    fail_if(check_send_text({"eventName": event_name, "properties": properties}))
     try:
         definition = services.definitions.get(event_name)
         with_defaults = definition.include_default_properties
@@ -95,15 +133,27 @@ def collect(services: Services, payload: dict[str, Any], tag: str | None = None)
         "email": payload.get("email") or None,
         "occurredAt": payload.get("occurredAt"),
     }
+    problems = check_send_text(body)
+    email, utk = body["email"], body["utk"]
+    if isinstance(email, str) and not problems:
+        problems = check_email(email, "email")
+    fail_if(problems)
     with services.db.transaction():
+        identify = (
+            services.records.identify_problems(utk, email)
+            if isinstance(email, str) and isinstance(utk, str)
+            else None
+        )
         result = services.ingestion.ingest([body], Mode.LENIENT, Source.JS, tags=[tag])
-        if body["email"] and body["utk"] and result.stored:
-            services.records.identify(str(body["utk"]), str(body["email"]))
-    return result
+        if identify == [] and result.stored:
+            assert isinstance(email, str) and isinstance(utk, str)
+            services.records.identify(utk, email)
+    return Collected(result, identify or [])
 
 
-def _summary(result: IngestResult) -> dict[str, Any]:
-    return {
+def _summary(collected: Collected) -> dict[str, Any]:
+    result = collected.result
+    summary: dict[str, Any] = {
         "stored": [
             {"id": c.id, "objectId": c.object_id, "cuts": [cut.to_json() for cut in c.cuts]}
             for c in result.stored
@@ -114,29 +164,30 @@ def _summary(result: IngestResult) -> dict[str, Any]:
             for v in rejection.violations
         ],
     }
+    if collected.identify:
+        summary["notIdentified"] = [
+            {"message": v.message, "code": v.rule.value, "in": v.field} for v in collected.identify
+        ]
+    return summary
 
 
 @router.post("/cbe/v1/collect")
 async def collect_post(request: Request) -> dict[str, Any]:
     """What ``tracking.js`` sends (a text/plain JSON beacon); answers what was stored or cut."""
-    raw = await request.body()
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        payload = None
+    check_page(request)
+    payload = read_json(await request.body())
     if not isinstance(payload, dict):
         payload = {}
     services = services_of(request)
-    from starlette.concurrency import run_in_threadpool
-
-    result = await run_in_threadpool(collect, services, payload, run_tag(request))
-    return _summary(result)
+    collected = await run_in_threadpool(collect, services, payload, run_tag(request))
+    return _summary(collected)
 
 
 @router.get("/__ptbe.gif", include_in_schema=False)
 def hubspot_beacon(request: Request) -> Response:
     """HubSpot's beacon form: ``?n=NAME&_prop=value`` (plus ``u`` for the utk, ``e`` email)."""
     params = request.query_params
+    check_page(request)
     payload = {
         "eventName": params.get("n", ""),
         "properties": {k[1:]: v for k, v in params.items() if k.startswith("_") and len(k) > 1},
