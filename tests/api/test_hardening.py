@@ -23,7 +23,7 @@ from core.models import Completion, EventDefinition, ObjectType, TrackingMethod
 from core.occurrences import CompletionQuery
 from core.services import Services
 from storage.bootstrap import open_services
-from tests.api.conftest import TOKEN, Server
+from tests.api.conftest import TOKEN, Server, start_server, stop_server
 
 NODE = shutil.which("node")
 EVIL = "https://evil.example"
@@ -398,3 +398,32 @@ def test_bodies_that_are_not_json_are_answered_in_words(http: TestClient) -> Non
             assert body["message"] == f"The body is not valid JSON: {expected}", path
     not_utf8 = http.post("/cbe/v1/collect", content=b'{"eventName": "\xff"}')
     assert "not UTF-8" in hubspot_error(not_utf8, 400, "VALIDATION_ERROR")["message"]
+
+
+def test_serve_beyond_loopback_says_who_can_write_and_serves_its_public_name(
+    tmp_path: Path,
+) -> None:
+    server = start_server(
+        tmp_path / "db",
+        "--host",
+        "0.0.0.0",
+        "--public-url",
+        "http://cbe.example.org:9000",
+        "--allow-origin",
+        "https://shop.example",
+    )
+    try:
+        script = httpx.get(f"{server.url}/tracking.js", headers={"Host": "cbe.example.org:9000"})
+        assert '"http://cbe.example.org:9000/cbe/v1/collect"' in script.text
+        answer = httpx.get(f"{server.url}/tracking.js", headers={"Host": "rebound.example"})
+        hubspot_error(answer, 421, "MISDIRECTED_REQUEST")
+        collect = f"{server.url}/cbe/v1/collect"
+        local = httpx.post(collect, json={}, headers={"Origin": "http://localhost:3000"})
+        hubspot_error(local, 403, "FORBIDDEN")  # --allow-origin replaces the default
+        assert httpx.post(collect, json={}, headers={"Origin": "https://shop.example"}).is_success
+    finally:
+        output = stop_server(server)
+    assert '<script src="http://cbe.example.org:9000/tracking.js"></script>' in output
+    assert "collector:     takes completions from pages on https://shop.example" in output
+    assert "Anyone who can reach the port can write completions to the collector" in output
+    assert "the events and CRM APIs need the access token" in output
