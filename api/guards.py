@@ -61,17 +61,23 @@ class OriginPolicy:
 
 def page_origin(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The origin of the page that made a request: its ``Origin``, else the origin of its
-    ``Referer``; None when it names neither (a server, curl, a script)."""
-    origin = referer = None
+    ``Referer``; None when it names neither (a server, curl, a script).
+
+    A browser request from another site that hides both (an ``<img>`` beacon from a page with
+    ``Referrer-Policy: no-referrer``) still says ``Sec-Fetch-Site: cross-site``: its origin is
+    ``"null"``, which no policy allows."""
+    origin = referer = fetch_site = None
     for name, value in headers:
         if name == b"origin":
             origin = value.decode("latin-1")
         elif name == b"referer":
             referer = value.decode("latin-1")
+        elif name == b"sec-fetch-site":
+            fetch_site = value.decode("latin-1").strip().lower()
     if origin is not None:
         return origin  # "null" (a sandboxed frame, a file:// page) is an origin nobody allows
     if referer is None:
-        return None
+        return "null" if fetch_site in ("cross-site", "same-site") else None
     parts = urlsplit(referer.strip())
     if not parts.scheme or not parts.netloc:
         return "null"

@@ -86,6 +86,7 @@ def test_the_collector_takes_completions_only_from_allowed_pages_and_programs(
         {"Referer": f"{EVIL}/pricing?x=1"},
         {"Origin": "http://localhost.evil.example:3000"},
         {"Origin": EVIL, "Referer": "http://localhost:3000/"},  # Origin decides
+        {"Sec-Fetch-Site": "cross-site"},  # a page that hides its referrer: still a page
     ]
     for headers in foreign:
         refused = httpx.post(collect, content=json.dumps(payload), headers=headers)
@@ -106,6 +107,7 @@ def test_the_collector_takes_completions_only_from_allowed_pages_and_programs(
         {"Origin": "http://127.0.0.1:8080"},
         {"Origin": "http://[::1]:5173"},
         {"Referer": "http://localhost:3000/shop?item=1"},
+        {"Sec-Fetch-Site": "same-origin"},  # a page of this server (its /docs)
     ]
     for headers in allowed:
         taken = httpx.post(collect, content=json.dumps(payload), headers=headers)
