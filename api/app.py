@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi
 from api.errors import HANDLERS, error_response
-from api.guards import LOCAL_ORIGIN, HostPolicy, OriginPolicy, RequireHost
+from api.guards import HostPolicy, OriginPolicy, RequireHost
 from api.routes import (
     collector,
     completions,
@@ -48,7 +48,6 @@ the server parse, hold and cut megabytes."""
 
 PUBLIC_PATHS = ("/tracking.js", "/__ptbe.gif", "/cbe/v1/collect", "/docs", "/openapi.json")
 COLLECTOR_PATHS = ("/cbe/v1/collect", "/__ptbe.gif")
-DEFAULT_ORIGINS = (LOCAL_ORIGIN.pattern,)
 
 
 def _size(limit: int) -> str:

@@ -78,6 +78,14 @@ def error_details(violations: Iterable[Violation]) -> list[dict[str, Any]]:
     return details
 
 
+class _ErrorResponse(JSONResponse):
+    """An error document in ASCII JSON: whatever text of the request it quotes (a lone
+    surrogate included) cannot make the answer itself fail."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error_response(
     status: int,
     message: str,
@@ -85,7 +93,7 @@ def error_response(
     violations: Iterable[Violation] = (),
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
+    return _ErrorResponse(
         error_body(message, category, violations), status_code=status, headers=headers
     )
 

@@ -429,3 +429,14 @@ def test_serve_beyond_loopback_says_who_can_write_and_serves_its_public_name(
     assert "collector:     takes completions from pages on https://shop.example" in output
     assert "Anyone who can reach the port can write completions to the collector" in output
     assert "the events and CRM APIs need the access token" in output
+
+
+def test_an_error_quoting_a_lone_surrogate_is_still_json(http: TestClient) -> None:
+    answer = http.post(
+        "/crm/v3/objects/contacts",
+        content='{"properties": {"email": "\\ud800"}}',
+        headers={"Content-Type": "application/json"},
+    )
+    body = hubspot_error(answer, 400, "VALIDATION_ERROR")
+    assert body["errors"][0]["code"] == "INVALID_EMAIL"
+    assert answer.content.isascii()
