@@ -3,6 +3,10 @@
 Completions arriving here take the lenient path: values truncated to their limits, only the first
 50 properties kept, and what was cut recorded. A visitor who is not a contact yet is kept as an
 anonymous visitor (by utk) and joins the contact once ``identify`` names them.
+
+Who may send: pages on the allowed origins (the :class:`~api.guards.OriginPolicy` CORS uses too)
+and programs that name no page; any other page gets 403 and nothing is stored. A request is
+judged whole before anything of it is stored.
 """
 
 from __future__ import annotations
