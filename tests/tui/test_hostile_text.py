@@ -7,6 +7,9 @@ Each test reads what the screen draws (the compositor's lines, as they go to the
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 from textual.pilot import Pilot
 
@@ -17,6 +20,8 @@ from core.services import Services
 from core.text import UNSAFE
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle
+from tui.app import CbeApp
+from tui.screens.analyze import AnalyzeScreen
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.events import EventsScreen
 from tui.screens.record import RecordScreen
@@ -157,3 +162,20 @@ async def test_rejected_requests_draw_field_paths_as_escapes(
         screen = drawn(pilot)
         assert "properties.a\\x1b[2J\\u202e" in screen
         assert_harmless(screen)
+
+
+async def test_the_apps_csv_export_never_starts_a_formula(
+    services: Services, tmp_path: Path
+) -> None:
+    services.definitions.create({"label": '=HYPERLINK("http://evil.example")'})
+    app = CbeApp(services, refresh_seconds=0, export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AnalyzeScreen)
+        await pilot.press("x")
+        (exported,) = tmp_path.glob("cbe-analyze-*.csv")
+        rows = list(csv.reader(exported.open(encoding="utf-8")))
+    assert rows[1][0] == '\'=HYPERLINK("http://evil.example")'
