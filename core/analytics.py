@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -435,13 +436,38 @@ def attribution(
     return Attribution(definition, period, dimension, total, rows, total - len(first))
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def csv_cell(value: object) -> object:
+    """One CSV cell that a spreadsheet will never run as a formula.
+
+    Text starting with ``= + - @``, a tab or a carriage return gets a leading ``'``, as OWASP
+    advises: values and option labels arrive from the public collector. Numbers cbe computed
+    (``int``, ``float``) stay numbers, and so does text that is nothing but a decimal number
+    (``-3``, ``-0.25``: a number property's value): no formula is only digits, and a
+    spreadsheet should still sum them.
+    """
+    if value is None:
+        return ""
+    formula_like = isinstance(value, str) and value.startswith(_FORMULA_START)
+    if formula_like and not _PLAIN_NUMBER.fullmatch(str(value)):
+        return f"'{value}"
+    return value
+
+
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A report table as CSV text (RFC 4180, \\r\\n line endings as csv writes them)."""
+    """A report table as CSV text (RFC 4180, \\r\\n line endings as csv writes them).
+
+    The one CSV writer of cbe (``cbe report --csv`` and the app's export): every cell, header
+    included, passes :func:`csv_cell`.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(header)
+    writer.writerow([csv_cell(v) for v in header])
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return out.getvalue()
 
 

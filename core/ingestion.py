@@ -43,7 +43,7 @@ from core.models import (
     Source,
 )
 from core.ports import Database, RecordRepository
-from core.records import check_email
+from core.records import check_email, check_email_characters
 from core.rejections import RejectedRequest
 from core.rules import (
     MAX_NAME_LENGTH,
@@ -695,6 +695,10 @@ class Ingestor:
                 f"belongs to {kind.plural}.",
             )
         if request.email:
+            # Strict and lenient alike: such an email never finds nor creates a contact.
+            refused = check_email_characters(request.email, "email")
+            if refused:
+                return refused[0]
             contact = records.find_contact_by_email(request.email)
             if contact is not None and not contact.archived:
                 return contact.id, None

@@ -9,14 +9,38 @@ from core.clock import Clock
 from core.errors import Conflict, NotFound, Rule, Violation, fail_if
 from core.models import Association, CrmRecord, ObjectType
 from core.ports import Database
+from core.text import neutralise, unsafe_characters
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-def check_email(email: str, field: str = "properties.email") -> list[Violation]:
-    """An email address has one ``@`` and a dot in its domain."""
-    if _EMAIL_RE.fullmatch(email):
+def check_email_characters(email: str, field: str = "properties.email") -> list[Violation]:
+    """An email holds no control characters (ESC, C1, bidirectional overrides, ...).
+
+    Refused outright on every path, not merely neutralised when shown: an email names a contact
+    in every list, search and export, and is how a contact is found and created.
+    """
+    unsafe = unsafe_characters(email)
+    if not unsafe:
         return []
+    return [
+        Violation(
+            field=field,
+            rule=Rule.INVALID_EMAIL,
+            message=(
+                f"{field} '{neutralise(email)}' holds control characters ({', '.join(unsafe)}); "
+                "an email address is printable text with one @ and a dot in its domain."
+            ),
+            actual=email,
+        )
+    ]
+
+
+def check_email(email: str, field: str = "properties.email") -> list[Violation]:
+    """An email address has no control characters, one ``@`` and a dot in its domain."""
+    refused = check_email_characters(email, field)
+    if refused or _EMAIL_RE.fullmatch(email):
+        return refused
     return [
         Violation(
             field=field,

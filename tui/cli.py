@@ -36,6 +36,7 @@ from core.ingestion import Mode, all_properties
 from core.models import EventDefinition, Source
 from core.rules import MAX_BATCH_SIZE
 from core.services import Services
+from core.text import neutralise, neutralise_json
 from core.timeline import group_by_month
 from storage.bootstrap import DB_ENV, default_database_path, demo_database_path, open_services
 from storage.database import PORTAL_FILE
@@ -47,6 +48,32 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+# Everything cbe prints passes _echo, _echo_data or _error (CSV cells are neutralised one by one
+# in _table): what a sender wrote (a value, an email, a field path) must never reach the terminal
+# as a command.
+
+
+def _echo(text: str, err: bool = False, nl: bool = True, **style: Any) -> None:
+    """A line (or lines) for a person: control characters as visible escapes, then styled."""
+    safe = neutralise(text, keep="\n")
+    click.echo(click.style(safe, **style) if style else safe, err=err, nl=nl)
+
+
+def _echo_data(text: str, nl: bool = True) -> None:
+    """JSON (or code) for a program: exact data, yet nothing a terminal obeys.
+
+    ``json.dumps`` with its default ``ensure_ascii`` writes every control, C1 and bidirectional
+    character as ``\\uXXXX`` already; text written with ``ensure_ascii=False`` (a plan) gets
+    the same escapes for those characters only, so it still parses to the very same values.
+    """
+    click.echo(neutralise_json(text), nl=nl)
+
+
+def _error(message: str) -> click.ClickException:
+    """An error line; cbe's errors quote what a sender wrote (a field path, a value)."""
+    return click.ClickException(neutralise(message, keep="\n"))
+
+
 def _friendly_errors(command: F) -> F:
     """Turn cbe's errors (and file errors) into one clear line."""
 
@@ -54,7 +81,11 @@ def _friendly_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except click.ClickException as error:  # its message may quote what a sender wrote
+            if neutralise(error.message, keep="\n") is error.message:
+                raise
+            raise _error(error.message) from error
+        except (click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:
             # the reader stopped listening (| head): not an error; keep Python from complaining
@@ -62,18 +93,16 @@ def _friendly_errors(command: F) -> F:
             os.dup2(devnull, sys.stdout.fileno())
             return None
         except ValidationFailed as error:
-            raise click.ClickException(
-                "; ".join(str(v) for v in error.violations) or str(error)
-            ) from error
+            raise _error("; ".join(str(v) for v in error.violations) or str(error)) from error
         except CbeError as error:
-            raise click.ClickException(str(error)) from error
+            raise _error(str(error)) from error
         except OSError as error:
             where = f" ({error.filename})" if error.filename else ""
-            raise click.ClickException(f"{error.strerror or error}{where}") from error
+            raise _error(f"{error.strerror or error}{where}") from error
         except Exception as error:
             if os.environ.get("CBE_DEBUG"):
                 raise
-            raise click.ClickException(
+            raise _error(
                 f"unexpected {type(error).__name__}: {error} (set CBE_DEBUG=1 for details)"
             ) from error
 
@@ -193,26 +222,26 @@ def serve(
             else f"{Path(services.db.location) / PORTAL_FILE} (`cbe portal --json` prints it)"
         )
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"cbe serves portal {services.db.portal.portal_id} at http://{shown}:{port}")
-        click.echo(f"  database:      {services.db.location}")
-        click.echo(f"  access token:  from {where}")
+        _echo(f"cbe serves portal {services.db.portal.portal_id} at http://{shown}:{port}")
+        _echo(f"  database:      {services.db.location}")
+        _echo(f"  access token:  from {where}")
         script = public_url.rstrip("/") if public_url else f"http://{shown}:{port}"
-        click.echo(f'  tracking code: <script src="{script}/tracking.js"></script>')
+        _echo(f'  tracking code: <script src="{script}/tracking.js"></script>')
         pages = OriginPolicy(origins).describe()
-        click.echo(f"  collector:     takes completions from {pages}, and from programs")
+        _echo(f"  collector:     takes completions from {pages}, and from programs")
         if host not in ("127.0.0.1", "localhost", "::1"):
-            click.echo(
+            _echo(
                 "  warning: listening beyond this machine. Anyone who can reach the port can "
                 f"write completions to the collector (from {pages}, or from any program: "
                 "no token needed) and read the tracking code; the events and CRM APIs need "
                 "the access token."
             )
             if host in ("0.0.0.0", "::") and not public_url and not hosts:
-                click.echo(
+                _echo(
                     "  note: requests may address this server by IP address or localhost; "
                     "for a host name, pass --public-url or --allow-host."
                 )
-        click.echo("Press Ctrl+C to stop.")
+        _echo("Press Ctrl+C to stop.")
         run_server(
             services,
             host,
@@ -266,7 +295,7 @@ def demo(
             ) from error
     spec = DemoSpec(seed=seed, contacts=contacts, completions=completions, days=days)
     summary = _build_demo(Path(path), spec, now, replace=replace)
-    click.echo(
+    _echo(
         f"Demo database at {path}: {summary.definitions} events, {summary.contacts} contacts, "
         f"{summary.companies} companies, {summary.deals} deals, {summary.tickets} tickets, "
         f"{summary.completions} completions."
@@ -397,8 +426,8 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
                         flush()
             flush()
         for line in reports:
-            click.echo(line, err=True)
-        click.echo(f"Stored {stored} completion(s) from {file}; rejected {rejected}.")
+            _echo(line, err=True)
+        _echo(f"Stored {stored} completion(s) from {file}; rejected {rejected}.")
         if rejected:
             ctx.exit(1)
     finally:
@@ -428,23 +457,23 @@ def validate(ctx: click.Context, file: Path, db: Path | None, as_json: bool) -> 
                 invalid += 1
                 answers.append({"where": where, "valid": False, "message": body.reason})
                 if not as_json:
-                    click.echo(f"{where}: {body.reason}")
+                    _echo(f"{where}: {body.reason}")
                 continue
             verdict = services.ingestion.validate(body)
             invalid += not verdict.valid
             answers.append({"where": where, **verdict_json(verdict)})
             if not as_json:
-                click.echo(f"{where}: {verdict.summary()}")
+                _echo(f"{where}: {verdict.summary()}")
                 for line in _report(where, list(verdict.problems)):
-                    click.echo(f"  {line}")
+                    _echo(f"  {line}")
                 for rejection in verdict.rejected:
                     for line in _report(where, rejection.violations):
-                        click.echo(f"  {line}")
+                        _echo(f"  {line}")
                 for _, completion in verdict.accepted:
                     for cut in completion.cuts:  # stored, but not quite as sent
-                        click.echo(f"  {where}: note: {cut.property}: {cut.detail}")
+                        _echo(f"  {where}: note: {cut.property}: {cut.detail}")
         if as_json:
-            click.echo(json.dumps(answers, indent=2))
+            _echo_data(json.dumps(answers, indent=2))
         if invalid:
             ctx.exit(1)
     finally:
@@ -460,10 +489,10 @@ def _report(where: str, violations: list[Violation]) -> list[str]:
 def _write_or_echo(text: str, output: Path | None, done: str, err: bool = False) -> None:
     """``text`` to ``output``, saying ``done``; to stdout when there is no file."""
     if output is None:
-        click.echo(text, nl=False)
+        _echo_data(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(done, err=err)
+        output.write_text(text, encoding="utf-8")  # a file keeps every character as it is
+        _echo(done, err=err)
 
 
 # -- plan --------------------------------------------------------------------------------------
@@ -512,9 +541,9 @@ def plan_diff(ctx: click.Context, file: Path, db: Path | None) -> None:
     finally:
         services.close()
     for change in changes:
-        click.echo(change.describe())
+        _echo(change.describe())
     breaking = sum(c.breaking for c in changes)
-    click.echo(f"{len(changes)} change(s), {breaking} breaking." if changes else "No changes.")
+    _echo(f"{len(changes)} change(s), {breaking} breaking." if changes else "No changes.")
     if breaking:
         ctx.exit(2)
 
@@ -535,7 +564,7 @@ def plan_apply(ctx: click.Context, file: Path, allow_breaking: bool, db: Path | 
     except ValidationFailed as refused:
         if all(v.rule is Rule.BREAKING_CHANGE for v in refused.violations):
             for violation in refused.violations:
-                click.echo(violation.message, err=True)
+                _echo(violation.message, err=True)
             raise click.ClickException(
                 "Nothing changed: the plan has breaking changes; apply with --allow-breaking."
             ) from refused
@@ -543,8 +572,8 @@ def plan_apply(ctx: click.Context, file: Path, allow_breaking: bool, db: Path | 
     finally:
         services.close()
     for change in changes:
-        click.echo(change.describe())
-    click.echo(f"Applied {len(changes)} change(s)." if changes else "Nothing to change.")
+        _echo(change.describe())
+    _echo(f"Applied {len(changes)} change(s)." if changes else "Nothing to change.")
 
 
 @plan.command("lint")
@@ -557,10 +586,10 @@ def plan_lint(file: Path) -> None:
 
     _, violations = read_plan(_read_plan_file(file))
     for line in _report(str(file), violations):
-        click.echo(line)
+        _echo(line)
     if violations:
         raise SystemExit(1)
-    click.echo(f"{file}: no rule broken.")
+    _echo(f"{file}: no rule broken.")
 
 
 # -- codegen -----------------------------------------------------------------------------------
@@ -616,19 +645,19 @@ def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: 
     try:
         found = services.rejections.list(event)
         if as_json:
-            click.echo(json.dumps([rejected_json(r) for r in found], indent=2))
+            _echo_data(json.dumps([rejected_json(r) for r in found], indent=2))
             return
         if not found:
-            click.echo("No rejected requests kept.")
+            _echo("No rejected requests kept.")
             return
         for request in found:
             names = ", ".join(request.event_names) or "(no event name)"
             kind = "batch" if request.batch else "send"
             when = request.received_at.isoformat(timespec="seconds")
-            click.echo(f"{when}  {request.source.value:<6} {kind:<5} {names}  [{request.id}]")
+            _echo(f"{when}  {request.source.value:<6} {kind:<5} {names}  [{request.id}]")
             for line in _report("", request.violations):
-                click.echo(f"    {line}")
-        click.echo(f"{len(found)} kept (at most {services.rejections.bound}).")
+                _echo(f"    {line}")
+        _echo(f"{len(found)} kept (at most {services.rejections.bound}).")
     finally:
         services.close()
 
@@ -651,12 +680,12 @@ def rejections_replay(ctx: click.Context, db: Path | None) -> None:
     try:
         report = services.rejections.replay()
         for request, stored in report.passed:
-            click.echo(f"passed  [{request.id}] {stored} completion(s) stored")
+            _echo(f"passed  [{request.id}] {stored} completion(s) stored")
         for request, violations in report.failed:
-            click.echo(f"failed  [{request.id}]")
+            _echo(f"failed  [{request.id}]")
             for line in _report("", violations):
-                click.echo(f"    {line}")
-        click.echo(report.summary())
+                _echo(f"    {line}")
+        _echo(report.summary())
         if report.failed:
             ctx.exit(1)
     finally:
@@ -674,7 +703,7 @@ def rejections_bound(ctx: click.Context, db: Path | None, count: int | None) -> 
     try:
         if count is not None:
             services.rejections.set_bound(count)
-        click.echo(f"Keeping at most {services.rejections.bound} rejected requests.")
+        _echo(f"Keeping at most {services.rejections.bound} rejected requests.")
     finally:
         services.close()
 
@@ -687,7 +716,7 @@ def rejections_clear(ctx: click.Context, db: Path | None) -> None:
     """Forget every kept request."""
     services = _open(ctx, _group_db(ctx, db))
     try:
-        click.echo(f"Forgot {services.rejections.clear()} rejected request(s).")
+        _echo(f"Forgot {services.rejections.clear()} rejected request(s).")
     finally:
         services.close()
 
@@ -757,8 +786,8 @@ def import_definitions(ctx: click.Context, file: Path, db: Path | None) -> None:
             except ValidationFailed as error:
                 refused += 1
                 for line in _report(where, list(error.violations)):
-                    click.echo(line, err=True)
-        click.echo(f"Imported {created} event definition(s) from {file}; refused {refused}.")
+                    _echo(line, err=True)
+        _echo(f"Imported {created} event definition(s) from {file}; refused {refused}.")
         if refused:
             ctx.exit(1)
     finally:
@@ -790,19 +819,23 @@ CELL_WIDTH = 60
 def _table(header: list[str], rows: list[list[object]], as_csv: bool) -> None:
     """Rows as CSV (every character kept) or as an aligned text table (long cells cut)."""
     if as_csv:
-        click.echo(to_csv(header, rows), nl=False)
+        # Cells are neutralised before they are written, not the CSV text after: its \r\n
+        # line ends are meant, a carriage return inside a cell is not. A newline in a cell is
+        # kept (CSV quotes it).
+        safe = [[neutralise(c, keep="\n") if isinstance(c, str) else c for c in r] for r in rows]
+        click.echo(to_csv([neutralise(h) for h in header], safe), nl=False)
         return
 
     def cell(value: object) -> str:
-        text = str(value).replace("\n", " ")
+        text = neutralise(str(value).replace("\n", " "))  # before measuring: escapes are wider
         return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
 
     cells = [[cell(c) for c in header]] + [[cell(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for n, row in enumerate(cells):
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        _echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if n == 0:
-            click.echo("  ".join("-" * w for w in widths))
+            _echo("  ".join("-" * w for w in widths))
 
 
 def report_options(command: F) -> F:
@@ -868,7 +901,7 @@ def report_analyze(
                 for r in result.rows
             ]
         if not as_csv:
-            click.echo(f"{period.describe()} (UTC)")
+            _echo(f"{period.describe()} (UTC)")
         _table(header, rows, as_csv)
     finally:
         services.close()
@@ -927,7 +960,7 @@ def report_event(
             definition, period, _filters(filter_texts, definition)
         )
         if not as_csv:
-            click.echo(
+            _echo(
                 f"{definition.label} · {period.describe()} (UTC): "
                 f"{result.completions:,} completions, {result.unique_records:,} unique records, "
                 f"{result.per_record:.2f} per record"
@@ -975,7 +1008,7 @@ def report_attribution(
         period = _period(range_name, start, end, services)
         result = services.reports.attribution(definition, period, Dimension(dimension.upper()))
         if not as_csv:
-            click.echo(
+            _echo(
                 f"{definition.label} · {period.describe()} (UTC): {result.converted:,} records, "
                 f"{result.no_touch:,} without a touch"
             )
@@ -1009,25 +1042,25 @@ def timeline(ctx: click.Context, email: str, limit: int, expand: bool, db: Path 
         page = services.timeline.page(contact, limit=limit)
         name = contact.display_name
         header = f"{name} <{contact.email}>" if name != contact.email else name
-        click.echo(click.style(f"{header} · contact {contact.id}", bold=True))
+        _echo(f"{header} · contact {contact.id}", bold=True)
         if not page.entries:
-            click.echo("No completions yet.")
+            _echo("No completions yet.")
         for month, entries in group_by_month(page.entries):
-            click.echo("")
-            click.echo(click.style(month, underline=True))
+            _echo("")
+            _echo(month, underline=True)
             for entry in entries:
                 when = entry.occurred_at.strftime("%b %d %H:%M")
                 summary = entry.summary()
-                click.echo(f"  {when}  {entry.event_label}" + (f" · {summary}" if summary else ""))
+                _echo(f"  {when}  {entry.event_label}" + (f" · {summary}" if summary else ""))
                 if expand:
                     for row in entry.rows:
                         flags = (
                             " (not an option)" if row.unusable and "(not" not in row.value else ""
                         )
                         flags += " (truncated)" if row.truncated else ""
-                        click.echo(f"      {row.label}: {row.value}{flags}")
+                        _echo(f"      {row.label}: {row.value}{flags}")
         if page.next_after:
-            click.echo(f"\nShowing the newest {limit}; pass --limit to see more.")
+            _echo(f"\nShowing the newest {limit}; pass --limit to see more.")
     finally:
         services.close()
 
@@ -1044,7 +1077,7 @@ def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
         p = services.db.portal
         token_file = Path(services.db.location) / PORTAL_FILE
         if as_json:
-            click.echo(
+            _echo_data(
                 json.dumps(
                     {
                         "portalId": p.portal_id,
@@ -1054,10 +1087,10 @@ def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
                 )
             )
             return
-        click.echo(f"Portal id:    {p.portal_id}")
-        click.echo(f"Database:     {services.db.location}")
-        click.echo(f"Access token: in {token_file} (readable by you only);")
-        click.echo("              `cbe portal --json` prints it.")
+        _echo(f"Portal id:    {p.portal_id}")
+        _echo(f"Database:     {services.db.location}")
+        _echo(f"Access token: in {token_file} (readable by you only);")
+        _echo("              `cbe portal --json` prints it.")
     finally:
         services.close()
 

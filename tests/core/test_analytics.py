@@ -235,6 +235,38 @@ def test_csv_round_trips_awkward_text() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        '=HYPERLINK("http://evil.example","click")',
+        "+cmd|' /C calc'!A0",
+        "-2+3+cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\t=1+1",
+        "\r=1+1",
+    ],
+)
+def test_csv_cells_that_would_start_a_formula_get_a_leading_quote(sent: str) -> None:
+    text = to_csv([sent, "Count"], [[sent, 1]])
+    assert list(csv.reader(io.StringIO(text))) == [["'" + sent, "Count"], ["'" + sent, "1"]]
+
+
+def test_csv_keeps_ordinary_text_and_numbers_as_they_are() -> None:
+    rows: list[list[object]] = [
+        ["Sedan", 12, "0.2500"],
+        ["a=b", -3, "50.0%"],
+        ["-3", -0.5, "-0.25"],  # a number property's values: numbers, not formulas
+        ["", None, "2026-10-01"],
+    ]
+    text = to_csv(["Value", "Completions", "Share"], rows)
+    assert list(csv.reader(io.StringIO(text)))[1:] == [
+        ["Sedan", "12", "0.2500"],
+        ["a=b", "-3", "50.0%"],
+        ["-3", "-0.5", "-0.25"],
+        ["", "", "2026-10-01"],
+    ]
+
+
 @pytest.mark.parametrize("frequency", list(Frequency))
 def test_the_stores_counts_equal_counting_every_completion(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frequency: Frequency

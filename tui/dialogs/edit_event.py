@@ -6,11 +6,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TextArea
 
 from core.rules import MAX_EVENT_LABEL_LENGTH, check_label
+from tui.formatting import editable, escape
 
 
 class EditEventDialog(ModalScreen[tuple[str, str] | None]):
@@ -40,10 +40,10 @@ class EditEventDialog(ModalScreen[tuple[str, str] | None]):
         with Vertical():
             yield Static("[b]Edit event[/b]  [$text-muted]the internal name stays as it is[/]")
             yield Static("Event name", classes="field-label")
-            yield Input(self.label, max_length=200, id="edit-label")
+            yield Input(editable(self.label), max_length=200, id="edit-label")
             yield Static("", id="edit-error", classes="error")
             yield Static("Description", classes="field-label")
-            yield TextArea(self.description, id="edit-description", soft_wrap=True)
+            yield TextArea(editable(self.description), id="edit-description", soft_wrap=True)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save (ctrl+s)", id="save", variant="primary")

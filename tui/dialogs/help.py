@@ -8,6 +8,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from tui.formatting import escape
+
 GENERAL = (
     ("1 2 3 4", "Events, Records, Workflows, Analyze"),
     ("ctrl+p", "Command palette: every screen and action by name"),
@@ -41,7 +43,7 @@ class HelpDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"Help: {self.title_text}", classes="title")
+            yield Static(f"Help: {escape(self.title_text)}", classes="title")
             if self.about:
                 yield Static(self.about, classes="about")
             with VerticalScroll():

@@ -9,13 +9,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from core.errors import CbeError, ValidationFailed
 from core.plan import Change
 from core.services import Services
+from tui.formatting import escape
 
 DEFAULT_FILE = "cbe-plan.json"
 

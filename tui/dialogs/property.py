@@ -14,7 +14,6 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
@@ -36,7 +35,7 @@ from core.rules import (
     check_options,
     generate_name,
 )
-from tui.formatting import plain
+from tui.formatting import editable, escape, plain
 
 TYPE_CHOICES: tuple[tuple[PropertyType, str], ...] = (
     (PropertyType.STRING, "plain text"),
@@ -130,7 +129,7 @@ class PropertyPanel(ModalScreen[PropertyDefinition | None]):
                 with Vertical(id="details"):
                     yield Static("Name", classes="field-label")
                     yield Input(
-                        self.existing.label if self.existing else "",
+                        editable(self.existing.label) if self.existing else "",
                         placeholder="e.g. Condition",
                         max_length=200,
                         id="prop-label",
@@ -138,7 +137,7 @@ class PropertyPanel(ModalScreen[PropertyDefinition | None]):
                     yield Static("", id="prop-label-error", classes="error")
                     yield Static("Description", classes="field-label")
                     yield Input(
-                        self.existing.description if self.existing else "",
+                        editable(self.existing.description) if self.existing else "",
                         placeholder="What this property holds (optional)",
                         id="prop-description",
                     )

@@ -8,7 +8,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
@@ -21,6 +20,7 @@ from textual.widgets import (
 
 from core.models import EventDefinition
 from core.timeline import ActivityType, Period, TimelineFilter
+from tui.formatting import escape
 
 
 class TimelineFilterDialog(ModalScreen[TimelineFilter | None]):

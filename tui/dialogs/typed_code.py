@@ -5,12 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static, TabbedContent, TabPane, TextArea
 
 from core.models import EventDefinition
 from core.typed import event_line, python_module, typescript_module
+from tui.formatting import escape
 
 
 class TypedCodeDialog(ModalScreen[None]):

@@ -8,7 +8,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Static, TextArea
@@ -17,6 +16,7 @@ from core.codegen import example_send_body
 from core.ingestion import Verdict
 from core.models import EventDefinition
 from core.services import Services
+from tui.formatting import escape
 
 DEBOUNCE_SECONDS = 0.25
 

@@ -9,7 +9,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
@@ -30,7 +29,7 @@ from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import CrmRecord, EventDefinition, ObjectType, PropertyDefinition
 from core.workflows import Action, ActionKind, Enrollment, TriggerKind, Workflow, describe_wait
-from tui.formatting import plain
+from tui.formatting import escape, plain
 from tui.widgets.filter_builder import FilterBuilder
 
 _DIALOG_CSS = """

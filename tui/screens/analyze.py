@@ -12,7 +12,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -34,7 +33,7 @@ from core.analytics import (
 from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import EventDefinition
-from tui.formatting import fill_sized
+from tui.formatting import escape, fill_sized, shown
 from tui.screens.base import CbeScreen
 from tui.widgets.filter_builder import FilterBuilder
 
@@ -201,7 +200,8 @@ class AnalyzeScreen(CbeScreen):
         for r in self.analysis.rows:
             name = r.definition.fully_qualified_name
             if name in self.charted:
-                plt.plot(xs, self.analysis.series[name], label=r.definition.label, marker="braille")
+                label = shown(r.definition.label)
+                plt.plot(xs, self.analysis.series[name], label=label, marker="braille")
         step = max(1, len(xs) // 6)
         ticks = xs[::step]
         plt.xticks(

@@ -9,7 +9,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.widgets import (
     Collapsible,
     DataTable,
@@ -29,7 +28,7 @@ from core.ports import EventSummary
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.edit_event import EditEventDialog
 from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
-from tui.formatting import relative_time
+from tui.formatting import editable, escape, relative_time
 from tui.screens.base import CbeScreen
 from tui.screens.wizard import fill_property_table, selected_key
 
@@ -168,8 +167,9 @@ class EventDetailScreen(CbeScreen):
         )
         snippet = self.query_one("#detail-snippet", TextArea)
         snippet.display = javascript
-        if javascript and snippet.text != (d.snippet or ""):
-            snippet.load_text(d.snippet or "")
+        code = editable(d.snippet or "")
+        if javascript and snippet.text != code:
+            snippet.load_text(code)
         examples = self.query_one("#detail-examples", TabbedContent)
         examples.display = not javascript
         for name, code in api_examples(d, self.cbe.api_url).items():
@@ -295,8 +295,8 @@ class EventDetailScreen(CbeScreen):
         self.app.push_screen(
             ConfirmDialog(
                 "Delete property?",
-                f"Deleting {prop.label} ({prop.name}) stops future completions from using it; "
-                "completions already stored keep their values.",
+                f"Deleting {escape(prop.label)} ({prop.name}) stops future completions from "
+                "using it; completions already stored keep their values.",
             ),
             answered,
         )

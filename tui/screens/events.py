@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from core.models import EventDefinition, TrackingMethod
 from core.ports import EventSummary
 from tui.dialogs.confirm import ConfirmDialog
-from tui.formatting import plain, relative_time
+from tui.formatting import escape, plain, relative_time
 from tui.screens.base import CbeScreen
 
 
@@ -123,7 +123,7 @@ class EventsScreen(CbeScreen):
         if not self._listing.definitions:
             empty.update("No events yet. Press n to create one with the wizard.")
         elif not shown:
-            empty.update(f"No event matches “{needle}”. Press escape to clear the search.")
+            empty.update(f"No event matches “{escape(needle)}”. Press escape to clear the search.")
         empty.display = not shown
 
     def selected_name(self) -> str | None:
@@ -188,7 +188,7 @@ class EventsScreen(CbeScreen):
         restore = definition.archived
         self.services.definitions.archive(definition.name, archived=not restore)
         self.notify(
-            f"{definition.label} {'restored' if restore else 'archived'}"
+            f"{escape(definition.label)} {'restored' if restore else 'archived'}"
             + ("" if restore else ": it receives no completions until restored."),
             title="Event",
         )
@@ -201,7 +201,7 @@ class EventsScreen(CbeScreen):
         summary = self._listing.summaries.get(definition.fully_qualified_name)
         count = summary.count if summary else 0
         message = (
-            f"Deleting “{definition.label}” removes the event and its {count:,} "
+            f"Deleting “{escape(definition.label)}” removes the event and its {count:,} "
             f"completion{'s' if count != 1 else ''} for good, and takes it out of the tracking "
             f"code. Its internal name {definition.name} can never be used again."
         )
@@ -210,7 +210,8 @@ class EventsScreen(CbeScreen):
             if yes:
                 removed = self.services.definitions.delete(definition.name)
                 self.notify(
-                    f"Deleted {definition.label} and {removed:,} completion(s).", title="Event"
+                    f"Deleted {escape(definition.label)} and {removed:,} completion(s).",
+                    title="Event",
                 )
                 self.reload()
 

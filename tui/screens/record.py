@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.widgets import DataTable, Static
 
 from core.errors import NotFound
@@ -21,7 +20,7 @@ from core.models import CrmRecord, EventDefinition, ObjectType
 from core.occurrences import encode_cursor
 from core.timeline import TimelineEntry, TimelineFilter
 from tui.dialogs.timeline_filter import TimelineFilterDialog
-from tui.formatting import plain
+from tui.formatting import escape, plain, shown
 from tui.screens.base import CbeScreen
 from tui.widgets.timeline import TimelineView
 
@@ -84,7 +83,7 @@ class RecordScreen(CbeScreen):
             self.notify(escape(str(error)), severity="error")
             self.dismiss()
             return
-        self.title = f"{self.object_type.singular}: {self.record.display_name}"
+        self.title = f"{self.object_type.singular}: {shown(self.record.display_name)}"
         saved = self.services.preferences.load(self._filter_key())
         if saved:
             try:
@@ -114,7 +113,7 @@ class RecordScreen(CbeScreen):
         table.clear(columns=True)
         table.add_columns("property", "value")
         for name, value in sorted(record.properties.items()):
-            table.add_row(name, plain(value))
+            table.add_row(plain(name), plain(value))
         linked = self.services.records.associated(record.object_type, record.id)
         lines = [
             f"{kind.label}: " + ", ".join(escape(r.display_name) for r in records)

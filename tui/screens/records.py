@@ -8,13 +8,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.ports import EventSummary
-from tui.formatting import plain, relative_time
+from tui.formatting import escape, plain, relative_time
 from tui.screens.base import CbeScreen
 
 COLUMNS: dict[ObjectType, tuple[tuple[str, str], ...]] = {

@@ -8,11 +8,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.widgets import DataTable, Static
 
 from core.rejections import RejectedRequest, ReplayReport
-from tui.formatting import fill_sized
+from tui.formatting import escape, fill_sized
 from tui.screens.base import CbeScreen
 
 

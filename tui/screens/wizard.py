@@ -18,7 +18,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.widgets import (
     Button,
     Collapsible,
@@ -48,7 +47,7 @@ from core.models import (
 from core.rules import MAX_CUSTOM_PROPERTIES, check_custom_property_count, fully_qualified_name
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
-from tui.formatting import plain
+from tui.formatting import escape, plain
 from tui.screens.base import CbeScreen
 from tui.widgets.step_indicator import StepIndicator
 
@@ -289,7 +288,7 @@ class CreateEventScreen(CbeScreen):
         if too_many:
             message = too_many[0].message
             self.query_one("#properties-error", Static).update(escape(message))
-            self.notify(message, severity="error", title="Properties")
+            self.notify(escape(message), severity="error", title="Properties")
             return
 
         create_property(self.app, self._taken(), self._added)
@@ -337,7 +336,7 @@ class CreateEventScreen(CbeScreen):
             return
         self.properties = [p for p in self.properties if p.name != prop.name]
         self._show_properties()
-        self.notify(f"Removed {prop.label} ({prop.name}).", title="Properties")
+        self.notify(f"Removed {escape(prop.label)} ({prop.name}).", title="Properties")
 
     def action_fold_defaults(self) -> None:
         if self.step == 1:
@@ -514,6 +513,7 @@ class CreateEventScreen(CbeScreen):
 
         self._created = True
         self.notify(
-            f"Created {definition.label} ({definition.fully_qualified_name}).", title="Event"
+            f"Created {escape(definition.label)} ({definition.fully_qualified_name}).",
+            title="Event",
         )
         self.app.switch_screen(EventDetailScreen(definition.name))

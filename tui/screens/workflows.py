@@ -8,7 +8,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.widgets import DataTable, Static
 
 from core.errors import CbeError, ValidationFailed
@@ -33,7 +32,7 @@ from tui.dialogs.workflow import (
     action_dialog,
     describe_action,
 )
-from tui.formatting import plain, relative_time
+from tui.formatting import escape, plain, relative_time, shown
 from tui.screens.base import CbeScreen
 from tui.screens.wizard import selected_key
 
@@ -181,8 +180,8 @@ class WorkflowsScreen(CbeScreen):
         self.app.push_screen(
             ConfirmDialog(
                 "Delete workflow?",
-                f"Deleting “{workflow.name}” removes it and its {count} enrollment(s); tasks it "
-                "created stay on the records' timelines.",
+                f"Deleting “{escape(workflow.name)}” removes it and its {count} enrollment(s); "
+                "tasks it created stay on the records' timelines.",
             ),
             answered,
         )
@@ -257,7 +256,7 @@ class WorkflowScreen(CbeScreen):
     def refresh_workflow(self, cursor: int | None = None) -> None:
         w = self.workflow
         counts = _counts(self.services.workflows.enrollments(w.id))
-        self.title = f"Workflow: {w.name}"
+        self.title = f"Workflow: {shown(w.name)}"
         state = "[$success]On[/]" if w.enabled else "[$warning]Off[/]"
         self.query_one("#workflow-title", Static).update(f"{escape(w.name)}  {state}")
         events = {d.fully_qualified_name: d for d in self.services.definitions.search()}
@@ -418,7 +417,7 @@ class EnrollmentsScreen(CbeScreen):
     def fill(self) -> None:
         services = self.services
         workflow = services.workflows.get(self.workflow_id)
-        self.title = f"Enrollments: {workflow.name}"
+        self.title = f"Enrollments: {shown(workflow.name)}"
         self.query_one("#enrollments-title", Static).update(
             f"Who is where in {escape(workflow.name)}"
         )

@@ -8,12 +8,12 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
 from core.filters import OPERATORS, Operator, PropertyFilter, check_filter, value_count
 from core.models import PropertyDefinition, PropertyType
+from tui.formatting import escape
 
 
 class FilterBuilder(Vertical):

@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from core.timeline import TimelineEntry, month_label
+from tui.formatting import shown
 
 LOOKAHEAD = 20
 """Ask for the next page when the cursor is this many entries from the end."""
@@ -154,7 +155,8 @@ class TimelineView(ScrollView, can_focus=True):
                     flags = []
                     if prop.truncated:
                         flags.append("cut to the limit by the JavaScript rules")
-                    rows.append(_Row("property", prop.label, index, "; ".join(flags), number))
+                    label = shown(prop.label)
+                    rows.append(_Row("property", label, index, "; ".join(flags), number))
                 if not entry.rows:
                     rows.append(_Row("property", "(no properties)", index))
         rows.append(_Row("note"))
@@ -168,7 +170,9 @@ class TimelineView(ScrollView, can_focus=True):
             rows.append(_Row("note", f"Start of the timeline · {len(self.entries):,} shown"))
         self._rows = rows
         self._entry_rows = entry_rows
-        self._label_width = min(28, max((len(e.event_label) for e in self.entries), default=0))
+        self._label_width = min(
+            28, max((len(shown(e.event_label)) for e in self.entries), default=0)
+        )
         self.virtual_size = Size(self.size.width, len(rows))
         self.refresh()
 
@@ -271,8 +275,9 @@ class TimelineView(ScrollView, can_focus=True):
             text = Text(no_wrap=True, overflow="ellipsis")
             text.append(" ▾ " if open_ else " ▸ ", style=self._style("time"))
             text.append(entry.occurred_at.strftime("%b %d %H:%M  "), style=self._style("time"))
-            text.append(entry.event_label.ljust(self._label_width), style=self._style("entry"))
-            summary = entry.summary()
+            label = shown(entry.event_label)  # what a sender wrote: controls made visible
+            text.append(label.ljust(self._label_width), style=self._style("entry"))
+            summary = shown(entry.summary())
             if summary:
                 text.append("  " + summary, style=self._style("summary"))
             return text
@@ -280,7 +285,7 @@ class TimelineView(ScrollView, can_focus=True):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"       {row.text:<28} ", style=self._style("label"))
         if prop is not None:
-            text.append(prop.value, style=self._style("property"))
+            text.append(shown(prop.value), style=self._style("property"))
         if row.flag:
             text.append(f"  ({row.flag})", style=self._style("flag"))
         return text
