@@ -67,8 +67,8 @@ def test_the_collector_stores_nothing_and_creates_no_contact(
     server, event, _ = served
     beacon = {"eventName": event, "email": email, "utk": "utk-visitor", "properties": {}}
     posted = httpx.post(f"{server.url}/cbe/v1/collect", json=beacon, timeout=10)
-    assert posted.json()["stored"] == []
-    assert [r["code"] for r in posted.json()["rejected"]] == ["INVALID_EMAIL"]
+    assert posted.status_code == 400  # judged before anything is stored
+    assert [e["code"] for e in posted.json()["errors"]] == ["INVALID_EMAIL"]
     httpx.get(f"{server.url}/__ptbe.gif", params={"n": event, "e": email, "u": "utk-x"}, timeout=10)
     assert _stored(server) == (0, ["bo@example.com"])
 
