@@ -125,6 +125,12 @@ class _Part:
     def key(self, pos: int) -> Key:
         return (self.occurred[pos], self.ids[pos])
 
+    @functools.cached_property
+    def visitors(self) -> frozenset[str]:
+        """The tokens of the anonymous visitors with completions here (a part never changes:
+        a rewrite makes a new one)."""
+        return frozenset(self.anonymous.values())
+
     def doc(self, pos: int) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -916,7 +922,7 @@ class CompletionStore:
             write_segment(segment.path, _MemoryPart(kept), segment.journal)
         tail = self._tail
         assert tail is not None
-        kept, count = self._changed(list(tail.docs), change)
+        kept, count = self._changed(list(tail.docs), change) if may_change(tail.view()) else ([], 0)
         if count:
             changed += count
             lines = orjson.dumps({"docs": kept}) + b"\n" if kept else b""
@@ -961,7 +967,7 @@ class CompletionStore:
     def attach_visitor(self, utk: str, object_id: str) -> int:
         with self._lock:
             self._refresh()
-            if not any(utk in p.anonymous.values() for p in self._parts()):
+            if not any(utk in p.visitors for p in self._parts()):
                 return 0
 
             def attach(doc: dict[str, Any]) -> dict[str, Any]:
@@ -969,7 +975,8 @@ class CompletionStore:
                     return {**doc, "objectId": object_id}
                 return doc
 
-            return self._rewrite(attach)
+            # Only the parts that hold the visitor are read and rewritten, not the whole store.
+            return self._rewrite(attach, lambda part: utk in part.visitors)
 
     # -- reading ---------------------------------------------------------------------------
 
