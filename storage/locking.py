@@ -28,6 +28,10 @@ class DatabaseBusy(CbeError):
     """Another process held the database for longer than we were willing to wait."""
 
 
+class WritesRefused(CbeError):
+    """The database is open for reading only (a read-only copy, or damage found in it)."""
+
+
 class DatabaseLock:
     """A re-entrant lock shared by all processes using one database folder."""
 
@@ -39,11 +43,16 @@ class DatabaseLock:
         self._threads = threading.RLock()
         self._depth = 0
         self._owner: int | None = None
+        self.refusal: str | None = None
+        """Why writes are refused, when they are: taking the lock then raises WritesRefused
+        (without creating the lock file, which a read-only folder cannot hold)."""
         self.epoch = 0
         """Counts the times this process took the lock: what was checked against the files
         during one holding stays true until it ends (no other process can write)."""
 
     def __enter__(self) -> DatabaseLock:
+        if self.refusal is not None:
+            raise WritesRefused(self.refusal)
         if not self._threads.acquire(timeout=self._timeout):
             raise DatabaseBusy(
                 f"The database at {self.path.parent} stayed busy in this process for "

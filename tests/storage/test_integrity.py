@@ -13,6 +13,8 @@ from core.models import Source
 from core.ports import CompletionSelection
 from storage import completions
 from storage.bootstrap import open_services
+from storage.database import NotADatabase, open_database
+from storage.manifest import DamagedDatabase
 from tests.storage.helpers import EMAIL, setup_database
 
 VISITOR = "0123456789abcdef0123456789abcdef"
@@ -65,3 +67,55 @@ def test_identify_rewrites_only_the_segments_that_hold_the_visitor(
     selection = CompletionSelection(object_id=contact.id)
     assert len(list(reopened.db.completions.scan(selection))) == 3
     reopened.close()
+
+
+# -- folders that are not cbe databases ----------------------------------------------------------
+
+
+def test_a_database_without_its_portal_file_is_refused_not_given_a_new_portal(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "db"
+    setup_database(folder)
+    (folder / "portal.json").unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(DamagedDatabase) as raised:
+        open_database(folder)
+    message = str(raised.value)
+    assert str(folder) in message and "portal.json is missing" in message
+    assert "cbe doctor" in message
+    assert sorted(p.name for p in folder.iterdir()) == before  # no new portal
+
+
+def test_a_new_empty_folder_still_gets_a_portal(tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    folder.mkdir()
+    db = open_database(folder)
+    assert (folder / "portal.json").exists()
+    db.close()
+
+
+def test_a_home_directory_of_dotfiles_is_not_a_database(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("alias ll='ls -l'\n")
+    (home / ".cache").mkdir()
+    with pytest.raises(NotADatabase) as raised:
+        open_database(home)
+    message = str(raised.value)
+    assert "not empty" in message and ".bashrc" in message and "--db" in message
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc", ".cache"]
+
+
+@pytest.mark.parametrize("with_portal", [False, True])
+def test_another_programs_cbe_json_is_not_a_database(tmp_path: Path, with_portal: bool) -> None:
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "cbe.json").write_text('{"name": "cbe", "version": "1.0.0"}')
+    if with_portal:
+        (folder / "portal.json").write_text('{"theme": "dark"}')
+    with pytest.raises(NotADatabase) as raised:
+        open_database(folder)
+    assert "cbe.json is not cbe's" in str(raised.value) or "its cbe.json" in str(raised.value)
+    assert (folder / "cbe.json").read_text() == '{"name": "cbe", "version": "1.0.0"}'
+    assert not (folder / ".lock").exists()
