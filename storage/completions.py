@@ -509,14 +509,7 @@ class _Segment(_Part):
         """Index the TinyDB file itself (its index is missing, or is of an older version of
         the file: a crash between writing the two) and write the index (when ``write``)."""
         raw = os.pread(fd, os.fstat(fd).st_size, 0)
-        docs, about = read_segment(self.path, raw)
-        journal, token = int(about.get("journal", -1)), str(about.get("token", ""))
-        part = _MemoryPart(docs)
-        # Offsets come from writing the same documents the same way.
-        payload, offsets, lengths = segment_bytes(part.docs, journal, token)
-        if payload != raw:
-            raise CorruptFile(f"{self.path} is not a segment written by cbe")
-        index = build_index(part, journal, token, offsets, lengths)
+        _, index = index_segment(self.path, raw)
         if write:
             write_atomically(self.index_path, index)
         return read_index(index)
@@ -526,6 +519,34 @@ class _Segment(_Part):
         start = self.offsets[pos]
         doc: dict[str, Any] = orjson.loads(self._mapped[start : start + self.lengths[pos]])
         return doc
+
+
+@dataclass(frozen=True)
+class SegmentContents:
+    """What a segment file holds, read in full (``cbe doctor``)."""
+
+    journal: int
+    token: str
+    count: int
+    first: int
+    last: int
+
+
+def index_segment(path: Path, raw: bytes) -> tuple[SegmentContents, bytes]:
+    """Read a whole segment file and make the index it should have (byte for byte what
+    :func:`write_segment` wrote); CorruptFile when it is not a segment cbe wrote."""
+    docs, about = read_segment(path, raw)
+    try:
+        journal, token = int(about.get("journal", -1)), str(about.get("token", ""))
+        part = _MemoryPart(docs)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CorruptFile(f"{path} holds a document that is not a completion: {error}") from error
+    # Offsets come from writing the same documents the same way.
+    payload, offsets, lengths = segment_bytes(part.docs, journal, token)
+    if payload != raw:
+        raise CorruptFile(f"{path} is not a segment written by cbe")
+    index = build_index(part, journal, token, offsets, lengths)
+    return SegmentContents(journal, token, part.count, part.min_ms, part.max_ms), index
 
 
 def segment_bytes(

@@ -7,15 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from core.ingestion import Mode
 from core.models import Source
+from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
 from storage import completions
 from storage.bootstrap import open_services
+from storage.completions import read_index
 from storage.database import NotADatabase, open_database
+from storage.locking import WritesRefused
 from storage.manifest import DamagedDatabase
 from tests.storage.helpers import EMAIL, setup_database
+from tui.cli import main
 
 VISITOR = "0123456789abcdef0123456789abcdef"
 
@@ -119,3 +124,161 @@ def test_another_programs_cbe_json_is_not_a_database(tmp_path: Path, with_portal
     assert "cbe.json is not cbe's" in str(raised.value) or "its cbe.json" in str(raised.value)
     assert (folder / "cbe.json").read_text() == '{"name": "cbe", "version": "1.0.0"}'
     assert not (folder / ".lock").exists()
+
+
+# -- damage: named on open, writes refused, `cbe doctor --repair` ---------------------------------
+
+
+def _damaged_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """Three segments of 4 completions (January, February, March) and a journal of three
+    lines of one completion each."""
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
+    services = open_services(folder)
+    for month in (1, 2, 3):
+        for day in (1, 2, 3, 4):
+            body = {"eventName": event, "email": EMAIL, "occurredAt": f"2026-0{month}-0{day}"}
+            services.ingestion.send(body)
+    for day in (5, 6, 7):
+        services.ingestion.send(
+            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-04-0{day}"}
+        )
+    services.close()
+    return folder, event
+
+
+def _doctor(folder: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["doctor", "--db", str(folder), *args])
+
+
+def _flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _refused_then_repaired(folder: Path, event: str, named: list[str], lost: int) -> Result:
+    """Opening names the damage; reading still works where asked for; writes are refused
+    until `cbe doctor --repair`, after which the store holds 15 - ``lost`` completions."""
+    with pytest.raises(DamagedDatabase) as raised:
+        open_services(folder)
+    message = str(raised.value)
+    for text in named:
+        assert text in message, message
+    assert "cbe doctor" in message
+    reading = open_services(folder, allow_damage=True)
+    assert reading.occurrences.count(CompletionQuery()) <= 15
+    with pytest.raises(WritesRefused, match="cbe doctor"):
+        reading.ingestion.send({"eventName": event, "email": EMAIL})
+    reading.close()
+
+    checked = _doctor(folder)
+    assert checked.exit_code == 1, checked.output
+    for text in named:
+        assert text.split(" ")[0] in checked.output, checked.output  # the file
+    repaired = _doctor(folder, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "Repaired" in repaired.output
+
+    services = open_services(folder)
+    assert services.occurrences.count(CompletionQuery()) == 15 - lost
+    services.ingestion.send({"eventName": event, "email": EMAIL})  # writes again
+    assert services.occurrences.count(CompletionQuery()) == 16 - lost
+    services.close()
+    healthy = _doctor(folder)
+    assert healthy.exit_code == 0 and "No damage found" in healthy.output, healthy.output
+    return repaired
+
+
+def test_a_deleted_segment_is_named_and_its_loss_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    (folder / "completions" / "seg-000002.json").unlink()
+    repaired = _refused_then_repaired(
+        folder,
+        event,
+        ["seg-000002.json is missing: 4 completions from 2026-02-01 to 2026-02-04"],
+        4,
+    )
+    assert "4 completions from 2026-02-01 to 2026-02-04 are lost" in repaired.output
+
+
+def test_a_damaged_line_in_the_middle_of_the_journal_is_named_and_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    journal = folder / "completions" / "journal-000004.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    journal.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2] + b"\n" + lines[2])
+    repaired = _refused_then_repaired(folder, event, [f"{journal} has a damaged line (line 2"], 1)
+    assert "journal-000004.jsonl line 2 is damaged" in repaired.output
+
+
+def test_a_changed_value_in_a_journal_line_fails_its_checksum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    journal = folder / "completions" / "journal-000004.jsonl"
+    data = journal.read_bytes()
+    journal.write_bytes(data.replace(b"2026-04-06", b"2026-04-16", 1))  # still valid JSON
+    _refused_then_repaired(folder, event, ["checksum does not match"], 1)
+
+
+def test_flipped_index_bytes_are_named_and_the_index_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    index = folder / "completions" / "seg-000001.idx"
+    start, _size, _crc = read_index(index.read_bytes()).header["sections"]["occurred"]
+    body = index.read_bytes().index(b"\n", len(completions._INDEX_MAGIC)) + 1
+    _flip(index, body + start + 5)  # a time, far off
+    named = [f"{index} is damaged (its occurred column does not match its checksum)"]
+    # reads go through an index rebuilt in memory: the times are right
+    reading = open_services(folder, allow_damage=True)
+    january = reading.occurrences.iterate(CompletionQuery(newest_first=False))
+    assert next(iter(january)).occurred_at.month == 1
+    reading.close()
+    repaired = _refused_then_repaired(folder, event, named, 0)
+    assert "rebuilt from its segment; nothing lost" in repaired.output
+
+
+def test_a_flipped_byte_in_a_segment_is_found_by_doctor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _event = _damaged_store(tmp_path, monkeypatch)
+    segment = folder / "completions" / "seg-000003.json"
+    data = segment.read_bytes()
+    at = data.index(b'"Ann"') if b'"Ann"' in data else data.index(b"2026-03-02T")
+    _flip(segment, at + 12)  # a minute: still valid JSON, same size, same order
+    checked = _doctor(folder)
+    assert checked.exit_code == 1
+    assert f"{segment} does not match its checksum" in checked.output
+    repaired = _doctor(folder, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "kept as it reads now; no completion is lost" in repaired.output
+    assert _doctor(folder).exit_code == 0
+
+
+def test_an_unreadable_segment_is_moved_aside_and_its_loss_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    segment = folder / "completions" / "seg-000001.json"
+    segment.write_bytes(segment.read_bytes()[:-40])  # torn: not JSON
+    (folder / "completions" / "seg-000001.idx").unlink()
+    repaired = _refused_then_repaired(folder, event, [str(segment)], 4)
+    assert "4 completions from 2026-01-01 to 2026-01-04 are lost" in repaired.output
+    assert (folder / "damaged" / "seg-000001.json").exists()
+
+
+def test_a_database_without_its_portal_file_is_given_a_new_portal_by_doctor(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "db"
+    setup_database(folder)
+    (folder / "portal.json").unlink()
+    assert _doctor(folder).exit_code == 1
+    repaired = _doctor(folder, "--repair")
+    assert repaired.exit_code == 0 and "a new portal" in repaired.output
+    open_services(folder).close()
