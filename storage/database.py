@@ -345,6 +345,11 @@ class TinyDatabase:
         return str(self.folder)
 
     @property
+    def refusal(self) -> str | None:
+        """Why writes are refused (a read-only copy, or damage found), or None."""
+        return self._lock.refusal
+
+    @property
     def definitions(self) -> TinyDefinitionRepository:
         return self._definitions
 

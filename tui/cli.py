@@ -181,6 +181,8 @@ def serve(
     origins: tuple[str, ...],
 ) -> None:
     """Serve HubSpot's events API and the JavaScript collector on this database."""
+    if ctx.find_root().params.get("read_only"):
+        _fail("cbe serve stores what it receives: it needs a writable database, not --read-only.")
     from api.server import serve as run_server  # FastAPI loads only for this command
 
     services = _open(ctx, db)

@@ -282,3 +282,84 @@ def test_a_database_without_its_portal_file_is_given_a_new_portal_by_doctor(
     repaired = _doctor(folder, "--repair")
     assert repaired.exit_code == 0 and "a new portal" in repaired.output
     open_services(folder).close()
+
+
+# -- read-only copies ---------------------------------------------------------------------------
+
+
+def _copy_without_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    (folder / ".lock").unlink()
+    return folder, event
+
+
+def test_a_read_only_copy_is_read_without_taking_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _copy_without_lock(tmp_path, monkeypatch)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    services = open_services(folder, read_only=True)
+    assert services.occurrences.count(CompletionQuery()) == 15
+    contact = services.db.records.find_contact_by_email(EMAIL)
+    assert contact is not None
+    with pytest.raises(WritesRefused, match="read-only"):
+        services.ingestion.send({"eventName": event, "email": EMAIL})
+    with pytest.raises(WritesRefused, match="read-only"):
+        services.records.identify(VISITOR, "someone@example.com")
+    services.close()
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before  # no lock file, nothing written
+
+
+def test_the_cli_reads_a_read_only_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _event = _copy_without_lock(tmp_path, monkeypatch)
+    runner = CliRunner()
+    shown = runner.invoke(main, ["--read-only", "timeline", "--db", str(folder), "--email", EMAIL])
+    assert shown.exit_code == 0, shown.output
+    assert "Apr 07" in shown.output
+    report = runner.invoke(main, ["--read-only", "report", "analyze", "--db", str(folder)])
+    assert report.exit_code == 0, report.output
+    assert not (folder / ".lock").exists()
+
+
+def test_a_read_only_mount_is_opened_read_only_by_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real read-only file system (a tmpfs remounted read-only); skipped where mounting is not
+    allowed. Root ignores permission bits, so a chmod would not show it."""
+    import shutil
+    import subprocess
+
+    source, _event = _copy_without_lock(tmp_path, monkeypatch)
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        shutil.copytree(source, mount / "db")
+        remounted = subprocess.run(["mount", "-o", "remount,ro", str(mount)])
+        if remounted.returncode:
+            pytest.skip("cannot remount read-only here")
+        services = open_services(mount / "db", create=False, read_only=None)
+        assert services.occurrences.count(CompletionQuery()) == 15
+        assert services.db.refusal is not None and "read-only" in services.db.refusal
+        services.close()
+    finally:
+        subprocess.run(["umount", str(mount)])
+
+
+async def test_the_app_opens_a_read_only_copy_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.app import CbeApp
+
+    folder, _event = _copy_without_lock(tmp_path, monkeypatch)
+    services = open_services(folder, read_only=True)
+    app = CbeApp(services, refresh_seconds=0.05)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)  # the workflow clock ticks, and writes nothing
+        assert app.sub_title.endswith("read-only")
+        assert any("read-only" in n.message for n in app._notifications)
+        assert app.is_running
+    services.close()
+    assert not (folder / ".lock").exists()
