@@ -514,6 +514,12 @@ class _Segment(_Part):
             write_atomically(self.index_path, index)
         return read_index(index)
 
+    def blob(self, pos: int) -> bytes:
+        """A document's JSON, as stored."""
+        assert self._mapped is not None
+        start = self.offsets[pos]
+        return self._mapped[start : start + self.lengths[pos]]
+
     def doc(self, pos: int) -> dict[str, Any]:
         assert self._mapped is not None
         start = self.offsets[pos]
@@ -1188,8 +1194,11 @@ class CompletionStore:
                 segment.path.unlink()
                 segment.index_path.unlink(missing_ok=True)
                 continue
+            # A document left as it was is written back as the bytes it was read from.
+            unchanged = {id(doc): segment.blob(p) for p, doc in enumerate(docs)}
+            part = _MemoryPart(kept, blobs=[unchanged.get(id(doc)) for doc in kept])
             announce = functools.partial(self._announce, segment.number)
-            write_segment(segment.path, _MemoryPart(kept), segment.journal, announce)
+            write_segment(segment.path, part, segment.journal, announce)
         tail = self._tail
         assert tail is not None
         kept, count = self._changed(list(tail.docs), change) if may_change(tail.view()) else ([], 0)
