@@ -523,7 +523,13 @@ class _Segment(_Part):
     def doc(self, pos: int) -> dict[str, Any]:
         assert self._mapped is not None
         start = self.offsets[pos]
-        doc: dict[str, Any] = orjson.loads(self._mapped[start : start + self.lengths[pos]])
+        try:
+            doc: dict[str, Any] = orjson.loads(self._mapped[start : start + self.lengths[pos]])
+        except orjson.JSONDecodeError as error:
+            raise DamagedDatabase(
+                f"{self.path} is damaged: its completion {pos + 1} (at byte {start:,}) is not "
+                f"valid JSON ({error}); run `cbe doctor --repair`."
+            ) from error
         return doc
 
 
@@ -553,6 +559,49 @@ def index_segment(path: Path, raw: bytes) -> tuple[SegmentContents, bytes]:
         raise CorruptFile(f"{path} is not a segment written by cbe")
     index = build_index(part, journal, token, offsets, lengths)
     return SegmentContents(journal, token, part.count, part.min_ms, part.max_ms), index
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """The documents of a damaged segment that still read, found through its index."""
+
+    docs: list[dict[str, Any]]
+    lost: list[int]
+    """occurredAt (epoch milliseconds) of each document that does not read."""
+    journal: int
+
+
+def salvage_segment(path: Path, tokens: Collection[str]) -> Salvage | None:
+    """Read what can be read of a segment that does not parse as a whole, document by document
+    at the offsets its index gives (the index must carry one of ``tokens`` and match its
+    checksums); None when there is no such index."""
+    try:
+        index = read_index(path.with_suffix(".idx").read_bytes())
+        if index.header.get("token") not in tokens:
+            return None
+        offsets = index.column("offsets", "q")
+        lengths = index.column("lengths", "I")
+        occurred = index.column("occurred", "q")
+        journal = int(index.header["journal"])
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+    raw = path.read_bytes()
+    docs: list[dict[str, Any]] = []
+    lost: list[int] = []
+    for start, size, ms in zip(offsets, lengths, occurred, strict=True):
+        try:
+            doc = orjson.loads(raw[start : start + size])
+            Completion.from_stored(doc)
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+            lost.append(ms)
+            continue
+        docs.append(doc)
+    return Salvage(docs, lost, journal)
+
+
+def write_salvaged(path: Path, salvage: Salvage) -> Entry:
+    """Write the documents saved from a damaged segment as the segment (and its index)."""
+    return write_segment(path, _MemoryPart(salvage.docs), salvage.journal)
 
 
 def segment_bytes(
@@ -1003,7 +1052,7 @@ class CompletionStore:
                 )
         for number, entry in sorted(manifest.segments.items()):
             if number not in self._segments and number not in self._broken:
-                problems.append(f"{self._segment_path(number)} is missing: {lost(entry)} are lost")
+                problems.append(f"{self._segment_path(number)} is missing: {lost(entry, 'lost')}")
         return problems
 
     def _writable(self) -> None:
@@ -1507,12 +1556,15 @@ def write_segments(folder: Path, docs: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def lost(entry: Entry) -> str:
-    """``20,000 completions from 2026-09-01 to 2026-09-14``: what a manifest entry held."""
+def lost(entry: Entry, what: str = "") -> str:
+    """``20,000 completions from 2026-09-01 to 2026-09-14``: what a manifest entry held; with
+    ``what``, a sentence: ``... are lost``."""
     if not entry.count:
-        return "no completions"
+        return f"no completion is {what}" if what else "no completions"
     first, last = (from_epoch_millis(ms).date().isoformat() for ms in (entry.first, entry.last))
-    return f"{entry.count:,} completions from {first} to {last}"
+    if entry.count == 1:
+        return f"1 completion of {first}" + (f" is {what}" if what else "")
+    return f"{entry.count:,} completions from {first} to {last}" + (f" are {what}" if what else "")
 
 
 def damage_message(database: Path, problems: Sequence[str]) -> str:

@@ -27,11 +27,14 @@ from core.clock import SystemClock
 from core.models import Portal
 from storage.atomic import CorruptFile, fsync_dir, write_atomically
 from storage.completions import (
+    Salvage,
     SegmentContents,
     index_segment,
     journal_line,
     lost,
     parse_journal_line,
+    salvage_segment,
+    write_salvaged,
 )
 from storage.locking import DatabaseLock
 from storage.manifest import MANIFEST_FILE, Entry, Manifest, read_manifest, write_manifest
@@ -171,12 +174,18 @@ def _check_segments(
         try:
             contents, index = index_segment(path, raw)
         except CorruptFile as error:
+            tokens = {e.token for e in (entry, pending) if e is not None}
+            saved = salvage_segment(path, tokens) if tokens else None
+            if saved is not None and saved.docs:
+                _salvage(store, path, number, saved, str(error), report, repair, entries)
+                continue
             what = lost(entry) if entry is not None else "its completions"
             finding = Finding(f"{error}: {what} cannot be read")
             report.findings.append(finding)
             if repair:
                 _move_aside(store, path)
-                finding.repaired = f"moved to {DAMAGED_DIR}/; {what} are lost"
+                loss = lost(entry, "lost") if entry is not None else "its completions are lost"
+                finding.repaired = f"moved to {DAMAGED_DIR}/; {loss}"
             continue
         new = _entry(raw, contents)
         entries[number] = new
@@ -185,7 +194,7 @@ def _check_segments(
             report.findings.append(
                 Finding(
                     f"{path} is not in the manifest ({contents.count:,} completions)",
-                    f"kept: {lost(new)} are read again",
+                    f"kept: {lost(new, 'read again')}",
                 )
             )
         elif known and known[0].sha256 != new.sha256:
@@ -217,8 +226,8 @@ def _check_segments(
     for number, entry in sorted(listed.items()):
         if number not in numbers and number not in removing:
             finding = Finding(
-                f"{store / f'seg-{number:06d}.json'} is missing: {lost(entry)} are lost",
-                f"removed from the manifest; {lost(entry)} are lost",
+                f"{store / f'seg-{number:06d}.json'} is missing: {lost(entry, 'lost')}",
+                f"removed from the manifest; {lost(entry, 'lost')}",
             )
             report.findings.append(finding)
             if repair:
@@ -226,6 +235,37 @@ def _check_segments(
     if repair:
         write_manifest(manifest_path, Manifest(entries, {}))
         fsync_dir(store)
+
+
+def _salvage(
+    store: Path,
+    path: Path,
+    number: int,
+    saved: Salvage,
+    error: str,
+    report: Report,
+    repair: bool,
+    entries: dict[int, Entry],
+) -> None:
+    """A segment with damaged documents whose index still says where each one is: the rest
+    are kept."""
+    gone = Entry("", len(saved.lost), 0, "", min(saved.lost, default=0), max(saved.lost, default=0))
+    finding = Finding(
+        f"{error}: {len(saved.lost):,} of its {len(saved.lost) + len(saved.docs):,} "
+        "completions cannot be read"
+    )
+    report.findings.append(finding)
+    if not repair:
+        return
+    aside = store.parent / DAMAGED_DIR
+    aside.mkdir(mode=0o700, exist_ok=True)
+    os.replace(path, aside / path.name)  # the damaged file is kept for whoever wants it
+    path.with_suffix(".idx").unlink(missing_ok=True)
+    entries[number] = write_salvaged(path, saved)
+    finding.repaired = (
+        f"{len(saved.docs):,} completions kept; {lost(gone, 'lost')} (the damaged file is in "
+        f"{DAMAGED_DIR}/)"
+    )
 
 
 def _entry(raw: bytes, contents: SegmentContents) -> Entry:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner, Result
 
@@ -363,3 +364,51 @@ async def test_the_app_opens_a_read_only_copy_and_says_so(
         assert app.is_running
     services.close()
     assert not (folder / ".lock").exists()
+
+
+def test_what_a_killed_writer_leaves_is_not_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A torn last journal line, and a manifest announcing a segment a fold never wrote."""
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    journal = folder / "completions" / "journal-000004.jsonl"
+    with journal.open("ab") as handle:
+        handle.write(b'{"docs":[{"id":"torn","eventN')
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    manifest["pending"] = {"000004": dict(manifest["segments"]["000001"], token="feedface")}
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    assert _doctor(folder).exit_code == 0
+    services = open_services(folder)
+    assert services.occurrences.count(CompletionQuery()) == 15
+    services.ingestion.send({"eventName": event, "email": EMAIL})
+    services.close()
+    assert orjson.loads((folder / "manifest.json").read_bytes())["pending"] == {}
+    assert _doctor(folder).exit_code == 0
+
+
+def test_a_document_that_is_not_json_names_its_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _event = _damaged_store(tmp_path, monkeypatch)
+    segment = folder / "completions" / "seg-000002.json"
+    data = segment.read_bytes()
+    at = data.index(b'"eventName"')
+    segment.write_bytes(data[:at] + b"\x00" + data[at + 1 :])  # same size: open cannot tell
+    services = open_services(folder)
+    with pytest.raises(DamagedDatabase, match=f"{segment} is damaged: its completion 1"):
+        list(services.occurrences.iterate(CompletionQuery(limit=100)))
+    services.close()
+    checked = _doctor(folder)
+    assert checked.exit_code == 1 and str(segment) in checked.output
+    assert "1 of its 4 completions cannot be read" in checked.output
+    repaired = _doctor(folder, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "3 completions kept; 1 completion of 2026-02-01 is lost" in repaired.output
+    assert (folder / "damaged" / "seg-000002.json").read_bytes() == data[:at] + b"\x00" + data[
+        at + 1 :
+    ]
+    services = open_services(folder)
+    assert services.occurrences.count(CompletionQuery()) == 14
+    services.ingestion.send({"eventName": _event, "email": EMAIL})
+    services.close()
+    assert _doctor(folder).exit_code == 0
