@@ -23,7 +23,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import Conflict, NotFound, ValidationFailed, Violation, violations_from_pydantic
+from core.errors import (
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    Violation,
+    WritesRefused,
+    violations_from_pydantic,
+)
 
 
 def error_body(
@@ -135,7 +142,13 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status_code, message, category, headers=error.headers)
 
 
+async def on_writes_refused(_: Request, error: Exception) -> JSONResponse:
+    """A read-only or damaged database: the client may retry once it is repaired."""
+    return error_response(503, str(error), "SERVICE_UNAVAILABLE")
+
+
 HANDLERS = {
+    WritesRefused: on_writes_refused,
     ValidationFailed: on_validation_failed,
     NotFound: on_not_found,
     Conflict: on_conflict,

@@ -19,17 +19,15 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
-from core.errors import CbeError
+from core.errors import CbeError, WritesRefused
+
+__all__ = ["LOCK_FILE", "DatabaseBusy", "DatabaseLock", "WritesRefused"]
 
 LOCK_FILE = ".lock"
 
 
 class DatabaseBusy(CbeError):
     """Another process held the database for longer than we were willing to wait."""
-
-
-class WritesRefused(CbeError):
-    """The database is open for reading only (a read-only copy, or damage found in it)."""
 
 
 class DatabaseLock:

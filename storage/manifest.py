@@ -16,13 +16,14 @@ from typing import Any
 
 import orjson
 
+from core.errors import WritesRefused
 from storage.atomic import CorruptFile, write_atomically
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 
 
-class DamagedDatabase(CorruptFile):
+class DamagedDatabase(CorruptFile, WritesRefused):
     """A database folder with damage found in it: writes are refused until ``cbe doctor``."""
 
 

@@ -412,3 +412,22 @@ def test_a_document_that_is_not_json_names_its_segment(
     services.ingestion.send({"eventName": _event, "email": EMAIL})
     services.close()
     assert _doctor(folder).exit_code == 0
+
+
+def test_the_api_answers_503_in_hubspots_shape_when_writes_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    folder, event = _copy_without_lock(tmp_path, monkeypatch)
+    services = open_services(folder, read_only=True)
+    with TestClient(create_app(services, "token")) as client:
+        client.headers["Authorization"] = "Bearer token"
+        answer = client.post("/events/v3/send", json={"eventName": event, "email": EMAIL})
+        assert answer.status_code == 503
+        assert answer.json()["category"] == "SERVICE_UNAVAILABLE"
+        assert "read-only" in answer.json()["message"]
+        assert client.get("/events/v3/event-definitions").status_code == 200
+    services.close()
