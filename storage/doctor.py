@@ -27,12 +27,14 @@ from core.clock import SystemClock
 from core.models import Portal
 from storage.atomic import CorruptFile, fsync_dir, write_atomically
 from storage.completions import (
+    INDEX_VERSION,
     Salvage,
     SegmentContents,
     index_segment,
     journal_line,
     lost,
     parse_journal_line,
+    read_index,
     salvage_segment,
     write_salvaged,
 )
@@ -214,7 +216,12 @@ def _check_segments(
             on_disk = index_path.read_bytes()
         except FileNotFoundError:
             on_disk = b""
-        if on_disk != index:
+        if on_disk != index and _older_version_of(on_disk, index):
+            done = "rewritten with checksums" if repair else "--repair adds checksums"
+            report.checked.append(f"{path.name}: index of an earlier cbe matches ({done})")
+            if repair:
+                write_atomically(index_path, index)
+        elif on_disk != index:
             problem = "is missing" if not on_disk else "does not match its segment (damaged)"
             report.findings.append(
                 Finding(f"{index_path} {problem}", "rebuilt from its segment; nothing lost")
@@ -266,6 +273,20 @@ def _salvage(
         f"{len(saved.docs):,} completions kept; {lost(gone, 'lost')} (the damaged file is in "
         f"{DAMAGED_DIR}/)"
     )
+
+
+def _older_version_of(old: bytes, new: bytes) -> bool:
+    """Whether ``old`` is ``new`` as an earlier cbe wrote it (same columns and header, no
+    checksums)."""
+    try:
+        before, after = read_index(old), read_index(new)
+    except (ValueError, orjson.JSONDecodeError):
+        return False
+    if before.header.get("version", INDEX_VERSION) >= INDEX_VERSION:
+        return False
+    sections = {k: v[:2] for k, v in after.header["sections"].items()}
+    same = {**after.header, "version": before.header["version"], "sections": sections}
+    return before.header == same and bytes(before.body) == bytes(after.body)
 
 
 def _entry(raw: bytes, contents: SegmentContents) -> Entry:

@@ -431,3 +431,38 @@ def test_the_api_answers_503_in_hubspots_shape_when_writes_are_refused(
         assert "read-only" in answer.json()["message"]
         assert client.get("/events/v3/event-definitions").status_code == 200
     services.close()
+
+
+def _as_version_2(index: bytes) -> bytes:
+    """``index`` as cbe wrote it before columns had checksums (its columns where they were)."""
+    magic = completions._INDEX_MAGIC
+    end = index.index(b"\n", len(magic))
+    header = orjson.loads(index[len(magic) : end])
+    header["version"] = 2
+    header["sections"] = {name: section[:2] for name, section in header["sections"].items()}
+    line = orjson.dumps(header)
+    line += b" " * (-(len(magic) + len(line) + 1) % 8)
+    return magic + line + b"\n" + index[end + 1 :]
+
+
+def test_a_database_from_before_manifests_and_checksums_opens_and_gets_a_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    (folder / "manifest.json").unlink()
+    index = folder / "completions" / "seg-000001.idx"
+    index.write_bytes(_as_version_2(index.read_bytes()))
+    old = index.read_bytes()
+    services = open_services(folder)
+    assert services.occurrences.count(CompletionQuery()) == 15
+    assert index.read_bytes() == old  # read as it is, not rebuilt
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    assert sorted(manifest["segments"]) == ["000001", "000002", "000003"]
+    assert manifest["segments"]["000002"]["count"] == 4
+    services.ingestion.send({"eventName": event, "email": EMAIL})
+    services.close()
+    checked = _doctor(folder)
+    assert checked.exit_code == 0, checked.output
+    assert "seg-000001.json: index of an earlier cbe matches" in checked.output
+    assert _doctor(folder, "--repair").exit_code == 0
+    assert read_index(index.read_bytes()).header["version"] == completions.INDEX_VERSION
