@@ -38,7 +38,7 @@ from core.rules import MAX_BATCH_SIZE
 from core.services import Services
 from core.timeline import group_by_month
 from storage.bootstrap import DB_ENV, default_database_path, demo_database_path, open_services
-from storage.database import PORTAL_FILE
+from storage.database import DATA_FILES, PORTAL_FILE
 from storage.doctor import doctor as run_doctor
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -1062,7 +1062,7 @@ def doctor(ctx: click.Context, db: Path | None, repair: bool) -> None:
     Exit status: 0 healthy or repaired, 1 damage found (or some not repairable).
     """
     path = _database(ctx, db).expanduser().resolve()
-    if not path.is_dir():
+    if not path.is_dir() or not any((path / name).exists() for name in (PORTAL_FILE, *DATA_FILES)):
         _fail(f"There is no cbe database at {path}.")
     report = run_doctor(path, repair=repair, progress=lambda text: click.echo(text, err=True))
     for line in report.lines():

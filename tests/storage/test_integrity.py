@@ -466,3 +466,12 @@ def test_a_database_from_before_manifests_and_checksums_opens_and_gets_a_manifes
     assert "seg-000001.json: index of an earlier cbe matches" in checked.output
     assert _doctor(folder, "--repair").exit_code == 0
     assert read_index(index.read_bytes()).header["version"] == completions.INDEX_VERSION
+
+
+def test_doctor_leaves_a_folder_that_is_no_database_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("")
+    checked = _doctor(home)
+    assert checked.exit_code == 1 and "There is no cbe database" in checked.output
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc"]
