@@ -475,3 +475,19 @@ def test_doctor_leaves_a_folder_that_is_no_database_alone(tmp_path: Path) -> Non
     checked = _doctor(home)
     assert checked.exit_code == 1 and "There is no cbe database" in checked.output
     assert sorted(p.name for p in home.iterdir()) == [".bashrc"]
+
+
+def test_the_cli_reads_a_damaged_database_and_refuses_to_write_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    (folder / "completions" / "seg-000002.json").unlink()
+    runner = CliRunner()
+    shown = runner.invoke(main, ["timeline", "--db", str(folder), "--email", EMAIL])
+    assert shown.exit_code == 0, shown.output
+    assert "Apr 07" in shown.output and "Feb 01" not in shown.output
+    body = tmp_path / "send.json"
+    body.write_text(f'{{"eventName": "{event}", "email": "{EMAIL}"}}')
+    sent = runner.invoke(main, ["send", str(body), "--db", str(folder)])
+    assert sent.exit_code == 1
+    assert "seg-000002.json is missing" in sent.output and "cbe doctor" in sent.output
