@@ -31,6 +31,7 @@ from core.errors import (
     Rule,
     ValidationFailed,
     Violation,
+    WritesRefused,
     violations_from_pydantic,
 )
 
@@ -260,7 +261,13 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status_code, message, category, headers=error.headers)
 
 
+async def on_writes_refused(_: Request, error: Exception) -> JSONResponse:
+    """A read-only or damaged database: the client may retry once it is repaired."""
+    return error_response(503, str(error), "SERVICE_UNAVAILABLE")
+
+
 HANDLERS = {
+    WritesRefused: on_writes_refused,
     ValidationFailed: on_validation_failed,
     NotFound: on_not_found,
     Conflict: on_conflict,

@@ -88,6 +88,11 @@ class CbeError(Exception):
     """Base of the errors use cases raise; the message is fit to show a person."""
 
 
+class WritesRefused(CbeError):
+    """The database takes no writes now: a read-only copy, or damage found in it (until
+    ``cbe doctor`` has run). Reads go on."""
+
+
 class ValidationFailed(CbeError):
     """A request broke one or more rules; nothing of it was stored."""
 

@@ -47,13 +47,22 @@ def open_services(
     create: bool = True,
     portal_id: int | None = None,
     preferences: Preferences | None = None,
+    read_only: bool | None = False,
+    allow_damage: bool = False,
 ) -> Services:
     """Open (or create) the database in ``folder`` and build cbe's services on it.
 
     Preferences default to the user's own file (see storage.preferences).
     """
     clock = clock or SystemClock()
-    database: TinyDatabase = open_database(folder, create=create, portal_id=portal_id, clock=clock)
+    database: TinyDatabase = open_database(
+        folder,
+        create=create,
+        portal_id=portal_id,
+        clock=clock,
+        read_only=read_only,
+        allow_damage=allow_damage,
+    )
     return Services(
         db=database,
         clock=clock,

@@ -43,6 +43,7 @@ import os
 import re
 import threading
 import time
+import zlib
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,15 @@ from core.models import Completion, ObjectType
 from core.ports import CompletionSelection, EventSummary, EventTally
 from storage.atomic import CorruptFile, fsync_dir, write_atomically
 from storage.locking import DatabaseLock
+from storage.manifest import (
+    MANIFEST_FILE,
+    DamagedDatabase,
+    Entry,
+    Manifest,
+    entry_for,
+    read_manifest,
+    write_manifest,
+)
 
 TABLE = "completions"
 SEGMENT_TABLE = "segment"
@@ -69,8 +79,38 @@ _SEGMENT = re.compile(r"seg-(\d{6})\.json")
 _COARSE_CLOCK_NS = 100_000_000
 """How far a file time may lag the real time (a kernel tick, with a wide margin)."""
 _TOKEN = re.compile(rb'"token":"([0-9a-f]+)"')
-INDEX_VERSION = 2
+INDEX_VERSION = 3
+"""Version 3 adds a CRC-32 to each column (version 2 indexes are still read, unchecked)."""
+_READABLE_INDEX_VERSIONS = (2, 3)
 _INDEX_MAGIC = b"CBEINDEX\n"
+_LINE_CRC = re.compile(rb',"crc":(\d+)\}$')
+
+
+def journal_line(blobs: Sequence[bytes]) -> bytes:
+    """One journal line holding a batch's documents (JSON), and a CRC-32 of what precedes it
+    so that a damaged line is told from a good one. Lines without ``crc`` (written before it
+    was added) are still read."""
+    head = b'{"docs":[' + b",".join(blobs) + b"]"
+    return head + b',"crc":%d}\n' % zlib.crc32(head)
+
+
+def parse_journal_line(line: bytes) -> list[dict[str, Any]]:
+    """The documents of a journal line; ValueError when it is damaged."""
+    match = _LINE_CRC.search(line)
+    if match is not None and zlib.crc32(line[: match.start()]) != int(match.group(1)):
+        raise ValueError("its checksum does not match")
+    try:
+        docs = orjson.loads(line)["docs"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(str(error)) from error
+    if not isinstance(docs, list):
+        raise ValueError("no list of documents")
+    return docs
+
+
+class _ChecksumMismatch(ValueError):
+    """An index whose bytes are not those written (bits flipped on disk)."""
+
 
 Key = tuple[int, str]
 """Sort key of a completion: (occurredAt in epoch milliseconds, id)."""
@@ -124,6 +164,12 @@ class _Part:
 
     def key(self, pos: int) -> Key:
         return (self.occurred[pos], self.ids[pos])
+
+    @functools.cached_property
+    def visitors(self) -> frozenset[str]:
+        """The tokens of the anonymous visitors with completions here (a part never changes:
+        a rewrite makes a new one)."""
+        return frozenset(self.anonymous.values())
 
     def doc(self, pos: int) -> dict[str, Any]:
         raise NotImplementedError
@@ -235,6 +281,9 @@ class _Tail:
         self.ms: list[int] = []
         self.blobs: list[bytes | None] = []
         self._view: _MemoryPart | None = None
+        self.damage: list[str] = []
+        """Lines that are whole (they end in a newline) but damaged: left out of reads."""
+        self.lines = 0
 
     @property
     def count(self) -> int:
@@ -273,6 +322,7 @@ class _Tail:
             return False
         if st.st_ino != self.inode:
             self.offset, self.docs, self.ms, self.blobs, self._view = 0, [], [], [], None
+            self.damage, self.lines = [], 0
             self.inode = st.st_ino
         if st.st_size <= self.offset:
             return False
@@ -283,12 +333,17 @@ class _Tail:
         if end < 0:
             return False  # a line still being written (or torn): not acknowledged yet
         docs: list[dict[str, Any]] = []
-        for line in data[: end + 1].split(b"\n"):
-            if line:
-                try:
-                    docs.extend(orjson.loads(line)["docs"])
-                except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-                    raise CorruptFile(f"{self.path} has a damaged line: {error}") from error
+        for line in data[:end].split(b"\n"):
+            self.lines += 1
+            if not line:
+                continue
+            try:
+                docs.extend(parse_journal_line(line))
+            except ValueError as error:
+                self.damage.append(
+                    f"{self.path} has a damaged line (line {self.lines}, {len(line):,} bytes: "
+                    f"{error}); its completions are left out"
+                )
         self.offset += end + 1
         self.add(docs)
         return True
@@ -348,20 +403,35 @@ class _Segment(_Part):
         self.offsets: Sequence[int] = array("q")
         self.lengths: Sequence[int] = array("I")
         self.inode = 0
+        self.size = 0
+        self.token: str | None = None
+        self.damage: str | None = None
+        """What is wrong with the index on disk (its checksums do not match); the segment is
+        then read through an index rebuilt in memory."""
         self._mapped: mmap.mmap | None = None
 
-    def load(self) -> _Segment:
+    def load(self, write_index: bool = True) -> _Segment:
+        """Map the segment and its index. An index that is missing, unreadable or of another
+        version of the file (a crash between writing the two) is rebuilt from the segment and
+        written when ``write_index``; one whose checksums fail is damage: rebuilt in memory
+        only, and named in :attr:`damage`."""
         fd = os.open(self.path, os.O_RDONLY)
         try:
             st = os.fstat(fd)
-            self.inode = st.st_ino
+            self.inode, self.size = st.st_ino, st.st_size
+            self.token = _segment_token(fd, st.st_size)
             try:
                 index = read_index(_mapped(self.index_path))
-                if index.header.get("token") != _segment_token(fd, st.st_size):
+                if index.header.get("token") != self.token:
                     raise ValueError("an index of another version of the segment")
                 self._from_index(index)
+            except _ChecksumMismatch as error:
+                self.damage = f"{self.index_path} is damaged ({error})"
+                self._reset()
+                self._from_index(self._rebuild_index(fd, write=False))
             except (FileNotFoundError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-                self._from_index(self._rebuild_index(fd))
+                self._reset()
+                self._from_index(self._rebuild_index(fd, write=write_index))
             # The documents, mapped: a slice costs no system call (reports read hundreds of
             # thousands in a row), and the mapping lives as long as this object, so a scan that
             # began before a rewrite replaced this segment reads on, from the file as it was.
@@ -369,6 +439,17 @@ class _Segment(_Part):
         finally:
             os.close(fd)
         return self
+
+    def entry(self) -> Entry:
+        """What the manifest says of this segment as it is now (reads the whole file)."""
+        return entry_for(
+            self.path.read_bytes(), self.token or "", self.count, self.min_ms, self.max_ms
+        )
+
+    def _reset(self) -> None:
+        """Forget what a failed read of the index filled in."""
+        self.event_codes, self.record_codes, self.anonymous = {}, {}, {}
+        self.__dict__.pop("visitors", None)
 
     def _from_index(self, index: _Index) -> None:
         header = index.header
@@ -397,40 +478,130 @@ class _Segment(_Part):
     @functools.cached_property
     def explicit_uuids(self) -> dict[int, str]:  # type: ignore[override]
         """Read when first needed: only a uuid that might be taken already asks for them."""
-        positions = self._index.column("uuidPositions", "I")
-        return dict(zip(positions, self._index.strings("uuids"), strict=True))
+        with self._checked():
+            positions = self._index.column("uuidPositions", "I")
+            return dict(zip(positions, self._index.strings("uuids"), strict=True))
 
     def uuid_hashes(self) -> Iterable[int]:
-        return self._index.column("uuidHashes", "q")
+        with self._checked():
+            return self._index.column("uuidHashes", "q")
+
+    @contextlib.contextmanager
+    def _checked(self) -> Iterator[None]:
+        """Columns read when first needed: a failed checksum names the index."""
+        try:
+            yield
+        except _ChecksumMismatch as error:
+            raise DamagedDatabase(
+                f"{self.index_path} is damaged ({error}); run `cbe doctor --repair`."
+            ) from error
 
     @functools.cached_property
     def ids(self) -> list[str]:  # type: ignore[override]
         """Read when first needed: counts and most reads never need them."""
-        ids = self._index.ids()
+        with self._checked():
+            ids = self._index.ids()
         if len(ids) != self.count:
             raise CorruptFile(f"{self.index_path} names {len(ids)} ids for {self.count} entries")
         return ids
 
-    def _rebuild_index(self, fd: int) -> _Index:
+    def _rebuild_index(self, fd: int, write: bool = True) -> _Index:
         """Index the TinyDB file itself (its index is missing, or is of an older version of
-        the file: a crash between writing the two) and write the index."""
+        the file: a crash between writing the two) and write the index (when ``write``)."""
         raw = os.pread(fd, os.fstat(fd).st_size, 0)
-        docs, about = read_segment(self.path, raw)
-        journal, token = int(about.get("journal", -1)), str(about.get("token", ""))
-        part = _MemoryPart(docs)
-        # Offsets come from writing the same documents the same way.
-        payload, offsets, lengths = segment_bytes(part.docs, journal, token)
-        if payload != raw:
-            raise CorruptFile(f"{self.path} is not a segment written by cbe")
-        index = build_index(part, journal, token, offsets, lengths)
-        write_atomically(self.index_path, index)
+        _, index = index_segment(self.path, raw)
+        if write:
+            write_atomically(self.index_path, index)
         return read_index(index)
+
+    def blob(self, pos: int) -> bytes:
+        """A document's JSON, as stored."""
+        assert self._mapped is not None
+        start = self.offsets[pos]
+        return self._mapped[start : start + self.lengths[pos]]
 
     def doc(self, pos: int) -> dict[str, Any]:
         assert self._mapped is not None
         start = self.offsets[pos]
-        doc: dict[str, Any] = orjson.loads(self._mapped[start : start + self.lengths[pos]])
+        try:
+            doc: dict[str, Any] = orjson.loads(self._mapped[start : start + self.lengths[pos]])
+        except orjson.JSONDecodeError as error:
+            raise DamagedDatabase(
+                f"{self.path} is damaged: its completion {pos + 1} (at byte {start:,}) is not "
+                f"valid JSON ({error}); run `cbe doctor --repair`."
+            ) from error
         return doc
+
+
+@dataclass(frozen=True)
+class SegmentContents:
+    """What a segment file holds, read in full (``cbe doctor``)."""
+
+    journal: int
+    token: str
+    count: int
+    first: int
+    last: int
+
+
+def index_segment(path: Path, raw: bytes) -> tuple[SegmentContents, bytes]:
+    """Read a whole segment file and make the index it should have (byte for byte what
+    :func:`write_segment` wrote); CorruptFile when it is not a segment cbe wrote."""
+    docs, about = read_segment(path, raw)
+    try:
+        journal, token = int(about.get("journal", -1)), str(about.get("token", ""))
+        part = _MemoryPart(docs)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CorruptFile(f"{path} holds a document that is not a completion: {error}") from error
+    # Offsets come from writing the same documents the same way.
+    payload, offsets, lengths = segment_bytes(part.docs, journal, token)
+    if payload != raw:
+        raise CorruptFile(f"{path} is not a segment written by cbe")
+    index = build_index(part, journal, token, offsets, lengths)
+    return SegmentContents(journal, token, part.count, part.min_ms, part.max_ms), index
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """The documents of a damaged segment that still read, found through its index."""
+
+    docs: list[dict[str, Any]]
+    lost: list[int]
+    """occurredAt (epoch milliseconds) of each document that does not read."""
+    journal: int
+
+
+def salvage_segment(path: Path, tokens: Collection[str]) -> Salvage | None:
+    """Read what can be read of a segment that does not parse as a whole, document by document
+    at the offsets its index gives (the index must carry one of ``tokens`` and match its
+    checksums); None when there is no such index."""
+    try:
+        index = read_index(path.with_suffix(".idx").read_bytes())
+        if index.header.get("token") not in tokens:
+            return None
+        offsets = index.column("offsets", "q")
+        lengths = index.column("lengths", "I")
+        occurred = index.column("occurred", "q")
+        journal = int(index.header["journal"])
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+    raw = path.read_bytes()
+    docs: list[dict[str, Any]] = []
+    lost: list[int] = []
+    for start, size, ms in zip(offsets, lengths, occurred, strict=True):
+        try:
+            doc = orjson.loads(raw[start : start + size])
+            Completion.from_stored(doc)
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+            lost.append(ms)
+            continue
+        docs.append(doc)
+    return Salvage(docs, lost, journal)
+
+
+def write_salvaged(path: Path, salvage: Salvage) -> Entry:
+    """Write the documents saved from a damaged segment as the segment (and its index)."""
+    return write_segment(path, _MemoryPart(salvage.docs), salvage.journal)
 
 
 def segment_bytes(
@@ -462,13 +633,23 @@ def segment_bytes(
     return b"".join(chunks), offsets, lengths
 
 
-def write_segment(path: Path, part: _MemoryPart, journal: int) -> None:
-    """Write a segment of the documents of ``part``, then its index."""
+def write_segment(
+    path: Path,
+    part: _MemoryPart,
+    journal: int,
+    announce: Callable[[Entry], None] | None = None,
+) -> Entry:
+    """Write a segment of the documents of ``part``, then its index; ``announce`` is told what
+    the manifest will say about it before either is written. Returns that."""
     token = os.urandom(8).hex()
     payload, offsets, lengths = segment_bytes(part.docs, journal, token, part.blobs)
     index = build_index(part, journal, token, offsets, lengths)
+    entry = entry_for(payload, token, part.count, part.min_ms, part.max_ms)
+    if announce is not None:
+        announce(entry)
     write_atomically(path, payload)
     write_atomically(path.with_suffix(".idx"), index)
+    return entry
 
 
 def read_segment(
@@ -522,7 +703,7 @@ def build_index(
     body = bytearray()
     sections = {}
     for name, data in columns.items():
-        sections[name] = [len(body), len(data)]
+        sections[name] = [len(body), len(data), zlib.crc32(data)]
         body += data + b"\0" * (-len(data) % 8)  # each column 8-byte aligned
     header = orjson.dumps(
         {
@@ -548,13 +729,22 @@ class _Index:
     header: dict[str, Any]
     body: memoryview
 
+    def section(self, name: str) -> memoryview:
+        """A column's bytes, checked against its CRC-32 (version 3): _ChecksumMismatch."""
+        start, size, *crc = self.header["sections"][name]
+        data = self.body[start : start + size]
+        if len(data) != size:
+            raise ValueError(f"the index ends inside its {name} column")  # torn: rebuilt
+        if crc and zlib.crc32(data) != crc[0]:
+            raise _ChecksumMismatch(f"its {name} column does not match its checksum")
+        return data
+
     def column(self, name: str, kind: Literal["I", "q"]) -> memoryview[int]:
-        start, size = self.header["sections"][name]
-        return self.body[start : start + size].cast(kind)
+        return self.section(name).cast(kind)
 
     def strings(self, name: str) -> list[str]:
-        start, size = self.header["sections"][name]
-        return bytes(self.body[start : start + size]).decode().split("\n") if size else []
+        data = self.section(name)
+        return bytes(data).decode().split("\n") if len(data) else []
 
     def ids(self) -> list[str]:
         return self.strings("ids")
@@ -598,7 +788,7 @@ def read_index(raw: bytes | mmap.mmap) -> _Index:
     if end < 0:
         raise ValueError("not a segment index")
     header = orjson.loads(raw[len(_INDEX_MAGIC) : end])
-    if not isinstance(header, dict) or header.get("version") != INDEX_VERSION:
+    if not isinstance(header, dict) or header.get("version") not in _READABLE_INDEX_VERSIONS:
         raise ValueError("an index of another version")
     return _Index(header, memoryview(raw)[end + 1 :])
 
@@ -622,12 +812,27 @@ def _merge(parts: Iterable[dict[K, EventSummary]]) -> dict[K, EventSummary]:
 class CompletionStore:
     """The completion repository of one database folder."""
 
-    def __init__(self, folder: Path, lock: DatabaseLock) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        lock: DatabaseLock,
+        manifest: Path | None = None,
+        read_only: bool = False,
+    ) -> None:
         self.folder = folder
         self._lock = lock
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+        self.manifest_path = manifest
+        """The manifest of segments (see storage.manifest); None: none is kept."""
+        self.read_only = read_only
+        """Never write (a read-only copy): indexes are rebuilt in memory only."""
+        if not read_only:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            folder.chmod(0o700)  # mkdir's mode is filtered by the umask
         self._segments: dict[int, _Segment] = {}
+        self._broken: dict[int, str] = {}
+        """Segments that cannot be read at all, with what is wrong."""
+        self._manifest_problems: list[str] = []
+        self._verified: object = None
         self._tail: _Tail | None = None
         self._journal_fd: int | None = None
         self._journal_fd_number = -1
@@ -645,7 +850,12 @@ class CompletionStore:
     # -- the files ---------------------------------------------------------------------------
 
     def _listing(self) -> tuple[list[int], list[int]]:
-        names = os.listdir(self.folder)
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            if not self.read_only:
+                raise
+            names = []  # a read-only copy of a database that never stored a completion
         segments = sorted(int(m.group(1)) for n in names if (m := _SEGMENT.fullmatch(n)))
         journals = sorted(int(m.group(1)) for n in names if (m := _JOURNAL.fullmatch(n)))
         return segments, journals
@@ -673,7 +883,10 @@ class CompletionStore:
         its index), and otherwise the folder is listed again.
         """
         observed = time.time_ns()
-        mtime = os.stat(self.folder).st_mtime_ns
+        try:
+            mtime = os.stat(self.folder).st_mtime_ns
+        except FileNotFoundError:
+            return self.read_only
         last = self._listed
         if last is not None and last[0] == mtime and last[1] - mtime > _COARSE_CLOCK_NS:
             return True
@@ -696,6 +909,9 @@ class CompletionStore:
             if number not in segments:
                 del self._segments[number]  # its mappings go with the last scan reading it
                 unknown = True
+        for number in list(self._broken):
+            if number not in segments:
+                del self._broken[number]
         for number in segments:
             known = self._segments.get(number)
             path = self._segment_path(number)
@@ -705,7 +921,18 @@ class CompletionStore:
                         continue
                 except FileNotFoundError:
                     continue
-            segment = self._segments[number] = _Segment(number, path).load()
+            try:
+                segment = _Segment(number, path).load(write_index=not self.read_only)
+            except FileNotFoundError:
+                continue  # removed since the listing (a rewrite in another process)
+            except CorruptFile as error:
+                # Left out of reads; named as damage (open refuses, or refuses writes).
+                self._broken[number] = str(error)
+                self._segments.pop(number, None)
+                unknown = True
+                continue
+            self._broken.pop(number, None)
+            self._segments[number] = segment
             # A fold of the journal this store had read, with nothing more: nothing new.
             folded_tail = previous is not None and segment.journal == previous.number
             if known is not None or not folded_tail or segment.count != seen:
@@ -750,6 +977,105 @@ class CompletionStore:
             self._tail.offset,
         )
 
+    # -- damage ----------------------------------------------------------------------------
+
+    @property
+    def damage(self) -> list[str]:
+        """What is wrong with the files, each naming its file; empty when nothing is known to
+        be. Segments are checked against the manifest by :meth:`verify` (under the lock)."""
+        with self._lock.reading():
+            self._refresh()
+            assert self._tail is not None
+            return [
+                *self._manifest_problems,
+                *self._broken.values(),
+                *(s.damage for _, s in sorted(self._segments.items()) if s.damage),
+                *self._tail.damage,
+            ]
+
+    def verify(self) -> list[str]:
+        """Check the segments against the manifest (presence, version, counts, sizes: what
+        needs no reading of documents) and return :attr:`damage`. Settles what a fold or
+        rewrite killed half way announced, and writes the manifest of a store that has none
+        yet (a database from before manifests). The caller holds the lock (or the store is
+        read-only)."""
+        self._refresh()
+        if self.manifest_path is None:
+            return self.damage
+        key = (tuple((n, s.inode) for n, s in sorted(self._segments.items())), *self._broken)
+        if key == self._verified:
+            return self.damage
+        try:
+            manifest = read_manifest(self.manifest_path)
+        except DamagedDatabase as error:
+            self._manifest_problems = [str(error)]
+            return self.damage
+        if manifest is None:
+            manifest = Manifest({n: s.entry() for n, s in self._segments.items()}, {})
+            if not self.read_only:
+                write_manifest(self.manifest_path, manifest)
+        elif manifest.pending and not self.read_only:
+            for number, entry in manifest.pending.items():
+                segment = self._segments.get(number)
+                if entry is None and segment is None:
+                    manifest.segments.pop(number, None)  # its removal was done
+                elif entry is not None and segment is not None and segment.token == entry.token:
+                    manifest.segments[number] = entry  # it was written
+            manifest.pending = {}
+            write_manifest(self.manifest_path, manifest)
+        self._manifest_problems = self._compare(manifest)
+        self._verified = key
+        return self.damage
+
+    def _compare(self, manifest: Manifest) -> list[str]:
+        problems = []
+        for number, segment in sorted(self._segments.items()):
+            entry = manifest.segments.get(number)
+            if manifest.accepts(number, segment.token) and entry is None:
+                continue  # being written by a fold now
+            if entry is None:
+                problems.append(
+                    f"{segment.path} is not in the manifest ({segment.count:,} completions "
+                    "cbe did not write here)"
+                )
+            elif entry.token != segment.token:
+                if not manifest.accepts(number, segment.token):
+                    problems.append(f"{segment.path} is not the version the manifest lists")
+            elif segment.count != entry.count:
+                problems.append(
+                    f"{segment.path} holds {segment.count:,} completions; the manifest lists "
+                    f"{entry.count:,}"
+                )
+            elif segment.size != entry.size:
+                problems.append(
+                    f"{segment.path} is {segment.size:,} bytes; the manifest lists {entry.size:,}"
+                )
+        for number, entry in sorted(manifest.segments.items()):
+            if number not in self._segments and number not in self._broken:
+                problems.append(f"{self._segment_path(number)} is missing: {lost(entry, 'lost')}")
+        return problems
+
+    def _writable(self) -> None:
+        """Refuse to write to a damaged store (the caller holds the lock)."""
+        problems = self.verify()
+        if problems:
+            raise DamagedDatabase(damage_message(self.folder.parent, problems))
+
+    def _announce(self, number: int, entry: Entry | None) -> None:
+        """Tell the manifest a segment is about to be written (or removed)."""
+        if self.manifest_path is None:
+            return
+        manifest = read_manifest(self.manifest_path) or Manifest({}, {})
+        manifest.pending[number] = entry
+        write_manifest(self.manifest_path, manifest)
+
+    def _settle(self) -> None:
+        if self.manifest_path is None:
+            return
+        manifest = read_manifest(self.manifest_path) or Manifest({}, {})
+        manifest.settle()
+        write_manifest(self.manifest_path, manifest)
+
     # -- writing ---------------------------------------------------------------------------
 
     def recover(self) -> int:
@@ -767,6 +1093,7 @@ class CompletionStore:
             self._refresh()
             assert self._tail is not None
             self._cut_torn_line(self._tail)
+            self.verify()
             return self._tail.count
 
     def _cut_torn_line(self, tail: _Tail) -> None:
@@ -786,13 +1113,13 @@ class CompletionStore:
         ms = [to_epoch_millis(c.occurred_at) for c in completions]
         blobs = [orjson.dumps(doc) for doc in docs]
         with self._lock:
-            self._refresh()
+            self._writable()
             hashes = self._check_uuids(docs)
             tail = self._tail
             assert tail is not None
             self._cut_torn_line(tail)
             fd = self._open_journal(tail)
-            line = b'{"docs":[' + b",".join(blobs) + b"]}\n"
+            line = journal_line(blobs)
             os.write(fd, line)
             tail.offset += len(line)
             tail.inode = os.fstat(fd).st_ino
@@ -884,7 +1211,8 @@ class CompletionStore:
         assert tail is not None
         number = max([*self._segments, 0]) + 1
         path = self._segment_path(number)
-        write_segment(path, tail.view(), tail.number)
+        write_segment(path, tail.view(), tail.number, lambda e: self._announce(number, e))
+        self._settle()
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
@@ -900,6 +1228,7 @@ class CompletionStore:
         """Apply ``change`` to every stored document (None removes it); rewrites only the files
         with changes, and reads only the segments ``may_change`` says might have some. Returns
         how many documents changed. The caller holds the lock."""
+        self._writable()
         changed = 0
         for segment in list(self._segments.values()):
             if not may_change(segment):
@@ -910,21 +1239,27 @@ class CompletionStore:
                 continue
             changed += count
             if not kept:
+                self._announce(segment.number, None)
                 segment.path.unlink()
                 segment.index_path.unlink(missing_ok=True)
                 continue
-            write_segment(segment.path, _MemoryPart(kept), segment.journal)
+            # A document left as it was is written back as the bytes it was read from.
+            unchanged = {id(doc): segment.blob(p) for p, doc in enumerate(docs)}
+            part = _MemoryPart(kept, blobs=[unchanged.get(id(doc)) for doc in kept])
+            announce = functools.partial(self._announce, segment.number)
+            write_segment(segment.path, part, segment.journal, announce)
         tail = self._tail
         assert tail is not None
-        kept, count = self._changed(list(tail.docs), change)
+        kept, count = self._changed(list(tail.docs), change) if may_change(tail.view()) else ([], 0)
         if count:
             changed += count
-            lines = orjson.dumps({"docs": kept}) + b"\n" if kept else b""
+            lines = journal_line([orjson.dumps(d) for d in kept]) if kept else b""
             if self._journal_fd is not None:
                 os.close(self._journal_fd)
                 self._journal_fd = None
             write_atomically(tail.path, lines)
         if changed:
+            self._settle()
             self._uuids = None
             self._refresh()
         return changed
@@ -961,7 +1296,7 @@ class CompletionStore:
     def attach_visitor(self, utk: str, object_id: str) -> int:
         with self._lock:
             self._refresh()
-            if not any(utk in p.anonymous.values() for p in self._parts()):
+            if not any(utk in p.visitors for p in self._parts()):
                 return 0
 
             def attach(doc: dict[str, Any]) -> dict[str, Any]:
@@ -969,7 +1304,8 @@ class CompletionStore:
                     return {**doc, "objectId": object_id}
                 return doc
 
-            return self._rewrite(attach)
+            # Only the parts that hold the visitor are read and rewritten, not the whole store.
+            return self._rewrite(attach, lambda part: utk in part.visitors)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -1206,12 +1542,34 @@ def write_segments(folder: Path, docs: Iterable[dict[str, Any]]) -> int:
     next number. Returns how many segments were written."""
     ordered = _MemoryPart(list(docs)).docs
     count = 0
+    entries: dict[int, Entry] = {}
     for count, start in enumerate(range(0, len(ordered), SEGMENT_SIZE), 1):
         chunk = _MemoryPart(ordered[start : start + SEGMENT_SIZE])
-        write_segment(folder / f"seg-{count:06d}.json", chunk, count)
+        entries[count] = write_segment(folder / f"seg-{count:06d}.json", chunk, count)
     for name in os.listdir(folder):
         match = _SEGMENT.fullmatch(name.replace(".idx", ".json"))
         if match and int(match.group(1)) > count:
             (folder / name).unlink()
+    write_manifest(folder.parent / MANIFEST_FILE, Manifest(entries, {}))
     fsync_dir(folder)
+    fsync_dir(folder.parent)
     return count
+
+
+def lost(entry: Entry, what: str = "") -> str:
+    """``20,000 completions from 2026-09-01 to 2026-09-14``: what a manifest entry held; with
+    ``what``, a sentence: ``... are lost``."""
+    if not entry.count:
+        return f"no completion is {what}" if what else "no completions"
+    first, last = (from_epoch_millis(ms).date().isoformat() for ms in (entry.first, entry.last))
+    if entry.count == 1:
+        return f"1 completion of {first}" + (f" is {what}" if what else "")
+    return f"{entry.count:,} completions from {first} to {last}" + (f" are {what}" if what else "")
+
+
+def damage_message(database: Path, problems: Sequence[str]) -> str:
+    return (
+        f"The database at {database} is damaged, so cbe will not write to it until "
+        f"`cbe doctor --db {database} --repair` has run:\n"
+        + "\n".join(f"  - {p}" for p in problems)
+    )

@@ -29,10 +29,11 @@ from core.errors import CbeError, Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
 from core.workflows import Enrollment, Task, Workflow
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
-from storage.completions import CompletionStore
+from storage.completions import CompletionStore, damage_message
 from storage.locking import LOCK_FILE, DatabaseLock
-from storage.rejections import RejectionStore
-from storage.schema import upgrade
+from storage.manifest import MANIFEST_FILE, DamagedDatabase
+from storage.rejections import REJECTIONS_FILE, RejectionStore
+from storage.schema import SCHEMA_VERSION, read_version, upgrade
 
 MAIN_FILE = "cbe.json"
 PORTAL_FILE = "portal.json"
@@ -327,7 +328,12 @@ class TinyDatabase:
         self._definitions = TinyDefinitionRepository(self._main, lock, cache)
         self._records = TinyRecordRepository(self._main, lock, cache)
         self._workflows = TinyWorkflowRepository(self._main, lock, cache)
-        self._completions = CompletionStore(folder / COMPLETIONS_DIR, lock)
+        self._completions = CompletionStore(
+            folder / COMPLETIONS_DIR,
+            lock,
+            manifest=folder / MANIFEST_FILE,
+            read_only=lock.refusal is not None,
+        )
         self._rejections = RejectionStore(folder, lock, self._main)
 
     @property
@@ -337,6 +343,11 @@ class TinyDatabase:
     @property
     def location(self) -> str:
         return str(self.folder)
+
+    @property
+    def refusal(self) -> str | None:
+        """Why writes are refused (a read-only copy, or damage found), or None."""
+        return self._lock.refusal
 
     @property
     def definitions(self) -> TinyDefinitionRepository:
@@ -375,11 +386,17 @@ def open_database(
     create: bool = True,
     portal_id: int | None = None,
     clock: Clock | None = None,
+    read_only: bool | None = False,
+    allow_damage: bool = False,
 ) -> TinyDatabase:
     """Open the database in ``folder``, creating it (with a new portal) when ``create``.
 
     Upgrades an older schema, refuses a newer one, and finishes any batch a crashed writer left
-    in the journal.
+    in the journal. Damage found (see storage.manifest) is refused with every problem named
+    (DamagedDatabase), or with ``allow_damage`` opens the database for reading only.
+
+    ``read_only``: open without the lock or any write (a read-only copy); every write is
+    refused. None: so when the folder cannot be written to.
     """
     path = Path(folder).expanduser().resolve()
     if not path.exists():
@@ -389,15 +406,11 @@ def open_database(
     elif not path.is_dir():
         raise NotADatabase(f"{path} is a file, not a cbe database folder.")
     else:
-        known = {PORTAL_FILE, MAIN_FILE, COMPLETIONS_DIR, LOCK_FILE}
-        present = {p.name for p in path.iterdir() if not p.name.startswith(".")}
-        if present and not present & known:
-            raise NotADatabase(
-                f"{path} is not empty and holds no cbe database; choose another folder."
-            )
-        if not create and PORTAL_FILE not in present:
-            # Refuse before locking or upgrading, which would leave files behind.
-            raise NotADatabase(f"There is no cbe database at {path}.")
+        check_folder(path, create)
+    if read_only is None:
+        read_only = not os.access(path, os.W_OK)
+    if read_only:
+        return _open_read_only(path, allow_damage)
     lock = DatabaseLock(path)
     with lock:
         _remove_leftover_temp_files(path)
@@ -410,10 +423,117 @@ def open_database(
         database = TinyDatabase(path, portal, lock)
         try:
             database.completions.recover()
+            problems = database.completions.damage
         except BaseException:
             database.close()
             raise
+    if problems:
+        message = damage_message(path, problems)
+        if not allow_damage:
+            database.close()
+            raise DamagedDatabase(message)
+        lock.refusal = message
     return database
+
+
+def _open_read_only(path: Path, allow_damage: bool) -> TinyDatabase:
+    """A database opened for reading only: no lock file, nothing written or upgraded."""
+    if not (path / PORTAL_FILE).exists():
+        raise NotADatabase(f"There is no cbe database at {path} (and it is read-only).")
+    lock = DatabaseLock(path)
+    lock.refusal = f"The database at {path} is open read-only: cbe will not write to it."
+    main = AtomicJSONStorage(path / MAIN_FILE, lock=lock)
+    try:
+        found = read_version(main)
+    finally:
+        main.close()
+    if found != SCHEMA_VERSION:
+        raise NotADatabase(
+            f"The database at {path} has schema version {found}; this cbe reads version "
+            f"{SCHEMA_VERSION} read-only. Open a writable copy to upgrade it."
+        )
+    portal = _load_or_create_portal(path, False, None, SystemClock())
+    database = TinyDatabase(path, portal, lock)
+    problems = database.completions.verify()
+    if problems:
+        message = damage_message(path, problems)
+        if not allow_damage:
+            database.close()
+            raise DamagedDatabase(message)
+        lock.refusal = message
+    return database
+
+
+CHOOSE_FOLDER = (
+    "pass --db (or set $CBE_DB to) a new or empty folder for a new database, or the folder of "
+    "an existing one"
+)
+
+
+def check_folder(path: Path, create: bool) -> None:
+    """Refuse, before locking or writing anything, a folder that is not a cbe database: one
+    holding other files (a home directory has dotfiles), another program's ``cbe.json``, or
+    cbe's data without its ``portal.json`` (never given a new portal: run ``cbe doctor``)."""
+    names = sorted(os.listdir(path))
+    ours = {LOCK_FILE}  # a creation that stopped before anything else was written
+    present = [n for n in names if n not in ours and not _is_temp_file(n)]
+    if PORTAL_FILE not in present:
+        if not present:
+            if create:
+                return
+            raise NotADatabase(f"There is no cbe database at {path}.")
+        data = [n for n in present if n in DATA_FILES]
+        if MAIN_FILE in data and not _is_cbe_main_file(path / MAIN_FILE):
+            data.remove(MAIN_FILE)
+            if not data:
+                raise NotADatabase(
+                    f"{path} is not empty and holds no cbe database: its {MAIN_FILE} is not "
+                    f"cbe's (another program's file?); {CHOOSE_FOLDER}."
+                )
+        if data:
+            raise DamagedDatabase(
+                f"{path} holds a cbe database ({', '.join(data)}) but its {PORTAL_FILE} is "
+                f"missing; cbe will not give it a new portal. Restore {PORTAL_FILE} from a "
+                f"backup, or run `cbe doctor --db {path} --repair` to give it a new one."
+            )
+        shown = ", ".join(present[:5]) + (
+            f" and {len(present) - 5} more" if len(present) > 5 else ""
+        )
+        raise NotADatabase(
+            f"{path} is not empty and holds no cbe database (found {shown}); {CHOOSE_FOLDER}."
+        )
+    main = path / MAIN_FILE
+    if main.exists() and not _is_cbe_main_file(main, corrupt_ok=True):
+        raise NotADatabase(
+            f"{main} is not cbe's (another program's file?), so {path} is not a cbe database; "
+            f"{CHOOSE_FOLDER}."
+        )
+
+
+DATA_FILES = {MAIN_FILE, COMPLETIONS_DIR, MANIFEST_FILE, REJECTIONS_FILE}
+"""What a cbe database folder holds besides its portal file."""
+
+
+def _is_temp_file(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _is_cbe_main_file(path: Path, corrupt_ok: bool = False) -> bool:
+    """Whether ``path`` is a TinyDB file of cbe's: an object of tables, its schema version in
+    the ``meta`` table. A file that does not parse is cbe's when ``corrupt_ok`` (then opening
+    names it as damaged)."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        return corrupt_ok
+    except OSError:
+        return corrupt_ok
+    if data is None or data == {}:
+        return True  # TinyDB's empty file
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        return False
+    meta = data.get("meta", {}).get("1")
+    return isinstance(meta, dict) and isinstance(meta.get("schemaVersion"), int)
 
 
 def _remove_leftover_temp_files(folder: Path) -> None:

@@ -19,7 +19,9 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
-from core.errors import CbeError
+from core.errors import CbeError, WritesRefused
+
+__all__ = ["LOCK_FILE", "DatabaseBusy", "DatabaseLock", "WritesRefused"]
 
 LOCK_FILE = ".lock"
 
@@ -39,11 +41,16 @@ class DatabaseLock:
         self._threads = threading.RLock()
         self._depth = 0
         self._owner: int | None = None
+        self.refusal: str | None = None
+        """Why writes are refused, when they are: taking the lock then raises WritesRefused
+        (without creating the lock file, which a read-only folder cannot hold)."""
         self.epoch = 0
         """Counts the times this process took the lock: what was checked against the files
         during one holding stays true until it ends (no other process can write)."""
 
     def __enter__(self) -> DatabaseLock:
+        if self.refusal is not None:
+            raise WritesRefused(self.refusal)
         if not self._threads.acquire(timeout=self._timeout):
             raise DatabaseBusy(
                 f"The database at {self.path.parent} stayed busy in this process for "

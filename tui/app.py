@@ -64,6 +64,11 @@ class CbeApp(App[None]):
     def on_mount(self) -> None:
         portal = self.services.db.portal
         self.sub_title = f"portal {portal.portal_id} · {Path(self.services.db.location).name}"
+        # A read-only copy, or a damaged database before `cbe doctor`: reads only.
+        refusal: str | None = getattr(self.services.db, "refusal", None)
+        if refusal is not None:
+            self.sub_title += " · read-only"
+            self.notify(refusal, title="Read-only", severity="warning", timeout=30)
         # The other sections' screens (and what they import, such as the charts) load when
         # first visited: the app starts with only what its first screen needs.
         self.add_mode("events", lambda: EventsScreen())
@@ -77,6 +82,8 @@ class CbeApp(App[None]):
     @work(thread=True, exclusive=True, group="workflow-clock")
     def advance_workflows(self) -> None:
         """Maximum waits and delays expire by the clock, also while only the app is open."""
+        if getattr(self.services.db, "refusal", None) is not None:
+            return  # read-only: the process that can write advances them
         self.services.workflows.advance()
 
     def action_section(self, mode: str) -> None:

@@ -39,7 +39,8 @@ from core.services import Services
 from core.text import neutralise, neutralise_json
 from core.timeline import group_by_month
 from storage.bootstrap import DB_ENV, default_database_path, demo_database_path, open_services
-from storage.database import PORTAL_FILE
+from storage.database import DATA_FILES, PORTAL_FILE
+from storage.doctor import doctor as run_doctor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -128,16 +129,33 @@ def _database(ctx: click.Context, db: Path | None) -> Path:
     return default_database_path()
 
 
-def _open(ctx: click.Context, db: Path | None, create: bool = True) -> Services:
-    return open_services(_database(ctx, db), create=create)
+def _open(
+    ctx: click.Context, db: Path | None, create: bool = True, reading: bool = False
+) -> Services:
+    """Open the database. ``reading``: a command that only reads, so a read-only copy or a
+    damaged database (writes refused until `cbe doctor`) still opens."""
+    read_only = True if ctx.find_root().params.get("read_only") else None
+    return open_services(
+        _database(ctx, db),
+        create=create and not read_only,
+        read_only=read_only,
+        allow_damage=reading,
+    )
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @db_option
 @click.option("--demo", is_flag=True, help="Open the demo database (built on first use).")
+@click.option(
+    "--read-only",
+    "read_only",
+    is_flag=True,
+    help="Open the database for reading only, without its lock (a read-only copy; a folder "
+    "cbe cannot write to is opened so by itself).",
+)
 @click.pass_context
 @_friendly_errors
-def main(ctx: click.Context, db: Path | None, demo: bool) -> None:
+def main(ctx: click.Context, db: Path | None, demo: bool, read_only: bool) -> None:
     """cbe: HubSpot's custom behavioral events on your own machine.
 
     Without a command, opens the app on the default database.
@@ -152,7 +170,7 @@ def main(ctx: click.Context, db: Path | None, demo: bool) -> None:
             _build_demo(path, DemoSpec(), SystemClock().now(), replace=False)
         services = open_services(path, portal_id=DEMO_PORTAL_ID)
     else:
-        services = _open(ctx, db)
+        services = _open(ctx, db, reading=True)
     from tui.app import CbeApp  # Textual loads only when the app is opened
 
     try:
@@ -208,6 +226,8 @@ def serve(
     hosts: tuple[str, ...],
 ) -> None:
     """Serve HubSpot's events API and the JavaScript collector on this database."""
+    if ctx.find_root().params.get("read_only"):
+        _fail("cbe serve stores what it receives: it needs a writable database, not --read-only.")
     from api.guards import OriginPolicy
     from api.server import serve as run_server  # FastAPI loads only for this command
 
@@ -741,7 +761,7 @@ def definitions() -> None:
 @_friendly_errors
 def export_definitions(ctx: click.Context, db: Path | None, output: Path | None) -> None:
     """Write every event definition in HubSpot's list shape ({"total", "results"})."""
-    services = _open(ctx, db, create=False)
+    services = _open(ctx, db, create=False, reading=True)
     try:
         results = []
         for definition in services.definitions.search():
@@ -881,7 +901,7 @@ def report_analyze(
     series: bool,
 ) -> None:
     """Completions and unique records per event in a date range."""
-    services = _open(ctx, db, create=False)
+    services = _open(ctx, db, create=False, reading=True)
     try:
         period = _period(range_name, start, end, services)
         result = services.reports.analyze(period, Frequency(frequency.upper()))
@@ -952,7 +972,7 @@ def report_event(
     filter_texts: tuple[str, ...],
 ) -> None:
     """Completions, unique records and each property's values for EVENT."""
-    services = _open(ctx, db, create=False)
+    services = _open(ctx, db, create=False, reading=True)
     try:
         definition = services.definitions.get(event)
         period = _period(range_name, start, end, services)
@@ -1002,7 +1022,7 @@ def report_attribution(
     dimension: str,
 ) -> None:
     """First and last touch of the records that completed EVENT."""
-    services = _open(ctx, db, create=False)
+    services = _open(ctx, db, create=False, reading=True)
     try:
         definition = services.definitions.get(event)
         period = _period(range_name, start, end, services)
@@ -1036,7 +1056,7 @@ def report_attribution(
 @_friendly_errors
 def timeline(ctx: click.Context, email: str, limit: int, expand: bool, db: Path | None) -> None:
     """Print a contact's timeline, newest first, grouped by month."""
-    services = _open(ctx, db, create=False)
+    services = _open(ctx, db, create=False, reading=True)
     try:
         contact = services.records.find_contact(email)
         page = services.timeline.page(contact, limit=limit)
@@ -1093,6 +1113,33 @@ def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
         _echo("              `cbe portal --json` prints it.")
     finally:
         services.close()
+
+
+# -- doctor ----------------------------------------------------------------------------------
+
+
+@main.command()
+@db_option
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Rebuild indexes, cut damaged journal lines, rewrite the manifest; print what was lost.",
+)
+@click.pass_context
+@_friendly_errors
+def doctor(ctx: click.Context, db: Path | None, repair: bool) -> None:
+    """Check every file of the database (and with --repair, repair it).
+
+    Exit status: 0 healthy or repaired, 1 damage found (or some not repairable).
+    """
+    path = _database(ctx, db).expanduser().resolve()
+    if not path.is_dir() or not any((path / name).exists() for name in (PORTAL_FILE, *DATA_FILES)):
+        _fail(f"There is no cbe database at {path}.")
+    report = run_doctor(path, repair=repair, progress=lambda text: _echo(text, err=True))
+    for line in report.lines():
+        _echo(line)
+    if not (report.healthy or report.fixed):
+        ctx.exit(1)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ def test_every_file_is_readable_by_its_owner_only(
     assert names == {
         "portal.json",
         "cbe.json",
+        "manifest.json",
         ".lock",
         "completions/seg-000001.json",
         "completions/seg-000001.idx",

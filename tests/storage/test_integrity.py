@@ -1,0 +1,493 @@
+"""Integrity of a database folder: identify touches only what it must, damage is named and
+refused until ``cbe doctor`` has run, folders that are not cbe databases are refused, and a
+read-only copy can be read without the lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from core.ingestion import Mode
+from core.models import Source
+from core.occurrences import CompletionQuery
+from core.ports import CompletionSelection
+from storage import completions
+from storage.bootstrap import open_services
+from storage.completions import read_index
+from storage.database import NotADatabase, open_database
+from storage.locking import WritesRefused
+from storage.manifest import DamagedDatabase
+from tests.storage.helpers import EMAIL, setup_database
+from tui.cli import main
+
+VISITOR = "0123456789abcdef0123456789abcdef"
+
+
+def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segment_size: int) -> tuple[Path, str]:
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", segment_size)
+    folder = tmp_path / "db"
+    return folder, setup_database(folder)
+
+
+def _inodes(folder: Path) -> dict[str, int]:
+    store = folder / "completions"
+    return {p.name: p.stat().st_ino for p in store.iterdir() if p.name.startswith("seg-")}
+
+
+def test_identify_rewrites_only_the_segments_that_hold_the_visitor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
+    services = open_services(folder)
+    known = {"eventName": event, "email": EMAIL}
+    anonymous = {"eventName": event, "utk": VISITOR}
+    # seg 1: known only; seg 2: two of the visitor's; seg 3: known only; journal: one more.
+    for body in [known] * 4 + [anonymous, known, anonymous, known] + [known] * 4 + [anonymous]:
+        services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
+    before = _inodes(folder)
+    read: set[str] = set()
+    doc = completions._Segment.doc
+
+    def reading(segment: completions._Segment, pos: int) -> dict[str, object]:
+        read.add(segment.path.name)
+        return doc(segment, pos)
+
+    monkeypatch.setattr(completions._Segment, "doc", reading)
+    assert sorted(before) == [f"seg-00000{n}.{x}" for n in (1, 2, 3) for x in ("idx", "json")]
+
+    contact, moved = services.records.identify(VISITOR, "visitor@example.com")
+
+    assert moved == 3
+    assert read == {"seg-000002.json"}  # the other segments' documents were never read
+    after = _inodes(folder)
+    for name in ("seg-000001.json", "seg-000001.idx", "seg-000003.json", "seg-000003.idx"):
+        assert after[name] == before[name], f"{name} was rewritten"
+    assert after["seg-000002.json"] != before["seg-000002.json"]
+    timeline = services.db.completions.scan(CompletionSelection(object_id=contact.id))
+    assert len(list(timeline)) == 3
+    services.close()
+    reopened = open_services(folder)
+    selection = CompletionSelection(object_id=contact.id)
+    assert len(list(reopened.db.completions.scan(selection))) == 3
+    reopened.close()
+
+
+# -- folders that are not cbe databases ----------------------------------------------------------
+
+
+def test_a_database_without_its_portal_file_is_refused_not_given_a_new_portal(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "db"
+    setup_database(folder)
+    (folder / "portal.json").unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(DamagedDatabase) as raised:
+        open_database(folder)
+    message = str(raised.value)
+    assert str(folder) in message and "portal.json is missing" in message
+    assert "cbe doctor" in message
+    assert sorted(p.name for p in folder.iterdir()) == before  # no new portal
+
+
+def test_a_new_empty_folder_still_gets_a_portal(tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    folder.mkdir()
+    db = open_database(folder)
+    assert (folder / "portal.json").exists()
+    db.close()
+
+
+def test_a_home_directory_of_dotfiles_is_not_a_database(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("alias ll='ls -l'\n")
+    (home / ".cache").mkdir()
+    with pytest.raises(NotADatabase) as raised:
+        open_database(home)
+    message = str(raised.value)
+    assert "not empty" in message and ".bashrc" in message and "--db" in message
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc", ".cache"]
+
+
+@pytest.mark.parametrize("with_portal", [False, True])
+def test_another_programs_cbe_json_is_not_a_database(tmp_path: Path, with_portal: bool) -> None:
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "cbe.json").write_text('{"name": "cbe", "version": "1.0.0"}')
+    if with_portal:
+        (folder / "portal.json").write_text('{"theme": "dark"}')
+    with pytest.raises(NotADatabase) as raised:
+        open_database(folder)
+    assert "cbe.json is not cbe's" in str(raised.value) or "its cbe.json" in str(raised.value)
+    assert (folder / "cbe.json").read_text() == '{"name": "cbe", "version": "1.0.0"}'
+    assert not (folder / ".lock").exists()
+
+
+# -- damage: named on open, writes refused, `cbe doctor --repair` ---------------------------------
+
+
+def _damaged_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """Three segments of 4 completions (January, February, March) and a journal of three
+    lines of one completion each."""
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
+    services = open_services(folder)
+    for month in (1, 2, 3):
+        for day in (1, 2, 3, 4):
+            body = {"eventName": event, "email": EMAIL, "occurredAt": f"2026-0{month}-0{day}"}
+            services.ingestion.send(body)
+    for day in (5, 6, 7):
+        services.ingestion.send(
+            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-04-0{day}"}
+        )
+    services.close()
+    return folder, event
+
+
+def _doctor(folder: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["doctor", "--db", str(folder), *args])
+
+
+def _flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _refused_then_repaired(folder: Path, event: str, named: list[str], lost: int) -> Result:
+    """Opening names the damage; reading still works where asked for; writes are refused
+    until `cbe doctor --repair`, after which the store holds 15 - ``lost`` completions."""
+    with pytest.raises(DamagedDatabase) as raised:
+        open_services(folder)
+    message = str(raised.value)
+    for text in named:
+        assert text in message, message
+    assert "cbe doctor" in message
+    reading = open_services(folder, allow_damage=True)
+    assert reading.occurrences.count(CompletionQuery()) <= 15
+    with pytest.raises(WritesRefused, match="cbe doctor"):
+        reading.ingestion.send({"eventName": event, "email": EMAIL})
+    reading.close()
+
+    checked = _doctor(folder)
+    assert checked.exit_code == 1, checked.output
+    for text in named:
+        assert text.split(" ")[0] in checked.output, checked.output  # the file
+    repaired = _doctor(folder, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "Repaired" in repaired.output
+
+    services = open_services(folder)
+    assert services.occurrences.count(CompletionQuery()) == 15 - lost
+    services.ingestion.send({"eventName": event, "email": EMAIL})  # writes again
+    assert services.occurrences.count(CompletionQuery()) == 16 - lost
+    services.close()
+    healthy = _doctor(folder)
+    assert healthy.exit_code == 0 and "No damage found" in healthy.output, healthy.output
+    return repaired
+
+
+def test_a_deleted_segment_is_named_and_its_loss_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    (folder / "completions" / "seg-000002.json").unlink()
+    repaired = _refused_then_repaired(
+        folder,
+        event,
+        ["seg-000002.json is missing: 4 completions from 2026-02-01 to 2026-02-04"],
+        4,
+    )
+    assert "4 completions from 2026-02-01 to 2026-02-04 are lost" in repaired.output
+
+
+def test_a_damaged_line_in_the_middle_of_the_journal_is_named_and_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    journal = folder / "completions" / "journal-000004.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    journal.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2] + b"\n" + lines[2])
+    repaired = _refused_then_repaired(folder, event, [f"{journal} has a damaged line (line 2"], 1)
+    assert "journal-000004.jsonl line 2 is damaged" in repaired.output
+
+
+def test_a_changed_value_in_a_journal_line_fails_its_checksum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    journal = folder / "completions" / "journal-000004.jsonl"
+    data = journal.read_bytes()
+    journal.write_bytes(data.replace(b"2026-04-06", b"2026-04-16", 1))  # still valid JSON
+    _refused_then_repaired(folder, event, ["checksum does not match"], 1)
+
+
+def test_flipped_index_bytes_are_named_and_the_index_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    index = folder / "completions" / "seg-000001.idx"
+    start, _size, _crc = read_index(index.read_bytes()).header["sections"]["occurred"]
+    body = index.read_bytes().index(b"\n", len(completions._INDEX_MAGIC)) + 1
+    _flip(index, body + start + 5)  # a time, far off
+    named = [f"{index} is damaged (its occurred column does not match its checksum)"]
+    # reads go through an index rebuilt in memory: the times are right
+    reading = open_services(folder, allow_damage=True)
+    january = reading.occurrences.iterate(CompletionQuery(newest_first=False))
+    assert next(iter(january)).occurred_at.month == 1
+    reading.close()
+    repaired = _refused_then_repaired(folder, event, named, 0)
+    assert "rebuilt from its segment; nothing lost" in repaired.output
+
+
+def test_a_flipped_byte_in_a_segment_is_found_by_doctor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _event = _damaged_store(tmp_path, monkeypatch)
+    segment = folder / "completions" / "seg-000003.json"
+    data = segment.read_bytes()
+    at = data.index(b'"Ann"') if b'"Ann"' in data else data.index(b"2026-03-02T")
+    _flip(segment, at + 12)  # a minute: still valid JSON, same size, same order
+    checked = _doctor(folder)
+    assert checked.exit_code == 1
+    assert f"{segment} does not match its checksum" in checked.output
+    repaired = _doctor(folder, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "kept as it reads now; no completion is lost" in repaired.output
+    assert _doctor(folder).exit_code == 0
+
+
+def test_an_unreadable_segment_is_moved_aside_and_its_loss_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    segment = folder / "completions" / "seg-000001.json"
+    segment.write_bytes(segment.read_bytes()[:-40])  # torn: not JSON
+    (folder / "completions" / "seg-000001.idx").unlink()
+    repaired = _refused_then_repaired(folder, event, [str(segment)], 4)
+    assert "4 completions from 2026-01-01 to 2026-01-04 are lost" in repaired.output
+    assert (folder / "damaged" / "seg-000001.json").exists()
+
+
+def test_a_database_without_its_portal_file_is_given_a_new_portal_by_doctor(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "db"
+    setup_database(folder)
+    (folder / "portal.json").unlink()
+    assert _doctor(folder).exit_code == 1
+    repaired = _doctor(folder, "--repair")
+    assert repaired.exit_code == 0 and "a new portal" in repaired.output
+    open_services(folder).close()
+
+
+# -- read-only copies ---------------------------------------------------------------------------
+
+
+def _copy_without_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    (folder / ".lock").unlink()
+    return folder, event
+
+
+def test_a_read_only_copy_is_read_without_taking_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _copy_without_lock(tmp_path, monkeypatch)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    services = open_services(folder, read_only=True)
+    assert services.occurrences.count(CompletionQuery()) == 15
+    contact = services.db.records.find_contact_by_email(EMAIL)
+    assert contact is not None
+    with pytest.raises(WritesRefused, match="read-only"):
+        services.ingestion.send({"eventName": event, "email": EMAIL})
+    with pytest.raises(WritesRefused, match="read-only"):
+        services.records.identify(VISITOR, "someone@example.com")
+    services.close()
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before  # no lock file, nothing written
+
+
+def test_the_cli_reads_a_read_only_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _event = _copy_without_lock(tmp_path, monkeypatch)
+    runner = CliRunner()
+    shown = runner.invoke(main, ["--read-only", "timeline", "--db", str(folder), "--email", EMAIL])
+    assert shown.exit_code == 0, shown.output
+    assert "Apr 07" in shown.output
+    report = runner.invoke(main, ["--read-only", "report", "analyze", "--db", str(folder)])
+    assert report.exit_code == 0, report.output
+    assert not (folder / ".lock").exists()
+
+
+def test_a_read_only_mount_is_opened_read_only_by_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real read-only file system (a tmpfs remounted read-only); skipped where mounting is not
+    allowed. Root ignores permission bits, so a chmod would not show it."""
+    import shutil
+    import subprocess
+
+    source, _event = _copy_without_lock(tmp_path, monkeypatch)
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        shutil.copytree(source, mount / "db")
+        remounted = subprocess.run(["mount", "-o", "remount,ro", str(mount)])
+        if remounted.returncode:
+            pytest.skip("cannot remount read-only here")
+        services = open_services(mount / "db", create=False, read_only=None)
+        assert services.occurrences.count(CompletionQuery()) == 15
+        assert services.db.refusal is not None and "read-only" in services.db.refusal
+        services.close()
+    finally:
+        subprocess.run(["umount", str(mount)])
+
+
+async def test_the_app_opens_a_read_only_copy_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.app import CbeApp
+
+    folder, _event = _copy_without_lock(tmp_path, monkeypatch)
+    services = open_services(folder, read_only=True)
+    app = CbeApp(services, refresh_seconds=0.05)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)  # the workflow clock ticks, and writes nothing
+        assert app.sub_title.endswith("read-only")
+        assert any("read-only" in n.message for n in app._notifications)
+        assert app.is_running
+    services.close()
+    assert not (folder / ".lock").exists()
+
+
+def test_what_a_killed_writer_leaves_is_not_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A torn last journal line, and a manifest announcing a segment a fold never wrote."""
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    journal = folder / "completions" / "journal-000004.jsonl"
+    with journal.open("ab") as handle:
+        handle.write(b'{"docs":[{"id":"torn","eventN')
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    manifest["pending"] = {"000004": dict(manifest["segments"]["000001"], token="feedface")}
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    assert _doctor(folder).exit_code == 0
+    services = open_services(folder)
+    assert services.occurrences.count(CompletionQuery()) == 15
+    services.ingestion.send({"eventName": event, "email": EMAIL})
+    services.close()
+    assert orjson.loads((folder / "manifest.json").read_bytes())["pending"] == {}
+    assert _doctor(folder).exit_code == 0
+
+
+def test_a_document_that_is_not_json_names_its_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _event = _damaged_store(tmp_path, monkeypatch)
+    segment = folder / "completions" / "seg-000002.json"
+    data = segment.read_bytes()
+    at = data.index(b'"eventName"')
+    segment.write_bytes(data[:at] + b"\x00" + data[at + 1 :])  # same size: open cannot tell
+    services = open_services(folder)
+    with pytest.raises(DamagedDatabase, match=f"{segment} is damaged: its completion 1"):
+        list(services.occurrences.iterate(CompletionQuery(limit=100)))
+    services.close()
+    checked = _doctor(folder)
+    assert checked.exit_code == 1 and str(segment) in checked.output
+    assert "1 of its 4 completions cannot be read" in checked.output
+    repaired = _doctor(folder, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "3 completions kept; 1 completion of 2026-02-01 is lost" in repaired.output
+    assert (folder / "damaged" / "seg-000002.json").read_bytes() == data[:at] + b"\x00" + data[
+        at + 1 :
+    ]
+    services = open_services(folder)
+    assert services.occurrences.count(CompletionQuery()) == 14
+    services.ingestion.send({"eventName": _event, "email": EMAIL})
+    services.close()
+    assert _doctor(folder).exit_code == 0
+
+
+def test_the_api_answers_503_in_hubspots_shape_when_writes_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    folder, event = _copy_without_lock(tmp_path, monkeypatch)
+    services = open_services(folder, read_only=True)
+    with TestClient(create_app(services, "token")) as client:
+        client.headers["Authorization"] = "Bearer token"
+        answer = client.post("/events/v3/send", json={"eventName": event, "email": EMAIL})
+        assert answer.status_code == 503
+        assert answer.json()["category"] == "SERVICE_UNAVAILABLE"
+        assert "read-only" in answer.json()["message"]
+        assert client.get("/events/v3/event-definitions").status_code == 200
+    services.close()
+
+
+def _as_version_2(index: bytes) -> bytes:
+    """``index`` as cbe wrote it before columns had checksums (its columns where they were)."""
+    magic = completions._INDEX_MAGIC
+    end = index.index(b"\n", len(magic))
+    header = orjson.loads(index[len(magic) : end])
+    header["version"] = 2
+    header["sections"] = {name: section[:2] for name, section in header["sections"].items()}
+    line = orjson.dumps(header)
+    line += b" " * (-(len(magic) + len(line) + 1) % 8)
+    return magic + line + b"\n" + index[end + 1 :]
+
+
+def test_a_database_from_before_manifests_and_checksums_opens_and_gets_a_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    (folder / "manifest.json").unlink()
+    index = folder / "completions" / "seg-000001.idx"
+    index.write_bytes(_as_version_2(index.read_bytes()))
+    old = index.read_bytes()
+    services = open_services(folder)
+    assert services.occurrences.count(CompletionQuery()) == 15
+    assert index.read_bytes() == old  # read as it is, not rebuilt
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    assert sorted(manifest["segments"]) == ["000001", "000002", "000003"]
+    assert manifest["segments"]["000002"]["count"] == 4
+    services.ingestion.send({"eventName": event, "email": EMAIL})
+    services.close()
+    checked = _doctor(folder)
+    assert checked.exit_code == 0, checked.output
+    assert "seg-000001.json: index of an earlier cbe matches" in checked.output
+    assert _doctor(folder, "--repair").exit_code == 0
+    assert read_index(index.read_bytes()).header["version"] == completions.INDEX_VERSION
+
+
+def test_doctor_leaves_a_folder_that_is_no_database_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("")
+    checked = _doctor(home)
+    assert checked.exit_code == 1 and "There is no cbe database" in checked.output
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc"]
+
+
+def test_the_cli_reads_a_damaged_database_and_refuses_to_write_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _damaged_store(tmp_path, monkeypatch)
+    (folder / "completions" / "seg-000002.json").unlink()
+    runner = CliRunner()
+    shown = runner.invoke(main, ["timeline", "--db", str(folder), "--email", EMAIL])
+    assert shown.exit_code == 0, shown.output
+    assert "Apr 07" in shown.output and "Feb 01" not in shown.output
+    body = tmp_path / "send.json"
+    body.write_text(f'{{"eventName": "{event}", "email": "{EMAIL}"}}')
+    sent = runner.invoke(main, ["send", str(body), "--db", str(folder)])
+    assert sent.exit_code == 1
+    assert "seg-000002.json is missing" in sent.output and "cbe doctor" in sent.output
