@@ -420,10 +420,11 @@ def test_the_api_answers_503_in_hubspots_shape_when_writes_are_refused(
     from fastapi.testclient import TestClient
 
     from api.app import create_app
+    from tests.api.conftest import TEST_HOSTS
 
     folder, event = _copy_without_lock(tmp_path, monkeypatch)
     services = open_services(folder, read_only=True)
-    with TestClient(create_app(services, "token")) as client:
+    with TestClient(create_app(services, "token", allowed_hosts=TEST_HOSTS)) as client:
         client.headers["Authorization"] = "Bearer token"
         answer = client.post("/events/v3/send", json={"eventName": event, "email": EMAIL})
         assert answer.status_code == 503
