@@ -26,6 +26,13 @@ it is recognised and removed. A segment is written before its index, and both ca
 random token: a missing index, or one of an earlier version of the file, is rebuilt from the
 segment.
 
+**A full disk.** A batch is acknowledged only once every byte of its line is written and
+fsynced. A write the system refuses (a full disk, a short write, an I/O error) is cut back to
+the line end before it and raises :class:`core.errors.StorageFull` (or ``StorageUnavailable``),
+with the store in memory as it was; the next write starts at a clean line end. A failed
+``fsync`` acknowledges nothing written before it. A fold that fails leaves the journal (already
+durable) as it is, and is tried again later.
+
 **Sharing.** Every write holds the database's lock; another process notices new journal lines
 (the file grew), new segments (the folder listing) and rewritten files (a new inode).
 """
@@ -38,6 +45,7 @@ import functools
 import hashlib
 import heapq
 import itertools
+import logging
 import mmap
 import os
 import re
@@ -53,11 +61,13 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from core.clock import from_epoch_millis, to_epoch_millis
-from core.errors import Conflict, Rule, Violation
+from core.errors import CbeError, Conflict, Rule, StorageUnavailable, Violation
 from core.models import Completion, ObjectType
 from core.ports import CompletionSelection, EventSummary, EventTally
-from storage.atomic import CorruptFile, fsync_dir, write_atomically
+from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
 from storage.locking import DatabaseLock
+
+_log = logging.getLogger("cbe.storage")
 
 TABLE = "completions"
 SEGMENT_TABLE = "segment"
@@ -235,6 +245,9 @@ class _Tail:
         self.ms: list[int] = []
         self.blobs: list[bytes | None] = []
         self._view: _MemoryPart | None = None
+        self.resets = 0
+        """How many times the journal was read again from the start (replaced, or cut back
+        below what was read: a write that failed)."""
 
     @property
     def count(self) -> int:
@@ -271,7 +284,9 @@ class _Tail:
             st = os.stat(self.path)
         except FileNotFoundError:
             return False
-        if st.st_ino != self.inode:
+        if st.st_ino != self.inode or st.st_size < self.offset:
+            if self.inode or self.offset:
+                self.resets += 1
             self.offset, self.docs, self.ms, self.blobs, self._view = 0, [], [], [], None
             self.inode = st.st_ino
         if st.st_size <= self.offset:
@@ -423,7 +438,10 @@ class _Segment(_Part):
         if payload != raw:
             raise CorruptFile(f"{self.path} is not a segment written by cbe")
         index = build_index(part, journal, token, offsets, lengths)
-        write_atomically(self.index_path, index)
+        try:
+            write_atomically(self.index_path, index)
+        except StorageUnavailable:  # a full disk: read with the index made, write it next time
+            _log.warning("could not write %s; it is rebuilt on the next open", self.index_path)
         return read_index(index)
 
     def doc(self, pos: int) -> dict[str, Any]:
@@ -636,6 +654,17 @@ class CompletionStore:
         """(modification time of the folder, when it was listed), both in nanoseconds."""
         self._synced: tuple[int, int] = (-1, 0)
         """(journal number, offset) known durable."""
+        self._writes = 0
+        """Lines this process appended, counted: each append's number says whether a failed
+        fsync came after it (see ``_sync_failed``)."""
+        self._unsynced: tuple[int, int, int] | None = None
+        """(journal, start, end) of the last run of lines this process appended back to back,
+        not known durable: what a failed fsync cuts back."""
+        self._sync_failed: tuple[int, StorageUnavailable] | None = None
+        """(appends counted when an fsync failed, its error): every line appended up to then
+        and not known durable before it is not acknowledged."""
+        self._fold_retry = 0
+        """After a fold failed (a full disk), the journal's count at which to try again."""
         self._uuids: _UuidHashes | None = None
         self._summaries: tuple[object, dict[str, EventSummary]] | None = None
         self._record_summaries: tuple[object, dict[tuple[ObjectType, str], EventSummary]] | None = (
@@ -721,10 +750,10 @@ class CompletionStore:
     def _refresh_tail(self, seen: int, unknown: bool) -> None:
         tail = self._tail
         assert tail is not None
-        inode = tail.inode
+        inode, resets = tail.inode, tail.resets
         tail.read_new()
-        if tail.inode != inode and inode:
-            unknown = True  # the journal was rewritten
+        if (tail.inode != inode and inode) or tail.resets != resets:
+            unknown = True  # the journal was rewritten, or cut back
         if unknown:
             self._uuids = None
         elif self._uuids is not None and tail.count > seen:
@@ -747,6 +776,7 @@ class CompletionStore:
             tuple((n, s.inode) for n, s in sorted(self._segments.items())),
             self._tail.number,
             self._tail.inode,
+            self._tail.resets,
             self._tail.offset,
         )
 
@@ -771,15 +801,22 @@ class CompletionStore:
 
     def _cut_torn_line(self, tail: _Tail) -> None:
         """A journal must end at a line end before anything is appended (the caller holds the
-        lock, so bytes past the last line are what a killed writer left)."""
-        with contextlib.suppress(FileNotFoundError):
+        lock, so bytes past the last line are what a killed writer, or a write the disk
+        refused, left)."""
+        try:
             if os.stat(tail.path).st_size > tail.offset:
                 with tail.path.open("r+b") as handle:
                     handle.truncate(tail.offset)
                     handle.flush()
                     os.fsync(handle.fileno())
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise storage_error(error, tail.path) from error
 
     def append(self, completions: Sequence[Completion]) -> None:
+        """Store ``completions`` durably, or raise :class:`StorageUnavailable` (a full disk:
+        :class:`StorageFull`) having stored none of them."""
         if not completions:
             return
         docs = [c.to_json() for c in completions]
@@ -793,45 +830,108 @@ class CompletionStore:
             self._cut_torn_line(tail)
             fd = self._open_journal(tail)
             line = b'{"docs":[' + b",".join(blobs) + b"]}\n"
-            os.write(fd, line)
+            start = tail.offset
+            try:
+                write_all(fd, line)
+            except OSError as error:
+                # Nothing is acknowledged: cut what was written back to the last line end.
+                # Should that fail too, the next append (or opening) cuts it: readers never
+                # take a line without its newline.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                    os.fsync(fd)
+                raise storage_error(error, tail.path) from error
             tail.offset += len(line)
             tail.inode = os.fstat(fd).st_ino
             tail.add(docs, ms, blobs)
             self._uuid_set().update(hashes)
+            self._writes += 1
+            written = self._writes
+            run = self._unsynced
+            if run is not None and run[0] == tail.number and run[2] == start:
+                self._unsynced = (tail.number, run[1], tail.offset)
+            else:
+                self._unsynced = (tail.number, start, tail.offset)
             position = (tail.number, tail.offset)
-            if tail.count >= SEGMENT_SIZE:
-                self._fold()
-                return  # the segment is durable: so is the batch
-        self._make_durable(*position)
+            if tail.count >= SEGMENT_SIZE and tail.count >= self._fold_retry:
+                try:
+                    self._fold()
+                except StorageUnavailable:
+                    # The journal holds the batch; it is made durable below, and the fold is
+                    # tried again once the journal has grown by a tenth of a segment.
+                    self._fold_retry = tail.count + max(1, SEGMENT_SIZE // 10)
+                    _log.warning("could not fold %s (the disk is full?)", tail.path, exc_info=True)
+                else:
+                    self._fold_retry = 0
+                    return  # the segment is durable: so is the batch
+        self._make_durable(*position, written)
 
     def _open_journal(self, tail: _Tail) -> int:
         if self._journal_fd is None or self._journal_fd_number != tail.number:
             if self._journal_fd is not None:
                 os.close(self._journal_fd)
-            created = not tail.path.exists()
-            self._journal_fd = os.open(tail.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._journal_fd_number = tail.number
-            if created:
-                fsync_dir(self.folder)
+                self._journal_fd = None
+            try:
+                created = not tail.path.exists()
+                fd = os.open(tail.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                self._journal_fd, self._journal_fd_number = fd, tail.number
+                if created:
+                    fsync_dir(self.folder)
+            except OSError as error:
+                raise storage_error(error, tail.path) from error
         return self._journal_fd
 
-    def _make_durable(self, number: int, offset: int) -> None:
-        """Group commit: one fsync covers every line written so far by anyone."""
+    def _make_durable(self, number: int, offset: int, written: int) -> None:
+        """Group commit: one fsync covers every line written so far by anyone.
+
+        ``written`` is the count of this process's appends when the line was written: a line
+        written before an fsync failed, and not known durable before it, is not acknowledged
+        (Linux may drop the pages a failed fsync could not write and report success next time).
+        """
         with self._sync_lock:
             synced_number, synced_offset = self._synced
             if number < synced_number or (number == synced_number and offset <= synced_offset):
                 return
+            failed = self._sync_failed
+            if failed is not None and written <= failed[0]:
+                raise failed[1]
             path = self._journal_path(number)
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
                 return  # folded meanwhile: the segment was written durably
+            except OSError as error:
+                raise storage_error(error, path) from error
             try:
                 end = os.fstat(fd).st_size
                 os.fsync(fd)
+            except OSError as error:
+                raise self._after_failed_sync(number, storage_error(error, path)) from error
             finally:
                 os.close(fd)
             self._synced = (number, end)
+
+    def _after_failed_sync(self, number: int, error: StorageUnavailable) -> StorageUnavailable:
+        """What is in the journal past the last durable line is unknown after a failed fsync:
+        acknowledge none of it, cut back the lines this process appended last (when nobody
+        appended after them), and read the journal again. Returns ``error``. The caller holds
+        the sync lock."""
+        with contextlib.suppress(CbeError), self._lock:
+            self._sync_failed = (self._writes, error)
+            run, path = self._unsynced, self._journal_path(number)
+            synced_number, synced_offset = self._synced
+            with contextlib.suppress(OSError):
+                size = os.stat(path).st_size
+                if run is not None and run[0] == number and run[2] == size:
+                    keep = max(run[1], synced_offset if synced_number == number else 0)
+                    with path.open("r+b") as handle:
+                        handle.truncate(keep)
+                        os.fsync(handle.fileno())
+            self._unsynced = None
+            self._tail, self._uuids = None, None
+            self._summaries = self._record_summaries = None
+            self._listed = None
+        return error
 
     def _check_uuids(self, docs: list[dict[str, Any]]) -> list[int]:
         """Refuse ``docs`` if a uuid of theirs is taken or repeated; else the hashes of their
@@ -879,12 +979,22 @@ class CompletionStore:
         Order matters for crashes: the segment (which names its journal), then its index, then
         the journal goes; the next write begins the next journal. At every point a reopening
         finds each completion exactly once: a journal that a segment names is skipped by
-        readers and removed by :meth:`recover`."""
+        readers and removed by :meth:`recover`.
+
+        A fold the disk refuses removes what it wrote (a segment naming the journal would hide
+        it) and raises :class:`StorageUnavailable`; the journal stays as it was."""
         tail = self._tail
         assert tail is not None
         number = max([*self._segments, 0]) + 1
         path = self._segment_path(number)
-        write_segment(path, tail.view(), tail.number)
+        try:
+            write_segment(path, tail.view(), tail.number)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.with_suffix(".idx").unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+                fsync_dir(self.folder)
+            raise
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
@@ -899,7 +1009,24 @@ class CompletionStore:
     ) -> int:
         """Apply ``change`` to every stored document (None removes it); rewrites only the files
         with changes, and reads only the segments ``may_change`` says might have some. Returns
-        how many documents changed. The caller holds the lock."""
+        how many documents changed. The caller holds the lock.
+
+        A file the disk refuses to write raises :class:`StorageUnavailable`; the files rewritten
+        before it keep their change, the others are as they were, and the store reads them
+        again."""
+        try:
+            return self._rewrite_files(change, may_change)
+        except StorageUnavailable:
+            self._uuids = None
+            self._listed = None
+            self._summaries = self._record_summaries = None
+            raise
+
+    def _rewrite_files(
+        self,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        may_change: Callable[[_Part], bool],
+    ) -> int:
         changed = 0
         for segment in list(self._segments.values()):
             if not may_change(segment):
