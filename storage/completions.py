@@ -61,7 +61,7 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from core.clock import from_epoch_millis, to_epoch_millis
-from core.errors import CbeError, Conflict, Rule, StorageUnavailable, Violation
+from core.errors import Conflict, Rule, StorageUnavailable, Violation
 from core.models import Completion, ObjectType
 from core.ports import CompletionSelection, EventSummary, EventTally
 from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
@@ -663,6 +663,9 @@ class CompletionStore:
         self._sync_failed: tuple[int, StorageUnavailable] | None = None
         """(appends counted when an fsync failed, its error): every line appended up to then
         and not known durable before it is not acknowledged."""
+        self._pending_cut: tuple[int, int, int] | None = None
+        """(journal, keep, end): lines a failed fsync left, to cut back to ``keep`` if the
+        journal still ends at ``end``."""
         self._fold_retry = 0
         """After a fold failed (a full disk), the journal's count at which to try again."""
         self._uuids: _UuidHashes | None = None
@@ -823,6 +826,7 @@ class CompletionStore:
         ms = [to_epoch_millis(c.occurred_at) for c in completions]
         blobs = [orjson.dumps(doc) for doc in docs]
         with self._lock:
+            self._cut_unacknowledged()
             self._refresh()
             hashes = self._check_uuids(docs)
             tail = self._tail
@@ -913,25 +917,38 @@ class CompletionStore:
 
     def _after_failed_sync(self, number: int, error: StorageUnavailable) -> StorageUnavailable:
         """What is in the journal past the last durable line is unknown after a failed fsync:
-        acknowledge none of it, cut back the lines this process appended last (when nobody
-        appended after them), and read the journal again. Returns ``error``. The caller holds
-        the sync lock."""
-        with contextlib.suppress(CbeError), self._lock:
-            self._sync_failed = (self._writes, error)
-            run, path = self._unsynced, self._journal_path(number)
+        acknowledge none of it, and cut back the lines this process appended last (when
+        nobody appended after them) and read the journal again: at once when this thread
+        holds the lock, else before the next append. Returns ``error``. The caller holds the
+        sync lock (so it must not wait for the database lock: a writer holding that may be
+        waiting for the sync lock)."""
+        self._sync_failed = (self._writes, error)
+        run = self._unsynced
+        if run is not None and run[0] == number:
             synced_number, synced_offset = self._synced
-            with contextlib.suppress(OSError):
-                size = os.stat(path).st_size
-                if run is not None and run[0] == number and run[2] == size:
-                    keep = max(run[1], synced_offset if synced_number == number else 0)
-                    with path.open("r+b") as handle:
-                        handle.truncate(keep)
-                        os.fsync(handle.fileno())
-            self._unsynced = None
-            self._tail, self._uuids = None, None
-            self._summaries = self._record_summaries = None
-            self._listed = None
+            keep = max(run[1], synced_offset if synced_number == number else 0)
+            self._pending_cut = (number, keep, run[2])
+        self._unsynced = None
+        if self._lock.held_epoch() is not None:
+            self._cut_unacknowledged()
         return error
+
+    def _cut_unacknowledged(self) -> None:
+        """Cut the lines a failed fsync left unacknowledged, unless another writer appended
+        since, and read the journal again. The caller holds the lock."""
+        pending, self._pending_cut = self._pending_cut, None
+        if pending is None:
+            return
+        number, keep, end = pending
+        path = self._journal_path(number)
+        with contextlib.suppress(OSError):  # else they stay, complete but unacknowledged
+            if keep < end == os.stat(path).st_size:
+                with path.open("r+b") as handle:
+                    handle.truncate(keep)
+                    os.fsync(handle.fileno())
+        self._tail, self._uuids = None, None
+        self._summaries = self._record_summaries = None
+        self._listed = None
 
     def _check_uuids(self, docs: list[dict[str, Any]]) -> list[int]:
         """Refuse ``docs`` if a uuid of theirs is taken or repeated; else the hashes of their

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from core.errors import StorageFull, StorageUnavailable, ValidationFailed
-from core.models import ObjectType, Source
+from core.models import Completion, ObjectType, Source
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from storage import completions
@@ -148,6 +148,50 @@ def test_a_failed_fsync_acknowledges_nothing(
     later = [c.id for c in services.ingestion.send_batch(_batch(event, 3, 3))]
     services.close()
     assert ids_in_a_new_process(folder) == sorted(earlier + later)
+
+
+def _completion(event: str, cid: str) -> Completion:
+    return Completion(
+        id=cid,
+        uuid=f"u-{cid}",
+        event_name=event,
+        object_type=ObjectType.CONTACT,
+        object_id="1",
+        email=EMAIL,
+        occurred_at=datetime(2026, 3, 5, 10, tzinfo=UTC),
+        received_at=datetime(2026, 3, 5, 10, tzinfo=UTC),
+        source=Source.API,
+    )
+
+
+def test_a_failed_fsync_outside_a_transaction_is_cut_back_before_the_next_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append that does not hold the lock while it waits for the disk cannot take it when
+    the fsync fails (a writer holding it may wait for that fsync): the unacknowledged line is
+    cut before the next append, and nothing is acknowledged meanwhile."""
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    services = open_services(folder)
+    store = services.db.completions
+    store.append([_completion(event, "a")])
+    size = _journal(folder).stat().st_size
+    real_fsync, failing = os.fsync, [True]
+
+    def fsync(fd: int) -> None:
+        if failing and os.readlink(f"/proc/self/fd/{fd}").endswith(".jsonl"):
+            failing.clear()
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(StorageUnavailable):
+        store.append([_completion(event, "b")])
+    store.append([_completion(event, "c")])
+    assert _journal(folder).stat().st_size > size
+    assert sorted(c.id for c in store.scan(CompletionSelection())) == ["a", "c"]
+    services.close()
+    assert ids_in_a_new_process(folder) == ["a", "c"]
 
 
 def test_a_fold_the_disk_refuses_keeps_the_journal_and_the_batch(
