@@ -336,3 +336,36 @@ def test_the_quarantine_is_bounded_in_bytes(tmp_path: Path) -> None:
     assert [r.id for r in kept] == [f"r{n}" for n in range(199, 199 - len(kept), -1)]
     assert all(orjson.loads(line) for line in path.read_bytes().splitlines())
     services.close()
+
+
+def test_a_rewrite_the_disk_refuses_leaves_a_database_that_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting an event rewrites the segments holding it; a full disk stops that part-way:
+    the delete is refused, each file is its old or its new version, and the database opens."""
+    monkeypatch.setattr(completions, "SEGMENT_SIZE", 3)
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    services = open_services(folder)
+    other = services.definitions.create(
+        {
+            "label": "Signed up",
+            "primaryObject": "CONTACT",
+            "propertyDefinitions": [{"label": "Make", "type": "string"}],
+        }
+    )
+    kept = [c.id for c in services.ingestion.send_batch(_batch(other.fully_qualified_name, 2, 1))]
+    for n, day in ((1, 2), (3, 3), (1, 4)):  # two segments and a journal, each with the event
+        services.ingestion.send_batch(_batch(event, n, day))
+    assert len(list((folder / "completions").glob("seg-*.json"))) == 2
+    disk = FullDisk(monkeypatch, folder).fill()
+    with pytest.raises(StorageFull):
+        services.definitions.delete("viewed_car")
+    assert disk.refused
+    left = ids_in_a_new_process(folder)
+    assert set(kept) <= set(left)
+    assert sorted(p.name for p in folder.rglob(".*.tmp")) == []
+    disk.free()
+    services.definitions.delete("viewed_car")
+    services.close()
+    assert ids_in_a_new_process(folder) == sorted(kept)
