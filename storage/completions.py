@@ -660,9 +660,9 @@ class CompletionStore:
         self._unsynced: tuple[int, int, int] | None = None
         """(journal, start, end) of the last run of lines this process appended back to back,
         not known durable: what a failed fsync cuts back."""
-        self._sync_failed: tuple[int, StorageUnavailable] | None = None
-        """(appends counted when an fsync failed, its error): every line appended up to then
-        and not known durable before it is not acknowledged."""
+        self._sync_failed: tuple[int, StorageUnavailable, tuple[int, int]] | None = None
+        """(appends counted when an fsync failed, its error, what was durable then): every line
+        appended up to then and not durable before it is not acknowledged."""
         self._pending_cut: tuple[int, int, int] | None = None
         """(journal, keep, end): lines a failed fsync left, to cut back to ``keep`` if the
         journal still ends at ``end``."""
@@ -893,12 +893,16 @@ class CompletionStore:
         (Linux may drop the pages a failed fsync could not write and report success next time).
         """
         with self._sync_lock:
+            failed = self._sync_failed
+            if failed is not None and written <= failed[0]:
+                # Written before an fsync failed: only what was durable before it counts (a
+                # later fsync may succeed without writing the pages the failed one lost).
+                if (number, offset) <= failed[2]:
+                    return
+                raise failed[1]
             synced_number, synced_offset = self._synced
             if number < synced_number or (number == synced_number and offset <= synced_offset):
                 return
-            failed = self._sync_failed
-            if failed is not None and written <= failed[0]:
-                raise failed[1]
             path = self._journal_path(number)
             try:
                 fd = os.open(path, os.O_RDONLY)
@@ -922,7 +926,7 @@ class CompletionStore:
         holds the lock, else before the next append. Returns ``error``. The caller holds the
         sync lock (so it must not wait for the database lock: a writer holding that may be
         waiting for the sync lock)."""
-        self._sync_failed = (self._writes, error)
+        self._sync_failed = (self._writes, error, self._synced)
         run = self._unsynced
         if run is not None and run[0] == number:
             synced_number, synced_offset = self._synced
