@@ -649,6 +649,7 @@ class CompletionStore:
         self._tail: _Tail | None = None
         self._journal_fd: int | None = None
         self._journal_fd_number = -1
+        self._journal_fd_inode = -1
         self._sync_lock = threading.Lock()
         self._listed: tuple[int, int] | None = None
         """(modification time of the folder, when it was listed), both in nanoseconds."""
@@ -871,14 +872,20 @@ class CompletionStore:
         self._make_durable(*position, written)
 
     def _open_journal(self, tail: _Tail) -> int:
-        if self._journal_fd is None or self._journal_fd_number != tail.number:
-            if self._journal_fd is not None:
-                os.close(self._journal_fd)
-                self._journal_fd = None
+        """The open journal for appending; opened again when it is another file than the one
+        read (another process rewrote it: appending to the old file would lose the line)."""
+        if self._journal_fd is not None and (
+            self._journal_fd_number != tail.number
+            or (tail.inode and self._journal_fd_inode != tail.inode)
+        ):
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        if self._journal_fd is None:
             try:
                 created = not tail.path.exists()
                 fd = os.open(tail.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
                 self._journal_fd, self._journal_fd_number = fd, tail.number
+                self._journal_fd_inode = os.fstat(fd).st_ino
                 if created:
                     fsync_dir(self.folder)
             except OSError as error:
@@ -945,11 +952,16 @@ class CompletionStore:
             return
         number, keep, end = pending
         path = self._journal_path(number)
-        with contextlib.suppress(OSError):  # else they stay, complete but unacknowledged
+        # Replaced, not truncated: other processes may have read these lines, and see a new
+        # file where they would miss a journal cut back and grown again.
+        with contextlib.suppress(OSError, StorageUnavailable):  # else they stay, unacknowledged
             if keep < end == os.stat(path).st_size:
-                with path.open("r+b") as handle:
-                    handle.truncate(keep)
-                    os.fsync(handle.fileno())
+                with path.open("rb") as handle:
+                    kept = handle.read(keep)
+                if self._journal_fd is not None:
+                    os.close(self._journal_fd)
+                    self._journal_fd = None
+                write_atomically(path, kept)
         self._tail, self._uuids = None, None
         self._summaries = self._record_summaries = None
         self._listed = None

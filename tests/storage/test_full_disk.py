@@ -369,3 +369,20 @@ def test_a_rewrite_the_disk_refuses_leaves_a_database_that_opens(
     services.definitions.delete("viewed_car")
     services.close()
     assert ids_in_a_new_process(folder) == sorted(kept)
+
+
+def test_an_append_after_another_process_rewrote_the_journal_is_kept(tmp_path: Path) -> None:
+    """A journal rewritten by another process (a delete, a cut after a failed fsync) is a new
+    file: the next append goes to it, not to the old file the writer still had open (where an
+    acknowledged completion was lost)."""
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    writer, other = open_services(folder), open_services(folder)
+    signed_up = writer.definitions.create({"label": "Signed up", "primaryObject": "CONTACT"})
+    first = writer.ingestion.send({"eventName": event, "email": EMAIL})
+    writer.ingestion.send({"eventName": signed_up.fully_qualified_name, "email": EMAIL})
+    other.definitions.delete("signed_up")  # rewrites the journal
+    last = writer.ingestion.send({"eventName": event, "email": EMAIL})
+    writer.close()
+    other.close()
+    assert ids_in_a_new_process(folder) == sorted([first.id, last.id])
