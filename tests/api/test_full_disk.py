@@ -134,6 +134,7 @@ def test_cbe_send_says_the_disk_is_full_in_one_line(
     assert result.exit_code != 0
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and "is full" in errors[0] and str(db) in errors[0]
+    assert "0 completion(s) from" in errors[0]
     full_disk.free()
     result = CliRunner().invoke(main, ["send", str(lines), "--db", str(db)])
     assert result.exit_code == 0, result.output
