@@ -10,6 +10,11 @@
 ``category`` follows HubSpot (``VALIDATION_ERROR``, ``OBJECT_NOT_FOUND``, ``CONFLICT``,
 ``INVALID_AUTHENTICATION``); each violation of cbe's rules becomes one entry of ``errors`` with
 the rule as ``code`` and the field as ``in``.
+
+A write the disk refuses is cbe's own case, where HubSpot has no category to copy: a full disk
+(or quota) is ``507 Insufficient Storage`` with category ``INSUFFICIENT_STORAGE``, any other
+error of the disk ``503 Service Unavailable`` with ``STORAGE_UNAVAILABLE``; either way nothing of
+the request was stored and sending it again later may succeed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from core.errors import (
     Conflict,
     NotFound,
     Rule,
+    StorageFull,
+    StorageUnavailable,
     ValidationFailed,
     Violation,
     WritesRefused,
@@ -217,6 +224,14 @@ async def on_conflict(_: Request, error: Exception) -> JSONResponse:
     return error_response(409, str(error), "CONFLICT", error.violations)
 
 
+async def on_storage_unavailable(_: Request, error: Exception) -> JSONResponse:
+    """507 ``INSUFFICIENT_STORAGE`` for a full disk, 503 ``STORAGE_UNAVAILABLE`` for another
+    disk error: nothing of the request was stored."""
+    if isinstance(error, StorageFull):
+        return error_response(507, str(error), "INSUFFICIENT_STORAGE")
+    return error_response(503, str(error), "STORAGE_UNAVAILABLE", headers={"Retry-After": "10"})
+
+
 async def on_request_validation(_: Request, error: Exception) -> JSONResponse:
     """FastAPI's own checks of query parameters and bodies, in HubSpot's shape."""
     assert isinstance(error, RequestValidationError)
@@ -271,6 +286,7 @@ HANDLERS = {
     ValidationFailed: on_validation_failed,
     NotFound: on_not_found,
     Conflict: on_conflict,
+    StorageUnavailable: on_storage_unavailable,
     RequestValidationError: on_request_validation,
     StarletteHTTPException: on_http_error,
     BadBody: on_bad_body,

@@ -116,6 +116,20 @@ class Conflict(CbeError):
         self.violations: tuple[Violation, ...] = tuple(violations)
 
 
+class StorageUnavailable(CbeError):
+    """The database could not write what a request asked (a disk error): nothing of the request
+    was stored, and the database is as it was before it. Sending again may succeed."""
+
+    def __init__(self, message: str, folder: str = "") -> None:
+        super().__init__(message)
+        self.folder = folder
+
+
+class StorageFull(StorageUnavailable):
+    """The disk (or the user's quota) holding the database is full: nothing of the request was
+    stored. Writes resume once space is freed."""
+
+
 def fail_if(violations: Sequence[Violation]) -> None:
     """Raise :class:`ValidationFailed` when there is anything to report."""
     if violations:

@@ -15,16 +15,18 @@ generations, not inode numbers (an inode number is reused once its file is close
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 from tinydb.storages import Storage
 
-from core.errors import CbeError
+from core.errors import CbeError, StorageFull, StorageUnavailable
 from storage.locking import DatabaseLock
 
 
@@ -43,23 +45,70 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, payload: bytes) -> None:
-    """Replace ``path`` with ``payload``: all of it or, after a crash, the old file untouched.
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def storage_error(error: OSError, path: Path) -> StorageUnavailable:
+    """The error to raise for a write to ``path`` (a file or a folder of a database) that the
+    system refused: :class:`StorageFull` when the disk or the quota is full."""
+    folder = path if path.is_dir() else path.parent
+    if folder.name == "completions":
+        folder = folder.parent  # name the database folder, not its inside
+    reason = error.strerror or str(error)
+    if error.errno in _FULL:
+        return StorageFull(
+            f"The disk holding the database at {folder} is full ({reason}): nothing of this "
+            "request was stored. Free some space and send it again.",
+            str(folder),
+        )
+    return StorageUnavailable(
+        f"The database at {folder} could not be written ({reason}): nothing of this request "
+        "was stored.",
+        str(folder),
+    )
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` at ``fd``: ``os.write`` may write fewer bytes than asked (a disk
+    filling up does so just before it refuses). Raises OSError (ENOSPC when a write makes no
+    progress); how much was written is then unknown to the caller, who cuts back."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def write_atomically(path: Path, payload: bytes | Iterable[bytes]) -> None:
+    """Replace ``path`` with ``payload`` (bytes, or chunks of them, written as they come): all
+    of it or, after a crash, the old file untouched.
 
     The new file is readable by its owner only (0600), like every file of a cbe database.
+    A write the system refuses (a full disk) leaves the old file and no temporary file, and
+    raises :class:`StorageUnavailable` (:class:`StorageFull` when the disk is full).
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(payload)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise storage_error(error, path) from error
+    try:
+        with os.fdopen(fd, "wb") as out:  # a buffered file writes all it is given, or raises
+            for chunk in [payload] if isinstance(payload, bytes) else payload:
+                out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise storage_error(error, path) from error
         raise
-    fsync_dir(path.parent)
+    try:
+        fsync_dir(path.parent)
+    except OSError as error:
+        raise storage_error(error, path) from error
 
 
 _generations = itertools.count(1)

@@ -26,6 +26,13 @@ it is recognised and removed. A segment is written before its index, and both ca
 random token: a missing index, or one of an earlier version of the file, is rebuilt from the
 segment.
 
+**A full disk.** A batch is acknowledged only once every byte of its line is written and
+fsynced. A write the system refuses (a full disk, a short write, an I/O error) is cut back to
+the line end before it and raises :class:`core.errors.StorageFull` (or ``StorageUnavailable``),
+with the store in memory as it was; the next write starts at a clean line end. A failed
+``fsync`` acknowledges nothing written before it. A fold that fails leaves the journal (already
+durable) as it is, and is tried again later.
+
 **Sharing.** Every write holds the database's lock; another process notices new journal lines
 (the file grew), new segments (the folder listing) and rewritten files (a new inode).
 """
@@ -38,6 +45,7 @@ import functools
 import hashlib
 import heapq
 import itertools
+import logging
 import mmap
 import os
 import re
@@ -54,10 +62,10 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from core.clock import from_epoch_millis, to_epoch_millis
-from core.errors import Conflict, Rule, Violation
+from core.errors import Conflict, Rule, StorageUnavailable, Violation
 from core.models import Completion, ObjectType
 from core.ports import CompletionSelection, EventSummary, EventTally
-from storage.atomic import CorruptFile, fsync_dir, write_atomically
+from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
 from storage.locking import DatabaseLock
 from storage.manifest import (
     MANIFEST_FILE,
@@ -68,6 +76,8 @@ from storage.manifest import (
     read_manifest,
     write_manifest,
 )
+
+_log = logging.getLogger("cbe.storage")
 
 TABLE = "completions"
 SEGMENT_TABLE = "segment"
@@ -284,6 +294,9 @@ class _Tail:
         self.damage: list[str] = []
         """Lines that are whole (they end in a newline) but damaged: left out of reads."""
         self.lines = 0
+        self.resets = 0
+        """How many times the journal was read again from the start (replaced, or cut back
+        below what was read: a write that failed)."""
 
     @property
     def count(self) -> int:
@@ -320,7 +333,9 @@ class _Tail:
             st = os.stat(self.path)
         except FileNotFoundError:
             return False
-        if st.st_ino != self.inode:
+        if st.st_ino != self.inode or st.st_size < self.offset:
+            if self.inode or self.offset:
+                self.resets += 1
             self.offset, self.docs, self.ms, self.blobs, self._view = 0, [], [], [], None
             self.damage, self.lines = [], 0
             self.inode = st.st_ino
@@ -511,7 +526,10 @@ class _Segment(_Part):
         raw = os.pread(fd, os.fstat(fd).st_size, 0)
         _, index = index_segment(self.path, raw)
         if write:
-            write_atomically(self.index_path, index)
+            try:
+                write_atomically(self.index_path, index)
+            except StorageUnavailable:  # a full disk: read with the index made, write it next time
+                _log.warning("could not write %s; it is rebuilt on the next open", self.index_path)
         return read_index(index)
 
     def blob(self, pos: int) -> bytes:
@@ -836,11 +854,26 @@ class CompletionStore:
         self._tail: _Tail | None = None
         self._journal_fd: int | None = None
         self._journal_fd_number = -1
+        self._journal_fd_inode = -1
         self._sync_lock = threading.Lock()
         self._listed: tuple[int, int] | None = None
         """(modification time of the folder, when it was listed), both in nanoseconds."""
         self._synced: tuple[int, int] = (-1, 0)
         """(journal number, offset) known durable."""
+        self._writes = 0
+        """Lines this process appended, counted: each append's number says whether a failed
+        fsync came after it (see ``_sync_failed``)."""
+        self._unsynced: tuple[int, int, int] | None = None
+        """(journal, start, end) of the last run of lines this process appended back to back,
+        not known durable: what a failed fsync cuts back."""
+        self._sync_failed: tuple[int, StorageUnavailable, tuple[int, int]] | None = None
+        """(appends counted when an fsync failed, its error, what was durable then): every line
+        appended up to then and not durable before it is not acknowledged."""
+        self._pending_cut: tuple[int, int, int] | None = None
+        """(journal, keep, end): lines a failed fsync left, to cut back to ``keep`` if the
+        journal still ends at ``end``."""
+        self._fold_retry = 0
+        """After a fold failed (a full disk), the journal's count at which to try again."""
         self._uuids: _UuidHashes | None = None
         self._summaries: tuple[object, dict[str, EventSummary]] | None = None
         self._record_summaries: tuple[object, dict[tuple[ObjectType, str], EventSummary]] | None = (
@@ -948,10 +981,10 @@ class CompletionStore:
     def _refresh_tail(self, seen: int, unknown: bool) -> None:
         tail = self._tail
         assert tail is not None
-        inode = tail.inode
+        inode, resets = tail.inode, tail.resets
         tail.read_new()
-        if tail.inode != inode and inode:
-            unknown = True  # the journal was rewritten
+        if (tail.inode != inode and inode) or tail.resets != resets:
+            unknown = True  # the journal was rewritten, or cut back
         if unknown:
             self._uuids = None
         elif self._uuids is not None and tail.count > seen:
@@ -974,6 +1007,7 @@ class CompletionStore:
             tuple((n, s.inode) for n, s in sorted(self._segments.items())),
             self._tail.number,
             self._tail.inode,
+            self._tail.resets,
             self._tail.offset,
         )
 
@@ -1098,21 +1132,29 @@ class CompletionStore:
 
     def _cut_torn_line(self, tail: _Tail) -> None:
         """A journal must end at a line end before anything is appended (the caller holds the
-        lock, so bytes past the last line are what a killed writer left)."""
-        with contextlib.suppress(FileNotFoundError):
+        lock, so bytes past the last line are what a killed writer, or a write the disk
+        refused, left)."""
+        try:
             if os.stat(tail.path).st_size > tail.offset:
                 with tail.path.open("r+b") as handle:
                     handle.truncate(tail.offset)
                     handle.flush()
                     os.fsync(handle.fileno())
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise storage_error(error, tail.path) from error
 
     def append(self, completions: Sequence[Completion]) -> None:
+        """Store ``completions`` durably, or raise :class:`StorageUnavailable` (a full disk:
+        :class:`StorageFull`) having stored none of them."""
         if not completions:
             return
         docs = [c.to_json() for c in completions]
         ms = [to_epoch_millis(c.occurred_at) for c in completions]
         blobs = [orjson.dumps(doc) for doc in docs]
         with self._lock:
+            self._cut_unacknowledged()
             self._writable()
             hashes = self._check_uuids(docs)
             tail = self._tail
@@ -1120,31 +1162,78 @@ class CompletionStore:
             self._cut_torn_line(tail)
             fd = self._open_journal(tail)
             line = journal_line(blobs)
-            os.write(fd, line)
+            start = tail.offset
+            try:
+                write_all(fd, line)
+            except OSError as error:
+                # Nothing is acknowledged: cut what was written back to the last line end.
+                # Should that fail too, the next append (or opening) cuts it: readers never
+                # take a line without its newline.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                    os.fsync(fd)
+                raise storage_error(error, tail.path) from error
             tail.offset += len(line)
             tail.inode = os.fstat(fd).st_ino
             tail.add(docs, ms, blobs)
             self._uuid_set().update(hashes)
+            self._writes += 1
+            written = self._writes
+            run = self._unsynced
+            if run is not None and run[0] == tail.number and run[2] == start:
+                self._unsynced = (tail.number, run[1], tail.offset)
+            else:
+                self._unsynced = (tail.number, start, tail.offset)
             position = (tail.number, tail.offset)
-            if tail.count >= SEGMENT_SIZE:
-                self._fold()
-                return  # the segment is durable: so is the batch
-        self._make_durable(*position)
+            if tail.count >= SEGMENT_SIZE and tail.count >= self._fold_retry:
+                try:
+                    self._fold()
+                except StorageUnavailable:
+                    # The journal holds the batch; it is made durable below, and the fold is
+                    # tried again once the journal has grown by a tenth of a segment.
+                    self._fold_retry = tail.count + max(1, SEGMENT_SIZE // 10)
+                    _log.warning("could not fold %s (the disk is full?)", tail.path, exc_info=True)
+                else:
+                    self._fold_retry = 0
+                    return  # the segment is durable: so is the batch
+        self._make_durable(*position, written)
 
     def _open_journal(self, tail: _Tail) -> int:
-        if self._journal_fd is None or self._journal_fd_number != tail.number:
-            if self._journal_fd is not None:
-                os.close(self._journal_fd)
-            created = not tail.path.exists()
-            self._journal_fd = os.open(tail.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._journal_fd_number = tail.number
-            if created:
-                fsync_dir(self.folder)
+        """The open journal for appending; opened again when it is another file than the one
+        read (another process rewrote it: appending to the old file would lose the line)."""
+        if self._journal_fd is not None and (
+            self._journal_fd_number != tail.number
+            or (tail.inode and self._journal_fd_inode != tail.inode)
+        ):
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        if self._journal_fd is None:
+            try:
+                created = not tail.path.exists()
+                fd = os.open(tail.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                self._journal_fd, self._journal_fd_number = fd, tail.number
+                self._journal_fd_inode = os.fstat(fd).st_ino
+                if created:
+                    fsync_dir(self.folder)
+            except OSError as error:
+                raise storage_error(error, tail.path) from error
         return self._journal_fd
 
-    def _make_durable(self, number: int, offset: int) -> None:
-        """Group commit: one fsync covers every line written so far by anyone."""
+    def _make_durable(self, number: int, offset: int, written: int) -> None:
+        """Group commit: one fsync covers every line written so far by anyone.
+
+        ``written`` is the count of this process's appends when the line was written: a line
+        written before an fsync failed, and not known durable before it, is not acknowledged
+        (Linux may drop the pages a failed fsync could not write and report success next time).
+        """
         with self._sync_lock:
+            failed = self._sync_failed
+            if failed is not None and written <= failed[0]:
+                # Written before an fsync failed: only what was durable before it counts (a
+                # later fsync may succeed without writing the pages the failed one lost).
+                if (number, offset) <= failed[2]:
+                    return
+                raise failed[1]
             synced_number, synced_offset = self._synced
             if number < synced_number or (number == synced_number and offset <= synced_offset):
                 return
@@ -1153,12 +1242,56 @@ class CompletionStore:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
                 return  # folded meanwhile: the segment was written durably
+            except OSError as error:
+                raise storage_error(error, path) from error
             try:
                 end = os.fstat(fd).st_size
                 os.fsync(fd)
+            except OSError as error:
+                raise self._after_failed_sync(number, storage_error(error, path)) from error
             finally:
                 os.close(fd)
             self._synced = (number, end)
+
+    def _after_failed_sync(self, number: int, error: StorageUnavailable) -> StorageUnavailable:
+        """What is in the journal past the last durable line is unknown after a failed fsync:
+        acknowledge none of it, and cut back the lines this process appended last (when
+        nobody appended after them) and read the journal again: at once when this thread
+        holds the lock, else before the next append. Returns ``error``. The caller holds the
+        sync lock (so it must not wait for the database lock: a writer holding that may be
+        waiting for the sync lock)."""
+        self._sync_failed = (self._writes, error, self._synced)
+        run = self._unsynced
+        if run is not None and run[0] == number:
+            synced_number, synced_offset = self._synced
+            keep = max(run[1], synced_offset if synced_number == number else 0)
+            self._pending_cut = (number, keep, run[2])
+        self._unsynced = None
+        if self._lock.held_epoch() is not None:
+            self._cut_unacknowledged()
+        return error
+
+    def _cut_unacknowledged(self) -> None:
+        """Cut the lines a failed fsync left unacknowledged, unless another writer appended
+        since, and read the journal again. The caller holds the lock."""
+        pending, self._pending_cut = self._pending_cut, None
+        if pending is None:
+            return
+        number, keep, end = pending
+        path = self._journal_path(number)
+        # Replaced, not truncated: other processes may have read these lines, and see a new
+        # file where they would miss a journal cut back and grown again.
+        with contextlib.suppress(OSError, StorageUnavailable):  # else they stay, unacknowledged
+            if keep < end == os.stat(path).st_size:
+                with path.open("rb") as handle:
+                    kept = handle.read(keep)
+                if self._journal_fd is not None:
+                    os.close(self._journal_fd)
+                    self._journal_fd = None
+                write_atomically(path, kept)
+        self._tail, self._uuids = None, None
+        self._summaries = self._record_summaries = None
+        self._listed = None
 
     def _check_uuids(self, docs: list[dict[str, Any]]) -> list[int]:
         """Refuse ``docs`` if a uuid of theirs is taken or repeated; else the hashes of their
@@ -1206,12 +1339,24 @@ class CompletionStore:
         Order matters for crashes: the segment (which names its journal), then its index, then
         the journal goes; the next write begins the next journal. At every point a reopening
         finds each completion exactly once: a journal that a segment names is skipped by
-        readers and removed by :meth:`recover`."""
+        readers and removed by :meth:`recover`.
+
+        A fold the disk refuses removes what it wrote (a segment naming the journal would hide
+        it) and raises :class:`StorageUnavailable`; the journal stays as it was."""
         tail = self._tail
         assert tail is not None
         number = max([*self._segments, 0]) + 1
         path = self._segment_path(number)
-        write_segment(path, tail.view(), tail.number, lambda e: self._announce(number, e))
+        try:
+            write_segment(path, tail.view(), tail.number, lambda e: self._announce(number, e))
+        except BaseException:
+            # The manifest's pending entry for this number is dropped by the next verify: its
+            # segment is not there.
+            with contextlib.suppress(OSError):
+                path.with_suffix(".idx").unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+                fsync_dir(self.folder)
+            raise
         self._settle()
         if self._journal_fd is not None:
             os.close(self._journal_fd)
@@ -1227,8 +1372,25 @@ class CompletionStore:
     ) -> int:
         """Apply ``change`` to every stored document (None removes it); rewrites only the files
         with changes, and reads only the segments ``may_change`` says might have some. Returns
-        how many documents changed. The caller holds the lock."""
+        how many documents changed. The caller holds the lock.
+
+        A file the disk refuses to write raises :class:`StorageUnavailable`; the files rewritten
+        before it keep their change, the others are as they were, and the store reads them
+        again."""
         self._writable()
+        try:
+            return self._rewrite_files(change, may_change)
+        except StorageUnavailable:
+            self._uuids = None
+            self._listed = None
+            self._summaries = self._record_summaries = None
+            raise
+
+    def _rewrite_files(
+        self,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        may_change: Callable[[_Part], bool],
+    ) -> int:
         changed = 0
         for segment in list(self._segments.values()):
             if not may_change(segment):

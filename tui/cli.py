@@ -29,7 +29,7 @@ from core.analytics import (
 )
 from core.clock import SystemClock, to_utc
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
-from core.errors import CbeError, Rule, ValidationFailed, Violation
+from core.errors import CbeError, Rule, StorageUnavailable, ValidationFailed, Violation
 from core.filters import Operator, PropertyFilter, check_filter
 from core.hubspot import definition_to_hubspot, draft_from_hubspot
 from core.ingestion import Mode, all_properties
@@ -397,9 +397,11 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
 
     Each line (or array item) is its own request: a line that breaks a rule is rejected whole and
     reported, the others are stored. A batch body ({"inputs": [...]}) is stored all or nothing.
-    Exits with status 1 if anything was rejected.
+    Exits with status 1 if anything was rejected, or when the disk refuses a write (one line
+    says so, and how many completions were stored before it).
     """
     services = _open(ctx, db)
+    stored = 0
     try:
         items = list(_read_bodies(file))
         stored = rejected = 0
@@ -450,6 +452,10 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
         _echo(f"Stored {stored} completion(s) from {file}; rejected {rejected}.")
         if rejected:
             ctx.exit(1)
+    except StorageUnavailable as error:
+        raise click.ClickException(
+            f"{error} ({stored} completion(s) from {file} were stored before it.)"
+        ) from error
     finally:
         services.close()
 

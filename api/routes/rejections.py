@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from api.deps import services_of
 from api.errors import error_details
 from core.rejections import RejectedRequest
 
 router = APIRouter(prefix="/cbe/v1/rejections", tags=["cbe"])
+
+
+class EscapedJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a kept body may hold what UTF-8 cannot
+    (a lone surrogate such as ``"\\ud800"``), and is listed as it came."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode()
 
 
 def rejected_json(request: RejectedRequest) -> dict[str, Any]:
@@ -20,7 +32,7 @@ def rejected_json(request: RejectedRequest) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_class=EscapedJSONResponse)
 def list_rejections(
     request: Request,
     event: Annotated[str | None, Query(description="Only those naming this event")] = None,
