@@ -99,7 +99,7 @@ def test_a_group_of_single_sends_refused_by_the_disk_is_answered_per_request(
     async def send_all() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=http.app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=http.headers
+            transport=transport, base_url="http://testserver", headers=http.headers
         ) as client:
             bodies = [_send(event, n) for n in range(20)]
             return list(
