@@ -37,6 +37,7 @@ from core.rules import (
     check_name_available,
     check_options,
     check_property_names_unique,
+    check_text_tree,
     fully_qualified_name,
     generate_name,
     internal_name_from,
@@ -231,6 +232,7 @@ class DefinitionService:
                     taken.add(prop.name)
             violations += check_custom_property_count(len(draft.property_definitions))
             violations += check_property_names_unique(names)
+            violations += check_text_tree(draft.model_dump(by_alias=True, exclude_none=True), "")
             fail_if(violations)
             now = self._clock.now()
             definition = EventDefinition(
@@ -260,6 +262,9 @@ class DefinitionService:
         snippet: str | None = None,
     ) -> EventDefinition:
         """Change label, description or tracking; the internal name never changes."""
+        fail_if(
+            check_text_tree({"label": label, "description": description, "snippet": snippet}, "")
+        )
         with self._db.transaction():
             definition = self.get(event_name)
             changes: dict[str, Any] = {}
@@ -295,6 +300,7 @@ class DefinitionService:
     ) -> PropertyDefinition:
         """Add a custom property (at most 50, names unique)."""
         draft: PropertyDraft = _parse(PropertyDraft, raw)
+        fail_if(check_text_tree(draft.model_dump(by_alias=True, exclude_none=True), ""))
         with self._db.transaction():
             definition = self.get(event_name)
             taken = {p.name for p in definition.properties}
@@ -322,6 +328,7 @@ class DefinitionService:
     ) -> PropertyDefinition:
         """Change a property's label, description or options; its name and type stay."""
         update: PropertyUpdate = _parse(PropertyUpdate, raw)
+        fail_if(check_text_tree(update.model_dump(by_alias=True, exclude_none=True), ""))
         with self._db.transaction():
             definition = self.get(event_name)
             prop = self._custom_property(definition, property_name)

@@ -9,6 +9,7 @@ from core.clock import Clock
 from core.errors import Conflict, NotFound, Rule, Violation, fail_if
 from core.models import Association, CrmRecord, ObjectType
 from core.ports import Database
+from core.rules import check_text_tree
 from core.text import neutralise, unsafe_characters
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -94,6 +95,7 @@ class RecordService:
     def create(self, object_type: ObjectType, properties: Mapping[str, str]) -> CrmRecord:
         """Create a record; a contact's email is checked and must be unused."""
         props = {k: str(v) for k, v in properties.items() if v is not None}
+        fail_if(check_text_tree(props, "properties"))
         with self._db.transaction():
             self._check_email(object_type, props, None)
             now = self._clock.now()
@@ -111,6 +113,7 @@ class RecordService:
         self, object_type: ObjectType, record_id: str, properties: Mapping[str, str]
     ) -> CrmRecord:
         """Set properties (an empty string clears one)."""
+        fail_if(check_text_tree(dict(properties), "properties"))
         with self._db.transaction():
             record = self.get(object_type, record_id)
             merged = dict(record.properties)

@@ -476,3 +476,23 @@ def _nested_text(value: object, field: str, depth: int = 0) -> list[Violation]:
             for v in [*_nested_text(key, field, depth + 1), *_nested_text(item, field, depth + 1)]
         ]
     return []
+
+
+def check_text_tree(value: object, field: str) -> list[Violation]:
+    """Every text in ``value`` (a mapping's keys and values, a list's items, nested) passes
+    :func:`check_text`, each named by its path under ``field``: a definition, a record's
+    properties. What cannot be stored is refused with a 400, never failed as a write."""
+    if isinstance(value, str):
+        return check_text(value, field) if not value.isascii() else []
+    found: list[Violation] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{field}.{key}" if field else str(key)
+            if isinstance(key, str) and _lone_surrogate(key):
+                found.extend(check_text(key, field or "name"))
+                where = f"{field}.<name>" if field else "<name>"
+            found.extend(check_text_tree(item, where))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found.extend(check_text_tree(item, f"{field}[{index}]"))
+    return found

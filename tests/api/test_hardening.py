@@ -438,5 +438,45 @@ def test_an_error_quoting_a_lone_surrogate_is_still_json(http: TestClient) -> No
         headers={"Content-Type": "application/json"},
     )
     body = hubspot_error(answer, 400, "VALIDATION_ERROR")
-    assert body["errors"][0]["code"] == "INVALID_EMAIL"
+    # Refused as text that cannot be stored, before the email rule looks at it.
+    assert body["errors"][0]["code"] == "INVALID_VALUE"
     assert answer.content.isascii()
+
+
+def test_records_and_definitions_holding_a_lone_surrogate_are_refused_before_a_write(
+    http: TestClient, services: Services, viewed_car: EventDefinition
+) -> None:
+    """Text that no UTF-8 file can hold is a 400 naming the field, on every path that stores
+    text: the write is never attempted (it used to fail inside the store: a 500)."""
+    bad = "Ann \\ud800"
+    contact = services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+    name = viewed_car.name
+    requests = [
+        ("post", "/crm/v3/objects/contacts", f'{{"properties": {{"firstname": "{bad}"}}}}'),
+        ("patch", f"/crm/v3/objects/contacts/{contact.id}", f'{{"properties": {{"x{bad}": "1"}}}}'),
+        ("post", "/events/v3/event-definitions", f'{{"label": "{bad}", "name": "bad_one"}}'),
+        ("patch", f"/events/v3/event-definitions/{name}", f'{{"description": "{bad}"}}'),
+        (
+            "post",
+            f"/events/v3/event-definitions/{name}/property",
+            f'{{"label": "Colour", "name": "colour", "type": "string", "description": "{bad}"}}',
+        ),
+        (
+            "patch",
+            f"/events/v3/event-definitions/{name}/property/condition",
+            f'{{"options": [{{"label": "{bad}", "value": "new"}}]}}',
+        ),
+    ]
+    before = services.db.definitions.get(name)
+    for method, path, body in requests:
+        answer = http.request(
+            method, path, content=body, headers={"Content-Type": "application/json"}
+        )
+        error = hubspot_error(answer, 400, "VALIDATION_ERROR")
+        assert [e["code"] for e in error["errors"]] == ["INVALID_VALUE"], (path, error)
+        assert "lone surrogate" in error["message"]
+    assert services.db.definitions.get(name) == before
+    assert services.db.definitions.get("bad_one") is None
+    assert [c.properties for c in services.records.search(ObjectType.CONTACT)] == [
+        {"email": "ann@example.com"}
+    ]
