@@ -7,6 +7,7 @@ import gc
 import uvicorn
 
 from api.app import create_app
+from api.logs import log_config
 from core.services import Services
 
 
@@ -30,7 +31,14 @@ def serve(
         bound_host=host,
     )
     ready_to_serve(services)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=log_config(),
+        server_header=False,
+    )
 
 
 YOUNG_OBJECTS = 20_000
