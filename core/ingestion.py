@@ -767,7 +767,12 @@ class Ingestor:
         # Each kept name beside its lowercased form, which is how the event knows its properties.
         names: Iterable[tuple[str, str]] = kept.items()
         if strict:
-            violations.extend(check_property_count(len(kept)))
+            too_many = check_property_count(len(kept))
+            violations.extend(too_many)
+            if too_many:
+                # The request fails on the count; the first 50 are checked, as the lenient
+                # path keeps them, so 100,000 unknown names cannot make a 25 MB answer.
+                names = list(kept.items())[:MAX_PROPERTIES_PER_COMPLETION]
         elif len(kept) > MAX_PROPERTIES_PER_COMPLETION:
             listed = list(kept.items())
             cuts.append(dropped_properties([n for _, n in listed[MAX_PROPERTIES_PER_COMPLETION:]]))

@@ -913,6 +913,23 @@ def test_lenient_many_dropped_properties_cost_one_cut(
     assert len(json.dumps(cut.to_json())) < 300
 
 
+def test_strict_too_many_properties_is_one_violation_not_one_per_name(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    """The request fails on the count; only the first 50 names are checked, so a body of
+    100,000 unknown names is answered in kilobytes, not megabytes."""
+    sent = {f"x{i}": "" for i in range(100_000)}
+    with pytest.raises(ValidationFailed) as error:
+        services.ingestion.send(body(viewed_car, objectId=contact.id, properties=sent))
+    violations = error.value.violations
+    assert violations[0].rule == Rule.TOO_MANY_PROPERTIES
+    assert "this one has 100000" in violations[0].message
+    unknown = [v for v in violations if v.rule == Rule.UNKNOWN_PROPERTY]
+    assert [v.actual for v in unknown] == [f"x{i}" for i in range(50)]
+    assert len(violations) == 51
+    assert_nothing_stored(services)
+
+
 def test_lenient_many_case_duplicates_cost_a_few_cuts(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
