@@ -94,7 +94,8 @@ def stop_server(server: Server) -> str:
 def server(tmp_path: Path) -> Iterator[Server]:
     running = start_server(tmp_path / "db")
     yield running
-    stop_server(running)
+    # Shown by pytest when the test failed: the server's log (a 500's traceback).
+    print(stop_server(running))
 
 
 TOKEN = "test-token"
