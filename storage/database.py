@@ -427,6 +427,18 @@ def open_database(
         except BaseException:
             database.close()
             raise
+    return _with_damage(database, lock, path, problems, allow_damage)
+
+
+def _with_damage(
+    database: TinyDatabase,
+    lock: DatabaseLock,
+    path: Path,
+    problems: list[str],
+    allow_damage: bool,
+) -> TinyDatabase:
+    """``database`` as opened: refused (DamagedDatabase) when damage was found, unless
+    ``allow_damage``, which opens it for reading only."""
     if problems:
         message = damage_message(path, problems)
         if not allow_damage:
@@ -455,13 +467,7 @@ def _open_read_only(path: Path, allow_damage: bool) -> TinyDatabase:
     portal = _load_or_create_portal(path, False, None, SystemClock())
     database = TinyDatabase(path, portal, lock)
     problems = database.completions.verify()
-    if problems:
-        message = damage_message(path, problems)
-        if not allow_damage:
-            database.close()
-            raise DamagedDatabase(message)
-        lock.refusal = message
-    return database
+    return _with_damage(database, lock, path, problems, allow_damage)
 
 
 CHOOSE_FOLDER = (
