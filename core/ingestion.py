@@ -5,7 +5,9 @@ and nothing is stored. Lenient (JavaScript collector): values are truncated to t
 the first 50 properties are kept, and what was cut is recorded on the completion; only an input
 that cannot become a completion at all (unknown event, no identity) is refused.
 
-In both modes: names equal after lowercasing are one property (one kept, the rest reported);
+In both modes: ``eventName`` is the fully qualified name ``pe{portalId}_{name}`` (the internal
+name alone names no event, as on HubSpot); names equal after lowercasing are one property (one
+kept, the rest reported);
 enumeration values that are not options are kept and flagged unusable; a ``uuid`` already stored
 for the event is refused; ``occurredAt`` defaults to the clock.
 """
@@ -54,8 +56,9 @@ from core.rules import (
     check_send_text,
     check_tag,
     check_value_length,
-    internal_name_from,
+    fully_qualified_name,
     max_value_length,
+    qualified_internal_name,
     resolve_case_duplicates,
 )
 from core.values import ParsedValue, parse_datetime, parse_value, value_text
@@ -570,10 +573,20 @@ class Ingestor:
     def _definition(
         self, cache: dict[str, EventDefinition | None], event_name: str
     ) -> EventDefinition | None:
+        """The definition ``eventName`` names; only a fully qualified name names one."""
         if event_name not in cache:
-            name = internal_name_from(self._db.portal.portal_id, event_name)
-            cache[event_name] = self._db.definitions.get(name)
+            name = qualified_internal_name(self._db.portal.portal_id, event_name)
+            cache[event_name] = None if name is None else self._db.definitions.get(name)
         return cache[event_name]
+
+    def _unknown_event(self, event_name: str) -> Violation:
+        message = f"Event with fully qualified name {event_name} does not exist."
+        if self._db.definitions.get(event_name) is not None:  # its internal name alone
+            fqn = fully_qualified_name(self._db.portal.portal_id, event_name)
+            message += f" {event_name!r} is an internal name; send the fully qualified name {fqn}."
+        return Violation(
+            field="eventName", rule=Rule.UNKNOWN_EVENT, message=message, actual=event_name
+        )
 
     def _prepare(
         self,
@@ -586,14 +599,7 @@ class Ingestor:
         tag: str | None = None,
     ) -> tuple[_Draft | None, list[Violation]]:
         if definition is None:
-            return None, [
-                Violation(
-                    field="eventName",
-                    rule=Rule.UNKNOWN_EVENT,
-                    message=f"Event with fully qualified name {request.event_name} does not exist.",
-                    actual=request.event_name,
-                )
-            ]
+            return None, [self._unknown_event(request.event_name)]
         if definition.archived:
             return None, [
                 Violation(

@@ -128,6 +128,14 @@ def internal_name_from(portal_id: int, event_name: str) -> str:
     return event_name[len(prefix) :] if event_name.startswith(prefix) else event_name
 
 
+def qualified_internal_name(portal_id: int, event_name: str) -> str | None:
+    """The internal name inside a fully qualified name ``pe{portalId}_{name}`` of this portal;
+    None for anything else (an internal name alone included), as ``eventName`` must be when
+    completions are sent (HubSpot's send spec: "The event's fully qualified name")."""
+    prefix = f"pe{portal_id}_"
+    return event_name[len(prefix) :] if event_name.startswith(prefix) else None
+
+
 def check_name_available(
     name: str, existing: Collection[str], deleted: Collection[str], field: str = "name"
 ) -> list[Violation]:

@@ -7,7 +7,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from core.models import CrmRecord
+from core.models import CrmRecord, EventDefinition
+from core.occurrences import CompletionQuery
+from core.services import Services
+from tests.conftest import PORTAL_ID
 
 DEFINITIONS = "/events/v3/event-definitions"
 
@@ -63,3 +66,57 @@ class TestUrlValueLimit:
             },
         )
         assert fine.status_code == 204, fine.text
+
+
+def _stored(services: Services) -> int:
+    return sum(1 for _ in services.occurrences.iterate(CompletionQuery()))
+
+
+class TestFullyQualifiedEventName:
+    """HubSpot's send spec: ``eventName`` is "The event's fully qualified name"."""
+
+    def test_the_internal_name_alone_is_a_400_on_send_and_batch(
+        self, http: TestClient, services: Services, viewed_car: EventDefinition, contact: CrmRecord
+    ) -> None:
+        body = {"eventName": "viewed_car", "objectId": contact.id, "properties": {}}
+        one = http.post("/events/v3/send", json=body)
+        assert one.status_code == 400
+        assert _errors(one) == {("eventName", "UNKNOWN_EVENT")}
+        assert f"send the fully qualified name pe{PORTAL_ID}_viewed_car" in one.text
+        batch = http.post("/events/v3/send/batch", json={"inputs": [body]})
+        assert batch.status_code == 400
+        assert _errors(batch) == {("inputs[0].eventName", "UNKNOWN_EVENT")}
+        other_portal = {**body, "eventName": "pe999_viewed_car"}
+        assert http.post("/events/v3/send", json=other_portal).status_code == 400
+        assert _stored(services) == 0
+        fqn = {**body, "eventName": viewed_car.fully_qualified_name}
+        assert http.post("/events/v3/send", json=fqn).status_code == 204
+        assert _stored(services) == 1
+
+    def test_the_collector_does_not_track_an_internal_name(
+        self, http: TestClient, services: Services, viewed_car: EventDefinition
+    ) -> None:
+        answer = http.post(
+            "/cbe/v1/collect",
+            content='{"eventName": "viewed_car", "utk": "u1", "properties": {"make": "Kia"}}',
+            headers={"Content-Type": "text/plain"},
+        )
+        assert answer.status_code == 200
+        assert answer.json()["stored"] == []
+        [refused] = answer.json()["rejected"]
+        assert refused["code"] == "UNKNOWN_EVENT"
+        assert f"pe{PORTAL_ID}_viewed_car" in refused["message"]
+        gif = http.get("/__ptbe.gif", params={"n": "viewed_car", "u": "u1", "_make": "Kia"})
+        assert gif.headers["content-type"] == "image/gif"
+        assert _stored(services) == 0
+        tracked = http.get("/__ptbe.gif", params={"n": viewed_car.fully_qualified_name, "u": "u1"})
+        assert tracked.status_code == 200
+        assert _stored(services) == 1
+
+    def test_the_tracking_code_warns_of_a_name_that_is_not_fully_qualified(
+        self, http: TestClient
+    ) -> None:
+        script = http.get("/tracking.js").text
+        assert f"var PORTAL_ID = {PORTAL_ID};" in script
+        assert 'String(event.name).indexOf("pe" + PORTAL_ID + "_") !== 0' in script
+        assert "is not a fully qualified event name" in script
