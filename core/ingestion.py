@@ -96,7 +96,8 @@ class SendRequest(CbeModel):
     """HubSpot's send body (``BehavioralEventHttpCompletionRequest``)."""
 
     event_name: str
-    properties: dict[str, Any] = {}
+    properties: dict[str, Any]
+    """Required, as in HubSpot's send spec (``{}`` when there are none)."""
     object_id: str | None = None
     email: str | None = None
     utk: str | None = None
@@ -111,11 +112,6 @@ class SendRequest(CbeModel):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
-
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _no_properties_is_empty(cls, value: object) -> object:
-        return {} if value is None else value
 
 
 def parse_send_body(raw: object) -> SendRequest | list[Violation]:

@@ -186,7 +186,7 @@ class TestValidate:
         lines = [
             {"eventName": event, "email": "ann@example.com", "properties": {"make": "Ford"}},
             {"eventName": event, "email": "ann@example.com", "properties": {"year": "old"}},
-            {"inputs": [{"eventName": event, "email": "nobody@example.com"}]},
+            {"inputs": [{"eventName": event, "email": "nobody@example.com", "properties": {}}]},
         ]
         file = tmp_path / "events.jsonl"
         file.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
@@ -206,7 +206,9 @@ class TestValidate:
         db = tmp_path / "db"
         event = _definition(db)
         file = tmp_path / "one.json"
-        file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+        file.write_text(
+            json.dumps({"eventName": event, "email": "ann@example.com", "properties": {}})
+        )
         result = runner.invoke(main, ["validate", str(file), "--db", str(db)])
         assert result.exit_code == 0, result.output
 
@@ -511,7 +513,7 @@ def test_send_tags_what_it_stores(tmp_path: Path, runner: CliRunner) -> None:
     db = tmp_path / "db"
     event = _definition(db)
     file = tmp_path / "one.json"
-    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com", "properties": {}}))
     result = runner.invoke(main, ["send", str(file), "--db", str(db), "--tag", "ci-7"])
     assert result.exit_code == 0, result.output
     services = open_services(db, create=False)
@@ -526,7 +528,7 @@ def test_a_bad_tag_is_one_clear_line_and_stores_nothing(tmp_path: Path, runner: 
     db = tmp_path / "db"
     event = _definition(db)
     file = tmp_path / "one.json"
-    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com", "properties": {}}))
     result = runner.invoke(main, ["send", str(file), "--db", str(db), "--tag", "no spaces"])
     assert result.exit_code != 0
     assert "A tag is 1 to 100 letters" in result.output

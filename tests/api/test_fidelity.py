@@ -120,3 +120,22 @@ class TestFullyQualifiedEventName:
         assert f"var PORTAL_ID = {PORTAL_ID};" in script
         assert 'String(event.name).indexOf("pe" + PORTAL_ID + "_") !== 0' in script
         assert "is not a fully qualified event name" in script
+
+
+class TestSendBodyProperties:
+    """HubSpot's send spec lists ``properties`` among the required fields of a send body."""
+
+    def test_a_send_without_properties_is_a_400_and_empty_properties_are_fine(
+        self, http: TestClient, services: Services, viewed_car: EventDefinition, contact: CrmRecord
+    ) -> None:
+        bare = {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+        one = http.post("/events/v3/send", json=bare)
+        assert one.status_code == 400
+        assert _errors(one) == {("properties", "REQUIRED")}
+        batch = http.post("/events/v3/send/batch", json={"inputs": [bare]})
+        assert _errors(batch) == {("inputs[0].properties", "REQUIRED")}
+        null = http.post("/events/v3/send", json={**bare, "properties": None})
+        assert _errors(null) == {("properties", "INVALID_TYPE")}
+        assert _stored(services) == 0
+        assert http.post("/events/v3/send", json={**bare, "properties": {}}).status_code == 204
+        assert _stored(services) == 1

@@ -294,7 +294,10 @@ def test_a_group_that_fails_as_a_whole_is_stored_send_by_send(
     services.ingestion.ingest = fragile  # type: ignore[method-assign]
     queue = SendQueue(services.ingestion)
     event = viewed_car.fully_qualified_name
-    bodies = [{"eventName": event, "email": "ann@example.com", "uuid": f"u{i}"} for i in range(30)]
+    bodies = [
+        {"eventName": event, "email": "ann@example.com", "uuid": f"u{i}", "properties": {}}
+        for i in range(30)
+    ]
     bodies[11]["uuid"] = "bad"
 
     async def run() -> list[Any]:

@@ -183,7 +183,11 @@ class TestSendAndRead:
     def test_batch_over_500_is_refused(
         self, http: TestClient, viewed_car: EventDefinition, contact: CrmRecord
     ) -> None:
-        body = {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+        body = {
+            "eventName": viewed_car.fully_qualified_name,
+            "objectId": contact.id,
+            "properties": {},
+        }
         response = http.post("/events/v3/send/batch", json={"inputs": [body] * 501})
         assert response.status_code == 400
         assert response.json()["errors"][0]["code"] == "BATCH_TOO_LARGE"

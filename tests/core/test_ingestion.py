@@ -205,7 +205,7 @@ def test_strict_batch_prefixes_fields_and_stores_none_of_the_good_inputs(
                     good,
                     body(viewed_car, objectId=contact.id, properties={"year": "abc", "x": 1}),
                     good,
-                    {"eventName": f"pe{PORTAL_ID}_nope", "objectId": contact.id},
+                    {"eventName": f"pe{PORTAL_ID}_nope", "objectId": contact.id, "properties": {}},
                     "not an object",
                     {"properties": {}},
                 ]
@@ -277,7 +277,15 @@ def test_a_batch_body_needs_inputs(services: Services, raw: object) -> None:
     ("raw", "expected"),
     [
         pytest.param([], [("", "INVALID_TYPE")], id="array"),
-        pytest.param({}, [("eventName", "REQUIRED")], id="no-event-name"),
+        pytest.param(
+            {}, [("eventName", "REQUIRED"), ("properties", "REQUIRED")], id="empty-object"
+        ),
+        pytest.param({"eventName": "x"}, [("properties", "REQUIRED")], id="no-properties"),
+        pytest.param(
+            {"eventName": "x", "properties": None},
+            [("properties", "INVALID_TYPE")],
+            id="properties-null",
+        ),
         pytest.param(
             {"eventName": "x", "properties": []},
             [("properties", "INVALID_TYPE")],
@@ -297,8 +305,8 @@ def test_malformed_bodies(services: Services, raw: object, expected: list[tuple[
 @pytest.mark.parametrize("mode", STRICT_AND_LENIENT)
 @pytest.mark.parametrize(
     "event_name",
-    [f"pe{PORTAL_ID}_nope", "pe999_viewed_car", "nope"],
-    ids=["unknown", "other-portal", "unknown-internal"],
+    [f"pe{PORTAL_ID}_nope", "pe999_viewed_car", "nope", "viewed_car"],
+    ids=["unknown", "other-portal", "unknown-internal", "internal-name-alone"],
 )
 def test_unknown_events_are_rejected(
     services: Services,
@@ -307,7 +315,7 @@ def test_unknown_events_are_rejected(
     mode: Mode,
     event_name: str,
 ) -> None:
-    request = {"eventName": event_name, "objectId": contact.id}
+    request = {"eventName": event_name, "objectId": contact.id, "properties": {}}
     if mode is Mode.STRICT:
         with pytest.raises(ValidationFailed) as error:
             services.ingestion.send(request)
@@ -319,7 +327,15 @@ def test_unknown_events_are_rejected(
         assert rejection.index == 0
         (violation,) = rejection.violations
     assert (violation.field, violation.rule) == ("eventName", Rule.UNKNOWN_EVENT)
-    assert violation.message == f"Event with fully qualified name {event_name} does not exist."
+    hint = (
+        f" 'viewed_car' is an internal name; send the fully qualified name "
+        f"{viewed_car.fully_qualified_name}."
+        if event_name == "viewed_car"
+        else ""
+    )
+    assert violation.message == (
+        f"Event with fully qualified name {event_name} does not exist.{hint}"
+    )
     assert_nothing_stored(services)
 
 
@@ -884,7 +900,7 @@ def test_lenient_stores_what_it_can_and_lists_the_rest(
     result = lenient(
         services,
         body(viewed_car, objectId=contact.id, properties={"make": "Ford"}),
-        {"eventName": f"pe{PORTAL_ID}_nope", "objectId": contact.id},
+        {"eventName": f"pe{PORTAL_ID}_nope", "objectId": contact.id, "properties": {}},
         body(viewed_car, properties={"make": "VW"}),
         body(viewed_car, objectId=contact.id, properties={"make": "Opel"}),
     )

@@ -72,6 +72,7 @@ def test_page_applies_events_time_and_text(
             "eventName": other.fully_qualified_name,
             "objectId": contact.id,
             "occurredAt": NOW.isoformat(),
+            "properties": {},
         }
     )
 
