@@ -139,3 +139,111 @@ class TestSendBodyProperties:
         assert _stored(services) == 0
         assert http.post("/events/v3/send", json={**bare, "properties": {}}).status_code == 204
         assert _stored(services) == 1
+
+
+REQUIRED = {"propertyDefinitions": [], "includeDefaultProperties": True}
+"""What HubSpot's spec requires of a definition besides its label."""
+
+
+class TestDefinitionBodies:
+    """Events/Manage Event Definitions v3: ExternalBehavioralEventTypeDefinitionEgg requires
+    label, propertyDefinitions and includeDefaultProperties; a property create label and type;
+    an OptionInput label, value, displayOrder and hidden."""
+
+    def test_a_create_without_the_required_fields_names_each(
+        self, http: TestClient, services: Services
+    ) -> None:
+        response = http.post(
+            DEFINITIONS,
+            json={"name": "bare"},
+        )
+        assert response.status_code == 400
+        assert _errors(response) == {
+            ("label", "REQUIRED"),
+            ("propertyDefinitions", "REQUIRED"),
+            ("includeDefaultProperties", "REQUIRED"),
+        }
+        nested = http.post(
+            DEFINITIONS,
+            json={
+                "label": "Nested",
+                **REQUIRED,
+                "propertyDefinitions": [
+                    {"name": "kind", "type": "enumeration", "options": [{"label": "A"}]}
+                ],
+            },
+        )
+        assert _errors(nested) == {
+            ("propertyDefinitions[0].label", "REQUIRED"),
+            ("propertyDefinitions[0].options[0].value", "REQUIRED"),
+            ("propertyDefinitions[0].options[0].displayOrder", "REQUIRED"),
+            ("propertyDefinitions[0].options[0].hidden", "REQUIRED"),
+        }
+        assert services.definitions.search() == []
+        ok = http.post(DEFINITIONS, json={"label": "Bare", **REQUIRED})
+        assert ok.status_code == 201
+        assert ok.json()["properties"][0]["hubspotDefined"] is True
+
+    def test_a_property_and_its_options_follow_the_spec(
+        self, http: TestClient, viewed_car: EventDefinition
+    ) -> None:
+        base = f"{DEFINITIONS}/{viewed_car.fully_qualified_name}/property"
+        missing = http.post(base, json={"name": "colour"})
+        assert _errors(missing) == {("label", "REQUIRED"), ("type", "REQUIRED")}
+        half_option = http.patch(
+            f"{base}/condition", json={"options": [{"label": "N", "value": "n"}]}
+        )
+        assert _errors(half_option) == {
+            ("options[0].displayOrder", "REQUIRED"),
+            ("options[0].hidden", "REQUIRED"),
+        }
+        assert http.post(base, json={"label": "Colour", "type": "string"}).status_code == 201
+
+
+class TestDefinitionAnswers:
+    def test_patch_of_a_definition_and_of_a_property_answers_201(
+        self, http: TestClient, viewed_car: EventDefinition
+    ) -> None:
+        # Manage Event Definitions v3: both PATCH operations list 201 as their success.
+        event = f"{DEFINITIONS}/{viewed_car.fully_qualified_name}"
+        patched = http.patch(event, json={"description": "Seen"})
+        assert patched.status_code == 201
+        assert patched.json()["description"] == "Seen"
+        prop = http.patch(f"{event}/property/make", json={"label": "Car make"})
+        assert prop.status_code == 201
+        assert prop.json()["label"] == "Car make"
+
+    def test_lists_carry_properties_and_page_with_after_once(self, http: TestClient) -> None:
+        for label in ("One", "Two", "Three", "Four", "Five"):
+            assert http.post(DEFINITIONS, json={"label": label, **REQUIRED}).status_code == 201
+        first = http.get(DEFINITIONS, params={"limit": 2}).json()
+        assert [r["properties"] for r in first["results"]] == [[], []]
+        second = http.get(first["paging"]["next"]["link"].replace("http://testserver", ""))
+        assert [r["name"] for r in second.json()["results"]] == ["three", "four"]
+        link = second.json()["paging"]["next"]["link"]
+        assert link.count("after=") == 1
+        assert "limit=2" in link
+        third = http.get(link.replace("http://testserver", "")).json()
+        assert [r["name"] for r in third["results"]] == ["five"]
+        assert "paging" not in third
+        full = http.get(DEFINITIONS, params={"includeProperties": "true", "limit": 1}).json()
+        assert len(full["results"][0]["properties"]) == 32
+
+    def test_sort_order_and_search_string(self, http: TestClient) -> None:
+        for label, name in (("Alpha one", "first"), ("Beta", "alpha_two"), ("Gamma", "alpha")):
+            http.post(DEFINITIONS, json={"label": label, "name": name, **REQUIRED})
+
+        def names(params: dict[str, Any]) -> list[str]:
+            return [r["name"] for r in http.get(DEFINITIONS, params=params).json()["results"]]
+
+        assert names({}) == ["first", "alpha_two", "alpha"]
+        assert names({"sortOrder": "ASC"}) == ["first", "alpha_two", "alpha"]
+        assert names({"sortOrder": "DESC"}) == ["alpha", "alpha_two", "first"]
+        assert names({"sortOrder": "desc", "limit": 1}) == ["alpha"]
+        refused = http.get(DEFINITIONS, params={"sortOrder": "NEWEST"})
+        assert refused.status_code == 400
+        assert _errors(refused) == {("sortOrder", "INVALID_VALUE")}
+        # a naive "contains" in the event's name (not its label), ignoring case
+        assert names({"searchString": "alpha"}) == ["alpha_two", "alpha"]
+        assert names({"searchString": "ALPHA_T"}) == ["alpha_two"]
+        assert names({"searchString": "one"}) == []

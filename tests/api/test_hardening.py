@@ -59,7 +59,11 @@ def clicked(server: Server) -> str:
     with server.client() as api:
         created = api.post(
             "/events/v3/event-definitions",
-            json={"label": "Clicked", "propertyDefinitions": [{"label": "Note", "type": "string"}]},
+            json={
+                "label": "Clicked",
+                "includeDefaultProperties": True,
+                "propertyDefinitions": [{"label": "Note", "type": "string"}],
+            },
         )
         assert created.status_code == 201, created.text
         return str(created.json()["fullyQualifiedName"])

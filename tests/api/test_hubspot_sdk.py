@@ -35,14 +35,15 @@ def _define_viewed_car(client: HubSpot) -> dict[str, object]:
                 "label": "Viewed Car",
                 "name": "viewed_car",
                 "primaryObject": "CONTACT",
+                "includeDefaultProperties": True,
                 "propertyDefinitions": [
                     {
                         "name": "condition",
                         "label": "Condition",
                         "type": "enumeration",
                         "options": [
-                            {"label": "New", "value": "new"},
-                            {"label": "Used", "value": "used"},
+                            {"label": "New", "value": "new", "displayOrder": 0, "hidden": False},
+                            {"label": "Used", "value": "used", "displayOrder": 1, "hidden": False},
                         ],
                     },
                     {"name": "year", "label": "Year", "type": "number"},

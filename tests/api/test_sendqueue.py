@@ -106,7 +106,10 @@ def test_a_closed_queue_refuses_new_sends(services: Services) -> None:
 @pytest.mark.slow
 def test_concurrent_http_sends_are_each_answered_and_durable(server: Server) -> None:
     with server.client() as client:
-        event = client.post("/events/v3/event-definitions", json={"label": "Clicked"}).json()
+        event = client.post(
+            "/events/v3/event-definitions",
+            json={"label": "Clicked", "propertyDefinitions": [], "includeDefaultProperties": True},
+        ).json()
         client.post("/crm/v3/objects/contacts", json={"properties": {"email": EMAIL}})
     name = event["fullyQualifiedName"]
 

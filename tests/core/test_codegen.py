@@ -845,6 +845,7 @@ def define_on(server: Server, name: str, primary_object: ObjectType) -> EventDef
                 "label": name.replace("_", " ").title(),
                 "name": name,
                 "primaryObject": primary_object.value,
+                "includeDefaultProperties": True,
                 "propertyDefinitions": [
                     {"name": p.name, "label": p.label, "type": p.type.value}
                     | ({"options": [o.to_json() for o in p.options]} if p.options else {})
