@@ -627,7 +627,7 @@ class Ingestor:
                     rule=Rule.INVALID_OCCURRED_AT,
                     message=(
                         f"occurredAt {request.occurred_at!r} is not a timestamp: send epoch "
-                        "milliseconds or ISO 8601 with Z or an offset."
+                        "milliseconds or ISO 8601 (UTC unless it has Z or an offset)."
                     ),
                     actual=str(request.occurred_at),
                 )

@@ -211,3 +211,19 @@ def test_a_wrong_token_is_refused(server: Server) -> None:
         stranger.events.events_api.get_types()
     assert raised.value.status == 401
     assert json.loads(raised.value.body)["category"] == "INVALID_AUTHENTICATION"
+
+
+def test_a_naive_occurred_at_from_the_sdk_is_read_as_utc(client: HubSpot, server: Server) -> None:
+    """The SDK sends a datetime without tzinfo as ``2026-10-01T09:30:00``: cbe reads it as UTC."""
+    _define_viewed_car(client)
+    _contact(client, "ann@example.com")
+    client.events.send.basic_api.send(
+        behavioral_event_http_completion_request=BehavioralEventHttpCompletionRequest(
+            event_name=f"pe{server.portal_id}_viewed_car",
+            email="ann@example.com",
+            occurred_at=datetime(2026, 10, 1, 9, 30),  # naive
+            properties={"make": "Ford"},
+        )
+    )
+    [stored] = client.events.events_api.get_page(object_type="contact").results
+    assert stored.occurred_at == datetime(2026, 10, 1, 9, 30, tzinfo=UTC)
