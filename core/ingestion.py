@@ -96,14 +96,19 @@ class SendRequest(CbeModel):
     """HubSpot's send body (``BehavioralEventHttpCompletionRequest``)."""
 
     event_name: str
-    properties: dict[str, Any]
-    """Required, as in HubSpot's send spec (``{}`` when there are none)."""
+    properties: dict[str, Any] = {}
+    """Required by HubSpot's send spec (``hubspot_body``); cbe's own callers may leave it out."""
     object_id: str | None = None
     email: str | None = None
     utk: str | None = None
     occurred_at: str | int | float | bool | None = None
     """Epoch millis or ISO 8601; bool is listed so that true is refused, not read as 1 ms."""
     uuid: str | None = None
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _no_properties_is_empty(cls, value: object) -> object:
+        return {} if value is None else value
 
     @field_validator("object_id", mode="before")
     @classmethod
@@ -114,8 +119,11 @@ class SendRequest(CbeModel):
         return value
 
 
-def parse_send_body(raw: object) -> SendRequest | list[Violation]:
-    """Read a send body from JSON; malformed bodies give violations, never exceptions."""
+def parse_send_body(raw: object, hubspot_body: bool = False) -> SendRequest | list[Violation]:
+    """Read a send body from JSON; malformed bodies give violations, never exceptions.
+
+    ``hubspot_body``: the body came to HubSpot's API (or ``cbe send``), so it holds what HubSpot's
+    send spec requires: ``eventName`` and ``properties`` (``{}`` when there are none)."""
     if not isinstance(raw, Mapping):
         return [
             Violation(
@@ -127,10 +135,22 @@ def parse_send_body(raw: object) -> SendRequest | list[Violation]:
     unreadable = check_send_text(raw)
     if unreadable:  # its other problems could not even be reported (nor its text stored)
         return unreadable
+    missing = (
+        [
+            Violation(
+                field="properties",
+                rule=Rule.REQUIRED,
+                message="properties is required (HubSpot's spec requires it; send {} for none).",
+            )
+        ]
+        if hubspot_body and raw.get("properties") is None
+        else []
+    )
     try:
-        return SendRequest.model_validate(raw)
+        request = SendRequest.model_validate(raw)
     except ValidationError as error:
-        return violations_from_pydantic(error)
+        return [*violations_from_pydantic(error), *missing]
+    return missing or request
 
 
 def parse_batch_body(raw: object) -> list[object] | list[Violation]:
@@ -319,12 +339,27 @@ class Ingestor:
         self.listeners: list[Callable[[list[Completion]], None]] = []
         """Called with every stored batch, inside its transaction (workflows listen here)."""
 
-    def send(self, body: object, source: Source = Source.API, tag: str | None = None) -> Completion:
-        """Strictly ingest one send body (``POST /events/v3/send``)."""
-        return self.ingest([body], Mode.STRICT, source, tags=[tag]).stored[0]
+    def send(
+        self,
+        body: object,
+        source: Source = Source.API,
+        tag: str | None = None,
+        *,
+        hubspot_body: bool = False,
+    ) -> Completion:
+        """Strictly ingest one send body (``POST /events/v3/send``); ``hubspot_body`` as for
+        :func:`parse_send_body`."""
+        return self.ingest(
+            [body], Mode.STRICT, source, tags=[tag], hubspot_body=hubspot_body
+        ).stored[0]
 
     def send_batch(
-        self, body: object, source: Source = Source.API, tag: str | None = None
+        self,
+        body: object,
+        source: Source = Source.API,
+        tag: str | None = None,
+        *,
+        hubspot_body: bool = False,
     ) -> list[Completion]:
         """Strictly ingest a batch body ``{"inputs": [...]}``: all of it or nothing."""
         inputs = parse_batch_body(body)
@@ -332,9 +367,16 @@ class Ingestor:
             violations = [v for v in inputs if isinstance(v, Violation)]
             self._quarantine([_Refused(True, body, violations, tag)], source)
             raise ValidationFailed(violations)
-        return self.ingest(inputs, Mode.STRICT, source, batch=True, tags=[tag] * len(inputs)).stored
+        return self.ingest(
+            inputs,
+            Mode.STRICT,
+            source,
+            batch=True,
+            tags=[tag] * len(inputs),
+            hubspot_body=hubspot_body,
+        ).stored
 
-    def validate(self, body: object) -> Verdict:
+    def validate(self, body: object, *, hubspot_body: bool = False) -> Verdict:
         """Judge a send body, or a batch body ``{"inputs": [...]}``, by the strict rules (the
         uuids already stored included) and store nothing. Every input is judged on its own, so
         a batch's verdict says which inputs pass, though a batch is stored all or nothing."""
@@ -350,7 +392,13 @@ class Ingestor:
                 return Verdict(True, 0, [], [], problems)
         with self._db.transaction():
             result = self._ingest_locked(
-                inputs, Mode.STRICT, Source.API, batch, all_or_nothing=False, store=False
+                inputs,
+                Mode.STRICT,
+                Source.API,
+                batch,
+                all_or_nothing=False,
+                store=False,
+                hubspot_body=hubspot_body,
             )
         refused = {r.index for r in result.rejected}
         passed = [i for i in range(len(inputs)) if i not in refused]
@@ -367,6 +415,7 @@ class Ingestor:
         all_or_nothing: bool = True,
         quarantine: bool = True,
         tags: Sequence[str | None] | None = None,
+        hubspot_body: bool = False,
     ) -> IngestResult:
         """Validate and store ``bodies`` (raw JSON send bodies).
 
@@ -391,7 +440,14 @@ class Ingestor:
                 raise ValidationFailed(size)
         with self._db.transaction():
             return self._ingest_locked(
-                bodies, mode, source, batch, all_or_nothing, keep=keep, tags=tags
+                bodies,
+                mode,
+                source,
+                batch,
+                all_or_nothing,
+                keep=keep,
+                tags=tags,
+                hubspot_body=hubspot_body,
             )
 
     def replay(self, request: RejectedRequest) -> int:
@@ -445,6 +501,7 @@ class Ingestor:
         store: bool = True,
         keep: bool = False,
         tags: Sequence[str | None] | None = None,
+        hubspot_body: bool = False,
     ) -> IngestResult:
         now = truncate_to_millis(to_utc(self._clock.now()))
         definitions: dict[str, EventDefinition | None] = {}
@@ -455,7 +512,7 @@ class Ingestor:
 
         parsed: list[tuple[int, SendRequest]] = []
         for index, body in enumerate(bodies):
-            request = parse_send_body(body)
+            request = parse_send_body(body, hubspot_body)
             if isinstance(request, list):
                 self._reject(result, all_violations, index, request, batch)
             else:

@@ -368,6 +368,7 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
                     Source.IMPORT,
                     all_or_nothing=False,
                     tags=[tag] * len(pending),
+                    hubspot_body=True,
                 )
                 stored += len(result.stored)
                 for rejection in result.rejected:
@@ -385,7 +386,9 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
                 elif isinstance(body, dict) and "inputs" in body:
                     flush()
                     try:
-                        batch = services.ingestion.send_batch(body, Source.IMPORT, tag)
+                        batch = services.ingestion.send_batch(
+                            body, Source.IMPORT, tag, hubspot_body=True
+                        )
                         stored += len(batch)
                     except ValidationFailed as error:
                         rejected += 1
@@ -430,7 +433,7 @@ def validate(ctx: click.Context, file: Path, db: Path | None, as_json: bool) -> 
                 if not as_json:
                     click.echo(f"{where}: {body.reason}")
                 continue
-            verdict = services.ingestion.validate(body)
+            verdict = services.ingestion.validate(body, hubspot_body=True)
             invalid += not verdict.valid
             answers.append({"where": where, **verdict_json(verdict)})
             if not as_json:

@@ -135,7 +135,7 @@ class TestSendBodyProperties:
         batch = http.post("/events/v3/send/batch", json={"inputs": [bare]})
         assert _errors(batch) == {("inputs[0].properties", "REQUIRED")}
         null = http.post("/events/v3/send", json={**bare, "properties": None})
-        assert _errors(null) == {("properties", "INVALID_TYPE")}
+        assert _errors(null) == {("properties", "REQUIRED")}
         assert _stored(services) == 0
         assert http.post("/events/v3/send", json={**bare, "properties": {}}).status_code == 204
         assert _stored(services) == 1

@@ -42,9 +42,8 @@ def bob(services: Services) -> CrmRecord:
 
 
 def body(event: EventDefinition, **fields: Any) -> dict[str, Any]:
-    """A send body for ``event``; keyword arguments are HubSpot's camelCase fields (``properties``
-    is ``{}`` unless given: HubSpot's send spec requires it)."""
-    return {"eventName": event.fully_qualified_name, "properties": {}, **fields}
+    """A send body for ``event``; keyword arguments are HubSpot's camelCase fields."""
+    return {"eventName": event.fully_qualified_name, **fields}
 
 
 def contact_send(event: EventDefinition, contact: CrmRecord, **properties: Any) -> dict[str, Any]:

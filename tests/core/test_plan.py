@@ -136,9 +136,7 @@ def test_changes_are_classified_with_what_they_cost(
 def test_removing_an_event_says_how_many_completions_go(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    services.ingestion.send(
-        {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id, "properties": {}}
-    )
+    services.ingestion.send({"eventName": viewed_car.fully_qualified_name, "objectId": contact.id})
     [change] = services.plans.diff({"cbePlan": 1, "events": []})
     assert change.kind is ChangeKind.REMOVE_EVENT and change.affected == 1
     assert "1 stored completion(s) would be deleted" in change.describe()

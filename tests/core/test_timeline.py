@@ -72,7 +72,6 @@ def test_page_applies_events_time_and_text(
             "eventName": other.fully_qualified_name,
             "objectId": contact.id,
             "occurredAt": NOW.isoformat(),
-            "properties": {},
         }
     )
 
