@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -247,3 +248,21 @@ class TestDefinitionAnswers:
         assert names({"searchString": "alpha"}) == ["alpha_two", "alpha"]
         assert names({"searchString": "ALPHA_T"}) == ["alpha_two"]
         assert names({"searchString": "one"}) == []
+
+
+def test_the_fidelity_table_is_linked_and_honest() -> None:
+    """README's cbe serve section links the table; every row says how it is known, and every
+    open row names the issue that will settle it."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    serve = readme.split("uv run cbe serve", 1)[1].split("\n## ", 1)[0]
+    assert "(docs/hubspot-fidelity.md)" in serve
+    table = (root / "docs" / "hubspot-fidelity.md").read_text(encoding="utf-8")
+    rows = [r for r in table.splitlines() if r.startswith("| ") and not r.startswith("| ---")]
+    rows = [r for r in rows if not r.startswith(("| Endpoint", "| Client |"))]
+    assert len(rows) > 30
+    for row in rows:
+        status = row.rstrip(" |").rsplit(" | ", 1)[1]
+        assert status.startswith(("confirmed", "decided", "**open**")), row
+        if status.startswith("**open**"):
+            assert "issue 15" in status, row
