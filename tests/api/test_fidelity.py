@@ -266,3 +266,15 @@ def test_the_fidelity_table_is_linked_and_honest() -> None:
         assert status.startswith(("confirmed", "decided", "**open**")), row
         if status.startswith("**open**"):
             assert "issue 15" in status, row
+
+
+def test_the_openapi_document_requires_what_hubspots_specs_require(http: TestClient) -> None:
+    schemas = http.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["SendRequest"]["required"] == ["eventName", "properties"]
+    assert schemas["DefinitionDraft"]["required"] == [
+        "label",
+        "propertyDefinitions",
+        "includeDefaultProperties",
+    ]
+    assert schemas["PropertyDraft"]["required"] == ["label", "type"]
+    assert schemas["OptionDraft"]["required"] == ["label", "value", "displayOrder", "hidden"]
