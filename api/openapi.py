@@ -13,7 +13,14 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from api.routes.crm import SearchBody
-from core.definitions import DefinitionDraft, PropertyDraft, PropertyUpdate
+from core.definitions import (
+    DEFINITION_REQUIRED,
+    OPTION_REQUIRED,
+    PROPERTY_REQUIRED,
+    DefinitionDraft,
+    PropertyDraft,
+    PropertyUpdate,
+)
 from core.ingestion import SendRequest
 
 REF = "#/components/schemas/{model}"
@@ -57,6 +64,15 @@ BODIES[("/crm/v3/objects/{object_type}/search", "post")] = {
     "$ref": "#/components/schemas/SearchBody"
 }
 
+HUBSPOT_REQUIRED: dict[str, list[str]] = {
+    "SendRequest": ["eventName", "properties"],
+    "DefinitionDraft": list(DEFINITION_REQUIRED),
+    "PropertyDraft": list(PROPERTY_REQUIRED),
+    "OptionDraft": list(OPTION_REQUIRED),
+}
+"""What HubSpot's specs require of these bodies, which the API asks for too (the models default
+some of them for cbe's own callers); see docs/hubspot-fidelity.md."""
+
 MODELS: tuple[type[BaseModel], ...] = (
     SendRequest,
     DefinitionDraft,
@@ -80,6 +96,8 @@ def install(app: FastAPI) -> None:
             model_schema = model.model_json_schema(by_alias=True, ref_template=REF)
             components.update(model_schema.pop("$defs", {}))
             components[model.__name__] = model_schema
+        for name, required in HUBSPOT_REQUIRED.items():
+            components[name]["required"] = required
         for (path, method), body in BODIES.items():
             operation = schema["paths"].get(path, {}).get(method)
             if operation is not None:

@@ -101,6 +101,7 @@ class SendQueue:
             self._source,
             all_or_nothing=False,
             tags=[send.tag for send in group],
+            hubspot_body=True,
         )
         refused = {r.index: ValidationFailed(r.violations) for r in result.rejected}
         stored = iter(result.stored)  # in the order of the sends not refused

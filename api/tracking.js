@@ -75,6 +75,12 @@
     },
     trackCustomBehavioralEvent: function (event) {
       if (!event || !event.name) return;
+      // As on HubSpot, only the fully qualified name (pe{HubID}_{name}) names an event: the
+      // collector refuses anything else, and a page cannot read that answer, so say it here.
+      if (String(event.name).indexOf("pe" + PORTAL_ID + "_") !== 0 && window.console) {
+        window.console.warn("cbe tracking: " + JSON.stringify(String(event.name)) +
+          " is not a fully qualified event name (pe" + PORTAL_ID + "_...); it is not tracked.");
+      }
       var payload = {
         portalId: PORTAL_ID,
         eventName: String(event.name),

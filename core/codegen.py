@@ -55,9 +55,10 @@ def tracking_id(definition: EventDefinition) -> str:
 def placeholder(prop: PropertyDefinition) -> PropertyExample:
     """A typed example value for ``prop``, made from nothing the user typed except option values.
 
-    Strings get ``"example text"`` (an https URL for URL, referrer and link properties), numbers
-    1, datetimes a fixed instant in epoch milliseconds, enumerations the value of their first
-    option that is not hidden (``""`` when there is none).
+    Strings get ``"example text"`` (an https URL for URL and referrer properties, as
+    :func:`core.rules.is_url_like` tells them), numbers 1, datetimes a fixed instant in epoch
+    milliseconds, enumerations the value of their first option that is not hidden (``""`` when
+    there is none).
     """
     if prop.type is PropertyType.NUMBER:
         return EXAMPLE_NUMBER

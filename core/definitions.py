@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -164,6 +165,64 @@ def validate_properties(
     )
 
 
+# What HubSpot's spec (Events/Manage Event Definitions, v3 and 2026-03) requires of each request
+# body: ExternalBehavioralEventTypeDefinitionEgg, ExternalBehavioralEventPropertyCreate and
+# OptionInput. cbe's own callers (the wizard, imports, plans) may leave out what has a default;
+# the HTTP API asks for these (``hubspot_body=True``), so what passes on cbe passes on HubSpot.
+DEFINITION_REQUIRED = ("label", "propertyDefinitions", "includeDefaultProperties")
+PROPERTY_REQUIRED = ("label", "type")
+OPTION_REQUIRED = ("label", "value", "displayOrder", "hidden")
+SORT_ORDERS = ("ASC", "DESC")
+"""``sortOrder`` of the definitions list; the spec types it a string and names no values."""
+
+
+def missing_hubspot_fields(raw: object, kind: str, field: str = "") -> list[Violation]:
+    """The fields HubSpot's spec requires that ``raw`` leaves out (a null counts as left out),
+    nested properties and options included; ``kind`` is ``definition``, ``property`` or
+    ``property update`` (a property PATCH, which requires nothing but complete options)."""
+    if not isinstance(raw, Mapping):
+        return []
+    at = f"{field}." if field else ""
+    required = {"definition": DEFINITION_REQUIRED, "property": PROPERTY_REQUIRED}.get(kind, ())
+    found = [
+        Violation(
+            field=f"{at}{name}",
+            rule=Rule.REQUIRED,
+            message=f"{at}{name} is required (HubSpot's spec requires it).",
+        )
+        for name in required
+        if raw.get(name) is None
+    ]
+    props = raw.get("propertyDefinitions") if kind == "definition" else None
+    for i, prop in enumerate(props if isinstance(props, list) else []):
+        found += missing_hubspot_fields(prop, "property", f"{at}propertyDefinitions[{i}]")
+    options = raw.get("options") if kind != "definition" else None
+    for i, option in enumerate(options if isinstance(options, list) else []):
+        if isinstance(option, Mapping):
+            found += [
+                Violation(
+                    field=f"{at}options[{i}].{name}",
+                    rule=Rule.REQUIRED,
+                    message=f"{at}options[{i}].{name} is required (HubSpot's spec requires it).",
+                )
+                for name in OPTION_REQUIRED
+                if option.get(name) is None
+            ]
+    return found
+
+
+def _with(required: Sequence[Violation], error: ValidationFailed) -> ValidationFailed:
+    """``error`` with the missing fields first, each named once (pydantic names
+    ``propertyDefinitions.0.label`` what the rules name ``propertyDefinitions[0].label``)."""
+    missing = {v.field for v in required}
+    rest = [
+        v
+        for v in error.violations
+        if not (v.rule is Rule.REQUIRED and re.sub(r"\.(\d+)", r"[\1]", v.field) in missing)
+    ]
+    return ValidationFailed([*required, *rest])
+
+
 def _parse(model: type[CbeModel], raw: object) -> Any:
     if isinstance(raw, model):
         return raw
@@ -200,6 +259,32 @@ class DefinitionService:
             found = [d for d in found if needle in d.name or needle in d.label.lower()]
         return found
 
+    def search_as_hubspot(
+        self, search_string: str | None = None, sort_order: str | None = None
+    ) -> list[EventDefinition]:
+        """``GET /events/v3/event-definitions``: ``searchString`` is a naive "contains" search
+        in the event's (internal) name, ignoring case; ``sortOrder`` is ``ASC`` (oldest first,
+        the default) or ``DESC`` (newest first), in any case; anything else is refused."""
+        order = (sort_order or "ASC").upper()
+        if order not in SORT_ORDERS:
+            raise ValidationFailed(
+                [
+                    Violation(
+                        field="sortOrder",
+                        rule=Rule.INVALID_VALUE,
+                        message=f"sortOrder is ASC or DESC, not {sort_order!r}.",
+                        limit="ASC, DESC",
+                        actual=sort_order,
+                    )
+                ]
+            )
+        found = self._db.definitions.list_all()
+        if search_string:
+            needle = search_string.lower()
+            found = [d for d in found if needle in d.name]
+        found.sort(key=lambda d: d.created_at)  # stable: created together, stored order
+        return found[::-1] if order == "DESC" else found
+
     def get(self, event_name: str) -> EventDefinition:
         """A definition by internal or fully qualified name; :class:`NotFound` otherwise."""
         name = internal_name_from(self.portal_id, event_name)
@@ -213,12 +298,22 @@ class DefinitionService:
         repo = self._db.definitions
         return {d.name for d in repo.list_all()}, repo.deleted_names()
 
-    def create(self, raw: DefinitionDraft | Mapping[str, Any]) -> EventDefinition:
-        """Create a definition; every rule is checked and all violations reported at once."""
-        draft: DefinitionDraft = _parse(DefinitionDraft, raw)
+    def create(
+        self, raw: DefinitionDraft | Mapping[str, Any], *, hubspot_body: bool = False
+    ) -> EventDefinition:
+        """Create a definition; every rule is checked and all violations reported at once.
+
+        ``hubspot_body``: ``raw`` came to HubSpot's API, and must hold every field HubSpot's
+        spec requires (:func:`missing_hubspot_fields`)."""
+        required = missing_hubspot_fields(raw, "definition") if hubspot_body else []
+        try:
+            draft: DefinitionDraft = _parse(DefinitionDraft, raw)
+        except ValidationFailed as error:
+            raise _with(required, error) from error
         with self._db.transaction():
             existing, deleted = self.names_in_use()
             name, violations = check_event_name(draft.label, draft.name, existing, deleted)
+            violations = [*required, *violations]
             violations += check_definition_count(len(existing) + 1)
             props: list[PropertyDefinition] = []
             names: list[str | None] = []  # by position in the request, None for "no name"
@@ -296,15 +391,25 @@ class DefinitionService:
             return removed
 
     def add_property(
-        self, event_name: str, raw: PropertyDraft | Mapping[str, Any]
+        self,
+        event_name: str,
+        raw: PropertyDraft | Mapping[str, Any],
+        *,
+        hubspot_body: bool = False,
     ) -> PropertyDefinition:
-        """Add a custom property (at most 50, names unique)."""
-        draft: PropertyDraft = _parse(PropertyDraft, raw)
+        """Add a custom property (at most 50, names unique); ``hubspot_body`` as for
+        :meth:`create`."""
+        required = missing_hubspot_fields(raw, "property") if hubspot_body else []
+        try:
+            draft: PropertyDraft = _parse(PropertyDraft, raw)
+        except ValidationFailed as error:
+            raise _with(required, error) from error
         fail_if(check_text_tree(draft.model_dump(by_alias=True, exclude_none=True), ""))
         with self._db.transaction():
             definition = self.get(event_name)
             taken = {p.name for p in definition.properties}
             prop, violations = build_property(draft, taken)
+            violations = [*required, *violations]
             if prop is not None:
                 violations += self._check_new_property(definition, prop)
             fail_if(violations)
@@ -324,15 +429,25 @@ class DefinitionService:
         return found
 
     def update_property(
-        self, event_name: str, property_name: str, raw: PropertyUpdate | Mapping[str, Any]
+        self,
+        event_name: str,
+        property_name: str,
+        raw: PropertyUpdate | Mapping[str, Any],
+        *,
+        hubspot_body: bool = False,
     ) -> PropertyDefinition:
-        """Change a property's label, description or options; its name and type stay."""
-        update: PropertyUpdate = _parse(PropertyUpdate, raw)
+        """Change a property's label, description or options; its name and type stay.
+        ``hubspot_body`` as for :meth:`create` (options then need all their fields)."""
+        required = missing_hubspot_fields(raw, "property update") if hubspot_body else []
+        try:
+            update: PropertyUpdate = _parse(PropertyUpdate, raw)
+        except ValidationFailed as error:
+            raise _with(required, error) from error
         fail_if(check_text_tree(update.model_dump(by_alias=True, exclude_none=True), ""))
         with self._db.transaction():
             definition = self.get(event_name)
             prop = self._custom_property(definition, property_name)
-            violations: list[Violation] = []
+            violations: list[Violation] = list(required)
             for part, current in (("name", prop.name), ("type", prop.type.value)):
                 wanted = getattr(update, part)
                 if wanted is not None and wanted != current:

@@ -5,7 +5,9 @@ and nothing is stored. Lenient (JavaScript collector): values are truncated to t
 the first 50 properties are kept, and what was cut is recorded on the completion; only an input
 that cannot become a completion at all (unknown event, no identity) is refused.
 
-In both modes: names equal after lowercasing are one property (one kept, the rest reported);
+In both modes: ``eventName`` is the fully qualified name ``pe{portalId}_{name}`` (the internal
+name alone names no event, as on HubSpot); names equal after lowercasing are one property (one
+kept, the rest reported);
 enumeration values that are not options are kept and flagged unusable; a ``uuid`` already stored
 for the event is refused; ``occurredAt`` defaults to the clock.
 """
@@ -54,8 +56,9 @@ from core.rules import (
     check_send_text,
     check_tag,
     check_value_length,
-    internal_name_from,
+    fully_qualified_name,
     max_value_length,
+    qualified_internal_name,
     resolve_case_duplicates,
 )
 from core.values import ParsedValue, parse_datetime, parse_value, value_text
@@ -94,12 +97,18 @@ class SendRequest(CbeModel):
 
     event_name: str
     properties: dict[str, Any] = {}
+    """Required by HubSpot's send spec (``hubspot_body``); cbe's own callers may leave it out."""
     object_id: str | None = None
     email: str | None = None
     utk: str | None = None
     occurred_at: str | int | float | bool | None = None
     """Epoch millis or ISO 8601; bool is listed so that true is refused, not read as 1 ms."""
     uuid: str | None = None
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _no_properties_is_empty(cls, value: object) -> object:
+        return {} if value is None else value
 
     @field_validator("object_id", mode="before")
     @classmethod
@@ -109,14 +118,12 @@ class SendRequest(CbeModel):
             return str(value)
         return value
 
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _no_properties_is_empty(cls, value: object) -> object:
-        return {} if value is None else value
 
+def parse_send_body(raw: object, hubspot_body: bool = False) -> SendRequest | list[Violation]:
+    """Read a send body from JSON; malformed bodies give violations, never exceptions.
 
-def parse_send_body(raw: object) -> SendRequest | list[Violation]:
-    """Read a send body from JSON; malformed bodies give violations, never exceptions."""
+    ``hubspot_body``: the body came to HubSpot's API (or ``cbe send``), so it holds what HubSpot's
+    send spec requires: ``eventName`` and ``properties`` (``{}`` when there are none)."""
     if not isinstance(raw, Mapping):
         return [
             Violation(
@@ -128,10 +135,22 @@ def parse_send_body(raw: object) -> SendRequest | list[Violation]:
     unreadable = check_send_text(raw)
     if unreadable:  # its other problems could not even be reported (nor its text stored)
         return unreadable
+    missing = (
+        [
+            Violation(
+                field="properties",
+                rule=Rule.REQUIRED,
+                message="properties is required (HubSpot's spec requires it; send {} for none).",
+            )
+        ]
+        if hubspot_body and raw.get("properties") is None
+        else []
+    )
     try:
-        return SendRequest.model_validate(raw)
+        request = SendRequest.model_validate(raw)
     except ValidationError as error:
-        return violations_from_pydantic(error)
+        return [*violations_from_pydantic(error), *missing]
+    return missing or request
 
 
 def parse_batch_body(raw: object) -> list[object] | list[Violation]:
@@ -320,12 +339,27 @@ class Ingestor:
         self.listeners: list[Callable[[list[Completion]], None]] = []
         """Called with every stored batch, inside its transaction (workflows listen here)."""
 
-    def send(self, body: object, source: Source = Source.API, tag: str | None = None) -> Completion:
-        """Strictly ingest one send body (``POST /events/v3/send``)."""
-        return self.ingest([body], Mode.STRICT, source, tags=[tag]).stored[0]
+    def send(
+        self,
+        body: object,
+        source: Source = Source.API,
+        tag: str | None = None,
+        *,
+        hubspot_body: bool = False,
+    ) -> Completion:
+        """Strictly ingest one send body (``POST /events/v3/send``); ``hubspot_body`` as for
+        :func:`parse_send_body`."""
+        return self.ingest(
+            [body], Mode.STRICT, source, tags=[tag], hubspot_body=hubspot_body
+        ).stored[0]
 
     def send_batch(
-        self, body: object, source: Source = Source.API, tag: str | None = None
+        self,
+        body: object,
+        source: Source = Source.API,
+        tag: str | None = None,
+        *,
+        hubspot_body: bool = False,
     ) -> list[Completion]:
         """Strictly ingest a batch body ``{"inputs": [...]}``: all of it or nothing."""
         inputs = parse_batch_body(body)
@@ -333,9 +367,16 @@ class Ingestor:
             violations = [v for v in inputs if isinstance(v, Violation)]
             self._quarantine([_Refused(True, body, violations, tag)], source)
             raise ValidationFailed(violations)
-        return self.ingest(inputs, Mode.STRICT, source, batch=True, tags=[tag] * len(inputs)).stored
+        return self.ingest(
+            inputs,
+            Mode.STRICT,
+            source,
+            batch=True,
+            tags=[tag] * len(inputs),
+            hubspot_body=hubspot_body,
+        ).stored
 
-    def validate(self, body: object) -> Verdict:
+    def validate(self, body: object, *, hubspot_body: bool = False) -> Verdict:
         """Judge a send body, or a batch body ``{"inputs": [...]}``, by the strict rules (the
         uuids already stored included) and store nothing. Every input is judged on its own, so
         a batch's verdict says which inputs pass, though a batch is stored all or nothing."""
@@ -351,7 +392,13 @@ class Ingestor:
                 return Verdict(True, 0, [], [], problems)
         with self._db.transaction():
             result = self._ingest_locked(
-                inputs, Mode.STRICT, Source.API, batch, all_or_nothing=False, store=False
+                inputs,
+                Mode.STRICT,
+                Source.API,
+                batch,
+                all_or_nothing=False,
+                store=False,
+                hubspot_body=hubspot_body,
             )
         refused = {r.index for r in result.rejected}
         passed = [i for i in range(len(inputs)) if i not in refused]
@@ -368,6 +415,7 @@ class Ingestor:
         all_or_nothing: bool = True,
         quarantine: bool = True,
         tags: Sequence[str | None] | None = None,
+        hubspot_body: bool = False,
     ) -> IngestResult:
         """Validate and store ``bodies`` (raw JSON send bodies).
 
@@ -392,7 +440,14 @@ class Ingestor:
                 raise ValidationFailed(size)
         with self._db.transaction():
             return self._ingest_locked(
-                bodies, mode, source, batch, all_or_nothing, keep=keep, tags=tags
+                bodies,
+                mode,
+                source,
+                batch,
+                all_or_nothing,
+                keep=keep,
+                tags=tags,
+                hubspot_body=hubspot_body,
             )
 
     def replay(self, request: RejectedRequest) -> int:
@@ -446,6 +501,7 @@ class Ingestor:
         store: bool = True,
         keep: bool = False,
         tags: Sequence[str | None] | None = None,
+        hubspot_body: bool = False,
     ) -> IngestResult:
         now = truncate_to_millis(to_utc(self._clock.now()))
         definitions: dict[str, EventDefinition | None] = {}
@@ -456,7 +512,7 @@ class Ingestor:
 
         parsed: list[tuple[int, SendRequest]] = []
         for index, body in enumerate(bodies):
-            request = parse_send_body(body)
+            request = parse_send_body(body, hubspot_body)
             if isinstance(request, list):
                 self._reject(result, all_violations, index, request, batch)
             else:
@@ -570,10 +626,20 @@ class Ingestor:
     def _definition(
         self, cache: dict[str, EventDefinition | None], event_name: str
     ) -> EventDefinition | None:
+        """The definition ``eventName`` names; only a fully qualified name names one."""
         if event_name not in cache:
-            name = internal_name_from(self._db.portal.portal_id, event_name)
-            cache[event_name] = self._db.definitions.get(name)
+            name = qualified_internal_name(self._db.portal.portal_id, event_name)
+            cache[event_name] = None if name is None else self._db.definitions.get(name)
         return cache[event_name]
+
+    def _unknown_event(self, event_name: str) -> Violation:
+        message = f"Event with fully qualified name {event_name} does not exist."
+        if self._db.definitions.get(event_name) is not None:  # its internal name alone
+            fqn = fully_qualified_name(self._db.portal.portal_id, event_name)
+            message += f" {event_name!r} is an internal name; send the fully qualified name {fqn}."
+        return Violation(
+            field="eventName", rule=Rule.UNKNOWN_EVENT, message=message, actual=event_name
+        )
 
     def _prepare(
         self,
@@ -586,14 +652,7 @@ class Ingestor:
         tag: str | None = None,
     ) -> tuple[_Draft | None, list[Violation]]:
         if definition is None:
-            return None, [
-                Violation(
-                    field="eventName",
-                    rule=Rule.UNKNOWN_EVENT,
-                    message=f"Event with fully qualified name {request.event_name} does not exist.",
-                    actual=request.event_name,
-                )
-            ]
+            return None, [self._unknown_event(request.event_name)]
         if definition.archived:
             return None, [
                 Violation(
@@ -625,7 +684,7 @@ class Ingestor:
                     rule=Rule.INVALID_OCCURRED_AT,
                     message=(
                         f"occurredAt {request.occurred_at!r} is not a timestamp: send epoch "
-                        "milliseconds or ISO 8601 with Z or an offset."
+                        "milliseconds or ISO 8601 (UTC unless it has Z or an offset)."
                     ),
                     actual=str(request.occurred_at),
                 )

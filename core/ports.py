@@ -6,7 +6,7 @@ the database's inter-process lock so that a use case can read, decide and write 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,6 +146,11 @@ class CompletionRepository(Protocol):
         """Remove the completions a test run sent with ``tag``; returns how many there were."""
         ...
 
+    def rename_events(self, names: Mapping[str, str]) -> int:
+        """Give every completion of event ``old`` (fully qualified) the name ``names[old]``, as
+        one change under the lock (a portal's new id); returns how many were renamed."""
+        ...
+
 
 class RecordRepository(Protocol):
     """CRM records and their associations."""
@@ -235,6 +240,10 @@ class Database(Protocol):
 
     @property
     def portal(self) -> Portal: ...
+
+    def replace_portal(self, portal: Portal) -> None:
+        """Store ``portal`` (a new portal id) durably; the caller holds the transaction."""
+        ...
 
     @property
     def location(self) -> str:

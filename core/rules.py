@@ -25,13 +25,14 @@ MAX_CUSTOM_PROPERTIES = 50
 MAX_PROPERTIES_PER_COMPLETION = 50
 MAX_VALUE_LENGTH = 256
 MAX_URL_VALUE_LENGTH = 1024
-"""For URL, referrer and link properties."""
+"""For URL and referrer properties (see :func:`is_url_like`)."""
 MAX_DEFINITIONS = 500
 """Event definitions per portal."""
 MAX_BATCH_SIZE = 500
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
-_URL_LIKE = ("url", "referrer", "link")
+URL_WORDS = frozenset({"url", "href", "link", "referrer", "referer"})
+"""The last word of a URL or referrer property's name (``referer`` is HTTP's spelling)."""
 
 
 def check_internal_name(name: str, field: str = "name") -> list[Violation]:
@@ -125,6 +126,14 @@ def internal_name_from(portal_id: int, event_name: str) -> str:
     """Accept an internal or a fully qualified name; give the internal one."""
     prefix = f"pe{portal_id}_"
     return event_name[len(prefix) :] if event_name.startswith(prefix) else event_name
+
+
+def qualified_internal_name(portal_id: int, event_name: str) -> str | None:
+    """The internal name inside a fully qualified name ``pe{portalId}_{name}`` of this portal;
+    None for anything else (an internal name alone included), as ``eventName`` must be when
+    completions are sent (HubSpot's send spec: "The event's fully qualified name")."""
+    prefix = f"pe{portal_id}_"
+    return event_name[len(prefix) :] if event_name.startswith(prefix) else None
 
 
 def check_name_available(
@@ -286,19 +295,26 @@ def check_options(
 
 
 def is_url_like(property_name: str) -> bool:
-    """URL, referrer and link properties may hold longer values."""
-    lowered = property_name.lower()
-    return any(word in lowered for word in _URL_LIKE)
+    """A URL or referrer property, which may hold up to 1,024 characters (the seed article:
+    "URL- en referrereigenschappen"): the last ``_``-separated word of its name, in any case,
+    is ``url``, ``href``, ``link``, ``referrer`` or ``referer``.
+
+    So ``hs_page_url``, ``hs_referrer``, ``hs_link_href``, ``listing_url``, ``download_link``
+    and ``url`` are; ``surly_mood``, ``blinker``, ``purl``, ``url_count`` and ``referrer_type``
+    are not (a word inside another word, or a name about a URL rather than one holding it).
+    The wizard's examples, ingestion's limits and codegen's placeholders all ask this.
+    """
+    return property_name.rpartition("_")[2].lower() in URL_WORDS
 
 
 @functools.lru_cache(maxsize=4096)
 def max_value_length(property_name: str) -> int:
-    """1024 characters for URL, referrer and link properties; 256 for all others."""
+    """1024 characters for URL and referrer properties (:func:`is_url_like`); 256 for others."""
     return MAX_URL_VALUE_LENGTH if is_url_like(property_name) else MAX_VALUE_LENGTH
 
 
 def check_value_length(property_name: str, text: str, field: str) -> list[Violation]:
-    """A value is at most 256 characters, or 1024 for URL, referrer and link properties."""
+    """A value is at most 256 characters, or 1024 for URL and referrer properties."""
     limit = max_value_length(property_name)
     if len(text) > limit:
         return [

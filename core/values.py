@@ -2,8 +2,8 @@
 
 - string: text (numbers and booleans become their text);
 - number: a JSON number or a decimal numeral in text; stored as int when whole, else float;
-- datetime: epoch milliseconds (number or digits) or ISO 8601 with ``Z`` or an offset (a bare date
-  means midnight UTC); stored as UTC text ``2024-01-02T03:04:05.000Z``;
+- datetime: epoch milliseconds (number or digits) or ISO 8601 (a bare date means midnight UTC, a
+  date and time without ``Z`` or an offset is UTC); stored as UTC text ``2024-01-02T03:04:05.000Z``;
 - enumeration: one option value, or several separated by ``;``; values that are not options are
   kept but reported as unusable.
 """
@@ -86,7 +86,7 @@ def parse_value(
                 rule=Rule.INVALID_DATETIME,
                 message=(
                     f"Value {text!r} of {prop.name!r} is not a timestamp: send epoch milliseconds "
-                    "or ISO 8601 with Z or an offset, e.g. 2024-01-02T03:04:05Z."
+                    "or ISO 8601, e.g. 2024-01-02T03:04:05Z."
                 ),
                 actual=text,
             )
@@ -135,10 +135,11 @@ def _parse_number(
 
 
 def parse_datetime(raw: object) -> datetime | None:
-    """Epoch milliseconds or ISO 8601 with ``Z`` or an offset, as a UTC datetime; else None.
+    """Epoch milliseconds or ISO 8601, as a UTC datetime; else None.
 
     A bare date (``2024-01-02``) means midnight UTC, as HubSpot's date properties do. A date and
-    time without ``Z`` or an offset is refused: cbe will not guess a time zone.
+    time without ``Z`` or an offset is UTC: HubSpot's Python SDK sends a naive ``datetime`` that
+    way (``2024-01-02T03:04:05``), and HubSpot's own times are UTC.
     """
     if isinstance(raw, bool):
         return None
@@ -162,7 +163,7 @@ def parse_datetime(raw: object) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return None
+        parsed = parsed.replace(tzinfo=UTC)
     try:
         return truncate_to_millis(to_utc(parsed))
     except OverflowError:

@@ -53,7 +53,7 @@ import threading
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -1454,6 +1454,23 @@ class CompletionStore:
                 lambda d: None if d.get("tag") == tag else d,
                 lambda part: part.tagged is None or tag in part.tagged.values(),
             )
+
+    def rename_events(self, names: Mapping[str, str]) -> int:
+        renames = {old: new for old, new in names.items() if old != new}
+        with self._lock:
+            self._refresh()
+
+            def has_some(part: _Part) -> bool:
+                return any(old in part.by_event for old in renames)
+
+            if not renames or not any(has_some(p) for p in self._parts()):
+                return 0
+
+            def rename(doc: dict[str, Any]) -> dict[str, Any]:
+                new = renames.get(doc["eventName"])
+                return doc if new is None else {**doc, "eventName": new}
+
+            return self._rewrite(rename, has_some)
 
     def attach_visitor(self, utk: str, object_id: str) -> int:
         with self._lock:

@@ -340,6 +340,11 @@ class TinyDatabase:
     def portal(self) -> Portal:
         return self._portal
 
+    def replace_portal(self, portal: Portal) -> None:
+        with self._lock:
+            _write_portal(self.folder, portal)
+            self._portal = portal
+
     @property
     def location(self) -> str:
         return str(self.folder)
@@ -569,7 +574,13 @@ def _load_or_create_portal(
         access_token=f"cbe-{secrets.token_urlsafe(32)}",
         created_at=clock.now(),
     )
-    # The access token must stay the owner's: the file is written 0600 (mkstemp's mode).
-    write_atomically(portal_file, orjson.dumps(portal.to_json(), option=orjson.OPT_INDENT_2))
-    fsync_dir(folder)
+    _write_portal(folder, portal)
     return portal
+
+
+def _write_portal(folder: Path, portal: Portal) -> None:
+    # The access token must stay the owner's: the file is written 0600 (mkstemp's mode).
+    write_atomically(
+        folder / PORTAL_FILE, orjson.dumps(portal.to_json(), option=orjson.OPT_INDENT_2)
+    )
+    fsync_dir(folder)

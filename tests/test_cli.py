@@ -13,8 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from core.analytics import DateRange, Frequency
+from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
+from core.workflows import Action, ActionKind, TriggerKind
 from storage.bootstrap import open_services
 from tui.cli import main
 
@@ -186,7 +188,7 @@ class TestValidate:
         lines = [
             {"eventName": event, "email": "ann@example.com", "properties": {"make": "Ford"}},
             {"eventName": event, "email": "ann@example.com", "properties": {"year": "old"}},
-            {"inputs": [{"eventName": event, "email": "nobody@example.com"}]},
+            {"inputs": [{"eventName": event, "email": "nobody@example.com", "properties": {}}]},
         ]
         file = tmp_path / "events.jsonl"
         file.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
@@ -206,7 +208,9 @@ class TestValidate:
         db = tmp_path / "db"
         event = _definition(db)
         file = tmp_path / "one.json"
-        file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+        file.write_text(
+            json.dumps({"eventName": event, "email": "ann@example.com", "properties": {}})
+        )
         result = runner.invoke(main, ["validate", str(file), "--db", str(db)])
         assert result.exit_code == 0, result.output
 
@@ -511,7 +515,7 @@ def test_send_tags_what_it_stores(tmp_path: Path, runner: CliRunner) -> None:
     db = tmp_path / "db"
     event = _definition(db)
     file = tmp_path / "one.json"
-    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com", "properties": {}}))
     result = runner.invoke(main, ["send", str(file), "--db", str(db), "--tag", "ci-7"])
     assert result.exit_code == 0, result.output
     services = open_services(db, create=False)
@@ -526,8 +530,91 @@ def test_a_bad_tag_is_one_clear_line_and_stores_nothing(tmp_path: Path, runner: 
     db = tmp_path / "db"
     event = _definition(db)
     file = tmp_path / "one.json"
-    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com"}))
+    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com", "properties": {}}))
     result = runner.invoke(main, ["send", str(file), "--db", str(db), "--tag", "no spaces"])
     assert result.exit_code != 0
     assert "A tag is 1 to 100 letters" in result.output
     assert _ids_and_values(db) == []
+
+
+class TestPortalSetId:
+    """``cbe portal set-id``: hard-coded fully qualified names of a real portal work on cbe."""
+
+    def _filled(self, db: Path) -> str:
+        """A database of portal 12345678 with an event, a completion and a workflow on it."""
+        services = open_services(db, portal_id=12345678)
+        try:
+            make = {"label": "Make", "type": "string"}
+            event = services.definitions.create(
+                {"label": "Viewed Car", "propertyDefinitions": [make]}
+            )
+            ann = services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+            services.ingestion.send(
+                {
+                    "eventName": event.fully_qualified_name,
+                    "objectId": ann.id,
+                    "uuid": "u1",
+                    "properties": {"make": "Kia"},
+                }
+            )
+            workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
+            services.workflows.update(
+                workflow.id, trigger=TriggerKind.EVENT, trigger_event=event.fully_qualified_name
+            )
+            services.workflows.add_action(
+                workflow.id,
+                Action(id="a1", kind=ActionKind.DELAY_UNTIL_EVENT, event_name=event.name),
+            )
+            return ann.id
+        finally:
+            services.close()
+
+    def test_portal_set_id_renames_every_fully_qualified_name(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        db = tmp_path / "db"
+        ann = self._filled(db)
+        result = runner.invoke(main, ["portal", "set-id", "87654321", "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        assert "Portal id: 12345678 -> 87654321" in result.output
+        assert "1 event definition(s), 1 completion(s), 1 workflow(s)" in result.output
+        shown = json.loads(runner.invoke(main, ["portal", "--db", str(db), "--json"]).output)
+        assert shown["portalId"] == 87654321
+
+        services = open_services(db, create=False)
+        try:
+            [event] = services.definitions.search()
+            assert event.fully_qualified_name == "pe87654321_viewed_car"
+            [stored] = services.occurrences.iterate(CompletionQuery())
+            assert stored.event_name == "pe87654321_viewed_car"
+            [workflow] = services.db.workflows.list_workflows()
+            assert workflow.trigger_event == "pe87654321_viewed_car"
+            assert workflow.actions[0].event_name == "pe87654321_viewed_car"
+            # the hard-coded name of the real portal is sent as is; the stored uuid still counts
+            new = {"eventName": "pe87654321_viewed_car", "objectId": ann, "properties": {}}
+            services.ingestion.send({**new, "uuid": "u2"})
+            with pytest.raises(ValidationFailed) as again:
+                services.ingestion.send({**new, "uuid": "u1"})
+            assert again.value.violations[0].rule is Rule.DUPLICATE_UUID
+            with pytest.raises(ValidationFailed) as old:
+                services.ingestion.send({**new, "eventName": "pe12345678_viewed_car"})
+            assert old.value.violations[0].rule is Rule.UNKNOWN_EVENT
+        finally:
+            services.close()
+
+        same = runner.invoke(main, ["portal", "--db", str(db), "set-id", "87654321"])
+        assert same.exit_code == 0, same.output
+        assert "The portal id is 87654321 already." in same.output
+
+    def test_portal_set_id_refuses_what_is_no_portal_id(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        db = tmp_path / "db"
+        self._filled(db)
+        for bad in ("0", "-5", "1000000000000"):
+            result = runner.invoke(main, ["portal", "set-id", "--db", str(db), "--", bad])
+            assert result.exit_code != 0
+            assert "A portal id is a whole number from 1 to 999999999999" in result.output
+        missing = runner.invoke(main, ["portal", "set-id", "1", "--db", str(tmp_path / "none")])
+        assert missing.exit_code != 0
+        assert "There is no cbe database" in missing.output

@@ -34,6 +34,7 @@ from core.filters import Operator, PropertyFilter, check_filter
 from core.hubspot import definition_to_hubspot, draft_from_hubspot
 from core.ingestion import Mode, all_properties
 from core.models import EventDefinition, Source
+from core.portal import PortalService
 from core.rules import MAX_BATCH_SIZE
 from core.services import Services
 from core.text import neutralise, neutralise_json
@@ -419,6 +420,7 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
                     Source.IMPORT,
                     all_or_nothing=False,
                     tags=[tag] * len(pending),
+                    hubspot_body=True,
                 )
                 stored += len(result.stored)
                 for rejection in result.rejected:
@@ -436,7 +438,9 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
                 elif isinstance(body, dict) and "inputs" in body:
                     flush()
                     try:
-                        batch = services.ingestion.send_batch(body, Source.IMPORT, tag)
+                        batch = services.ingestion.send_batch(
+                            body, Source.IMPORT, tag, hubspot_body=True
+                        )
                         stored += len(batch)
                     except ValidationFailed as error:
                         rejected += 1
@@ -485,7 +489,7 @@ def validate(ctx: click.Context, file: Path, db: Path | None, as_json: bool) -> 
                 if not as_json:
                     _echo(f"{where}: {body.reason}")
                 continue
-            verdict = services.ingestion.validate(body)
+            verdict = services.ingestion.validate(body, hubspot_body=True)
             invalid += not verdict.valid
             answers.append({"where": where, **verdict_json(verdict)})
             if not as_json:
@@ -1091,13 +1095,15 @@ def timeline(ctx: click.Context, email: str, limit: int, expand: bool, db: Path 
         services.close()
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print portal id and access token as JSON.")
 @click.pass_context
 @_friendly_errors
 def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
-    """Show the portal id, and where the access token is kept."""
+    """Show the portal id, and where the access token is kept (`set-id` changes the id)."""
+    if ctx.invoked_subcommand is not None:
+        return
     services = _open(ctx, db)
     try:
         p = services.db.portal
@@ -1117,6 +1123,36 @@ def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
         _echo(f"Database:     {services.db.location}")
         _echo(f"Access token: in {token_file} (readable by you only);")
         _echo("              `cbe portal --json` prints it.")
+    finally:
+        services.close()
+
+
+@portal.command("set-id")
+@click.argument("portal_id", type=int)
+@db_option
+@click.pass_context
+@_friendly_errors
+def portal_set_id(ctx: click.Context, portal_id: int, db: Path | None) -> None:
+    """Give the portal the id of a real HubSpot portal, so that code with its fully qualified
+    names (pe{PORTAL_ID}_{name}) runs against cbe unchanged.
+
+    Every event's fully qualified name follows, and so do the completions already stored and
+    the workflows' events. Close the app and stop `cbe serve` on this database first: they read
+    the portal id when they start.
+    """
+    parent = ctx.parent.params.get("db") if ctx.parent is not None else None
+    services = _open(ctx, db or parent, create=False)
+    try:
+        change = PortalService(services.db).set_id(portal_id)
+        if change.old == change.new and not (change.definitions or change.completions):
+            click.echo(f"The portal id is {change.new} already.")
+            return
+        click.echo(f"Portal id: {change.old} -> {change.new}")
+        click.echo(
+            f"Renamed: {change.definitions} event definition(s), "
+            f"{change.completions} completion(s), {change.workflows} workflow(s); "
+            f"events are now sent as pe{change.new}_<name>."
+        )
     finally:
         services.close()
 

@@ -27,11 +27,11 @@ from api.errors import Forbidden, read_json
 from api.guards import OriginPolicy, page_origin
 from api.tags import run_tag
 from api.useragent import describe
-from core.errors import NotFound, Violation, fail_if
+from core.errors import Violation, fail_if
 from core.ingestion import IngestResult, Mode
 from core.models import Source, TrackingMethod
 from core.records import check_email
-from core.rules import check_send_text
+from core.rules import check_send_text, qualified_internal_name
 from core.services import Services
 
 router = APIRouter(tags=["javascript collector"])
@@ -121,12 +121,11 @@ def collect(services: Services, payload: dict[str, Any], tag: str | None = None)
     properties = payload.get("properties")
     properties = dict(properties) if isinstance(properties, dict) else {}
     fail_if(check_send_text({"eventName": event_name, "properties": properties}))
-    try:
-        definition = services.definitions.get(event_name)
-        with_defaults = definition.include_default_properties
-    except NotFound:
-        with_defaults = False  # ingestion rejects the unknown event and says so
-    if with_defaults:
+    # Only the fully qualified name names an event, as in HubSpot's tracking code; ingestion
+    # rejects anything else (an internal name alone too) and says so.
+    name = qualified_internal_name(services.db.portal.portal_id, event_name)
+    definition = services.db.definitions.get(name) if name is not None else None
+    if definition is not None and definition.include_default_properties:
         page = payload.get("page") if isinstance(payload.get("page"), dict) else {}
         defaults = page_properties(page or {}, payload.get("userAgent"))
         properties = {**defaults, **properties}  # what the page sent wins

@@ -25,5 +25,5 @@ async def send_one(request: Request, body: Annotated[Any, Body()]) -> Response:
 @router.post("/batch", status_code=204)
 def send_batch(request: Request, body: Annotated[Any, Body()]) -> Response:
     """Store up to 500 completions, all or none."""
-    services_of(request).ingestion.send_batch(body, Source.API, run_tag(request))
+    services_of(request).ingestion.send_batch(body, Source.API, run_tag(request), hubspot_body=True)
     return Response(status_code=204)

@@ -27,7 +27,7 @@ def validate(
     """What `POST /events/v3/send` would do with this body (or `/send/batch`, for a body with
     `inputs`): every input judged by the same strict rules, the uuids already stored included,
     and nothing stored. Always 200; `valid` says whether the request would be accepted."""
-    return verdict_json(services_of(request).ingestion.validate(body))
+    return verdict_json(services_of(request).ingestion.validate(body, hubspot_body=True))
 
 
 def verdict_json(verdict: Verdict) -> dict[str, Any]:

@@ -32,6 +32,9 @@ if CHROMIUM is None:
 
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
+SPEC_REQUIRED = {"propertyDefinitions": [], "includeDefaultProperties": True}
+"""What HubSpot's spec requires of a definition besides its label."""
+
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -123,12 +126,15 @@ def test_a_click_in_chromium_is_stored_with_the_javascript_rules(
                 "name": "clicked_buy",
                 "trackingMethod": "JAVASCRIPT",
                 "snippet": SNIPPET % {"event": event},
+                "includeDefaultProperties": True,
                 "propertyDefinitions": [
                     {"label": "Note", "type": "string"},
                     {
                         "label": "Plan",
                         "type": "enumeration",
-                        "options": [{"label": "Pro", "value": "pro"}],
+                        "options": [
+                            {"label": "Pro", "value": "pro", "displayOrder": 0, "hidden": False}
+                        ],
                     },
                 ],
             },
@@ -176,9 +182,14 @@ def test_the_tracking_code_follows_the_events(server: Server) -> None:
     with server.client() as api:
         api.post(
             "/events/v3/event-definitions",
-            json={"label": "Scrolled", "trackingMethod": "JAVASCRIPT", "snippet": "/* v1 */"},
+            json={
+                "label": "Scrolled",
+                "trackingMethod": "JAVASCRIPT",
+                "snippet": "/* v1 */",
+                **SPEC_REQUIRED,
+            },
         )
-        api.post("/events/v3/event-definitions", json={"label": "Sent by API"})
+        api.post("/events/v3/event-definitions", json={"label": "Sent by API", **SPEC_REQUIRED})
     script = httpx.get(f"{server.url}/tracking.js")
     assert script.headers["content-type"].startswith("application/javascript")
     assert script.headers["cache-control"] == "no-store"

@@ -75,7 +75,13 @@ def test_every_write_on_a_full_disk_is_507_in_hubspots_shape(
     )
     _insufficient_storage(
         http.post(
-            "/events/v3/event-definitions", json={"label": "Signed up", "primaryObject": "CONTACT"}
+            "/events/v3/event-definitions",
+            json={
+                "label": "Signed up",
+                "primaryObject": "CONTACT",
+                "propertyDefinitions": [],
+                "includeDefaultProperties": True,
+            },
         )
     )
     assert _stored(services) == 1

@@ -59,7 +59,11 @@ def clicked(server: Server) -> str:
     with server.client() as api:
         created = api.post(
             "/events/v3/event-definitions",
-            json={"label": "Clicked", "propertyDefinitions": [{"label": "Note", "type": "string"}]},
+            json={
+                "label": "Clicked",
+                "includeDefaultProperties": True,
+                "propertyDefinitions": [{"label": "Note", "type": "string"}],
+            },
         )
         assert created.status_code == 201, created.text
         return str(created.json()["fullyQualifiedName"])
@@ -294,7 +298,10 @@ def test_a_group_that_fails_as_a_whole_is_stored_send_by_send(
     services.ingestion.ingest = fragile  # type: ignore[method-assign]
     queue = SendQueue(services.ingestion)
     event = viewed_car.fully_qualified_name
-    bodies = [{"eventName": event, "email": "ann@example.com", "uuid": f"u{i}"} for i in range(30)]
+    bodies = [
+        {"eventName": event, "email": "ann@example.com", "uuid": f"u{i}", "properties": {}}
+        for i in range(30)
+    ]
     bodies[11]["uuid"] = "bad"
 
     async def run() -> list[Any]:
@@ -454,7 +461,12 @@ def test_records_and_definitions_holding_a_lone_surrogate_are_refused_before_a_w
     requests = [
         ("post", "/crm/v3/objects/contacts", f'{{"properties": {{"firstname": "{bad}"}}}}'),
         ("patch", f"/crm/v3/objects/contacts/{contact.id}", f'{{"properties": {{"x{bad}": "1"}}}}'),
-        ("post", "/events/v3/event-definitions", f'{{"label": "{bad}", "name": "bad_one"}}'),
+        (
+            "post",
+            "/events/v3/event-definitions",
+            f'{{"label": "{bad}", "name": "bad_one", "propertyDefinitions": [], '
+            '"includeDefaultProperties": true}',
+        ),
         ("patch", f"/events/v3/event-definitions/{name}", f'{{"description": "{bad}"}}'),
         (
             "post",

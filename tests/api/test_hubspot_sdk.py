@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,7 +20,7 @@ from hubspot.events.send import (
     BehavioralEventHttpCompletionRequest,
 )
 
-from tests.api.conftest import Server
+from tests.api.conftest import ROOT, Server, start_server, stop_server
 
 
 @pytest.fixture
@@ -35,14 +38,15 @@ def _define_viewed_car(client: HubSpot) -> dict[str, object]:
                 "label": "Viewed Car",
                 "name": "viewed_car",
                 "primaryObject": "CONTACT",
+                "includeDefaultProperties": True,
                 "propertyDefinitions": [
                     {
                         "name": "condition",
                         "label": "Condition",
                         "type": "enumeration",
                         "options": [
-                            {"label": "New", "value": "new"},
-                            {"label": "Used", "value": "used"},
+                            {"label": "New", "value": "new", "displayOrder": 0, "hidden": False},
+                            {"label": "Used", "value": "used", "displayOrder": 1, "hidden": False},
                         ],
                     },
                     {"name": "year", "label": "Year", "type": "number"},
@@ -210,3 +214,48 @@ def test_a_wrong_token_is_refused(server: Server) -> None:
         stranger.events.events_api.get_types()
     assert raised.value.status == 401
     assert json.loads(raised.value.body)["category"] == "INVALID_AUTHENTICATION"
+
+
+def test_a_naive_occurred_at_from_the_sdk_is_read_as_utc(client: HubSpot, server: Server) -> None:
+    """The SDK sends a datetime without tzinfo as ``2026-10-01T09:30:00``: cbe reads it as UTC."""
+    _define_viewed_car(client)
+    _contact(client, "ann@example.com")
+    client.events.send.basic_api.send(
+        behavioral_event_http_completion_request=BehavioralEventHttpCompletionRequest(
+            event_name=f"pe{server.portal_id}_viewed_car",
+            email="ann@example.com",
+            occurred_at=datetime(2026, 10, 1, 9, 30),  # naive
+            properties={"make": "Ford"},
+        )
+    )
+    [stored] = client.events.events_api.get_page(object_type="contact").results
+    assert stored.occurred_at == datetime(2026, 10, 1, 9, 30, tzinfo=UTC)
+
+
+def test_a_real_portals_hard_coded_names_work_after_set_id(tmp_path: Path) -> None:
+    """``cbe portal set-id 87654321``: code that sends pe87654321_... runs against cbe as is."""
+    db = tmp_path / "db"
+    stop_server(start_server(db))  # a database, as `cbe serve` makes it
+    subprocess.run(
+        [sys.executable, "-m", "tui.cli", "portal", "set-id", "87654321", "--db", str(db)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    server = start_server(db)
+    try:
+        assert server.portal_id == 87654321
+        client = HubSpot(access_token=server.token, host=server.url, base_url=server.url)
+        assert _define_viewed_car(client)["fullyQualifiedName"] == "pe87654321_viewed_car"
+        _contact(client, "ann@example.com")
+        client.events.send.basic_api.send(
+            behavioral_event_http_completion_request=BehavioralEventHttpCompletionRequest(
+                event_name="pe87654321_viewed_car",  # hard-coded, as production code has it
+                email="ann@example.com",
+                properties={"make": "Ford"},
+            )
+        )
+        [stored] = client.events.events_api.get_page(object_type="contact").results
+        assert stored.event_type == "pe87654321_viewed_car"
+    finally:
+        stop_server(server)

@@ -10,6 +10,9 @@ from core.services import Services
 from tests.api.conftest import TEST_HOSTS, TOKEN
 from tests.conftest import PORTAL_ID
 
+REQUIRED = {"propertyDefinitions": [], "includeDefaultProperties": True}
+"""What HubSpot's spec requires of a definition besides its label."""
+
 
 def _hubspot_error(body: dict[str, object], category: str) -> None:
     assert body["status"] == "error"
@@ -64,7 +67,12 @@ class TestDefinitions:
     def test_create_get_update_delete(self, http: TestClient, services: Services) -> None:
         created = http.post(
             "/events/v3/event-definitions",
-            json={"label": "Clicked Buy", "propertyDefinitions": [], "primaryObject": "DEAL"},
+            json={
+                "label": "Clicked Buy",
+                "propertyDefinitions": [],
+                "includeDefaultProperties": True,
+                "primaryObject": "DEAL",
+            },
         )
         assert created.status_code == 201
         body = created.json()
@@ -80,7 +88,7 @@ class TestDefinitions:
             "/events/v3/event-definitions/clicked_buy",
             json={"label": "Clicked buy button", "description": "Any buy button"},
         )
-        assert patched.status_code == 200
+        assert patched.status_code == 201  # as HubSpot's spec answers a PATCH
         assert patched.json()["labels"]["singular"] == "Clicked buy button"
         assert patched.json()["name"] == "clicked_buy"
 
@@ -88,7 +96,7 @@ class TestDefinitions:
         assert deleted.status_code == 204
         assert http.get("/events/v3/event-definitions/clicked_buy").status_code == 404
         again = http.post(
-            "/events/v3/event-definitions", json={"label": "x", "name": "clicked_buy"}
+            "/events/v3/event-definitions", json={"label": "x", "name": "clicked_buy", **REQUIRED}
         )
         assert again.status_code == 400
         assert again.json()["errors"][0]["code"] == "NAME_DELETED"
@@ -99,6 +107,7 @@ class TestDefinitions:
             json={
                 "label": "",
                 "name": "9lives",
+                "includeDefaultProperties": True,
                 "propertyDefinitions": [
                     {"label": "Kind", "type": "enumeration", "options": []},
                     {"label": "City", "name": "hs_city", "type": "string"},
@@ -116,11 +125,11 @@ class TestDefinitions:
 
     def test_list_search_and_paging(self, http: TestClient) -> None:
         for label in ("Alpha one", "Beta two", "Alpha three"):
-            http.post("/events/v3/event-definitions", json={"label": label})
+            http.post("/events/v3/event-definitions", json={"label": label, **REQUIRED})
         first = http.get("/events/v3/event-definitions", params={"limit": 2}).json()
         assert first["total"] == 3
         assert [d["name"] for d in first["results"]] == ["alpha_one", "beta_two"]
-        assert "properties" not in first["results"][0]
+        assert first["results"][0]["properties"] == []  # required by HubSpot's schema
         cursor = first["paging"]["next"]["after"]
         second = http.get("/events/v3/event-definitions", params={"limit": 2, "after": cursor})
         assert [d["name"] for d in second.json()["results"]] == ["alpha_three"]
@@ -143,10 +152,13 @@ class TestDefinitions:
         updated = http.patch(
             f"{base}/condition",
             json={
-                "options": [{"label": "New", "value": "new"}, {"label": "Demo", "value": "demo"}]
+                "options": [
+                    {"label": "New", "value": "new", "displayOrder": 0, "hidden": False},
+                    {"label": "Demo", "value": "demo", "displayOrder": 1, "hidden": False},
+                ]
             },
         )
-        assert updated.status_code == 200
+        assert updated.status_code == 201  # as HubSpot's spec answers a PATCH
         assert [o["value"] for o in updated.json()["options"]] == ["new", "demo"]
         assert http.delete(f"{base}/colour").status_code == 204
         missing = http.delete(f"{base}/colour")
@@ -183,7 +195,11 @@ class TestSendAndRead:
     def test_batch_over_500_is_refused(
         self, http: TestClient, viewed_car: EventDefinition, contact: CrmRecord
     ) -> None:
-        body = {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+        body = {
+            "eventName": viewed_car.fully_qualified_name,
+            "objectId": contact.id,
+            "properties": {},
+        }
         response = http.post("/events/v3/send/batch", json={"inputs": [body] * 501})
         assert response.status_code == 400
         assert response.json()["errors"][0]["code"] == "BATCH_TOO_LARGE"

@@ -33,11 +33,15 @@ def test_sends_arriving_together_are_stored_together_and_answered_each(
 ) -> None:
     services.records.create(ObjectType.CONTACT, {"email": EMAIL})
     event = viewed_car.fully_qualified_name
-    good = [{"eventName": event, "email": EMAIL, "uuid": f"u{i}"} for i in range(40)]
+    good = [
+        {"eventName": event, "email": EMAIL, "uuid": f"u{i}", "properties": {}} for i in range(40)
+    ]
     bodies: list[dict[str, Any]] = [*good]
-    bodies.insert(5, {"eventName": event, "email": "nobody@example.com"})
-    bodies.insert(9, {"eventName": event, "email": EMAIL, "uuid": "u3"})  # u3 sent twice
-    bodies.insert(20, {"eventName": "pe1_unknown", "email": EMAIL})
+    bodies.insert(5, {"eventName": event, "email": "nobody@example.com", "properties": {}})
+    bodies.insert(
+        9, {"eventName": event, "email": EMAIL, "uuid": "u3", "properties": {}}
+    )  # u3 sent twice
+    bodies.insert(20, {"eventName": "pe1_unknown", "email": EMAIL, "properties": {}})
 
     queue = SendQueue(services.ingestion)
     release = threading.Event()
@@ -86,7 +90,7 @@ def test_a_storage_failure_is_every_waiting_requests_error(
 
     services.ingestion.ingest = broken  # type: ignore[method-assign]
     queue = SendQueue(services.ingestion)
-    body = {"eventName": viewed_car.fully_qualified_name, "email": EMAIL}
+    body = {"eventName": viewed_car.fully_qualified_name, "email": EMAIL, "properties": {}}
     outcomes = asyncio.run(_send_all(queue, [body, body, body]))
     queue.close()
     assert [str(o) for o in outcomes] == ["disk full"] * 3
@@ -102,7 +106,10 @@ def test_a_closed_queue_refuses_new_sends(services: Services) -> None:
 @pytest.mark.slow
 def test_concurrent_http_sends_are_each_answered_and_durable(server: Server) -> None:
     with server.client() as client:
-        event = client.post("/events/v3/event-definitions", json={"label": "Clicked"}).json()
+        event = client.post(
+            "/events/v3/event-definitions",
+            json={"label": "Clicked", "propertyDefinitions": [], "includeDefaultProperties": True},
+        ).json()
         client.post("/crm/v3/objects/contacts", json={"properties": {"email": EMAIL}})
     name = event["fullyQualifiedName"]
 
@@ -110,7 +117,12 @@ def test_concurrent_http_sends_are_each_answered_and_durable(server: Server) -> 
         headers = {"Authorization": f"Bearer {server.token}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
             bodies = [
-                {"eventName": name, "email": EMAIL if i % 10 else "x@example.com", "uuid": f"h{i}"}
+                {
+                    "eventName": name,
+                    "email": EMAIL if i % 10 else "x@example.com",
+                    "uuid": f"h{i}",
+                    "properties": {},
+                }
                 for i in range(200)
             ]
             return await asyncio.gather(*(client.post("/events/v3/send", json=b) for b in bodies))

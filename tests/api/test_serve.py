@@ -18,6 +18,7 @@ from core.occurrences import CompletionQuery
 from core.services import Services
 from core.workflows import Action, ActionKind
 from tests.api.conftest import TEST_HOSTS, start_server, stop_server
+from tests.conftest import PORTAL_ID
 
 
 def test_serve_prints_its_url_and_where_the_token_is(tmp_path: Path) -> None:
@@ -78,7 +79,7 @@ def test_collector_answers_what_it_stored_and_cut(services: Services) -> None:
         answer = client.post(
             "/cbe/v1/collect",
             content=(
-                '{"eventName": "clicked", "utk": "u1", "properties": {"note": "'
+                f'{{"eventName": "pe{PORTAL_ID}_clicked", "utk": "u1", "properties": {{"note": "'
                 + "y" * 300
                 + '", "mystery": 1}}'
             ),
@@ -94,7 +95,9 @@ def test_collector_answers_what_it_stored_and_cut(services: Services) -> None:
         unknown = client.post("/cbe/v1/collect", content='{"eventName": "nope"}').json()
         assert unknown["stored"] == []
         assert unknown["rejected"][0]["code"] == "UNKNOWN_EVENT"
-        beacon = client.get("/__ptbe.gif", params={"n": "clicked", "_note": "hi", "u": "u1"})
+        beacon = client.get(
+            "/__ptbe.gif", params={"n": f"pe{PORTAL_ID}_clicked", "_note": "hi", "u": "u1"}
+        )
         assert beacon.headers["content-type"] == "image/gif"
     notes = sorted(
         str(c.properties.get("note"))[:3] for c in services.occurrences.iterate(CompletionQuery())

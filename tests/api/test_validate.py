@@ -40,7 +40,11 @@ def test_every_broken_rule_is_named_in_hubspots_error_form(
         "/cbe/v1/validate",
         json={
             "inputs": [
-                {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id},
+                {
+                    "eventName": viewed_car.fully_qualified_name,
+                    "objectId": contact.id,
+                    "properties": {},
+                },
                 {
                     "eventName": viewed_car.fully_qualified_name,
                     "objectId": contact.id,

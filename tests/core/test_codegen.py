@@ -403,6 +403,9 @@ class TestPlaceholder:
             pytest.param(
                 prop("download_link", PropertyType.STRING), "https://www.example.com/", id="link"
             ),
+            pytest.param(prop("surly_mood", PropertyType.STRING), "example text", id="surly"),
+            pytest.param(prop("blinker", PropertyType.STRING), "example text", id="blinker"),
+            pytest.param(prop("purl", PropertyType.STRING), "example text", id="purl"),
             pytest.param(prop("year", PropertyType.NUMBER), 1, id="number"),
             pytest.param(
                 prop("listed_at", PropertyType.DATETIME), EXAMPLE_TIMESTAMP, id="datetime"
@@ -842,6 +845,7 @@ def define_on(server: Server, name: str, primary_object: ObjectType) -> EventDef
                 "label": name.replace("_", " ").title(),
                 "name": name,
                 "primaryObject": primary_object.value,
+                "includeDefaultProperties": True,
                 "propertyDefinitions": [
                     {"name": p.name, "label": p.label, "type": p.type.value}
                     | ({"options": [o.to_json() for o in p.options]} if p.options else {})

@@ -127,7 +127,7 @@ def test_occurred_at_forms(
         pytest.param(True, id="true"),
         pytest.param(False, id="false"),
         pytest.param(1.5, id="fractional-millis"),
-        pytest.param("2024-01-02T03:04:05", id="naive"),
+        pytest.param("2024-01-02T03:04:05 CET", id="zone-name"),
         pytest.param("next tuesday", id="words"),
     ],
 )
@@ -166,7 +166,7 @@ def test_strict_reports_every_violation_of_a_request_and_stores_nothing(
                     "colour": "red",
                     "make": "m" * 257,
                     "year": "abc",
-                    "listed_at": "2024-01-02T03:04:05",
+                    "listed_at": "noon",
                     long_name: "x",
                     "condition": "damaged",
                     "listing_url": "u" * 1024,
@@ -291,14 +291,35 @@ def test_malformed_bodies(services: Services, raw: object, expected: list[tuple[
     assert violations_of(error) == expected
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            {}, [("eventName", "REQUIRED"), ("properties", "REQUIRED")], id="empty-object"
+        ),
+        pytest.param({"eventName": "x"}, [("properties", "REQUIRED")], id="no-properties"),
+        pytest.param(
+            {"eventName": "x", "properties": None}, [("properties", "REQUIRED")], id="null"
+        ),
+    ],
+)
+def test_a_hubspot_body_needs_properties(
+    services: Services, raw: object, expected: list[tuple[str, str]]
+) -> None:
+    """HubSpot's send spec requires properties; cbe's own callers may leave them out."""
+    with pytest.raises(ValidationFailed) as error:
+        services.ingestion.send(raw, hubspot_body=True)
+    assert violations_of(error) == expected
+
+
 # -- events --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", STRICT_AND_LENIENT)
 @pytest.mark.parametrize(
     "event_name",
-    [f"pe{PORTAL_ID}_nope", "pe999_viewed_car", "nope"],
-    ids=["unknown", "other-portal", "unknown-internal"],
+    [f"pe{PORTAL_ID}_nope", "pe999_viewed_car", "nope", "viewed_car"],
+    ids=["unknown", "other-portal", "unknown-internal", "internal-name-alone"],
 )
 def test_unknown_events_are_rejected(
     services: Services,
@@ -319,7 +340,15 @@ def test_unknown_events_are_rejected(
         assert rejection.index == 0
         (violation,) = rejection.violations
     assert (violation.field, violation.rule) == ("eventName", Rule.UNKNOWN_EVENT)
-    assert violation.message == f"Event with fully qualified name {event_name} does not exist."
+    hint = (
+        f" 'viewed_car' is an internal name; send the fully qualified name "
+        f"{viewed_car.fully_qualified_name}."
+        if event_name == "viewed_car"
+        else ""
+    )
+    assert violation.message == (
+        f"Event with fully qualified name {event_name} does not exist.{hint}"
+    )
     assert_nothing_stored(services)
 
 

@@ -383,6 +383,16 @@ def test_option_messages_name_the_value() -> None:
         pytest.param("hs_link_href", 1024, id="hs_link_href"),
         pytest.param("listing_url", 1024, id="custom-listing_url"),
         pytest.param("Listing_URL", 1024, id="url-any-case"),
+        pytest.param("url", 1024, id="url-alone"),
+        pytest.param("referrer", 1024, id="referrer-alone"),
+        pytest.param("first_referer", 1024, id="http-spelling-referer"),
+        pytest.param("surly_mood", 256, id="url-inside-a-word"),
+        pytest.param("blinker", 256, id="link-inside-a-word"),
+        pytest.param("purl", 256, id="url-ending-a-word"),
+        pytest.param("url_count", 256, id="a-count-of-urls"),
+        pytest.param("download_link", 1024, id="a-link-is-a-url"),
+        pytest.param("link_clicks", 256, id="a-count-of-links"),
+        pytest.param("referrer_type", 256, id="about-a-referrer"),
     ],
 )
 def test_value_length_at_and_past_the_limit(name: str, limit: int) -> None:
