@@ -164,7 +164,8 @@ class Trace:
             out.append(
                 f"Accepted: {c.event_name} received {_time(c.to_json()['receivedAt'])} from "
                 f"{_SOURCES.get(c.source.value, c.source.value)}, occurred "
-                f"{_time(c.to_json()['occurredAt'])} (completion {c.id})."
+                f"{_time(c.to_json()['occurredAt'])} (completion {c.id}"
+                + (f", uuid {c.uuid!r})." if c.uuid != c.id else ").")
             )
             out.append("  Record: " + str(s.match["detail"]))
             if s.record is not None:
