@@ -471,14 +471,20 @@ class Ingestor:
 
     def replay(self, request: RejectedRequest) -> int:
         """Send a kept request again by the strict rules, without quarantining it again;
-        returns how many completions it stored."""
+        returns how many completions it stored. A kept retry (its only violation a uuid
+        already received, as HubSpot mode keeps them) is replayed as HubSpot would: a uuid
+        still taken is a no-op that passes, so a retry never blocks the quarantine."""
+        retry = bool(request.violations) and all(
+            v.rule is Rule.DUPLICATE_UUID for v in request.violations
+        )
+        mode = Mode.HUBSPOT if retry else Mode.STRICT
         if request.batch:
             inputs = parse_batch_body(request.body)
             if inputs and isinstance(inputs[0], Violation):
                 raise ValidationFailed([v for v in inputs if isinstance(v, Violation)])
             result = self.ingest(
                 inputs,
-                Mode.STRICT,
+                mode,
                 request.source,
                 batch=True,
                 quarantine=False,
@@ -486,7 +492,7 @@ class Ingestor:
             )
         else:
             result = self.ingest(
-                [request.body], Mode.STRICT, request.source, quarantine=False, tags=[request.tag]
+                [request.body], mode, request.source, quarantine=False, tags=[request.tag]
             )
         return len(result.stored)
 

@@ -170,3 +170,15 @@ def test_the_verdict_still_answers_everything(
         [Rule.DUPLICATE_UUID],
         [Rule.UNKNOWN_EMAIL],
     ]
+
+
+def test_a_kept_retry_leaves_the_quarantine_on_replay_without_a_second_copy(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    request = body(viewed_car, objectId=contact.id, uuid="u-5", properties={})
+    hubspot(services, request)
+    hubspot(services, request)
+    report = services.rejections.replay()
+    assert report.failed == [] and [n for _, n in report.passed] == [0]
+    assert services.rejections.list() == []
+    assert len(stored(services)) == 1
