@@ -109,7 +109,7 @@ class SendQueue:
             hubspot_body=True,
         )
         refused: dict[int, ValidationFailed | None] = {
-            r.index: ValidationFailed(r.violations) for r in result.rejected
+            r.index: ValidationFailed(r.violations, r.reference) for r in result.rejected
         }
         refused.update((d.index, None) for d in result.duplicates)  # accepted, stored before
         stored = iter(result.stored)  # in the order of the sends neither refused nor repeated

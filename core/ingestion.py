@@ -197,6 +197,8 @@ class Rejection:
 
     index: int
     violations: list[Violation]
+    reference: str | None = None
+    """The id the quarantine keeps it under (a strict or HubSpot-mode refusal)."""
 
 
 @dataclass
@@ -300,6 +302,11 @@ class _Refused(NamedTuple):
     tag: str | None
 
 
+def _one(ids: Sequence[str]) -> str | None:
+    """The id of a refused request kept as one (a batch kept whole, a single send)."""
+    return ids[0] if len(ids) == 1 else None
+
+
 def _tag_of(tags: Sequence[str | None] | None, index: int = 0) -> str | None:
     return tags[index] if tags else None
 
@@ -382,8 +389,8 @@ class Ingestor:
         inputs = parse_batch_body(body)
         if inputs and isinstance(inputs[0], Violation):
             violations = [v for v in inputs if isinstance(v, Violation)]
-            self._quarantine([_Refused(True, body, violations, tag)], source)
-            raise ValidationFailed(violations)
+            ids = self._quarantine([_Refused(True, body, violations, tag)], source)
+            raise ValidationFailed(violations, _one(ids))
         return self.ingest(
             inputs,
             mode,
@@ -453,10 +460,11 @@ class Ingestor:
         if batch:
             size = check_batch_size(len(bodies))
             if size:
+                ids: list[str] = []
                 if keep:
                     refused = _Refused(True, {"inputs": list(bodies)}, size, _tag_of(tags))
-                    self._quarantine([refused], source)
-                raise ValidationFailed(size)
+                    ids = self._quarantine([refused], source)
+                raise ValidationFailed(size, _one(ids))
         with self._db.transaction():
             return self._ingest_locked(
                 bodies,
@@ -496,8 +504,9 @@ class Ingestor:
             )
         return len(result.stored)
 
-    def _quarantine(self, refused: Sequence[_Refused], source: Source) -> None:
-        """Keep refused requests, each with its body, violations and test run's tag."""
+    def _quarantine(self, refused: Sequence[_Refused], source: Source) -> list[str]:
+        """Keep refused requests, each with its body, violations and test run's tag; their
+        ids, in order (none when they could not be kept)."""
         now = truncate_to_millis(to_utc(self._clock.now()))
         kept = [
             RejectedRequest(
@@ -515,6 +524,8 @@ class Ingestor:
             self._db.rejections.add(kept)
         except Exception:  # the answer to the sender matters more than the copy
             _log.exception("could not keep %d rejected request(s)", len(kept))
+            return []
+        return [k.id for k in kept]
 
     def _ingest_locked(
         self,
@@ -579,18 +590,21 @@ class Ingestor:
                 drafts.append((index, draft))
 
         if mode is not Mode.LENIENT and all_or_nothing and all_violations:
+            ids = []
             if keep:
                 refused = self._refused(bodies, batch, result, all_violations, tags)
-                self._quarantine(refused, source)
-            raise ValidationFailed(all_violations)
+                ids = self._quarantine(refused, source)
+            raise ValidationFailed(all_violations, _one(ids))
         if keep and result.rejected:  # strict, input by input: each refused one on its own
-            self._quarantine(
+            ids = self._quarantine(
                 [
                     _Refused(False, bodies[r.index], r.violations, _tag_of(tags, r.index))
                     for r in result.rejected
                 ],
                 source,
             )
+            for rejection, reference in zip(result.rejected, ids, strict=False):
+                rejection.reference = reference
         if keep and result.duplicates and store:  # retries: answered as accepted, kept here
             self._quarantine(self._retries(bodies, batch, result.duplicates, tags), source)
         if not store:  # a verdict: what would be stored, as it would be

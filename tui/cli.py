@@ -710,7 +710,8 @@ def trace(ctx: click.Context, key: str, db: Path | None, as_json: bool) -> None:
     when and from which path, stored or refused (every rule), which record it matched and how
     or that it matched none, retries with the same uuid, what the JavaScript rules cut, and on
     which record's timeline it is. For a send without a uuid, give the completion id the
-    collector answered, or a rejected request's id. Exits with status 1 when nothing was found."""
+    collector answered, or the correlationId of the 400 that refused it. Exits with status 1
+    when nothing was found."""
     from core.trace import trace as trace_of
 
     services = _open(ctx, db, create=False, reading=True)

@@ -18,11 +18,12 @@ router = APIRouter(prefix="/cbe/v1/trace", tags=["cbe"])
 @router.get("/{key}", response_class=EscapedJSONResponse)
 async def trace_send(request: Request, key: str) -> dict[str, Any]:
     """What happened to the send with this `uuid` (for a send without one: the completion id
-    the collector answered, or a rejected request's id): when and how it arrived, stored or
-    refused (every rule), which record it matched and how (`objectId`, `email`, `utk`) or that
-    it matched none, retries with the same uuid (answered 204, not stored again), what the
-    JavaScript rules cut, and on which record's timeline it is. 404 when nothing with that key
-    was received (or its refusal has left the bounded quarantine)."""
+    the collector answered, or the `correlationId` of the 400 that refused it): when and how
+    it arrived, stored or refused (every rule), which record it matched and how (`objectId`,
+    `email`, `utk`) or that it matched none, retries with the same uuid (answered 204, not
+    stored again), what the JavaScript rules cut, and on which record's timeline it is. 404
+    when nothing with that key was received (or its refusal has left the bounded
+    quarantine)."""
     services = services_of(request)
     found = await run_in_threadpool(trace, services.db, key)
     if not found.found:

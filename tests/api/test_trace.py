@@ -140,3 +140,26 @@ def test_the_trace_needs_the_token_and_answers_an_unknown_key_as_hubspot_does(
     assert "correlationId" in body and "'never-sent'" in body["message"]
     del http.headers["Authorization"]
     assert http.get("/cbe/v1/trace/never-sent").status_code == 401
+
+
+def test_a_refused_send_without_uuid_is_traced_by_the_answers_correlation_id(
+    http: TestClient, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    single = http.post(
+        "/events/v3/send",
+        json={
+            "eventName": viewed_car.fully_qualified_name,
+            "objectId": contact.id,
+            "properties": {"year": "old"},
+        },
+    )
+    batch = http.post(
+        "/events/v3/send/batch",
+        json={"inputs": [{"eventName": "pe1_nothing", "objectId": contact.id, "properties": {}}]},
+    )
+    for answer, code in ((single, "INVALID_NUMBER"), (batch, "UNKNOWN_EVENT")):
+        assert answer.status_code == 400
+        got = http.get(f"/cbe/v1/trace/{answer.json()['correlationId']}").json()
+        (refused,) = got["refused"]
+        assert refused["rejectionId"] == answer.json()["correlationId"]
+        assert [v["code"] for v in refused["violations"]] == [code]
