@@ -31,9 +31,11 @@ from api.routes import (
     events,
     rejections,
     send,
+    trace,
     validate,
 )
 from api.sendqueue import SendQueue
+from core.ingestion import Mode
 from core.services import Services
 
 _log = logging.getLogger("cbe.api")
@@ -227,6 +229,7 @@ def create_app(
     workflow_seconds: float = 5.0,
     allowed_hosts: Sequence[str] = (),
     bound_host: str | None = None,
+    strict: bool = False,
 ) -> FastAPI:
     """The cbe HTTP application for one portal.
 
@@ -234,7 +237,9 @@ def create_app(
     (localhost on any port when empty). ``public_url`` is the address pages reach the server at
     (for the tracking script); by default the address the script was requested from.
     ``allowed_hosts`` are names besides localhost, IP addresses, ``public_url``'s host and
-    ``bound_host`` (when a name) that requests may address the server by.
+    ``bound_host`` (when a name) that requests may address the server by. ``strict``: the send
+    endpoints refuse everything at once, an unknown record and a repeated uuid included (else
+    they answer as HubSpot does, see :class:`core.ingestion.Mode`).
     """
     app = FastAPI(
         title="cbe",
@@ -245,7 +250,8 @@ def create_app(
         lifespan=workflow_clock(services, workflow_seconds),
     )
     app.state.services = services
-    app.state.send_queue = SendQueue(services.ingestion)
+    app.state.mode = mode = Mode.STRICT if strict else Mode.HUBSPOT
+    app.state.send_queue = SendQueue(services.ingestion, mode=mode)
     app.state.public_url = public_url
     app.state.origins = origins = OriginPolicy(allowed_origins)
     token = access_token.encode()
@@ -261,6 +267,7 @@ def create_app(
     app.include_router(validate.router)
     app.include_router(rejections.router)
     app.include_router(completions.router)
+    app.include_router(trace.router)
 
     app.add_middleware(RequireToken, token=token)  # inside CORS: a 401 carries its headers
     app.add_middleware(_Cors, policy=origins)

@@ -50,8 +50,9 @@ def error_body(
     category: str,
     violations: Iterable[Violation] = (),
     sub_category: str | None = None,
+    correlation_id: str | None = None,
 ) -> dict[str, Any]:
-    """A HubSpot error document."""
+    """A HubSpot error document; ``correlation_id``: the id a refused send is kept under."""
     violations = list(violations)
     errors = error_details(violations)
     context: dict[str, list[str]] = {}
@@ -60,7 +61,7 @@ def error_body(
     body: dict[str, Any] = {
         "status": "error",
         "message": message,
-        "correlationId": str(uuid.uuid4()),
+        "correlationId": correlation_id or str(uuid.uuid4()),
         "category": category,
     }
     if sub_category:
@@ -100,9 +101,12 @@ def error_response(
     category: str,
     violations: Iterable[Violation] = (),
     headers: Mapping[str, str] | None = None,
+    correlation_id: str | None = None,
 ) -> JSONResponse:
     return _ErrorResponse(
-        error_body(message, category, violations), status_code=status, headers=headers
+        error_body(message, category, violations, correlation_id=correlation_id),
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -211,7 +215,11 @@ async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
 async def on_validation_failed(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ValidationFailed)
     return error_response(
-        400, _validation_message(error.violations), "VALIDATION_ERROR", error.violations
+        400,
+        _validation_message(error.violations),
+        "VALIDATION_ERROR",
+        error.violations,
+        correlation_id=error.reference,  # `cbe trace` finds the refused request by it
     )
 
 

@@ -1,6 +1,6 @@
 """Single sends stored together: many connections, one lock, one journal line, one ``fsync``.
 
-Every ``POST /events/v3/send`` is its own strict request, yet storing each alone would take
+Every ``POST /events/v3/send`` is its own request, yet storing each alone would take
 the database's lock and wait for the disk once per request. The queue hands the sends that
 arrive while a group is being stored to one writer thread, which validates each on its own
 (a broken send is answered with its own violations and stores nothing) and stores the rest of
@@ -28,27 +28,32 @@ MAX_GROUP = 500
 @dataclass
 class _Send:
     body: Any
-    future: asyncio.Future[Completion]
+    future: asyncio.Future[Completion | None]
     loop: asyncio.AbstractEventLoop
     tag: str | None = None
 
 
 class SendQueue:
-    """Strict single sends from any number of coroutines, stored in groups by one thread."""
+    """Single sends from any number of coroutines, stored in groups by one thread.
 
-    def __init__(self, ingestor: Ingestor, source: Source = Source.API) -> None:
+    ``mode``: :attr:`Mode.HUBSPOT` (``cbe serve``) or :attr:`Mode.STRICT` (``--strict``)."""
+
+    def __init__(
+        self, ingestor: Ingestor, source: Source = Source.API, mode: Mode = Mode.HUBSPOT
+    ) -> None:
         self._ingestor = ingestor
         self._source = source
+        self._mode = mode
         self._waiting: list[_Send] = []
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    async def send(self, body: Any, tag: str | None = None) -> Completion:
-        """Store one send body strictly; raises :class:`ValidationFailed` as
-        :meth:`Ingestor.send` does."""
+    async def send(self, body: Any, tag: str | None = None) -> Completion | None:
+        """Store one send body; raises :class:`ValidationFailed` as :meth:`Ingestor.send`
+        does, and gives None for a uuid already received (as HubSpot: accepted, stored once)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Completion] = loop.create_future()
+        future: asyncio.Future[Completion | None] = loop.create_future()
         with self._changed:
             if self._closed:
                 raise RuntimeError("the send queue is closed")
@@ -79,7 +84,7 @@ class SendQueue:
             self._store(group)
 
     def _store(self, group: Sequence[_Send]) -> None:
-        outcomes: list[Completion | BaseException]
+        outcomes: list[Completion | BaseException | None]
         try:
             outcomes = self._outcomes(group)
         except Exception as error:
@@ -94,27 +99,30 @@ class SendQueue:
         for loop, answers in by_loop.items():
             loop.call_soon_threadsafe(_answer, answers)
 
-    def _outcomes(self, group: Sequence[_Send]) -> list[Completion | BaseException]:
+    def _outcomes(self, group: Sequence[_Send]) -> list[Completion | BaseException | None]:
         result = self._ingestor.ingest(
             [send.body for send in group],
-            Mode.STRICT,
+            self._mode,
             self._source,
             all_or_nothing=False,
             tags=[send.tag for send in group],
             hubspot_body=True,
         )
-        refused = {r.index: ValidationFailed(r.violations) for r in result.rejected}
-        stored = iter(result.stored)  # in the order of the sends not refused
+        refused: dict[int, ValidationFailed | None] = {
+            r.index: ValidationFailed(r.violations, r.reference) for r in result.rejected
+        }
+        refused.update((d.index, None) for d in result.duplicates)  # accepted, stored before
+        stored = iter(result.stored)  # in the order of the sends neither refused nor repeated
         return [refused[i] if i in refused else next(stored) for i in range(len(group))]
 
-    def _alone(self, send: _Send) -> Completion | BaseException:
+    def _alone(self, send: _Send) -> Completion | BaseException | None:
         try:
             return self._outcomes([send])[0]
         except Exception as error:
             return error
 
 
-def _answer(answers: list[tuple[_Send, Completion | BaseException]]) -> None:
+def _answer(answers: list[tuple[_Send, Completion | BaseException | None]]) -> None:
     for send, outcome in answers:
         if send.future.done():  # the request was cancelled (the client went away)
             continue

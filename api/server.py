@@ -20,6 +20,7 @@ def serve(
     log_level: str = "warning",
     public_url: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    strict: bool = False,
 ) -> None:
     """Serve until interrupted (Ctrl+C)."""
     app = create_app(
@@ -29,6 +30,7 @@ def serve(
         public_url=public_url,
         allowed_hosts=allowed_hosts,
         bound_host=host,
+        strict=strict,
     )
     ready_to_serve(services)
     uvicorn.run(

@@ -96,8 +96,11 @@ class WritesRefused(CbeError):
 class ValidationFailed(CbeError):
     """A request broke one or more rules; nothing of it was stored."""
 
-    def __init__(self, violations: Sequence[Violation]) -> None:
+    def __init__(self, violations: Sequence[Violation], reference: str | None = None) -> None:
         self.violations: tuple[Violation, ...] = tuple(violations)
+        self.reference = reference
+        """The id the quarantine keeps the refused request under, when it kept it: the API
+        answers it as ``correlationId``, and ``cbe trace`` finds the request by it."""
         count = len(self.violations)
         head = str(self.violations[0]) if self.violations else "invalid input"
         more = f" (and {count - 1} more)" if count > 1 else ""

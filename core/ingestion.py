@@ -1,15 +1,22 @@
-"""Ingestion: the one entry point through which completions arrive, in two modes.
+"""Ingestion: the one entry point through which completions arrive, in three modes.
 
-Strict (HTTP API, CLI import): any violation fails the whole request, every violation is reported
-and nothing is stored. Lenient (JavaScript collector): values are truncated to their limit, only
-the first 50 properties are kept, and what was cut is recorded on the completion; only an input
-that cannot become a completion at all (unknown event, no identity) is refused.
+As HubSpot (the HTTP API and ``cbe send`` by default): what HubSpot checks at once (unknown event
+or property, limits, types, names, no identity) fails the request with every violation and stores
+nothing; what HubSpot settles after accepting never fails it: an ``objectId``, ``email`` or
+``utk`` that names no record keeps the completion unassociated (an anonymous visitor for a utk),
+and a ``uuid`` already received is answered as accepted, stored once, and the retry kept in the
+quarantine. Strict (``--strict``, ``/cbe/v1/validate``, replays): every violation fails the
+request, an unknown record and a repeated uuid included. Lenient (JavaScript collector): values
+are truncated to their limit, only the first 50 properties are kept, and what was cut is recorded
+on the completion; only an input that cannot become a completion at all (unknown event, no
+identity) is refused.
 
-In both modes: ``eventName`` is the fully qualified name ``pe{portalId}_{name}`` (the internal
+In every mode: ``eventName`` is the fully qualified name ``pe{portalId}_{name}`` (the internal
 name alone names no event, as on HubSpot); names equal after lowercasing are one property (one
 kept, the rest reported);
-enumeration values that are not options are kept and flagged unusable; a ``uuid`` already stored
-for the event is refused; ``occurredAt`` defaults to the clock.
+enumeration values that are not options are kept and flagged unusable; a ``uuid`` is stored once
+per event; ``occurredAt`` defaults to the clock. Each completion says how its record was matched
+(``matched_by``), for its trace.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from core.models import (
     CrmRecord,
     Cut,
     EventDefinition,
+    Match,
     ObjectType,
     PropertyDefinition,
     PropertyType,
@@ -88,8 +96,12 @@ def dropped_properties(names: Sequence[str]) -> Cut:
 class Mode(StrEnum):
     """How strictly a request is held to the limits."""
 
+    HUBSPOT = "hubspot"
+    """What HubSpot refuses at once is refused; what it settles later is accepted."""
     STRICT = "strict"
+    """Everything is refused at once, an unknown record and a repeated uuid included."""
     LENIENT = "lenient"
+    """The JavaScript collector: cut to the limits, keep what can be kept."""
 
 
 class SendRequest(CbeModel):
@@ -185,6 +197,8 @@ class Rejection:
 
     index: int
     violations: list[Violation]
+    reference: str | None = None
+    """The id the quarantine keeps it under (a strict or HubSpot-mode refusal)."""
 
 
 @dataclass
@@ -193,6 +207,8 @@ class IngestResult:
 
     stored: list[Completion] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    duplicates: list[Rejection] = field(default_factory=list)
+    """Inputs whose uuid was already received (as HubSpot): accepted, not stored again."""
     created_contacts: list[CrmRecord] = field(default_factory=list)
 
 
@@ -286,6 +302,11 @@ class _Refused(NamedTuple):
     tag: str | None
 
 
+def _one(ids: Sequence[str]) -> str | None:
+    """The id of a refused request kept as one (a batch kept whole, a single send)."""
+    return ids[0] if len(ids) == 1 else None
+
+
 def _tag_of(tags: Sequence[str | None] | None, index: int = 0) -> str | None:
     return tags[index] if tags else None
 
@@ -346,12 +367,13 @@ class Ingestor:
         tag: str | None = None,
         *,
         hubspot_body: bool = False,
-    ) -> Completion:
-        """Strictly ingest one send body (``POST /events/v3/send``); ``hubspot_body`` as for
-        :func:`parse_send_body`."""
-        return self.ingest(
-            [body], Mode.STRICT, source, tags=[tag], hubspot_body=hubspot_body
-        ).stored[0]
+        mode: Mode = Mode.STRICT,
+    ) -> Completion | None:
+        """Ingest one send body (``POST /events/v3/send``); ``hubspot_body`` as for
+        :func:`parse_send_body`. None when ``mode`` is HUBSPOT and its uuid was already
+        received (accepted, not stored again)."""
+        result = self.ingest([body], mode, source, tags=[tag], hubspot_body=hubspot_body)
+        return result.stored[0] if result.stored else None
 
     def send_batch(
         self,
@@ -360,16 +382,18 @@ class Ingestor:
         tag: str | None = None,
         *,
         hubspot_body: bool = False,
+        mode: Mode = Mode.STRICT,
     ) -> list[Completion]:
-        """Strictly ingest a batch body ``{"inputs": [...]}``: all of it or nothing."""
+        """Ingest a batch body ``{"inputs": [...]}``: all of it or nothing (as HubSpot, the
+        inputs whose uuid was already received are accepted and not stored again)."""
         inputs = parse_batch_body(body)
         if inputs and isinstance(inputs[0], Violation):
             violations = [v for v in inputs if isinstance(v, Violation)]
-            self._quarantine([_Refused(True, body, violations, tag)], source)
-            raise ValidationFailed(violations)
+            ids = self._quarantine([_Refused(True, body, violations, tag)], source)
+            raise ValidationFailed(violations, _one(ids))
         return self.ingest(
             inputs,
-            Mode.STRICT,
+            mode,
             source,
             batch=True,
             tags=[tag] * len(inputs),
@@ -419,25 +443,28 @@ class Ingestor:
     ) -> IngestResult:
         """Validate and store ``bodies`` (raw JSON send bodies).
 
-        Strict mode raises :class:`ValidationFailed` with every violation (fields prefixed
-        ``inputs[i].`` when ``batch``) and stores nothing. With ``all_or_nothing=False`` (a file
-        import, where each line is its own request) strict mode instead rejects each input with
-        any violation and stores the others. Lenient mode stores what it can and lists the rest
+        Strict and HubSpot mode raise :class:`ValidationFailed` with every violation (fields
+        prefixed ``inputs[i].`` when ``batch``) and store nothing. With ``all_or_nothing=False``
+        (a file import, where each line is its own request) they instead reject each input with
+        any violation and store the others. HubSpot mode lists the inputs whose uuid was
+        already received in ``duplicates``, stores them not again, and keeps them in the
+        quarantine. Lenient mode stores what it can and lists the rest
         as rejected.
 
         What strict mode refuses is kept in the quarantine (:mod:`core.rejections`) unless
         ``quarantine`` is False (a replay of what is kept there).
         """
-        keep = quarantine and mode is Mode.STRICT
+        keep = quarantine and mode is not Mode.LENIENT
         for tag in {t for t in tags or () if t is not None}:
             fail_if(check_tag(tag))
         if batch:
             size = check_batch_size(len(bodies))
             if size:
+                ids: list[str] = []
                 if keep:
                     refused = _Refused(True, {"inputs": list(bodies)}, size, _tag_of(tags))
-                    self._quarantine([refused], source)
-                raise ValidationFailed(size)
+                    ids = self._quarantine([refused], source)
+                raise ValidationFailed(size, _one(ids))
         with self._db.transaction():
             return self._ingest_locked(
                 bodies,
@@ -452,14 +479,20 @@ class Ingestor:
 
     def replay(self, request: RejectedRequest) -> int:
         """Send a kept request again by the strict rules, without quarantining it again;
-        returns how many completions it stored."""
+        returns how many completions it stored. A kept retry (its only violation a uuid
+        already received, as HubSpot mode keeps them) is replayed as HubSpot would: a uuid
+        still taken is a no-op that passes, so a retry never blocks the quarantine."""
+        retry = bool(request.violations) and all(
+            v.rule is Rule.DUPLICATE_UUID for v in request.violations
+        )
+        mode = Mode.HUBSPOT if retry else Mode.STRICT
         if request.batch:
             inputs = parse_batch_body(request.body)
             if inputs and isinstance(inputs[0], Violation):
                 raise ValidationFailed([v for v in inputs if isinstance(v, Violation)])
             result = self.ingest(
                 inputs,
-                Mode.STRICT,
+                mode,
                 request.source,
                 batch=True,
                 quarantine=False,
@@ -467,12 +500,13 @@ class Ingestor:
             )
         else:
             result = self.ingest(
-                [request.body], Mode.STRICT, request.source, quarantine=False, tags=[request.tag]
+                [request.body], mode, request.source, quarantine=False, tags=[request.tag]
             )
         return len(result.stored)
 
-    def _quarantine(self, refused: Sequence[_Refused], source: Source) -> None:
-        """Keep refused requests, each with its body, violations and test run's tag."""
+    def _quarantine(self, refused: Sequence[_Refused], source: Source) -> list[str]:
+        """Keep refused requests, each with its body, violations and test run's tag; their
+        ids, in order (none when they could not be kept)."""
         now = truncate_to_millis(to_utc(self._clock.now()))
         kept = [
             RejectedRequest(
@@ -490,6 +524,8 @@ class Ingestor:
             self._db.rejections.add(kept)
         except Exception:  # the answer to the sender matters more than the copy
             _log.exception("could not keep %d rejected request(s)", len(kept))
+            return []
+        return [k.id for k in kept]
 
     def _ingest_locked(
         self,
@@ -533,36 +569,44 @@ class Ingestor:
             if draft is not None:
                 key = (draft.completion.event_name, draft.completion.uuid)
                 if key in already or key in seen_uuids:
-                    violations.append(
-                        Violation(
-                            field="uuid",
-                            rule=Rule.DUPLICATE_UUID,
-                            message=(
-                                f"A completion of {key[0]} with uuid {key[1]!r} was already "
-                                "received; the first is kept."
-                            ),
-                            actual=key[1],
-                        )
+                    repeated = Violation(
+                        field="uuid",
+                        rule=Rule.DUPLICATE_UUID,
+                        message=(
+                            f"A completion of {key[0]} with uuid {key[1]!r} was already "
+                            "received; the first is kept."
+                        ),
+                        actual=key[1],
                     )
+                    if mode is not Mode.HUBSPOT or violations:
+                        violations.append(repeated)
+                    else:  # HubSpot accepts the retry and keeps the first: a no-op
+                        result.duplicates.append(Rejection(index, [repeated]))
+                        continue
                 seen_uuids.add(key)
             if violations or draft is None:
                 self._reject(result, all_violations, index, violations, batch)
             else:
                 drafts.append((index, draft))
 
-        if mode is Mode.STRICT and all_or_nothing and all_violations:
+        if mode is not Mode.LENIENT and all_or_nothing and all_violations:
+            ids = []
             if keep:
                 refused = self._refused(bodies, batch, result, all_violations, tags)
-                self._quarantine(refused, source)
-            raise ValidationFailed(all_violations)
+                ids = self._quarantine(refused, source)
+            raise ValidationFailed(all_violations, _one(ids))
         if keep and result.rejected:  # strict, input by input: each refused one on its own
-            self._quarantine(
+            ids = self._quarantine(
                 [
                     _Refused(False, bodies[r.index], r.violations, _tag_of(tags, r.index))
                     for r in result.rejected
                 ],
                 source,
             )
+            for rejection, reference in zip(result.rejected, ids, strict=False):
+                rejection.reference = reference
+        if keep and result.duplicates and store:  # retries: answered as accepted, kept here
+            self._quarantine(self._retries(bodies, batch, result.duplicates, tags), source)
         if not store:  # a verdict: what would be stored, as it would be
             result.stored = [d.completion for _, d in drafts]
             return result
@@ -592,6 +636,26 @@ class Ingestor:
                 except Exception:  # the completions are stored; a listener catches up later
                     _log.exception("a listener failed on %d new completion(s)", len(completions))
         return result
+
+    @staticmethod
+    def _retries(
+        bodies: Sequence[object],
+        batch: bool,
+        duplicates: list[Rejection],
+        tags: Sequence[str | None] | None,
+    ) -> list[_Refused]:
+        """The inputs whose uuid was already received, as the quarantine keeps them: a batch's
+        as one request of those inputs, other requests body by body."""
+        if not batch:
+            return [
+                _Refused(False, bodies[d.index], d.violations, _tag_of(tags, d.index))
+                for d in duplicates
+            ]
+        violations = [
+            v.prefixed(f"inputs[{n}]") for n, d in enumerate(duplicates) for v in d.violations
+        ]
+        inputs = [bodies[d.index] for d in duplicates]
+        return [_Refused(True, {"inputs": inputs}, violations, _tag_of(tags, duplicates[0].index))]
 
     @staticmethod
     def _refused(
@@ -671,9 +735,9 @@ class Ingestor:
         identity = self._resolve_identity(request, definition, mode, lookups)
         if isinstance(identity, Violation):
             violations.append(identity)
-            object_id, create_email = None, None
+            object_id, create_email, matched_by = None, None, Match.NONE
         else:
-            object_id, create_email = identity
+            object_id, create_email, matched_by = identity
 
         occurred_at = now
         if request.occurred_at is not None:
@@ -688,7 +752,7 @@ class Ingestor:
                     ),
                     actual=str(request.occurred_at),
                 )
-                if mode is Mode.STRICT:
+                if mode is not Mode.LENIENT:
                     violations.append(bad)
                 else:
                     cuts.append(Cut(property="occurredAt", reason=bad.rule, detail=bad.message))
@@ -716,27 +780,36 @@ class Ingestor:
             unusable=unusable,
             cuts=cuts,
             tag=tag,
+            matched_by=matched_by,
+            unmatched_object_id=(
+                request.object_id if matched_by is Match.NONE and request.object_id else None
+            ),
         )
         return _Draft(completion, create_email), violations
 
     def _resolve_identity(
         self, request: SendRequest, definition: EventDefinition, mode: Mode, records: _Lookups
-    ) -> tuple[str | None, str | None] | Violation:
+    ) -> tuple[str | None, str | None, Match] | Violation:
         """objectId first, then email, then utk.
 
-        Returns the object id and, on the lenient path, the email of a contact to create.
+        Returns the object id, on the lenient path the email of a contact to create, and how
+        the record was matched. As HubSpot, an identity that names no record is no violation:
+        the completion is kept unassociated (HubSpot settles it after accepting the send).
         """
         kind = definition.primary_object
+        later = mode is Mode.HUBSPOT
         if request.object_id:
             record = records.get(kind, request.object_id)
             if record is None or record.archived:
+                if later:
+                    return None, None, Match.NONE
                 return Violation(
                     field="objectId",
                     rule=Rule.UNKNOWN_OBJECT,
                     message=f"No {kind.singular.lower()} with id {request.object_id} exists.",
                     actual=request.object_id,
                 )
-            return record.id, None
+            return record.id, None, Match.OBJECT_ID
         if kind is not ObjectType.CONTACT:
             if request.email or request.utk:
                 return Violation(
@@ -760,11 +833,16 @@ class Ingestor:
                 return refused[0]
             contact = records.find_contact_by_email(request.email)
             if contact is not None and not contact.archived:
-                return contact.id, None
-            if mode is Mode.LENIENT:
-                # Decided before anything is stored: no contact is made for a non-address.
+                return contact.id, None, Match.EMAIL
+            if mode is not Mode.STRICT:
+                # Decided before anything is stored: no contact is made for a non-address,
+                # and a non-address is refused at once.
                 invalid = check_email(request.email, "email")
-                return invalid[0] if invalid else (None, request.email)
+                if invalid:
+                    return invalid[0]
+                if later:
+                    return None, None, Match.NONE
+                return None, request.email, Match.CREATED
             return Violation(
                 field="email",
                 rule=Rule.UNKNOWN_EMAIL,
@@ -774,9 +852,10 @@ class Ingestor:
         if request.utk:
             contact = records.find_contact_by_utk(request.utk)
             if contact is not None and not contact.archived:
-                return contact.id, None
-            if mode is Mode.LENIENT:
-                return None, None  # an anonymous visitor, joined to a contact once identified
+                return contact.id, None, Match.UTK
+            if mode is not Mode.STRICT:
+                # an anonymous visitor, joined to a contact once identified
+                return None, None, Match.NONE
             return Violation(
                 field="utk",
                 rule=Rule.UNKNOWN_UTK,
@@ -798,7 +877,7 @@ class Ingestor:
         cuts: list[Cut],
         lookups: _Lookups,
     ) -> tuple[dict[str, PropertyValue], dict[str, list[str]]]:
-        strict = mode is Mode.STRICT
+        strict = mode is not Mode.LENIENT
         sent = request.properties
         if None in sent.values():  # a null value is as if the property was not sent
             sent = {k: v for k, v in sent.items() if v is not None}

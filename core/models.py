@@ -165,6 +165,18 @@ class Source(StrEnum):
     IMPORT = "import"
 
 
+class Match(StrEnum):
+    """How a completion was matched to its record when it arrived (its trace says so)."""
+
+    OBJECT_ID = "objectId"
+    EMAIL = "email"
+    UTK = "utk"
+    CREATED = "created"
+    """The JavaScript path met an unknown email and created the contact."""
+    NONE = "none"
+    """No record: an unknown objectId or email (kept unassociated), or an anonymous visitor."""
+
+
 class Portal(CbeModel):
     """The local account a database belongs to."""
 
@@ -300,6 +312,10 @@ class Completion(CbeModel):
     """What was truncated, dropped or ignored on the way in."""
     tag: str | None = None
     """The test run that sent it (``X-Cbe-Tag``), so that a run can list and delete its own."""
+    matched_by: Match | None = None
+    """How the record was found on arrival; None in documents stored before traces."""
+    unmatched_object_id: str | None = None
+    """The ``objectId`` sent when it named no record (the completion is kept unassociated)."""
 
     @classmethod
     def trusted(
@@ -319,6 +335,8 @@ class Completion(CbeModel):
         unusable: dict[str, list[str]],
         cuts: list[Cut],
         tag: str | None = None,
+        matched_by: Match | None = None,
+        unmatched_object_id: str | None = None,
     ) -> Completion:
         """A completion from values already in their validated form (UTC datetimes to the
         millisecond, enum members, fresh containers), without validating them again: the
@@ -340,6 +358,8 @@ class Completion(CbeModel):
             "unusable": unusable,
             "cuts": cuts,
             "tag": tag,
+            "matched_by": matched_by,
+            "unmatched_object_id": unmatched_object_id,
         }
         object.__setattr__(completion, "__dict__", values)
         object.__setattr__(completion, "__pydantic_fields_set__", set(values))
@@ -367,6 +387,8 @@ class Completion(CbeModel):
             unusable=doc.get("unusable") or {},
             cuts=[Cut.from_stored(cut) for cut in doc.get("cuts") or ()],
             tag=doc.get("tag"),
+            matched_by=_MATCHES.get(doc.get("matchedBy")),
+            unmatched_object_id=doc.get("unmatchedObjectId"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -387,6 +409,8 @@ class Completion(CbeModel):
             "unusable": {name: list(values) for name, values in self.unusable.items()},
             "cuts": [cut.model_dump(mode="json") for cut in self.cuts],
             "tag": self.tag,
+            "matchedBy": None if self.matched_by is None else self.matched_by.value,
+            "unmatchedObjectId": self.unmatched_object_id,
         }
 
 
@@ -437,5 +461,6 @@ _TEXT: dict[StrEnum, str] = {member: member.value for member in (*ObjectType, *S
 :meth:`Completion.to_json`, which every write goes through."""
 _OBJECT_TYPES = {member.value: member for member in ObjectType}
 _SOURCES = {member.value: member for member in Source}
+_MATCHES: dict[Any, Match] = {member.value: member for member in Match}
 """Members by their text, for :meth:`Completion.from_stored`, which every read goes through
 (calling the enumeration costs several times a lookup)."""

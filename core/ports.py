@@ -105,6 +105,10 @@ class CompletionRepository(Protocol):
         """
         ...
 
+    def find(self, key: str) -> list[Completion]:
+        """The completions whose uuid or id is ``key``, oldest first (a trace's lookup)."""
+        ...
+
     def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which ``(event_name, uuid)`` pairs are already stored."""
         ...

@@ -5,6 +5,10 @@ bounded quarantine (the oldest go first) with its body, its violations, its sour
 came. After the definition is fixed (an option added, a property created), a replay sends each
 again by the same rules and reports what now passes; what passes is stored and leaves the
 quarantine.
+
+Sends answered as HubSpot answers (``cbe serve``, ``cbe send``) keep here too the retries whose
+uuid was already received: they were answered as accepted and stored not again, and are kept so
+that a send's trace can tell of them; a replay lets them go (a uuid still taken is a no-op).
 """
 
 from __future__ import annotations

@@ -1502,6 +1502,21 @@ class CompletionStore:
             taken = self._uuid_set().hashes
             return {k for k in wanted if uuid_hash(*k) in taken and self._has_uuid(*k)}
 
+    def find(self, key: str) -> list[Completion]:
+        """The completions whose uuid, or id, is ``key`` (a uuid is unique per event, so one per
+        event at most), oldest first: what a trace looks up. Reads the ids and uuids of every
+        part, not the documents."""
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        found: list[Completion] = []
+        for part in parts:
+            positions = {p for p, uuid in part.explicit_uuids.items() if uuid == key}
+            if key in part.ids:
+                positions.update(p for p, id_ in enumerate(part.ids) if id_ == key)
+            found.extend(part.completion(p) for p in sorted(positions))
+        return sorted(found, key=lambda c: (c.received_at, c.id))
+
     def summaries(self) -> dict[str, EventSummary]:
         with self._lock.reading():
             self._refresh()

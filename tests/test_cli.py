@@ -122,7 +122,7 @@ def _definition(path: Path) -> str:
 
 
 class TestSend:
-    def test_jsonl_stores_good_lines_and_reports_bad_ones(
+    def test_strict_jsonl_stores_good_lines_and_reports_bad_ones(
         self, tmp_path: Path, runner: CliRunner
     ) -> None:
         db = tmp_path / "db"
@@ -136,7 +136,7 @@ class TestSend:
         file = tmp_path / "events.jsonl"
         text = "\n".join(json.dumps(line) for line in lines) + "\n{not json\n"
         file.write_text(text)
-        result = runner.invoke(main, ["send", str(file), "--db", str(db)])
+        result = runner.invoke(main, ["send", str(file), "--db", str(db), "--strict"])
         assert result.exit_code == 1
         assert (
             "line 2: properties.year: Value 'old' of 'year' is not a number. [INVALID_NUMBER]"
@@ -146,6 +146,34 @@ class TestSend:
         assert "line 5: not JSON" in result.output
         assert f"Stored 2 completion(s) from {file}; rejected 3." in result.output
         assert len(_ids_and_values(db)) == 2
+
+    def test_as_hubspot_an_unknown_record_is_kept_and_a_retry_stored_once(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        db = tmp_path / "db"
+        event = _definition(db)
+        lines = [
+            {"eventName": event, "email": "nobody@example.com", "properties": {}, "uuid": "a"},
+            {"eventName": event, "email": "ann@example.com", "properties": {"year": "old"}},
+            {"eventName": event, "email": "nobody@example.com", "properties": {}, "uuid": "a"},
+        ]
+        file = tmp_path / "events.jsonl"
+        file.write_text("\n".join(json.dumps(line) for line in lines))
+        result = runner.invoke(main, ["send", str(file), "--db", str(db)])
+        assert result.exit_code == 1  # line 2 breaks a rule HubSpot checks at once
+        assert "line 2: properties.year" in result.output
+        assert "nobody" not in result.output
+        assert (
+            f"Stored 1 completion(s) from {file}; rejected 1; 1 already received (stored once)."
+            in result.output
+        )
+        assert len(_ids_and_values(db)) == 1
+        traced = runner.invoke(main, ["trace", "a", "--db", str(db)])
+        assert traced.exit_code == 0, traced.output
+        assert "from cbe send" in traced.output
+        assert "No contact had email 'nobody@example.com' when it arrived" in traced.output
+        assert "Timeline: on no record's timeline." in traced.output
+        assert "Retry: received" in traced.output
 
     def test_a_batch_body_is_all_or_nothing(self, tmp_path: Path, runner: CliRunner) -> None:
         db = tmp_path / "db"
@@ -618,3 +646,54 @@ class TestPortalSetId:
         missing = runner.invoke(main, ["portal", "set-id", "1", "--db", str(tmp_path / "none")])
         assert missing.exit_code != 0
         assert "There is no cbe database" in missing.output
+
+
+class TestTrace:
+    def test_a_refused_send_names_every_rule_and_json_is_the_apis(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        db = tmp_path / "db"
+        event = _definition(db)
+        body = {
+            "eventName": event,
+            "email": "ann@example.com",
+            "uuid": "r-1",
+            "properties": {"year": "old", "colour": "\x1b[31mred"},
+        }
+        file = tmp_path / "one.json"
+        file.write_text(json.dumps(body))
+        assert runner.invoke(main, ["send", str(file), "--db", str(db)]).exit_code == 1
+        result = runner.invoke(main, ["trace", "r-1", "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        assert "Refused: received" in result.output and "from cbe send" in result.output
+        assert "[INVALID_NUMBER]" in result.output and "[UNKNOWN_PROPERTY]" in result.output
+        assert "\x1b" not in result.output  # what a sender wrote never reaches the terminal
+        as_json = runner.invoke(main, ["trace", "r-1", "--db", str(db), "--json"])
+        got = json.loads(as_json.output)
+        assert got["accepted"] is False
+        assert [v["code"] for v in got["refused"][0]["violations"]] == [
+            "INVALID_NUMBER",
+            "UNKNOWN_PROPERTY",
+        ]
+
+    def test_a_stored_send_says_how_it_matched_and_where_it_is(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        db = tmp_path / "db"
+        event = _definition(db)
+        file = tmp_path / "one.json"
+        body = {"eventName": event, "email": "ANN@example.com", "uuid": "k", "properties": {}}
+        file.write_text(json.dumps(body))
+        assert runner.invoke(main, ["send", str(file), "--db", str(db)]).exit_code == 0
+        result = runner.invoke(main, ["trace", "k", "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        assert "Accepted: " + event in result.output
+        assert "Matched a contact by email 'ANN@example.com'." in result.output
+        assert "Timeline: on contact 1 (ann@example.com)." in result.output
+
+    def test_nothing_found_exits_one(self, tmp_path: Path, runner: CliRunner) -> None:
+        db = tmp_path / "db"
+        _definition(db)
+        result = runner.invoke(main, ["trace", "never", "--db", str(db)])
+        assert result.exit_code == 1
+        assert "Nothing with uuid or id 'never' was received" in result.output

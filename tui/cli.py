@@ -214,6 +214,13 @@ TOKEN_ENV = "CBE_ACCESS_TOKEN"
     help="Another host name requests may address this server by (IP addresses and localhost "
     "always may); repeat for more.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse everything at once (400): also an objectId, email or utk that names no record "
+    "and a uuid already received, which HubSpot (and cbe serve by default) accepts with 204 "
+    "and settles later (see `cbe trace`).",
+)
 @click.pass_context
 @_friendly_errors
 def serve(
@@ -225,8 +232,16 @@ def serve(
     origins: tuple[str, ...],
     public_url: str | None,
     hosts: tuple[str, ...],
+    strict: bool,
 ) -> None:
-    """Serve HubSpot's events API and the JavaScript collector on this database."""
+    """Serve HubSpot's events API and the JavaScript collector on this database.
+
+    The send endpoints answer as HubSpot does: what HubSpot checks at once (an unknown event or
+    property, limits, types, names, no objectId/email/utk) is a 400 naming every broken rule,
+    nothing stored; what HubSpot settles after accepting is a 204: a record that does not exist
+    (the completion is kept unassociated) and a uuid already received (stored once, so a retry
+    is safe). With --strict all of it is a 400 at once. `cbe trace UUID` tells what happened.
+    """
     if ctx.find_root().params.get("read_only"):
         _fail("cbe serve stores what it receives: it needs a writable database, not --read-only.")
     from api.guards import OriginPolicy
@@ -250,6 +265,14 @@ def serve(
         _echo(f'  tracking code: <script src="{script}/tracking.js"></script>')
         pages = OriginPolicy(origins).describe()
         _echo(f"  collector:     takes completions from {pages}, and from programs")
+        _echo(
+            "  sends:         "
+            + (
+                "strict: an unknown record or a repeated uuid is a 400"
+                if strict
+                else "as HubSpot: an unknown record or a repeated uuid is a 204 (--strict: 400)"
+            )
+        )
         if host not in ("127.0.0.1", "localhost", "::1"):
             _echo(
                 "  warning: listening beyond this machine. Anyone who can reach the port can "
@@ -271,6 +294,7 @@ def serve(
             origins,
             public_url=public_url,
             allowed_hosts=hosts,
+            strict=strict,
         )
     finally:
         services.close()
@@ -391,21 +415,31 @@ class _Unreadable:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @db_option
 @click.option("--tag", help="Tag what is stored, as a test run does with X-Cbe-Tag.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Also reject a line whose objectId, email or utk names no record, or whose uuid was "
+    "already received (by default kept unassociated, or skipped as a retry, as HubSpot does).",
+)
 @click.pass_context
 @_friendly_errors
-def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> None:
-    """Send completions from FILE (HubSpot send bodies as JSON or JSON Lines), strictly.
+def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None, strict: bool) -> None:
+    """Send completions from FILE (HubSpot send bodies as JSON or JSON Lines), as `cbe serve`.
 
-    Each line (or array item) is its own request: a line that breaks a rule is rejected whole and
-    reported, the others are stored. A batch body ({"inputs": [...]}) is stored all or nothing.
+    Each line (or array item) is its own request: a line that breaks a rule HubSpot checks at once
+    is rejected whole and reported, the others are stored. A record that does not exist keeps the
+    completion unassociated and a uuid already received is skipped (stored once), as HubSpot
+    does; with --strict both are rejected. A batch body ({"inputs": [...]}) is stored all or
+    nothing.
     Exits with status 1 if anything was rejected, or when the disk refuses a write (one line
     says so, and how many completions were stored before it).
     """
     services = _open(ctx, db)
+    mode = Mode.STRICT if strict else Mode.HUBSPOT
     stored = 0
     try:
         items = list(_read_bodies(file))
-        stored = rejected = 0
+        stored = rejected = repeated = 0
         reports: list[str] = []
         with click.progressbar(length=len(items), label="Sending", file=sys.stderr) as bar:
             pending: list[tuple[str, Any]] = []
@@ -414,15 +448,17 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
                 nonlocal stored, rejected
                 if not pending:
                     return
+                nonlocal repeated
                 result = services.ingestion.ingest(
                     [body for _, body in pending],
-                    Mode.STRICT,
+                    mode,
                     Source.IMPORT,
                     all_or_nothing=False,
                     tags=[tag] * len(pending),
                     hubspot_body=True,
                 )
                 stored += len(result.stored)
+                repeated += len(result.duplicates)
                 for rejection in result.rejected:
                     rejected += 1
                     where = pending[rejection.index][0]
@@ -439,9 +475,12 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
                     flush()
                     try:
                         batch = services.ingestion.send_batch(
-                            body, Source.IMPORT, tag, hubspot_body=True
+                            body, Source.IMPORT, tag, hubspot_body=True, mode=mode
                         )
                         stored += len(batch)
+                        inputs = body.get("inputs")
+                        if isinstance(inputs, list):
+                            repeated += len(inputs) - len(batch)
                     except ValidationFailed as error:
                         rejected += 1
                         reports.extend(_report(where, list(error.violations)))
@@ -453,7 +492,8 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None) -> No
             flush()
         for line in reports:
             _echo(line, err=True)
-        _echo(f"Stored {stored} completion(s) from {file}; rejected {rejected}.")
+        again = f"; {repeated} already received (stored once)" if repeated else ""
+        _echo(f"Stored {stored} completion(s) from {file}; rejected {rejected}{again}.")
         if rejected:
             ctx.exit(1)
     except StorageUnavailable as error:
@@ -654,6 +694,38 @@ def codegen(
     finally:
         services.close()
     _write_or_echo(text, output, f"Wrote {len(chosen)} event(s) as {language} to {output}.")
+
+
+# -- trace -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("key", metavar="UUID")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the trace as the API answers it.")
+@click.pass_context
+@_friendly_errors
+def trace(ctx: click.Context, key: str, db: Path | None, as_json: bool) -> None:
+    """What happened to the send with this UUID ("why didn't my event register?"): received
+    when and from which path, stored or refused (every rule), which record it matched and how
+    or that it matched none, retries with the same uuid, what the JavaScript rules cut, and on
+    which record's timeline it is. For a send without a uuid, give the completion id the
+    collector answered, or the correlationId of the 400 that refused it. Exits with status 1
+    when nothing was found."""
+    from core.trace import trace as trace_of
+
+    services = _open(ctx, db, create=False, reading=True)
+    try:
+        found = trace_of(services.db, key)
+    finally:
+        services.close()
+    if as_json:
+        _echo_data(json.dumps(found.to_json(), indent=2))
+    else:
+        for line in found.lines():
+            _echo(line)
+    if not found.found:
+        ctx.exit(1)
 
 
 # -- rejections --------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""``POST /events/v3/send`` and ``/send/batch``: strict ingestion, 204 once durable."""
+"""``POST /events/v3/send`` and ``/send/batch``: 204 once durable.
+
+As HubSpot by default (an unknown record or a repeated uuid is accepted, see
+:class:`core.ingestion.Mode`); everything refused at once with ``cbe serve --strict``."""
 
 from __future__ import annotations
 
@@ -16,7 +19,10 @@ router = APIRouter(prefix="/events/v3/send", tags=["send"])
 
 @router.post("", status_code=204)
 async def send_one(request: Request, body: Annotated[Any, Body()]) -> Response:
-    """Store one completion; every broken rule is answered at once and nothing is stored."""
+    """Store one completion; every rule HubSpot checks at once is answered at once (400, every
+    broken rule, nothing stored). A record that does not exist or a uuid already received is
+    accepted as HubSpot accepts it (`cbe serve --strict`: 400); `GET /cbe/v1/trace/{uuid}`
+    tells what happened."""
     queue: SendQueue = request.app.state.send_queue
     await queue.send(body, run_tag(request))
     return Response(status_code=204)
@@ -24,6 +30,9 @@ async def send_one(request: Request, body: Annotated[Any, Body()]) -> Response:
 
 @router.post("/batch", status_code=204)
 def send_batch(request: Request, body: Annotated[Any, Body()]) -> Response:
-    """Store up to 500 completions, all or none."""
-    services_of(request).ingestion.send_batch(body, Source.API, run_tag(request), hubspot_body=True)
+    """Store up to 500 completions, all or none (inputs whose uuid was already received are
+    accepted and not stored again, unless `cbe serve --strict`)."""
+    services_of(request).ingestion.send_batch(
+        body, Source.API, run_tag(request), hubspot_body=True, mode=request.app.state.mode
+    )
     return Response(status_code=204)

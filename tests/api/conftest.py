@@ -109,3 +109,12 @@ def http(services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(services, TOKEN, allowed_hosts=TEST_HOSTS)) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"
         yield client
+
+
+@pytest.fixture
+def strict_http(services: Services) -> Iterator[TestClient]:
+    """The API in process as ``cbe serve --strict`` answers, authorised with ``TOKEN``."""
+    app = create_app(services, TOKEN, allowed_hosts=TEST_HOSTS, strict=True)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield client

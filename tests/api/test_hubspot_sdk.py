@@ -192,8 +192,8 @@ def test_a_batch_with_one_bad_input_stores_nothing(client: HubSpot, server: Serv
     good = BehavioralEventHttpCompletionRequest(
         event_name=event, object_id=contact_id, properties={"make": "Kia"}
     )
-    bad = BehavioralEventHttpCompletionRequest(
-        event_name=event, object_id="999", properties={"make": "Kia"}
+    bad = BehavioralEventHttpCompletionRequest(  # a rule HubSpot checks at once
+        event_name=event, object_id=contact_id, properties={"model": "Rio"}
     )
     with pytest.raises(ApiException) as raised:
         client.events.send.batch_api.send(
@@ -203,9 +203,71 @@ def test_a_batch_with_one_bad_input_stores_nothing(client: HubSpot, server: Serv
         )
     body = json.loads(raised.value.body)
     assert [(e["in"], e["code"]) for e in body["errors"]] == [
-        ("inputs[2].objectId", "UNKNOWN_OBJECT")
+        ("inputs[2].properties.model", "UNKNOWN_PROPERTY")
     ]
     assert client.events.events_api.get_page(object_type="contact").results == []
+
+
+def test_a_record_that_does_not_exist_does_not_fail_a_batch(
+    client: HubSpot, server: Server
+) -> None:
+    """As HubSpot: which record a completion belongs to is settled after the 204."""
+    _define_viewed_car(client)
+    contact_id = _contact(client, "ann@example.com")
+    event = f"pe{server.portal_id}_viewed_car"
+    inputs = [
+        BehavioralEventHttpCompletionRequest(
+            event_name=event, object_id=contact_id, properties={"make": "Kia"}, uuid=f"u-{i}"
+        )
+        for i in range(498)
+    ]
+    inputs.insert(
+        100,
+        BehavioralEventHttpCompletionRequest(
+            event_name=event, object_id="999", properties={}, uuid="nobody-1"
+        ),
+    )
+    inputs.insert(
+        200,
+        BehavioralEventHttpCompletionRequest(
+            event_name=event, email="nobody@example.com", properties={}, uuid="nobody-2"
+        ),
+    )
+    batch = BatchedBehavioralEventHttpCompletionRequest(inputs=inputs)
+    client.events.send.batch_api.send(batched_behavioral_event_http_completion_request=batch)
+    # a retry after a timeout: 204 again, stored once
+    client.events.send.batch_api.send(batched_behavioral_event_http_completion_request=batch)
+    client.events.send.basic_api.send(behavioral_event_http_completion_request=inputs[0])
+    with server.client() as http:
+        for uuid, how in (("u-0", "objectId"), ("nobody-1", "none"), ("nobody-2", "none")):
+            trace = http.get(f"/cbe/v1/trace/{uuid}")
+            assert trace.status_code == 200, trace.text
+            (stored,) = trace.json()["completions"]
+            assert stored["match"]["by"] == how
+        retried = http.get("/cbe/v1/trace/u-0").json()
+        assert len(retried["completions"]) == 1  # stored once
+        assert len(retried["retries"]) == 2  # the batch's retry and the single send
+        assert http.get("/cbe/v1/trace/nobody-1").json()["completions"][0]["timeline"] is None
+    page = client.events.events_api.get_page(object_type="contact", limit=100)
+    assert len(page.results) == 100 and page.paging is not None  # 500 stored, not 1,000
+
+
+def test_a_strict_server_refuses_what_hubspot_settles_later(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "db", "--strict")
+    try:
+        client = HubSpot(access_token=server.token, host=server.url, base_url=server.url)
+        _define_viewed_car(client)
+        event = f"pe{server.portal_id}_viewed_car"
+        with pytest.raises(ApiException) as raised:
+            client.events.send.basic_api.send(
+                behavioral_event_http_completion_request=BehavioralEventHttpCompletionRequest(
+                    event_name=event, email="nobody@example.com", properties={}
+                )
+            )
+        assert raised.value.status == 400
+        assert [e["code"] for e in json.loads(raised.value.body)["errors"]] == ["UNKNOWN_EMAIL"]
+    finally:
+        print(stop_server(server))
 
 
 def test_a_wrong_token_is_refused(server: Server) -> None:

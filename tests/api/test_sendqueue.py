@@ -13,6 +13,7 @@ import pytest
 
 from api.sendqueue import SendQueue
 from core.errors import Rule, ValidationFailed
+from core.ingestion import Mode
 from core.models import Completion, EventDefinition, ObjectType
 from core.services import Services
 from tests.api.conftest import Server
@@ -28,8 +29,9 @@ async def _send_all(queue: SendQueue, bodies: list[dict[str, Any]]) -> list[Any]
     return await asyncio.gather(*(queue.send(b) for b in bodies), return_exceptions=True)
 
 
+@pytest.mark.parametrize("mode", [Mode.STRICT, Mode.HUBSPOT], ids=["strict", "hubspot"])
 def test_sends_arriving_together_are_stored_together_and_answered_each(
-    services: Services, viewed_car: EventDefinition, db_path: Path
+    services: Services, viewed_car: EventDefinition, db_path: Path, mode: Mode
 ) -> None:
     services.records.create(ObjectType.CONTACT, {"email": EMAIL})
     event = viewed_car.fully_qualified_name
@@ -43,7 +45,7 @@ def test_sends_arriving_together_are_stored_together_and_answered_each(
     )  # u3 sent twice
     bodies.insert(20, {"eventName": "pe1_unknown", "email": EMAIL, "properties": {}})
 
-    queue = SendQueue(services.ingestion)
+    queue = SendQueue(services.ingestion, mode=mode)
     release = threading.Event()
     original = services.ingestion.ingest
     calls: list[int] = []
@@ -69,15 +71,23 @@ def test_sends_arriving_together_are_stored_together_and_answered_each(
     assert calls == [1, len(bodies) - 1]  # two groups: the first send, then all the others
     assert _journal_lines(db_path) == 2
     refused = {i: o for i, o in enumerate(outcomes) if isinstance(o, ValidationFailed)}
-    assert {i: [v.rule for v in o.violations] for i, o in refused.items()} == {
-        5: [Rule.UNKNOWN_EMAIL],
-        9: [Rule.DUPLICATE_UUID],
-        20: [Rule.UNKNOWN_EVENT],
-    }
     stored = [o for o in outcomes if isinstance(o, Completion)]
-    assert [c.uuid for c in stored] == [b["uuid"] for b in good]
     kept = services.db.completions.summaries()[event].count
-    assert kept == len(good)
+    if mode is Mode.STRICT:
+        assert {i: [v.rule for v in o.violations] for i, o in refused.items()} == {
+            5: [Rule.UNKNOWN_EMAIL],
+            9: [Rule.DUPLICATE_UUID],
+            20: [Rule.UNKNOWN_EVENT],
+        }
+        assert [c.uuid for c in stored] == [b["uuid"] for b in good]
+        assert kept == len(good)
+    else:  # as HubSpot: the unknown email is kept unassociated, the repeated uuid a no-op
+        assert {i: [v.rule for v in o.violations] for i, o in refused.items()} == {
+            20: [Rule.UNKNOWN_EVENT],
+        }
+        assert outcomes[9] is None
+        assert outcomes[5].object_id is None
+        assert len(stored) == len(good) + 1 == kept
 
 
 def test_a_storage_failure_is_every_waiting_requests_error(
@@ -119,9 +129,9 @@ def test_concurrent_http_sends_are_each_answered_and_durable(server: Server) -> 
             bodies = [
                 {
                     "eventName": name,
-                    "email": EMAIL if i % 10 else "x@example.com",
+                    "email": EMAIL,
                     "uuid": f"h{i}",
-                    "properties": {},
+                    "properties": {} if i % 10 else {"not_a_property": 1},
                 }
                 for i in range(200)
             ]
@@ -131,7 +141,7 @@ def test_concurrent_http_sends_are_each_answered_and_durable(server: Server) -> 
     codes = [r.status_code for r in responses]
     assert codes == [400 if i % 10 == 0 else 204 for i in range(200)]
     assert {r.json()["errors"][0]["code"] for r in responses if r.status_code == 400} == {
-        "UNKNOWN_EMAIL"
+        "UNKNOWN_PROPERTY"
     }
     stored = [
         doc["uuid"]

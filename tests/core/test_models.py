@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from core.clock import FixedClock
 from core.demo import DemoSpec, build_demo
-from core.models import Completion, Cut, ObjectType, Source
+from core.models import Completion, Cut, Match, ObjectType, Source
 from core.ports import CompletionSelection
 from storage.bootstrap import open_services
 
@@ -33,6 +33,8 @@ def _odd_completion() -> Completion:
         unusable={"colour": ["Mauve"]},
         cuts=[Cut(property="note", reason="VALUE_TOO_LONG", detail="cut", original_length=70000)],
         tag="run-1",
+        matched_by=Match.NONE,
+        unmatched_object_id="404",
     )
 
 
@@ -81,3 +83,12 @@ def test_a_trusted_completion_equals_the_validated_one() -> None:
     assert trusted.model_dump() == validated.model_dump()
     with pytest.raises(ValidationError):
         trusted.id = "other"  # frozen, like any completion
+
+
+def test_a_completion_stored_before_traces_reads_back_without_a_match() -> None:
+    old = _odd_completion().to_json()
+    del old["matchedBy"], old["unmatchedObjectId"]  # documents written before issue 15's trace
+    read = Completion.from_stored(old)
+    assert read == Completion.model_validate(old)
+    assert read.matched_by is None and read.unmatched_object_id is None
+    assert read.to_json()["matchedBy"] is None

@@ -136,6 +136,43 @@ def test_the_same_uuid_from_two_processes_is_stored_once(tmp_path: Path) -> None
     assert {d["uuid"]: d["id"] for d in completions} == stored_id
 
 
+@pytest.mark.slow
+def test_the_same_uuid_from_two_processes_as_hubspot_is_stored_once_and_both_accepted(
+    tmp_path: Path,
+) -> None:
+    """As HubSpot (``cbe serve``'s default): both racing sends are accepted, one is stored;
+    decided under the lock, so never both and never neither."""
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    uuids = [f"same-{i}" for i in range(30)]
+    procs = [spawn("dupes", str(folder), tag, event, "--hubspot") for tag in ("p", "q")]
+    answers: list[str] = []
+    try:
+        for proc in procs:
+            expect_line(proc, "READY")
+        for uuid in uuids:
+            for proc in procs:
+                tell(proc, uuid)
+            answers += [expect_line(proc, "") for proc in procs]
+    finally:
+        results = [finish(proc) for proc in procs]
+    for proc, (_, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+    outcomes: dict[str, list[str]] = {u: [] for u in uuids}
+    stored_id: dict[str, str] = {}
+    for line in answers:
+        kind, uuid, detail = line.split(" ")
+        assert kind in ("S", "AGAIN"), line
+        outcomes[uuid].append(kind)
+        if kind == "S":
+            stored_id[uuid] = detail
+    for uuid, seen in outcomes.items():
+        assert sorted(seen) == ["AGAIN", "S"], (uuid, seen)
+    completions = read_raw(folder).completions
+    assert sorted(d["uuid"] for d in completions) == sorted(uuids)
+    assert {d["uuid"]: d["id"] for d in completions} == stored_id
+
+
 def _contact_emails(services: Services) -> set[str]:
     return {r.email or "" for r in services.records.search(ObjectType.CONTACT)}
 

@@ -9,6 +9,7 @@ for a write the storage acknowledged:
 ``R <email> <id>``            a contact was created
 ``U <op> <n>``                contact 1's first name became ``<op>-`` and n times ``x``
 ``DUP <uuid> <rule>``         a send was refused (dupes mode)
+``AGAIN <uuid> -``            a send was accepted as a retry, not stored (dupes ``--hubspot``)
 
 Modes:
 
@@ -21,7 +22,8 @@ Every mode takes ``--segment-size``: a small one makes the journal fold into seg
            batches spanning several months and ``--contacts`` contact creations in a shuffled
            order, print ``DONE``.
 ``dupes``  open, print ``READY``, then for each uuid read from stdin send it at once and print
-           ``S`` or ``DUP``; ``DONE`` at the end of input.
+           ``S`` or ``DUP``; ``DONE`` at the end of input. ``--hubspot``: send as ``cbe serve``
+           does by default (a repeated uuid is accepted, not stored: ``AGAIN``).
 ``serve``  open, print ``READY``, then obey one command per stdin line: ``contact EMAIL``,
            ``send UUID MONTH``, ``define LABEL``, ``state``, ``quit``.
 """
@@ -40,6 +42,7 @@ from typing import Any
 import orjson
 
 from core.errors import ValidationFailed
+from core.ingestion import Mode
 from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
@@ -163,11 +166,13 @@ def dupes(args: argparse.Namespace) -> None:
     for line in sys.stdin:
         uuid = line.strip()
         try:
-            stored = writer.services.ingestion.send(writer.body(uuid, "2026-01"))
+            stored = writer.services.ingestion.send(
+                writer.body(uuid, "2026-01"), mode=Mode.HUBSPOT if args.hubspot else Mode.STRICT
+            )
         except ValidationFailed as error:
             say(f"DUP {uuid} {','.join(v.rule for v in error.violations)}")
         else:
-            say(f"S {uuid} {stored.id}")
+            say(f"AGAIN {uuid} -" if stored is None else f"S {uuid} {stored.id}")
     writer.services.close()
     say("DONE")
 
@@ -214,6 +219,7 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=0)
     parser.add_argument("--batches", type=int, default=0)
     parser.add_argument("--contacts", type=int, default=0)
+    parser.add_argument("--hubspot", action="store_true", help="dupes: send as HubSpot")
     parser.add_argument(
         "--segment-size", type=int, default=completions.SEGMENT_SIZE, help="fold this often"
     )

@@ -42,7 +42,8 @@ class RecordScreen(CbeScreen):
     SECTION = "records"
     HELP = (
         "A record's properties and its timeline: completions newest first, grouped by month. "
-        "Expand an entry for every property; f filters by activity type, event, time and text. "
+        "Expand an entry for every property; t tells what happened to its send (its trace); "
+        "f filters by activity type, event, time and text. "
         "The filter is remembered for you across records."
     )
     AUTO_FOCUS = "TimelineView"
@@ -50,6 +51,7 @@ class RecordScreen(CbeScreen):
         Binding("escape", "back", "Back"),
         Binding("f", "filter", "Filter activity"),
         Binding("g", "go_to_event", "Go to event"),
+        Binding("t", "trace", "Trace", show=False),
         Binding("x", "clear_filter", "Clear filter"),
     ]
 
@@ -253,6 +255,14 @@ class RecordScreen(CbeScreen):
             self.notify(escape(str(error)), severity="warning")
             return
         self.app.push_screen(EventDetailScreen(definition.name))
+
+    def action_trace(self) -> None:
+        """What happened to the completion under the cursor (``cbe trace``)."""
+        from tui.dialogs.trace import TraceDialog
+
+        entry = self.query_one(TimelineView).current
+        if entry is not None and entry.completion is not None:
+            self.app.push_screen(TraceDialog(self.services, entry.completion.uuid))
 
     def action_back(self) -> None:
         self.dismiss()

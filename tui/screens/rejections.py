@@ -23,13 +23,15 @@ class RejectionsScreen(CbeScreen):
     TITLE = "Rejected requests"
     HELP = (
         "Requests the strict path refused, kept so that nothing sent is lost. Fix the "
-        "definition (an option, a property), then replay: what now passes is stored."
+        "definition (an option, a property), then replay: what now passes is stored. t shows "
+        "the selected request's trace."
     )
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("p", "replay", "Replay all"),
         Binding("P", "replay_one", "Replay this one", key_display="shift+p"),
         Binding("x", "clear", "Forget all"),
+        Binding("t", "trace", "Trace", show=False),
     ]
     DEFAULT_CSS = """
     RejectionsScreen .rejections-body { height: 1fr; }
@@ -102,6 +104,20 @@ class RejectionsScreen(CbeScreen):
     def _selected(self) -> RejectedRequest | None:
         row = self.query_one("#rejections", DataTable).cursor_row
         return self.kept[row] if 0 <= row < len(self.kept) else None
+
+    def action_trace(self) -> None:
+        """The trace of the selected request: by its uuid when it has one, else by its id."""
+        from tui.dialogs.trace import TraceDialog
+
+        request = self._selected()
+        if request is None:
+            return
+        body = request.body
+        if request.batch and isinstance(body, dict) and isinstance(body.get("inputs"), list):
+            body = body["inputs"][0] if body["inputs"] else None
+        uuid = body.get("uuid") if isinstance(body, dict) else None
+        key = uuid if isinstance(uuid, str) and uuid else request.id
+        self.app.push_screen(TraceDialog(self.services, key))
 
     def action_replay(self) -> None:
         self._replay(None)
