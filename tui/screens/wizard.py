@@ -47,7 +47,7 @@ from core.models import (
 from core.rules import MAX_CUSTOM_PROPERTIES, check_custom_property_count, fully_qualified_name
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
-from tui.formatting import escape, plain
+from tui.formatting import escape, plain, selected_key
 from tui.screens.base import CbeScreen
 from tui.widgets.step_indicator import StepIndicator
 
@@ -75,13 +75,6 @@ def fill_property_table(table: DataTable[Any], props: list[PropertyDefinition]) 
             plain(property_details(prop)),
             key=prop.name,
         )
-
-
-def selected_key(table: DataTable[Any]) -> str | None:
-    if table.row_count == 0:
-        return None
-    key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    return None if key is None else str(key)
 
 
 class CreateEventScreen(CbeScreen):
