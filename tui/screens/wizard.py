@@ -431,8 +431,17 @@ class CreateEventScreen(CbeScreen):
         if self.step > 0:
             self._go(self.step - 1)
 
+    def unsaved_work(self) -> str | None:
+        if self._created:
+            return None
+        snippet = self.query_one("#snippet", TextArea).text
+        edited = self._snippet_generated is not None and snippet != self._snippet_generated
+        if not (self.label or self.description.strip() or self.properties or edited):
+            return None
+        return "The event has not been created; what you typed in the wizard will be lost."
+
     def action_cancel(self) -> None:
-        if not self.label and not self.properties:
+        if self.unsaved_work() is None:
             self.dismiss()
             return
 
