@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Input
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Select, SelectionList, Static, TextArea
 
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
-from tests.tui.conftest import make_app, settle, type_text
+from tests.tui.conftest import SIZE, make_app, settle, type_text
+from tui.dialogs.confirm import ConfirmDialog
+from tui.dialogs.workflow import DelayUntilEventDialog, EnrollDialog
 from tui.formatting import selected_key
+from tui.screens.analyze import FilterDialog
+from tui.screens.event_detail import EventDetailScreen
 from tui.screens.records import RecordsScreen
+from tui.screens.wizard import CreateEventScreen
+from tui.screens.workflows import WorkflowScreen
 
 
 def _contacts(services: Services, n: int) -> list[CrmRecord]:
@@ -78,3 +85,182 @@ async def test_a_records_refresh_keeps_the_chosen_record_the_scroll_and_the_sear
         assert screen.query_one("#search", Input).value == "person4"
         assert table.row_count == 10
         assert selected_key(table) == chosen
+
+
+async def test_q_in_the_wizard_never_quits_and_every_way_out_asks_first(fresh: Services) -> None:
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, CreateEventScreen)
+        await type_text(pilot, "Clicked buy button")
+        await pilot.press("tab", "tab")  # past the description, onto the object list
+        assert not isinstance(app.focused, Input | TextArea)
+        await pilot.press("q")  # a letter meant for the form
+        await pilot.pause()
+        assert app.return_code is None
+        assert isinstance(app.screen, CreateEventScreen)
+        assert "q" not in app.screen.active_bindings  # nor offered in the footer
+
+        await pilot.press("ctrl+q")  # the app's quitting key asks, like escape does
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "what you typed in the wizard will be lost" in app.screen.message
+        await pilot.press("escape")  # no: back to the wizard, as it was
+        await pilot.pause()
+        assert isinstance(app.screen, CreateEventScreen)
+        assert app.screen.label == "Clicked buy button"
+
+        # Another section's q asks too: the wizard is still open under Events.
+        await pilot.press("2")
+        await settle(pilot)
+        assert isinstance(app.screen, RecordsScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert app.return_code is None
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.return_code == 0
+
+
+async def test_q_with_nothing_unsaved_quits_at_once(fresh: Services) -> None:
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0
+
+
+async def test_q_with_an_edited_snippet_asks_and_so_does_escape(services: Services) -> None:
+    services.definitions.create(
+        {"label": "Clicked buy", "trackingMethod": "JAVASCRIPT", "snippet": "// v1\n"}
+    )
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EventDetailScreen)
+        editor = screen.query_one("#detail-snippet", TextArea)
+        editor.focus()
+        await type_text(pilot, "// mine")
+        screen.query_one("#detail-custom", DataTable).focus()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert app.return_code is None
+
+
+async def test_q_in_a_dialog_does_nothing(services: Services, viewed_car: EventDefinition) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("l")  # edit the event: a dialog
+        await pilot.pause()
+        assert isinstance(app.screen, ModalScreen)
+        app.screen.set_focus(None)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code is None
+        assert isinstance(app.screen, ModalScreen)
+
+
+async def _workflow_screen(pilot, services: Services) -> WorkflowScreen:  # type: ignore[no-untyped-def]
+    workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
+    await settle(pilot)
+    await pilot.press("3")
+    await settle(pilot)
+    pilot.app.push_screen(WorkflowScreen(workflow.id))
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, WorkflowScreen)
+    return pilot.app.screen
+
+
+async def test_the_delay_editor_opens_on_its_event_field(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await _workflow_screen(pilot, services)
+        await pilot.press("a", "enter")  # add action: delay until event happens
+        await settle(pilot)
+        assert isinstance(app.screen, DelayUntilEventDialog)
+        assert app.focused is app.screen.query_one("#event", Select)
+        await pilot.press("enter", "down", "enter")  # the first keys choose the event
+        await pilot.pause()
+        assert app.screen.query_one("#event", Select).value == viewed_car.fully_qualified_name
+
+
+async def test_the_report_filter_opens_on_its_property_field(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    services.ingestion.send({"eventName": viewed_car.fully_qualified_name, "objectId": contact.id})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, FilterDialog)
+        assert app.focused is app.screen.query_one("#filter-property", Select)
+
+
+async def test_enroll_records_opens_on_its_search_and_keeps_ticks_across_searches(
+    services: Services, contact: CrmRecord
+) -> None:
+    jan = services.records.create(
+        ObjectType.CONTACT, {"email": "jan@example.com", "firstname": "Jan", "lastname": "Hoekstra"}
+    )
+    services.records.create(ObjectType.CONTACT, {"email": "bo@example.com", "firstname": "Bo"})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _workflow_screen(pilot, services)
+        await pilot.press("r")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, EnrollDialog)
+        assert app.focused is dialog.query_one("#enroll-search", Input)  # the first field
+
+        # Ticked Ann, searched Jan, ticked him: both are enrolled.
+        await type_text(pilot, "ann")
+        await pilot.press("down", "space")
+        await pilot.pause()
+        assert "1 ticked: Ann Lee" in str(dialog.query_one("#enroll-ticked", Static).render())
+        await pilot.press("slash")
+        dialog.query_one("#enroll-search", Input).value = ""
+        await type_text(pilot, "jan")
+        await pilot.pause()
+        items = dialog.query_one("#enroll-records", SelectionList)
+        assert items.option_count == 1
+        await pilot.press("down", "space")
+        await pilot.pause()
+        ticked = str(dialog.query_one("#enroll-ticked", Static).render())
+        assert "2 ticked: Ann Lee, Jan Hoekstra" in ticked
+        assert "Enroll 2" in str(dialog.query_one("#save", Button).label)
+
+        # Clearing the search shows Ann still ticked, and Bo not.
+        await pilot.press("slash")
+        dialog.query_one("#enroll-search", Input).value = ""
+        await pilot.pause()
+        assert sorted(items.selected) == sorted([contact.id, jan.id])
+
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        enrolled = {e.object_id for e in services.workflows.enrollments(screen.workflow_id)}
+        assert enrolled == {contact.id, jan.id}
+        assert any("Enrolled 2 record(s)" in str(n.message) for n in app._notifications)
