@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Select, SelectionList, Static, TextArea
 
@@ -13,9 +14,11 @@ from tui.dialogs.workflow import DelayUntilEventDialog, EnrollDialog
 from tui.formatting import selected_key
 from tui.screens.analyze import FilterDialog
 from tui.screens.event_detail import EventDetailScreen
+from tui.screens.record import RecordScreen
 from tui.screens.records import RecordsScreen
 from tui.screens.wizard import CreateEventScreen
 from tui.screens.workflows import WorkflowScreen
+from tui.widgets.timeline import TimelineView
 
 
 def _contacts(services: Services, n: int) -> list[CrmRecord]:
@@ -264,3 +267,74 @@ async def test_enroll_records_opens_on_its_search_and_keeps_ticks_across_searche
         enrolled = {e.object_id for e in services.workflows.enrollments(screen.workflow_id)}
         assert enrolled == {contact.id, jan.id}
         assert any("Enrolled 2 record(s)" in str(n.message) for n in app._notifications)
+
+
+def _text_of(widget) -> list[str]:  # type: ignore[no-untyped-def]
+    """The lines a widget draws, as a person reads them."""
+    region = Region(0, 0, widget.size.width, widget.size.height)
+    return ["".join(s.text for s in strip).rstrip() for strip in widget.render_lines(region)]
+
+
+async def test_the_timeline_at_80x24_shows_whole_emails_and_values(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    otto = services.records.create(
+        ObjectType.CONTACT,
+        {"email": "otto.vandijk2@bluefin.example", "firstname": "Otto", "lastname": "van Dijk"},
+    )
+    url = "https://cars.example.com/listings/" + "volvo-v60-cross-country-" * 4 + "2024"
+    services.ingestion.send(
+        {
+            "eventName": viewed_car.fully_qualified_name,
+            "objectId": otto.id,
+            "properties": {"make": "Volvo", "listing_url": url},
+        }
+    )
+    app = make_app(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordScreen)
+        assert screen.has_class("-narrow")
+
+        # The properties stack above the timeline, which keeps the whole width.
+        side = screen.query_one(".record-side")
+        timeline = screen.query_one(TimelineView)
+        assert side.region.bottom <= timeline.region.y
+        assert timeline.region.width >= 76
+        assert any(
+            "otto.vandijk2@bluefin.example" in line
+            for line in _text_of(screen.query_one("#record-properties"))
+        )
+
+        # An expanded entry shows each name with its value; a long value wraps, whole.
+        await pilot.press("enter")
+        await pilot.pause()
+        lines = _text_of(timeline)
+        assert any("Viewed Car" in line for line in lines)
+        make = next(line for line in lines if line.strip().startswith("Make"))
+        assert make.rstrip().endswith("Volvo")
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith("Listing URL"))
+        shown = "".join(line.split("Listing URL")[-1].strip() for line in lines[start : start + 4])
+        assert url in shown.replace(" ", "")
+        assert all(len(line) <= timeline.region.width for line in lines)
+
+
+async def test_the_properties_stay_beside_the_timeline_on_a_wide_terminal(
+    services: Services, contact: CrmRecord
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert screen.has_class("-wide")
+        side = screen.query_one(".record-side")
+        assert side.region.right <= screen.query_one(TimelineView).region.x
