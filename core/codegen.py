@@ -108,9 +108,9 @@ class SnippetTriggerKind(StrEnum):
     @property
     def label(self) -> str:
         return {
-            SnippetTriggerKind.CLICK: "A click on elements matching a CSS selector",
-            SnippetTriggerKind.PAGE_VIEW: "A page view whose path starts with",
-            SnippetTriggerKind.CALL: "A function your page calls",
+            SnippetTriggerKind.CLICK: "A click on (CSS selector)",
+            SnippetTriggerKind.PAGE_VIEW: "A page view under (path)",
+            SnippetTriggerKind.CALL: "A call of (function name)",
         }[self]
 
 

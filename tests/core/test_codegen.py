@@ -1043,3 +1043,46 @@ class TestDescribeSnippet:
         behaviour = describe_snippet("console.log('hello');\n")
         assert not behaviour.sends
         assert "never calls trackCustomBehavioralEvent" in behaviour.description
+
+
+NOW_FOR_DEMO = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+class TestDemoSnippets:
+    @pytest.fixture
+    def demo_events(self, services: Any) -> list[EventDefinition]:
+        from core.demo import DemoSpec, build_demo
+        from core.models import TrackingMethod
+
+        build_demo(services.db, DemoSpec(seed=7, contacts=6, completions=20), NOW_FOR_DEMO)
+        return [
+            d
+            for d in services.definitions.search()
+            if d.tracking_method is TrackingMethod.JAVASCRIPT
+        ]
+
+    def test_each_javascript_event_of_the_demo_has_a_real_trigger(
+        self, demo_events: list[EventDefinition]
+    ) -> None:
+        said = {d.label: describe_snippet(d.snippet or "").description for d in demo_events}
+        assert said == {
+            "Viewed pricing page": (
+                "sends a completion when a page whose path starts with /pricing is viewed"
+            ),
+            "Clicked buy button": (
+                'sends a completion when a visitor clicks an element matching [data-track="buy"]'
+            ),
+            "Downloaded whitepaper": (
+                'sends a completion when a visitor clicks an element matching a[href$=".pdf"]'
+            ),
+        }
+
+    @needs_node
+    def test_a_page_view_of_the_home_page_sends_none_of_them(
+        self, tmp_path: Path, demo_events: list[EventDefinition]
+    ) -> None:
+        snippets = "\n".join(d.snippet or "" for d in demo_events)
+        assert run_page(tmp_path, snippets, "", path="/") == [0]
+        assert run_page(tmp_path, snippets, "", path="/pricing") == [1]
+        then = "click('[data-track=\"buy\"]'); seen.push(sent());"
+        assert run_page(tmp_path, snippets, then, path="/") == [0, 1]

@@ -6,6 +6,7 @@ from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Select, SelectionList, Static, TextArea
 
+from core.codegen import describe_snippet
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from tests.tui.conftest import SIZE, make_app, settle, type_text
@@ -338,3 +339,40 @@ async def test_the_properties_stay_beside_the_timeline_on_a_wide_terminal(
         assert screen.has_class("-wide")
         side = screen.query_one(".record-side")
         assert side.region.right <= screen.query_one(TimelineView).region.x
+
+
+async def test_a_new_snippet_waits_for_its_trigger_and_create_says_what_it_will_do(
+    fresh: Services,
+) -> None:
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await type_text(pilot, "Clicked buy")
+        await pilot.press("ctrl+n", "ctrl+n")  # no properties; JavaScript is the default
+        await pilot.pause()
+        wizard = app.screen
+        assert isinstance(wizard, CreateEventScreen)
+        editor = wizard.query_one("#snippet", TextArea)
+        assert "nothing on page load" in editor.text
+        assert 'closest("[data-track=\\"clicked_buy\\"]")' in editor.text
+
+        await pilot.press("tab", "tab")  # the trigger, then its selector
+        assert app.focused is wizard.query_one("#trigger-target", Input)
+        await type_text(pilot, "#buy")
+        await pilot.pause()
+        assert 'clicked.closest("#buy")' in editor.text
+
+        await pilot.press("ctrl+n")  # create
+        await settle(pilot)
+        stored = fresh.definitions.get("clicked_buy")
+        assert describe_snippet(stored.snippet or "").description == (
+            "sends a completion when a visitor clicks an element matching #buy"
+        )
+        told = [str(n.message) for n in app._notifications]
+        assert any(
+            "On a page with /tracking.js, its snippet sends a completion when a visitor clicks "
+            "an element matching #buy." in message
+            for message in told
+        ), told
