@@ -15,7 +15,8 @@ def focus_first_field(screen: Screen[object]) -> Widget | None:
     """Focus the screen's first field that can take focus (in the order shown)."""
     for widget in screen.query(FIELDS):
         if widget.focusable:
-            widget.focus()
+            # Not scrolled to: the dialog opens at its top, the field's label in view.
+            widget.focus(scroll_visible=False)
             return widget
     return None
 
@@ -28,7 +29,7 @@ class FirstFieldFocused:
     is in the background; this focuses explicitly, on mount.
     """
 
-    AUTO_FOCUS: ClassVar[str | None] = FIELDS
+    AUTO_FOCUS: ClassVar[str | None] = ""  # no auto focus: it would scroll the dialog
 
     def on_mount(self) -> None:
         assert isinstance(self, Screen)
