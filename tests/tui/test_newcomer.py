@@ -376,3 +376,34 @@ async def test_a_new_snippet_waits_for_its_trigger_and_create_says_what_it_will_
             "an element matching #buy." in message
             for message in told
         ), told
+
+
+async def test_the_events_home_and_workflows_lists_keep_the_chosen_row_on_refresh(
+    services: Services,
+) -> None:
+    for label in ("Alpha", "Bravo", "Charlie", "Delta"):
+        services.definitions.create({"label": label})
+    for name in ("One", "Two", "Three"):
+        services.workflows.create(name, ObjectType.CONTACT)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        events = app.screen.query_one("#events", DataTable)
+        await pilot.press("down", "down")
+        assert selected_key(events) == "charlie"
+        services.definitions.delete("alpha")  # another process deletes a row above
+        app.screen.reload()  # type: ignore[attr-defined]
+        await settle(pilot)
+        assert events.row_count == 3
+        assert selected_key(events) == "charlie"
+
+        await pilot.press("3")
+        await settle(pilot)
+        workflows = app.screen.query_one("#workflows", DataTable)
+        await pilot.press("down")
+        chosen = selected_key(workflows)
+        first = services.workflows.all()[0]
+        services.workflows.delete(first.id)
+        app.screen.reload()  # type: ignore[attr-defined]
+        await settle(pilot)
+        assert selected_key(workflows) == chosen
