@@ -20,6 +20,8 @@ import json
 import re
 import shlex
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from core.models import EventDefinition, ObjectType, PropertyDefinition, PropertyType
@@ -70,7 +72,9 @@ def placeholder(prop: PropertyDefinition) -> PropertyExample:
 
 
 def javascript_snippet(definition: EventDefinition) -> str:
-    """HubSpot's current JavaScript form, ``trackCustomBehavioralEvent``, for ``definition``.
+    """HubSpot's current JavaScript form, ``trackCustomBehavioralEvent``, for ``definition``:
+    the call alone, which sends as soon as it runs (:func:`triggered_snippet` wires it to a
+    trigger, as the wizard and the demo do).
 
     Every custom property appears on its own line with its placeholder and a comment giving its
     label and type. Safe to paste inside an HTML ``<script>`` whatever the labels hold.
@@ -92,6 +96,194 @@ def javascript_snippet(definition: EventDefinition) -> str:
         "]);",
     ]
     return "\n".join(lines) + "\n"
+
+
+class SnippetTriggerKind(StrEnum):
+    """What makes a snippet send: the tracking code runs every snippet on every page load, so
+    a snippet that is not wired to one of these sends a completion on each page view."""
+
+    CLICK = "click"
+    PAGE_VIEW = "page_view"
+    CALL = "call"
+
+    @property
+    def label(self) -> str:
+        return {
+            SnippetTriggerKind.CLICK: "A click on (CSS selector)",
+            SnippetTriggerKind.PAGE_VIEW: "A page view under (path)",
+            SnippetTriggerKind.CALL: "A call of (function name)",
+        }[self]
+
+
+@dataclass(frozen=True)
+class SnippetTrigger:
+    """A trigger and its target: a CSS selector, a path prefix, or a function name."""
+
+    kind: SnippetTriggerKind
+    target: str
+
+
+_JS_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def default_trigger(
+    definition: EventDefinition, kind: SnippetTriggerKind = SnippetTriggerKind.CLICK
+) -> SnippetTrigger:
+    """The trigger a new snippet starts with: a click on ``[data-track="NAME"]`` (the page marks
+    its elements), the path ``/``, or a function ``trackNameInCamelCase``."""
+    if kind is SnippetTriggerKind.CLICK:
+        return SnippetTrigger(kind, f'[data-track="{definition.name}"]')
+    if kind is SnippetTriggerKind.PAGE_VIEW:
+        return SnippetTrigger(kind, "/")
+    return SnippetTrigger(kind, function_name(definition))
+
+
+def function_name(definition: EventDefinition) -> str:
+    """``track`` and the internal name in camel case: ``viewed_car`` gives ``trackViewedCar``."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", definition.name) if w]
+    return "track" + "".join(w[:1].upper() + w[1:] for w in words)
+
+
+def triggered_snippet(definition: EventDefinition, trigger: SnippetTrigger) -> str:
+    """The snippet wired to ``trigger``: nothing is sent when the page loads, only when the
+    trigger happens (a click on a matching element, a page view under a path, a call).
+
+    The target is what the user typed: the selector and the path land in JavaScript strings;
+    a function name that is not a JavaScript identifier is replaced by :func:`function_name`.
+    """
+    call = [
+        "var _hsq = (window._hsq = window._hsq || []);",
+        "_hsq.push([",
+        '  "trackCustomBehavioralEvent",',
+        "  {",
+        f"    name: {_js_string(tracking_id(definition))},",
+        *_js_properties(definition, indent="    "),
+        "  },",
+        "]);",
+    ]
+    inner = ["  " + line for line in call]
+    target = trigger.target
+    if trigger.kind is SnippetTriggerKind.CLICK:
+        target = target.strip() or default_trigger(definition).target
+        what = f"Sends a completion when a visitor clicks an element matching {target}"
+        wired = [
+            'document.addEventListener("click", function (event) {',
+            "  var clicked = event.target;",
+            f"  var matches = clicked && clicked.closest && clicked.closest({_js_string(target)});",
+            "  if (!matches) return;",
+            *inner,
+            "});",
+        ]
+    elif trigger.kind is SnippetTriggerKind.PAGE_VIEW:
+        target = target.strip() or "/"
+        what = f"Sends a completion when a page whose path starts with {target} is viewed"
+        what += "; other pages send nothing"
+        wired = [
+            f"if (window.location.pathname.indexOf({_js_string(target)}) === 0) {{",
+            *inner,
+            "}",
+        ]
+    else:
+        name = target.strip()
+        if not _JS_IDENTIFIER.fullmatch(name):
+            name = function_name(definition)
+        what = f"Sends a completion each time your page calls {name}()"
+        wired = [f"window.{name} = function () {{", *inner, "};"]
+    lines = [
+        _js_comment(_named(definition.label, tracking_id(definition))),
+        *_description_lines(definition, _js_comment),
+        _js_comment(
+            what
+            + ("." if trigger.kind is SnippetTriggerKind.PAGE_VIEW else "; nothing on page load.")
+        ),
+        _js_comment("Replace the example values with what the page knows."),
+        *wired,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class SnippetBehaviour:
+    """What a snippet does on a page that embeds the tracking code, as it stands."""
+
+    sends: bool
+    on_every_page_load: bool
+    description: str
+    """A sentence to finish "On a page with /tracking.js, this snippet …"."""
+
+
+def describe_snippet(snippet: str) -> SnippetBehaviour:
+    """Read a snippet (generated or edited) and say when it sends.
+
+    A reading of the text, not a JavaScript parser: it finds the ``trackCustomBehavioralEvent``
+    call and whether it sits inside a block (a listener, a function, an ``if``) or at the top
+    level, where it runs on every page load.
+    """
+    code, strings = _without_comments_and_strings(snippet)
+    named = [i for i, text in enumerate(strings) if text == "trackCustomBehavioralEvent"]
+    at = code.find(f"\x00{named[0]}\x00") if named else -1
+    if at < 0:
+        return SnippetBehaviour(
+            False, False, "sends nothing: it never calls trackCustomBehavioralEvent"
+        )
+    depth = code.count("{", 0, at) - code.count("}", 0, at)
+    # inside the [ ... ] of the push, its own object braces come after the name
+    if depth <= 0:
+        return SnippetBehaviour(
+            True,
+            True,
+            "sends a completion on every page load: it is not wired to a trigger (a click, "
+            "a page, a function)",
+        )
+    click = re.search(r"addEventListener\(\s*(\x00\d+\x00)", code)
+    if click and strings[int(click.group(1).strip("\x00"))] == "click":
+        selector = re.search(r"\.(?:closest|matches)\(\s*\x00(\d+)\x00", code)
+        where = f"an element matching {strings[int(selector.group(1))]}" if selector else "the page"
+        return SnippetBehaviour(True, False, f"sends a completion when a visitor clicks {where}")
+    path = re.search(r"location\.pathname\.(?:indexOf|startsWith)\(\s*\x00(\d+)\x00", code)
+    if path:
+        prefix = strings[int(path.group(1))]
+        return SnippetBehaviour(
+            True, False, f"sends a completion when a page whose path starts with {prefix} is viewed"
+        )
+    function = re.search(r"window\.([A-Za-z_$][A-Za-z0-9_$]*)\s*=\s*function", code)
+    if function:
+        return SnippetBehaviour(
+            True, False, f"sends a completion each time the page calls {function.group(1)}()"
+        )
+    return SnippetBehaviour(True, False, "sends a completion when the code around its call runs")
+
+
+def _without_comments_and_strings(code: str) -> tuple[str, list[str]]:
+    """``code`` with comments removed and each string literal as ``\\x00N\\x00`` (N indexes the
+    returned list of their contents), so that braces and names in them are not counted."""
+    out: list[str] = []
+    strings: list[str] = []
+    i, n = 0, len(code)
+    while i < n:
+        char = code[i]
+        if code.startswith("//", i):
+            end = code.find("\n", i)
+            i = n if end < 0 else end
+        elif code.startswith("/*", i):
+            end = code.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif char in "\"'`":
+            j, text = i + 1, []
+            while j < n and code[j] != char:
+                if code[j] == "\\" and j + 1 < n:
+                    text.append(code[j + 1])
+                    j += 2
+                    continue
+                text.append(code[j])
+                j += 1
+            out.append(f"\x00{len(strings)}\x00")
+            strings.append("".join(text))
+            i = j + 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out), strings
 
 
 def curl_example(definition: EventDefinition, base_url: str) -> str:

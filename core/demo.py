@@ -16,7 +16,7 @@ from itertools import accumulate
 from typing import Any
 
 from core.clock import FixedClock, format_utc
-from core.codegen import javascript_snippet
+from core.codegen import SnippetTrigger, SnippetTriggerKind, default_trigger, triggered_snippet
 from core.defaults import TOUCHPOINT_SOURCES
 from core.filters import Operator, PropertyFilter
 from core.ingestion import Mode
@@ -137,6 +137,14 @@ _CAMPAIGNS = (
 def _options(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"label": label, "value": value} for label, value in pairs]
 
+
+DEMO_TRIGGERS: dict[str, SnippetTrigger] = {
+    "viewed_pricing_page": SnippetTrigger(SnippetTriggerKind.PAGE_VIEW, "/pricing"),
+    "clicked_buy_button": SnippetTrigger(SnippetTriggerKind.CLICK, '[data-track="buy"]'),
+    "downloaded_whitepaper": SnippetTrigger(SnippetTriggerKind.CLICK, 'a[href$=".pdf"]'),
+}
+"""What sends each JavaScript event of the demo: a pricing page view, a click on a buy button,
+a click on a PDF link (README's demo web page has all three)."""
 
 DEMO_DEFINITIONS: list[dict[str, Any]] = [
     {
@@ -351,8 +359,9 @@ class _Builder:
         for body in DEMO_DEFINITIONS:
             definition = self.services.definitions.create(body)
             if definition.tracking_method is TrackingMethod.JAVASCRIPT:
+                trigger = DEMO_TRIGGERS.get(definition.name) or default_trigger(definition)
                 definition = self.services.definitions.update(
-                    definition.name, snippet=javascript_snippet(definition)
+                    definition.name, snippet=triggered_snippet(definition, trigger)
                 )
             made.append(definition)
         return made

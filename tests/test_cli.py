@@ -6,9 +6,11 @@ import csv
 import io
 import json
 import stat
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -697,3 +699,62 @@ class TestTrace:
         result = runner.invoke(main, ["trace", "never", "--db", str(db)])
         assert result.exit_code == 1
         assert "Nothing with uuid or id 'never' was received" in result.output
+
+
+class TestDemoEverywhere:
+    """Issue 19: `--demo` names the same database for every command, wherever it is given."""
+
+    @pytest.fixture
+    def homes(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: CliRunner) -> Path:
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+        monkeypatch.delenv("CBE_DB", raising=False)
+        built = runner.invoke(
+            main, ["demo", "--contacts", "12", "--completions", "50", "--now", NOW]
+        )
+        assert built.exit_code == 0, built.output
+        return tmp_path / "data" / "cbe"
+
+    def _portal(self, runner: CliRunner, args: list[str]) -> dict[str, object]:
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+        answer: dict[str, object] = json.loads(result.output)
+        return answer
+
+    def test_portal_serve_and_timeline_take_demo_before_or_after_the_command(
+        self, homes: Path, runner: CliRunner
+    ) -> None:
+        from core.demo import DEMO_PORTAL_ID
+
+        for args in (["--demo", "portal", "--json"], ["portal", "--json", "--demo"]):
+            answer = self._portal(runner, args)
+            assert answer["portalId"] == DEMO_PORTAL_ID
+            assert Path(str(answer["database"])) == homes / "demo"
+        default = self._portal(runner, ["portal", "--json"])
+        assert default["portalId"] != DEMO_PORTAL_ID  # the default portal is another one
+
+        services = open_services(homes / "demo", create=False)
+        try:
+            email = next(r.email for r in services.records.search(ObjectType.CONTACT) if r.email)
+        finally:
+            services.close()
+        for args in (["--demo", "timeline"], ["timeline", "--demo"]):
+            shown = runner.invoke(main, [*args, "--email", email])
+            assert shown.exit_code == 0, shown.output
+            assert email in shown.output
+
+    def test_every_command_that_takes_db_takes_demo(self) -> None:
+        def walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+            yield path, command
+            if isinstance(command, click.Group):
+                for name, sub in command.commands.items():
+                    yield from walk(sub, f"{path} {name}")
+
+        for path, command in walk(main, "cbe"):
+            options = {o for p in command.params for o in getattr(p, "opts", [])}
+            if "--db" in options:
+                assert "--demo" in options, f"{path} takes --db but not --demo"
+
+    def test_demo_and_db_together_are_refused(self, homes: Path, tmp_path: Path) -> None:
+        result = CliRunner().invoke(main, ["portal", "--demo", "--db", str(tmp_path / "other")])
+        assert result.exit_code != 0
+        assert "--demo and --db name different databases" in result.output

@@ -40,8 +40,10 @@ def _block_in(text: str, language: str) -> str:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_serve_examples_work_as_shown(tmp_path: Path) -> None:
-    db = tmp_path / "db"
-    env = {**os.environ, "CBE_DB": str(db)}
+    # The examples use --demo: the demo database here is under a data directory of the test's.
+    db = tmp_path / "data" / "cbe" / "demo"
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    env.pop("CBE_DB", None)
     env.pop("CBE_ACCESS_TOKEN", None)
     running = start_server(db)
     try:

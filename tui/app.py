@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,16 +11,30 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from core.services import Services
 from tui.commands import CbeCommands
+from tui.formatting import escape
 from tui.screens.base import CbeScreen
 from tui.screens.events import EventsScreen
 from tui.widgets.section_bar import SECTIONS
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
 _FRAME_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous"}
+
+
+def _is_form(screen: ModalScreen[Any]) -> bool:
+    """A dialog with a field that can be typed in (its content is lost on quitting)."""
+    return any(not getattr(field, "read_only", False) for field in screen.query("Input, TextArea"))
+
+
+def _dialog_name(screen: ModalScreen[Any]) -> str:
+    named = getattr(screen, "title_text", None)
+    if named:
+        return str(named)
+    words = re.findall(r"[A-Z][a-z]*", type(screen).__name__.removesuffix("Dialog"))
+    return " ".join(words).capitalize()
 
 
 def _later(module: str, name: str) -> Callable[[], Screen[Any]]:
@@ -41,7 +56,9 @@ class CbeApp(App[None]):
     BINDINGS = [
         *(Binding(key, f"section('{mode}')", label, show=False) for key, mode, label in SECTIONS),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
+        # A letter: only where no form is being filled in (see check_action). ctrl+q, Textual's
+        # own, quits from anywhere; both ask first when work would be lost (action_quit).
+        Binding("q", "quit_by_letter", "Quit"),
     ]
 
     def __init__(
@@ -85,6 +102,51 @@ class CbeApp(App[None]):
         if getattr(self.services.db, "refusal", None) is not None:
             return  # read-only: the process that can write advances them
         self.services.workflows.advance()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quit_by_letter":
+            # `q` pressed in a wizard or a dialog (on a button, a list, a radio button) was
+            # meant for the form, never for the app: there it does nothing and is not shown.
+            from tui.screens.wizard import CreateEventScreen
+
+            return not isinstance(self.screen, ModalScreen | CreateEventScreen)
+        return True
+
+    def unsaved_work(self) -> list[str]:
+        """What quitting now would lose, on every section's screens (open wizards, edited
+        snippets, dialogs being filled in)."""
+        lost: list[str] = []
+        # Textual keeps each mode's screens but offers no public view of other modes' stacks.
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if isinstance(screen, CbeScreen):
+                    what = screen.unsaved_work()
+                    if what:
+                        lost.append(what)
+                elif isinstance(screen, ModalScreen) and _is_form(screen):
+                    lost.append(f"The dialog “{_dialog_name(screen)}” is open and not saved.")
+        return lost
+
+    async def action_quit(self) -> None:
+        """Quit, after asking when work would be lost (ctrl+q, and q where it is offered)."""
+        from tui.dialogs.confirm import ConfirmDialog
+
+        if isinstance(self.screen, ConfirmDialog) and self.screen.confirm == "Quit":
+            return  # already asking
+        lost = self.unsaved_work()
+        if not lost:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        message = "\n".join(escape(line) for line in lost)
+        self.push_screen(ConfirmDialog("Quit cbe?", message, confirm="Quit"), answered)
+
+    async def action_quit_by_letter(self) -> None:
+        await self.action_quit()
 
     def action_section(self, mode: str) -> None:
         """Go to a section (its screens keep their place)."""

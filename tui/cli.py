@@ -111,7 +111,25 @@ def _friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_DEMO = "cbe.demo"
+"""Set in the click context's meta (shared by a command and its group) by any --demo."""
+
+
+def _remember_demo(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_DEMO] = True
+    return value
+
+
 def db_option(command: F) -> F:
+    """``--db FOLDER`` and ``--demo``: every command that opens a database takes both."""
+    command = click.option(
+        "--demo",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_demo,
+        help="Use the demo database (the one `cbe --demo` opens; built on first use).",
+    )(command)
     return click.option(
         "--db",
         "db",
@@ -122,12 +140,23 @@ def db_option(command: F) -> F:
 
 
 def _database(ctx: click.Context, db: Path | None) -> Path:
-    if db is not None:
-        return db
-    parent = ctx.find_root().params.get("db")
-    if parent is not None:
-        return Path(parent)
+    chosen = db if db is not None else ctx.find_root().params.get("db")
+    if ctx.meta.get(_DEMO):
+        if chosen is not None:
+            _fail("--demo and --db name different databases; pass one of them.")
+        return _demo_database()
+    if chosen is not None:
+        return Path(chosen)
     return default_database_path()
+
+
+def _demo_database() -> Path:
+    """The demo database, built the first time it is asked for."""
+    path = demo_database_path()
+    if not (path / PORTAL_FILE).exists():
+        _echo(f"Building the demo database at {path} (once).", err=True)
+        _build_demo(path, DemoSpec(), SystemClock().now(), replace=False)
+    return path
 
 
 def _open(
@@ -146,7 +175,6 @@ def _open(
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @db_option
-@click.option("--demo", is_flag=True, help="Open the demo database (built on first use).")
 @click.option(
     "--read-only",
     "read_only",
@@ -156,22 +184,14 @@ def _open(
 )
 @click.pass_context
 @_friendly_errors
-def main(ctx: click.Context, db: Path | None, demo: bool, read_only: bool) -> None:
+def main(ctx: click.Context, db: Path | None, read_only: bool) -> None:
     """cbe: HubSpot's custom behavioral events on your own machine.
 
     Without a command, opens the app on the default database.
     """
     if ctx.invoked_subcommand is not None:
         return
-    if demo and db is not None:
-        _fail("--demo and --db name different databases; pass one of them.")
-    if demo:
-        path = demo_database_path()
-        if not (path / PORTAL_FILE).exists():
-            _build_demo(path, DemoSpec(), SystemClock().now(), replace=False)
-        services = open_services(path, portal_id=DEMO_PORTAL_ID)
-    else:
-        services = _open(ctx, db, reading=True)
+    services = _open(ctx, db, reading=True)
     from tui.app import CbeApp  # Textual loads only when the app is opened
 
     try:

@@ -8,11 +8,13 @@ visible escapes (``\\x1b``), never as commands; and it is never read as markup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from core.text import neutralise
@@ -70,6 +72,54 @@ def plain(text: str) -> Text:
     return Text(neutralise(text), no_wrap=True, overflow="ellipsis")
 
 
+def refill(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[str | Text]]]) -> None:
+    """Show ``rows`` (each a key and its cells) in a table that is already on screen.
+
+    A refresh must not move the person: the selected record (by key, not by row number), the
+    scroll position and the search stay as they were. The same keys in the same order only
+    have their cells updated in place; otherwise the rows are rebuilt, then the cursor goes
+    back to the same key and the table back to where it was scrolled.
+    """
+    keys = [key for key, _ in rows]
+    present = [str(row.key.value) for row in table.ordered_rows]
+    if keys == present and table.columns:
+        for y, (_, cells) in enumerate(rows):
+            for x, cell in enumerate(cells):
+                coordinate = Coordinate(y, x)
+                if table.get_cell_at(coordinate) != cell:
+                    table.update_cell_at(coordinate, cell, update_width=True)
+        return
+    with kept_place(table, keys):
+        table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+
+
+@contextmanager
+def kept_place(table: DataTable[Any], keys: Sequence[str]) -> Iterator[None]:
+    """Around rebuilding a table's rows (to ``keys``): its cursor goes back to the row of the
+    same key (or the nearest row when that one went), and it scrolls back to where it was."""
+    selected = selected_key(table)
+    row = table.cursor_row
+    scroll_x, scroll_y = table.scroll_x, table.scroll_y
+    yield
+    if not keys:
+        return
+    keys = list(keys)
+    table.move_cursor(
+        row=keys.index(selected) if selected in keys else min(row, len(keys) - 1), scroll=False
+    )
+    # After the table has measured its new rows (and scrolled its cursor into view).
+    table.call_after_refresh(table.scroll_to, scroll_x, scroll_y, animate=False, immediate=True)
+
+
+def selected_key(table: DataTable[Any]) -> str | None:
+    if table.row_count == 0:
+        return None
+    key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return None if key is None else str(key)
+
+
 def fill_sized(
     table: DataTable[Any],
     labels: Sequence[str],
@@ -82,10 +132,11 @@ def fill_sized(
     Sized here, with the rows, rather than measured later by the table: its header would
     otherwise be drawn once at the width of the labels alone, and a snapshot taken then differs.
     """
-    table.clear(columns=True)
     rows = [[neutralise(c) for c in cells] for cells in rows]  # measured as they are drawn
-    for i, label in enumerate(labels):
-        width = max([len(label), *(len(cells[i]) for cells in rows)])
-        table.add_column(label, key=keys[i] if keys else None, width=width)
-    for n, cells in enumerate(rows):
-        table.add_row(*(plain(c) for c in cells), key=row_keys[n] if row_keys else None)
+    with kept_place(table, row_keys or []):
+        table.clear(columns=True)
+        for i, label in enumerate(labels):
+            width = max([len(label), *(len(cells[i]) for cells in rows)])
+            table.add_column(label, key=keys[i] if keys else None, width=width)
+        for n, cells in enumerate(rows):
+            table.add_row(*(plain(c) for c in cells), key=row_keys[n] if row_keys else None)

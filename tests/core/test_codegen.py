@@ -27,13 +27,19 @@ import pytest
 
 from core import codegen
 from core.codegen import (
+    SnippetTrigger,
+    SnippetTriggerKind,
     api_examples,
     curl_example,
+    default_trigger,
+    describe_snippet,
+    function_name,
     javascript_snippet,
     node_example,
     placeholder,
     python_example,
     tracking_id,
+    triggered_snippet,
 )
 from core.models import (
     EnumerationOption,
@@ -912,3 +918,175 @@ def test_example_stores_a_completion_on_cbe_serve(
             params={"objectType": primary_object.plural, "eventType": tracking_id(definition)},
         ).json()
     assert [(e["objectId"], e["properties"]) for e in page["results"]] == [("1", SERVED_STORED)]
+
+
+# -- a snippet wired to a trigger (issue 19: nothing is sent on page load) -------------------
+
+_PAGE = """
+globalThis.window = globalThis;
+var listeners = [];
+globalThis.document = { addEventListener: function (type, fn) { listeners.push([type, fn]); } };
+globalThis.location = { pathname: PATH };
+function element(selector) {
+  return { closest: function (wanted) { return wanted === selector ? this : null; } };
+}
+function click(selector) {
+  listeners.forEach(function (l) { if (l[0] === "click") l[1]({ target: element(selector) }); });
+}
+var seen = [];
+function sent() { return (window._hsq || []).length; }
+"""
+
+
+def run_page(tmp_path: Path, snippet: str, then: str, path: str = "/") -> list[int]:
+    """Load ``snippet`` on a stub page, then run ``then``; how many pushes after each step."""
+    assert NODE is not None
+    script = (
+        _PAGE.replace("PATH", json.dumps(path))
+        + snippet
+        + "\nseen.push(sent());\n"
+        + then
+        + "\nprocess.stdout.write(JSON.stringify(seen));\n"
+    )
+    result = subprocess.run(
+        [NODE, str(_write(tmp_path, "page.js", script))],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+class TestTriggeredSnippet:
+    def test_a_new_snippet_starts_as_a_click_on_a_data_track_element(self) -> None:
+        trigger = default_trigger(carspot())
+        assert trigger == SnippetTrigger(SnippetTriggerKind.CLICK, '[data-track="viewed_car"]')
+        snippet = triggered_snippet(carspot(), trigger)
+        assert (
+            "// Sends a completion when a visitor clicks an element matching "
+            '[data-track="viewed_car"]; nothing on page load.'
+        ) in snippet
+        assert 'condition: "new", // Condition (Enumeration: "new", "used")' in snippet
+
+    @needs_node
+    def test_a_click_snippet_sends_nothing_on_load_and_one_completion_per_matching_click(
+        self, tmp_path: Path
+    ) -> None:
+        snippet = triggered_snippet(carspot(), default_trigger(carspot()))
+        then = (
+            "click('#elsewhere'); seen.push(sent());\n"
+            "click('[data-track=\"viewed_car\"]'); seen.push(sent());\n"
+            "seen.push(window._hsq[0][1].name);"
+        )
+        assert run_page(tmp_path, snippet, then) == [0, 0, 1, "pe12345678_viewed_car"]
+
+    @needs_node
+    def test_a_function_snippet_sends_when_the_page_calls_it(self, tmp_path: Path) -> None:
+        trigger = SnippetTrigger(SnippetTriggerKind.CALL, "carViewed")
+        snippet = triggered_snippet(carspot(), trigger)
+        then = "carViewed(); seen.push(sent()); carViewed(); seen.push(sent());"
+        assert run_page(tmp_path, snippet, then) == [0, 1, 2]
+
+    @needs_node
+    @pytest.mark.parametrize(("path", "expected"), [("/cars/volvo", [1]), ("/about", [0])])
+    def test_a_page_view_snippet_sends_only_under_its_path(
+        self, tmp_path: Path, path: str, expected: list[int]
+    ) -> None:
+        snippet = triggered_snippet(
+            carspot(), SnippetTrigger(SnippetTriggerKind.PAGE_VIEW, "/cars")
+        )
+        assert run_page(tmp_path, snippet, "", path=path) == expected
+
+    @pytest.mark.parametrize("text", HOSTILE)
+    def test_a_typed_selector_stays_in_its_string(self, text: str) -> None:
+        for kind in SnippetTriggerKind:
+            snippet = triggered_snippet(carspot(), SnippetTrigger(kind, text))
+            assert "</script" not in snippet.lower()
+            assert "<!--" not in snippet
+            assert_one_line_per_line(snippet)
+
+    def test_a_function_name_that_is_not_an_identifier_becomes_the_default(self) -> None:
+        snippet = triggered_snippet(carspot(), SnippetTrigger(SnippetTriggerKind.CALL, "a b();x"))
+        assert "window.trackViewedCar = function () {" in snippet
+        assert function_name(carspot()) == "trackViewedCar"
+
+
+class TestDescribeSnippet:
+    def test_each_trigger_says_when_it_sends(self) -> None:
+        said = {
+            kind: describe_snippet(triggered_snippet(carspot(), default_trigger(carspot(), kind)))
+            for kind in SnippetTriggerKind
+        }
+        assert not any(b.on_every_page_load for b in said.values())
+        assert said[SnippetTriggerKind.CLICK].description == (
+            'sends a completion when a visitor clicks an element matching [data-track="viewed_car"]'
+        )
+        assert said[SnippetTriggerKind.PAGE_VIEW].description == (
+            "sends a completion when a page whose path starts with / is viewed"
+        )
+        assert said[SnippetTriggerKind.CALL].description == (
+            "sends a completion each time the page calls trackViewedCar()"
+        )
+
+    def test_a_bare_call_sends_on_every_page_load(self) -> None:
+        behaviour = describe_snippet(javascript_snippet(carspot()))
+        assert behaviour.sends and behaviour.on_every_page_load
+        assert behaviour.description.startswith("sends a completion on every page load")
+
+    def test_braces_and_names_in_strings_and_comments_are_not_code(self) -> None:
+        snippet = (
+            "// function () { trackCustomBehavioralEvent\n"
+            'var x = "{ {";\n'
+            '_hsq.push(["trackCustomBehavioralEvent", {name: "pe1_x"}]);\n'
+        )
+        assert describe_snippet(snippet).on_every_page_load
+
+    def test_a_snippet_without_the_call_sends_nothing(self) -> None:
+        behaviour = describe_snippet("console.log('hello');\n")
+        assert not behaviour.sends
+        assert "never calls trackCustomBehavioralEvent" in behaviour.description
+
+
+NOW_FOR_DEMO = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+class TestDemoSnippets:
+    @pytest.fixture
+    def demo_events(self, services: Any) -> list[EventDefinition]:
+        from core.demo import DemoSpec, build_demo
+        from core.models import TrackingMethod
+
+        build_demo(services.db, DemoSpec(seed=7, contacts=6, completions=20), NOW_FOR_DEMO)
+        return [
+            d
+            for d in services.definitions.search()
+            if d.tracking_method is TrackingMethod.JAVASCRIPT
+        ]
+
+    def test_each_javascript_event_of_the_demo_has_a_real_trigger(
+        self, demo_events: list[EventDefinition]
+    ) -> None:
+        said = {d.label: describe_snippet(d.snippet or "").description for d in demo_events}
+        assert said == {
+            "Viewed pricing page": (
+                "sends a completion when a page whose path starts with /pricing is viewed"
+            ),
+            "Clicked buy button": (
+                'sends a completion when a visitor clicks an element matching [data-track="buy"]'
+            ),
+            "Downloaded whitepaper": (
+                'sends a completion when a visitor clicks an element matching a[href$=".pdf"]'
+            ),
+        }
+
+    @needs_node
+    def test_a_page_view_of_the_home_page_sends_none_of_them(
+        self, tmp_path: Path, demo_events: list[EventDefinition]
+    ) -> None:
+        snippets = "\n".join(d.snippet or "" for d in demo_events)
+        assert run_page(tmp_path, snippets, "", path="/") == [0]
+        assert run_page(tmp_path, snippets, "", path="/pricing") == [1]
+        then = "click('[data-track=\"buy\"]'); seen.push(sent());"
+        assert run_page(tmp_path, snippets, then, path="/") == [0, 1]

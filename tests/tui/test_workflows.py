@@ -74,7 +74,7 @@ async def test_build_enroll_and_move_on(
         # enroll the first two contacts, then turn it on
         await pilot.press("r")
         await pilot.pause()
-        await pilot.press("space", "down", "space", "ctrl+s")
+        await pilot.press("down", "space", "down", "space", "ctrl+s")  # from the search
         await settle(pilot)
         await pilot.press("o")
         await settle(pilot)

@@ -15,7 +15,7 @@ GENERAL = (
     ("ctrl+p", "Command palette: every screen and action by name"),
     ("tab / shift+tab", "Next / previous field"),
     ("?", "This help"),
-    ("q", "Quit (where no text is being typed)"),
+    ("q, ctrl+q", "Quit, asking first if unsaved work would be lost (q: not in forms)"),
 )
 
 

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Static
 from core.errors import CbeError, ValidationFailed
 from core.plan import Change
 from core.services import Services
+from tui.dialogs.focus import FirstFieldFocused
 from tui.formatting import escape
 
 DEFAULT_FILE = "cbe-plan.json"
@@ -33,7 +34,7 @@ def change_lines(changes: list[Change]) -> list[str]:
     return lines
 
 
-class PlanDialog(ModalScreen[bool]):
+class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
     """``cbe plan export|diff|apply`` on one file; answers True when something was applied."""
 
     DEFAULT_CSS = """

@@ -35,6 +35,7 @@ from core.rules import (
     check_options,
     generate_name,
 )
+from tui.dialogs.focus import FirstFieldFocused
 from tui.formatting import editable, escape, plain
 
 TYPE_CHOICES: tuple[tuple[PropertyType, str], ...] = (
@@ -50,7 +51,7 @@ def _messages(violations: list[Violation]) -> str:
     return "\n".join(escape(v.message) for v in violations)
 
 
-class PropertyTypeDialog(ModalScreen[PropertyType | None]):
+class PropertyTypeDialog(FirstFieldFocused, ModalScreen[PropertyType | None]):
     """The first question of "Create property": which field type."""
 
     DEFAULT_CSS = """
@@ -354,7 +355,7 @@ class PropertyPanel(ModalScreen[PropertyDefinition | None]):
         self.dismiss(prop)
 
 
-class ActionsMenu(ModalScreen[str | None]):
+class ActionsMenu(FirstFieldFocused, ModalScreen[str | None]):
     """The "Actions" dropdown of a property row: Edit or Delete."""
 
     DEFAULT_CSS = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -29,6 +29,7 @@ from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import CrmRecord, EventDefinition, ObjectType, PropertyDefinition
 from core.workflows import Action, ActionKind, Enrollment, TriggerKind, Workflow, describe_wait
+from tui.dialogs.focus import FirstFieldFocused
 from tui.formatting import escape, plain
 from tui.widgets.filter_builder import FilterBuilder
 
@@ -55,7 +56,7 @@ def _buttons(done: str = "Save (ctrl+s)") -> Horizontal:
     )
 
 
-class _Dialog(ModalScreen[Any]):
+class _Dialog(FirstFieldFocused, ModalScreen[Any]):
     """Shared keys: escape cancels, ctrl+s saves."""
 
     BINDINGS = [
@@ -105,7 +106,7 @@ class NewWorkflowDialog(_Dialog):
         self.dismiss((name, kind if isinstance(kind, ObjectType) else ObjectType.CONTACT))
 
 
-class ActionKindDialog(ModalScreen[ActionKind | None]):
+class ActionKindDialog(FirstFieldFocused, ModalScreen[ActionKind | None]):
     """Which action to add."""
 
     DEFAULT_CSS = _DIALOG_CSS.format(name="ActionKindDialog", width=56)
@@ -445,40 +446,63 @@ class TriggerDialog(_Dialog):
 
 
 class EnrollDialog(_Dialog):
-    """Pick records to enroll by hand; answers their ids."""
+    """Pick records to enroll by hand; answers their ids.
+
+    The search only narrows the list: what is ticked stays ticked while searching, and the
+    dialog says how many are ticked, including those the search hides."""
 
     DEFAULT_CSS = (
         _DIALOG_CSS.format(name="EnrollDialog", width=72)
         + """
     EnrollDialog SelectionList { height: 16; }
+    EnrollDialog #enroll-ticked { height: auto; margin-top: 1; }
     """
     )
+    BINDINGS = [
+        *_Dialog.BINDINGS,
+        Binding("slash", "search", "Search", key_display="/", show=False),
+    ]
 
     def __init__(self, records: list[CrmRecord], enrolled: set[str]) -> None:
         super().__init__()
         self.records = records
         self.enrolled = enrolled
+        self.ticked: set[str] = set()
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("[b]Enroll records[/b]  [$text-muted]space ticks · ctrl+s enrolls[/]")
-            yield Input(placeholder="Search", id="enroll-search")
+            yield Static(
+                "[b]Enroll records[/b]  [$text-muted]type to search · ↓ to the list · "
+                "space ticks · ctrl+s enrolls[/]"
+            )
+            yield Input(placeholder="Search name or email", id="enroll-search")
             yield SelectionList[str](id="enroll-records")
+            yield Static("", id="enroll-ticked", classes="muted")
             yield _buttons("Enroll (ctrl+s)")
 
     def on_mount(self) -> None:
         self._fill("")
-        items = self.query_one("#enroll-records", SelectionList)
-        items.focus()
-        if items.option_count:
-            items.highlighted = 0
+        self._count()
 
     @on(Input.Changed, "#enroll-search")
     def _search(self, event: Input.Changed) -> None:
         self._fill(event.value)
 
+    def on_key(self, event: events.Key) -> None:
+        # From the search, down (or enter) goes to the list to tick.
+        search = self.query_one("#enroll-search", Input)
+        if search.has_focus and event.key in ("down", "enter"):
+            event.stop()
+            event.prevent_default()
+            items = self.query_one("#enroll-records", SelectionList)
+            items.focus()
+            if items.option_count and items.highlighted is None:
+                items.highlighted = 0
+
+    def action_search(self) -> None:
+        self.query_one("#enroll-search", Input).focus()
+
     def _fill(self, text: str) -> None:
-        chosen = set(self.query_one("#enroll-records", SelectionList).selected)
         needle = text.casefold()
         items = self.query_one("#enroll-records", SelectionList)
         items.clear_options()
@@ -488,10 +512,31 @@ class EnrollDialog(_Dialog):
             label = f"{record.display_name}  ({record.email or record.id})"
             if needle and needle not in label.casefold():
                 continue
-            items.add_option((escape(label), record.id, record.id in chosen))
+            items.add_option((escape(label), record.id, record.id in self.ticked))
+        if items.option_count:
+            items.highlighted = 0
+
+    @on(SelectionList.SelectionToggled, "#enroll-records")
+    def _toggled(self, event: SelectionList.SelectionToggled[str]) -> None:
+        value = event.selection.value
+        if value in event.selection_list.selected:
+            self.ticked.add(value)
+        else:
+            self.ticked.discard(value)
+        self._count()
+
+    def _count(self) -> None:
+        names = [r.display_name for r in self.records if r.id in self.ticked]
+        text = f"{len(names)} ticked"
+        if names:
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            text += f": {shown}"
+        self.query_one("#enroll-ticked", Static).update(escape(text))
+        label = f"Enroll {len(names)} (ctrl+s)" if names else "Enroll (ctrl+s)"
+        self.query_one("#save", Button).label = label
 
     def action_save(self) -> None:
-        self.dismiss(list(self.query_one("#enroll-records", SelectionList).selected))
+        self.dismiss([r.id for r in self.records if r.id in self.ticked])
 
 
 class HistoryDialog(ModalScreen[None]):

@@ -33,6 +33,7 @@ from core.analytics import (
 from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import EventDefinition
+from tui.dialogs.focus import FirstFieldFocused
 from tui.formatting import escape, fill_sized, shown
 from tui.screens.base import CbeScreen
 from tui.widgets.filter_builder import FilterBuilder
@@ -258,7 +259,7 @@ class AnalyzeScreen(CbeScreen):
         )
 
 
-class FilterDialog(ModalScreen[PropertyFilter | None]):
+class FilterDialog(FirstFieldFocused, ModalScreen[PropertyFilter | None]):
     """Add one property filter to a report."""
 
     DEFAULT_CSS = """
@@ -285,7 +286,6 @@ class FilterDialog(ModalScreen[PropertyFilter | None]):
     def on_mount(self) -> None:
         props = all_properties(self.definition)
         self.query_one(FilterBuilder).set_properties(props)
-        self.query_one("#filter-property", Select).focus()
 
     def action_apply(self) -> None:
         self.query_one(FilterBuilder).apply()

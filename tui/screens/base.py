@@ -22,6 +22,10 @@ class CbeScreen(Screen[None]):
     HELP: ClassVar[str] = ""
     """What the screen is for, shown by `?` above its keys."""
 
+    def unsaved_work(self) -> str | None:
+        """What leaving now would lose (None when nothing): quitting asks first when set."""
+        return None
+
     @property
     def cbe(self) -> CbeApp:
         from tui.app import CbeApp

@@ -396,5 +396,24 @@ class EventDetailScreen(CbeScreen):
         if self.definition is not None:
             self.app.push_screen(TypedCodeDialog(self.definition))
 
+    def unsaved_work(self) -> str | None:
+        d = self.definition
+        if d is None or d.tracking_method is not TrackingMethod.JAVASCRIPT:
+            return None
+        if self.query_one("#detail-snippet", TextArea).text == editable(d.snippet or ""):
+            return None
+        return f"The snippet of {d.label} was edited and not saved (ctrl+s saves it)."
+
     def action_back(self) -> None:
-        self.dismiss()
+        lost = self.unsaved_work()
+        if lost is None:
+            self.dismiss()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss()
+
+        self.app.push_screen(
+            ConfirmDialog("Discard the snippet edits?", escape(lost), confirm="Discard"), answered
+        )

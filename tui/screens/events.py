@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from core.models import EventDefinition, TrackingMethod
 from core.ports import EventSummary
 from tui.dialogs.confirm import ConfirmDialog
-from tui.formatting import escape, plain, relative_time
+from tui.formatting import escape, plain, refill, relative_time
 from tui.screens.base import CbeScreen
 
 
@@ -95,7 +95,6 @@ class EventsScreen(CbeScreen):
 
     def _fill(self) -> None:
         table = self.query_one("#events", DataTable)
-        selected = self.selected_name()
         needle = self.query_one("#search", Input).value.strip().lower()
         shown = [
             d
@@ -103,11 +102,11 @@ class EventsScreen(CbeScreen):
             if not needle or needle in d.label.lower() or needle in d.name
         ]
         now = self.services.clock.now()
-        table.clear()
+        rows = []
         for definition in shown:
             summary = self._listing.summaries.get(definition.fully_qualified_name)
             label = definition.label + (" (archived)" if definition.archived else "")
-            table.add_row(
+            cells = (
                 plain(label),
                 definition.name,
                 definition.primary_object.label,
@@ -115,10 +114,9 @@ class EventsScreen(CbeScreen):
                 f"{summary.count:,}" if summary else "0",
                 relative_time(summary.last_occurred_at if summary else None, now),
                 definition.created_at.strftime("%Y-%m-%d"),
-                key=definition.name,
             )
-        if selected is not None and selected in {d.name for d in shown}:
-            table.move_cursor(row=table.get_row_index(selected))
+            rows.append((definition.name, cells))
+        refill(table, rows)
         empty = self.query_one("#empty", Static)
         if not self._listing.definitions:
             empty.update("No events yet. Press n to create one with the wizard.")

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.table import Table
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from core.errors import NotFound
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.occurrences import encode_cursor
 from core.timeline import TimelineEntry, TimelineFilter
 from tui.dialogs.timeline_filter import TimelineFilterDialog
-from tui.formatting import escape, plain, shown
+from tui.formatting import escape, shown
 from tui.screens.base import CbeScreen
 from tui.widgets.timeline import TimelineView
 
@@ -47,6 +49,8 @@ class RecordScreen(CbeScreen):
         "The filter is remembered for you across records."
     )
     AUTO_FOCUS = "TimelineView"
+    # Below 110 columns the properties go above the timeline instead of beside it (cbe.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("f", "filter", "Filter activity"),
@@ -70,7 +74,7 @@ class RecordScreen(CbeScreen):
                 yield Static("", id="record-title", classes="page-title")
                 yield Static("", id="record-summary", classes="muted")
                 yield Static("Properties", classes="section-title")
-                yield DataTable(cursor_type="row", show_header=False, id="record-properties")
+                yield Static("", id="record-properties")
                 yield Static("Associations", classes="section-title")
                 yield Static("", id="record-associations")
             with Vertical(classes="record-main"):
@@ -111,11 +115,13 @@ class RecordScreen(CbeScreen):
         self.query_one("#record-summary", Static).update(
             f"{record.object_type.singular} {record.id}"
         )
-        table = self.query_one("#record-properties", DataTable)
-        table.clear(columns=True)
-        table.add_columns("property", "value")
+        # Values fold onto more lines rather than being cut: an email is read whole.
+        grid = Table.grid(padding=(0, 1, 0, 0))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
         for name, value in sorted(record.properties.items()):
-            table.add_row(plain(name), plain(value))
+            grid.add_row(Text(shown(name)), Text(shown(value)))
+        self.query_one("#record-properties", Static).update(grid)
         linked = self.services.records.associated(record.object_type, record.id)
         lines = [
             f"{kind.label}: " + ", ".join(escape(r.display_name) for r in records)

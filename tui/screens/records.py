@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.ports import EventSummary
-from tui.formatting import escape, plain, relative_time
+from tui.formatting import escape, plain, refill, relative_time
 from tui.screens.base import CbeScreen
 
 COLUMNS: dict[ObjectType, tuple[tuple[str, str], ...]] = {
@@ -59,6 +59,7 @@ class RecordsScreen(CbeScreen):
         """When set: only the records that completed this event (fully qualified name)."""
         self.event_label = event_label
         self._listing = _Listing({}, {}, None)
+        self._loaded = False
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -106,8 +107,12 @@ class RecordsScreen(CbeScreen):
         self.app.call_from_thread(self._show, _Listing(records, summaries, only))
 
     def _show(self, listing: _Listing) -> None:
+        first = not self._loaded
         self._listing = listing
+        self._loaded = True
         self._fill()
+        if not first:
+            return  # a refresh: the person stays on their tab, row and field
         if listing.only:
             kinds = {kind for kind, _ in listing.only}
             if len(kinds) == 1:
@@ -120,7 +125,7 @@ class RecordsScreen(CbeScreen):
         now = self.services.clock.now()
         for kind, columns in COLUMNS.items():
             table = self.query_one(f"#table-{kind.plural}", DataTable)
-            table.clear()
+            rows = []
             for record in self._listing.records.get(kind, []):
                 key = (kind, record.id)
                 if self._listing.only is not None and key not in self._listing.only:
@@ -134,12 +139,9 @@ class RecordsScreen(CbeScreen):
                     )
                     for _, prop in columns
                 ]
-                table.add_row(
-                    *cells,
-                    f"{summary.count:,}" if summary else "0",
-                    relative_time(summary.last_occurred_at if summary else None, now),
-                    key=record.id,
-                )
+                last = relative_time(summary.last_occurred_at if summary else None, now)
+                rows.append((record.id, (*cells, f"{summary.count:,}" if summary else "0", last)))
+            refill(table, rows)
             pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
             pane.label = f"{kind.label} ({table.row_count})"
 

@@ -80,7 +80,8 @@ class RejectionsScreen(CbeScreen):
             for r in kept
         ]
         table = self.query_one("#rejections", DataTable)
-        fill_sized(table, ["Received (UTC)", "From", "Event", "First broken rule"], rows)
+        labels = ["Received (UTC)", "From", "Event", "First broken rule"]
+        fill_sized(table, labels, rows, row_keys=[r.id for r in kept])
         self._detail()
 
     @on(DataTable.RowHighlighted, "#rejections")

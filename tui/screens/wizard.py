@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.notifications import SeverityLevel
 from textual.widgets import (
     Button,
     Collapsible,
@@ -33,7 +34,15 @@ from textual.widgets import (
     TextArea,
 )
 
-from core.codegen import api_examples, javascript_snippet, tracking_id
+from core.codegen import (
+    SnippetTrigger,
+    SnippetTriggerKind,
+    api_examples,
+    default_trigger,
+    describe_snippet,
+    tracking_id,
+    triggered_snippet,
+)
 from core.defaults import DEFAULT_PROPERTIES
 from core.definitions import check_event_name, validate_properties
 from core.errors import CbeError, ValidationFailed, Violation
@@ -47,7 +56,7 @@ from core.models import (
 from core.rules import MAX_CUSTOM_PROPERTIES, check_custom_property_count, fully_qualified_name
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
-from tui.formatting import escape, plain
+from tui.formatting import escape, plain, selected_key
 from tui.screens.base import CbeScreen
 from tui.widgets.step_indicator import StepIndicator
 
@@ -75,13 +84,6 @@ def fill_property_table(table: DataTable[Any], props: list[PropertyDefinition]) 
             plain(property_details(prop)),
             key=prop.name,
         )
-
-
-def selected_key(table: DataTable[Any]) -> str | None:
-    if table.row_count == 0:
-        return None
-    key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    return None if key is None else str(key)
 
 
 class CreateEventScreen(CbeScreen):
@@ -155,8 +157,21 @@ class CreateEventScreen(CbeScreen):
                     with ContentSwitcher(initial="tracking-javascript"):
                         with Vertical(id="tracking-javascript"):
                             yield Static(
-                                "Edit the snippet as needed; it is saved with the event and "
-                                "becomes part of the tracking code (/tracking.js of cbe serve).",
+                                "The tracking code runs every snippet on every page, so a "
+                                "snippet sends only when its trigger happens:",
+                                classes="field-hint",
+                            )
+                            with Horizontal(id="trigger-row"):
+                                yield Select(
+                                    [(k.label, k) for k in SnippetTriggerKind],
+                                    value=SnippetTriggerKind.CLICK,
+                                    allow_blank=False,
+                                    id="trigger-kind",
+                                )
+                                yield Input(id="trigger-target")
+                            yield Static(
+                                "Edit as needed: saved with the event, it becomes part of "
+                                "the tracking code (/tracking.js of cbe serve).",
                                 classes="field-hint",
                             )
                             yield TextArea.code_editor(
@@ -355,10 +370,29 @@ class CreateEventScreen(CbeScreen):
         switcher.current = f"tracking-{self.tracking.value.lower()}"
         self.refresh_bindings()
 
+    @property
+    def trigger(self) -> SnippetTrigger:
+        """The snippet's trigger as chosen: an empty target means the suggested one."""
+        kind = self.query_one("#trigger-kind", Select).value
+        if not isinstance(kind, SnippetTriggerKind):
+            kind = SnippetTriggerKind.CLICK
+        target = self.query_one("#trigger-target", Input).value.strip()
+        return SnippetTrigger(kind, target) if target else default_trigger(self.preview(), kind)
+
+    @on(Select.Changed, "#trigger-kind")
+    @on(Input.Changed, "#trigger-target")
+    def _trigger_changed(self) -> None:
+        if self.step == 2:
+            self._snippet_refresh()
+
     def _snippet_refresh(self) -> None:
         """Regenerate the snippet unless the user has edited it."""
         editor = self.query_one("#snippet", TextArea)
-        generated = javascript_snippet(self.preview())
+        trigger = self.trigger
+        self.query_one("#trigger-target", Input).placeholder = default_trigger(
+            self.preview(), trigger.kind
+        ).target
+        generated = triggered_snippet(self.preview(), trigger)
         if self._snippet_generated is None or editor.text == self._snippet_generated:
             editor.load_text(generated)
         self._snippet_generated = generated
@@ -438,8 +472,17 @@ class CreateEventScreen(CbeScreen):
         if self.step > 0:
             self._go(self.step - 1)
 
+    def unsaved_work(self) -> str | None:
+        if self._created:
+            return None
+        snippet = self.query_one("#snippet", TextArea).text
+        edited = self._snippet_generated is not None and snippet != self._snippet_generated
+        if not (self.label or self.description.strip() or self.properties or edited):
+            return None
+        return "The event has not been created; what you typed in the wizard will be lost."
+
     def action_cancel(self) -> None:
-        if not self.label and not self.properties:
+        if self.unsaved_work() is None:
             self.dismiss()
             return
 
@@ -512,8 +555,13 @@ class CreateEventScreen(CbeScreen):
         from tui.screens.event_detail import EventDetailScreen
 
         self._created = True
-        self.notify(
-            f"Created {escape(definition.label)} ({definition.fully_qualified_name}).",
-            title="Event",
-        )
+        message = f"Created {escape(definition.label)} ({definition.fully_qualified_name})."
+        severity: SeverityLevel = "information"
+        if definition.tracking_method is TrackingMethod.JAVASCRIPT:
+            # What the snippet does as it stands, edits included: the page runs it as saved.
+            behaviour = describe_snippet(definition.snippet or "")
+            message += f" On a page with /tracking.js, its snippet {escape(behaviour.description)}."
+            if behaviour.on_every_page_load or not behaviour.sends:
+                severity = "warning"
+        self.notify(message, title="Event", severity=severity, timeout=12)
         self.app.switch_screen(EventDetailScreen(definition.name))

@@ -32,9 +32,8 @@ from tui.dialogs.workflow import (
     action_dialog,
     describe_action,
 )
-from tui.formatting import escape, plain, relative_time, shown
+from tui.formatting import escape, plain, refill, relative_time, selected_key, shown
 from tui.screens.base import CbeScreen
-from tui.screens.wizard import selected_key
 
 
 @dataclass(frozen=True)
@@ -119,22 +118,25 @@ class WorkflowsScreen(CbeScreen):
 
     def _fill(self, rows: list[tuple[Workflow, _Counts]]) -> None:
         table = self.query_one("#workflows", DataTable)
-        selected = selected_key(table)
-        table.clear()
-        for w, counts in rows:
-            table.add_row(
-                plain(w.name),
-                w.object_type.label,
-                "On" if w.enabled else "Off",
-                w.trigger.label,
-                str(len(w.actions)),
-                str(counts.enrolled),
-                str(counts.waiting),
-                str(counts.finished),
-                key=w.id,
-            )
-        if selected and selected in {w.id for w, _ in rows}:
-            table.move_cursor(row=table.get_row_index(selected))
+        refill(
+            table,
+            [
+                (
+                    w.id,
+                    (
+                        plain(w.name),
+                        w.object_type.label,
+                        "On" if w.enabled else "Off",
+                        w.trigger.label,
+                        str(len(w.actions)),
+                        str(counts.enrolled),
+                        str(counts.waiting),
+                        str(counts.finished),
+                    ),
+                )
+                for w, counts in rows
+            ],
+        )
         empty = self.query_one("#workflows-empty", Static)
         empty.update("No workflows yet. Press n to create one.")
         empty.display = not rows
@@ -423,7 +425,7 @@ class EnrollmentsScreen(CbeScreen):
         )
         now = services.clock.now()
         table = self.query_one("#enrollments", DataTable)
-        table.clear()
+        rows = []
         enrollments = services.workflows.enrollments(workflow.id)
         for e in enrollments:
             record = services.records.get(e.object_type, e.object_id)
@@ -441,13 +443,9 @@ class EnrollmentsScreen(CbeScreen):
             last_text = (
                 f"{last.kind.value.replace('_', ' ').lower()}: {last.detail}" if last else ""
             )
-            table.add_row(
-                plain(name),
-                where,
-                relative_time(e.entered_at, now) if e.active else relative_time(e.finished_at, now),
-                plain(last_text),
-                key=e.id,
-            )
+            since = relative_time(e.entered_at if e.active else e.finished_at, now)
+            rows.append((e.id, (plain(name), where, since, plain(last_text))))
+        refill(table, rows)
         empty = self.query_one("#enrollments-empty", Static)
         empty.update("Nobody is enrolled yet. Press escape, then r to enroll records.")
         empty.display = not enrollments

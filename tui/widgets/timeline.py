@@ -33,6 +33,7 @@ class _Row:
     entry: int = -1  # index into entries for "entry" and "property" rows
     flag: str = ""
     prop: int = -1  # index into the entry's rows for "property" rows
+    value: str = ""  # for "property" rows: the value, or the part of it on this line
 
 
 class TimelineView(ScrollView, can_focus=True):
@@ -99,6 +100,7 @@ class TimelineView(ScrollView, can_focus=True):
         self._rows: list[_Row] = []
         self._entry_rows: list[int] = []
         self._label_width = 0
+        self._built_width = 0
 
     # -- data --------------------------------------------------------------------------------
 
@@ -152,11 +154,15 @@ class TimelineView(ScrollView, can_focus=True):
             if entry.key in self.expanded:
                 for number, prop in enumerate(entry.rows):
                     # an unusable value says so itself: "bogus (not an option)"
-                    flags = []
-                    if prop.truncated:
-                        flags.append("cut to the limit by the JavaScript rules")
                     label = shown(prop.label)
-                    rows.append(_Row("property", label, index, "; ".join(flags), number))
+                    # A long value wraps onto more lines under itself: it always shows whole.
+                    for part, chunk in enumerate(self._wrapped(shown(prop.value))):
+                        rows.append(
+                            _Row("property", label if part == 0 else "", index, "", number, chunk)
+                        )
+                    if prop.truncated:
+                        flag = "cut to the limit by the JavaScript rules"
+                        rows.append(_Row("property", "", index, flag, number))
                 if not entry.rows:
                     rows.append(_Row("property", "(no properties)", index))
         rows.append(_Row("note"))
@@ -169,12 +175,29 @@ class TimelineView(ScrollView, can_focus=True):
         else:
             rows.append(_Row("note", f"Start of the timeline · {len(self.entries):,} shown"))
         self._rows = rows
+        self._built_width = self.size.width
         self._entry_rows = entry_rows
         self._label_width = min(
-            28, max((len(shown(e.event_label)) for e in self.entries), default=0)
+            28,
+            max((len(shown(e.event_label)) for e in self.entries), default=0),
+            max(12, self._width() - 30),  # room for the time before and a summary after
         )
         self.virtual_size = Size(self.size.width, len(rows))
         self.refresh()
+
+    def _width(self) -> int:
+        return self.size.width or 100  # before the first layout: as wide as usual
+
+    @property
+    def _property_label_width(self) -> int:
+        """Property names take at most a third of the width, so their values show beside."""
+        return max(10, min(28, self._width() // 3))
+
+    def _wrapped(self, value: str) -> list[str]:
+        # the indent, the name and a space before; room for a scrollbar after
+        room = max(10, self._width() - 7 - self._property_label_width - 1 - 2)
+        lines = Text(value).wrap(self.app.console, room, overflow="fold")
+        return [line.plain.rstrip() for line in lines] or [""]
 
     # -- movement ----------------------------------------------------------------------------
 
@@ -237,6 +260,8 @@ class TimelineView(ScrollView, can_focus=True):
                 self.cursor = row.entry
 
     def on_resize(self) -> None:
+        if self.size.width != self._built_width:
+            self._rebuild()  # values wrap to the new width
         self.virtual_size = Size(self.size.width, len(self._rows))
 
     # -- drawing -----------------------------------------------------------------------------
@@ -281,11 +306,11 @@ class TimelineView(ScrollView, can_focus=True):
             if summary:
                 text.append("  " + summary, style=self._style("summary"))
             return text
-        prop = entry.rows[row.prop] if 0 <= row.prop < len(entry.rows) else None
+        width = self._property_label_width
+        label = row.text if len(row.text) <= width else row.text[: width - 1] + "…"
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"       {row.text:<28} ", style=self._style("label"))
-        if prop is not None:
-            text.append(shown(prop.value), style=self._style("property"))
+        text.append(f"       {label:<{width}} ", style=self._style("label"))
+        text.append(row.value, style=self._style("property"))
         if row.flag:
-            text.append(f"  ({row.flag})", style=self._style("flag"))
+            text.append(f"({row.flag})", style=self._style("flag"))
         return text
