@@ -1,7 +1,7 @@
 """The HTTP server: HubSpot's events and CRM paths, and the JavaScript collector.
 
 ``create_app`` is the API's composition point; ``cbe serve`` and the tests both call it with
-services built by :func:`storage.bootstrap.open_services`.
+services built by :func:`cli.bootstrap.open_services`.
 """
 
 from __future__ import annotations

@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from demodb import build_demo  # noqa: E402  (bench/demodb.py)
 
+from cli.bootstrap import open_services  # noqa: E402
 from core.analytics import Dimension, Frequency, RangePreset, resolve_range  # noqa: E402
 from core.clock import FixedClock  # noqa: E402
 from core.ports import MemoryPreferences  # noqa: E402
 from core.services import Services  # noqa: E402
-from storage.bootstrap import open_services  # noqa: E402
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 

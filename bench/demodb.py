@@ -22,7 +22,7 @@ def build_demo(
 ) -> float:
     """Build the demo in ``folder``; returns how many seconds it took. ``progress`` shows
     ``cbe demo``'s progress bars."""
-    command = [sys.executable, "-m", "tui.cli", "demo", "--db", str(folder)]
+    command = [sys.executable, "-m", "cli", "demo", "--db", str(folder)]
     command += ["--completions", str(completions)]
     if contacts is not None:
         command += ["--contacts", str(contacts)]

@@ -26,10 +26,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cli.bootstrap import open_services  # noqa: E402
 from core.ingestion import Mode  # noqa: E402
 from core.models import ObjectType, Source  # noqa: E402
 from core.ports import MemoryPreferences  # noqa: E402
-from storage.bootstrap import open_services  # noqa: E402
 from storage.completions import CompletionStore  # noqa: E402
 
 

@@ -40,7 +40,7 @@ def free_port() -> int:
 
 def start(db: Path, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--db", str(db), "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -58,7 +58,7 @@ def start(db: Path, port: int) -> subprocess.Popen[bytes]:
 
 def token(db: Path) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "portal", "--db", str(db), "--json"],
+        [sys.executable, "-m", "cli", "portal", "--db", str(db), "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,

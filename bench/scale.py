@@ -200,7 +200,7 @@ def cbe_ingest(folder: str, count: str, dump: str) -> dict[str, Any]:
     import orjson
 
     from api.server import ready_to_serve
-    from storage.bootstrap import open_services
+    from cli.bootstrap import open_services
 
     services = open_services(Path(folder), create=False)
     before = sum(s.count for s in services.db.completions.summaries().values())
@@ -239,10 +239,10 @@ def _timed(work: Callable[[], object]) -> float:
 
 def cbe_reads(folder: str, runs: str) -> dict[str, Any]:
     """Timeline first page and analyze numbers, each cold (just opened) and warm."""
+    from cli.bootstrap import open_services
     from core.analytics import Frequency, RangePreset, buckets, resolve_range
     from core.clock import FixedClock
     from core.ports import MemoryPreferences
-    from storage.bootstrap import open_services
 
     services = open_services(Path(folder), create=False, preferences=MemoryPreferences())
     counts = services.db.completions.record_summaries()
@@ -301,8 +301,8 @@ def cbe_app(folder: str) -> dict[str, Any]:
 
     from textual.widgets import DataTable
 
-    import tui.cli  # noqa: F401  (what `cbe` imports before it opens the database)
-    from storage.bootstrap import open_services
+    import cli.main  # noqa: F401  (what `cbe` imports before it opens the database)
+    from cli.bootstrap import open_services
     from tui.app import CbeApp
 
     services = open_services(Path(folder), create=False)
@@ -326,7 +326,7 @@ def cbe_app(folder: str) -> dict[str, Any]:
 
 def cbe_open(folder: str) -> dict[str, Any]:
     """Open the store and count every event's completions (the first screen's numbers)."""
-    from storage.bootstrap import open_services
+    from cli.bootstrap import open_services
 
     before = rss_mib()
     began = time.perf_counter()
@@ -563,7 +563,7 @@ def single_sends(folder: Path, seconds: int, connections: int) -> dict[str, Any]
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "serve", "--db", str(folder), "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--db", str(folder), "--port", str(port)],
         cwd=ROOT,
         env=ENV,
         stdout=subprocess.DEVNULL,

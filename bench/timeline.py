@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cli.bootstrap import open_services  # noqa: E402
 from core.clock import FixedClock  # noqa: E402
 from core.models import ObjectType  # noqa: E402
 from core.ports import MemoryPreferences  # noqa: E402
-from storage.bootstrap import open_services  # noqa: E402
 from tui.app import CbeApp  # noqa: E402
 from tui.screens.record import RecordScreen  # noqa: E402
 from tui.widgets.timeline import TimelineView  # noqa: E402

@@ -17,10 +17,10 @@ sys.path.insert(0, str(ROOT))
 
 from textual.pilot import Pilot  # noqa: E402
 
+from cli.bootstrap import open_services  # noqa: E402
 from core.clock import FixedClock  # noqa: E402
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo  # noqa: E402
 from core.ports import MemoryPreferences  # noqa: E402
-from storage.bootstrap import open_services  # noqa: E402
 from tui.app import CbeApp  # noqa: E402
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

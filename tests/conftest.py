@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
-from storage.bootstrap import open_services
 
 PORTAL_ID = 12345678
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -53,8 +53,20 @@ def test_importing_core_loads_no_interface_or_storage_engine() -> None:
 
 def test_importing_storage_loads_no_interface() -> None:
     code = (
-        "import sys, storage.bootstrap, storage.database\n"
+        "import sys, storage.database, storage.doctor\n"
         "print(sorted(m for m in ['textual', 'fastapi', 'click', 'tui'] if m in sys.modules))\n"
+    )
+    result = _run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_composition_root_loads_no_interface() -> None:
+    """cli.bootstrap builds services for the app, the server and the tests: it loads neither."""
+    code = (
+        "import sys, cli.bootstrap\n"
+        "interfaces = ['textual', 'fastapi', 'click', 'tui', 'api']\n"
+        "print(sorted(m for m in interfaces if m in sys.modules))\n"
     )
     result = _run(sys.executable, "-c", code)
     assert result.returncode == 0, result.stderr
@@ -86,6 +98,6 @@ def test_code_is_formatted() -> None:
 
 
 @pytest.mark.slow
-def test_mypy_strict_on_core_storage_and_api() -> None:
-    result = _run(sys.executable, "-m", "mypy", "core", "storage", "api")
+def test_mypy_strict_on_core_storage_api_and_cli() -> None:
+    result = _run(sys.executable, "-m", "mypy", "core", "storage", "api", "cli")
     assert result.returncode == 0, result.stdout + result.stderr

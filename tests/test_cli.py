@@ -14,13 +14,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from cli.bootstrap import open_services
+from cli.main import main
 from core.analytics import DateRange, Frequency
 from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
 from core.workflows import Action, ActionKind, TriggerKind
-from storage.bootstrap import open_services
-from tui.cli import main
 
 NOW = "2026-11-01T12:00:00+00:00"
 

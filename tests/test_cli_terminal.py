@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cli.bootstrap import open_services
+from cli.main import main
 from core.errors import ValidationFailed
 from core.ingestion import Mode
 from core.models import ObjectType, Source
 from core.text import UNSAFE
-from storage.bootstrap import open_services
-from tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def run_in_pty(*args: str) -> str:
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200"}
     env.pop("CBE_DEBUG", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         stdin=follower,
         stdout=follower,
         stderr=follower,

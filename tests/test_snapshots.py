@@ -15,6 +15,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from cli.bootstrap import open_services
 from core.analytics import Frequency, RangePreset
 from core.clock import FixedClock
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
@@ -22,7 +23,6 @@ from core.errors import ValidationFailed
 from core.models import ObjectType
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
-from storage.bootstrap import open_services
 from tests.conftest import NOW
 from tui.app import CbeApp
 from tui.screens.record import RecordScreen

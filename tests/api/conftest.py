@@ -49,7 +49,7 @@ def start_server(db: Path, *extra: str) -> Server:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CBE_ACCESS_TOKEN", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "serve", "--db", str(db), "--port", str(port), *extra],
+        [sys.executable, "-m", "cli", "serve", "--db", str(db), "--port", str(port), *extra],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -70,7 +70,7 @@ def start_server(db: Path, *extra: str) -> Server:
             time.sleep(0.05)
     portal = json.loads(
         subprocess.run(
-            [sys.executable, "-m", "tui.cli", "portal", "--db", str(db), "--json"],
+            [sys.executable, "-m", "cli", "portal", "--db", str(db), "--json"],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.bootstrap import open_services
 from core.models import Completion, ObjectType
 from core.occurrences import CompletionQuery
-from storage.bootstrap import open_services
 from tests.api.conftest import Server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from cli.bootstrap import open_services
 from core.models import EventDefinition, ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
-from storage.bootstrap import open_services
 from tests.api.conftest import start_server, stop_server
 from tests.storage.full_disk import FullDisk
 from tests.storage.test_full_disk import ids_in_a_new_process
@@ -127,7 +127,7 @@ def test_cbe_send_says_the_disk_is_full_in_one_line(
 ) -> None:
     from click.testing import CliRunner
 
-    from tui.cli import main
+    from cli.main import main
 
     services.records.create(ObjectType.CONTACT, {"email": EMAIL})
     lines = tmp_path / "sends.jsonl"

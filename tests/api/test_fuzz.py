@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, settings
 
 from api.app import create_app
 from api.routes import completions as completions_route
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.models import ObjectType
 from core.services import Services
-from storage.bootstrap import open_services
 from tests.api.conftest import TEST_HOSTS
 from tests.conftest import NOW, PORTAL_ID
 

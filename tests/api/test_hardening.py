@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.routes.collector import tracking_script
 from api.sendqueue import SendQueue
+from cli.bootstrap import open_services
 from core.errors import ValidationFailed
 from core.models import Completion, EventDefinition, ObjectType, TrackingMethod
 from core.occurrences import CompletionQuery
 from core.services import Services
-from storage.bootstrap import open_services
 from tests.api.conftest import TOKEN, Server, start_server, stop_server
 
 NODE = shutil.which("node")

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from cli.bootstrap import open_services
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
-from storage.bootstrap import open_services
 from tests.api.conftest import Server, start_server, stop_server
 
 HOSTILE = "ann\x1b]52;c;Y3VybA==\x07@example.com"

@@ -299,7 +299,7 @@ def test_a_real_portals_hard_coded_names_work_after_set_id(tmp_path: Path) -> No
     db = tmp_path / "db"
     stop_server(start_server(db))  # a database, as `cbe serve` makes it
     subprocess.run(
-        [sys.executable, "-m", "tui.cli", "portal", "set-id", "87654321", "--db", str(db)],
+        [sys.executable, "-m", "cli", "portal", "set-id", "87654321", "--db", str(db)],
         cwd=ROOT,
         check=True,
         capture_output=True,

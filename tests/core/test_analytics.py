@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.bootstrap import open_services
 from core.analytics import (
     DateRange,
     Dimension,
@@ -40,7 +41,6 @@ from core.occurrences import CompletionQuery
 from core.services import Services
 from core.values import usable_values
 from storage import completions
-from storage.bootstrap import open_services
 
 NOW = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)  # a Wednesday
 

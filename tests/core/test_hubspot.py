@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.defaults import DEFAULT_PROPERTIES
 from core.errors import Rule, ValidationFailed
@@ -19,7 +20,6 @@ from core.hubspot import (
 )
 from core.models import CrmRecord, EventDefinition, ObjectType, PropertyType, TrackingMethod
 from core.services import Services
-from storage.bootstrap import open_services
 from tests.conftest import PORTAL_ID
 from tests.core.conftest import body
 

@@ -7,13 +7,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.ingestion import Mode
 from core.models import EnumerationOption, PropertyDefinition, PropertyType, Source
 from core.rules import max_value_length
 from core.services import Services
 from core.values import ParsedValue, parse_value, value_text
-from storage.bootstrap import open_services
 from tests.conftest import NOW
 
 OPTIONS = ["new", "used", " padded ", "Ünï"]  # ";" cannot be in an option value

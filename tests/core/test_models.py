@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.demo import DemoSpec, build_demo
 from core.models import Completion, Cut, Match, ObjectType, Source
 from core.ports import CompletionSelection
-from storage.bootstrap import open_services
 
 
 def _odd_completion() -> Completion:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.demo import DEMO_DEFINITIONS, DEMO_PORTAL_ID
 from core.models import EventDefinition, ObjectType
 from core.services import Services
 from core.typed import event_line, python_module, typescript_module
-from storage.bootstrap import open_services
 from tests.api.conftest import start_server, stop_server
 from tests.conftest import NOW
 from tests.core.test_codegen import HOSTILE, NODE, hostile_event

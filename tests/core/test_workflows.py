@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.errors import NotFound, ValidationFailed
 from core.filters import Operator, PropertyFilter
@@ -13,7 +14,6 @@ from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import ActivityType, TimelineFilter
 from core.workflows import Action, ActionKind, StepKind, TriggerKind, Workflow
-from storage.bootstrap import open_services
 from tests.conftest import NOW
 
 

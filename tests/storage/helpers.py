@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
+from cli.bootstrap import open_services
 from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
-from storage.bootstrap import open_services
 from storage.completions import read_index
 
 REPO = Path(__file__).resolve().parents[2]

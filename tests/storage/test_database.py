@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cli.bootstrap import open_services
 from core.errors import Conflict, Rule
 from core.models import Completion, CrmRecord, EventDefinition, ObjectType, Source
 from core.occurrences import CompletionQuery
@@ -19,7 +20,6 @@ from core.rejections import RejectedRequest
 from core.services import Services
 from storage import completions
 from storage.atomic import CorruptFile
-from storage.bootstrap import open_services
 from storage.database import NotADatabase, open_database
 from tests.storage.helpers import EMAIL, read_raw, setup_database
 
@@ -500,7 +500,7 @@ import resource, sys
 from pathlib import Path
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 from core.ports import CompletionSelection
-from storage.bootstrap import open_services
+from cli.bootstrap import open_services
 services = open_services(Path(sys.argv[1]), create=False)
 print(sum(1 for _ in services.db.completions.scan(CompletionSelection())))
 print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])

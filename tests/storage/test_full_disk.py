@@ -15,19 +15,19 @@ from typing import Any
 import orjson
 import pytest
 
+from cli.bootstrap import open_services
 from core.errors import StorageFull, StorageUnavailable, ValidationFailed
 from core.models import Completion, ObjectType, Source
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from storage import completions
-from storage.bootstrap import open_services
 from tests.storage.full_disk import FullDisk
 from tests.storage.helpers import EMAIL, REPO, read_raw, setup_database
 
 _IDS = """
 import json, sys
 from core.ports import CompletionSelection
-from storage.bootstrap import open_services
+from cli.bootstrap import open_services
 services = open_services(sys.argv[1], create=False)
 print(json.dumps(sorted(c.id for c in services.db.completions.scan(CompletionSelection()))))
 services.close()

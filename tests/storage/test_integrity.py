@@ -10,18 +10,18 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
+from cli.bootstrap import open_services
+from cli.main import main
 from core.ingestion import Mode
 from core.models import Source
 from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
 from storage import completions
-from storage.bootstrap import open_services
 from storage.completions import read_index
 from storage.database import NotADatabase, open_database
 from storage.locking import WritesRefused
 from storage.manifest import DamagedDatabase
 from tests.storage.helpers import EMAIL, setup_database
-from tui.cli import main
 
 VISITOR = "0123456789abcdef0123456789abcdef"
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
 from core.portal import PortalService
 from storage import completions as completion_store
-from storage.bootstrap import open_services
 from tests.conftest import NOW
 
 

@@ -41,13 +41,13 @@ from typing import Any
 
 import orjson
 
+from cli.bootstrap import open_services
 from core.errors import ValidationFailed
 from core.ingestion import Mode
 from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
 from storage import completions
-from storage.bootstrap import open_services
 
 EMAIL = "ann@example.com"
 MONTHS = ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.services import Services
-from storage.bootstrap import open_services
 from tests.conftest import NOW, PORTAL_ID
 from tui.app import CbeApp
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input
 
+from cli.bootstrap import open_services
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import Period, TimelineFilter
-from storage.bootstrap import open_services
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.screens.event_detail import EventDetailScreen
@@ -180,7 +180,7 @@ async def test_live_update_from_another_process(
         file = tmp_path / "live.json"
         file.write_text(json.dumps(body))
         sent = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "send", str(file), "--db", services.db.location],
+            [sys.executable, "-m", "cli", "send", str(file), "--db", services.db.location],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from cli.bootstrap import DB_ENV, default_database_path, demo_database_path, open_services
 from core.analytics import (
     DateRange,
     Dimension,
@@ -39,7 +40,6 @@ from core.rules import MAX_BATCH_SIZE
 from core.services import Services
 from core.text import neutralise, neutralise_json
 from core.timeline import group_by_month
-from storage.bootstrap import DB_ENV, default_database_path, demo_database_path, open_services
 from storage.database import DATA_FILES, PORTAL_FILE
 from storage.doctor import doctor as run_doctor
 
@@ -1274,7 +1274,3 @@ def doctor(ctx: click.Context, db: Path | None, repair: bool) -> None:
         _echo(line)
     if not (report.healthy or report.fixed):
         ctx.exit(1)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""The entry layer: the ``cbe`` command and the composition root, above ``tui/`` and ``api/``."""

@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``cbe`` command."""
+
+from cli.main import main
+
+main()
