@@ -1,0 +1,126 @@
+"""``cbe serve``: HubSpot's events API and the JavaScript collector over HTTP."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cli.options import db_option, read_only, services
+from cli.output import echo, fail, friendly_errors
+from storage.database import PORTAL_FILE
+
+TOKEN_ENV = "CBE_ACCESS_TOKEN"
+
+
+@click.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    default=None,
+    help=f"Access token for this run (default: ${TOKEN_ENV}, else the portal's own).",
+)
+@click.option(
+    "--allow-origin",
+    "origins",
+    multiple=True,
+    help="A web origin (https://shop.example) whose pages may send to the collector; repeat "
+    "for more, '*' for any (default: pages on localhost, 127.0.0.1 and [::1]).",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    help="The address pages reach this server at (http://cbe.example:8765); the tracking code "
+    "sends there, and requests may name its host.",
+)
+@click.option(
+    "--allow-host",
+    "hosts",
+    multiple=True,
+    help="Another host name requests may address this server by (IP addresses and localhost "
+    "always may); repeat for more.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse everything at once (400): also an objectId, email or utk that names no record "
+    "and a uuid already received, which HubSpot (and cbe serve by default) accepts with 204 "
+    "and settles later (see `cbe trace`).",
+)
+@click.pass_context
+@friendly_errors
+def serve(
+    ctx: click.Context,
+    db: Path | None,
+    host: str,
+    port: int,
+    token: str | None,
+    origins: tuple[str, ...],
+    public_url: str | None,
+    hosts: tuple[str, ...],
+    strict: bool,
+) -> None:
+    """Serve HubSpot's events API and the JavaScript collector on this database.
+
+    The send endpoints answer as HubSpot does: what HubSpot checks at once (an unknown event or
+    property, limits, types, names, no objectId/email/utk) is a 400 naming every broken rule,
+    nothing stored; what HubSpot settles after accepting is a 204: a record that does not exist
+    (the completion is kept unassociated) and a uuid already received (stored once, so a retry
+    is safe). With --strict all of it is a 400 at once. `cbe trace UUID` tells what happened.
+    """
+    if read_only(ctx):
+        fail("cbe serve stores what it receives: it needs a writable database, not --read-only.")
+    from api.guards import OriginPolicy
+    from api.server import serve as run_server  # FastAPI loads only for this command
+
+    opened = services(ctx)
+    access_token = token or os.environ.get(TOKEN_ENV) or opened.db.portal.access_token
+    where = (
+        "--token"
+        if token
+        else f"${TOKEN_ENV}"
+        if os.environ.get(TOKEN_ENV)
+        else f"{Path(opened.db.location) / PORTAL_FILE} (`cbe portal --json` prints it)"
+    )
+    shown = f"[{host}]" if ":" in host else host
+    echo(f"cbe serves portal {opened.db.portal.portal_id} at http://{shown}:{port}")
+    echo(f"  database:      {opened.db.location}")
+    echo(f"  access token:  from {where}")
+    script = public_url.rstrip("/") if public_url else f"http://{shown}:{port}"
+    echo(f'  tracking code: <script src="{script}/tracking.js"></script>')
+    pages = OriginPolicy(origins).describe()
+    echo(f"  collector:     takes completions from {pages}, and from programs")
+    echo(
+        "  sends:         "
+        + (
+            "strict: an unknown record or a repeated uuid is a 400"
+            if strict
+            else "as HubSpot: an unknown record or a repeated uuid is a 204 (--strict: 400)"
+        )
+    )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        echo(
+            "  warning: listening beyond this machine. Anyone who can reach the port can "
+            f"write completions to the collector (from {pages}, or from any program: "
+            "no token needed) and read the tracking code; the events and CRM APIs need "
+            "the access token."
+        )
+        if host in ("0.0.0.0", "::") and not public_url and not hosts:
+            echo(
+                "  note: requests may address this server by IP address or localhost; "
+                "for a host name, pass --public-url or --allow-host."
+            )
+    echo("Press Ctrl+C to stop.")
+    run_server(
+        opened,
+        host,
+        port,
+        access_token,
+        origins,
+        public_url=public_url,
+        allowed_hosts=hosts,
+        strict=strict,
+    )
