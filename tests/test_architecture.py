@@ -85,6 +85,30 @@ def test_the_contract_catches_a_forbidden_import(tmp_path: Path) -> None:
     assert "core._contract_probe -> textual" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("package", "imported"),
+    [
+        ("storage", "cli.bootstrap"),  # upward: an adapter reaching for the entry layer
+        ("core", "storage.database"),  # upward: the domain reaching for an adapter
+        ("tui", "api.app"),  # sideways: the two interfaces stay apart
+        ("api", "tui.app"),
+    ],
+)
+def test_the_layers_contract_catches_an_import_against_the_layers(
+    package: str, imported: str
+) -> None:
+    """cli > tui | api > storage > core: an import up, or across the interfaces, breaks it."""
+    offender = ROOT / package / "_layers_probe.py"
+    offender.write_text(f"import {imported}  # deliberately against the layers\n")
+    try:
+        result = _run(LINT_IMPORTS, "--no-cache")
+    finally:
+        offender.unlink()
+    assert result.returncode != 0
+    assert "the house: cli (the entry) > tui | api (apart) > storage > core BROKEN" in result.stdout
+    assert f"{package}._layers_probe -> {imported}" in result.stdout
+
+
 @pytest.mark.slow
 def test_ruff_finds_nothing() -> None:
     result = _run(sys.executable, "-m", "ruff", "check", ".")
