@@ -24,7 +24,7 @@ from core.models import CrmRecord, EventDefinition, ObjectType, Source, Tracking
 from core.ports import Database
 from core.rules import MAX_BATCH_SIZE
 from core.services import Services
-from core.workflows import Action, ActionKind, TriggerKind
+from core.workflow_models import Action, ActionKind, TriggerKind
 
 DEMO_PORTAL_ID = 24681357
 

@@ -10,10 +10,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from core.workflows import Enrollment, Task, Workflow
+from typing import Any, Protocol
 
 from core.models import (
     Association,
@@ -24,6 +21,7 @@ from core.models import (
     Portal,
 )
 from core.rejections import RejectionRepository
+from core.workflow_models import Enrollment, Task, Workflow
 
 
 class DefinitionRepository(Protocol):

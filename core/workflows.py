@@ -20,159 +20,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from enum import StrEnum
-
-from pydantic import Field
 
 from core.clock import Clock
 from core.errors import NotFound, Rule, ValidationFailed, Violation, fail_if
-from core.filters import PropertyFilter, check_filter, matches_all
+from core.filters import check_filter, matches_all
 from core.ingestion import all_properties
-from core.models import CbeModel, Completion, CrmRecord, EventDefinition, ObjectType, UtcDatetime
+from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.occurrences import CompletionQuery, OccurrenceService
 from core.ports import Database
 from core.rules import internal_name_from
 from core.timeline import ActivityType, PropertyRow, TimelineEntry
-
-
-class TriggerKind(StrEnum):
-    """How records get into a workflow."""
-
-    MANUAL = "MANUAL"
-    """Enrolled by hand, one or many at a time."""
-    LIST = "LIST"
-    """Every record on the workflow's list, when it is turned on (and when added later)."""
-    EVENT = "EVENT"
-    """A record is enrolled when it completes the trigger event."""
-
-    @property
-    def label(self) -> str:
-        return {
-            TriggerKind.MANUAL: "Enrolled by hand",
-            TriggerKind.LIST: "A list of records",
-            TriggerKind.EVENT: "When a record completes an event",
-        }[self]
-
-
-class ActionKind(StrEnum):
-    DELAY_UNTIL_EVENT = "DELAY_UNTIL_EVENT"
-    DELAY = "DELAY"
-    SET_PROPERTY = "SET_PROPERTY"
-    CREATE_TASK = "CREATE_TASK"
-
-    @property
-    def label(self) -> str:
-        return {
-            ActionKind.DELAY_UNTIL_EVENT: "Delay until event happens",
-            ActionKind.DELAY: "Delay for a set amount of time",
-            ActionKind.SET_PROPERTY: "Set a record property",
-            ActionKind.CREATE_TASK: "Create a task",
-        }[self]
-
-
-class Action(CbeModel):
-    """One step of a workflow; which fields matter depends on ``kind``."""
-
-    id: str
-    kind: ActionKind
-    event_name: str | None = None
-    """DELAY_UNTIL_EVENT: the event's fully qualified name."""
-    filters: list[PropertyFilter] = Field(default_factory=list)
-    """DELAY_UNTIL_EVENT: all must match."""
-    max_wait_minutes: int | None = None
-    """DELAY_UNTIL_EVENT: the maximum wait; None means "delay as long as possible"."""
-    delay_minutes: int | None = None
-    """DELAY: how long."""
-    property: str | None = None
-    value: str | None = None
-    """SET_PROPERTY: the record property and its new value."""
-    title: str | None = None
-    body: str | None = None
-    """CREATE_TASK: the task's title and note."""
-
-
-def describe_wait(minutes: int | None) -> str:
-    """``2 days 3 hours``, or ``as long as possible``."""
-    if minutes is None:
-        return "as long as possible"
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    parts = [
-        f"{n} {unit}{'s' if n != 1 else ''}"
-        for n, unit in ((days, "day"), (hours, "hour"), (mins, "minute"))
-        if n
-    ]
-    return " ".join(parts) or "0 minutes"
-
-
-class Workflow(CbeModel):
-    id: str
-    name: str
-    object_type: ObjectType
-    enabled: bool = False
-    trigger: TriggerKind = TriggerKind.MANUAL
-    trigger_event: str | None = None
-    """EVENT trigger: the event's fully qualified name."""
-    record_ids: list[str] = Field(default_factory=list)
-    """LIST trigger: the records to enroll."""
-    actions: list[Action] = Field(default_factory=list)
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
-
-
-class StepKind(StrEnum):
-    ENROLLED = "ENROLLED"
-    ENTERED = "ENTERED"
-    MATCHED = "MATCHED"
-    TIMED_OUT = "TIMED_OUT"
-    WAITED = "WAITED"
-    DONE = "DONE"
-    FINISHED = "FINISHED"
-
-
-class Step(CbeModel):
-    """One line of an enrollment's history."""
-
-    at: UtcDatetime
-    kind: StepKind
-    action: int | None = None
-    detail: str = ""
-    completion_id: str | None = None
-
-
-class Enrollment(CbeModel):
-    """One record's way through one workflow (a record is enrolled in a workflow once)."""
-
-    id: str
-    workflow_id: str
-    object_type: ObjectType
-    object_id: str
-    action_index: int = 0
-    entered_at: UtcDatetime
-    """When the record entered its current action."""
-    finished_at: UtcDatetime | None = None
-    history: list[Step] = Field(default_factory=list)
-
-    @property
-    def active(self) -> bool:
-        return self.finished_at is None
-
-
-class Task(CbeModel):
-    """A task a workflow created; shown on the record's timeline."""
-
-    id: str
-    """``{enrollment id}:{action index}``: the same step never makes two tasks."""
-    workflow_id: str
-    object_type: ObjectType
-    object_id: str
-    title: str
-    body: str = ""
-    created_at: UtcDatetime
-
-
-def enrollment_id(workflow_id: str, object_type: ObjectType, object_id: str) -> str:
-    return f"{workflow_id}:{object_type.value}:{object_id}"
+from core.workflow_models import (
+    Action,
+    ActionKind,
+    Enrollment,
+    Step,
+    StepKind,
+    Task,
+    TriggerKind,
+    Workflow,
+    describe_wait,
+    enrollment_id,
+)
 
 
 class WorkflowService:

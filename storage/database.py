@@ -27,7 +27,7 @@ from tinydb.table import Document, Table
 from core.clock import Clock, SystemClock
 from core.errors import CbeError, Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
-from core.workflows import Enrollment, Task, Workflow
+from core.workflow_models import Enrollment, Task, Workflow
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions import CompletionStore, damage_message
 from storage.locking import LOCK_FILE, DatabaseLock

@@ -109,6 +109,20 @@ def test_the_layers_contract_catches_an_import_against_the_layers(
     assert f"{package}._layers_probe -> {imported}" in result.stdout
 
 
+def test_the_acyclic_contract_catches_a_circle_in_core() -> None:
+    """Two core modules that import each other break the contract (as ports and workflows did)."""
+    first, second = ROOT / "core" / "_circle_a.py", ROOT / "core" / "_circle_b.py"
+    first.write_text("import core._circle_b  # deliberately circular\n")
+    second.write_text("import core._circle_a  # deliberately circular\n")
+    try:
+        result = _run(LINT_IMPORTS, "--no-cache")
+    finally:
+        first.unlink()
+        second.unlink()
+    assert result.returncode != 0
+    assert "core's modules import each other without a circle BROKEN" in result.stdout
+
+
 @pytest.mark.slow
 def test_ruff_finds_nothing() -> None:
     result = _run(sys.executable, "-m", "ruff", "check", ".")

@@ -20,7 +20,7 @@ from core.analytics import DateRange, Frequency
 from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
-from core.workflows import Action, ActionKind, TriggerKind
+from core.workflow_models import Action, ActionKind, TriggerKind
 
 NOW = "2026-11-01T12:00:00+00:00"
 

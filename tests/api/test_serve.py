@@ -16,7 +16,7 @@ from core.clock import FixedClock
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.services import Services
-from core.workflows import Action, ActionKind
+from core.workflow_models import Action, ActionKind
 from tests.api.conftest import TEST_HOSTS, start_server, stop_server
 from tests.conftest import PORTAL_ID
 

@@ -13,7 +13,7 @@ from core.filters import Operator, PropertyFilter
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import ActivityType, TimelineFilter
-from core.workflows import Action, ActionKind, StepKind, TriggerKind, Workflow
+from core.workflow_models import Action, ActionKind, StepKind, TriggerKind, Workflow
 from tests.conftest import NOW
 
 

@@ -10,7 +10,7 @@ from core.clock import FixedClock
 from core.filters import Operator
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
-from core.workflows import ActionKind, StepKind
+from core.workflow_models import ActionKind, StepKind
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.dialogs.workflow import DelayUntilEventDialog
 from tui.screens.workflows import EnrollmentsScreen, WorkflowScreen, WorkflowsScreen

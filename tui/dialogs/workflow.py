@@ -28,7 +28,14 @@ from core.errors import Violation
 from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import CrmRecord, EventDefinition, ObjectType, PropertyDefinition
-from core.workflows import Action, ActionKind, Enrollment, TriggerKind, Workflow, describe_wait
+from core.workflow_models import (
+    Action,
+    ActionKind,
+    Enrollment,
+    TriggerKind,
+    Workflow,
+    describe_wait,
+)
 from tui.dialogs.focus import FirstFieldFocused
 from tui.formatting import escape, plain
 from tui.widgets.filter_builder import FilterBuilder

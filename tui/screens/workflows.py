@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from core.errors import CbeError, ValidationFailed
 from core.models import EventDefinition, ObjectType
-from core.workflows import (
+from core.workflow_models import (
     Action,
     ActionKind,
     Enrollment,
