@@ -109,6 +109,18 @@ def test_the_layers_contract_catches_an_import_against_the_layers(
     assert f"{package}._layers_probe -> {imported}" in result.stdout
 
 
+def test_screens_reach_the_app_only_through_its_protocol() -> None:
+    """A screen that imports tui.app (which imports the screens) breaks tui's layers."""
+    offender = ROOT / "tui" / "screens" / "_layers_probe.py"
+    offender.write_text("import tui.app  # deliberately upward\n")
+    try:
+        result = _run(LINT_IMPORTS, "--no-cache")
+    finally:
+        offender.unlink()
+    assert result.returncode != 0
+    assert "tui.screens._layers_probe -> tui.app" in result.stdout
+
+
 def test_the_acyclic_contract_catches_a_circle_in_core() -> None:
     """Two core modules that import each other break the contract (as ports and workflows did)."""
     first, second = ROOT / "core" / "_circle_a.py", ROOT / "core" / "_circle_b.py"

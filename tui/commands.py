@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from tui.app import CbeApp
+from tui.host import CbeHost, host_of
 
 
 class CbeCommands(Provider):
     """Sections, "Create event", and "Open event: ..." for each event."""
 
     @property
-    def cbe(self) -> CbeApp:
-        from tui.app import CbeApp
-
-        assert isinstance(self.app, CbeApp)
-        return self.app
+    def cbe(self) -> CbeHost:
+        return host_of(self.app)
 
     def _commands(self) -> list[tuple[str, str, object]]:
         app = self.cbe

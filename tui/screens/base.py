@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from core.services import Services
+from tui.host import CbeHost, host_of
 from tui.widgets.section_bar import SectionBar
-
-if TYPE_CHECKING:
-    from tui.app import CbeApp
 
 
 class CbeScreen(Screen[None]):
@@ -27,11 +25,8 @@ class CbeScreen(Screen[None]):
         return None
 
     @property
-    def cbe(self) -> CbeApp:
-        from tui.app import CbeApp
-
-        assert isinstance(self.app, CbeApp)
-        return self.app
+    def cbe(self) -> CbeHost:
+        return host_of(self.app)
 
     @property
     def services(self) -> Services:

@@ -28,9 +28,9 @@ from core.ports import EventSummary
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.edit_event import EditEventDialog
 from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
-from tui.formatting import editable, escape, relative_time
+from tui.formatting import editable, escape, relative_time, selected_key
 from tui.screens.base import CbeScreen
-from tui.screens.wizard import fill_property_table, selected_key
+from tui.widgets.tables import fill_property_table
 
 DAYS = 30
 

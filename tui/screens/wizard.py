@@ -50,40 +50,18 @@ from core.models import (
     EventDefinition,
     ObjectType,
     PropertyDefinition,
-    PropertyType,
     TrackingMethod,
 )
 from core.rules import MAX_CUSTOM_PROPERTIES, check_custom_property_count, fully_qualified_name
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
-from tui.formatting import escape, plain, selected_key
+from tui.formatting import escape, selected_key
 from tui.screens.base import CbeScreen
 from tui.widgets.step_indicator import StepIndicator
+from tui.widgets.tables import fill_property_table
 
 STEPS = ["Name", "Properties", "Tracking"]
 STEP_IDS = ["step-name", "step-properties", "step-tracking"]
-
-
-def property_details(prop: PropertyDefinition) -> str:
-    """A short line about a property for tables: its options or its description."""
-    if prop.type is PropertyType.ENUMERATION:
-        values = ", ".join(o.value for o in prop.options[:4])
-        more = f" +{len(prop.options) - 4}" if len(prop.options) > 4 else ""
-        return f"{len(prop.options)} option(s): {values}{more}"
-    return prop.description
-
-
-def fill_property_table(table: DataTable[Any], props: list[PropertyDefinition]) -> None:
-    """Rows of label, internal name, type and details, keyed by internal name."""
-    table.clear()
-    for prop in props:
-        table.add_row(
-            plain(prop.label),
-            prop.name,
-            prop.type.label,
-            plain(property_details(prop)),
-            key=prop.name,
-        )
 
 
 class CreateEventScreen(CbeScreen):

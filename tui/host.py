@@ -1,0 +1,47 @@
+"""What screens and the command palette may ask of the app they run in.
+
+A protocol, so that they reach the app through a typed accessor (``host_of``) and never import
+``tui.app``, which imports them: the app is at the top of ``tui``, the screens below it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from core.services import Services
+
+
+@runtime_checkable
+class CbeHost(Protocol):
+    """The app as its screens see it (``tui.app.CbeApp`` is the one there is)."""
+
+    services: Services
+    refresh_seconds: float
+    """How often screens refresh what they show (0: never by themselves)."""
+    api_url: str
+    """Where ``cbe serve`` is expected, for the examples screens show."""
+    export_dir: Path
+    """Where exports are written."""
+
+    def action_section(self, mode: str) -> None:
+        """Go to a section (its screens keep their place)."""
+        ...
+
+    def action_create_event(self) -> None:
+        """Open the event wizard."""
+        ...
+
+    def action_help(self) -> None:
+        """Show the current screen's help."""
+        ...
+
+    def open_event(self, name: str) -> None:
+        """Show an event's details."""
+        ...
+
+
+def host_of(app: object) -> CbeHost:
+    """``app`` as cbe's app (a screen's ``self.app``)."""
+    assert isinstance(app, CbeHost), f"{type(app).__name__} is not cbe's app"
+    return app
