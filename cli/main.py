@@ -25,6 +25,7 @@ from cli.output import friendly_errors
     help="Open the database for reading only, without its lock (a read-only copy; a folder "
     "cbe cannot write to is opened so by itself).",
 )
+@click.version_option(package_name="cbe", prog_name="cbe", message="%(prog)s %(version)s")
 @click.pass_context
 @friendly_errors
 def main(ctx: click.Context, db: Path | None, read_only: bool) -> None:

@@ -758,3 +758,11 @@ class TestDemoEverywhere:
         result = CliRunner().invoke(main, ["portal", "--demo", "--db", str(tmp_path / "other")])
         assert result.exit_code != 0
         assert "--demo and --db name different databases" in result.output
+
+
+def test_version_names_cbe_and_its_version(runner: CliRunner) -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"cbe {version('cbe')}\n"
