@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, TextArea
 
 from core.clock import FixedClock
 from core.models import CrmRecord, EventDefinition, ObjectType
@@ -14,6 +14,7 @@ from core.workflows import Action, ActionKind, Workflow
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.app import CbeApp
 from tui.dialogs.confirm import ConfirmDialog
+from tui.screens.event_detail import EventDetailScreen
 from tui.screens.rejections import RejectionsScreen
 from tui.screens.workflows import EnrollmentsScreen
 
@@ -119,3 +120,41 @@ async def test_who_is_where_lists_the_waiting_first_in_one_date_style_and_keeps_
             if str(table.get_row_at(i)[1]) == "finished"
         ]
         assert finished == ["W00", "W07", "W03"]  # latest first
+
+
+async def test_tab_leaves_the_snippet_editor_and_esc_asks_before_dropping_edits(
+    services: Services,
+) -> None:
+    services.definitions.create(
+        {"label": "Clicked buy", "trackingMethod": "JAVASCRIPT", "snippet": "// v1\n"}
+    )
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EventDetailScreen)
+        editor = screen.query_one("#detail-snippet", TextArea)
+        editor.focus()
+        editor.move_cursor(editor.document.end)
+        await type_text(pilot, "// v2")
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is not editor  # Tab moved on
+        assert editor.text == "// v1\n// v2"  # and typed nothing
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert services.definitions.get("clicked_buy").snippet == "// v1\n// v2"
+
+        # An unsaved edit, then Esc from inside the editor: a question, not a silent loss.
+        editor.focus()
+        await type_text(pilot, "x")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert app.screen.title_text == "Discard the snippet edits?"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
+        assert "x" in editor.text
