@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from textual.widgets import DataTable, Footer, TextArea
+from textual.widgets import DataTable, Footer, Input, Select, Static, TextArea
 
+from core.analytics import RangePreset
 from core.clock import FixedClock
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.workflows import Action, ActionKind, Workflow
+from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, type_text
-from tui.app import CbeApp
 from tui.dialogs.confirm import ConfirmDialog
+from tui.screens.analyze import AttributionScreen, EventReportScreen
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.rejections import RejectionsScreen
 from tui.screens.workflows import EnrollmentsScreen
@@ -79,13 +81,14 @@ async def test_who_is_where_lists_the_waiting_first_in_one_date_style_and_keeps_
         services.ingestion.send(
             {"eventName": viewed_car.fully_qualified_name, "objectId": person.id}
         )
-    app = CbeApp(services, refresh_seconds=0.05)
+    app = make_app(services)
     async with app.run_test(size=(100, 24)) as pilot:
         await settle(pilot)
         await pilot.press("3")
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
+        app.refresh_seconds = 0.05  # only the list about to open looks again, often
         await pilot.press("w")
         await settle(pilot)
         screen = app.screen
@@ -158,3 +161,108 @@ async def test_tab_leaves_the_snippet_editor_and_esc_asks_before_dropping_edits(
         await settle(pilot)
         assert app.screen is screen
         assert "x" in editor.text
+
+
+async def test_analyze_shows_events_created_since_it_opened(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        table = app.screen.query_one("#analyze-events", DataTable)
+        assert table.row_count == 1
+        await pilot.press("1")
+        await settle(pilot)
+        services.definitions.create({"label": "Started trial"})  # the wizard, or the CLI
+        await pilot.press("4")
+        await settle(pilot)
+        labels = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert sorted(labels) == ["Started trial", "Viewed Car"]
+
+
+async def test_a_custom_range_says_nothing_until_typed_then_what_is_wrong(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        screen = app.screen
+        presets = list(RangePreset)
+        downs = presets.index(RangePreset.CUSTOM) - presets.index(RangePreset.LAST_30_DAYS)
+        screen.query_one("#range", Select).focus()
+        await pilot.press("enter", *(["down"] * downs), "enter")
+        await settle(pilot)
+        period = screen.query_one("#period", Static)
+        assert str(period.render()).strip() == ""  # no "Invalid isoformat string: ''"
+
+        screen.query_one("#from", Input).focus()
+        await type_text(pilot, "2026-13-01")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert str(period.render()) == (
+            "From “2026-13-01” is not a date: dates are YYYY-MM-DD, e.g. 2026-10-01."
+        )
+        await pilot.press(*(["backspace"] * 5))
+        await type_text(pilot, "10-01")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert str(period.render()) == "Type the To date too (YYYY-MM-DD)."
+        screen.query_one("#to", Input).focus()
+        await type_text(pilot, "2026-10-31")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert str(period.render()).startswith("2026-10-01 to 2026-10-31 (31 days, UTC)")
+
+
+async def test_attribution_counts_only_the_completions_the_report_filters(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    other = services.records.create(
+        ObjectType.CONTACT, {"email": "other@example.com", "firstname": "Other"}
+    )
+    for person, make, source in ((contact, "Kia", "REFERRALS"), (other, "Ford", "PAID_SEARCH")):
+        services.ingestion.send(
+            {
+                "eventName": viewed_car.fully_qualified_name,
+                "objectId": person.id,
+                "occurredAt": (NOW - timedelta(days=2)).isoformat(),
+                "properties": {"make": make, "hs_touchpoint_source": source},
+            }
+        )
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        report = app.screen
+        assert isinstance(report, EventReportScreen)
+        await pilot.press("f")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#filter-property", Select).focus()
+        await pilot.press("enter", "down", "down", "down", "enter")  # condition, year, make
+        dialog.query_one("#filter-operator", Select).focus()
+        await pilot.press("enter", "down", "enter")  # is equal to any of
+        dialog.query_one("#filter-value").focus()
+        await type_text(pilot, "kia")
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        assert report.report is not None and report.report.unique_records == 1
+
+        await pilot.press("a")
+        await settle(pilot)
+        attribution = app.screen
+        assert isinstance(attribution, AttributionScreen)
+        assert attribution.result is not None
+        assert attribution.result.converted == 1
+        assert [(r.value, r.first_touch) for r in attribution.result.rows] == [("REFERRALS", 1)]
+        shown = str(attribution.query_one("#attribution-filters", Static).render())
+        assert shown.startswith("Filters: ") and "kia" in shown
+        summary = str(attribution.query_one("#attribution-summary", Static).render())
+        assert summary.startswith("1 records completed the event in the period as filtered;")
