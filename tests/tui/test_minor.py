@@ -5,20 +5,24 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from textual.widgets import DataTable, Footer, Input, Select, Static, TextArea
+from textual.widgets import DataTable, Footer, Input, RadioSet, Select, Static, TextArea
 
 from core.analytics import RangePreset
 from core.clock import FixedClock
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
+from core.timeline import Period
 from core.workflows import Action, ActionKind, Workflow
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.dialogs.confirm import ConfirmDialog
+from tui.dialogs.timeline_filter import TimelineFilterDialog
 from tui.screens.analyze import AttributionScreen, EventReportScreen
 from tui.screens.event_detail import EventDetailScreen
+from tui.screens.record import RecordScreen
 from tui.screens.rejections import RejectionsScreen
 from tui.screens.workflows import EnrollmentsScreen
+from tui.widgets.timeline import TimelineView
 
 
 async def test_the_palette_runs_the_screens_actions_by_name(
@@ -266,3 +270,70 @@ async def test_attribution_counts_only_the_completions_the_report_filters(
         assert shown.startswith("Filters: ") and "kia" in shown
         summary = str(attribution.query_one("#attribution-summary", Static).render())
         assert summary.startswith("1 records completed the event in the period as filtered;")
+
+
+async def test_the_timeline_filter_refuses_an_empty_custom_range_and_stays_with_its_kind(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    company = services.records.create(
+        ObjectType.COMPANY, {"name": "Bluefin", "domain": "b.example"}
+    )
+    services.ingestion.send({"eventName": viewed_car.fully_qualified_name, "objectId": contact.id})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordScreen)
+        await pilot.press("f")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, TimelineFilterDialog)
+        dialog.query_one("#period", RadioSet).focus()
+        await pilot.press(*(["down"] * list(Period).index(Period.CUSTOM)), "enter")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        # No dates: refused with a message, not applied as "… to …".
+        assert app.screen is dialog
+        assert str(dialog.query_one("#range-error", Static).render()) == (
+            "A custom range needs a From date, a To date or both (YYYY-MM-DD)."
+        )
+        dialog.query_one("#start", Input).focus()
+        await type_text(pilot, "2027-01-01")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        line = str(screen.query_one("#filter-line", Static).render())
+        assert "2027-01-01 to …" in line and "x clear" in line
+        assert screen.query_one(TimelineView).empty_text == (
+            "No activity matches the filter for contacts; x clears it."
+        )
+
+    # Another session: a company's timeline is not narrowed by the contacts' filter.
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordScreen) and screen.record_id == company.id
+        assert "All activity" in str(screen.query_one("#filter-line", Static).render())
+        await pilot.press("escape", "left_square_bracket")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        # The contacts' filter is remembered and shown, one key from gone.
+        screen = app.screen
+        assert isinstance(screen, RecordScreen) and screen.record_id == contact.id
+        assert "2027-01-01 to …" in str(screen.query_one("#filter-line", Static).render())
+        await pilot.press("x")
+        await settle(pilot)
+        assert "All activity" in str(screen.query_one("#filter-line", Static).render())
+        assert screen.query_one(TimelineView).entries
