@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from textual.widgets import DataTable, Footer, Input, RadioSet, Select, Static, TextArea
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Input,
+    RadioSet,
+    Select,
+    Static,
+    TabbedContent,
+    TextArea,
+)
 
 from core.analytics import RangePreset
 from core.clock import FixedClock
@@ -20,6 +29,7 @@ from tui.dialogs.timeline_filter import TimelineFilterDialog
 from tui.screens.analyze import AttributionScreen, EventReportScreen
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.record import RecordScreen
+from tui.screens.records import RecordsScreen
 from tui.screens.rejections import RejectionsScreen
 from tui.screens.workflows import EnrollmentsScreen
 from tui.widgets.timeline import TimelineView
@@ -337,3 +347,46 @@ async def test_the_timeline_filter_refuses_an_empty_custom_range_and_stays_with_
         await settle(pilot)
         assert "All activity" in str(screen.query_one("#filter-line", Static).render())
         assert screen.query_one(TimelineView).entries
+
+
+async def test_records_search_follows_matches_to_their_tab_and_esc_returns_to_the_table(
+    services: Services, contact: CrmRecord
+) -> None:
+    services.records.create(ObjectType.COMPANY, {"name": "Bluefin", "domain": "bluefin.example"})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordsScreen)
+        await pilot.press("slash")
+        await type_text(pilot, "bluefin")
+        await pilot.pause()
+        # No contact matches: the companies' tab, where the match is, opens.
+        kinds = screen.query_one("#kinds", TabbedContent)
+        assert kinds.active == "tab-companies"
+        companies = screen.query_one("#table-companies", DataTable)
+        assert str(companies.get_row_at(0)[0]) == "Bluefin"
+        assert "Contacts (0)" in str(kinds.get_tab("tab-contacts").label)
+
+        # Esc clears the field and leaves it: the keys are the list's again.
+        await pilot.press("escape")
+        await pilot.pause()
+        search = screen.query_one("#search", Input)
+        assert search.value == ""
+        assert app.focused is companies
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert kinds.active == "tab-contacts"
+        assert search.value == ""
+
+        # Esc in an empty field leaves it too.
+        await pilot.press("slash")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not search.has_focus
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.current_mode == "workflows"
+        assert search.value == ""
