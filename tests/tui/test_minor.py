@@ -26,6 +26,7 @@ from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.timeline_filter import TimelineFilterDialog
+from tui.formatting import selected_key
 from tui.screens.analyze import AttributionScreen, EventReportScreen
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.record import RecordScreen
@@ -390,3 +391,46 @@ async def test_records_search_follows_matches_to_their_tab_and_esc_returns_to_th
         await pilot.pause()
         assert app.current_mode == "workflows"
         assert search.value == ""
+
+
+async def test_the_events_cursor_stays_on_what_was_edited_or_created(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    services.definitions.create({"label": "Started trial"})
+    services.definitions.create({"label": "Clicked buy"})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#events", DataTable)
+        await pilot.press("down", "down")  # Clicked buy
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("l")
+        await pilot.pause()
+        await pilot.press("end", *(["backspace"] * len("Clicked buy")))
+        await type_text(pilot, "Abandoned cart")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
+        assert selected_key(table) == "clicked_buy"
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "Deleting “Abandoned cart”" in app.screen.message
+        await pilot.press("escape")
+        await settle(pilot)
+
+        # Created with the wizard from the top row: back on the list, on the new event.
+        await pilot.press("home", "n")
+        await settle(pilot)
+        await type_text(pilot, "Opened brochure")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        await settle(pilot)
+        assert isinstance(app.screen, EventDetailScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
+        assert selected_key(table) == "opened_brochure"

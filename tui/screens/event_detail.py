@@ -120,6 +120,7 @@ class EventDetailScreen(CbeScreen):
             table.add_column("Type", key="type")
             table.add_column("Details", key="details")
         fill_property_table(self.query_one("#detail-defaults", DataTable), list(DEFAULT_PROPERTIES))
+        self.cbe.last_event = self.event_name
         self.load()
         self.query_one("#detail-custom", DataTable).focus()
 
