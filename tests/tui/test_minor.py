@@ -434,3 +434,40 @@ async def test_the_events_cursor_stays_on_what_was_edited_or_created(
         await settle(pilot)
         assert app.screen is screen
         assert selected_key(table) == "opened_brochure"
+
+
+async def test_editing_a_property_keeps_its_name_and_a_fixed_option_error_goes(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EventDetailScreen)
+        await pilot.press("e")  # Condition, the first custom property
+        await settle(pilot)
+        dialog = app.screen
+        name = dialog.query_one("#prop-label", Input)
+        assert name.has_focus and name.value == "Condition"
+        await type_text(pilot, " at sale")  # goes after the name, replaces nothing
+        assert name.value == "Condition at sale"
+
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await type_text(pilot, "New")
+        await pilot.press("enter")
+        await pilot.pause()
+        error = dialog.query_one("#options-error", Static)
+        assert str(error.render()) == "Two options have the value 'new'; values must be unique."
+        await pilot.press("space")
+        await type_text(pilot, "again")  # "New again": fixed
+        await pilot.pause()
+        assert str(error.render()) == ""
+        await pilot.press("enter", "ctrl+s")
+        await settle(pilot)
+    condition = next(
+        p for p in services.definitions.get("viewed_car").properties if p.name == "condition"
+    )
+    assert condition.label == "Condition at sale"
+    assert [o.label for o in condition.options] == ["New", "Used", "New again"]
