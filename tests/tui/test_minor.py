@@ -32,7 +32,7 @@ from tui.screens.event_detail import EventDetailScreen
 from tui.screens.record import RecordScreen
 from tui.screens.records import RecordsScreen
 from tui.screens.rejections import RejectionsScreen
-from tui.screens.workflows import EnrollmentsScreen
+from tui.screens.workflows import EnrollmentsScreen, WorkflowScreen
 from tui.widgets.timeline import TimelineView
 
 
@@ -471,3 +471,37 @@ async def test_editing_a_property_keeps_its_name_and_a_fixed_option_error_goes(
     )
     assert condition.label == "Condition at sale"
     assert [o.label for o in condition.options] == ["New", "Used", "New again"]
+
+
+async def test_deleting_a_workflow_action_asks_first(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    workflow = _nurture(services, viewed_car, [contact])
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        editor = app.screen
+        assert isinstance(editor, WorkflowScreen)
+        await pilot.press("d")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        assert dialog.title_text == "Delete action?"
+        assert dialog.message == (
+            "Deleting action 1, Delay until event happens (until Viewed Car happens · wait as "
+            "long as possible), removes it from Nurture. 1 record waiting at it finishes the "
+            "workflow."
+        )
+        await pilot.press("escape")  # no: nothing goes
+        await settle(pilot)
+        assert app.screen is editor
+        assert len(services.workflows.get(workflow.id).actions) == 1
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert services.workflows.get(workflow.id).actions == []

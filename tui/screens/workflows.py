@@ -342,9 +342,39 @@ class WorkflowScreen(CbeScreen):
         self.app.push_screen(action_dialog(action, self._events()), edited)
 
     def action_delete(self) -> None:
+        """Delete the selected action, after saying what goes (it asks first, as every
+        delete does)."""
         action = self._selected()
-        if action is not None:
-            self._apply(lambda: self.services.workflows.delete_action(self.workflow_id, action.id))
+        if action is None:
+            return
+        workflow = self.workflow
+        index = next(i for i, a in enumerate(workflow.actions) if a.id == action.id)
+        events = {d.fully_qualified_name: d for d in self.services.definitions.search()}
+        waiting = sum(
+            1
+            for e in self.services.workflows.enrollments(workflow.id)
+            if e.active and e.action_index == index
+        )
+        message = (
+            f"Deleting action {index + 1}, {action.kind.label} "
+            f"({escape(describe_action(action, events))}), removes it from "
+            f"{escape(workflow.name)}."
+        )
+        if waiting:
+            one = waiting == 1
+            message += f" {waiting} record{'' if one else 's'} waiting at it " + (
+                f"go{'es' if one else ''} on with the action after it."
+                if index + 1 < len(workflow.actions)
+                else f"finish{'es' if one else ''} the workflow."
+            )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._apply(
+                    lambda: self.services.workflows.delete_action(self.workflow_id, action.id)
+                )
+
+        self.app.push_screen(ConfirmDialog("Delete action?", message), answered)
 
     def action_move(self, step: int) -> None:
         action = self._selected()
