@@ -399,10 +399,16 @@ def attribution(
     definition: EventDefinition,
     period: DateRange,
     dimension: Dimension,
+    filters: Sequence[PropertyFilter] = (),
 ) -> Attribution:
     """For each record that completed the event in ``period``: its first and last touch (the
     earliest and latest completion of any event, up to its first completion of this event in
-    the period, that carries the dimension). Completions must come oldest first."""
+    the period, that carries the dimension). Completions must come oldest first.
+
+    With ``filters`` (an event report's), only completions of the event that match them all
+    convert, as the report counts them.
+    """
+    props = {p.name: p for p in all_properties(definition)}
     touches: dict[Record, list[str]] = defaultdict(list)
     converted: dict[Record, bool] = {}
     first: dict[Record, str] = {}
@@ -416,7 +422,11 @@ def attribution(
         value = dimension.value_of(c)
         if value is not None:
             touches[key].append(value)
-        if c.event_name == definition.fully_qualified_name and c.occurred_at >= period.after:
+        if (
+            c.event_name == definition.fully_qualified_name
+            and c.occurred_at >= period.after
+            and (not filters or matches_all(c, props, filters))
+        ):
             converted[key] = True
             if touches[key]:
                 first[key], last[key] = touches[key][0], touches[key][-1]
@@ -516,8 +526,12 @@ class ReportService:
         return event_report(self._in(period, events), definition, period, filters)
 
     def attribution(
-        self, definition: EventDefinition, period: DateRange, dimension: Dimension
+        self,
+        definition: EventDefinition,
+        period: DateRange,
+        dimension: Dimension,
+        filters: Sequence[PropertyFilter] = (),
     ) -> Attribution:
         # touches before the period count too: read from the beginning up to its end
         query = CompletionQuery(occurred_before=period.before, newest_first=False)
-        return attribution(self._occurrences.iterate(query), definition, period, dimension)
+        return attribution(self._occurrences.iterate(query), definition, period, dimension, filters)

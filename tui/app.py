@@ -77,6 +77,9 @@ class CbeApp(App[None]):
         """Where `cbe serve` listens, for the API examples."""
         self.export_dir = export_dir or Path.cwd()
         """Where report tables are saved as CSV."""
+        self.last_event: str | None = None
+        """The event whose details were shown last (opened, edited or just created): the
+        events list puts its cursor back on it."""
 
     def on_mount(self) -> None:
         portal = self.services.db.portal

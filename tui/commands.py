@@ -1,4 +1,4 @@
-"""The command palette (ctrl+p): every screen and every event by name."""
+"""The command palette (ctrl+p): sections, the open screen's actions, every event by name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from tui.host import CbeHost, host_of
 
 
 class CbeCommands(Provider):
-    """Sections, "Create event", and "Open event: ..." for each event."""
+    """Sections, the actions of the screen the palette was opened on (each runs what its key
+    runs), "Create event", and "Open event: ..." for each event."""
 
     @property
     def cbe(self) -> CbeHost:
@@ -34,6 +35,23 @@ class CbeCommands(Provider):
             ("Create event", "Start the event wizard", app.action_create_event),
             ("Help", "Keys of this screen (?)", app.action_help),
         ]
+        found.extend(self._screen_actions())
+        if not any(name == "Rejected requests" for name, _, _ in found):
+            # The events home's portal-wide actions, from any section.
+            found.append(
+                (
+                    "Rejected requests",
+                    "Requests the portal refused (Events, r)",
+                    partial(self._on_events_home, "rejections"),
+                )
+            )
+            found.append(
+                (
+                    "Plan",
+                    "Definitions as a plan file (Events, c)",
+                    partial(self._on_events_home, "plan"),
+                )
+            )
         for definition in app.services.definitions.search():
             found.append(
                 (
@@ -44,6 +62,40 @@ class CbeCommands(Provider):
                 )
             )
         return found
+
+    def _screen_actions(self) -> list[tuple[str, str, object]]:
+        """The keys of the screen under the palette and of its focused field, by their names."""
+        screen = self.screen
+        app = self.cbe
+        title = str(screen.title or type(screen).__name__.removesuffix("Screen"))
+        found: list[tuple[str, str, object]] = []
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if active.node is app or not binding.description or not active.enabled:
+                continue
+            if active.node is not screen and not binding.show:
+                continue  # a field's own movement keys
+            if binding.action in seen or binding.action.startswith(("focus_", "app.")):
+                continue
+            seen.add(binding.action)
+            key = binding.key_display or app.get_key_display(binding)
+            found.append(
+                (
+                    binding.description,
+                    f"{title} ({key})",
+                    partial(active.node.run_action, binding.action),
+                )
+            )
+        return found
+
+    async def _on_events_home(self, action: str) -> None:
+        """Run an events home action from any section (its screen opens on top of the
+        events section's screens, which keep their place)."""
+        app = self.cbe
+        if app.current_mode != "events":
+            await app.switch_mode("events")
+        await app.screen_stack[0].run_action(action)
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self._commands():

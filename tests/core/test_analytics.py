@@ -215,6 +215,20 @@ def test_attribution_first_and_last_touch(
     assert [(r.value, r.last_touch) for r in utm.rows] == [("google / spring", 1)]
 
 
+def test_attribution_counts_only_completions_the_report_filters_keep(
+    services: Services, data: tuple[EventDefinition, EventDefinition, list[CrmRecord]]
+) -> None:
+    viewed_car, _, _ = data
+    period = DateRange(date(2026, 11, 1), date(2026, 11, 30))
+    kia = [PropertyFilter(property="make", operator=Operator.IS_EQUAL_TO, values=["Kia"])]
+    # Only Ann's Nov 1 completion is a Kia: she alone converts, with her touches up to it.
+    result = services.reports.attribution(viewed_car, period, Dimension.TOUCHPOINT_SOURCE, kia)
+    assert result.converted == 1
+    assert result.no_touch == 0
+    rows = {r.value: (r.first_touch, r.last_touch) for r in result.rows}
+    assert rows == {"ORGANIC_SEARCH": (1, 0), "PAID_SEARCH": (0, 1)}
+
+
 def test_pure_functions_ignore_other_events_and_times(
     data: tuple[EventDefinition, EventDefinition, list[CrmRecord]], services: Services
 ) -> None:

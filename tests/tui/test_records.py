@@ -142,7 +142,7 @@ async def test_filter_by_event_and_time_is_remembered(
         assert "No activity matches the filter" in timeline.empty_text
 
     # A new session, another record: the filter is still the one chosen.
-    saved = services.preferences.load(f"timeline-filter:{services.db.portal.portal_id}")
+    saved = services.preferences.load(f"timeline-filter:{services.db.portal.portal_id}:CONTACT")
     assert saved is not None
     remembered = TimelineFilter.model_validate(saved)
     assert remembered.hidden_events == {viewed_car.fully_qualified_name}

@@ -134,6 +134,9 @@ class PropertyPanel(ModalScreen[PropertyDefinition | None]):
                         placeholder="e.g. Condition",
                         max_length=200,
                         id="prop-label",
+                        # editing a name: the cursor at its end, not all of it selected
+                        # (a first key typed would replace it)
+                        select_on_focus=False,
                     )
                     yield Static("", id="prop-label-error", classes="error")
                     yield Static("Description", classes="field-label")
@@ -141,6 +144,7 @@ class PropertyPanel(ModalScreen[PropertyDefinition | None]):
                         editable(self.existing.description) if self.existing else "",
                         placeholder="What this property holds (optional)",
                         id="prop-description",
+                        select_on_focus=False,
                     )
                     yield Static("", id="prop-name", classes="names")
                 with Vertical(id="options-step"):
@@ -260,12 +264,30 @@ class PropertyPanel(ModalScreen[PropertyDefinition | None]):
             value = self.query_one("#opt-value", Input)
             value.value = generate_name(event.value, set(), "option") if event.value else ""
             self._value_edited = False
+        self._recheck_options()
 
     @on(Input.Changed, "#opt-value")
     def _option_value_changed(self, event: Input.Changed) -> None:
         label = self.query_one("#opt-label", Input).value
         auto = generate_name(label, set(), "option") if label else ""
         self._value_edited = event.value != auto
+        self._recheck_options()
+
+    def _recheck_options(self) -> None:
+        """An options error on screen follows the fix: it goes once what it named is
+        fixed (or says what is still wrong), instead of staying until the next enter."""
+        error = self.query_one("#options-error", Static)
+        if not str(error.render()).strip():
+            return
+        label = self.query_one("#opt-label", Input).value.strip()
+        value = self.query_one("#opt-value", Input).value.strip()
+        candidate = list(self.options)
+        if label or value:
+            candidate.append(EnumerationOption(label=label, value=value))
+        problems = (
+            check_options(PropertyType.ENUMERATION, candidate, "options") if candidate else []
+        )
+        error.update(_messages(problems))
 
     @on(Input.Submitted, "#opt-label")
     @on(Input.Submitted, "#opt-value")
@@ -309,6 +331,7 @@ class PropertyPanel(ModalScreen[PropertyDefinition | None]):
         del self.options[row]
         self._renumber()
         self._fill_options(cursor=row)
+        self._recheck_options()
 
     def action_move_option(self, step: int) -> None:
         row = self._cursor()

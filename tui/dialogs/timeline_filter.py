@@ -124,6 +124,11 @@ class TimelineFilterDialog(ModalScreen[TimelineFilter | None]):
                     "Dates are YYYY-MM-DD, e.g. 2026-10-01."
                 )
                 return
+            if start is None and end is None:
+                self.query_one("#range-error", Static).update(
+                    "A custom range needs a From date, a To date or both (YYYY-MM-DD)."
+                )
+                return
             if start and end and end < start:
                 self.query_one("#range-error", Static).update("The range ends before it starts.")
                 return

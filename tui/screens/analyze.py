@@ -112,6 +112,11 @@ class AnalyzeScreen(CbeScreen):
         self._custom_inputs()
         self.reload()
 
+    def on_screen_resume(self) -> None:
+        # Events created (or completed) elsewhere since the table was filled.
+        if self.analysis is not None:
+            self.reload()
+
     def _custom_inputs(self) -> None:
         custom = self.query_one("#range", Select).value is RangePreset.CUSTOM
         for input_id in ("#from", "#to"):
@@ -123,14 +128,31 @@ class AnalyzeScreen(CbeScreen):
         now = self.services.clock.now()
         if preset is not RangePreset.CUSTOM:
             return resolve_range(preset, now)
+        typed = [
+            (label, self.query_one(input_id, Input).value.strip())
+            for label, input_id in (("From", "#from"), ("To", "#to"))
+        ]
+        note = self.query_one("#period", Static)
+        if not any(value for _, value in typed):
+            note.update("")  # nothing typed yet: nothing to complain about
+            return None
+        days: list[date] = []
+        for label, value in typed:
+            if not value:
+                note.update(f"[$error]Type the {label} date too (YYYY-MM-DD).[/]")
+                return None
+            try:
+                days.append(date.fromisoformat(value))
+            except ValueError:
+                note.update(
+                    f"[$error]{label} “{escape(value)}” is not a date: "
+                    "dates are YYYY-MM-DD, e.g. 2026-10-01.[/]"
+                )
+                return None
         try:
-            start = date.fromisoformat(self.query_one("#from", Input).value.strip())
-            end = date.fromisoformat(self.query_one("#to", Input).value.strip())
-            return resolve_range(preset, now, start, end)
+            return resolve_range(preset, now, days[0], days[1])
         except ValueError as error:
-            self.query_one("#period", Static).update(
-                f"[$error]{escape(str(error))}: dates are YYYY-MM-DD, e.g. 2026-10-01[/]"
-            )
+            note.update(f"[$error]{escape(str(error).capitalize())}.[/]")
             return None
 
     @on(Select.Changed, "#range")
@@ -410,7 +432,8 @@ class EventReportScreen(CbeScreen):
             self.reload()
 
     def action_attribution(self) -> None:
-        self.app.push_screen(AttributionScreen(self.event_name, self.period))
+        # The report's filters narrow who converted, as in the report.
+        self.app.push_screen(AttributionScreen(self.event_name, self.period, list(self.filters)))
 
     def action_export(self) -> None:
         if self.report is None:
@@ -447,10 +470,14 @@ class AttributionScreen(CbeScreen):
         Binding("x", "export", "Export CSV"),
     ]
 
-    def __init__(self, event_name: str, period: DateRange) -> None:
+    def __init__(
+        self, event_name: str, period: DateRange, filters: Sequence[PropertyFilter] = ()
+    ) -> None:
         super().__init__()
         self.event_name = event_name
         self.period = period
+        self.filters = list(filters)
+        """The event report's filters: only matching completions convert."""
         self.result: Attribution | None = None
 
     def compose(self) -> ComposeResult:
@@ -463,6 +490,7 @@ class AttributionScreen(CbeScreen):
                 allow_blank=False,
                 id="dimension",
             )
+            yield Static("", id="attribution-filters", classes="muted")
             yield Static("Counting completions…", id="attribution-summary")
             yield DataTable(cursor_type="row", zebra_stripes=True, id="attribution")
         yield from self.frame_bottom()
@@ -471,6 +499,11 @@ class AttributionScreen(CbeScreen):
         self.definition = self.services.definitions.get(self.event_name)
         self.query_one("#attribution-title", Static).update(
             f"Attribution: {escape(self.definition.label)} · {self.period.describe()}"
+        )
+        props = {p.name: p for p in all_properties(self.definition)}
+        self.query_one("#attribution-filters", Static).update(
+            "Filters: "
+            + (escape("; ".join(f.describe(props.get(f.property)) for f in self.filters)) or "none")
         )
         self.reload()
 
@@ -485,13 +518,17 @@ class AttributionScreen(CbeScreen):
     @work(thread=True, exclusive=True, group="attribution")
     def reload(self) -> None:
         dimension = self.app.call_from_thread(self.dimension)
-        result = self.services.reports.attribution(self.definition, self.period, dimension)
+        result = self.services.reports.attribution(
+            self.definition, self.period, dimension, self.filters
+        )
         self.app.call_from_thread(self._show, result)
 
     def _show(self, result: Attribution) -> None:
         self.result = result
         self.query_one("#attribution-summary", Static).update(
-            f"[b]{result.converted:,}[/b] records completed the event in the period; "
+            f"[b]{result.converted:,}[/b] records completed the event in the period"
+            + (" as filtered" if self.filters else "")
+            + "; "
             f"{result.no_touch:,} of them had no {result.dimension.label.lower()} before."
         )
         table = self.query_one("#attribution", DataTable)

@@ -92,7 +92,13 @@ class EventDetailScreen(CbeScreen):
             yield Static("", id="code-heading", classes="section-title")
             with Vertical(id="code"):
                 yield TextArea.code_editor(
-                    "", language="javascript", id="detail-snippet", soft_wrap=False
+                    "",
+                    language="javascript",
+                    id="detail-snippet",
+                    soft_wrap=False,
+                    # Tab moves on (as in every other field) instead of typing spaces
+                    # that ctrl+s would save; esc then reaches the screen (it asks first).
+                    tab_behavior="focus",
                 )
                 with TabbedContent(id="detail-examples"):
                     for name in ("curl", "Python", "Node"):
@@ -114,6 +120,7 @@ class EventDetailScreen(CbeScreen):
             table.add_column("Type", key="type")
             table.add_column("Details", key="details")
         fill_property_table(self.query_one("#detail-defaults", DataTable), list(DEFAULT_PROPERTIES))
+        self.cbe.last_event = self.event_name
         self.load()
         self.query_one("#detail-custom", DataTable).focus()
 

@@ -48,6 +48,8 @@ class EventsScreen(CbeScreen):
         super().__init__()
         self._listing = _Listing([], {})
         self._loaded = False
+        self._wanted: str | None = None
+        """An event to put the cursor on once it is listed (just created)."""
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -77,7 +79,20 @@ class EventsScreen(CbeScreen):
 
     def on_screen_resume(self) -> None:
         if self._loaded:
+            self._back_on_last_event()
             self.reload()
+
+    def _back_on_last_event(self) -> None:
+        """Back from an event's details: the cursor on that event (edited or just created),
+        never on whichever row took its place."""
+        name, self.cbe.last_event = self.cbe.last_event, None
+        table = self.query_one("#events", DataTable)
+        if name is None:
+            return
+        self._wanted = name
+        if name in [str(row.key.value) for row in table.ordered_rows]:
+            table.move_cursor(row=table.get_row_index(name))
+            self._wanted = None
 
     @work(thread=True, exclusive=True, group="events-load")
     def reload(self) -> None:
@@ -117,6 +132,10 @@ class EventsScreen(CbeScreen):
             )
             rows.append((definition.name, cells))
         refill(table, rows)
+        if self._wanted is not None and self._wanted in [key for key, _ in rows]:
+            # a new event arrives with this reload: the cursor goes to it
+            table.move_cursor(row=table.get_row_index(self._wanted))
+            self._wanted = None
         empty = self.query_one("#empty", Static)
         if not self._listing.definitions:
             empty.update("No events yet. Press n to create one with the wizard.")

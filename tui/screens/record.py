@@ -46,7 +46,7 @@ class RecordScreen(CbeScreen):
         "A record's properties and its timeline: completions newest first, grouped by month. "
         "Expand an entry for every property; t tells what happened to its send (its trace); "
         "f filters by activity type, event, time and text. "
-        "The filter is remembered for you across records."
+        "The filter is remembered for you across records of this kind; x clears it."
     )
     AUTO_FOCUS = "TimelineView"
     # Below 110 columns the properties go above the timeline instead of beside it (cbe.tcss).
@@ -104,7 +104,10 @@ class RecordScreen(CbeScreen):
             self.set_interval(self.cbe.refresh_seconds, self.look_for_new)
 
     def _filter_key(self) -> str:
-        return f"{FILTER_KEY}:{self.services.db.portal.portal_id}"
+        # Remembered per kind of record, as HubSpot keeps one filter per user across the
+        # records of a kind (its events differ by kind); the filter line shows it, x clears it.
+        portal = self.services.db.portal.portal_id
+        return f"{FILTER_KEY}:{portal}:{self.object_type.value}"
 
     # -- the record ------------------------------------------------------------------------
 
@@ -155,7 +158,11 @@ class RecordScreen(CbeScreen):
         self.query_one("#filter-line", Static).update(line)
         timeline = self.query_one(TimelineView)
         timeline.empty_text = (
-            "No activity yet." if f.is_default else "No activity matches the filter (x clears it)."
+            "No activity yet."
+            if f.is_default
+            # the filter itself is on the line above
+            else f"No activity matches the filter for {self.object_type.label.lower()}; "
+            "x clears it."
         )
 
     # -- loading ---------------------------------------------------------------------------

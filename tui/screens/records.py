@@ -165,6 +165,17 @@ class RecordsScreen(CbeScreen):
     @on(Input.Changed, "#search")
     def _search_changed(self) -> None:
         self._fill()
+        self._follow_matches()
+
+    def _follow_matches(self) -> None:
+        """When nothing on the open tab matches the search, open the first tab that has
+        matches (each tab's label says how many it has)."""
+        if self._table().row_count or not self.query_one("#search", Input).value.strip():
+            return
+        for kind in ObjectType:
+            if self.query_one(f"#table-{kind.plural}", DataTable).row_count:
+                self.query_one("#kinds", TabbedContent).active = f"tab-{kind.plural}"
+                return
 
     @on(Input.Submitted, "#search")
     def _search_done(self) -> None:
@@ -174,8 +185,11 @@ class RecordsScreen(CbeScreen):
         self.query_one("#search", Input).focus()
 
     def action_clear_search(self) -> None:
-        if self.query_one("#search", Input).value:
-            self.query_one("#search", Input).value = ""
+        """Esc: clears the search, or leaves the empty field for the table (so `[`, `]` and
+        digits are keys again), or, with nothing to clear, goes back."""
+        search = self.query_one("#search", Input)
+        if search.value or search.has_focus:
+            search.value = ""
             self._table().focus()
         elif self.event_name:
             self.dismiss()

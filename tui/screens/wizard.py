@@ -153,7 +153,12 @@ class CreateEventScreen(CbeScreen):
                                 classes="field-hint",
                             )
                             yield TextArea.code_editor(
-                                "", language="javascript", id="snippet", soft_wrap=False
+                                "",
+                                language="javascript",
+                                id="snippet",
+                                soft_wrap=False,
+                                # Tab moves on, as in every other field (see event_detail).
+                                tab_behavior="focus",
                             )
                         with Vertical(id="tracking-api"):
                             yield Static("", id="tracking-id")

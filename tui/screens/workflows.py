@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -32,7 +33,7 @@ from tui.dialogs.workflow import (
     action_dialog,
     describe_action,
 )
-from tui.formatting import escape, plain, refill, relative_time, selected_key, shown
+from tui.formatting import escape, plain, refill, selected_key, shown
 from tui.screens.base import CbeScreen
 
 
@@ -56,6 +57,10 @@ def _last_step(enrollment: Enrollment) -> Step | None:
         return decisive[-1]
     steps = [s for s in enrollment.history if s.kind not in (StepKind.ENTERED, StepKind.FINISHED)]
     return steps[-1] if steps else None
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%b %d, %Y %H:%M")
 
 
 def _errors(error: CbeError) -> str:
@@ -337,9 +342,39 @@ class WorkflowScreen(CbeScreen):
         self.app.push_screen(action_dialog(action, self._events()), edited)
 
     def action_delete(self) -> None:
+        """Delete the selected action, after saying what goes (it asks first, as every
+        delete does)."""
         action = self._selected()
-        if action is not None:
-            self._apply(lambda: self.services.workflows.delete_action(self.workflow_id, action.id))
+        if action is None:
+            return
+        workflow = self.workflow
+        index = next(i for i, a in enumerate(workflow.actions) if a.id == action.id)
+        events = {d.fully_qualified_name: d for d in self.services.definitions.search()}
+        waiting = sum(
+            1
+            for e in self.services.workflows.enrollments(workflow.id)
+            if e.active and e.action_index == index
+        )
+        message = (
+            f"Deleting action {index + 1}, {action.kind.label} "
+            f"({escape(describe_action(action, events))}), removes it from "
+            f"{escape(workflow.name)}."
+        )
+        if waiting:
+            one = waiting == 1
+            message += f" {waiting} record{'' if one else 's'} waiting at it " + (
+                f"go{'es' if one else ''} on with the action after it."
+                if index + 1 < len(workflow.actions)
+                else f"finish{'es' if one else ''} the workflow."
+            )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._apply(
+                    lambda: self.services.workflows.delete_action(self.workflow_id, action.id)
+                )
+
+        self.app.push_screen(ConfirmDialog("Delete action?", message), answered)
 
     def action_move(self, step: int) -> None:
         action = self._selected()
@@ -415,6 +450,12 @@ class EnrollmentsScreen(CbeScreen):
         for label in ("Record", "Where", "Since", "Why"):
             table.add_column(label)
         self.fill()
+        if self.cbe.refresh_seconds:
+            # Records move on while the list is open (events arrive, waits expire).
+            self.set_interval(self.cbe.refresh_seconds, self.fill)
+
+    def on_screen_resume(self) -> None:
+        self.fill()
 
     def fill(self) -> None:
         services = self.services
@@ -423,11 +464,19 @@ class EnrollmentsScreen(CbeScreen):
         self.query_one("#enrollments-title", Static).update(
             f"Who is where in {escape(workflow.name)}"
         )
-        now = services.clock.now()
         table = self.query_one("#enrollments", DataTable)
         rows = []
         enrollments = services.workflows.enrollments(workflow.id)
-        for e in enrollments:
+        # Who is waiting first, by the action they wait at; then who finished, latest first.
+        waiting = sorted(
+            (e for e in enrollments if e.active), key=lambda e: (e.action_index, e.entered_at)
+        )
+        finished = sorted(
+            (e for e in enrollments if not e.active),
+            key=lambda e: e.finished_at or e.entered_at,
+            reverse=True,
+        )
+        for e in waiting + finished:
             record = services.records.get(e.object_type, e.object_id)
             name = record.display_name if record else f"{e.object_type.singular} {e.object_id}"
             if e.active and e.action_index < len(workflow.actions):
@@ -443,7 +492,9 @@ class EnrollmentsScreen(CbeScreen):
             last_text = (
                 f"{last.kind.value.replace('_', ' ').lower()}: {last.detail}" if last else ""
             )
-            since = relative_time(e.entered_at if e.active else e.finished_at, now)
+            # One style for every row: the date and time (a relative age beside a date read
+            # as two different things).
+            since = _when(e.entered_at if e.active else e.finished_at or e.entered_at)
             rows.append((e.id, (plain(name), where, since, plain(last_text))))
         refill(table, rows)
         empty = self.query_one("#enrollments-empty", Static)
