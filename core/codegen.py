@@ -86,14 +86,7 @@ def javascript_snippet(definition: EventDefinition) -> str:
             "Call _hsq.push where the behaviour happens, e.g. inside a click listener; "
             "replace the example values."
         ),
-        "var _hsq = (window._hsq = window._hsq || []);",
-        "_hsq.push([",
-        '  "trackCustomBehavioralEvent",',
-        "  {",
-        f"    name: {_js_string(tracking_id(definition))},",
-        *_js_properties(definition, indent="    "),
-        "  },",
-        "]);",
+        *_hsq_push(definition),
     ]
     return "\n".join(lines) + "\n"
 
@@ -151,16 +144,7 @@ def triggered_snippet(definition: EventDefinition, trigger: SnippetTrigger) -> s
     The target is what the user typed: the selector and the path land in JavaScript strings;
     a function name that is not a JavaScript identifier is replaced by :func:`function_name`.
     """
-    call = [
-        "var _hsq = (window._hsq = window._hsq || []);",
-        "_hsq.push([",
-        '  "trackCustomBehavioralEvent",',
-        "  {",
-        f"    name: {_js_string(tracking_id(definition))},",
-        *_js_properties(definition, indent="    "),
-        "  },",
-        "]);",
-    ]
+    call = _hsq_push(definition)
     inner = ["  " + line for line in call]
     target = trigger.target
     if trigger.kind is SnippetTriggerKind.CLICK:
@@ -506,6 +490,20 @@ def _js_key(name: str) -> str:
         # A literal "__proto__": key sets the prototype instead of a property; computed does not.
         return f"[{_js_string(name)}]"
     return _js_string(name)
+
+
+def _hsq_push(definition: EventDefinition) -> list[str]:
+    """The lines that send one completion of ``definition`` with example values."""
+    return [
+        "var _hsq = (window._hsq = window._hsq || []);",
+        "_hsq.push([",
+        '  "trackCustomBehavioralEvent",',
+        "  {",
+        f"    name: {_js_string(tracking_id(definition))},",
+        *_js_properties(definition, indent="    "),
+        "  },",
+        "]);",
+    ]
 
 
 def _js_properties(definition: EventDefinition, indent: str) -> list[str]:

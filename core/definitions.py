@@ -184,31 +184,28 @@ def missing_hubspot_fields(raw: object, kind: str, field: str = "") -> list[Viol
         return []
     at = f"{field}." if field else ""
     required = {"definition": DEFINITION_REQUIRED, "property": PROPERTY_REQUIRED}.get(kind, ())
-    found = [
-        Violation(
-            field=f"{at}{name}",
-            rule=Rule.REQUIRED,
-            message=f"{at}{name} is required (HubSpot's spec requires it).",
-        )
-        for name in required
-        if raw.get(name) is None
-    ]
+    found = _missing(raw, required, at)
     props = raw.get("propertyDefinitions") if kind == "definition" else None
     for i, prop in enumerate(props if isinstance(props, list) else []):
         found += missing_hubspot_fields(prop, "property", f"{at}propertyDefinitions[{i}]")
     options = raw.get("options") if kind != "definition" else None
     for i, option in enumerate(options if isinstance(options, list) else []):
         if isinstance(option, Mapping):
-            found += [
-                Violation(
-                    field=f"{at}options[{i}].{name}",
-                    rule=Rule.REQUIRED,
-                    message=f"{at}options[{i}].{name} is required (HubSpot's spec requires it).",
-                )
-                for name in OPTION_REQUIRED
-                if option.get(name) is None
-            ]
+            found += _missing(option, OPTION_REQUIRED, f"{at}options[{i}].")
     return found
+
+
+def _missing(raw: Mapping[str, Any], names: Sequence[str], at: str) -> list[Violation]:
+    """A REQUIRED violation for each of ``names`` that ``raw`` leaves out or sends as null."""
+    return [
+        Violation(
+            field=f"{at}{name}",
+            rule=Rule.REQUIRED,
+            message=f"{at}{name} is required (HubSpot's spec requires it).",
+        )
+        for name in names
+        if raw.get(name) is None
+    ]
 
 
 def _with(required: Sequence[Violation], error: ValidationFailed) -> ValidationFailed:
