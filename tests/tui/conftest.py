@@ -34,5 +34,11 @@ async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def step(pilot: Pilot[None], *keys: str) -> None:
+    """Press ``keys``, then let the app settle: one step of a person at the keyboard."""
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
 async def type_text(pilot: Pilot[None], text: str) -> None:
     await pilot.press(*("space" if ch == " " else ch for ch in text))

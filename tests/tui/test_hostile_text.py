@@ -19,7 +19,7 @@ from core.models import EventDefinition, ObjectType, Source
 from core.services import Services
 from core.text import UNSAFE
 from tests.conftest import NOW
-from tests.tui.conftest import SIZE, make_app, settle
+from tests.tui.conftest import SIZE, make_app, settle, step
 from tui.app import CbeApp
 from tui.screens.analyze import AnalyzeScreen
 from tui.screens.event_detail import EventDetailScreen
@@ -103,16 +103,14 @@ async def test_records_list_and_timeline_draw_escapes(services: Services) -> Non
     )
     async with make_app(services).run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await step(pilot, "2")
         assert isinstance(pilot.app.screen, RecordsScreen)
         records = drawn(pilot)
         assert "Ann\\x1b]52;c;Y3VybA==\\x07 [b]Lee\\u202e[/b]" in records
         assert "Boss\\x9b2J" in records
         assert_harmless(records)
 
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         screen = pilot.app.screen
         assert isinstance(screen, RecordScreen)
         timeline = screen.query_one(TimelineView)
@@ -134,8 +132,7 @@ async def test_event_details_draw_label_and_description_as_escapes(services: Ser
     _hostile_event(services)
     async with make_app(services).run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         assert isinstance(pilot.app.screen, EventDetailScreen)
         screen = drawn(pilot)
         assert "Viewed\\x1b]0;title\\x07Car" in screen
@@ -156,8 +153,7 @@ async def test_rejected_requests_draw_field_paths_as_escapes(
         )
     async with make_app(services).run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("r")
-        await settle(pilot)
+        await step(pilot, "r")
         assert isinstance(pilot.app.screen, RejectionsScreen)
         screen = drawn(pilot)
         assert "properties.a\\x1b[2J\\u202e" in screen
@@ -171,8 +167,7 @@ async def test_the_apps_csv_export_never_starts_a_formula(
     app = CbeApp(services, refresh_seconds=0, export_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("4")
-        await settle(pilot)
+        await step(pilot, "4")
         screen = app.screen
         assert isinstance(screen, AnalyzeScreen)
         await pilot.press("x")

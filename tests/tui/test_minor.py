@@ -23,7 +23,7 @@ from core.services import Services
 from core.timeline import Period
 from core.workflows import Action, ActionKind, Workflow
 from tests.conftest import NOW
-from tests.tui.conftest import SIZE, make_app, settle, type_text
+from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.timeline_filter import TimelineFilterDialog
 from tui.formatting import selected_key
@@ -45,21 +45,17 @@ async def test_the_palette_runs_the_screens_actions_by_name(
         # The events home's delete, by name: the same question as `d`.
         await pilot.press("ctrl+p")
         await type_text(pilot, "delete")
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         assert isinstance(app.screen, ConfirmDialog)
         assert "Deleting “Viewed Car”" in app.screen.title_text + app.screen.message
-        await pilot.press("escape")
-        await settle(pilot)
+        await step(pilot, "escape")
         assert services.definitions.get("viewed_car") is not None
 
         # From another section, the portal's rejected requests.
-        await pilot.press("2")
-        await settle(pilot)
+        await step(pilot, "2")
         await pilot.press("ctrl+p")
         await type_text(pilot, "rejected requests")
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         assert isinstance(app.screen, RejectionsScreen)
         assert app.current_mode == "events"
 
@@ -99,13 +95,10 @@ async def test_who_is_where_lists_the_waiting_first_in_one_date_style_and_keeps_
     app = make_app(services)
     async with app.run_test(size=(100, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("3")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "3")
+        await step(pilot, "enter")
         app.refresh_seconds = 0.05  # only the list about to open looks again, often
-        await pilot.press("w")
-        await settle(pilot)
+        await step(pilot, "w")
         screen = app.screen
         assert isinstance(screen, EnrollmentsScreen)
         table = screen.query_one("#enrollments", DataTable)
@@ -149,8 +142,7 @@ async def test_tab_leaves_the_snippet_editor_and_esc_asks_before_dropping_edits(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         screen = app.screen
         assert isinstance(screen, EventDetailScreen)
         editor = screen.query_one("#detail-snippet", TextArea)
@@ -161,19 +153,16 @@ async def test_tab_leaves_the_snippet_editor_and_esc_asks_before_dropping_edits(
         await pilot.pause()
         assert app.focused is not editor  # Tab moved on
         assert editor.text == "// v1\n// v2"  # and typed nothing
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await step(pilot, "ctrl+s")
         assert services.definitions.get("clicked_buy").snippet == "// v1\n// v2"
 
         # An unsaved edit, then Esc from inside the editor: a question, not a silent loss.
         editor.focus()
         await type_text(pilot, "x")
-        await pilot.press("escape")
-        await settle(pilot)
+        await step(pilot, "escape")
         assert isinstance(app.screen, ConfirmDialog)
         assert app.screen.title_text == "Discard the snippet edits?"
-        await pilot.press("escape")
-        await settle(pilot)
+        await step(pilot, "escape")
         assert app.screen is screen
         assert "x" in editor.text
 
@@ -184,15 +173,12 @@ async def test_analyze_shows_events_created_since_it_opened(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("4")
-        await settle(pilot)
+        await step(pilot, "4")
         table = app.screen.query_one("#analyze-events", DataTable)
         assert table.row_count == 1
-        await pilot.press("1")
-        await settle(pilot)
+        await step(pilot, "1")
         services.definitions.create({"label": "Started trial"})  # the wizard, or the CLI
-        await pilot.press("4")
-        await settle(pilot)
+        await step(pilot, "4")
         labels = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
         assert sorted(labels) == ["Started trial", "Viewed Car"]
 
@@ -203,8 +189,7 @@ async def test_a_custom_range_says_nothing_until_typed_then_what_is_wrong(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("4")
-        await settle(pilot)
+        await step(pilot, "4")
         screen = app.screen
         presets = list(RangePreset)
         downs = presets.index(RangePreset.CUSTOM) - presets.index(RangePreset.LAST_30_DAYS)
@@ -216,20 +201,17 @@ async def test_a_custom_range_says_nothing_until_typed_then_what_is_wrong(
 
         screen.query_one("#from", Input).focus()
         await type_text(pilot, "2026-13-01")
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         assert str(period.render()) == (
             "From “2026-13-01” is not a date: dates are YYYY-MM-DD, e.g. 2026-10-01."
         )
         await pilot.press(*(["backspace"] * 5))
         await type_text(pilot, "10-01")
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         assert str(period.render()) == "Type the To date too (YYYY-MM-DD)."
         screen.query_one("#to", Input).focus()
         await type_text(pilot, "2026-10-31")
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         assert str(period.render()).startswith("2026-10-01 to 2026-10-31 (31 days, UTC)")
 
 
@@ -251,10 +233,8 @@ async def test_attribution_counts_only_the_completions_the_report_filters(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("4")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "4")
+        await step(pilot, "enter")
         report = app.screen
         assert isinstance(report, EventReportScreen)
         await pilot.press("f")
@@ -266,12 +246,10 @@ async def test_attribution_counts_only_the_completions_the_report_filters(
         await pilot.press("enter", "down", "enter")  # is equal to any of
         dialog.query_one("#filter-value").focus()
         await type_text(pilot, "kia")
-        await pilot.press("ctrl+f")
-        await settle(pilot)
+        await step(pilot, "ctrl+f")
         assert report.report is not None and report.report.unique_records == 1
 
-        await pilot.press("a")
-        await settle(pilot)
+        await step(pilot, "a")
         attribution = app.screen
         assert isinstance(attribution, AttributionScreen)
         assert attribution.result is not None
@@ -293,10 +271,8 @@ async def test_the_timeline_filter_refuses_an_empty_custom_range_and_stays_with_
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "2")
+        await step(pilot, "enter")
         screen = app.screen
         assert isinstance(screen, RecordScreen)
         await pilot.press("f")
@@ -314,8 +290,7 @@ async def test_the_timeline_filter_refuses_an_empty_custom_range_and_stays_with_
         )
         dialog.query_one("#start", Input).focus()
         await type_text(pilot, "2027-01-01")
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await step(pilot, "ctrl+s")
         assert app.screen is screen
         line = str(screen.query_one("#filter-line", Static).render())
         assert "2027-01-01 to …" in line and "x clear" in line
@@ -327,25 +302,19 @@ async def test_the_timeline_filter_refuses_an_empty_custom_range_and_stays_with_
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        await pilot.press("right_square_bracket")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "2")
+        await step(pilot, "right_square_bracket")
+        await step(pilot, "enter")
         screen = app.screen
         assert isinstance(screen, RecordScreen) and screen.record_id == company.id
         assert "All activity" in str(screen.query_one("#filter-line", Static).render())
-        await pilot.press("escape", "left_square_bracket")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "escape", "left_square_bracket")
+        await step(pilot, "enter")
         # The contacts' filter is remembered and shown, one key from gone.
         screen = app.screen
         assert isinstance(screen, RecordScreen) and screen.record_id == contact.id
         assert "2027-01-01 to …" in str(screen.query_one("#filter-line", Static).render())
-        await pilot.press("x")
-        await settle(pilot)
+        await step(pilot, "x")
         assert "All activity" in str(screen.query_one("#filter-line", Static).render())
         assert screen.query_one(TimelineView).entries
 
@@ -357,8 +326,7 @@ async def test_records_search_follows_matches_to_their_tab_and_esc_returns_to_th
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await step(pilot, "2")
         screen = app.screen
         assert isinstance(screen, RecordsScreen)
         await pilot.press("slash")
@@ -404,34 +372,26 @@ async def test_the_events_cursor_stays_on_what_was_edited_or_created(
         screen = app.screen
         table = screen.query_one("#events", DataTable)
         await pilot.press("down", "down")  # Clicked buy
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         await pilot.press("l")
         await pilot.pause()
         await pilot.press("end", *(["backspace"] * len("Clicked buy")))
         await type_text(pilot, "Abandoned cart")
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        await pilot.press("escape")
-        await settle(pilot)
+        await step(pilot, "ctrl+s")
+        await step(pilot, "escape")
         assert app.screen is screen
         assert selected_key(table) == "clicked_buy"
-        await pilot.press("d")
-        await settle(pilot)
+        await step(pilot, "d")
         assert isinstance(app.screen, ConfirmDialog)
         assert "Deleting “Abandoned cart”" in app.screen.message
-        await pilot.press("escape")
-        await settle(pilot)
+        await step(pilot, "escape")
 
         # Created with the wizard from the top row: back on the list, on the new event.
-        await pilot.press("home", "n")
-        await settle(pilot)
+        await step(pilot, "home", "n")
         await type_text(pilot, "Opened brochure")
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
-        await settle(pilot)
+        await step(pilot, "ctrl+n", "ctrl+n", "ctrl+n")
         assert isinstance(app.screen, EventDetailScreen)
-        await pilot.press("escape")
-        await settle(pilot)
+        await step(pilot, "escape")
         assert app.screen is screen
         assert selected_key(table) == "opened_brochure"
 
@@ -442,8 +402,7 @@ async def test_editing_a_property_keeps_its_name_and_a_fixed_option_error_goes(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         assert isinstance(app.screen, EventDetailScreen)
         await pilot.press("e")  # Condition, the first custom property
         await settle(pilot)
@@ -464,8 +423,7 @@ async def test_editing_a_property_keeps_its_name_and_a_fixed_option_error_goes(
         await type_text(pilot, "again")  # "New again": fixed
         await pilot.pause()
         assert str(error.render()) == ""
-        await pilot.press("enter", "ctrl+s")
-        await settle(pilot)
+        await step(pilot, "enter", "ctrl+s")
     condition = next(
         p for p in services.definitions.get("viewed_car").properties if p.name == "condition"
     )
@@ -480,14 +438,11 @@ async def test_deleting_a_workflow_action_asks_first(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("3")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "3")
+        await step(pilot, "enter")
         editor = app.screen
         assert isinstance(editor, WorkflowScreen)
-        await pilot.press("d")
-        await settle(pilot)
+        await step(pilot, "d")
         dialog = app.screen
         assert isinstance(dialog, ConfirmDialog)
         assert dialog.title_text == "Delete action?"
@@ -500,8 +455,6 @@ async def test_deleting_a_workflow_action_asks_first(
         await settle(pilot)
         assert app.screen is editor
         assert len(services.workflows.get(workflow.id).actions) == 1
-        await pilot.press("d")
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
+        await step(pilot, "d")
+        await step(pilot, "y")
         assert services.workflows.get(workflow.id).actions == []

@@ -9,7 +9,7 @@ from textual.widgets import Button, DataTable, Input, Select, SelectionList, Sta
 from core.codegen import describe_snippet
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
-from tests.tui.conftest import SIZE, make_app, settle, type_text
+from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.workflow import DelayUntilEventDialog, EnrollDialog
 from tui.formatting import selected_key
@@ -39,8 +39,7 @@ async def test_a_records_refresh_keeps_the_chosen_record_the_scroll_and_the_sear
     app = make_app(services)
     async with app.run_test(size=(100, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await step(pilot, "2")
         screen = app.screen
         assert isinstance(screen, RecordsScreen)
         table = screen.query_one("#table-contacts", DataTable)
@@ -72,11 +71,9 @@ async def test_a_records_refresh_keeps_the_chosen_record_the_scroll_and_the_sear
         assert str(table.get_row(chosen)[0]) == "Person 40"
 
         # Enter, the way the person did seconds later, opens that person.
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         assert app.screen.record_id == chosen  # type: ignore[attr-defined]
-        await pilot.press("escape")
-        await settle(pilot)
+        await step(pilot, "escape")
 
         # A search survives the refresh, and so does the row chosen in its results.
         await pilot.press("slash")
@@ -95,8 +92,7 @@ async def test_q_in_the_wizard_never_quits_and_every_way_out_asks_first(fresh: S
     app = make_app(fresh)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
+        await step(pilot, "n")
         assert isinstance(app.screen, CreateEventScreen)
         await type_text(pilot, "Clicked buy button")
         await pilot.press("tab", "tab")  # past the description, onto the object list
@@ -117,8 +113,7 @@ async def test_q_in_the_wizard_never_quits_and_every_way_out_asks_first(fresh: S
         assert app.screen.label == "Clicked buy button"
 
         # Another section's q asks too: the wizard is still open under Events.
-        await pilot.press("2")
-        await settle(pilot)
+        await step(pilot, "2")
         assert isinstance(app.screen, RecordsScreen)
         await pilot.press("q")
         await pilot.pause()
@@ -145,8 +140,7 @@ async def test_q_with_an_edited_snippet_asks_and_so_does_escape(services: Servic
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         screen = app.screen
         assert isinstance(screen, EventDetailScreen)
         editor = screen.query_one("#detail-snippet", TextArea)
@@ -168,8 +162,7 @@ async def test_q_in_a_dialog_does_nothing(services: Services, viewed_car: EventD
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "enter")
         await pilot.press("l")  # edit the event: a dialog
         await pilot.pause()
         assert isinstance(app.screen, ModalScreen)
@@ -183,8 +176,7 @@ async def test_q_in_a_dialog_does_nothing(services: Services, viewed_car: EventD
 async def _workflow_screen(pilot, services: Services) -> WorkflowScreen:  # type: ignore[no-untyped-def]
     workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
     await settle(pilot)
-    await pilot.press("3")
-    await settle(pilot)
+    await step(pilot, "3")
     pilot.app.push_screen(WorkflowScreen(workflow.id))
     await settle(pilot)
     assert isinstance(pilot.app.screen, WorkflowScreen)
@@ -213,12 +205,9 @@ async def test_the_report_filter_opens_on_its_property_field(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("4")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("f")
-        await settle(pilot)
+        await step(pilot, "4")
+        await step(pilot, "enter")
+        await step(pilot, "f")
         assert isinstance(app.screen, FilterDialog)
         assert app.focused is app.screen.query_one("#filter-property", Select)
 
@@ -233,8 +222,7 @@ async def test_enroll_records_opens_on_its_search_and_keeps_ticks_across_searche
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         screen = await _workflow_screen(pilot, services)
-        await pilot.press("r")
-        await settle(pilot)
+        await step(pilot, "r")
         dialog = app.screen
         assert isinstance(dialog, EnrollDialog)
         assert app.focused is dialog.query_one("#enroll-search", Input)  # the first field
@@ -262,8 +250,7 @@ async def test_enroll_records_opens_on_its_search_and_keeps_ticks_across_searche
         await pilot.pause()
         assert sorted(items.selected) == sorted([contact.id, jan.id])
 
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await step(pilot, "ctrl+s")
         assert app.screen is screen
         enrolled = {e.object_id for e in services.workflows.enrollments(screen.workflow_id)}
         assert enrolled == {contact.id, jan.id}
@@ -294,10 +281,8 @@ async def test_the_timeline_at_80x24_shows_whole_emails_and_values(
     app = make_app(services)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "2")
+        await step(pilot, "enter")
         screen = app.screen
         assert isinstance(screen, RecordScreen)
         assert screen.has_class("-narrow")
@@ -331,10 +316,8 @@ async def test_the_properties_stay_beside_the_timeline_on_a_wide_terminal(
     app = make_app(services)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await step(pilot, "2")
+        await step(pilot, "enter")
         screen = app.screen
         assert screen.has_class("-wide")
         side = screen.query_one(".record-side")
@@ -347,8 +330,7 @@ async def test_a_new_snippet_waits_for_its_trigger_and_create_says_what_it_will_
     app = make_app(fresh)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
+        await step(pilot, "n")
         await type_text(pilot, "Clicked buy")
         await pilot.press("ctrl+n", "ctrl+n")  # no properties; JavaScript is the default
         await pilot.pause()
@@ -397,8 +379,7 @@ async def test_the_events_home_and_workflows_lists_keep_the_chosen_row_on_refres
         assert events.row_count == 3
         assert selected_key(events) == "charlie"
 
-        await pilot.press("3")
-        await settle(pilot)
+        await step(pilot, "3")
         workflows = app.screen.query_one("#workflows", DataTable)
         await pilot.press("down")
         chosen = selected_key(workflows)

@@ -9,7 +9,7 @@ from core.errors import ValidationFailed
 from core.ingestion import Mode
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
-from tests.tui.conftest import SIZE, make_app, settle
+from tests.tui.conftest import SIZE, make_app, settle, step
 from tui.dialogs.trace import TraceDialog
 
 
@@ -27,20 +27,16 @@ async def test_t_on_a_timeline_entry_shows_its_trace(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await step(pilot, "2")
+        await step(pilot, "enter")
+        await step(pilot, "t")
         dialog = app.screen
         assert isinstance(dialog, TraceDialog)
         text = str(dialog.query_one("#trace", Static).render())
         assert "Matched a contact by email 'ann@example.com'." in text
         assert "Retry: received" in text
         assert "\x1b" not in text and "\\x1b[2J" in text  # the uuid, neutralised
-        await pilot.press("escape")
-        await settle(pilot)
+        await step(pilot, "escape")
         assert not isinstance(app.screen, TraceDialog)
 
 
@@ -58,10 +54,8 @@ async def test_t_on_a_rejected_request_shows_every_rule(
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("r")
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await step(pilot, "r")
+        await step(pilot, "t")
         dialog = app.screen
         assert isinstance(dialog, TraceDialog) and dialog.key == "r-9"
         text = str(dialog.query_one("#trace", Static).render())
