@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -106,3 +107,35 @@ def test_a_429_reaches_the_sdk_as_hubspots_so_its_retry_would_wait(tmp_path: Pat
     assert seen["errorType"] == "RATE_LIMIT"
     assert seen["max"] == "1"
     assert 1 <= int(seen["retryAfter"]) <= 60
+
+
+def test_the_readme_example_works_as_shown(server: Server) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```js\n(.*?)```", readme, re.S)
+    assert match is not None
+    with server.client() as client:
+        created = client.post(
+            "/events/v3/event-definitions",
+            json={
+                "label": "Viewed Car",
+                "includeDefaultProperties": True,
+                "propertyDefinitions": [{"label": "Make", "type": "string"}],
+            },
+        )
+        assert created.status_code == 201
+        client.post("/crm/v3/objects/contacts", json={"properties": {"email": "ann@example.com"}})
+    assert NODE is not None
+    ran = subprocess.run(
+        [NODE, "-e", match[1].replace("8765", server.url.rsplit(":", 1)[1])],
+        env={
+            **os.environ,
+            "NODE_PATH": str(SDK.parent.parent),  # node_modules, where require finds the SDK
+            "TOKEN": server.token,
+            "EVENT": f"pe{server.portal_id}_viewed_car",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[ 'Saab' ]"
