@@ -41,6 +41,10 @@ class HubSpotRateLimit:
     def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
+        self._constant = [
+            (name.lower().encode(), value.encode())
+            for name, value in limiter.constant_headers.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -56,7 +60,6 @@ class HubSpotRateLimit:
                 token = value
                 break
         verdict = self.limiter.admit(token.decode("latin-1"))
-        extra = [(k.encode(), v.encode()) for k, v in verdict.headers.items()]
         if not verdict.allowed:
             assert verdict.policy is not None and verdict.retry_after_seconds is not None
             response = JSONResponse(
@@ -66,6 +69,13 @@ class HubSpotRateLimit:
             )
             await response(scope, receive, send)
             return
+
+        extra = [
+            *self._constant,
+            (b"x-hubspot-ratelimit-daily-remaining", str(verdict.daily_remaining).encode()),
+            (b"x-hubspot-ratelimit-remaining", str(verdict.remaining).encode()),
+            (b"x-hubspot-ratelimit-secondly-remaining", str(verdict.secondly_remaining).encode()),
+        ]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

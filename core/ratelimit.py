@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from core.clock import Clock, to_epoch_millis
+from core.clock import Clock
 
 TEN_SECONDLY_ROLLING = "TEN_SECONDLY_ROLLING"
 DAILY = "DAILY"
@@ -79,15 +79,42 @@ def parse_rate_limit(text: str) -> RateLimits:
     )
 
 
+def constant_headers(limits: RateLimits) -> dict[str, str]:
+    """The headers that say the limits themselves, the same on every answer."""
+    return {
+        "X-HubSpot-RateLimit-Daily": str(limits.daily),
+        "X-HubSpot-RateLimit-Interval-Milliseconds": str(limits.interval_ms),
+        "X-HubSpot-RateLimit-Max": str(limits.burst),
+        "X-HubSpot-RateLimit-Secondly": str(limits.secondly),
+    }
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether one call may go on, and what its answer tells the caller."""
 
     allowed: bool
-    headers: dict[str, str]
+    limits: RateLimits
+    remaining: int
+    daily_remaining: int
+    secondly_remaining: int
     policy: str | None = None
     """``TEN_SECONDLY_ROLLING`` or ``DAILY`` when refused."""
     retry_after_seconds: int | None = None
+
+    def remaining_headers(self) -> dict[str, str]:
+        """The headers that count down."""
+        return {
+            "X-HubSpot-RateLimit-Daily-Remaining": str(self.daily_remaining),
+            "X-HubSpot-RateLimit-Remaining": str(self.remaining),
+            "X-HubSpot-RateLimit-Secondly-Remaining": str(self.secondly_remaining),
+        }
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """All seven ``X-HubSpot-RateLimit-*`` headers of the answer, by name."""
+        both = {**constant_headers(self.limits), **self.remaining_headers()}
+        return {name: both[name] for name in sorted(both)}
 
     @property
     def message(self) -> str:
@@ -110,6 +137,7 @@ class RateLimiter:
         self.limits = limits
         self.enforce = enforce
         self._clock = clock
+        self.constant_headers = constant_headers(limits)
         self._usage: dict[str, _Usage] = {}
         self._lock = threading.Lock()
 
@@ -119,7 +147,7 @@ class RateLimiter:
         Refused calls are not counted: the window frees up as the admitted calls age out of it.
         """
         limits = self.limits
-        now = to_epoch_millis(self._clock.now())
+        now = int(self._clock.now().timestamp() * 1000)  # faster than to_epoch_millis
         with self._lock:
             usage = self._usage.setdefault(key, _Usage())
             window = usage.window
@@ -139,30 +167,24 @@ class RateLimiter:
                 if len(window) > limits.burst:  # not enforcing: keep what the headers need
                     window.popleft()
                 usage.today += 1
-            headers = self._headers(usage, now)
+            secondly = limits.secondly
+            this_second = 0
+            for at in reversed(window):
+                if at <= now - SECOND_MS or this_second >= secondly:
+                    break
+                this_second += 1
+            counts = (
+                max(0, limits.burst - len(window)),
+                max(0, limits.daily - usage.today),
+                secondly - this_second,
+            )
+            wait_ms = (
+                (day + 1) * DAY_MS - now
+                if refused == DAILY
+                else window[0] + limits.interval_ms - now
+                if refused
+                else 0
+            )
         if refused is None:
-            return Verdict(True, headers)
-        if refused == DAILY:
-            wait_ms = (day + 1) * DAY_MS - now
-        else:
-            wait_ms = window[0] + limits.interval_ms - now
-        return Verdict(False, headers, refused, max(1, math.ceil(wait_ms / SECOND_MS)))
-
-    def _headers(self, usage: _Usage, now: int) -> dict[str, str]:
-        limits = self.limits
-        window = usage.window
-        secondly = limits.secondly
-        this_second = 0
-        for at in reversed(window):
-            if at <= now - SECOND_MS or this_second >= secondly:
-                break
-            this_second += 1
-        return {
-            "X-HubSpot-RateLimit-Daily": str(limits.daily),
-            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, limits.daily - usage.today)),
-            "X-HubSpot-RateLimit-Interval-Milliseconds": str(limits.interval_ms),
-            "X-HubSpot-RateLimit-Max": str(limits.burst),
-            "X-HubSpot-RateLimit-Remaining": str(max(0, limits.burst - len(window))),
-            "X-HubSpot-RateLimit-Secondly": str(secondly),
-            "X-HubSpot-RateLimit-Secondly-Remaining": str(max(0, secondly - this_second)),
-        }
+            return Verdict(True, limits, *counts)
+        return Verdict(False, limits, *counts, refused, max(1, math.ceil(wait_ms / SECOND_MS)))
