@@ -13,12 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from hubspot import HubSpot
 from hubspot.events.send import ApiException, BehavioralEventHttpCompletionRequest
 from urllib3.util.retry import Retry
 
 from api.app import create_app
+from cli.main import main
 from core.clock import FixedClock
 from core.models import CrmRecord, EventDefinition
 from core.ratelimit import RateLimits
@@ -219,3 +221,15 @@ def test_hubspots_python_sdk_retry_waits_out_a_429(tmp_path: Path) -> None:
         )
     finally:
         print(stop_server(server))
+
+
+def test_an_unknown_rate_limit_is_refused_before_serving(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["serve", "--db", str(tmp_path / "db"), "--rate-limit", "fast"]
+    )
+    assert result.exit_code == 2
+    assert "'fast' is no rate limit: use hubspot, hubspot-professional, hubspot-enterprise" in (
+        result.output
+    )
+    help_text = CliRunner().invoke(main, ["serve", "--help"]).output
+    assert "--rate-limit TIER" in help_text
