@@ -57,7 +57,6 @@ class Segment(Part):
 
     def __init__(self, number: int, path: Path) -> None:
         super().__init__()
-        del self.ids, self.explicit_uuids  # read from the index when first needed
         self.number = number
         self.path = path
         self.index_path = path.with_suffix(".idx")
@@ -139,7 +138,7 @@ class Segment(Part):
         self._index = index
 
     @functools.cached_property
-    def explicit_uuids(self) -> dict[int, str]:  # type: ignore[override]
+    def explicit_uuids(self) -> dict[int, str]:
         """Read when first needed: only a uuid that might be taken already asks for them."""
         with self._checked():
             positions = self._index.column("uuidPositions", "I")
@@ -160,7 +159,7 @@ class Segment(Part):
             ) from error
 
     @functools.cached_property
-    def ids(self) -> list[str]:  # type: ignore[override]
+    def ids(self) -> list[str]:
         """Read when first needed: counts and most reads never need them."""
         with self._checked():
             ids = self._index.ids()

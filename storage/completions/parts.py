@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import abc
 import functools
 from array import array
 from collections.abc import Iterable, Sequence
@@ -29,11 +30,13 @@ def record_key(object_type: str | ObjectType, object_id: str | None) -> str:
     return f"{kind}:{object_id}"
 
 
-class Part:
-    """Completions in time order with their columns and indexes (a segment or the journal)."""
+class Part(abc.ABC):
+    """Completions in time order with their columns and indexes (a segment or the journal).
+
+    ``ids`` and ``explicit_uuids`` are properties: a segment reads them from its index only
+    when first asked for, a part in memory has them from the start."""
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
         self.occurred: Sequence[int] = array("q")
         self.events: list[str] = []
         self.event_codes: dict[str, int] = {}
@@ -43,13 +46,21 @@ class Part:
         self.record_of: Sequence[int] = array("I")
         self.by_event: dict[str, Sequence[int]] = {}
         self.by_record: dict[str, Sequence[int]] = {}
-        self.explicit_uuids: dict[int, str] = {}
-        """position -> uuid, for completions whose sender chose the uuid."""
         self.anonymous: dict[int, str] = {}
         """position -> utk, for completions of visitors not yet known as contacts."""
         self.tagged: dict[int, str] | None = {}
         """position -> tag, for completions a test run sent; None when not known (an index
         written before tags were indexed): the documents say."""
+
+    @property
+    @abc.abstractmethod
+    def ids(self) -> list[str]:
+        """Each completion's id, by position."""
+
+    @property
+    @abc.abstractmethod
+    def explicit_uuids(self) -> dict[int, str]:
+        """position -> uuid, for completions whose sender chose the uuid."""
 
     @property
     def count(self) -> int:
@@ -72,8 +83,9 @@ class Part:
         a rewrite makes a new one)."""
         return frozenset(self.anonymous.values())
 
+    @abc.abstractmethod
     def doc(self, pos: int) -> dict[str, Any]:
-        raise NotImplementedError
+        """The document at ``pos``."""
 
     def completion(self, pos: int) -> Completion:
         return Completion.from_stored(self.doc(pos))
@@ -89,56 +101,6 @@ class Part:
         return any(self.explicit_uuids.get(p) == uuid for p in positions) or any(
             self.ids[p] == uuid for p in positions
         )
-
-
-def _index_docs(
-    docs: list[dict[str, Any]],
-    part: Part,
-    ms: Iterable[int],
-    ids: list[str] | None = None,
-) -> None:
-    """Fill a part's columns and indexes from documents already sorted by time (``ms``: their
-    times in epoch milliseconds; ``ids``: their ids, when known). Every fold runs this over a
-    segment's worth of documents, hence the names bound outside the loop."""
-    by_event: dict[str, list[int]] = {}
-    by_record: dict[str, list[int]] = {}
-    event_of: array[int] = array("I")
-    record_of: array[int] = array("I")
-    part.occurred = array("q", ms)
-    part.ids = [d["id"] for d in docs] if ids is None else ids
-    event_codes, record_codes = part.event_codes, part.record_codes
-    events, records = part.events, part.records
-    explicit_uuids, anonymous = part.explicit_uuids, part.anonymous
-    tagged = part.tagged = {}
-    add_event, add_record = event_of.append, record_of.append
-    for pos, (doc, id_) in enumerate(zip(docs, part.ids, strict=True)):
-        event = doc["eventName"]
-        object_id = doc.get("objectId")
-        record = "" if object_id is None else f"{doc['objectType']}:{object_id}"
-        code = event_codes.get(event)
-        if code is None:
-            code = event_codes[event] = len(events)
-            events.append(event)
-            by_event[event] = []
-        add_event(code)
-        by_event[event].append(pos)
-        rcode = record_codes.get(record)
-        if rcode is None:
-            rcode = record_codes[record] = len(records)
-            records.append(record)
-            by_record[record] = []
-        add_record(rcode)
-        by_record[record].append(pos)
-        uuid = doc.get("uuid")
-        if uuid and uuid != id_:
-            explicit_uuids[pos] = uuid
-        if not record and doc.get("utk"):
-            anonymous[pos] = doc["utk"]
-        if doc.get("tag"):
-            tagged[pos] = doc["tag"]
-    part.event_of, part.record_of = event_of, record_of
-    part.by_event = {k: array("I", v) for k, v in by_event.items()}
-    part.by_record = {k: array("I", v) for k, v in by_record.items()}
 
 
 class MemoryPart(Part):
@@ -159,7 +121,61 @@ class MemoryPart(Part):
             [None] * len(docs) if blobs is None else [blobs[i] for i in order]
         )
         """Each document as JSON when known already (the journal wrote it so)."""
-        _index_docs(self.docs, self, [times[i] for i in order], [keys[i][1] for i in order])
+        self._ids: list[str] = []
+        self._explicit_uuids: dict[int, str] = {}
+        self._index(self.docs, [times[i] for i in order], [keys[i][1] for i in order])
+
+    @property
+    def ids(self) -> list[str]:
+        return self._ids
+
+    @property
+    def explicit_uuids(self) -> dict[int, str]:
+        return self._explicit_uuids
+
+    def _index(self, docs: list[dict[str, Any]], ms: Iterable[int], ids: list[str]) -> None:
+        """Fill the columns and indexes from documents already sorted by time (``ms``: their
+        times in epoch milliseconds; ``ids``: their ids). Every fold runs this over a
+        segment's worth of documents, hence the names bound outside the loop."""
+        by_event: dict[str, list[int]] = {}
+        by_record: dict[str, list[int]] = {}
+        event_of: array[int] = array("I")
+        record_of: array[int] = array("I")
+        self.occurred = array("q", ms)
+        self._ids = ids
+        event_codes, record_codes = self.event_codes, self.record_codes
+        events, records = self.events, self.records
+        explicit_uuids, anonymous = self._explicit_uuids, self.anonymous
+        tagged = self.tagged = {}
+        add_event, add_record = event_of.append, record_of.append
+        for pos, (doc, id_) in enumerate(zip(docs, self._ids, strict=True)):
+            event = doc["eventName"]
+            object_id = doc.get("objectId")
+            record = "" if object_id is None else f"{doc['objectType']}:{object_id}"
+            code = event_codes.get(event)
+            if code is None:
+                code = event_codes[event] = len(events)
+                events.append(event)
+                by_event[event] = []
+            add_event(code)
+            by_event[event].append(pos)
+            rcode = record_codes.get(record)
+            if rcode is None:
+                rcode = record_codes[record] = len(records)
+                records.append(record)
+                by_record[record] = []
+            add_record(rcode)
+            by_record[record].append(pos)
+            uuid = doc.get("uuid")
+            if uuid and uuid != id_:
+                explicit_uuids[pos] = uuid
+            if not record and doc.get("utk"):
+                anonymous[pos] = doc["utk"]
+            if doc.get("tag"):
+                tagged[pos] = doc["tag"]
+        self.event_of, self.record_of = event_of, record_of
+        self.by_event = {k: array("I", v) for k, v in by_event.items()}
+        self.by_record = {k: array("I", v) for k, v in by_record.items()}
 
     def doc(self, pos: int) -> dict[str, Any]:
         return self.docs[pos]
