@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import functools
 import heapq
 import itertools
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -27,11 +25,13 @@ from core.ports import CompletionSelection, EventSummary, EventTally
 from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
 from storage.completions import segment_file
 from storage.completions.damage import damage_message, lost
+from storage.completions.group_commit import GroupCommit, JournalHandle
 from storage.completions.journal import JOURNAL_NAME, Tail, journal_line
 from storage.completions.mapped_segment import Segment
 from storage.completions.open_files import FILES_PER_SEGMENT, SPARE_FILES, allow_open_files
-from storage.completions.parts import Key, MemoryPart, Part
+from storage.completions.parts import Key, Part
 from storage.completions.query import candidates, merge_summaries, ordered
+from storage.completions.rewrites import Change, rewrite_files
 from storage.completions.segment_file import (
     SEGMENT_NAME,
     write_segment,
@@ -78,26 +78,10 @@ class CompletionStore:
         self._manifest_problems: list[str] = []
         self._verified: object = None
         self._tail: Tail | None = None
-        self._journal_fd: int | None = None
-        self._journal_fd_number = -1
-        self._journal_fd_inode = -1
-        self._sync_lock = threading.Lock()
+        self._journal_handle = JournalHandle(folder)
+        self._commit = GroupCommit(self._journal_path)
         self._listed: tuple[int, int] | None = None
         """(modification time of the folder, when it was listed), both in nanoseconds."""
-        self._synced: tuple[int, int] = (-1, 0)
-        """(journal number, offset) known durable."""
-        self._writes = 0
-        """Lines this process appended, counted: each append's number says whether a failed
-        fsync came after it (see ``_sync_failed``)."""
-        self._unsynced: tuple[int, int, int] | None = None
-        """(journal, start, end) of the last run of lines this process appended back to back,
-        not known durable: what a failed fsync cuts back."""
-        self._sync_failed: tuple[int, StorageUnavailable, tuple[int, int]] | None = None
-        """(appends counted when an fsync failed, its error, what was durable then): every line
-        appended up to then and not durable before it is not acknowledged."""
-        self._pending_cut: tuple[int, int, int] | None = None
-        """(journal, keep, end): lines a failed fsync left, to cut back to ``keep`` if the
-        journal still ends at ``end``."""
         self._fold_retry = 0
         """After a fold failed (a full disk), the journal's count at which to try again."""
         self._uuids: UuidHashes | None = None
@@ -386,7 +370,7 @@ class CompletionStore:
             tail = self._tail
             assert tail is not None
             self._cut_torn_line(tail)
-            fd = self._open_journal(tail)
+            fd = self._journal_handle.open(tail)
             line = journal_line(blobs)
             start = tail.offset
             try:
@@ -403,13 +387,7 @@ class CompletionStore:
             tail.inode = os.fstat(fd).st_ino
             tail.add(docs, ms, blobs)
             self._uuid_set().update(hashes)
-            self._writes += 1
-            written = self._writes
-            run = self._unsynced
-            if run is not None and run[0] == tail.number and run[2] == start:
-                self._unsynced = (tail.number, run[1], tail.offset)
-            else:
-                self._unsynced = (tail.number, start, tail.offset)
+            written = self._commit.appended(tail.number, start, tail.offset)
             position = (tail.number, tail.offset)
             if tail.count >= segment_file.SEGMENT_SIZE and tail.count >= self._fold_retry:
                 try:
@@ -422,85 +400,18 @@ class CompletionStore:
                 else:
                     self._fold_retry = 0
                     return  # the segment is durable: so is the batch
-        self._make_durable(*position, written)
+        self._commit.make_durable(*position, written, self._cut_if_locked)
 
-    def _open_journal(self, tail: Tail) -> int:
-        """The open journal for appending; opened again when it is another file than the one
-        read (another process rewrote it: appending to the old file would lose the line)."""
-        if self._journal_fd is not None and (
-            self._journal_fd_number != tail.number
-            or (tail.inode and self._journal_fd_inode != tail.inode)
-        ):
-            os.close(self._journal_fd)
-            self._journal_fd = None
-        if self._journal_fd is None:
-            try:
-                created = not tail.path.exists()
-                fd = os.open(tail.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                self._journal_fd, self._journal_fd_number = fd, tail.number
-                self._journal_fd_inode = os.fstat(fd).st_ino
-                if created:
-                    fsync_dir(self.folder)
-            except OSError as error:
-                raise storage_error(error, tail.path) from error
-        return self._journal_fd
-
-    def _make_durable(self, number: int, offset: int, written: int) -> None:
-        """Group commit: one fsync covers every line written so far by anyone.
-
-        ``written`` is the count of this process's appends when the line was written: a line
-        written before an fsync failed, and not known durable before it, is not acknowledged
-        (Linux may drop the pages a failed fsync could not write and report success next time).
-        """
-        with self._sync_lock:
-            failed = self._sync_failed
-            if failed is not None and written <= failed[0]:
-                # Written before an fsync failed: only what was durable before it counts (a
-                # later fsync may succeed without writing the pages the failed one lost).
-                if (number, offset) <= failed[2]:
-                    return
-                raise failed[1]
-            synced_number, synced_offset = self._synced
-            if number < synced_number or (number == synced_number and offset <= synced_offset):
-                return
-            path = self._journal_path(number)
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                return  # folded meanwhile: the segment was written durably
-            except OSError as error:
-                raise storage_error(error, path) from error
-            try:
-                end = os.fstat(fd).st_size
-                os.fsync(fd)
-            except OSError as error:
-                raise self._after_failed_sync(number, storage_error(error, path)) from error
-            finally:
-                os.close(fd)
-            self._synced = (number, end)
-
-    def _after_failed_sync(self, number: int, error: StorageUnavailable) -> StorageUnavailable:
-        """What is in the journal past the last durable line is unknown after a failed fsync:
-        acknowledge none of it, and cut back the lines this process appended last (when
-        nobody appended after them) and read the journal again: at once when this thread
-        holds the lock, else before the next append. Returns ``error``. The caller holds the
-        sync lock (so it must not wait for the database lock: a writer holding that may be
-        waiting for the sync lock)."""
-        self._sync_failed = (self._writes, error, self._synced)
-        run = self._unsynced
-        if run is not None and run[0] == number:
-            synced_number, synced_offset = self._synced
-            keep = max(run[1], synced_offset if synced_number == number else 0)
-            self._pending_cut = (number, keep, run[2])
-        self._unsynced = None
+    def _cut_if_locked(self) -> None:
+        """After a failed fsync: cut back at once when this thread holds the lock, else before
+        the next append (the sync lock is held: waiting for the database lock could deadlock)."""
         if self._lock.held_epoch() is not None:
             self._cut_unacknowledged()
-        return error
 
     def _cut_unacknowledged(self) -> None:
         """Cut the lines a failed fsync left unacknowledged, unless another writer appended
         since, and read the journal again. The caller holds the lock."""
-        pending, self._pending_cut = self._pending_cut, None
+        pending = self._commit.take_pending_cut()
         if pending is None:
             return
         number, keep, end = pending
@@ -511,9 +422,7 @@ class CompletionStore:
             if keep < end == os.stat(path).st_size:
                 with path.open("rb") as handle:
                     kept = handle.read(keep)
-                if self._journal_fd is not None:
-                    os.close(self._journal_fd)
-                    self._journal_fd = None
+                self._journal_handle.close()
                 write_atomically(path, kept)
         self._tail, self._uuids = None, None
         self._summaries = self._record_summaries = None
@@ -584,16 +493,14 @@ class CompletionStore:
                 fsync_dir(self.folder)
             raise
         self._settle()
-        if self._journal_fd is not None:
-            os.close(self._journal_fd)
-            self._journal_fd = None
+        self._journal_handle.close()
         tail.path.unlink(missing_ok=True)
         fsync_dir(self.folder)
         self._refresh()
 
     def _rewrite(
         self,
-        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        change: Change,
         may_change: Callable[[Part], bool] = lambda part: True,
     ) -> int:
         """Apply ``change`` to every stored document (None removes it); rewrites only the files
@@ -612,59 +519,18 @@ class CompletionStore:
             self._summaries = self._record_summaries = None
             raise
 
-    def _rewrite_files(
-        self,
-        change: Callable[[dict[str, Any]], dict[str, Any] | None],
-        may_change: Callable[[Part], bool],
-    ) -> int:
-        changed = 0
-        for segment in list(self._segments.values()):
-            if not may_change(segment):
-                continue
-            docs = [segment.doc(p) for p in range(segment.count)]
-            kept, count = self._changed(docs, change)
-            if not count:
-                continue
-            changed += count
-            if not kept:
-                self._announce(segment.number, None)
-                segment.path.unlink()
-                segment.index_path.unlink(missing_ok=True)
-                continue
-            # A document left as it was is written back as the bytes it was read from.
-            unchanged = {id(doc): segment.blob(p) for p, doc in enumerate(docs)}
-            part = MemoryPart(kept, blobs=[unchanged.get(id(doc)) for doc in kept])
-            announce = functools.partial(self._announce, segment.number)
-            write_segment(segment.path, part, segment.journal, announce)
+    def _rewrite_files(self, change: Change, may_change: Callable[[Part], bool]) -> int:
         tail = self._tail
         assert tail is not None
-        kept, count = self._changed(list(tail.docs), change) if may_change(tail.view()) else ([], 0)
-        if count:
-            changed += count
-            lines = journal_line([orjson.dumps(d) for d in kept]) if kept else b""
-            if self._journal_fd is not None:
-                os.close(self._journal_fd)
-                self._journal_fd = None
-            write_atomically(tail.path, lines)
+        segments = list(self._segments.values())
+        changed = rewrite_files(
+            segments, tail, change, may_change, self._announce, self._journal_handle.close
+        )
         if changed:
             self._settle()
             self._uuids = None
             self._refresh()
         return changed
-
-    @staticmethod
-    def _changed(
-        docs: list[dict[str, Any]], change: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> tuple[list[dict[str, Any]], int]:
-        kept: list[dict[str, Any]] = []
-        count = 0
-        for doc in docs:
-            new = change(doc)
-            if new is not doc:
-                count += 1
-            if new is not None:
-                kept.append(new)
-        return kept, count
 
     def delete_event(self, event_name: str) -> int:
         with self._lock:
@@ -848,8 +714,6 @@ class CompletionStore:
     def close(self) -> None:
         with self._lock.reading():
             self._segments.clear()
-            if self._journal_fd is not None:
-                os.close(self._journal_fd)
-                self._journal_fd = None
+            self._journal_handle.close()
             self._tail = None
             self._uuids = None
