@@ -37,7 +37,8 @@ durable) as it is, and is tried again later.
 (the file grew), new segments (the folder listing) and rewritten files (a new inode).
 
 **Rooms.** ``segment_file`` and ``index_file`` write and read the two files of a segment,
-``journal`` the journal's lines; ``parts`` holds completions in time order with their indexes,
+``journal`` the journal's lines, ``group_commit`` appending them; ``rewrites`` changes
+stored documents; ``parts`` holds completions in time order with their indexes,
 ``mapped_segment`` a segment as read from its files, ``uuids`` the set of taken uuids;
 ``query`` plans reads over parts; ``open_files`` raises the open-file limit; ``damage`` words
 what is lost; ``store`` is the repository that keeps up with the folder, writes and reads.
