@@ -17,7 +17,6 @@ from core.errors import Rule, ValidationFailed, Violation
 from core.hubspot import completion_to_hubspot
 from core.models import ObjectType
 from core.occurrences import MAX_LIMIT, CompletionQuery
-from core.rules import internal_name_from
 from core.values import parse_datetime
 
 router = APIRouter(tags=["events"])
@@ -118,6 +117,35 @@ def _object_type(text: str | None) -> ObjectType | None:
         )
 
 
+def _check_event_type(known: list[str], event_type: str, portal_id: int) -> None:
+    """``eventType`` is a name ``event-types`` lists: a fully qualified one for custom events."""
+    if event_type in known:
+        return
+    qualified = f"pe{portal_id}_{event_type}"
+    hint = (
+        f"use its fully qualified name {qualified!r}"
+        if qualified in known
+        else "GET /events/v3/events/event-types lists them"
+    )
+    _refuse(
+        "eventType",
+        f"No event type {event_type!r}: eventType takes a name event-types lists ({hint}).",
+        actual=event_type,
+    )
+
+
+def _newest_first(sort: list[str] | None) -> bool:
+    """HubSpot's ``sort``: ``DESCENDING`` (the default, newest first) or ``ASCENDING``."""
+    given = {s.upper() for s in sort or ()}
+    if not given <= {"ASCENDING", "DESCENDING"} or len(given) > 1:
+        _refuse(
+            "sort",
+            f"sort {', '.join(sort or ())!r} is not one of ASCENDING or DESCENDING.",
+            actual=sort,
+        )
+    return given != {"ASCENDING"}
+
+
 def _pairs(request: Request, prefix: str) -> tuple[tuple[str, str], ...]:
     return tuple(
         (key.removeprefix(prefix), value)
@@ -176,10 +204,10 @@ def list_events(
             r.id for r in services.records.with_properties(kind, record_properties)
         )
     event_names = None
-    if event_type:
-        portal_id = services.db.portal.portal_id
-        event_names = frozenset({f"pe{portal_id}_{internal_name_from(portal_id, event_type)}"})
-    newest_first = not any("ASC" in s.upper() for s in sort or ())
+    if event_type is not None:
+        known = services.occurrences.visible_event_types()
+        _check_event_type(known, event_type, services.db.portal.portal_id)
+        event_names = frozenset({event_type})
     query = CompletionQuery(
         object_type=kind,
         object_id=object_id,
@@ -190,7 +218,7 @@ def list_events(
         occurred_before=_moment("occurredBefore", occurred_before),
         properties=_pairs(request, EVENT_PROPERTY),
         ids=frozenset(ids) if ids else None,
-        newest_first=newest_first,
+        newest_first=_newest_first(sort),
         limit=limit,
         after=after,
         before=before,

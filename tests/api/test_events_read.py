@@ -217,6 +217,21 @@ class TestParameters:
         body = seeded.get(objectType="contact", objectId=seeded.bob, properties="make").json()
         assert [r["properties"] for r in body["results"]] == [{"make": "Volvo"}] * 3
 
+    def test_event_type_is_a_name_event_types_lists(self, seeded: Seeded) -> None:
+        assert len(seeded.get(eventType=seeded.event).json()["results"]) == 9
+        answer = seeded.get(eventType="viewed_car")  # the internal name alone
+        assert _error_codes(answer) == [("eventType", "INVALID_VALUE")]
+        assert f"use its fully qualified name {seeded.event!r}" in answer.text
+        assert _error_codes(seeded.get(eventType="pe1_nothing")) == [("eventType", "INVALID_VALUE")]
+
+    def test_sort_is_ascending_or_descending(self, seeded: Seeded) -> None:
+        newest = seeded.get(objectType="contact", objectId=seeded.ann, sort="DESCENDING").json()
+        assert _makes(newest) == ["Audi", "Fiat", "Saab", "Volvo", "Ford"]
+        oldest = seeded.get(objectType="contact", objectId=seeded.ann, sort="ascending").json()
+        assert _makes(oldest) == ["Ford", "Volvo", "Saab", "Fiat", "Audi"]
+        for bad in ("ASC", "occurredAt", ["ASCENDING", "DESCENDING"]):
+            assert _error_codes(seeded.get(sort=bad)) == [("sort", "INVALID_VALUE")], bad
+
     def test_after_and_before_together_are_a_400(self, seeded: Seeded) -> None:
         first = seeded.get(limit=2).json()
         cursor = first["paging"]["next"]["after"]
