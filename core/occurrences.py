@@ -21,16 +21,13 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 HUBSPOT_EVENT_TYPES: tuple[str, ...] = (
-    "e_ad_interaction",
     "e_call_ended",
     "e_clicked_whatsapp_message",
     "e_document_shared_v2",
     "e_form_completion_v2",
     "e_form_submission",
-    "e_form_submission_metadata_v2",
     "e_form_submission_v2",
     "e_form_view",
-    "e_submitted_form",
     "e_v2_contact_replied_sequence_email",
     "e_visited_page",
 )

@@ -297,6 +297,38 @@ class TestRecordless:
         assert trace["completions"][0]["match"]["by"] == "none"  # kept, and traceable
 
 
+def test_a_visitors_completions_are_listed_once_the_visitor_is_a_contact(server: Server) -> None:
+    with server.client() as http:
+        created = http.post("/events/v3/event-definitions", json=DEFINITION)
+        event = created.json()["fullyQualifiedName"]
+        beacon = {"eventName": event, "utk": "utk-visitor", "properties": {"make": "Ford"}}
+        assert http.post("/cbe/v1/collect", json=beacon).status_code == 200
+        assert http.get("/events/v3/events").json() == {"results": []}  # no record yet
+        identified = {**beacon, "email": "visitor@example.com", "properties": {"make": "Saab"}}
+        assert http.post("/cbe/v1/collect", json=identified).status_code == 200
+        contact = http.post(
+            "/crm/v3/objects/contacts/search",
+            json={
+                "filterGroups": [
+                    {
+                        "filters": [
+                            {
+                                "propertyName": "email",
+                                "operator": "EQ",
+                                "value": "visitor@example.com",
+                            }
+                        ]
+                    }
+                ]
+            },
+        ).json()["results"][0]["id"]
+        listed = http.get("/events/v3/events", params={"sort": "ASCENDING"}).json()["results"]
+    assert [(r["objectId"], r["properties"]["make"]) for r in listed] == [
+        (contact, "Ford"),
+        (contact, "Saab"),
+    ]
+
+
 class TestEventTypes:
     def test_lists_the_custom_events_then_hubspots_own(self, seeded: Seeded) -> None:
         types = seeded.get("/events/v3/events/event-types").json()["eventTypes"]
