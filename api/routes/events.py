@@ -37,6 +37,9 @@ PARAMETERS = (
 """The query parameters of HubSpot's events spec, besides ``objectProperty.{name}`` and
 ``property.{name}``; anything else is refused, never ignored."""
 
+REPEATABLE = frozenset({"sort", "id", "properties"})
+"""The spec's arrays; a second value of any other parameter would be ignored, so it is refused."""
+
 OBJECT_PROPERTY = "objectProperty."
 EVENT_PROPERTY = "property."
 PLACEHOLDER = "{propname}"
@@ -49,45 +52,54 @@ def _refuse(
 
 
 def _check_parameters(request: Request) -> None:
-    """A 400 naming every parameter HubSpot's events API does not have, and every
-    ``objectProperty.``/``property.`` without a property name."""
-    problems: list[Violation] = []
-    for key in dict.fromkeys(request.query_params.keys()):
-        prefix = next((p for p in (OBJECT_PROPERTY, EVENT_PROPERTY) if key.startswith(p)), None)
-        if prefix is None:
-            if key not in PARAMETERS:
-                problems.append(
-                    Violation(
-                        field=key,
-                        rule=Rule.UNKNOWN_PARAMETER,
-                        message=f"{key!r} is not a parameter of this API; it takes "
-                        + ", ".join(PARAMETERS)
-                        + ", objectProperty.{name} and property.{name}.",
-                        actual=key,
-                    )
-                )
-            continue
-        name = key.removeprefix(prefix)
-        if not name or name == PLACEHOLDER:
-            # HubSpot's Python SDK 12 sends its placeholder for object_property_propname and
-            # property_propname: filtering on a property named "{propname}" would answer
-            # every completion, which is a wrong answer, not an empty one.
-            problems.append(
-                Violation(
-                    field=key,
-                    rule=Rule.UNKNOWN_PARAMETER,
-                    message=f"{key!r} names no property: send {prefix}NAME=VALUE, e.g. "
-                    + (
-                        "objectProperty.email=ann@example.com"
-                        if prefix == OBJECT_PROPERTY
-                        else "property.hs_city=portland"
-                    )
-                    + " (HubSpot's Python SDK sends its placeholder; use client.api_request).",
-                    actual=key,
-                )
-            )
+    """A 400 naming every parameter HubSpot's events API does not have, every
+    ``objectProperty.``/``property.`` without a property name, and every single-valued
+    parameter given more than once."""
+    problems = [
+        problem
+        for key in dict.fromkeys(request.query_params.keys())
+        if (problem := _parameter_problem(key, request.query_params.getlist(key)))
+    ]
     if problems:
         raise ValidationFailed(problems)
+
+
+def _parameter_problem(key: str, values: list[str]) -> Violation | None:
+    prefix = next((p for p in (OBJECT_PROPERTY, EVENT_PROPERTY) if key.startswith(p)), None)
+    if prefix is not None:
+        if key.removeprefix(prefix) not in ("", PLACEHOLDER):
+            return None
+        # HubSpot's Python SDK 12 sends its placeholder for object_property_propname and
+        # property_propname: filtering on a property named "{propname}" would answer every
+        # completion or none, a wrong answer either way.
+        example = (
+            "objectProperty.email=ann@example.com"
+            if prefix == OBJECT_PROPERTY
+            else "property.hs_city=portland"
+        )
+        return Violation(
+            field=key,
+            rule=Rule.UNKNOWN_PARAMETER,
+            message=f"{key!r} names no property: send {prefix}NAME=VALUE, e.g. {example} "
+            "(HubSpot's Python SDK sends its placeholder; use client.api_request).",
+            actual=key,
+        )
+    if key not in PARAMETERS:
+        return Violation(
+            field=key,
+            rule=Rule.UNKNOWN_PARAMETER,
+            message=f"{key!r} is not a parameter of this API; it takes {', '.join(PARAMETERS)}, "
+            "objectProperty.{name} and property.{name}.",
+            actual=key,
+        )
+    if key not in REPEATABLE and len(values) > 1:
+        return Violation(
+            field=key,
+            rule=Rule.INVALID_VALUE,
+            message=f"{key} is given {len(values)} times; it takes one value.",
+            actual=values,
+        )
+    return None
 
 
 def _moment(field: str, text: str | None) -> datetime | None:

@@ -207,6 +207,12 @@ class TestParameters:
         ]
         assert "'objectid' is not a parameter of this API" in answer.text
 
+    def test_a_single_valued_parameter_given_twice_is_a_400(self, seeded: Seeded) -> None:
+        with seeded.server.client() as http:
+            answer = http.get("/events/v3/events?objectType=contact&objectType=deal&limit=1")
+        assert _error_codes(answer) == [("objectType", "INVALID_VALUE")]
+        assert "objectType is given 2 times" in answer.text
+
     def test_a_property_prefix_without_a_name_is_a_400(self, seeded: Seeded) -> None:
         for key in ("objectProperty.{propname}", "property.{propname}", "property."):
             assert _error_codes(seeded.get(**{key: "x"})) == [(key, "UNKNOWN_PARAMETER")]
