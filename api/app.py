@@ -20,7 +20,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import openapi
+from api import openapi, versions
 from api.errors import HANDLERS, error_response
 from api.guards import HostPolicy, OriginPolicy, RequireHost
 from api.ratelimit import HubSpotRateLimit
@@ -264,9 +264,13 @@ def create_app(
     for exception, handler in HANDLERS.items():
         app.add_exception_handler(exception, handler)
 
-    app.include_router(definitions.router)
-    app.include_router(send.router)
-    app.include_router(events.router)
+    for router, prefixes in (
+        (definitions.router, versions.DEFINITIONS),
+        (send.router, versions.SEND),
+        (events.router, versions.EVENTS),
+    ):
+        for prefix in prefixes:  # /docs describes v3; the dated paths are the same routes
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == prefixes[0])
     app.include_router(crm.router)
     app.include_router(collector.router)
     app.include_router(validate.router)
