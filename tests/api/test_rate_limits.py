@@ -19,6 +19,7 @@ from hubspot import HubSpot
 from hubspot.events.send import ApiException, BehavioralEventHttpCompletionRequest
 from urllib3.util.retry import Retry
 
+from api import versions
 from api.app import create_app
 from cli.main import main
 from core.clock import FixedClock
@@ -74,6 +75,14 @@ class TestHeaders:
         assert last["X-HubSpot-RateLimit-Daily"] == "250000"
         assert last["X-HubSpot-RateLimit-Daily-Remaining"] == "249995"
         assert last["X-HubSpot-RateLimit-Secondly"] == "10"
+
+    def test_the_date_versioned_paths_carry_and_count_them_too(self, http: TestClient) -> None:
+        paths = [*versions.DEFINITIONS, *versions.EVENTS]
+        answers = [http.get(path, params={"objectType": "contact"}) for path in paths]
+        assert {a.status_code for a in answers} == {200}
+        assert [a.headers["X-HubSpot-RateLimit-Remaining"] for a in answers] == [
+            str(99 - i) for i in range(len(paths))
+        ]
 
     def test_nothing_is_refused_by_default(self, http: TestClient) -> None:
         answers = [http.get("/events/v3/event-definitions") for _ in range(101)]
