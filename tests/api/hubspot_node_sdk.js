@@ -180,6 +180,19 @@ const steps = {
     assert.fail("the call over the limit was answered");
   },
 
+  // the SDK's own retry (numberOfApiCallRetries) waits out a 429 of `--rate-limit 1/5s`: it
+  // waits 10 s after a TEN_SECONDLY_ROLLING, by then the window has room again
+  async retried() {
+    const patient = new hubspot.Client({
+      accessToken: process.env.CBE_TOKEN,
+      basePath: process.env.CBE_URL,
+      numberOfApiCallRetries: 2,
+    });
+    await patient.events.eventsApi.getTypes();
+    const types = await patient.events.eventsApi.getTypes(); // 429, then 200 after the wait
+    return { eventTypes: types.eventTypes };
+  },
+
   // a refused send reaches the caller as the SDK's ApiException with HubSpot's error body
   async refused() {
     await defineViewedCar();

@@ -42,6 +42,11 @@ def test_the_sdk_is_version_14() -> None:
 
 
 def _run(step: str, server: Server) -> Any:
+    return _run_logged(step, server)[0]
+
+
+def _run_logged(step: str, server: Server) -> tuple[Any, str]:
+    """What the step printed, and what the SDK logged on stderr."""
     assert NODE is not None
     done = subprocess.run(
         [NODE, str(SCRIPT), step],
@@ -57,7 +62,7 @@ def _run(step: str, server: Server) -> Any:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
 def test_definitions_through_api_request(server: Server) -> None:
@@ -139,3 +144,14 @@ def test_the_readme_example_works_as_shown(server: Server) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "[ 'Saab' ]"
+
+
+def test_the_sdks_own_retry_waits_out_a_429(tmp_path: Path) -> None:
+    limited = start_server(tmp_path / "db", "--rate-limit", "1/5s")
+    try:
+        seen, log = _run_logged("retried", limited)
+    finally:
+        print(stop_server(limited))
+    # the SDK met the 429, said it would wait, and its retry was answered
+    assert "Request failed with status code [429], will retry [1] time in [10000] ms" in log
+    assert isinstance(seen["eventTypes"], list)
