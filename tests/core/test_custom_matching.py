@@ -15,7 +15,7 @@ import pytest
 
 from cli.bootstrap import open_services
 from core.errors import Rule, ValidationFailed
-from core.hubspot import definition_to_hubspot
+from core.hubspot import definition_to_hubspot, draft_from_hubspot
 from core.ingestion import Mode
 from core.models import Completion, CrmRecord, EventDefinition, Match, ObjectType
 from core.services import Services
@@ -73,6 +73,8 @@ def test_the_definition_keeps_it_in_storage_and_in_hubspots_shape(
     finally:
         reopened.close()
     assert definition_to_hubspot(again)["customMatchingId"] == RULE
+    # `cbe definitions export` writes that shape; `import` reads it back with the rule
+    assert draft_from_hubspot(definition_to_hubspot(again))["customMatchingId"] == RULE
     # and a definition without one says nothing of it, as before
     plain = services_definition_without_rule(signed_in)
     assert "customMatchingId" not in definition_to_hubspot(plain)
