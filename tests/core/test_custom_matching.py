@@ -76,12 +76,8 @@ def test_the_definition_keeps_it_in_storage_and_in_hubspots_shape(
     # `cbe definitions export` writes that shape; `import` reads it back with the rule
     assert draft_from_hubspot(definition_to_hubspot(again))["customMatchingId"] == RULE
     # and a definition without one says nothing of it, as before
-    plain = services_definition_without_rule(signed_in)
+    plain = signed_in.model_copy(update={"custom_matching_id": None})
     assert "customMatchingId" not in definition_to_hubspot(plain)
-
-
-def services_definition_without_rule(definition: EventDefinition) -> EventDefinition:
-    return definition.model_copy(update={"custom_matching_id": None})
 
 
 def test_a_rule_must_name_a_property_of_the_event_and_both_fields(services: Services) -> None:
