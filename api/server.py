@@ -8,6 +8,7 @@ import uvicorn
 
 from api.app import create_app
 from api.logs import log_config
+from core.ratelimit import RateLimits
 from core.services import Services
 
 
@@ -21,6 +22,7 @@ def serve(
     public_url: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
     strict: bool = False,
+    rate_limit: RateLimits | None = None,
 ) -> None:
     """Serve until interrupted (Ctrl+C)."""
     app = create_app(
@@ -31,6 +33,7 @@ def serve(
         allowed_hosts=allowed_hosts,
         bound_host=host,
         strict=strict,
+        rate_limit=rate_limit,
     )
     ready_to_serve(services)
     uvicorn.run(

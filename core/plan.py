@@ -27,7 +27,14 @@ from core.definitions import (
     check_event_name,
 )
 from core.errors import Rule, ValidationFailed, Violation, violations_from_pydantic
-from core.models import CbeModel, EventDefinition, ObjectType, PropertyDefinition, TrackingMethod
+from core.models import (
+    CbeModel,
+    CustomMatchingId,
+    EventDefinition,
+    ObjectType,
+    PropertyDefinition,
+    TrackingMethod,
+)
 from core.occurrences import CompletionQuery, OccurrenceService
 from core.rules import (
     check_custom_property_count,
@@ -56,6 +63,7 @@ class PlanEvent(CbeModel):
     include_default_properties: bool = True
     archived: bool = False
     properties: list[PlanProperty] = []
+    custom_matching_id: CustomMatchingId | None = None
 
 
 class Plan(CbeModel):
@@ -68,22 +76,26 @@ class Plan(CbeModel):
 
 def export_plan(definitions: Sequence[EventDefinition]) -> str:
     """Every definition as a plan file: stable order, one field per line."""
-    events = [
-        {
-            "name": d.name,
-            "label": d.label,
-            "description": d.description,
-            "primaryObject": d.primary_object.value,
-            "trackingMethod": d.tracking_method.value,
-            "includeDefaultProperties": d.include_default_properties,
-            "archived": d.archived,
-            "properties": [_property_json(p) for p in d.properties],
-        }
-        for d in sorted(definitions, key=lambda d: d.name)
-    ]
+    events = [_event_json(d) for d in sorted(definitions, key=lambda d: d.name)]
     return (
         json.dumps({"cbePlan": PLAN_FORMAT, "events": events}, indent=2, ensure_ascii=False) + "\n"
     )
+
+
+def _event_json(d: EventDefinition) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": d.name,
+        "label": d.label,
+        "description": d.description,
+        "primaryObject": d.primary_object.value,
+        "trackingMethod": d.tracking_method.value,
+        "includeDefaultProperties": d.include_default_properties,
+        "archived": d.archived,
+        "properties": [_property_json(p) for p in d.properties],
+    }
+    if d.custom_matching_id is not None:  # only then: plans without one read as before
+        data["customMatchingId"] = d.custom_matching_id.to_json()
+    return data
 
 
 def _property_json(prop: PropertyDefinition) -> dict[str, Any]:
@@ -283,6 +295,17 @@ class PlanService:
                     )
                 ]
             )
+        if definition.custom_matching_id != event.custom_matching_id:
+            raise ValidationFailed(
+                [
+                    Violation(
+                        field=f"events.{name}.customMatchingId",
+                        rule=Rule.IMMUTABLE,
+                        message=f"{name}'s customMatchingId is set when the event is created "
+                        "(HubSpot's PATCH of a definition cannot change it).",
+                    )
+                ]
+            )
         have = {p.name: p for p in definition.properties}
         want = {p.name: p for p in event.properties}
         for prop_name, prop in want.items():
@@ -391,6 +414,7 @@ class PlanService:
                         primary_object=event.primary_object,
                         include_default_properties=event.include_default_properties,
                         tracking_method=event.tracking_method,
+                        custom_matching_id=event.custom_matching_id,
                         property_definitions=[
                             PropertyDraft.model_validate(p.model_dump()) for p in event.properties
                         ],
