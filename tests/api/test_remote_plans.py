@@ -4,8 +4,6 @@ definitions API only. A second (and third) ``cbe serve`` on loopback plays HubSp
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,11 +13,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from cli.bootstrap import open_services
 from cli.main import main
 from core.plan import PartlyApplied, apply_plan, diff_plan
 from core.remote import RemoteRefused, RemoteTarget, pull_plan
 from storage.hubspot_remote import HubSpotRemote, rate_limit_wait
-from tests.api.conftest import ROOT, Server, start_server, stop_server
+from tests.api.conftest import Server, start_server, stop_server
 
 VIEWED_CAR = {
     "label": "Viewed Car",
@@ -53,32 +52,16 @@ def _event(name: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _set_portal_id(db: Path, portal_id: int) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "cli", "portal", "--db", str(db), "set-id", str(portal_id)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-
-
 def _serve(db: Path, portal_id: int) -> Server:
     """A ``cbe serve`` playing HubSpot, as the portal ``portal_id``."""
-    if not db.exists():
-        subprocess.run(
-            [sys.executable, "-m", "cli", "portal", "--db", str(db)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        _set_portal_id(db, portal_id)
+    open_services(db, portal_id=portal_id).close()
     return start_server(db)
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> Iterator[Server]:
-    """A portal with definitions to copy (portal id 1111)."""
-    server = _serve(tmp_path / "source", 1111)
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A portal with definitions to copy (portal id 1111); no test changes it."""
+    server = _serve(tmp_path_factory.mktemp("source") / "db", 1111)
     with server.client() as http:
         for body in (VIEWED_CAR, _event("signed_up"), _event("booked_demo")):
             http.post("/events/v3/event-definitions", json=body).raise_for_status()
@@ -151,7 +134,8 @@ class TestApplyToARemote:
         self, source: Server, target: Server, tmp_path: Path
     ) -> None:
         plan = tmp_path / "plan.json"
-        assert cbe("plan", "pull", "--from", source.url, "-o", str(plan), token=source.token)
+        pulled = cbe("plan", "pull", "--from", source.url, "-o", str(plan), token=source.token)
+        assert pulled.exit_code == 0, pulled.output
         result = cbe("plan", "diff", str(plan), "--to", target.url, token=target.token)
         assert result.exit_code == 0, result.output
         assert "safe: add event viewed_car: 2 custom properties" in result.stdout
@@ -169,8 +153,8 @@ class TestApplyToARemote:
         twice = cbe("plan", "apply", str(plan), "--to", target.url, token=target.token)
         assert twice.exit_code == 0, twice.output
         assert twice.stdout.strip() == "Nothing to change."
-        pulled = cbe("plan", "pull", "--from", target.url, token=target.token)
-        assert pulled.stdout == plan.read_text()
+        back = cbe("plan", "pull", "--from", target.url, token=target.token)
+        assert back.stdout == plan.read_text()
 
     def test_labels_properties_and_options_change_on_the_remote(
         self, source: Server, target: Server, tmp_path: Path
@@ -300,7 +284,7 @@ class _RateLimited(BaseHTTPRequestHandler):
     answers: list[tuple[int, dict[str, str], bytes]] = []
     seen: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.seen.append(self.headers.get("Authorization", ""))
         status, headers, body = self.answers.pop(0)
         self.send_response(status)
