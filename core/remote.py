@@ -52,6 +52,10 @@ class RemoteRefused(RemoteError):
         self.category = category
 
 
+Waiting = Callable[[float, str], None]
+"""Told when a request waits out a rate limit: how many seconds, and why."""
+
+
 class RemotePortal(Protocol):
     """HubSpot's definitions API of one portal; ``name`` is an event's internal name."""
 
@@ -265,5 +269,7 @@ class RemoteTarget:
         self.portal.delete_property(name, prop)
 
 
-Waiting = Callable[[float, str], None]
-"""Told when a request waits out a rate limit: how many seconds, and why."""
+class RemoteOpener(Protocol):
+    """Reaches a remote portal (the composition root's ``open_remote``), for the interfaces."""
+
+    def __call__(self, url: str, token: str, *, on_wait: Waiting | None = None) -> RemotePortal: ...
