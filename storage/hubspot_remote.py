@@ -26,6 +26,17 @@ ATTEMPTS = 6
 """Tries of one request while the remote answers 429."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as an error: following it would carry the token to wherever the
+    remote points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def rate_limit_wait(headers: Mapping[str, str], attempt: int, now: float | None = None) -> float:
     """Seconds to wait after a 429, from its headers; ``attempt`` counts earlier 429s (0 first).
 
@@ -139,7 +150,7 @@ class HubSpotRemote:
                 },
             )
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                with _OPENER.open(request, timeout=self._timeout) as response:
                     content: bytes = response.read()
                     return content
             except urllib.error.HTTPError as answer:
@@ -160,7 +171,9 @@ class HubSpotRemote:
                     self._sleep(wait)
             except (TimeoutError, urllib.error.URLError, OSError) as failure:
                 reason = getattr(failure, "reason", None) or failure
-                raise RemoteUnreachable(f"{where}: no answer ({reason}).") from None
+                raise RemoteUnreachable(
+                    f"{where}: no answer ({reason}); whether it was made, the next diff shows."
+                ) from None
         raise RemoteRefused(
             f"{where}: still rate limited (429) after {self._attempts} tries.", 429, "RATE_LIMITS"
         )

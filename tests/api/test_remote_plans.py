@@ -277,10 +277,12 @@ def _plan_event(name: str) -> dict[str, Any]:
     }
 
 
-# -- rate limits: a tiny HTTP server that answers 429 first ---------------------------------------
+# -- a tiny HTTP server that answers as a test scripts it (429s, redirects) ------------------------
 
 
-class _RateLimited(BaseHTTPRequestHandler):
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers each request with the next of ``answers``; ``seen`` keeps each Authorization."""
+
     answers: list[tuple[int, dict[str, str], bytes]] = []
     seen: list[str] = []
 
@@ -299,9 +301,9 @@ class _RateLimited(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def rate_limited() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimited)
-    _RateLimited.answers, _RateLimited.seen = [], []
+def scripted() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    _Scripted.answers, _Scripted.seen = [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -313,32 +315,32 @@ EMPTY_PAGE = json.dumps({"total": 0, "results": []}).encode()
 TOO_MANY = json.dumps({"status": "error", "category": "RATE_LIMITS", "message": "slow"}).encode()
 
 
-def test_a_429_is_waited_out_as_retry_after_says(rate_limited: str) -> None:
-    _RateLimited.answers = [(429, {"Retry-After": "3"}, TOO_MANY), (200, {}, EMPTY_PAGE)]
+def test_a_429_is_waited_out_as_retry_after_says(scripted: str) -> None:
+    _Scripted.answers = [(429, {"Retry-After": "3"}, TOO_MANY), (200, {}, EMPTY_PAGE)]
     slept: list[float] = []
     told: list[str] = []
     remote = HubSpotRemote(
-        rate_limited, "tok", sleep=slept.append, on_wait=lambda s, why: told.append(why)
+        scripted, "tok", sleep=slept.append, on_wait=lambda s, why: told.append(why)
     )
     assert json.loads(pull_plan(remote)) == {"cbePlan": 1, "events": []}
     assert slept == [3.0]
-    assert told == [f"GET {rate_limited}/events/v3/event-definitions was rate limited (429)"]
-    assert _RateLimited.seen == ["Bearer tok", "Bearer tok"]
+    assert told == [f"GET {scripted}/events/v3/event-definitions was rate limited (429)"]
+    assert _Scripted.seen == ["Bearer tok", "Bearer tok"]
 
 
-def test_a_429_asking_for_more_than_the_cap_is_an_error_at_once(rate_limited: str) -> None:
-    _RateLimited.answers = [(429, {"Retry-After": "86400"}, TOO_MANY)]
+def test_a_429_asking_for_more_than_the_cap_is_an_error_at_once(scripted: str) -> None:
+    _Scripted.answers = [(429, {"Retry-After": "86400"}, TOO_MANY)]
     slept: list[float] = []
-    remote = HubSpotRemote(rate_limited, "tok", sleep=slept.append)
+    remote = HubSpotRemote(scripted, "tok", sleep=slept.append)
     with pytest.raises(RemoteRefused, match="asks to wait 86400 s, more than cbe waits"):
         pull_plan(remote)
     assert slept == []
 
 
-def test_a_remote_that_stays_rate_limited_gives_up_after_the_tries(rate_limited: str) -> None:
-    _RateLimited.answers = [(429, {}, TOO_MANY)] * 3
+def test_a_remote_that_stays_rate_limited_gives_up_after_the_tries(scripted: str) -> None:
+    _Scripted.answers = [(429, {}, TOO_MANY)] * 3
     slept: list[float] = []
-    remote = HubSpotRemote(rate_limited, "tok", sleep=slept.append, attempts=3)
+    remote = HubSpotRemote(scripted, "tok", sleep=slept.append, attempts=3)
     with pytest.raises(RemoteRefused, match=r"still rate limited \(429\) after 3 tries"):
         pull_plan(remote)
     assert slept == [1.0, 2.0]
@@ -365,3 +367,10 @@ def test_the_wait_after_a_429_follows_the_remotes_headers(
     headers: dict[str, str], attempt: int, wait: float
 ) -> None:
     assert rate_limit_wait(headers, attempt, now=5.0) == wait
+
+
+def test_a_redirect_is_refused_so_the_token_goes_nowhere_else(scripted: str) -> None:
+    _Scripted.answers = [(302, {"Location": "http://127.0.0.1:9/elsewhere"}, b"")]
+    with pytest.raises(RemoteRefused, match="refused it \\(302\\)"):
+        pull_plan(HubSpotRemote(scripted, "tok"))
+    assert _Scripted.seen == ["Bearer tok"]
