@@ -269,6 +269,33 @@ class TestApplyToARemote:
             stop_server(back)
 
 
+def _serve_has_rate_limits() -> bool:
+    from cli.serve import serve
+
+    return any(param.name == "rate_limit" for param in serve.params)
+
+
+@pytest.mark.skipif(
+    not _serve_has_rate_limits(), reason="cbe serve --rate-limit arrives with the fidelity issue"
+)
+def test_a_plan_applies_through_a_remote_that_answers_429(tmp_path: Path) -> None:
+    db = tmp_path / "limited"
+    open_services(db, portal_id=3333).close()
+    limited = start_server(db, "--rate-limit", "3/1s")
+    try:
+        plan = tmp_path / "plan.json"
+        events = [_plan_event(f"event_{i}") for i in range(6)]
+        plan.write_text(json.dumps({"cbePlan": 1, "events": events}))
+        result = cbe("plan", "apply", str(plan), "--to", limited.url, token=limited.token)
+        assert result.exit_code == 0, result.output
+        assert "Applied 6 change(s)." in result.stdout
+        assert "was rate limited (429): waiting" in result.stderr
+        again = cbe("plan", "diff", str(plan), "--to", limited.url, token=limited.token)
+        assert again.stdout == "No changes.\n"
+    finally:
+        print(stop_server(limited))
+
+
 def _plan_event(name: str) -> dict[str, Any]:
     return {
         "name": name,
