@@ -51,7 +51,8 @@ def _target(ctx: click.Context, to: str | None, token: str | None) -> PlanTarget
 
 @click.group()
 def plan() -> None:
-    """Definitions as code: export, diff, apply and lint a plan file (JSON, stable order)."""
+    """Definitions as code: export, diff, apply and lint a plan file (JSON, stable order); pull
+    it from, diff it against and apply it to a remote portal (HubSpot, or any `cbe serve`)."""
 
 
 def _read_plan_file(file: Path) -> Any:
