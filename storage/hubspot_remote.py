@@ -80,7 +80,13 @@ class HubSpotRemote:
         page_size: int = 100,
     ) -> None:
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if parsed.username or parsed.password or parsed.query or parsed.fragment:
+            # said without the URL: what is in it may be a secret
+            raise RemoteError(
+                "A remote is a base URL such as https://api.hubapi.com, without credentials or a "
+                "query; the token goes in --token or $HUBSPOT_ACCESS_TOKEN."
+            )
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise RemoteError(
                 f"A remote is an http(s) URL such as https://api.hubapi.com, not {url!r}."
             )

@@ -401,3 +401,13 @@ def test_a_redirect_is_refused_so_the_token_goes_nowhere_else(scripted: str) -> 
     with pytest.raises(RemoteRefused, match="refused it \\(302\\)"):
         pull_plan(HubSpotRemote(scripted, "tok"))
     assert _Scripted.seen == ["Bearer tok"]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://me:secret-pw@api.hubapi.com", "https://api.hubapi.com/?hapikey=secret-key"]
+)
+def test_a_remote_url_holding_a_secret_is_refused_without_repeating_it(url: str) -> None:
+    result = cbe("plan", "pull", "--from", url, token="tok")
+    assert result.exit_code == 1
+    assert "without credentials or a query" in result.output
+    assert "secret" not in result.output
