@@ -12,9 +12,9 @@ import click
 
 from cli.bootstrap import open_remote
 from cli.options import db_option, services
-from cli.output import echo, fail, friendly_errors, report_lines, write_or_echo
+from cli.output import echo, echo_data, fail, friendly_errors, report_lines, write_or_echo
 from core.errors import Rule, ValidationFailed
-from core.plan import PartlyApplied, PlanTarget, apply_plan, diff_plan
+from core.plan import Change, PartlyApplied, PlanTarget, apply_plan, diff_plan
 from core.remote import HUBSPOT_URL, TOKEN_ENV, RemotePortal, RemoteTarget, pull_plan
 
 FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -93,6 +93,21 @@ def plan_pull(source: str, token: str | None, output: Path | None) -> None:
     write_or_echo(text, output, f"Wrote the plan of {count} event(s) from {source} to {output}.")
 
 
+def json_option(command: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print the changes as JSON, for a program."
+    )(command)
+
+
+def _changes_json(changes: list[Change], **more: object) -> str:
+    body = {
+        "changes": [c.to_json() for c in changes],
+        "breaking": sum(c.breaking for c in changes),
+        **more,
+    }
+    return json.dumps(body, indent=2)
+
+
 def to_option(command: F) -> F:
     return click.option(
         "--to",
@@ -107,20 +122,29 @@ def to_option(command: F) -> F:
 @click.argument("file", type=FILE)
 @to_option
 @token_option
+@json_option
 @db_option
 @click.pass_context
 @friendly_errors
 def plan_diff(
-    ctx: click.Context, file: Path, to: str | None, token: str | None, db: Path | None
+    ctx: click.Context,
+    file: Path,
+    to: str | None,
+    token: str | None,
+    as_json: bool,
+    db: Path | None,
 ) -> None:
     """What applying FILE would change, each change safe or BREAKING, with what it costs.
     Exits with status 2 when a change is breaking."""
     raw = _read_plan_file(file)
     changes = diff_plan(raw, _target(ctx, to, token))
-    for change in changes:
-        echo(change.describe())
     breaking = sum(c.breaking for c in changes)
-    echo(f"{len(changes)} change(s), {breaking} breaking." if changes else "No changes.")
+    if as_json:
+        echo_data(_changes_json(changes))
+    else:
+        for change in changes:
+            echo(change.describe())
+        echo(f"{len(changes)} change(s), {breaking} breaking." if changes else "No changes.")
     if breaking:
         ctx.exit(2)
 
@@ -130,6 +154,7 @@ def plan_diff(
 @click.option("--allow-breaking", is_flag=True, help="Also make breaking changes.")
 @to_option
 @token_option
+@json_option
 @db_option
 @click.pass_context
 @friendly_errors
@@ -139,6 +164,7 @@ def plan_apply(
     allow_breaking: bool,
     to: str | None,
     token: str | None,
+    as_json: bool,
     db: Path | None,
 ) -> None:
     """Make the definitions what FILE says. Breaking changes (removing an event, a property or
@@ -162,9 +188,15 @@ def plan_apply(
             ) from refused
         raise
     except PartlyApplied as stopped:
-        for line in stopped.report():
-            echo(line, err=True)
+        if as_json:
+            echo_data(json.dumps(stopped.to_json(), indent=2))
+        else:
+            for line in stopped.report():
+                echo(line, err=True)
         raise
+    if as_json:
+        echo_data(_changes_json(changes, applied=True))
+        return
     for change in changes:
         echo(change.describe())
     echo(f"Applied {len(changes)} change(s)." if changes else "Nothing to change.")

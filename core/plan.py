@@ -207,6 +207,19 @@ class Change:
         """``event``, ``event.property`` or ``event.property.option``."""
         return ".".join(p for p in (self.event, self.prop, self.option) if p)
 
+    def to_json(self) -> dict[str, Any]:
+        """The change for a program (``cbe plan diff --json``)."""
+        return {
+            "kind": self.kind.value,
+            "event": self.event,
+            "property": self.prop,
+            "option": self.option,
+            "detail": self.detail,
+            "breaking": self.breaking,
+            "affected": self.affected,
+            "description": self.describe(),
+        }
+
     def describe(self) -> str:
         text = f"{'BREAKING' if self.breaking else 'safe'}: {self.kind} {self.where}: {self.detail}"
         if not self.breaking:
@@ -341,6 +354,14 @@ class PartlyApplied(CbeError):
             f"{cause}. {len(self.applied)} change(s) applied, {len(self.not_applied)} not "
             "applied; apply the same plan again to finish."
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """What was applied, the step that failed and why, and what was not applied."""
+        return {
+            "applied": [c.to_json() for c in self.applied],
+            "failed": {"step": self.failed.does, "error": str(self.cause)},
+            "notApplied": [c.to_json() for c in self.not_applied],
+        }
 
     def report(self) -> list[str]:
         """The changes applied and not applied, one per line."""

@@ -150,6 +150,8 @@ class TestApplyToARemote:
 
         again = cbe("plan", "diff", str(plan), "--to", target.url, token=target.token)
         assert again.stdout.strip() == "No changes."
+        as_json = cbe("plan", "diff", str(plan), "--to", target.url, "--json", token=target.token)
+        assert json.loads(as_json.stdout) == {"changes": [], "breaking": 0}
         twice = cbe("plan", "apply", str(plan), "--to", target.url, token=target.token)
         assert twice.exit_code == 0, twice.output
         assert twice.stdout.strip() == "Nothing to change."
@@ -235,6 +237,14 @@ class TestApplyToARemote:
         assert "Stopped at step 2 of 3" in result.stderr
         assert "1 change(s) applied, 2 not applied" in result.stderr
         assert sorted(remote_names(target)) == ["a_first"]
+        as_json = cbe("plan", "apply", str(plan), "--to", target.url, "--json", token=target.token)
+        assert as_json.exit_code == 1
+        report = json.loads(as_json.stdout)
+        assert report["applied"] == []
+        assert report["failed"]["step"] == "create event b_taken"
+        assert "'b_taken' belonged to a deleted event" in report["failed"]["error"]
+        assert [c["event"] for c in report["notApplied"]] == ["b_taken", "c"]
+        assert target.token not in as_json.output
 
         events[1]["name"] = "b_renamed"
         plan.write_text(json.dumps({"cbePlan": 1, "events": events}))
