@@ -372,6 +372,11 @@ class PartlyApplied(CbeError):
         ]
 
 
+class PlanOutdated(CbeError):
+    """The portal changed between the diff a person approved and the apply: nothing was
+    written, so that only approved changes are ever made."""
+
+
 Progress = Callable[[int, int, str], None]
 """Told before each step of an apply: the step's number (from 1), how many, what it does."""
 
@@ -390,14 +395,22 @@ def apply_plan(
     target: PlanTarget,
     allow_breaking: bool = False,
     progress: Progress | None = None,
+    approved: Sequence[Change] | None = None,
 ) -> list[Change]:
     """Make ``target``'s definitions what ``raw`` says; returns the changes made.
 
     With breaking changes and not ``allow_breaking``, nothing is changed and
     :class:`ValidationFailed` lists them. A step that fails raises :class:`PartlyApplied`;
     applying again finishes the job, and applying a plan already applied changes nothing.
+    ``approved``: the changes a person saw and accepted; if the diff is no longer exactly
+    those, nothing is changed and :class:`PlanOutdated` says so.
     """
     changes = diff_plan(raw, target)
+    if approved is not None and changes != list(approved):
+        raise PlanOutdated(
+            f"The portal changed since the diff ({len(approved)} change(s) approved, "
+            f"{len(changes)} now); nothing was written. Diff again."
+        )
     breaking = [c for c in changes if c.breaking]
     if breaking and not allow_breaking:
         raise ValidationFailed(
@@ -441,9 +454,10 @@ class PlanService:
         allow_breaking: bool = False,
         target: PlanTarget | None = None,
         progress: Progress | None = None,
+        approved: Sequence[Change] | None = None,
     ) -> list[Change]:
         """See :func:`apply_plan`; the target is this database unless given."""
-        return apply_plan(raw, target or self.local, allow_breaking, progress)
+        return apply_plan(raw, target or self.local, allow_breaking, progress, approved)
 
 
 class _Differ:

@@ -95,3 +95,33 @@ async def test_the_plan_dialog_says_when_the_remote_needs_a_token(
         await pilot.click("#diff")
         await settle(pilot)
         assert "The remote needs its access token" in _result(pilot)
+
+
+async def test_a_remote_that_changed_after_the_diff_gets_nothing_written(
+    services: Services, viewed_car: EventDefinition, remote: Server, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(services.plans.export())
+    app = CbeApp(services, refresh_seconds=0, open_remote=open_remote)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        app.screen.query_one("#plan-file", Input).value = str(plan)
+        app.screen.query_one("#plan-remote", Input).value = remote.url
+        app.screen.query_one("#plan-token", Input).value = remote.token
+        await pilot.click("#apply")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        with remote.client() as http:  # someone else changes the remote meanwhile
+            body = {"label": "Signed up", "propertyDefinitions": []} | {
+                "includeDefaultProperties": True
+            }
+            http.post("/events/v3/event-definitions", json=body).raise_for_status()
+        await pilot.press("y")
+        await settle(pilot)
+        shown = _result(pilot)
+        assert "The portal changed since the diff (1 change(s) approved, 2 now)" in shown
+        with remote.client() as http:
+            names = [d["name"] for d in http.get("/events/v3/event-definitions").json()["results"]]
+        assert names == ["signed_up"]

@@ -201,12 +201,12 @@ class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
             return
         breaking = [c for c in changes if c.breaking]
         if not breaking:
-            self._apply(raw, False)
+            self._apply(raw, changes)
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._apply(raw, True)
+                self._apply(raw, changes)
 
         self.app.push_screen(
             ConfirmDialog(
@@ -217,9 +217,10 @@ class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
             answered,
         )
 
-    def _apply(self, raw: object, allow_breaking: bool) -> None:
-        try:
-            changes = self.services.plans.apply(raw, allow_breaking=allow_breaking)
+    def _apply(self, raw: object, approved: list[Change]) -> None:
+        try:  # exactly the changes shown (and, when breaking, confirmed), or nothing
+            breaking = any(c.breaking for c in approved)
+            changes = self.services.plans.apply(raw, breaking, approved=approved)
         except CbeError as error:
             self._show([f"[$error]Not applied:[/] {escape(str(error))}"])
             return
@@ -252,7 +253,7 @@ class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._apply_remote(raw, remote, breaking > 0)
+                self._apply_remote(raw, remote, changes)
 
         self.app.push_screen(
             ConfirmDialog(
@@ -265,12 +266,13 @@ class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
         )
 
     @work(thread=True, exclusive=True, group="plan")
-    def _apply_remote(self, raw: object, remote: RemoteTarget, allow_breaking: bool) -> None:
+    def _apply_remote(self, raw: object, remote: RemoteTarget, approved: list[Change]) -> None:
         def progress(step: int, steps: int, does: str) -> None:
             self._show_from_thread([f"[{step}/{steps}] {escape(does)}"])
 
-        try:
-            changes = apply_plan(raw, remote, allow_breaking, progress)
+        try:  # exactly the changes the person approved, or nothing
+            breaking = any(c.breaking for c in approved)
+            changes = apply_plan(raw, remote, breaking, progress, approved=approved)
         except PartlyApplied as stopped:
             lines = [f"[$error]Stopped part-way:[/] {escape(str(stopped))}"]
             self._show_from_thread(lines + [escape(line) for line in stopped.report()])
