@@ -14,8 +14,10 @@ from platformdirs import user_data_path
 from core.clock import Clock, SystemClock
 from core.ingestion import IdFactory
 from core.ports import Preferences
+from core.remote import RemotePortal, Waiting
 from core.services import Services, random_id
 from storage.database import TinyDatabase, open_database
+from storage.hubspot_remote import HubSpotRemote
 from storage.preferences import JsonPreferences, default_preferences_path
 
 DB_ENV = "CBE_DB"
@@ -69,3 +71,8 @@ def open_services(
         new_id=new_id or random_id,
         preferences=preferences or JsonPreferences(default_preferences_path()),
     )
+
+
+def open_remote(url: str, token: str, *, on_wait: Waiting | None = None) -> RemotePortal:
+    """A remote portal (HubSpot, or another ``cbe serve``) reached through HubSpot's API."""
+    return HubSpotRemote(url, token, on_wait=on_wait)
