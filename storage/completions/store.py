@@ -537,7 +537,11 @@ class CompletionStore:
             self._refresh()
             if not any(event_name in p.by_event for p in self._parts()):
                 return 0
-            return self._rewrite(lambda d: None if d["eventName"] == event_name else d)
+            # Only the parts that hold the event are read and rewritten, not the whole store.
+            return self._rewrite(
+                lambda d: None if d["eventName"] == event_name else d,
+                lambda part: event_name in part.by_event,
+            )
 
     def delete_tagged(self, tag: str) -> int:
         with self._lock:
