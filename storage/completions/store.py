@@ -677,16 +677,6 @@ class CompletionStore:
         for part, pos in self._scan(selection):
             yield part.completion(pos)
 
-    def activity(self, selection: CompletionSelection) -> Iterator[tuple[str, int, str]]:
-        """``(event, occurred ms, record key)`` of the selected completions, in order, without
-        reading the documents: what counts need."""
-        for part, pos in self._scan(selection):
-            yield (
-                part.events[part.event_of[pos]],
-                part.occurred[pos],
-                part.records[part.record_of[pos]],
-            )
-
     def _scan(self, selection: CompletionSelection) -> Iterator[tuple[Part, int]]:
         with self._lock.reading():
             self._refresh()
