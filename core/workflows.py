@@ -32,8 +32,10 @@ from core.rules import internal_name_from
 from core.timeline import ActivityType, PropertyRow, TimelineEntry
 from core.workflow_models import (
     Action,
-    ActionKind,
+    DelayAction,
+    DelayUntilEventAction,
     Enrollment,
+    SetPropertyAction,
     Step,
     StepKind,
     Task,
@@ -41,6 +43,7 @@ from core.workflow_models import (
     Workflow,
     describe_wait,
     enrollment_id,
+    task_id,
 )
 
 
@@ -188,7 +191,7 @@ class WorkflowService:
 
     def _checked_action(self, workflow: Workflow, action: Action) -> Action:
         found: list[Violation] = []
-        if action.kind is ActionKind.DELAY_UNTIL_EVENT:
+        if isinstance(action, DelayUntilEventAction):
             if not action.event_name:
                 found.append(
                     Violation(field="eventName", rule=Rule.REQUIRED, message="Choose an event.")
@@ -201,10 +204,10 @@ class WorkflowService:
                 action = action.model_copy(update={"event_name": event.fully_qualified_name})
             if action.max_wait_minutes is not None and action.max_wait_minutes <= 0:
                 found.append(_positive("maxWaitMinutes", "The maximum wait"))
-        elif action.kind is ActionKind.DELAY:
+        elif isinstance(action, DelayAction):
             if not action.delay_minutes or action.delay_minutes <= 0:
                 found.append(_positive("delayMinutes", "The delay"))
-        elif action.kind is ActionKind.SET_PROPERTY:
+        elif isinstance(action, SetPropertyAction):
             if not action.property or not action.property.strip():
                 found.append(
                     Violation(field="property", rule=Rule.REQUIRED, message="Name the property.")
@@ -396,7 +399,7 @@ class WorkflowService:
         history: list[Step],
     ) -> datetime | None:
         """Do one action; the moment it completed, or None while it still waits."""
-        if action.kind is ActionKind.DELAY_UNTIL_EVENT:
+        if isinstance(action, DelayUntilEventAction):
             deadline = (
                 entered + timedelta(minutes=action.max_wait_minutes)
                 if action.max_wait_minutes is not None
@@ -427,7 +430,7 @@ class WorkflowService:
                 )
                 return deadline
             return None
-        if action.kind is ActionKind.DELAY:
+        if isinstance(action, DelayAction):
             until = entered + timedelta(minutes=action.delay_minutes or 0)
             if now < until:
                 return None
@@ -440,7 +443,7 @@ class WorkflowService:
                 )
             )
             return until
-        if action.kind is ActionKind.SET_PROPERTY:
+        if isinstance(action, SetPropertyAction):
             assert action.property is not None
             self._db.records.replace(
                 self._record(enrollment).model_copy(
@@ -463,7 +466,7 @@ class WorkflowService:
             )
             return entered
         task = Task(
-            id=f"{enrollment.id}:{index}",
+            id=task_id(enrollment.id, index),
             workflow_id=workflow.id,
             object_type=enrollment.object_type,
             object_id=enrollment.object_id,
@@ -488,7 +491,7 @@ class WorkflowService:
     def _match(
         self,
         enrollment: Enrollment,
-        action: Action,
+        action: DelayUntilEventAction,
         entered: datetime,
         until: datetime,
         definitions: dict[str, EventDefinition],
@@ -522,15 +525,21 @@ class WorkflowService:
         """The record's workflow activity for its timeline: enrolled, matched or timed out,
         property set, finished; and the tasks workflows created."""
         names = {w.id: w.name for w in self.all()}
+        tasks = self.tasks_for(record.object_type, record.id)
+        task_ids = {task.id for task in tasks}
+        made_at: dict[str, int] = {}  # task id -> the history step that created it
         found: list[TimelineEntry] = []
         for enrollment in self.enrollments_for(record.object_type, record.id):
             name = names.get(enrollment.workflow_id, f"workflow {enrollment.workflow_id}")
             for n, step in enumerate(enrollment.history):
                 text = _STEP_TEXT.get(step.kind)
-                if text is None or (
-                    step.kind is StepKind.DONE and step.detail.startswith("created task")
-                ):
+                if text is None:
                     continue
+                if step.kind is StepKind.DONE and step.action is not None:
+                    made = task_id(enrollment.id, step.action)
+                    if made in task_ids:  # the step made a task: the task's entry stands for it
+                        made_at[made] = n
+                        continue
                 rows = [PropertyRow("workflow", "Workflow", name)]
                 if step.action is not None:
                     rows.append(PropertyRow("action", "Action", f"{step.action + 1}"))
@@ -547,12 +556,7 @@ class WorkflowService:
                         order=n,
                     )
                 )
-        made_at: dict[str, int] = {}  # task id -> the history step that created it
-        for enrollment in self.enrollments_for(record.object_type, record.id):
-            for n, step in enumerate(enrollment.history):
-                if step.kind is StepKind.DONE and step.detail.startswith("created task"):
-                    made_at[f"{enrollment.id}:{step.action}"] = n
-        for task in self.tasks_for(record.object_type, record.id):
+        for task in tasks:
             name = names.get(task.workflow_id, f"workflow {task.workflow_id}")
             rows = [
                 PropertyRow("title", "Task", task.title),

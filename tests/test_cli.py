@@ -20,7 +20,7 @@ from core.analytics import DateRange, Frequency
 from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
-from core.workflow_models import Action, ActionKind, TriggerKind
+from core.workflow_models import DelayUntilEventAction, TriggerKind
 
 NOW = "2026-11-01T12:00:00+00:00"
 
@@ -593,7 +593,7 @@ class TestPortalSetId:
             )
             services.workflows.add_action(
                 workflow.id,
-                Action(id="a1", kind=ActionKind.DELAY_UNTIL_EVENT, event_name=event.name),
+                DelayUntilEventAction(id="a1", event_name=event.name),
             )
             return ann.id
         finally:

@@ -537,7 +537,11 @@ class CompletionStore:
             self._refresh()
             if not any(event_name in p.by_event for p in self._parts()):
                 return 0
-            return self._rewrite(lambda d: None if d["eventName"] == event_name else d)
+            # Only the parts that hold the event are read and rewritten, not the whole store.
+            return self._rewrite(
+                lambda d: None if d["eventName"] == event_name else d,
+                lambda part: event_name in part.by_event,
+            )
 
     def delete_tagged(self, tag: str) -> int:
         with self._lock:
@@ -672,16 +676,6 @@ class CompletionStore:
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         for part, pos in self._scan(selection):
             yield part.completion(pos)
-
-    def activity(self, selection: CompletionSelection) -> Iterator[tuple[str, int, str]]:
-        """``(event, occurred ms, record key)`` of the selected completions, in order, without
-        reading the documents: what counts need."""
-        for part, pos in self._scan(selection):
-            yield (
-                part.events[part.event_of[pos]],
-                part.occurred[pos],
-                part.records[part.record_of[pos]],
-            )
 
     def _scan(self, selection: CompletionSelection) -> Iterator[tuple[Part, int]]:
         with self._lock.reading():

@@ -16,7 +16,7 @@ from core.clock import FixedClock
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.services import Services
-from core.workflow_models import Action, ActionKind
+from core.workflow_models import DelayAction
 from tests.api.conftest import TEST_HOSTS, start_server, stop_server
 from tests.conftest import PORTAL_ID
 
@@ -109,9 +109,7 @@ def test_the_server_moves_workflows_along_by_the_clock(
     services: Services, contact: CrmRecord, clock: FixedClock
 ) -> None:
     workflow = services.workflows.create("Delay", ObjectType.CONTACT)
-    services.workflows.add_action(
-        workflow.id, Action(id="a1", kind=ActionKind.DELAY, delay_minutes=30)
-    )
+    services.workflows.add_action(workflow.id, DelayAction(id="a1", delay_minutes=30))
     services.workflows.set_enabled(workflow.id, True)
     services.workflows.enroll(workflow.id, [contact.id])
     clock.advance(timedelta(hours=1))

@@ -13,7 +13,15 @@ from core.filters import Operator, PropertyFilter
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import ActivityType, TimelineFilter
-from core.workflow_models import Action, ActionKind, StepKind, TriggerKind, Workflow
+from core.workflow_models import (
+    CreateTaskAction,
+    DelayAction,
+    DelayUntilEventAction,
+    SetPropertyAction,
+    StepKind,
+    TriggerKind,
+    Workflow,
+)
 from tests.conftest import NOW
 
 
@@ -40,20 +48,17 @@ def _delay_workflow(
     workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
     services.workflows.add_action(
         workflow.id,
-        Action(
+        DelayUntilEventAction(
             id="a1",
-            kind=ActionKind.DELAY_UNTIL_EVENT,
             event_name=event.name,
             filters=filters or [],
             max_wait_minutes=max_wait,
         ),
     )
     services.workflows.add_action(
-        workflow.id, Action(id="a2", kind=ActionKind.SET_PROPERTY, property="stage", value="hot")
+        workflow.id, SetPropertyAction(id="a2", property="stage", value="hot")
     )
-    services.workflows.add_action(
-        workflow.id, Action(id="a3", kind=ActionKind.CREATE_TASK, title="Call them")
-    )
+    services.workflows.add_action(workflow.id, CreateTaskAction(id="a3", title="Call them"))
     return services.workflows.set_enabled(workflow.id, True)
 
 
@@ -236,9 +241,7 @@ def test_list_trigger_enrolls_the_list_when_turned_on(
     services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord]
 ) -> None:
     workflow = services.workflows.create("List", ObjectType.CONTACT)
-    services.workflows.add_action(
-        workflow.id, Action(id="a1", kind=ActionKind.DELAY, delay_minutes=30)
-    )
+    services.workflows.add_action(workflow.id, DelayAction(id="a1", delay_minutes=30))
     services.workflows.update(
         workflow.id, trigger=TriggerKind.LIST, record_ids=[contacts[0].id, contacts[2].id]
     )
@@ -275,11 +278,9 @@ def test_hours_of_workflow_time_in_milliseconds(
 ) -> None:
     workflow = services.workflows.create("Drip", ObjectType.CONTACT)
     for i in range(3):
+        services.workflows.add_action(workflow.id, DelayAction(id=f"d{i}", delay_minutes=60 * 24))
         services.workflows.add_action(
-            workflow.id, Action(id=f"d{i}", kind=ActionKind.DELAY, delay_minutes=60 * 24)
-        )
-        services.workflows.add_action(
-            workflow.id, Action(id=f"t{i}", kind=ActionKind.CREATE_TASK, title=f"Day {i + 1}")
+            workflow.id, CreateTaskAction(id=f"t{i}", title=f"Day {i + 1}")
         )
     services.workflows.set_enabled(workflow.id, True)
     services.workflows.enroll(workflow.id, [c.id for c in contacts])
@@ -300,7 +301,7 @@ def test_actions_are_checked(services: Services, viewed_car: EventDefinition) ->
     workflow = services.workflows.create("Checks", ObjectType.COMPANY)
     with pytest.raises(ValidationFailed) as wrong_object:
         services.workflows.add_action(
-            workflow.id, Action(id="a1", kind=ActionKind.DELAY_UNTIL_EVENT, event_name="viewed_car")
+            workflow.id, DelayUntilEventAction(id="a1", event_name="viewed_car")
         )
     assert "belongs to contacts" in str(wrong_object.value)
     with pytest.raises(ValidationFailed):
@@ -310,9 +311,7 @@ def test_actions_are_checked(services: Services, viewed_car: EventDefinition) ->
     with pytest.raises(ValidationFailed) as wrong_operator:
         services.workflows.add_action(
             contact_flow.id,
-            Action(
-                id="a1", kind=ActionKind.DELAY_UNTIL_EVENT, event_name="viewed_car", filters=[bad]
-            ),
+            DelayUntilEventAction(id="a1", event_name="viewed_car", filters=[bad]),
         )
     assert "does not apply to a number property" in str(wrong_operator.value)
     with pytest.raises(NotFound):
@@ -322,9 +321,7 @@ def test_actions_are_checked(services: Services, viewed_car: EventDefinition) ->
 def test_moving_and_deleting_actions(services: Services) -> None:
     workflow = services.workflows.create("Order", ObjectType.CONTACT)
     for name in ("a", "b", "c"):
-        services.workflows.add_action(
-            workflow.id, Action(id=name, kind=ActionKind.CREATE_TASK, title=name)
-        )
+        services.workflows.add_action(workflow.id, CreateTaskAction(id=name, title=name))
     moved = services.workflows.move_action(workflow.id, "c", -2)
     assert [a.id for a in moved.actions] == ["c", "a", "b"]
     remaining = services.workflows.delete_action(workflow.id, "a")
@@ -361,9 +358,7 @@ def test_workflow_activity_is_woven_into_pages(
     services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord], clock: FixedClock
 ) -> None:
     workflow = services.workflows.create("Ping", ObjectType.CONTACT)
-    services.workflows.add_action(
-        workflow.id, Action(id="t", kind=ActionKind.CREATE_TASK, title="Ping")
-    )
+    services.workflows.add_action(workflow.id, CreateTaskAction(id="t", title="Ping"))
     services.workflows.set_enabled(workflow.id, True)
     for minute in range(6):
         clock.set(NOW + timedelta(minutes=minute))
