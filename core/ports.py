@@ -1,7 +1,12 @@
-"""The repository protocols (ports) that storage adapters implement.
+"""The repository protocols (ports) that storage adapters implement, and the unit of work.
 
-Every method is safe to call from several processes at once; :meth:`Database.transaction` holds
-the database's inter-process lock so that a use case can read, decide and write as one step.
+Every method is safe to call from several processes at once. A use case that reads, decides and
+writes does so in one unit of work (:meth:`Database.transaction`): what it writes is kept only
+when it calls :meth:`UnitOfWork.commit`; leaving the unit without committing (an exception, a
+refusal) leaves the database as it was. What must survive a refusal (the quarantine of refused
+requests) is written in a unit of its own, after the refused one has ended.
+
+A repository's write outside any unit is a unit of its own (committed when it returns).
 """
 
 from __future__ import annotations
@@ -237,6 +242,17 @@ class MemoryPreferences:
         self._values[key] = value
 
 
+class UnitOfWork(Protocol):
+    """One change to the database: all of it, or (without :meth:`commit`) none of it."""
+
+    def commit(self) -> None:
+        """Keep what the unit wrote: durable once the unit's ``with`` block has ended.
+
+        Raises :class:`core.errors.StorageUnavailable` (nothing kept) when it cannot be written.
+        """
+        ...
+
+
 class Database(Protocol):
     """One portal's data, as a use case sees it."""
 
@@ -267,8 +283,19 @@ class Database(Protocol):
     @property
     def rejections(self) -> RejectionRepository: ...
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Hold the database's inter-process lock; re-entrant within one process."""
+    def transaction(self) -> AbstractContextManager[UnitOfWork]:
+        """A unit of work: what is written inside is kept only when the unit is committed;
+        leaving it without :meth:`UnitOfWork.commit` (an exception included) rolls it back.
+
+        The unit holds the database's lock, so no other process or thread writes between its
+        reads and its writes. A unit opened inside another (by the same thread) joins it: only
+        the outermost one commits or rolls back, so a use case may call another.
+
+        Rewrites of stored completions (:meth:`CompletionRepository.delete_event`,
+        ``attach_visitor``, ``delete_tagged``, ``rename_events``) are durable when they return,
+        in a unit or not, and a rollback does not undo them: a use case does them after every
+        check that may refuse.
+        """
         ...
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ from tinydb.table import Document, Table
 from core.clock import Clock, SystemClock
 from core.errors import CbeError, Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
+from core.rules import name_taken
 from core.workflow_models import Enrollment, Task, Workflow
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions import CompletionStore, damage_message
@@ -103,7 +104,8 @@ class TinyDefinitionRepository:
     def insert(self, definition: EventDefinition) -> None:
         with self._lock:
             if self.get(definition.name) is not None:
-                raise Conflict(f"An event named {definition.name!r} already exists.")
+                taken = name_taken(definition.name)
+                raise Conflict(taken.message, [taken])
             doc = Document(definition.to_json(), doc_id=int(definition.id))
             _table(self._storage, DEFINITIONS).insert(doc)
 
@@ -316,6 +318,13 @@ class TinyWorkflowRepository:
         ]
 
 
+class _Unit:
+    """A unit of work (core.ports.UnitOfWork) on the database folder."""
+
+    def commit(self) -> None:
+        pass
+
+
 class TinyDatabase:
     """One portal's database folder; implements :class:`core.ports.Database`."""
 
@@ -375,9 +384,9 @@ class TinyDatabase:
         return self._rejections
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[_Unit]:
         with self._lock:
-            yield
+            yield _Unit()
 
     def close(self) -> None:
         with self._lock.reading():
