@@ -7,15 +7,18 @@ they all get the same object graph.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from platformdirs import user_data_path
 
 from core.clock import Clock, SystemClock
 from core.ingestion import IdFactory
-from core.ports import Preferences
+from core.models import Portal
+from core.ports import MemoryPreferences, Preferences
 from core.services import Services, random_id
 from storage.database import TinyDatabase, open_database
+from storage.memory import MemoryDatabase
 from storage.preferences import JsonPreferences, default_preferences_path
 
 DB_ENV = "CBE_DB"
@@ -68,4 +71,24 @@ def open_services(
         clock=clock,
         new_id=new_id or random_id,
         preferences=preferences or JsonPreferences(default_preferences_path()),
+    )
+
+
+def memory_services(
+    *,
+    portal_id: int,
+    clock: Clock | None = None,
+    new_id: IdFactory | None = None,
+    preferences: Preferences | None = None,
+) -> Services:
+    """cbe's services on a database held in memory (tests, throwaway runs): gone on close."""
+    clock = clock or SystemClock()
+    portal = Portal(
+        portal_id=portal_id, access_token=f"cbe-{secrets.token_urlsafe(32)}", created_at=clock.now()
+    )
+    return Services(
+        db=MemoryDatabase(portal),
+        clock=clock,
+        new_id=new_id or random_id,
+        preferences=preferences or MemoryPreferences(),
     )

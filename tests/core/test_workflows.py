@@ -247,6 +247,7 @@ def test_list_trigger_enrolls_the_list_when_turned_on(
     assert set(_where(services, workflow)) == {contacts[0].id, contacts[2].id}
 
 
+@pytest.mark.adapters("tiny")  # reads the files
 def test_a_restart_resumes_and_nothing_runs_twice(
     services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord], clock: FixedClock
 ) -> None:
