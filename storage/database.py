@@ -30,7 +30,8 @@ from core.models import Association, CrmRecord, EventDefinition, ObjectType, Por
 from core.rules import name_taken
 from core.workflow_models import Enrollment, Task, Workflow
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
-from storage.completions import CompletionStore, damage_message
+from storage.completions.damage import damage_message
+from storage.completions.store import CompletionStore
 from storage.locking import LOCK_FILE, DatabaseLock
 from storage.manifest import MANIFEST_FILE, DamagedDatabase
 from storage.rejections import REJECTIONS_FILE, RejectionStore

@@ -26,15 +26,13 @@ import orjson
 from core.clock import SystemClock
 from core.models import Portal
 from storage.atomic import CorruptFile, fsync_dir, write_atomically
-from storage.completions import (
-    INDEX_VERSION,
+from storage.completions.damage import lost
+from storage.completions.index_file import INDEX_VERSION, read_index
+from storage.completions.journal import journal_line, parse_journal_line
+from storage.completions.segment_file import (
     Salvage,
     SegmentContents,
     index_segment,
-    journal_line,
-    lost,
-    parse_journal_line,
-    read_index,
     salvage_segment,
     write_salvaged,
 )

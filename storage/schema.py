@@ -18,7 +18,7 @@ from tinydb.table import Document, Table
 
 from core.errors import CbeError
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir
-from storage.completions import read_segment, write_segments
+from storage.completions.segment_file import read_segment, write_segments
 
 SCHEMA_VERSION = 2
 """The version this program writes."""

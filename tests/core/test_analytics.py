@@ -40,7 +40,7 @@ from core.models import (
 from core.occurrences import CompletionQuery
 from core.services import Services
 from core.values import usable_values
-from storage import completions
+from storage.completions import segment_file
 
 NOW = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)  # a Wednesday
 
@@ -287,7 +287,7 @@ def test_the_stores_counts_equal_counting_every_completion(
 ) -> None:
     """The analyze screen's numbers come from the store's indexes (segments and the open
     journal); counting the completions one by one gives the same."""
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 150)
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", 150)
     services = open_services(tmp_path / "demo", clock=FixedClock(NOW))
     build_demo(services.db, DemoSpec(contacts=30, completions=700, days=60), NOW)
     # A completion by an anonymous visitor is counted, but not as a record.

@@ -18,8 +18,9 @@ from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from core.services import Services
-from storage import completions
 from storage.atomic import CorruptFile
+from storage.completions import index_file, mapped_segment, open_files, segment_file
+from storage.completions import store as completion_store
 from storage.database import NotADatabase, open_database
 from tests.storage.helpers import EMAIL, read_raw, setup_database
 
@@ -160,7 +161,7 @@ def _fill(folder: Path, event: str, count: int) -> list[str]:
 
 
 def test_a_corrupt_segment_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 2)
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", 2)
     folder = tmp_path / "db"
     _fill(folder, setup_database(folder), 3)
     segment = folder / "completions" / "seg-000001.json"
@@ -202,7 +203,7 @@ def _completion(event: str, cid: str, month: int, day: int = 5) -> dict[str, obj
 
 def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segment_size: int) -> tuple[Path, str]:
     """A database folder whose journal folds every ``segment_size`` completions, and its event."""
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", segment_size)
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", segment_size)
     folder = tmp_path / "db"
     return folder, setup_database(folder)
 
@@ -306,7 +307,7 @@ def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
     folder, event = _store(tmp_path, monkeypatch, segment_size=4)
     before = _fill(folder, event, 3)
     steps: list[str] = []
-    real_write, real_unlink = completions.write_atomically, Path.unlink
+    real_write, real_unlink = segment_file.write_atomically, Path.unlink
 
     def step(name: str) -> None:
         steps.append(name)
@@ -324,7 +325,7 @@ def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
 
     services = open_services(folder)
     with monkeypatch.context() as patch:
-        patch.setattr(completions, "write_atomically", write)
+        patch.setattr(segment_file, "write_atomically", write)
         patch.setattr(Path, "unlink", unlink)
         with pytest.raises(_Crash):  # the fourth completion makes the fold
             services.ingestion.send(
@@ -348,7 +349,7 @@ def test_a_journal_already_folded_is_removed_when_opening(tmp_path: Path) -> Non
     event = setup_database(folder)
     docs = [_completion(event, f"f{i}", 1, day=i) for i in (3, 1, 2)]
     store = folder / "completions"
-    completions.write_segments(store, docs)  # seg-000001, folded from journal 1
+    segment_file.write_segments(store, docs)  # seg-000001, folded from journal 1
     (store / "journal-000001.jsonl").write_bytes(_journal_line(docs))
     services = open_services(folder, create=False)
     assert not (store / "journal-000001.jsonl").exists()
@@ -373,7 +374,7 @@ def test_a_segment_without_a_readable_index_gets_one_rebuilt(
     folder = tmp_path / "db"
     event = setup_database(folder)
     store = folder / "completions"
-    completions.write_segments(store, [_completion(event, f"x{i}", 2, day=i) for i in (2, 1)])
+    segment_file.write_segments(store, [_completion(event, f"x{i}", 2, day=i) for i in (2, 1)])
     index = (store / "seg-000001.idx").read_bytes()
     damaged = damage(index)
     if damaged is None:
@@ -409,7 +410,7 @@ def test_an_index_of_an_earlier_version_of_its_segment_is_rebuilt(
         other,
         other,
     ]
-    assert completions.read_index((store / "seg-000001.idx").read_bytes()).ids() == [
+    assert index_file.read_index((store / "seg-000001.idx").read_bytes()).ids() == [
         c.id for c in reopened.db.completions.scan(CompletionSelection(newest_first=False))
     ]
     reopened.close()
@@ -417,12 +418,12 @@ def test_an_index_of_an_earlier_version_of_its_segment_is_rebuilt(
 
 def _without_tags(index: bytes) -> bytes:
     """``index`` as an index written before tags were indexed (its columns where they were)."""
-    end = index.index(b"\n", len(completions._INDEX_MAGIC))
-    header = orjson.loads(index[len(completions._INDEX_MAGIC) : end])
+    end = index.index(b"\n", len(index_file.INDEX_MAGIC))
+    header = orjson.loads(index[len(index_file.INDEX_MAGIC) : end])
     del header["tags"]
     line = orjson.dumps(header)
-    line += b" " * (-(len(completions._INDEX_MAGIC) + len(line) + 1) % 8)
-    return completions._INDEX_MAGIC + line + b"\n" + index[end + 1 :]
+    line += b" " * (-(len(index_file.INDEX_MAGIC) + len(line) + 1) % 8)
+    return index_file.INDEX_MAGIC + line + b"\n" + index[end + 1 :]
 
 
 def test_a_test_runs_completions_are_found_and_deleted_by_their_tags_index(
@@ -437,7 +438,7 @@ def test_a_test_runs_completions_are_found_and_deleted_by_their_tags_index(
     services.close()
     store = folder / "completions"
     first = store / "seg-000001.idx"
-    assert completions.read_index(first.read_bytes()).header["tags"] == {
+    assert index_file.read_index(first.read_bytes()).header["tags"] == {
         "0": "run-a",
         "1": "run-b",
     }
@@ -447,13 +448,13 @@ def test_a_test_runs_completions_are_found_and_deleted_by_their_tags_index(
 
     services = open_services(folder)
     read: list[int] = []
-    real_doc = completions._Segment.doc
+    real_doc = mapped_segment.Segment.doc
 
-    def doc(segment: completions._Segment, pos: int) -> dict[str, object]:
+    def doc(segment: mapped_segment.Segment, pos: int) -> dict[str, object]:
         read.append(segment.number)
         return real_doc(segment, pos)
 
-    monkeypatch.setattr(completions._Segment, "doc", doc)
+    monkeypatch.setattr(mapped_segment.Segment, "doc", doc)
     days = [c.occurred_at.day for c in services.occurrences.iterate(CompletionQuery(tag="run-a"))]
     assert days == [11, 6, 1]
     assert read.count(1) == 1 and read.count(2) == 4  # indexed: only its own; not: every one
@@ -520,7 +521,7 @@ def test_a_store_of_many_segments_opens_where_few_files_may_be_open(
         pytest.skip("the hard limit of open files is too low to raise")
     folder, event = _store(tmp_path, monkeypatch, segment_size=2)
     docs = [_completion(event, f"c{n:03d}", 1 + n % 12, day=1 + n % 28) for n in range(100)]
-    completions.write_segments(folder / "completions", docs)  # 50 segments
+    segment_file.write_segments(folder / "completions", docs)  # 50 segments
     done = subprocess.run(
         [sys.executable, "-c", _SCAN_UNDER_A_LOW_LIMIT, str(folder)],
         capture_output=True,
@@ -532,7 +533,7 @@ def test_a_store_of_many_segments_opens_where_few_files_may_be_open(
     assert done.returncode == 0, done.stderr
     scanned, limit = done.stdout.split()
     assert int(scanned) == 100
-    assert int(limit) >= 2 * 50 + completions.SPARE_FILES
+    assert int(limit) >= 2 * 50 + open_files.SPARE_FILES
 
 
 class _Crash(Exception):
@@ -567,13 +568,13 @@ def test_prepare_writes_learns_the_taken_uuids_before_the_first_write(
     db.completions.append([Completion.model_validate(_completion(event, c, 3)) for c in "abc"])
     db.close()
     built: list[int] = []
-    real = completions._UuidHashes
+    real = completion_store.UuidHashes
 
-    def counted(hashes: Iterable[int]) -> completions._UuidHashes:
+    def counted(hashes: Iterable[int]) -> completion_store.UuidHashes:
         built.append(1)
         return real(hashes)
 
-    monkeypatch.setattr(completions, "_UuidHashes", counted)
+    monkeypatch.setattr(completion_store, "UuidHashes", counted)
     db = open_database(folder)  # a segment of a and b, c in the journal
     db.completions.prepare_writes()
     assert built == [1]

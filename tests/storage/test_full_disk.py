@@ -20,7 +20,8 @@ from core.errors import StorageFull, StorageUnavailable, ValidationFailed
 from core.models import Completion, ObjectType, Source
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
-from storage import completions
+from storage.atomic import storage_error
+from storage.completions import segment_file
 from tests.storage.full_disk import FullDisk
 from tests.storage.helpers import EMAIL, REPO, read_raw, setup_database
 
@@ -199,19 +200,19 @@ def test_a_fold_the_disk_refuses_keeps_the_journal_and_the_batch(
 ) -> None:
     """The batch is in the journal (durable) before the fold: a fold that fails for lack of
     space removes what it wrote, acknowledges the batch, and is tried again later."""
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 3)
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", 3)
     folder = tmp_path / "db"
     event = setup_database(folder)
     services = open_services(folder)
-    real_write_atomically = completions.write_atomically
+    real_write_atomically = segment_file.write_atomically
     full = [True]
 
     def write_atomically(path: Path, payload: bytes) -> None:
         if full and path.suffix == ".idx":  # the segment went out; its index does not
-            raise completions.storage_error(OSError(errno.ENOSPC, "No space left"), path)
+            raise storage_error(OSError(errno.ENOSPC, "No space left"), path)
         real_write_atomically(path, payload)
 
-    monkeypatch.setattr(completions, "write_atomically", write_atomically)
+    monkeypatch.setattr(segment_file, "write_atomically", write_atomically)
     sent = [c.id for c in services.ingestion.send_batch(_batch(event, 3, 1))]  # acknowledged
     names = sorted(p.name for p in (folder / "completions").iterdir())
     assert names == ["journal-000001.jsonl"]
@@ -343,7 +344,7 @@ def test_a_rewrite_the_disk_refuses_leaves_a_database_that_opens(
 ) -> None:
     """Deleting an event rewrites the segments holding it; a full disk stops that part-way:
     the delete is refused, each file is its old or its new version, and the database opens."""
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 3)
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", 3)
     folder = tmp_path / "db"
     event = setup_database(folder)
     services = open_services(folder)

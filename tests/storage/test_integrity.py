@@ -16,8 +16,7 @@ from core.ingestion import Mode
 from core.models import Source
 from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
-from storage import completions
-from storage.completions import read_index
+from storage.completions import index_file, mapped_segment, read_index, segment_file
 from storage.database import NotADatabase, open_database
 from storage.locking import WritesRefused
 from storage.manifest import DamagedDatabase
@@ -27,7 +26,7 @@ VISITOR = "0123456789abcdef0123456789abcdef"
 
 
 def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segment_size: int) -> tuple[Path, str]:
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", segment_size)
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", segment_size)
     folder = tmp_path / "db"
     return folder, setup_database(folder)
 
@@ -49,13 +48,13 @@ def test_identify_rewrites_only_the_segments_that_hold_the_visitor(
         services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
     before = _inodes(folder)
     read: set[str] = set()
-    doc = completions._Segment.doc
+    doc = mapped_segment.Segment.doc
 
-    def reading(segment: completions._Segment, pos: int) -> dict[str, object]:
+    def reading(segment: mapped_segment.Segment, pos: int) -> dict[str, object]:
         read.add(segment.path.name)
         return doc(segment, pos)
 
-    monkeypatch.setattr(completions._Segment, "doc", reading)
+    monkeypatch.setattr(mapped_segment.Segment, "doc", reading)
     assert sorted(before) == [f"seg-00000{n}.{x}" for n in (1, 2, 3) for x in ("idx", "json")]
 
     contact, moved = services.records.identify(VISITOR, "visitor@example.com")
@@ -232,7 +231,7 @@ def test_flipped_index_bytes_are_named_and_the_index_rebuilt(
     folder, event = _damaged_store(tmp_path, monkeypatch)
     index = folder / "completions" / "seg-000001.idx"
     start, _size, _crc = read_index(index.read_bytes()).header["sections"]["occurred"]
-    body = index.read_bytes().index(b"\n", len(completions._INDEX_MAGIC)) + 1
+    body = index.read_bytes().index(b"\n", len(index_file.INDEX_MAGIC)) + 1
     _flip(index, body + start + 5)  # a time, far off
     named = [f"{index} is damaged (its occurred column does not match its checksum)"]
     # reads go through an index rebuilt in memory: the times are right
@@ -436,7 +435,7 @@ def test_the_api_answers_503_in_hubspots_shape_when_writes_are_refused(
 
 def _as_version_2(index: bytes) -> bytes:
     """``index`` as cbe wrote it before columns had checksums (its columns where they were)."""
-    magic = completions._INDEX_MAGIC
+    magic = index_file.INDEX_MAGIC
     end = index.index(b"\n", len(magic))
     header = orjson.loads(index[len(magic) : end])
     header["version"] = 2
@@ -466,7 +465,7 @@ def test_a_database_from_before_manifests_and_checksums_opens_and_gets_a_manifes
     assert checked.exit_code == 0, checked.output
     assert "seg-000001.json: index of an earlier cbe matches" in checked.output
     assert _doctor(folder, "--repair").exit_code == 0
-    assert read_index(index.read_bytes()).header["version"] == completions.INDEX_VERSION
+    assert read_index(index.read_bytes()).header["version"] == index_file.INDEX_VERSION
 
 
 def test_doctor_leaves_a_folder_that_is_no_database_alone(tmp_path: Path) -> None:

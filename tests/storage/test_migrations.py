@@ -10,8 +10,9 @@ import pytest
 
 from core.models import Completion, ObjectType, Source
 from core.ports import CompletionSelection
-from storage import completions, schema
+from storage import schema
 from storage.atomic import AtomicJSONStorage
+from storage.completions import segment_file
 from storage.database import open_database
 from storage.schema import DatabaseTooNew, MigrationMissing, read_version, write_version
 from tests.storage.helpers import EMAIL, read_raw, setup_database
@@ -205,7 +206,7 @@ def test_an_interrupted_upgrade_from_version_1_finishes_with_nothing_twice(
 ) -> None:
     folder = tmp_path / "db"
     expected = _version_1_database(folder)
-    monkeypatch.setattr(completions, "SEGMENT_SIZE", 4)
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", 4)
     real_unlink = Path.unlink
 
     def dies_after_the_first_month_file(path: Path, missing_ok: bool = False) -> None:

@@ -12,14 +12,14 @@ from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
 from core.portal import PortalService
-from storage import completions as completion_store
+from storage.completions import segment_file
 from tests.conftest import NOW
 
 
 def test_set_id_renames_segments_and_journal_and_keeps_the_uuids(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(completion_store, "SEGMENT_SIZE", 3)
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", 3)
     db = tmp_path / "db"
     services = open_services(db, clock=FixedClock(NOW), portal_id=111)
     try:

@@ -47,7 +47,7 @@ from core.ingestion import Mode
 from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
-from storage import completions
+from storage.completions import segment_file
 
 EMAIL = "ann@example.com"
 MONTHS = ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04"]
@@ -221,10 +221,10 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=0)
     parser.add_argument("--hubspot", action="store_true", help="dupes: send as HubSpot")
     parser.add_argument(
-        "--segment-size", type=int, default=completions.SEGMENT_SIZE, help="fold this often"
+        "--segment-size", type=int, default=segment_file.SEGMENT_SIZE, help="fold this often"
     )
     args = parser.parse_args()
-    completions.SEGMENT_SIZE = args.segment_size
+    segment_file.SEGMENT_SIZE = args.segment_size
     {"crash": crash, "load": load, "dupes": dupes, "serve": serve}[args.mode](args)
 
 

@@ -1,0 +1,719 @@
+"""The completion repository of one database folder: it keeps up with the folder (new segments,
+new journal lines), appends with group commit, folds the journal into segments, rewrites
+and reads."""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import heapq
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core.clock import from_epoch_millis, to_epoch_millis
+from core.errors import Conflict, Rule, StorageUnavailable, Violation
+from core.models import Completion, ObjectType
+from core.ports import CompletionSelection, EventSummary, EventTally
+from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
+from storage.completions import segment_file
+from storage.completions.damage import damage_message, lost
+from storage.completions.group_commit import GroupCommit, JournalHandle
+from storage.completions.journal import JOURNAL_NAME, Tail, journal_line
+from storage.completions.mapped_segment import Segment
+from storage.completions.open_files import FILES_PER_SEGMENT, SPARE_FILES, allow_open_files
+from storage.completions.parts import Key, Part
+from storage.completions.query import candidates, merge_summaries, ordered
+from storage.completions.rewrites import Change, rewrite_files
+from storage.completions.segment_file import (
+    SEGMENT_NAME,
+    write_segment,
+)
+from storage.completions.uuids import UuidHashes, docs_uuid_hashes, uuid_hash
+from storage.locking import DatabaseLock
+from storage.manifest import (
+    DamagedDatabase,
+    Entry,
+    Manifest,
+    read_manifest,
+    write_manifest,
+)
+
+_log = logging.getLogger("cbe.storage")
+
+
+_COARSE_CLOCK_NS = 100_000_000
+"""How far a file time may lag the real time (a kernel tick, with a wide margin)."""
+
+
+class CompletionStore:
+    """The completion repository of one database folder."""
+
+    def __init__(
+        self,
+        folder: Path,
+        lock: DatabaseLock,
+        manifest: Path | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.folder = folder
+        self._lock = lock
+        self.manifest_path = manifest
+        """The manifest of segments (see storage.manifest); None: none is kept."""
+        self.read_only = read_only
+        """Never write (a read-only copy): indexes are rebuilt in memory only."""
+        if not read_only:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+        self._segments: dict[int, Segment] = {}
+        self._broken: dict[int, str] = {}
+        """Segments that cannot be read at all, with what is wrong."""
+        self._manifest_problems: list[str] = []
+        self._verified: object = None
+        self._tail: Tail | None = None
+        self._journal_handle = JournalHandle(folder)
+        self._commit = GroupCommit(self._journal_path)
+        self._listed: tuple[int, int] | None = None
+        """(modification time of the folder, when it was listed), both in nanoseconds."""
+        self._fold_retry = 0
+        """After a fold failed (a full disk), the journal's count at which to try again."""
+        self._uuids: UuidHashes | None = None
+        self._summaries: tuple[object, dict[str, EventSummary]] | None = None
+        self._record_summaries: tuple[object, dict[tuple[ObjectType, str], EventSummary]] | None = (
+            None
+        )
+
+    # -- the files ---------------------------------------------------------------------------
+
+    def _listing(self) -> tuple[list[int], list[int]]:
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            if not self.read_only:
+                raise
+            names = []  # a read-only copy of a database that never stored a completion
+        segments = sorted(int(m.group(1)) for n in names if (m := SEGMENT_NAME.fullmatch(n)))
+        journals = sorted(int(m.group(1)) for n in names if (m := JOURNAL_NAME.fullmatch(n)))
+        return segments, journals
+
+    def _segment_path(self, number: int) -> Path:
+        return self.folder / f"seg-{number:06d}.json"
+
+    def _journal_path(self, number: int) -> Path:
+        return self.folder / f"journal-{number:06d}.jsonl"
+
+    @property
+    def journal(self) -> Path:
+        """The open journal's path."""
+        with self._lock.reading():
+            self._refresh()
+            assert self._tail is not None
+            return self._tail.path
+
+    def _folder_unchanged(self) -> bool:
+        """Whether no file was added, removed or replaced in the folder since the last listing.
+
+        Every such change sets the folder's modification time, but the kernel stamps it from a
+        coarse clock: two changes a few milliseconds apart may carry the same time. So the
+        time is trusted only when the last listing was made well after it (as git does with
+        its index), and otherwise the folder is listed again.
+        """
+        observed = time.time_ns()
+        try:
+            mtime = os.stat(self.folder).st_mtime_ns
+        except FileNotFoundError:
+            return self.read_only
+        last = self._listed
+        if last is not None and last[0] == mtime and last[1] - mtime > _COARSE_CLOCK_NS:
+            return True
+        self._listed = (mtime, observed)
+        return False
+
+    def _refresh(self) -> None:
+        """Catch up with the folder: new or rewritten segments, the journal's new lines, a fold
+        done by another process. The caller holds (at least) the thread lock."""
+        if self._tail is not None and self._folder_unchanged():
+            self._refresh_tail(self._tail.count, unknown=False)
+            return
+        segments, journals = self._listing()
+        allow_open_files(FILES_PER_SEGMENT * len(segments) + SPARE_FILES)
+        previous = self._tail
+        seen = previous.count if previous is not None else 0
+        unknown = False
+        """Whether completions came or went that the uuid set cannot follow line by line."""
+        for number in list(self._segments):
+            if number not in segments:
+                del self._segments[number]  # its mappings go with the last scan reading it
+                unknown = True
+        for number in list(self._broken):
+            if number not in segments:
+                del self._broken[number]
+        for number in segments:
+            known = self._segments.get(number)
+            path = self._segment_path(number)
+            if known is not None:
+                try:
+                    if os.stat(path).st_ino == known.inode:
+                        continue
+                except FileNotFoundError:
+                    continue
+            try:
+                segment = Segment(number, path).load(write_index=not self.read_only)
+            except FileNotFoundError:
+                continue  # removed since the listing (a rewrite in another process)
+            except CorruptFile as error:
+                # Left out of reads; named as damage (open refuses, or refuses writes).
+                self._broken[number] = str(error)
+                self._segments.pop(number, None)
+                unknown = True
+                continue
+            self._broken.pop(number, None)
+            self._segments[number] = segment
+            # A fold of the journal this store had read, with nothing more: nothing new.
+            folded_tail = previous is not None and segment.journal == previous.number
+            if known is not None or not folded_tail or segment.count != seen:
+                unknown = True
+        folded = {s.journal for s in self._segments.values()}
+        live = [j for j in journals if j not in folded]
+        number = live[-1] if live else (max([*journals, *folded, 0]) + 1)
+        if self._tail is None or self._tail.number != number:
+            self._tail = Tail(number, self._journal_path(number))
+            seen = 0
+        self._refresh_tail(seen, unknown)
+
+    def _refresh_tail(self, seen: int, unknown: bool) -> None:
+        tail = self._tail
+        assert tail is not None
+        inode, resets = tail.inode, tail.resets
+        tail.read_new()
+        if (tail.inode != inode and inode) or tail.resets != resets:
+            unknown = True  # the journal was rewritten, or cut back
+        if unknown:
+            self._uuids = None
+        elif self._uuids is not None and tail.count > seen:
+            self._uuids.update(docs_uuid_hashes(tail.docs[seen:]))
+
+    def _parts(self) -> list[Part]:
+        assert self._tail is not None
+        return [*(self._segments[n] for n in sorted(self._segments)), self._tail.view()]
+
+    def _uuid_set(self) -> UuidHashes:
+        if self._uuids is None:
+            assert self._tail is not None
+            parts: list[Iterable[int]] = [s.uuid_hashes() for s in self._segments.values()]
+            self._uuids = UuidHashes(itertools.chain(*parts, self._tail.uuid_hashes()))
+        return self._uuids
+
+    def _version(self) -> object:
+        assert self._tail is not None
+        return (
+            tuple((n, s.inode) for n, s in sorted(self._segments.items())),
+            self._tail.number,
+            self._tail.inode,
+            self._tail.resets,
+            self._tail.offset,
+        )
+
+    # -- damage ----------------------------------------------------------------------------
+
+    @property
+    def damage(self) -> list[str]:
+        """What is wrong with the files, each naming its file; empty when nothing is known to
+        be. Segments are checked against the manifest by :meth:`verify` (under the lock)."""
+        with self._lock.reading():
+            self._refresh()
+            assert self._tail is not None
+            return [
+                *self._manifest_problems,
+                *self._broken.values(),
+                *(s.damage for _, s in sorted(self._segments.items()) if s.damage),
+                *self._tail.damage,
+            ]
+
+    def verify(self) -> list[str]:
+        """Check the segments against the manifest (presence, version, counts, sizes: what
+        needs no reading of documents) and return :attr:`damage`. Settles what a fold or
+        rewrite killed half way announced, and writes the manifest of a store that has none
+        yet (a database from before manifests). The caller holds the lock (or the store is
+        read-only)."""
+        self._refresh()
+        if self.manifest_path is None:
+            return self.damage
+        key = (tuple((n, s.inode) for n, s in sorted(self._segments.items())), *self._broken)
+        if key == self._verified:
+            return self.damage
+        try:
+            manifest = read_manifest(self.manifest_path)
+        except DamagedDatabase as error:
+            self._manifest_problems = [str(error)]
+            return self.damage
+        if manifest is None:
+            manifest = Manifest({n: s.entry() for n, s in self._segments.items()}, {})
+            if not self.read_only:
+                write_manifest(self.manifest_path, manifest)
+        elif manifest.pending and not self.read_only:
+            for number, entry in manifest.pending.items():
+                segment = self._segments.get(number)
+                if entry is None and segment is None:
+                    manifest.segments.pop(number, None)  # its removal was done
+                elif entry is not None and segment is not None and segment.token == entry.token:
+                    manifest.segments[number] = entry  # it was written
+            manifest.pending = {}
+            write_manifest(self.manifest_path, manifest)
+        self._manifest_problems = self._compare(manifest)
+        self._verified = key
+        return self.damage
+
+    def _compare(self, manifest: Manifest) -> list[str]:
+        problems = []
+        for number, segment in sorted(self._segments.items()):
+            entry = manifest.segments.get(number)
+            if manifest.accepts(number, segment.token) and entry is None:
+                continue  # being written by a fold now
+            if entry is None:
+                problems.append(
+                    f"{segment.path} is not in the manifest ({segment.count:,} completions "
+                    "cbe did not write here)"
+                )
+            elif entry.token != segment.token:
+                if not manifest.accepts(number, segment.token):
+                    problems.append(f"{segment.path} is not the version the manifest lists")
+            elif segment.count != entry.count:
+                problems.append(
+                    f"{segment.path} holds {segment.count:,} completions; the manifest lists "
+                    f"{entry.count:,}"
+                )
+            elif segment.size != entry.size:
+                problems.append(
+                    f"{segment.path} is {segment.size:,} bytes; the manifest lists {entry.size:,}"
+                )
+        for number, entry in sorted(manifest.segments.items()):
+            if number not in self._segments and number not in self._broken:
+                problems.append(f"{self._segment_path(number)} is missing: {lost(entry, 'lost')}")
+        return problems
+
+    def _writable(self) -> None:
+        """Refuse to write to a damaged store (the caller holds the lock)."""
+        problems = self.verify()
+        if problems:
+            raise DamagedDatabase(damage_message(self.folder.parent, problems))
+
+    def _announce(self, number: int, entry: Entry | None) -> None:
+        """Tell the manifest a segment is about to be written (or removed)."""
+        if self.manifest_path is None:
+            return
+        manifest = read_manifest(self.manifest_path) or Manifest({}, {})
+        manifest.pending[number] = entry
+        write_manifest(self.manifest_path, manifest)
+
+    def _settle(self) -> None:
+        if self.manifest_path is None:
+            return
+        manifest = read_manifest(self.manifest_path) or Manifest({}, {})
+        manifest.settle()
+        write_manifest(self.manifest_path, manifest)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Tidy what a crashed writer left: journals already folded into a segment are
+        removed, and a torn last line (never acknowledged) is cut off. Returns how many
+        completions the open journal holds."""
+        with self._lock:
+            self._refresh()
+            folded = {s.journal for s in self._segments.values()}
+            _, journals = self._listing()
+            for number in journals:
+                if number in folded:
+                    self._journal_path(number).unlink(missing_ok=True)
+            fsync_dir(self.folder)
+            self._refresh()
+            assert self._tail is not None
+            self._cut_torn_line(self._tail)
+            self.verify()
+            return self._tail.count
+
+    def _cut_torn_line(self, tail: Tail) -> None:
+        """A journal must end at a line end before anything is appended (the caller holds the
+        lock, so bytes past the last line are what a killed writer, or a write the disk
+        refused, left)."""
+        try:
+            if os.stat(tail.path).st_size > tail.offset:
+                with tail.path.open("r+b") as handle:
+                    handle.truncate(tail.offset)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise storage_error(error, tail.path) from error
+
+    def append(self, completions: Sequence[Completion]) -> None:
+        """Store ``completions`` durably, or raise :class:`StorageUnavailable` (a full disk:
+        :class:`StorageFull`) having stored none of them."""
+        if not completions:
+            return
+        docs = [c.to_json() for c in completions]
+        ms = [to_epoch_millis(c.occurred_at) for c in completions]
+        blobs = [orjson.dumps(doc) for doc in docs]
+        with self._lock:
+            self._cut_unacknowledged()
+            self._writable()
+            hashes = self._check_uuids(docs)
+            tail = self._tail
+            assert tail is not None
+            self._cut_torn_line(tail)
+            fd = self._journal_handle.open(tail)
+            line = journal_line(blobs)
+            start = tail.offset
+            try:
+                write_all(fd, line)
+            except OSError as error:
+                # Nothing is acknowledged: cut what was written back to the last line end.
+                # Should that fail too, the next append (or opening) cuts it: readers never
+                # take a line without its newline.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                    os.fsync(fd)
+                raise storage_error(error, tail.path) from error
+            tail.offset += len(line)
+            tail.inode = os.fstat(fd).st_ino
+            tail.add(docs, ms, blobs)
+            self._uuid_set().update(hashes)
+            written = self._commit.appended(tail.number, start, tail.offset)
+            position = (tail.number, tail.offset)
+            if tail.count >= segment_file.SEGMENT_SIZE and tail.count >= self._fold_retry:
+                try:
+                    self._fold()
+                except StorageUnavailable:
+                    # The journal holds the batch; it is made durable below, and the fold is
+                    # tried again once the journal has grown by a tenth of a segment.
+                    self._fold_retry = tail.count + max(1, segment_file.SEGMENT_SIZE // 10)
+                    _log.warning("could not fold %s (the disk is full?)", tail.path, exc_info=True)
+                else:
+                    self._fold_retry = 0
+                    return  # the segment is durable: so is the batch
+        self._commit.make_durable(*position, written, self._cut_if_locked)
+
+    def _cut_if_locked(self) -> None:
+        """After a failed fsync: cut back at once when this thread holds the lock, else before
+        the next append (the sync lock is held: waiting for the database lock could deadlock)."""
+        if self._lock.held_epoch() is not None:
+            self._cut_unacknowledged()
+
+    def _cut_unacknowledged(self) -> None:
+        """Cut the lines a failed fsync left unacknowledged, unless another writer appended
+        since, and read the journal again. The caller holds the lock."""
+        pending = self._commit.take_pending_cut()
+        if pending is None:
+            return
+        number, keep, end = pending
+        path = self._journal_path(number)
+        # Replaced, not truncated: other processes may have read these lines, and see a new
+        # file where they would miss a journal cut back and grown again.
+        with contextlib.suppress(OSError, StorageUnavailable):  # else they stay, unacknowledged
+            if keep < end == os.stat(path).st_size:
+                with path.open("rb") as handle:
+                    kept = handle.read(keep)
+                self._journal_handle.close()
+                write_atomically(path, kept)
+        self._tail, self._uuids = None, None
+        self._summaries = self._record_summaries = None
+        self._listed = None
+
+    def _check_uuids(self, docs: list[dict[str, Any]]) -> list[int]:
+        """Refuse ``docs`` if a uuid of theirs is taken or repeated; else the hashes of their
+        uuids, for the set once they are written."""
+        taken_hashes = self._uuid_set().hashes
+        seen: set[tuple[str, str]] = set()
+        taken: set[tuple[str, str]] = set()
+        hashes: list[int] = []
+        for doc in docs:
+            uuid = doc["uuid"]
+            if uuid == doc["id"]:
+                continue  # a uuid the store made (the completion's id) is new by construction
+            key = (doc["eventName"], uuid)
+            hashed = uuid_hash(*key)
+            if key in seen or (hashed in taken_hashes and self._has_uuid(*key)):
+                taken.add(key)
+            seen.add(key)
+            if uuid:  # as docs_uuid_hashes counts them
+                hashes.append(hashed)
+        if taken:
+            raise Conflict(
+                "Completions with these uuids were already received.",
+                [
+                    Violation(
+                        field="uuid",
+                        rule=Rule.DUPLICATE_UUID,
+                        message=f"A completion of {event} with uuid {uuid!r} was already "
+                        "received; the first is kept.",
+                        actual=uuid,
+                    )
+                    for event, uuid in sorted(taken)
+                ],
+            )
+        return hashes
+
+    def _has_uuid(self, event: str, uuid: str) -> bool:
+        assert self._tail is not None
+        return self._tail.has_uuid(event, uuid) or any(
+            segment.has_uuid(event, uuid) for segment in self._segments.values()
+        )
+
+    def _fold(self) -> None:
+        """Write the journal's completions as a new TinyDB segment and start a new journal.
+
+        Order matters for crashes: the segment (which names its journal), then its index, then
+        the journal goes; the next write begins the next journal. At every point a reopening
+        finds each completion exactly once: a journal that a segment names is skipped by
+        readers and removed by :meth:`recover`.
+
+        A fold the disk refuses removes what it wrote (a segment naming the journal would hide
+        it) and raises :class:`StorageUnavailable`; the journal stays as it was."""
+        tail = self._tail
+        assert tail is not None
+        number = max([*self._segments, 0]) + 1
+        path = self._segment_path(number)
+        try:
+            write_segment(path, tail.view(), tail.number, lambda e: self._announce(number, e))
+        except BaseException:
+            # The manifest's pending entry for this number is dropped by the next verify: its
+            # segment is not there.
+            with contextlib.suppress(OSError):
+                path.with_suffix(".idx").unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+                fsync_dir(self.folder)
+            raise
+        self._settle()
+        self._journal_handle.close()
+        tail.path.unlink(missing_ok=True)
+        fsync_dir(self.folder)
+        self._refresh()
+
+    def _rewrite(
+        self,
+        change: Change,
+        may_change: Callable[[Part], bool] = lambda part: True,
+    ) -> int:
+        """Apply ``change`` to every stored document (None removes it); rewrites only the files
+        with changes, and reads only the segments ``may_change`` says might have some. Returns
+        how many documents changed. The caller holds the lock.
+
+        A file the disk refuses to write raises :class:`StorageUnavailable`; the files rewritten
+        before it keep their change, the others are as they were, and the store reads them
+        again."""
+        self._writable()
+        try:
+            return self._rewrite_files(change, may_change)
+        except StorageUnavailable:
+            self._uuids = None
+            self._listed = None
+            self._summaries = self._record_summaries = None
+            raise
+
+    def _rewrite_files(self, change: Change, may_change: Callable[[Part], bool]) -> int:
+        tail = self._tail
+        assert tail is not None
+        segments = list(self._segments.values())
+        changed = rewrite_files(
+            segments, tail, change, may_change, self._announce, self._journal_handle.close
+        )
+        if changed:
+            self._settle()
+            self._uuids = None
+            self._refresh()
+        return changed
+
+    def delete_event(self, event_name: str) -> int:
+        with self._lock:
+            self._refresh()
+            if not any(event_name in p.by_event for p in self._parts()):
+                return 0
+            return self._rewrite(lambda d: None if d["eventName"] == event_name else d)
+
+    def delete_tagged(self, tag: str) -> int:
+        with self._lock:
+            self._refresh()
+            return self._rewrite(
+                lambda d: None if d.get("tag") == tag else d,
+                lambda part: part.tagged is None or tag in part.tagged.values(),
+            )
+
+    def rename_events(self, names: Mapping[str, str]) -> int:
+        renames = {old: new for old, new in names.items() if old != new}
+        with self._lock:
+            self._refresh()
+
+            def has_some(part: Part) -> bool:
+                return any(old in part.by_event for old in renames)
+
+            if not renames or not any(has_some(p) for p in self._parts()):
+                return 0
+
+            def rename(doc: dict[str, Any]) -> dict[str, Any]:
+                new = renames.get(doc["eventName"])
+                return doc if new is None else {**doc, "eventName": new}
+
+            return self._rewrite(rename, has_some)
+
+    def attach_visitor(self, utk: str, object_id: str) -> int:
+        with self._lock:
+            self._refresh()
+            if not any(utk in p.visitors for p in self._parts()):
+                return 0
+
+            def attach(doc: dict[str, Any]) -> dict[str, Any]:
+                if doc.get("objectId") is None and doc.get("utk") == utk:
+                    return {**doc, "objectId": object_id}
+                return doc
+
+            # Only the parts that hold the visitor are read and rewritten, not the whole store.
+            return self._rewrite(attach, lambda part: utk in part.visitors)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def prepare_writes(self) -> None:
+        with self._lock.reading():
+            self._refresh()
+            self._uuid_set()
+
+    def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        wanted = set(keys)
+        if not wanted:
+            return set()
+        with self._lock.reading():
+            self._refresh()
+            taken = self._uuid_set().hashes
+            return {k for k in wanted if uuid_hash(*k) in taken and self._has_uuid(*k)}
+
+    def find(self, key: str) -> list[Completion]:
+        """The completions whose uuid, or id, is ``key`` (a uuid is unique per event, so one per
+        event at most), oldest first: what a trace looks up. Reads the ids and uuids of every
+        part, not the documents."""
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        found: list[Completion] = []
+        for part in parts:
+            positions = {p for p, uuid in part.explicit_uuids.items() if uuid == key}
+            if key in part.ids:
+                positions.update(p for p, id_ in enumerate(part.ids) if id_ == key)
+            found.extend(part.completion(p) for p in sorted(positions))
+        return sorted(found, key=lambda c: (c.received_at, c.id))
+
+    def summaries(self) -> dict[str, EventSummary]:
+        with self._lock.reading():
+            self._refresh()
+            version = self._version()
+            if self._summaries is not None and self._summaries[0] == version:
+                return dict(self._summaries[1])
+            result = merge_summaries(
+                {
+                    event: EventSummary(len(pos), from_epoch_millis(part.occurred[pos[-1]]))
+                    for event, pos in part.by_event.items()
+                }
+                for part in self._parts()
+            )
+            self._summaries = (version, result)
+            return dict(result)
+
+    def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:
+        with self._lock.reading():
+            self._refresh()
+            version = self._version()
+            if self._record_summaries is not None and self._record_summaries[0] == version:
+                return dict(self._record_summaries[1])
+            merged: dict[str, tuple[int, int]] = {}
+            for part in self._parts():
+                for record, pos in part.by_record.items():
+                    if not record:
+                        continue
+                    count, last = merged.get(record, (0, 0))
+                    merged[record] = (count + len(pos), max(last, part.occurred[pos[-1]]))
+            result = {}
+            for record, (count, last) in merged.items():
+                kind, _, object_id = record.partition(":")
+                result[(ObjectType(kind), object_id)] = EventSummary(count, from_epoch_millis(last))
+            self._record_summaries = (version, result)
+            return dict(result)
+
+    def tally(
+        self, event_names: Collection[str], boundaries: Sequence[datetime]
+    ) -> dict[str, EventTally]:
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        edges = [to_epoch_millis(b) for b in boundaries]
+        series = {name: [0] * (len(edges) - 1) for name in event_names}
+        records: dict[str, set[str]] = {name: set() for name in event_names}
+        for part in parts:
+            occurred = part.occurred
+            for name in event_names:
+                positions = part.by_event.get(name)
+                if not positions or occurred[positions[-1]] < edges[0]:
+                    continue
+                # Positions are in time order: each edge is found by bisection.
+                at = [bisect.bisect_left(positions, e, key=occurred.__getitem__) for e in edges]
+                counts = series[name]
+                for i in range(len(counts)):
+                    counts[i] += at[i + 1] - at[i]
+                codes = set(map(part.record_of.__getitem__, positions[at[0] : at[-1]]))
+                records[name].update(part.records[c] for c in codes)
+        return {name: EventTally(series[name], len(records[name] - {""})) for name in event_names}
+
+    def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
+        for part, pos in self._scan(selection):
+            yield part.completion(pos)
+
+    def activity(self, selection: CompletionSelection) -> Iterator[tuple[str, int, str]]:
+        """``(event, occurred ms, record key)`` of the selected completions, in order, without
+        reading the documents: what counts need."""
+        for part, pos in self._scan(selection):
+            yield (
+                part.events[part.event_of[pos]],
+                part.occurred[pos],
+                part.records[part.record_of[pos]],
+            )
+
+    def _scan(self, selection: CompletionSelection) -> Iterator[tuple[Part, int]]:
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        low = to_epoch_millis(selection.occurred_after) if selection.occurred_after else None
+        high = to_epoch_millis(selection.occurred_before) if selection.occurred_before else None
+        start: Key | None = None
+        if selection.start_after is not None:
+            start = (to_epoch_millis(selection.start_after[0]), selection.start_after[1])
+        streams = []
+        for part in parts:
+            if not part.count:
+                continue
+            if (low is not None and part.max_ms < low) or (
+                high is not None and part.min_ms >= high
+            ):
+                continue
+            positions = candidates(part, selection)
+            streams.append(ordered(part, positions, low, high, start, selection.newest_first))
+        if len(streams) == 1:
+            for _key, part, pos in streams[0]:
+                yield part, pos
+            return
+        for _key, part, pos in heapq.merge(
+            *streams, key=lambda t: t[0], reverse=selection.newest_first
+        ):
+            yield part, pos
+
+    def close(self) -> None:
+        with self._lock.reading():
+            self._segments.clear()
+            self._journal_handle.close()
+            self._tail = None
+            self._uuids = None
