@@ -320,10 +320,40 @@ class TinyWorkflowRepository:
 
 
 class _Unit:
-    """A unit of work (core.ports.UnitOfWork) on the database folder."""
+    """A unit of work on the database folder (core.ports.UnitOfWork).
+
+    Writes to ``cbe.json`` (definitions, records, workflows, enrollments, tasks, settings) are
+    held in memory and written at commit as one atomic replace, not one per write; completions
+    are held too and appended to the journal at commit as one line. Left without a commit,
+    neither file is touched and memory is read again from them.
+
+    **The order at commit** is ``cbe.json`` (written, fsynced, renamed), then the journal line
+    and its fsync, all under the lock, before ``commit`` returns: what is acknowledged is
+    durable.
+
+    ``cbe.json`` goes first because it is what the completions point at: contacts the lenient
+    path created for them, enrollments they moved. A crash between the two leaves what the
+    request made for its completions without the completions, and the request unanswered (a
+    sender sends it again, and finds the contact made); the other order could leave
+    completions of a contact id that ``cbe.json`` never kept, which the next contact would
+    be given. A journal write the disk refuses puts the replaced ``cbe.json`` back (best
+    effort: it is kept open until the unit ends) and raises, nothing of the unit kept.
+    """
+
+    def __init__(self, database: TinyDatabase, outermost: bool = True) -> None:
+        self._database = database
+        self._outermost = outermost
 
     def commit(self) -> None:
-        pass
+        if not self._outermost:
+            return  # a unit inside another: the outermost one commits
+        database = self._database
+        database._main.commit()
+        try:
+            database._completions.commit()
+        except BaseException:
+            database._main.undo()
+            raise
 
 
 class TinyDatabase:
@@ -345,6 +375,8 @@ class TinyDatabase:
             read_only=lock.refusal is not None,
         )
         self._rejections = RejectionStore(folder, lock, self._main)
+        self._unit: _Unit | None = None
+        """The open unit of work (only the thread holding the lock can be in it)."""
 
     @property
     def portal(self) -> Portal:
@@ -356,8 +388,8 @@ class TinyDatabase:
             self._portal = portal
 
     @property
-    def location(self) -> str:
-        return str(self.folder)
+    def name(self) -> str:
+        return self.folder.name
 
     @property
     def refusal(self) -> str | None:
@@ -387,7 +419,18 @@ class TinyDatabase:
     @contextmanager
     def transaction(self) -> Iterator[_Unit]:
         with self._lock:
-            yield _Unit()
+            if self._unit is not None:  # this thread's unit: join it
+                yield _Unit(self, outermost=False)
+                return
+            unit = self._unit = _Unit(self)
+            self._main.begin()
+            self._completions.begin()
+            try:
+                yield unit
+            finally:
+                self._unit = None
+                self._completions.rollback()  # what was not committed
+                self._main.rollback()
 
     def close(self) -> None:
         with self._lock.reading():
