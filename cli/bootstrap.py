@@ -92,3 +92,18 @@ def memory_services(
         new_id=new_id or random_id,
         preferences=preferences or MemoryPreferences(),
     )
+
+
+def warm_up(services: Services) -> None:
+    """What a server loads once, before its first request, for the store it serves: the
+    embedded store's set of taken uuids (its first write would load it otherwise)."""
+    if isinstance(services.db, TinyDatabase):
+        services.db.completions.prepare_writes()
+
+
+def database_folder(services: Services) -> Path:
+    """The folder the database of ``services`` lives in (what :func:`open_services` opens
+    is a folder; core knows a database only by its name)."""
+    if not isinstance(services.db, TinyDatabase):
+        raise TypeError(f"{services.db.name} is not kept in a folder")
+    return services.db.folder

@@ -7,6 +7,10 @@ refusal) leaves the database as it was. What must survive a refusal (the quarant
 requests) is written in a unit of its own, after the refused one has ended.
 
 A repository's write outside any unit is a unit of its own (committed when it returns).
+
+Adapters (``storage``): the embedded TinyDB folder, the default, and one in memory; where and
+how a database is kept (a folder, its warm-ups) is theirs and the composition root's
+(``cli.bootstrap``), not core's. Every adapter passes one contract suite (``tests/contract``).
 """
 
 from __future__ import annotations
@@ -114,11 +118,6 @@ class CompletionRepository(Protocol):
 
     def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which ``(event_name, uuid)`` pairs are already stored."""
-        ...
-
-    def prepare_writes(self) -> None:
-        """Load now what writes need (what tells a taken uuid), rather than on the first write:
-        a server calls it once as it starts, so that its first request is not the slow one."""
         ...
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
@@ -264,8 +263,8 @@ class Database(Protocol):
         ...
 
     @property
-    def location(self) -> str:
-        """Where the data lives, for people (a folder path)."""
+    def name(self) -> str:
+        """What people call this database (a title shows it): a folder's name, say."""
         ...
 
     @property
@@ -292,9 +291,10 @@ class Database(Protocol):
         the outermost one commits or rolls back, so a use case may call another.
 
         Rewrites of stored completions (:meth:`CompletionRepository.delete_event`,
-        ``attach_visitor``, ``delete_tagged``, ``rename_events``) are durable when they return,
-        in a unit or not, and a rollback does not undo them: a use case does them after every
-        check that may refuse.
+        ``attach_visitor``, ``delete_tagged``, ``rename_events``) and the quarantine's writes
+        may be durable when they return, in a unit or not, and outlast its rollback (the
+        embedded store rewrites those files at once): a use case does them after every check
+        that may refuse.
         """
         ...
 

@@ -211,9 +211,6 @@ class MemoryCompletionRepository:
                 raise uuids_taken(taken)
             self._held.state.completions.extend(completions)
 
-    def prepare_writes(self) -> None:
-        pass
-
     def find(self, key: str) -> list[Completion]:
         found = [c for c in self._all() if key in (c.uuid, c.id)]
         return sorted(found, key=lambda c: (c.received_at, c.id))
@@ -452,8 +449,8 @@ class MemoryDatabase:
             self._held.state.portal = portal
 
     @property
-    def location(self) -> str:
-        return ":memory:"
+    def name(self) -> str:
+        return "in memory"
 
     @property
     def definitions(self) -> MemoryDefinitionRepository:
