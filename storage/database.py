@@ -343,6 +343,12 @@ class _Unit:
     def __init__(self, database: TinyDatabase, outermost: bool = True) -> None:
         self._database = database
         self._outermost = outermost
+        self.portal: Portal | None = None
+        """A new portal the unit holds, written last at its commit (``portal.json``)."""
+
+    def joined(self) -> _Unit:
+        """A unit opened inside this one: it joins it (its commit is this one's to make)."""
+        return _Unit(self._database, outermost=False)
 
     def commit(self) -> None:
         if not self._outermost:
@@ -354,6 +360,9 @@ class _Unit:
         except BaseException:
             database._main.undo()
             raise
+        if self.portal is not None:  # last: what holds the old id is renamed by then
+            database._write_portal(self.portal)
+            self.portal = None
 
 
 class TinyDatabase:
@@ -380,12 +389,21 @@ class TinyDatabase:
 
     @property
     def portal(self) -> Portal:
+        unit = self._unit
+        if unit is not None and unit.portal is not None:
+            return unit.portal
         return self._portal
 
     def replace_portal(self, portal: Portal) -> None:
         with self._lock:
-            _write_portal(self.folder, portal)
-            self._portal = portal
+            if self._unit is not None:  # written at the unit's commit, after cbe.json
+                self._unit.portal = portal
+                return
+            self._write_portal(portal)
+
+    def _write_portal(self, portal: Portal) -> None:
+        _write_portal(self.folder, portal)
+        self._portal = portal
 
     @property
     def name(self) -> str:
@@ -420,7 +438,7 @@ class TinyDatabase:
     def transaction(self) -> Iterator[_Unit]:
         with self._lock:
             if self._unit is not None:  # this thread's unit: join it
-                yield _Unit(self, outermost=False)
+                yield self._unit.joined()
                 return
             unit = self._unit = _Unit(self)
             self._main.begin()

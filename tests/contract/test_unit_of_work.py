@@ -171,3 +171,15 @@ def test_contacts_made_for_a_send_the_store_refused_are_not_kept(
         services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
     assert services.db.records.find_contact_by_email("new@example.com") is None
     assert services.db.records.list_records(ObjectType.CONTACT) == []
+
+
+def test_a_new_portal_id_is_kept_only_when_its_unit_commits(db: Database) -> None:
+    old = db.portal.portal_id
+    with db.transaction():
+        db.replace_portal(db.portal.model_copy(update={"portal_id": 42}))
+        assert db.portal.portal_id == 42
+    assert db.portal.portal_id == old
+    with db.transaction() as unit:
+        db.replace_portal(db.portal.model_copy(update={"portal_id": 42}))
+        unit.commit()
+    assert db.portal.portal_id == 42
