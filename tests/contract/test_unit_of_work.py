@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -183,3 +184,33 @@ def test_a_new_portal_id_is_kept_only_when_its_unit_commits(db: Database) -> Non
         db.replace_portal(db.portal.model_copy(update={"portal_id": 42}))
         unit.commit()
     assert db.portal.portal_id == 42
+
+
+def test_a_unit_holds_the_database_so_two_read_modify_writes_do_not_collide(
+    db: Database,
+) -> None:
+    """Each unit reads the next id and stores a record under it: the second waits for the
+    first to end, so it reads the next id after the first one's."""
+    started = threading.Event()
+    ids: list[str] = []
+
+    def second() -> None:
+        started.set()
+        with db.transaction() as unit:
+            record_id = db.records.next_id(ObjectType.CONTACT)
+            db.records.insert(contact(record_id, "bob@example.com"))
+            unit.commit()
+        ids.append(record_id)
+
+    other = threading.Thread(target=second)
+    with db.transaction() as unit:
+        record_id = db.records.next_id(ObjectType.CONTACT)
+        other.start()
+        started.wait()
+        db.records.insert(contact(record_id, "ann@example.com"))
+        unit.commit()
+        ids.append(record_id)
+    other.join()
+    assert ids == ["1", "2"]
+    emails = [r.properties["email"] for r in db.records.list_records(ObjectType.CONTACT)]
+    assert emails == ["ann@example.com", "bob@example.com"]
