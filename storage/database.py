@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -345,6 +346,8 @@ class _Unit:
         self._outermost = outermost
         self.portal: Portal | None = None
         """A new portal the unit holds, written last at its commit (``portal.json``)."""
+        self.thread = threading.get_ident()
+        """The thread in the unit (the one holding the lock): only it sees what the unit holds."""
 
     def joined(self) -> _Unit:
         """A unit opened inside this one: it joins it (its commit is this one's to make)."""
@@ -390,7 +393,7 @@ class TinyDatabase:
     @property
     def portal(self) -> Portal:
         unit = self._unit
-        if unit is not None and unit.portal is not None:
+        if unit is not None and unit.portal is not None and unit.thread == threading.get_ident():
             return unit.portal
         return self._portal
 
