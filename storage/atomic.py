@@ -131,8 +131,13 @@ class _Unit:
     def __init__(self) -> None:
         self.data: dict[str, Any] | None = None
         self.generation = 0
-        self.before: list[_Snapshot] = []
-        """The files the unit's commits replaced, oldest first (open, so still readable)."""
+        self.replaced: _Snapshot | None = None
+        """The file the unit's last commit replaced (open, so still readable), for undo."""
+
+    def forget_replaced(self) -> None:
+        if self.replaced is not None:
+            self.replaced.handle.close()
+            self.replaced = None
 
 
 class AtomicJSONStorage(Storage):
@@ -225,37 +230,36 @@ class AtomicJSONStorage(Storage):
         """Write what the unit holds as the new file (one atomic replace; nothing when it holds
         no write). Raises :class:`StorageUnavailable` with the file as it was; the unit still
         holds its writes, for :meth:`rollback`. The file replaced stays readable until the
-        unit ends, for :meth:`undo`."""
+        unit ends or commits again, for :meth:`undo`."""
         unit = self._unit
-        if unit is None or unit.data is None:
+        if unit is None:
             return
-        before = self._snapshot
-        if before is not None:
-            self._snapshot = None  # kept open: the file as it was, until the unit ends
-            unit.before.append(before)
+        unit.forget_replaced()  # an earlier commit of the unit stands
+        if unit.data is None:
+            return
+        before, self._snapshot = self._snapshot, None  # kept open: the file as it was
         try:
             self._write(unit.data)
         except BaseException:
             if before is not None:
-                unit.before.remove(before)
-                self._keep(before)
-                self.invalidate()  # its data was changed in place by the unit's writes
+                before.handle.close()  # its data was changed in place by the unit's writes
             raise
+        unit.replaced = before
         unit.data = None
 
     def undo(self) -> None:
-        """Put back the file as it was before the unit's first commit (a later step of the
+        """Put back the file as it was before the unit's last commit (a later step of that
         commit failed); best effort: should that write fail too, the commit stands."""
         unit = self._unit
-        if unit is None or not unit.before:
+        if unit is None or unit.replaced is None:
             return
-        first = unit.before[0]
         try:
-            first.handle.seek(0)
-            write_atomically(self.path, first.handle.read())
+            unit.replaced.handle.seek(0)
+            write_atomically(self.path, unit.replaced.handle.read())
         except (OSError, CbeError):
             return
         finally:
+            unit.forget_replaced()
             self.invalidate()
 
     def rollback(self) -> None:
@@ -264,8 +268,7 @@ class AtomicJSONStorage(Storage):
         unit, self._unit = self._unit, None
         if unit is None:
             return
-        for before in unit.before:
-            before.handle.close()
+        unit.forget_replaced()
         if unit.data is not None:
             self.invalidate()
 

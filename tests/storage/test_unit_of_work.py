@@ -118,3 +118,19 @@ def test_contacts_made_for_a_send_whose_journal_write_fails_are_not_kept(
     disk.free()
     assert [c.id for c in opened.send("new@example.com").created_contacts] == ["2"]
     assert _reopened(opened.folder) == (["ann@example.com", "new@example.com"], 2)
+
+
+def test_a_failed_second_commit_keeps_what_the_first_one_committed(
+    opened: Opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = opened.services
+    with pytest.raises(StorageFull), services.db.transaction() as unit:
+        opened.send("bo@example.com")
+        unit.commit()
+        FullDisk(monkeypatch, opened.folder / "completions").fill()
+        opened.send("cy@example.com")
+        unit.commit()
+    monkeypatch.undo()
+    assert services.db.records.find_contact_by_email("cy@example.com") is None
+    emails = ["ann@example.com", "bo@example.com"]
+    assert _reopened(opened.folder) == (emails, 2)
