@@ -20,9 +20,10 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import openapi
+from api import openapi, versions
 from api.errors import HANDLERS, error_response
 from api.guards import HostPolicy, OriginPolicy, RequireHost
+from api.ratelimit import HubSpotRateLimit
 from api.routes import (
     collector,
     completions,
@@ -36,6 +37,7 @@ from api.routes import (
 )
 from api.sendqueue import SendQueue
 from core.ingestion import Mode
+from core.ratelimit import HUBSPOT, RateLimiter, RateLimits
 from core.services import Services
 
 _log = logging.getLogger("cbe.api")
@@ -230,6 +232,7 @@ def create_app(
     allowed_hosts: Sequence[str] = (),
     bound_host: str | None = None,
     strict: bool = False,
+    rate_limit: RateLimits | None = None,
 ) -> FastAPI:
     """The cbe HTTP application for one portal.
 
@@ -239,7 +242,9 @@ def create_app(
     ``allowed_hosts`` are names besides localhost, IP addresses, ``public_url``'s host and
     ``bound_host`` (when a name) that requests may address the server by. ``strict``: the send
     endpoints refuse everything at once, an unknown record and a repeated uuid included (else
-    they answer as HubSpot does, see :class:`core.ingestion.Mode`).
+    they answer as HubSpot does, see :class:`core.ingestion.Mode`). ``rate_limit``: HubSpot's
+    limits to enforce (429 over them); without it the ``X-HubSpot-RateLimit-*`` headers still
+    count against Free's limits, as HubSpot sends them, but nothing is refused.
     """
     app = FastAPI(
         title="cbe",
@@ -259,9 +264,13 @@ def create_app(
     for exception, handler in HANDLERS.items():
         app.add_exception_handler(exception, handler)
 
-    app.include_router(definitions.router)
-    app.include_router(send.router)
-    app.include_router(events.router)
+    for router, prefixes in (
+        (definitions.router, versions.DEFINITIONS),
+        (send.router, versions.SEND),
+        (events.router, versions.EVENTS),
+    ):
+        for prefix in prefixes:  # /docs describes v3; the dated paths are the same routes
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == prefixes[0])
     app.include_router(crm.router)
     app.include_router(collector.router)
     app.include_router(validate.router)
@@ -269,6 +278,10 @@ def create_app(
     app.include_router(completions.router)
     app.include_router(trace.router)
 
+    app.state.rate_limiter = RateLimiter(
+        rate_limit or HUBSPOT, services.clock, enforce=rate_limit is not None
+    )
+    app.add_middleware(HubSpotRateLimit, limiter=app.state.rate_limiter)  # counts only tokens
     app.add_middleware(RequireToken, token=token)  # inside CORS: a 401 carries its headers
     app.add_middleware(_Cors, policy=origins)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, collector_limit=MAX_COLLECTOR_BODY_BYTES)

@@ -9,6 +9,7 @@ import uvicorn
 
 from api.app import create_app
 from api.logs import log_config
+from core.ratelimit import RateLimits
 from core.services import Services
 
 
@@ -22,6 +23,7 @@ def serve(
     public_url: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
     strict: bool = False,
+    rate_limit: RateLimits | None = None,
     warm_up: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve until interrupted (Ctrl+C); ``warm_up`` as for :func:`ready_to_serve`."""
@@ -33,6 +35,7 @@ def serve(
         allowed_hosts=allowed_hosts,
         bound_host=host,
         strict=strict,
+        rate_limit=rate_limit,
     )
     ready_to_serve(warm_up)
     uvicorn.run(

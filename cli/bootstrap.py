@@ -16,8 +16,10 @@ from core.clock import Clock, SystemClock
 from core.ingestion import IdFactory
 from core.models import Portal
 from core.ports import MemoryPreferences, Preferences
+from core.remote import RemotePortal, Waiting
 from core.services import Services, random_id
 from storage.database import TinyDatabase, open_database
+from storage.hubspot_remote import HubSpotRemote
 from storage.memory import MemoryDatabase
 from storage.preferences import JsonPreferences, default_preferences_path
 
@@ -107,3 +109,8 @@ def database_folder(services: Services) -> Path:
     if not isinstance(services.db, TinyDatabase):
         raise TypeError(f"{services.db.name} is not kept in a folder")
     return services.db.folder
+
+
+def open_remote(url: str, token: str, *, on_wait: Waiting | None = None) -> RemotePortal:
+    """A remote portal (HubSpot, or another ``cbe serve``) reached through HubSpot's API."""
+    return HubSpotRemote(url, token, on_wait=on_wait)

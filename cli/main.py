@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cli import admin, data, definitions, plans, reports, serve
+from cli.bootstrap import open_remote
 from cli.options import db_option, services
 from cli.output import friendly_errors
 
@@ -38,7 +39,7 @@ def main(ctx: click.Context, db: Path | None, read_only: bool) -> None:
     opened = services(ctx, reading=True)
     from tui.app import CbeApp  # Textual loads only when the app is opened
 
-    CbeApp(opened).run()
+    CbeApp(opened, open_remote=open_remote).run()
 
 
 for command in (

@@ -10,6 +10,7 @@ import click
 from cli.bootstrap import database_folder, warm_up
 from cli.options import db_option, read_only, services
 from cli.output import echo, fail, friendly_errors
+from core.ratelimit import RateLimits, parse_rate_limit
 from storage.database import PORTAL_FILE
 
 TOKEN_ENV = "CBE_ACCESS_TOKEN"
@@ -51,6 +52,17 @@ TOKEN_ENV = "CBE_ACCESS_TOKEN"
     "and a uuid already received, which HubSpot (and cbe serve by default) accepts with 204 "
     "and settles later (see `cbe trace`).",
 )
+@click.option(
+    "--rate-limit",
+    "rate_limit",
+    default=None,
+    metavar="TIER",
+    help="Enforce HubSpot's limits for private apps: 'hubspot' (Free and Starter: 100 calls "
+    "per 10 s, 250,000 a day), 'hubspot-professional' (190, 625,000), 'hubspot-enterprise' "
+    "(190, 1,000,000), or a burst of your own such as 5/1s; over a limit the answer is a 429 "
+    "with Retry-After, as HubSpot's. Off by default: the X-HubSpot-RateLimit-* headers are "
+    "always sent (counted against Free's limits), nothing is refused.",
+)
 @click.pass_context
 @friendly_errors
 def serve(
@@ -63,6 +75,7 @@ def serve(
     public_url: str | None,
     hosts: tuple[str, ...],
     strict: bool,
+    rate_limit: str | None,
 ) -> None:
     """Serve HubSpot's events API and the JavaScript collector on this database.
 
@@ -72,6 +85,12 @@ def serve(
     (the completion is kept unassociated) and a uuid already received (stored once, so a retry
     is safe). With --strict all of it is a 400 at once. `cbe trace UUID` tells what happened.
     """
+    limits: RateLimits | None = None
+    if rate_limit is not None:
+        try:
+            limits = parse_rate_limit(rate_limit)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--rate-limit") from None
     if read_only(ctx):
         fail("cbe serve stores what it receives: it needs a writable database, not --read-only.")
     from api.guards import OriginPolicy
@@ -102,6 +121,11 @@ def serve(
             else "as HubSpot: an unknown record or a repeated uuid is a 204 (--strict: 400)"
         )
     )
+    if limits is not None:
+        echo(
+            f"  rate limits:   {limits.burst} calls per {limits.interval_ms / 1000:g} s per token, "
+            f"{limits.daily:,} a day, then 429 (HubSpot's limits: {limits.name})"
+        )
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(
             "  warning: listening beyond this machine. Anyone who can reach the port can "
@@ -124,5 +148,6 @@ def serve(
         public_url=public_url,
         allowed_hosts=hosts,
         strict=strict,
+        rate_limit=limits,
         warm_up=lambda: warm_up(opened),
     )

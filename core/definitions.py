@@ -20,6 +20,7 @@ from core.errors import (
 )
 from core.models import (
     CbeModel,
+    CustomMatchingId,
     EnumerationOption,
     EventDefinition,
     ObjectType,
@@ -76,6 +77,7 @@ class DefinitionDraft(CbeModel):
     include_default_properties: bool = True
     tracking_method: TrackingMethod = TrackingMethod.API
     snippet: str | None = None
+    custom_matching_id: CustomMatchingId | None = None
 
     @field_validator("primary_object", mode="before")
     @classmethod
@@ -220,6 +222,38 @@ def _with(required: Sequence[Violation], error: ValidationFailed) -> ValidationF
     return ValidationFailed([*required, *rest])
 
 
+def check_custom_matching_id(
+    matching: CustomMatchingId | None, props: Sequence[PropertyDefinition], with_defaults: bool
+) -> list[Violation]:
+    """A ``customMatchingId`` names one of the event's own properties (a default one too, when
+    the event has them) and a record property to compare it with."""
+    if matching is None:
+        return []
+    rule = matching.primary_object_rule
+    at = "customMatchingId.primaryObjectRule"
+    found: list[Violation] = []
+    names = {p.name for p in props} | (set(DEFAULT_PROPERTY_NAMES) if with_defaults else set())
+    if rule.event_property_name not in names:
+        found.append(
+            Violation(
+                field=f"{at}.eventPropertyName",
+                rule=Rule.UNKNOWN_PROPERTY,
+                message=f"customMatchingId matches by event property "
+                f"{rule.event_property_name!r}, which this event does not have.",
+                actual=rule.event_property_name,
+            )
+        )
+    if not rule.target_object_property_name.strip():
+        found.append(
+            Violation(
+                field=f"{at}.targetObjectPropertyName",
+                rule=Rule.REQUIRED,
+                message="customMatchingId needs the record property to compare with.",
+            )
+        )
+    return found
+
+
 def _parse(model: type[CbeModel], raw: object) -> Any:
     if isinstance(raw, model):
         return raw
@@ -324,6 +358,9 @@ class DefinitionService:
                     taken.add(prop.name)
             violations += check_custom_property_count(len(draft.property_definitions))
             violations += check_property_names_unique(names)
+            violations += check_custom_matching_id(
+                draft.custom_matching_id, props, draft.include_default_properties
+            )
             violations += check_text_tree(draft.model_dump(by_alias=True, exclude_none=True), "")
             fail_if(violations)
             now = self._clock.now()
@@ -338,6 +375,7 @@ class DefinitionService:
                 include_default_properties=draft.include_default_properties,
                 tracking_method=draft.tracking_method,
                 snippet=draft.snippet,
+                custom_matching_id=draft.custom_matching_id,
                 created_at=now,
                 updated_at=now,
             )
@@ -488,6 +526,22 @@ class DefinitionService:
         with self._db.transaction() as unit:
             definition = self.get(event_name)
             prop = self._custom_property(definition, property_name)
+            matching = definition.custom_matching_id
+            if (
+                matching is not None
+                and matching.primary_object_rule.event_property_name == prop.name
+            ):
+                fail_if(
+                    [
+                        Violation(
+                            field="propertyName",
+                            rule=Rule.IMMUTABLE,
+                            message=f"{definition.fully_qualified_name} matches records by "
+                            f"{prop.name!r} (its customMatchingId); it cannot be deleted.",
+                            actual=prop.name,
+                        )
+                    ]
+                )
             props = [p for p in definition.properties if p.name != prop.name]
             self._save(definition, {"properties": props})
             unit.commit()

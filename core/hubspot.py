@@ -67,6 +67,8 @@ def definition_to_hubspot(definition: EventDefinition, include_properties: bool 
         "trackingType": definition.tracking_method.tracking_type,
         "associations": [],
     }
+    if definition.custom_matching_id is not None:
+        body["customMatchingId"] = definition.custom_matching_id.to_json()
     if include_properties:
         custom = [property_to_hubspot(p, i) for i, p in enumerate(definition.properties)]
         defaults = (

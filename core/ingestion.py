@@ -320,6 +320,7 @@ class _Lookups:
         self._records = records
         self._found: dict[tuple[str | ObjectType, str], CrmRecord | None] = {}
         self._accepted: dict[str, dict[str, _Accepted]] = {}
+        self._by_property: dict[tuple[ObjectType, str], dict[str, CrmRecord]] = {}
 
     def accepted(self, definition: EventDefinition) -> dict[str, _Accepted]:
         """The properties an event accepts, by name, with what checking a value needs."""
@@ -349,6 +350,64 @@ class _Lookups:
         if key not in self._found:
             self._found[key] = self._records.find_contact_by_utk(utk)
         return self._found[key]
+
+    def find_by_property(self, kind: ObjectType, name: str, value: str) -> CrmRecord | None:
+        """The live record of ``kind`` whose property ``name`` is ``value`` (the lowest id when
+        several are): one pass over the records per ingest call and property, then lookups."""
+        index = self._by_property.get((kind, name))
+        if index is None:
+            index = self._by_property[(kind, name)] = {}
+            records = (r for r in self._records.list_records(kind) if not r.archived)
+            for record in sorted(records, key=_record_order, reverse=True):
+                held = value_text(record.properties.get(name))
+                if held:
+                    index[held] = record
+        return index.get(value)
+
+
+def _record_order(record: CrmRecord) -> tuple[int, str]:
+    return (len(record.id), record.id)  # numeric ids in number order
+
+
+def match_custom_id(
+    request: SendRequest, definition: EventDefinition, mode: Mode, records: _Lookups
+) -> tuple[str | None, str | None, Match] | Violation | None:
+    """HubSpot's ``customMatchingId``, which comes before objectId, email and utk: the record of
+    the event's object whose ``targetObjectPropertyName`` equals the completion's
+    ``eventPropertyName`` (compared as text, exactly).
+
+    None when the definition has no rule or the send does not carry the event property (or
+    carries it empty): the usual identities decide. When no record holds the value, the usual
+    identities decide too if the send has any; otherwise the completion is kept unassociated as
+    HubSpot settles it later, and strict mode refuses it.
+    """
+    matching = definition.custom_matching_id
+    if matching is None:
+        return None
+    rule = matching.primary_object_rule
+    wanted = rule.event_property_name.lower()
+    sent = next(
+        (v for k, v in request.properties.items() if k.lower() == wanted and v is not None), None
+    )
+    value = value_text(sent) if sent is not None else None
+    if not value:
+        return None
+    kind = definition.primary_object
+    record = records.find_by_property(kind, rule.target_object_property_name, value)
+    if record is not None:
+        return record.id, None, Match.CUSTOM_MATCHING_ID
+    if request.object_id or request.email or request.utk:
+        return None
+    if mode is Mode.STRICT:
+        return Violation(
+            field=f"properties.{rule.event_property_name}",
+            rule=Rule.UNKNOWN_OBJECT,
+            message=f"No {kind.singular.lower()} has {rule.target_object_property_name} "
+            f"{value!r} ({definition.fully_qualified_name} matches records by its "
+            f"customMatchingId).",
+            actual=value,
+        )
+    return None, None, Match.NONE
 
 
 class Ingestor:
@@ -645,7 +704,9 @@ class Ingestor:
 
         # An unknown identity makes the input unusable, but strict mode still reports every
         # other problem of the request in the same answer.
-        identity = self._resolve_identity(request, definition, mode, lookups)
+        identity = match_custom_id(request, definition, mode, lookups)
+        if identity is None:
+            identity = self._resolve_identity(request, definition, mode, lookups)
         if isinstance(identity, Violation):
             violations.append(identity)
             object_id, create_email, matched_by = None, None, Match.NONE

@@ -169,6 +169,8 @@ class Match(StrEnum):
     """How a completion was matched to its record when it arrived (its trace says so)."""
 
     OBJECT_ID = "objectId"
+    CUSTOM_MATCHING_ID = "customMatchingId"
+    """The definition's ``customMatchingId``: a record property equal to an event property."""
     EMAIL = "email"
     UTK = "utk"
     CREATED = "created"
@@ -221,6 +223,22 @@ class PropertyDefinition(CbeModel):
         return None
 
 
+class PrimaryObjectRule(CbeModel):
+    """How HubSpot matches a completion to its record by a value (``customMatchingId``): the
+    record of the event's object whose ``target_object_property_name`` equals the completion's
+    ``event_property_name``."""
+
+    event_property_name: str
+    target_object_property_name: str
+
+
+class CustomMatchingId(CbeModel):
+    """HubSpot's ``customMatchingId`` of an event definition (definitions spec,
+    ``ExternalObjectResolutionMappingRequest``)."""
+
+    primary_object_rule: PrimaryObjectRule
+
+
 class EventDefinition(CbeModel):
     """A custom behavioral event as the wizard creates it."""
 
@@ -237,6 +255,8 @@ class EventDefinition(CbeModel):
     snippet: str | None = None
     """The JavaScript the user kept in the wizard (JavaScript tracking only)."""
     archived: bool = False
+    custom_matching_id: CustomMatchingId | None = None
+    """Match completions to records by a value before objectId, email and utk."""
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

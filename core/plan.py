@@ -11,10 +11,11 @@ make unusable. Applying a plan with breaking changes needs to be asked for expli
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -26,8 +27,15 @@ from core.definitions import (
     build_property,
     check_event_name,
 )
-from core.errors import Rule, ValidationFailed, Violation, violations_from_pydantic
-from core.models import CbeModel, EventDefinition, ObjectType, PropertyDefinition, TrackingMethod
+from core.errors import CbeError, Rule, ValidationFailed, Violation, violations_from_pydantic
+from core.models import (
+    CbeModel,
+    CustomMatchingId,
+    EventDefinition,
+    ObjectType,
+    PropertyDefinition,
+    TrackingMethod,
+)
 from core.occurrences import CompletionQuery, OccurrenceService
 from core.rules import (
     check_custom_property_count,
@@ -56,6 +64,7 @@ class PlanEvent(CbeModel):
     include_default_properties: bool = True
     archived: bool = False
     properties: list[PlanProperty] = []
+    custom_matching_id: CustomMatchingId | None = None
 
 
 class Plan(CbeModel):
@@ -68,22 +77,26 @@ class Plan(CbeModel):
 
 def export_plan(definitions: Sequence[EventDefinition]) -> str:
     """Every definition as a plan file: stable order, one field per line."""
-    events = [
-        {
-            "name": d.name,
-            "label": d.label,
-            "description": d.description,
-            "primaryObject": d.primary_object.value,
-            "trackingMethod": d.tracking_method.value,
-            "includeDefaultProperties": d.include_default_properties,
-            "archived": d.archived,
-            "properties": [_property_json(p) for p in d.properties],
-        }
-        for d in sorted(definitions, key=lambda d: d.name)
-    ]
+    events = [_event_json(d) for d in sorted(definitions, key=lambda d: d.name)]
     return (
         json.dumps({"cbePlan": PLAN_FORMAT, "events": events}, indent=2, ensure_ascii=False) + "\n"
     )
+
+
+def _event_json(d: EventDefinition) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": d.name,
+        "label": d.label,
+        "description": d.description,
+        "primaryObject": d.primary_object.value,
+        "trackingMethod": d.tracking_method.value,
+        "includeDefaultProperties": d.include_default_properties,
+        "archived": d.archived,
+        "properties": [_property_json(p) for p in d.properties],
+    }
+    if d.custom_matching_id is not None:  # only then: plans without one read as before
+        data["customMatchingId"] = d.custom_matching_id.to_json()
+    return data
 
 
 def _property_json(prop: PropertyDefinition) -> dict[str, Any]:
@@ -193,42 +206,280 @@ class Change:
     detail: str
     prop: str | None = None
     option: str | None = None
-    affected: int = 0
-    """Stored completions it would delete (a removed event) or make unusable (the others)."""
+    affected: int | None = 0
+    """Stored completions it would delete (a removed event) or make unusable (the others);
+    ``None`` where they cannot be counted (a remote portal)."""
 
     @property
     def breaking(self) -> bool:
         return self.kind in BREAKING
 
+    @property
+    def where(self) -> str:
+        """``event``, ``event.property`` or ``event.property.option``."""
+        return ".".join(p for p in (self.event, self.prop, self.option) if p)
+
+    def to_json(self) -> dict[str, Any]:
+        """The change for a program (``cbe plan diff --json``)."""
+        return {
+            "kind": self.kind.value,
+            "event": self.event,
+            "property": self.prop,
+            "option": self.option,
+            "detail": self.detail,
+            "breaking": self.breaking,
+            "affected": self.affected,
+            "description": self.describe(),
+        }
+
     def describe(self) -> str:
-        where = ".".join(p for p in (self.event, self.prop, self.option) if p)
-        text = f"{'BREAKING' if self.breaking else 'safe'}: {self.kind} {where}: {self.detail}"
+        text = f"{'BREAKING' if self.breaking else 'safe'}: {self.kind} {self.where}: {self.detail}"
+        if not self.breaking:
+            return text
+        if self.affected is None:
+            return f"{text} (the remote portal's completions are not counted)"
         if self.kind is ChangeKind.REMOVE_EVENT:
             return f"{text} ({self.affected:,} stored completion(s) would be deleted)"
-        if self.breaking:
-            return f"{text} ({self.affected:,} stored completion(s) would become unusable)"
-        return text
+        return f"{text} ({self.affected:,} stored completion(s) would become unusable)"
 
 
-class PlanService:
-    """Diff and apply plans against the portal's definitions."""
+CompletionTest = Callable[[Mapping[str, Any]], bool]
+
+
+class PlanTarget(Protocol):
+    """The portal a plan is diffed against and applied to: this database, or a remote portal
+    reached through HubSpot's definitions API (:mod:`core.remote`)."""
+
+    sets_tracking: bool
+    """Whether tracking method and archiving are the target's to change (HubSpot's API has
+    neither, so a remote portal keeps its own and the diff leaves them out)."""
+
+    def definitions(self) -> list[EventDefinition]:
+        """Every definition, archived ones included."""
+        ...
+
+    def deleted_names(self) -> set[str]:
+        """Names of deleted definitions, never to be used again (empty where unknown)."""
+        ...
+
+    def count(self, definition: EventDefinition, test: CompletionTest) -> int | None:
+        """How many stored completions of ``definition`` pass ``test``; None: not known."""
+        ...
+
+    def create(self, draft: DefinitionDraft, archived: bool) -> None: ...
+
+    def update(self, name: str, event: PlanEvent) -> None:
+        """Give the event ``event``'s label and description (and tracking and archiving, where
+        :attr:`sets_tracking`)."""
+        ...
+
+    def delete(self, name: str) -> None: ...
+
+    def add_property(self, name: str, draft: PropertyDraft) -> None: ...
+
+    def update_property(self, name: str, prop: PlanProperty) -> None:
+        """Give the property ``prop``'s label, description and options."""
+        ...
+
+    def delete_property(self, name: str, prop: str) -> None: ...
+
+
+class LocalTarget:
+    """This database's definitions, with its completions counted."""
+
+    sets_tracking = True
 
     def __init__(self, definitions: DefinitionService, occurrences: OccurrenceService) -> None:
         self._definitions = definitions
         self._occurrences = occurrences
 
+    def definitions(self) -> list[EventDefinition]:
+        return self._definitions.search(include_archived=True)
+
+    def deleted_names(self) -> set[str]:
+        return self._definitions.names_in_use()[1]
+
+    def count(self, definition: EventDefinition, test: CompletionTest) -> int:
+        query = CompletionQuery(event_names=frozenset({definition.fully_qualified_name}))
+        return sum(1 for c in self._occurrences.iterate(query) if test(c.properties))
+
+    def create(self, draft: DefinitionDraft, archived: bool) -> None:
+        created = self._definitions.create(draft)
+        if archived:
+            self._definitions.archive(created.name)
+
+    def update(self, name: str, event: PlanEvent) -> None:
+        service = self._definitions
+        service.update(
+            name,
+            label=event.label,
+            description=event.description,
+            tracking_method=event.tracking_method,
+        )
+        if service.get(name).archived != event.archived:
+            service.archive(name, archived=event.archived)
+
+    def delete(self, name: str) -> None:
+        self._definitions.delete(name)
+
+    def add_property(self, name: str, draft: PropertyDraft) -> None:
+        self._definitions.add_property(name, draft)
+
+    def update_property(self, name: str, prop: PlanProperty) -> None:
+        self._definitions.update_property(
+            name,
+            prop.name,
+            {
+                "label": prop.label,
+                "description": prop.description,
+                "options": [o.model_dump() for o in prop.options],
+            },
+        )
+
+    def delete_property(self, name: str, prop: str) -> None:
+        self._definitions.delete_property(name, prop)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One write of an apply: what it does, and the changes done once it (and the steps before
+    it) succeeded. A type change takes two steps: the property deleted, then created again."""
+
+    does: str
+    completes: tuple[Change, ...]
+    run: Callable[[], None]
+
+
+class PartlyApplied(CbeError):
+    """An apply stopped at a step: what was applied, what failed, and what was not applied.
+    Applying the same plan again finishes the job (the diff starts from what is there)."""
+
+    def __init__(
+        self, done: Sequence[Step], failed: Step, rest: Sequence[Step], cause: Exception
+    ) -> None:
+        self.applied = [c for s in done for c in s.completes]
+        self.failed = failed
+        self.not_applied = [c for s in (failed, *rest) for c in s.completes]
+        self.cause = cause
+        super().__init__(
+            f"Stopped at step {len(done) + 1} of {len(done) + 1 + len(rest)} ({failed.does}): "
+            f"{cause}. {len(self.applied)} change(s) applied, {len(self.not_applied)} not "
+            "applied; apply the same plan again to finish."
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """What was applied, the step that failed and why, and what was not applied."""
+        return {
+            "applied": [c.to_json() for c in self.applied],
+            "failed": {"step": self.failed.does, "error": str(self.cause)},
+            "notApplied": [c.to_json() for c in self.not_applied],
+        }
+
+    def report(self) -> list[str]:
+        """The changes applied and not applied, one per line."""
+        return [
+            *(f"applied: {c.describe()}" for c in self.applied),
+            f"failed: {self.failed.does}: {self.cause}",
+            *(f"not applied: {c.describe()}" for c in self.not_applied),
+        ]
+
+
+class PlanOutdated(CbeError):
+    """The portal changed between the diff a person approved and the apply: nothing was
+    written, so that only approved changes are ever made."""
+
+
+Progress = Callable[[int, int, str], None]
+"""Told before each step of an apply: the step's number (from 1), how many, what it does."""
+
+
+def diff_plan(raw: object, target: PlanTarget) -> list[Change]:
+    """The changes applying ``raw`` to ``target`` would make; :class:`ValidationFailed` if it
+    breaks a rule."""
+    plan, violations = read_plan(raw)
+    if violations or plan is None:
+        raise ValidationFailed(violations)
+    return _Differ(target).diff(plan)
+
+
+def apply_plan(
+    raw: object,
+    target: PlanTarget,
+    allow_breaking: bool = False,
+    progress: Progress | None = None,
+    approved: Sequence[Change] | None = None,
+) -> list[Change]:
+    """Make ``target``'s definitions what ``raw`` says; returns the changes made.
+
+    With breaking changes and not ``allow_breaking``, nothing is changed and
+    :class:`ValidationFailed` lists them. A step that fails raises :class:`PartlyApplied`;
+    applying again finishes the job, and applying a plan already applied changes nothing.
+    ``approved``: the changes a person saw and accepted; if the diff is no longer exactly
+    those, nothing is changed and :class:`PlanOutdated` says so.
+    """
+    changes = diff_plan(raw, target)
+    if approved is not None and changes != list(approved):
+        raise PlanOutdated(
+            f"The portal changed since the diff ({len(approved)} change(s) approved, "
+            f"{len(changes)} now); nothing was written. Diff again."
+        )
+    breaking = [c for c in changes if c.breaking]
+    if breaking and not allow_breaking:
+        raise ValidationFailed(
+            [
+                Violation(field=c.event, rule=Rule.BREAKING_CHANGE, message=c.describe())
+                for c in breaking
+            ]
+        )
+    plan, _ = read_plan(raw)
+    assert plan is not None
+    steps = _steps(plan, changes, target)
+    for i, step in enumerate(steps):
+        if progress is not None:
+            progress(i + 1, len(steps), step.does)
+        try:
+            step.run()
+        except CbeError as failure:
+            raise PartlyApplied(steps[:i], step, steps[i + 1 :], failure) from failure
+    return changes
+
+
+class PlanService:
+    """Diff and apply plans against the portal's definitions (or, given a target, against a
+    remote portal's)."""
+
+    def __init__(self, definitions: DefinitionService, occurrences: OccurrenceService) -> None:
+        self._definitions = definitions
+        self.local = LocalTarget(definitions, occurrences)
+
     def export(self) -> str:
         return export_plan(self._definitions.search(include_archived=True))
 
-    def diff(self, raw: object) -> list[Change]:
+    def diff(self, raw: object, target: PlanTarget | None = None) -> list[Change]:
         """The changes applying ``raw`` would make; :class:`ValidationFailed` if it breaks a
         rule."""
-        plan, violations = read_plan(raw)
-        if violations or plan is None:
-            raise ValidationFailed(violations)
-        current = {d.name: d for d in self._definitions.search(include_archived=True)}
+        return diff_plan(raw, target or self.local)
+
+    def apply(
+        self,
+        raw: object,
+        allow_breaking: bool = False,
+        target: PlanTarget | None = None,
+        progress: Progress | None = None,
+        approved: Sequence[Change] | None = None,
+    ) -> list[Change]:
+        """See :func:`apply_plan`; the target is this database unless given."""
+        return apply_plan(raw, target or self.local, allow_breaking, progress, approved)
+
+
+class _Differ:
+    def __init__(self, target: PlanTarget) -> None:
+        self._target = target
+
+    def diff(self, plan: Plan) -> list[Change]:
+        current = {d.name: d for d in self._target.definitions()}
         wanted = {e.name: e for e in plan.events}
-        _, deleted = self._definitions.names_in_use()
+        deleted = self._target.deleted_names()
         reused = [
             Violation(
                 field=f"events[{i}].name",
@@ -256,7 +507,7 @@ class PlanService:
                         ChangeKind.REMOVE_EVENT,
                         name,
                         "deleted with its completions; the name is never used again",
-                        affected=self._count(definition, lambda _: True),
+                        affected=self._target.count(definition, lambda _: True),
                     )
                 )
         return changes
@@ -264,12 +515,16 @@ class PlanService:
     def _event_changes(self, definition: EventDefinition, event: PlanEvent) -> list[Change]:
         name = definition.name
         changes: list[Change] = []
-        for field, old, new in (
+        fields: list[tuple[str, object, object]] = [
             ("label", definition.label, event.label),
             ("description", definition.description, event.description),
-            ("trackingMethod", definition.tracking_method.value, event.tracking_method.value),
-            ("archived", definition.archived, event.archived),
-        ):
+        ]
+        if self._target.sets_tracking:
+            fields += [
+                ("trackingMethod", definition.tracking_method.value, event.tracking_method.value),
+                ("archived", definition.archived, event.archived),
+            ]
+        for field, old, new in fields:
             if old != new:
                 changes.append(Change(ChangeKind.CHANGE_EVENT, name, f"{field} {old!r} -> {new!r}"))
         if definition.primary_object is not event.primary_object:
@@ -280,6 +535,17 @@ class PlanService:
                         rule=Rule.IMMUTABLE,
                         message=f"{name}'s object cannot change "
                         f"({definition.primary_object.value} to {event.primary_object.value}).",
+                    )
+                ]
+            )
+        if definition.custom_matching_id != event.custom_matching_id:
+            raise ValidationFailed(
+                [
+                    Violation(
+                        field=f"events.{name}.customMatchingId",
+                        rule=Rule.IMMUTABLE,
+                        message=f"{name}'s customMatchingId is set when the event is created "
+                        "(HubSpot's PATCH of a definition cannot change it).",
                     )
                 ]
             )
@@ -300,7 +566,7 @@ class PlanService:
                         f"{old_prop.type.value} -> {new_prop.type.value} (deleted and created "
                         "again)",
                         prop_name,
-                        affected=self._count(definition, _unparsable(prop_name, new_prop)),
+                        affected=self._target.count(definition, _unparsable(prop_name, new_prop)),
                     )
                 )
                 continue
@@ -313,7 +579,7 @@ class PlanService:
                         name,
                         "stored values stay, but no filter or report can use them",
                         prop_name,
-                        affected=self._count(definition, lambda c, p=prop_name: p in c),
+                        affected=self._target.count(definition, _has_property(prop_name)),
                     )
                 )
         return changes
@@ -347,102 +613,74 @@ class PlanService:
                         "stored values stay, but count as not an option",
                         prop,
                         value,
-                        affected=self._count(definition, _has_option(prop, value)),
+                        affected=self._target.count(definition, _has_option(prop, value)),
                     )
                 )
         if not changes and [o.value for o in old.options] != [o.value for o in new.options]:
             changes.append(Change(ChangeKind.CHANGE_PROPERTY, name, "options reordered", prop))
         return changes
 
-    def _count(self, definition: EventDefinition, test: Any) -> int:
-        query = CompletionQuery(event_names=frozenset({definition.fully_qualified_name}))
-        return sum(1 for c in self._occurrences.iterate(query) if test(c.properties))
 
-    def apply(self, raw: object, allow_breaking: bool = False) -> list[Change]:
-        """Make the portal's definitions what ``raw`` says; returns the changes made.
-
-        With breaking changes and not ``allow_breaking``, nothing is changed and
-        :class:`ValidationFailed` lists them.
-        """
-        changes = self.diff(raw)
-        breaking = [c for c in changes if c.breaking]
-        if breaking and not allow_breaking:
-            raise ValidationFailed(
-                [
-                    Violation(field=c.event, rule=Rule.BREAKING_CHANGE, message=c.describe())
-                    for c in breaking
-                ]
-            )
-        plan, _ = read_plan(raw)
-        assert plan is not None
-        wanted = {e.name: e for e in plan.events}
-        service = self._definitions
-        for change in changes:
-            event = wanted.get(change.event)
-            if change.kind is ChangeKind.REMOVE_EVENT:
-                service.delete(change.event)
-            elif change.kind is ChangeKind.ADD_EVENT:
-                assert event is not None
-                created = service.create(
-                    DefinitionDraft(
-                        label=event.label,
-                        name=event.name,
-                        description=event.description,
-                        primary_object=event.primary_object,
-                        include_default_properties=event.include_default_properties,
-                        tracking_method=event.tracking_method,
-                        property_definitions=[
-                            PropertyDraft.model_validate(p.model_dump()) for p in event.properties
-                        ],
-                    )
-                )
-                if event.archived:
-                    service.archive(created.name)
-        for name, event in wanted.items():
-            if any(c.event == name and c.kind is not ChangeKind.ADD_EVENT for c in changes):
-                self._apply_event(name, event, changes)
-        return changes
-
-    def _apply_event(self, name: str, event: PlanEvent, changes: list[Change]) -> None:
-        service = self._definitions
-        mine = [c for c in changes if c.event == name]
-        if any(c.kind is ChangeKind.CHANGE_EVENT for c in mine):
-            service.update(
-                name,
+def _steps(plan: Plan, changes: list[Change], target: PlanTarget) -> list[Step]:
+    """The writes that make ``changes``, in an order that always works: whole events first,
+    then each event's own fields, its removed properties, its added ones, its changed ones."""
+    wanted = {e.name: e for e in plan.events}
+    steps: list[Step] = []
+    for change in changes:
+        name = change.event
+        if change.kind is ChangeKind.REMOVE_EVENT:
+            steps.append(Step(f"delete event {name}", (change,), partial(target.delete, name)))
+        elif change.kind is ChangeKind.ADD_EVENT:
+            event = wanted[name]
+            draft = DefinitionDraft(
                 label=event.label,
+                name=event.name,
                 description=event.description,
+                primary_object=event.primary_object,
+                include_default_properties=event.include_default_properties,
                 tracking_method=event.tracking_method,
+                custom_matching_id=event.custom_matching_id,
+                property_definitions=[_draft(p) for p in event.properties],
             )
-            definition = service.get(name)
-            if definition.archived != event.archived:
-                service.archive(name, archived=event.archived)
-        want = {p.name: p for p in event.properties}
-        for change in mine:
-            if change.kind in (ChangeKind.REMOVE_PROPERTY, ChangeKind.CHANGE_TYPE):
-                assert change.prop is not None
-                service.delete_property(name, change.prop)
-        for change in mine:
-            if change.kind in (ChangeKind.ADD_PROPERTY, ChangeKind.CHANGE_TYPE):
-                assert change.prop is not None
-                prop = want[change.prop]
-                service.add_property(name, PropertyDraft.model_validate(prop.model_dump()))
-        touched = {
-            c.prop
-            for c in mine
-            if c.kind
-            in (ChangeKind.CHANGE_PROPERTY, ChangeKind.ADD_OPTION, ChangeKind.REMOVE_OPTION)
-        }
-        for prop_name in sorted(p for p in touched if p is not None):
-            prop = want[prop_name]
-            service.update_property(
-                name,
-                prop_name,
-                {
-                    "label": prop.label,
-                    "description": prop.description,
-                    "options": [o.model_dump() for o in prop.options],
-                },
-            )
+            run = partial(target.create, draft, event.archived)
+            steps.append(Step(f"create event {name}", (change,), run))
+    for name, event in wanted.items():
+        mine = [c for c in changes if c.event == name and c.kind is not ChangeKind.ADD_EVENT]
+        if mine:
+            steps += _event_steps(event, mine, target)
+    return steps
+
+
+def _event_steps(event: PlanEvent, mine: list[Change], target: PlanTarget) -> list[Step]:
+    name = event.name
+    want = {p.name: p for p in event.properties}
+    steps: list[Step] = []
+    own = tuple(c for c in mine if c.kind is ChangeKind.CHANGE_EVENT)
+    if own:
+        steps.append(Step(f"update event {name}", own, partial(target.update, name, event)))
+    for change in mine:
+        prop = change.prop or ""
+        if change.kind is ChangeKind.REMOVE_PROPERTY:
+            run = partial(target.delete_property, name, prop)
+            steps.append(Step(f"delete property {name}.{prop}", (change,), run))
+        elif change.kind is ChangeKind.CHANGE_TYPE:
+            run = partial(target.delete_property, name, prop)
+            steps.append(Step(f"delete property {name}.{prop} (to change its type)", (), run))
+    for change in mine:
+        prop = change.prop or ""
+        if change.kind in (ChangeKind.ADD_PROPERTY, ChangeKind.CHANGE_TYPE):
+            run = partial(target.add_property, name, _draft(want[prop]))
+            steps.append(Step(f"create property {name}.{prop}", (change,), run))
+    touched = (ChangeKind.CHANGE_PROPERTY, ChangeKind.ADD_OPTION, ChangeKind.REMOVE_OPTION)
+    for prop in sorted({c.prop for c in mine if c.kind in touched and c.prop is not None}):
+        done = tuple(c for c in mine if c.kind in touched and c.prop == prop)
+        run = partial(target.update_property, name, want[prop])
+        steps.append(Step(f"update property {name}.{prop}", done, run))
+    return steps
+
+
+def _draft(prop: PlanProperty) -> PropertyDraft:
+    return PropertyDraft.model_validate(prop.model_dump())
 
 
 def _unparsable(name: str, prop: PropertyDefinition) -> Any:
@@ -455,6 +693,10 @@ def _unparsable(name: str, prop: PropertyDefinition) -> Any:
         return isinstance(outcome, Violation) or bool(outcome.unusable)
 
     return test
+
+
+def _has_property(name: str) -> CompletionTest:
+    return lambda properties: name in properties
 
 
 def _has_option(name: str, value: str) -> Any:

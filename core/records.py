@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from core.clock import Clock
 from core.errors import Conflict, NotFound, Rule, Violation, fail_if
@@ -84,6 +84,25 @@ class RecordService:
                 if any(needle in value.casefold() for value in r.properties.values())
             ]
         return found
+
+    def with_properties(
+        self, object_type: ObjectType, wanted: Sequence[tuple[str, str]]
+    ) -> list[CrmRecord]:
+        """Records of a type (archived ones too: their completions stay theirs) whose every
+        ``(name, value)`` property equals the value, ignoring case; ``hs_object_id`` is the id,
+        as HubSpot lists it among a record's properties."""
+
+        def value_of(record: CrmRecord, name: str) -> str | None:
+            return record.id if name == "hs_object_id" else record.properties.get(name)
+
+        def matches(record: CrmRecord) -> bool:
+            for name, value in wanted:
+                found = value_of(record, name)
+                if found is None or found.casefold() != value.casefold():
+                    return False
+            return True
+
+        return [r for r in self._db.records.list_records(object_type) if matches(r)]
 
     def find_contact(self, email: str) -> CrmRecord:
         """The contact with this email; :class:`NotFound` when there is none."""

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import Rule, Violation
-from core.models import Completion, CrmRecord, Match
+from core.models import Completion, CrmRecord, Match, PrimaryObjectRule
 from core.ports import Database
 from core.rejections import RejectedRequest
+from core.rules import qualified_internal_name
 
 _SOURCES = {"api": "the HTTP API", "js": "the JavaScript collector", "import": "cbe send"}
 
@@ -33,6 +34,8 @@ class StoredSend:
     completion: Completion
     record: CrmRecord | None
     """The record whose timeline it is on now (None: on no record's timeline)."""
+    matching: PrimaryObjectRule | None = None
+    """The event's ``customMatchingId`` rule, when it has one."""
 
     @property
     def match(self) -> dict[str, Any]:
@@ -53,6 +56,12 @@ class StoredSend:
                 "sent": None,
                 "detail": "Stored before cbe kept how a record was matched.",
             }
+        rule = self.matching
+        if rule is not None and (
+            by is Match.CUSTOM_MATCHING_ID
+            or (by is Match.NONE and not (c.unmatched_object_id or c.email or c.utk))
+        ):
+            return self._custom_match(by, rule)
         if by is Match.NONE:
             value: str | None
             if c.unmatched_object_id:
@@ -82,6 +91,24 @@ class StoredSend:
             "sent": sent[by],
             "detail": f"Matched a {kind} by {by.value} {sent[by]!r}.",
         }
+
+    def _custom_match(self, by: Match, rule: PrimaryObjectRule) -> dict[str, Any]:
+        c = self.completion
+        kind = c.object_type.singular.lower()
+        value = c.properties.get(rule.event_property_name)
+        target, prop = rule.target_object_property_name, rule.event_property_name
+        if by is Match.NONE:
+            detail = (
+                f"No {kind} had {target} {value!r} (the event's {prop}, its customMatchingId) "
+                "when it arrived: accepted and kept unassociated, as HubSpot does "
+                "(`cbe serve --strict` refuses it)."
+            )
+            return {"by": "none", "sent": value, "detail": detail}
+        detail = (
+            f"Matched a {kind} by customMatchingId: its {target} equals the event's {prop} "
+            f"{value!r}."
+        )
+        return {"by": by.value, "sent": value, "detail": detail}
 
     def to_json(self) -> dict[str, Any]:
         c = self.completion
@@ -243,6 +270,15 @@ def _naming(request: RejectedRequest, key: str) -> list[Violation] | None:
     return list(request.violations)
 
 
+def _matching(db: Database, completion: Completion) -> PrimaryObjectRule | None:
+    """The ``customMatchingId`` rule of the completion's event, if it has one."""
+    name = qualified_internal_name(db.portal.portal_id, completion.event_name)
+    definition = None if name is None else db.definitions.get(name)
+    if definition is None or definition.custom_matching_id is None:
+        return None
+    return definition.custom_matching_id.primary_object_rule
+
+
 def trace(db: Database, key: str) -> Trace:
     """What happened to the sends whose uuid (or completion or rejected request id) is
     ``key``."""
@@ -251,7 +287,7 @@ def trace(db: Database, key: str) -> Trace:
         record = None
         if completion.object_id is not None:
             record = db.records.get(completion.object_type, completion.object_id)
-        found.stored.append(StoredSend(completion, record))
+        found.stored.append(StoredSend(completion, record, _matching(db, completion)))
     for request in reversed(db.rejections.list_all()):  # oldest first
         violations = _naming(request, key)
         if violations is None:

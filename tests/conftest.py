@@ -36,6 +36,15 @@ def _steady_cursors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)
 
 
+@pytest.fixture(autouse=True)
+def _lasting_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Toasts stay until the test ends: they expire by the wall clock (5 s), so on a busy machine
+    a toast could vanish between the step that raised it and the assertion or screenshot."""
+    from textual.app import App
+
+    monkeypatch.setattr(App, "NOTIFICATION_TIMEOUT", 3600)
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(NOW)

@@ -13,6 +13,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 
+from core.remote import RemoteOpener
 from core.services import Services
 from tui.commands import CbeCommands
 from tui.formatting import escape
@@ -68,6 +69,7 @@ class CbeApp(App[None]):
         refresh_seconds: float = 2.0,
         api_url: str = DEFAULT_API_URL,
         export_dir: Path | None = None,
+        open_remote: RemoteOpener | None = None,
     ) -> None:
         super().__init__()
         self.services = services
@@ -77,6 +79,8 @@ class CbeApp(App[None]):
         """Where `cbe serve` listens, for the API examples."""
         self.export_dir = export_dir or Path.cwd()
         """Where report tables are saved as CSV."""
+        self.open_remote = open_remote
+        """Reaches a remote portal for the plan dialog (given by the composition root)."""
         self.last_event: str | None = None
         """The event whose details were shown last (opened, edited or just created): the
         events list puts its cursor back on it."""

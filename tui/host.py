@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from core.remote import RemoteOpener
 from core.services import Services
 
 
@@ -23,6 +24,9 @@ class CbeHost(Protocol):
     """Where ``cbe serve`` is expected, for the examples screens show."""
     export_dir: Path
     """Where exports are written."""
+    open_remote: RemoteOpener | None
+    """Reaches a remote portal (HubSpot, another ``cbe serve``) for the plan dialog; None:
+    this app was started without one."""
 
     def action_section(self, mode: str) -> None:
         """Go to a section (its screens keep their place)."""

@@ -13,7 +13,8 @@ from api.deps import services_of
 from api.routes.paging import decode_offset, encode_offset, next_link
 from core.hubspot import definition_to_hubspot, property_to_hubspot
 
-router = APIRouter(prefix="/events/v3/event-definitions", tags=["event definitions"])
+# served under each prefix of api.versions.DEFINITIONS
+router = APIRouter(tags=["event definitions"])
 
 JSONBody = Annotated[dict[str, Any], Body()]
 

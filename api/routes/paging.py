@@ -35,5 +35,10 @@ def decode_offset(after: str | None) -> int:
 
 
 def next_link(base: str, after: str) -> str:
+    return cursor_link(base, "after", after)
+
+
+def cursor_link(base: str, name: str, cursor: str) -> str:
+    """``base`` (a URL without its cursor) with ``name=cursor`` added."""
     separator = "&" if "?" in base else "?"
-    return f"{base}{separator}after={after}"
+    return f"{base}{separator}{name}={cursor}"

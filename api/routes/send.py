@@ -14,7 +14,7 @@ from api.sendqueue import SendQueue
 from api.tags import run_tag
 from core.models import Source
 
-router = APIRouter(prefix="/events/v3/send", tags=["send"])
+router = APIRouter(tags=["send"])  # served under each prefix of api.versions.SEND
 
 
 @router.post("", status_code=204)

@@ -34,7 +34,7 @@ class Server:
         return httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {token or self.token}"},
-            timeout=10,
+            timeout=60,
         )
 
 
@@ -57,15 +57,16 @@ def start_server(db: Path, *extra: str) -> Server:
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # Generous: on a machine whose cores are busy elsewhere a start can take many seconds.
+    deadline = time.monotonic() + 120
     while True:
         try:
-            httpx.get(f"{url}/tracking.js", timeout=1)
+            httpx.get(f"{url}/tracking.js", timeout=5)
             break
         except httpx.TransportError:
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                process.kill()
+                process.kill()  # before reading: a live server's output never ends
+                output, _ = process.communicate()
                 raise RuntimeError(f"cbe serve did not start:\n{output}") from None
             time.sleep(0.05)
     portal = json.loads(

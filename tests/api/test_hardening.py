@@ -381,7 +381,7 @@ def test_placeholder_names_in_a_tag_or_snippet_are_carried_literally(
         path = tmp_path / "tracking.js"
         path.write_text(script)
         checked = subprocess.run(
-            [NODE, "--check", str(path)], capture_output=True, text=True, timeout=20, check=False
+            [NODE, "--check", str(path)], capture_output=True, text=True, timeout=120, check=False
         )
         assert checked.returncode == 0, checked.stderr
 

@@ -248,7 +248,7 @@ def run_snippet(tmp_path: Path, snippet: str) -> Any:
         [NODE, str(_write(tmp_path, "snippet.js", script))],
         capture_output=True,
         text=True,
-        timeout=20,
+        timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -261,7 +261,7 @@ def node_check(tmp_path: Path, code: str) -> None:
         [NODE, "--check", str(_write(tmp_path, "check.js", code))],
         capture_output=True,
         text=True,
-        timeout=20,
+        timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -280,7 +280,7 @@ def run_node_example(tmp_path: Path, code: str) -> tuple[dict[str, Any], list[st
         [NODE, str(_write(tmp_path, "example.js", stub + code))],
         capture_output=True,
         text=True,
-        timeout=20,
+        timeout=120,
         check=False,
         env={**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN},
     )
@@ -302,13 +302,13 @@ def run_curl_example(tmp_path: Path, command: str) -> list[str]:
     script = "curl() { printf '%s\\0' \"$@\"; }\n" + command
     path = _write(tmp_path, "example.sh", script)
     checked = subprocess.run(
-        [BASH, "-n", str(path)], capture_output=True, text=True, timeout=20, check=False
+        [BASH, "-n", str(path)], capture_output=True, text=True, timeout=120, check=False
     )
     assert checked.returncode == 0, checked.stderr
     result = subprocess.run(
         [BASH, str(path)],
         capture_output=True,
-        timeout=20,
+        timeout=120,
         check=False,
         env={**os.environ, "TOKEN": TOKEN},
         cwd=tmp_path,
@@ -952,7 +952,7 @@ def run_page(tmp_path: Path, snippet: str, then: str, path: str = "/") -> list[i
         [NODE, str(_write(tmp_path, "page.js", script))],
         capture_output=True,
         text=True,
-        timeout=20,
+        timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -11,6 +11,7 @@ import pytest
 
 from core.clock import format_utc
 from core.errors import Rule, ValidationFailed
+from core.ingestion import Mode
 from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.occurrences import CompletionQuery, decode_cursor, encode_cursor
 from core.services import Services
@@ -284,3 +285,73 @@ def test_a_bad_cursor_is_a_validation_failure(
 def test_a_cursor_round_trips(history: list[Completion]) -> None:
     completion = history[3]
     assert decode_cursor(encode_cursor(completion)) == (completion.occurred_at, completion.id)
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_before_walks_back_over_the_pages_after_walked(
+    services: Services, history: list[Completion], newest_first: bool
+) -> None:
+    """Across months and the three completions of one moment, in both orders."""
+    query = CompletionQuery(limit=4, newest_first=newest_first)
+    forward = [services.occurrences.page(query)]
+    assert forward[0].prev_before is None
+    while forward[-1].next_after:
+        forward.append(services.occurrences.page(replace(query, after=forward[-1].next_after)))
+    backward = [forward[-1]]
+    while backward[-1].prev_before:
+        backward.append(services.occurrences.page(replace(query, before=backward[-1].prev_before)))
+    assert [[c.id for c in p.results] for p in backward[::-1]] == [
+        [c.id for c in p.results] for p in forward
+    ]
+    expected = history[::-1] if newest_first else history
+    assert [c.id for p in forward for c in p.results] == [c.id for c in expected]
+
+
+def test_after_and_before_together_are_refused(
+    services: Services, history: list[Completion]
+) -> None:
+    cursor = encode_cursor(history[3])
+    with pytest.raises(ValidationFailed) as raised:
+        services.occurrences.page(CompletionQuery(after=cursor, before=cursor))
+    assert only_violation(raised).field == "before"
+
+
+def test_object_ids_keep_the_completions_of_those_records(
+    services: Services, history: list[Completion], contact: CrmRecord, bob: CrmRecord
+) -> None:
+    def listed(ids: frozenset[str]) -> list[str]:
+        page = services.occurrences.page(CompletionQuery(object_ids=ids, limit=1000))
+        return [c.id for c in page.results]
+
+    assert listed(frozenset({contact.id})) == [
+        c.id for c in history[::-1] if c.object_id == contact.id
+    ]
+    assert len(listed(frozenset({contact.id, bob.id}))) == 27
+    assert listed(frozenset()) == []
+
+
+def test_associated_only_leaves_out_completions_of_no_record(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    services.ingestion.send_batch(
+        {
+            "inputs": [
+                body(viewed_car, objectId=contact.id),
+                body(viewed_car, utk="utk-nobody"),
+                body(viewed_car, email="nobody@example.com"),
+            ]
+        },
+        mode=Mode.HUBSPOT,  # kept unassociated, as HubSpot accepts them
+    )
+    everything = services.occurrences.page(CompletionQuery()).results
+    associated = services.occurrences.page(CompletionQuery(associated_only=True)).results
+    assert len(everything) == 3
+    assert [c.object_id for c in associated] == [contact.id]
+
+
+def test_visible_event_types_add_hubspots_own(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    visible = services.occurrences.visible_event_types()
+    assert visible[0] == viewed_car.fully_qualified_name
+    assert "e_visited_page" in visible[1:]

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import Rule, ValidationFailed
 from core.models import CrmRecord, EventDefinition
-from core.plan import ChangeKind, read_plan
+from core.plan import ChangeKind, PlanOutdated, read_plan
 from core.services import Services
 
 
@@ -158,3 +158,16 @@ def test_a_deleted_events_name_is_refused_before_anything_changes(
         ("events[1].name", Rule.NAME_DELETED)
     ]
     assert services.definitions.get("viewed_car").label == "Viewed Car"  # nothing changed
+
+
+def test_apply_makes_only_the_approved_changes_or_none(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    plan = _plan(services)
+    _event(plan, "viewed_car")["label"] = "Viewed a car"
+    approved = services.plans.diff(plan)
+    services.definitions.update("viewed_car", description="changed meanwhile")
+    with pytest.raises(PlanOutdated, match="1 change\\(s\\) approved, 2 now"):
+        services.plans.apply(plan, approved=approved)
+    assert services.definitions.get("viewed_car").label == "Viewed Car"
+    assert services.plans.apply(plan, approved=services.plans.diff(plan))
