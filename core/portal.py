@@ -59,7 +59,7 @@ class PortalService:
         Requests the quarantine kept stay as they were sent.
         """
         fail_if(check_portal_id(portal_id))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             old = self._db.portal.portal_id
             definitions = self._db.definitions.list_all()
             names = {d.name for d in definitions}
@@ -98,4 +98,5 @@ class PortalService:
                     workflows += 1
             if old != portal_id:
                 self._db.replace_portal(self._db.portal.model_copy(update={"portal_id": portal_id}))
+            unit.commit()
         return PortalIdChange(old, portal_id, changed_definitions, completions, workflows)

@@ -69,7 +69,7 @@ class WorkflowService:
 
     def create(self, name: str, object_type: ObjectType) -> Workflow:
         fail_if(_check_name(name))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             now = self._clock.now()
             workflow = Workflow(
                 id=self._db.workflows.next_workflow_id(),
@@ -79,6 +79,7 @@ class WorkflowService:
                 updated_at=now,
             )
             self._db.workflows.save_workflow(workflow)
+            unit.commit()
             return workflow
 
     def update(
@@ -90,7 +91,7 @@ class WorkflowService:
         trigger_event: str | None = None,
         record_ids: Iterable[str] | None = None,
     ) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             changes: dict[str, object] = {}
             if name is not None:
@@ -107,11 +108,12 @@ class WorkflowService:
             updated = self._save(workflow, changes)
             if updated.enabled:
                 self._enroll_list(updated)
+            unit.commit()
             return updated
 
     def set_enabled(self, workflow_id: str, enabled: bool) -> Workflow:
         """Turn a workflow on (enrollments resume, a list is enrolled) or off (all pause)."""
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             if enabled:
                 fail_if(self._check_runnable(workflow))
@@ -119,12 +121,14 @@ class WorkflowService:
             if enabled:
                 self._enroll_list(updated)
                 self.advance()
+            unit.commit()
             return updated
 
     def delete(self, workflow_id: str) -> None:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             self.get(workflow_id)
             self._db.workflows.delete_workflow(workflow_id)
+            unit.commit()
 
     def _check_runnable(self, workflow: Workflow) -> list[Violation]:
         found = []
@@ -149,24 +153,28 @@ class WorkflowService:
     # -- actions -----------------------------------------------------------------------------
 
     def add_action(self, workflow_id: str, action: Action, position: int | None = None) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             checked = self._checked_action(workflow, action)
             actions = list(workflow.actions)
             actions.insert(len(actions) if position is None else position, checked)
-            return self._save(workflow, {"actions": actions})
+            saved = self._save(workflow, {"actions": actions})
+            unit.commit()
+            return saved
 
     def replace_action(self, workflow_id: str, action: Action) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             checked = self._checked_action(workflow, action)
             if all(a.id != action.id for a in workflow.actions):
                 raise NotFound(f"The workflow has no action {action.id}.")
             actions = [checked if a.id == action.id else a for a in workflow.actions]
-            return self._save(workflow, {"actions": actions})
+            saved = self._save(workflow, {"actions": actions})
+            unit.commit()
+            return saved
 
     def move_action(self, workflow_id: str, action_id: str, step: int) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             actions = list(workflow.actions)
             index = next((i for i, a in enumerate(actions) if a.id == action_id), None)
@@ -174,13 +182,17 @@ class WorkflowService:
                 raise NotFound(f"The workflow has no action {action_id}.")
             target = max(0, min(index + step, len(actions) - 1))
             actions.insert(target, actions.pop(index))
-            return self._save(workflow, {"actions": actions})
+            saved = self._save(workflow, {"actions": actions})
+            unit.commit()
+            return saved
 
     def delete_action(self, workflow_id: str, action_id: str) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             actions = [a for a in workflow.actions if a.id != action_id]
-            return self._save(workflow, {"actions": actions})
+            saved = self._save(workflow, {"actions": actions})
+            unit.commit()
+            return saved
 
     def new_action_id(self, workflow: Workflow) -> str:
         used = {a.id for a in workflow.actions}
@@ -259,7 +271,7 @@ class WorkflowService:
 
     def enroll(self, workflow_id: str, record_ids: Iterable[str]) -> list[Enrollment]:
         """Enroll records (each once per workflow); returns the new enrollments."""
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             made = []
             for record_id in record_ids:
@@ -272,6 +284,7 @@ class WorkflowService:
                     made.append(enrollment)
             if workflow.enabled:
                 self.advance()
+            unit.commit()
             return made
 
     def _enroll(
@@ -307,7 +320,7 @@ class WorkflowService:
         completions = [c for c in completions if c.object_id is not None]
         if not completions:
             return
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             labels = {d.fully_qualified_name: d.label for d in self._db.definitions.list_all()}
             for workflow in self.all():
                 if not (workflow.enabled and workflow.trigger is TriggerKind.EVENT):
@@ -322,6 +335,7 @@ class WorkflowService:
                         self._enroll(workflow, c.object_id, c.occurred_at, f"completed {label}")
             records = {(c.object_type, c.object_id) for c in completions}
             self.advance(only=records)
+            unit.commit()
 
     def advance(self, only: set[tuple[ObjectType, str | None]] | None = None) -> int:
         """Move every active enrollment of every enabled workflow as far as it can go now.
@@ -330,7 +344,7 @@ class WorkflowService:
         """
         now = self._clock.now()
         changed = 0
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflows = {w.id: w for w in self.all() if w.enabled}
             definitions = {d.fully_qualified_name: d for d in self._db.definitions.list_all()}
             for enrollment in self._db.workflows.list_enrollments(None, active_only=True):
@@ -343,6 +357,7 @@ class WorkflowService:
                 if moved is not enrollment:
                     self._db.workflows.save_enrollment(moved)
                     changed += 1
+            unit.commit()
         return changed
 
     def _run(

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api import server
 from api.app import create_app
+from cli.bootstrap import warm_up
 from core.clock import FixedClock
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
@@ -140,7 +141,7 @@ def test_serve_readies_its_process_before_it_listens(
     monkeypatch.setattr(store, "prepare_writes", lambda: calls.append("prepare_writes"))
     monkeypatch.setattr(server, "gc", Collector())
     monkeypatch.setattr(server.uvicorn, "run", lambda *args, **kwargs: calls.append("listen"))
-    server.serve(services, "127.0.0.1", 0, "token")
+    server.serve(services, "127.0.0.1", 0, "token", warm_up=lambda: warm_up(services))
     # the taken uuids are loaded, frozen with the rest, and the youngest objects collected
     # less often than Python's default of 700
     assert calls == ["prepare_writes", "freeze", (server.YOUNG_OBJECTS, 10, 10), "listen"]

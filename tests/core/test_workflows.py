@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from cli.bootstrap import open_services
+from cli.bootstrap import database_folder, open_services
 from core.clock import FixedClock
 from core.errors import NotFound, ValidationFailed
 from core.filters import Operator, PropertyFilter
@@ -250,6 +250,7 @@ def test_list_trigger_enrolls_the_list_when_turned_on(
     assert set(_where(services, workflow)) == {contacts[0].id, contacts[2].id}
 
 
+@pytest.mark.adapters("tiny")  # reads the files
 def test_a_restart_resumes_and_nothing_runs_twice(
     services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord], clock: FixedClock
 ) -> None:
@@ -257,7 +258,7 @@ def test_a_restart_resumes_and_nothing_runs_twice(
     services.workflows.enroll(workflow.id, [contacts[0].id])
     # another process, with its own clock, later: it sees the same waiting record
     later = FixedClock(NOW + timedelta(hours=2))
-    other = open_services(services.db.location, clock=later)
+    other = open_services(database_folder(services), clock=later)
     try:
         assert other.workflows.advance() == 1
         assert other.workflows.advance() == 0
