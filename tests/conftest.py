@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,11 +39,17 @@ def _steady_cursors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _lasting_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Toasts stay until the test ends: they expire by the wall clock (5 s), so on a busy machine
-    a toast could vanish between the step that raised it and the assertion or screenshot."""
+    """Toasts stay until the test ends, whatever timeout the app gives them: they expire by the
+    wall clock, so on a busy machine a toast could vanish between the step that raised it and
+    the assertion or screenshot that looks for it."""
     from textual.app import App
 
-    monkeypatch.setattr(App, "NOTIFICATION_TIMEOUT", 3600)
+    notify = App.notify
+
+    def lasting(self: App[object], message: str, **options: Any) -> None:
+        notify(self, message, **{**options, "timeout": 3600})
+
+    monkeypatch.setattr(App, "notify", lasting)
 
 
 @pytest.fixture
