@@ -13,7 +13,7 @@ import io
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -483,6 +483,60 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def percent(share: float) -> str:
     return f"{share * 100:.1f}%"
+
+
+def csv_share(share: float) -> str:
+    """A share as a CSV cell: a fraction a spreadsheet reads as a number."""
+    return f"{share:.4f}"
+
+
+Table = tuple[list[str], list[list[object]]]
+"""A report table: its header and rows, the same columns in ``cbe report`` and the app."""
+
+NOT_AN_OPTION = "(not an option)"
+"""The event report's row for completions whose enumeration values are not options."""
+
+
+def analysis_table(analysis: Analysis) -> Table:
+    """The analyze table: one row per event."""
+    header = ["Event", "Internal name", "Completions", "Unique records"]
+    rows: list[list[object]] = [
+        [r.definition.label, r.definition.name, r.completions, r.unique_records]
+        for r in analysis.rows
+    ]
+    return header, rows
+
+
+def event_report_table(report: EventReport, share: Callable[[float], str] = csv_share) -> Table:
+    """The event report's breakdowns as one table: a row per property value, then a
+    ``(not an option)`` row for the completions counted apart (no share: they are not in the
+    shares' total)."""
+    header = ["Property", "Internal name", "Value", "Completions", "Share"]
+    rows: list[list[object]] = []
+    for breakdown in report.properties:
+        prop = breakdown.prop
+        rows.extend(
+            [prop.label, prop.name, r.label, r.count, share(r.share)] for r in breakdown.rows
+        )
+        if breakdown.unusable:
+            rows.append([prop.label, prop.name, NOT_AN_OPTION, breakdown.unusable, ""])
+    return header, rows
+
+
+def attribution_table(result: Attribution, share: Callable[[float], str] = csv_share) -> Table:
+    """The attribution table: a row per value of the dimension, first and last touch."""
+    header = [
+        result.dimension.label,
+        "First touch",
+        "First touch share",
+        "Last touch",
+        "Last touch share",
+    ]
+    rows: list[list[object]] = [
+        [r.value, r.first_touch, share(r.first_share), r.last_touch, share(r.last_share)]
+        for r in result.rows
+    ]
+    return header, rows
 
 
 class ReportService:

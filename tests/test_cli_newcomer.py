@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from cli.bootstrap import open_services
 from cli.main import main
+from core.models import ObjectType
 from tests.test_cli import _definition
 
 
@@ -81,3 +86,52 @@ def test_codegen_takes_an_event_by_internal_name_qualified_name_or_label(
         "Error: No event is named 'Viewed Cars' (an internal name, fully qualified name or "
         "label); the events are: viewed_car.\n"
     )
+
+
+def test_report_csvs_keep_the_not_an_option_bucket_and_name_each_share(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    db = tmp_path / "db"
+    services = open_services(db)
+    try:
+        ann = services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+        event = services.definitions.create(
+            {
+                "label": "Viewed Car",
+                "propertyDefinitions": [
+                    {
+                        "label": "Condition",
+                        "type": "enumeration",
+                        "options": [{"label": "New", "value": "new"}],
+                    }
+                ],
+            }
+        )
+        for value in ("new", "rusty"):
+            services.ingestion.send(
+                {
+                    "eventName": event.fully_qualified_name,
+                    "objectId": ann.id,
+                    "occurredAt": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+                    "properties": {"condition": value, "hs_touchpoint_source": "REFERRALS"},
+                }
+            )
+    finally:
+        services.close()
+    report = runner.invoke(main, ["report", "event", "viewed_car", "--db", str(db), "--csv"])
+    assert report.exit_code == 0, report.output
+    rows = list(csv.reader(io.StringIO(report.output)))
+    assert rows[0] == ["Property", "Internal name", "Value", "Completions", "Share"]
+    assert ["Condition", "condition", "New", "1", "1.0000"] in rows
+    assert ["Condition", "condition", "(not an option)", "1", ""] in rows
+    attribution = runner.invoke(
+        main, ["report", "attribution", "viewed_car", "--db", str(db), "--csv"]
+    )
+    assert attribution.exit_code == 0, attribution.output
+    assert next(csv.reader(io.StringIO(attribution.output))) == [
+        "Touchpoint source",
+        "First touch",
+        "First touch share",
+        "Last touch",
+        "Last touch share",
+    ]

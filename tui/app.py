@@ -15,6 +15,7 @@ from textual.screen import ModalScreen, Screen
 
 from core.services import Services
 from tui.commands import CbeCommands
+from tui.dialogs.save_as import default_export_dir
 from tui.formatting import escape
 from tui.screens.base import CbeScreen
 from tui.screens.events import EventsScreen
@@ -75,8 +76,9 @@ class CbeApp(App[None]):
         """How often screens look for changes made by other processes (0: never)."""
         self.api_url = api_url
         """Where `cbe serve` listens, for the API examples."""
-        self.export_dir = export_dir or Path.cwd()
-        """Where report tables are saved as CSV."""
+        self.export_dir = export_dir or default_export_dir()
+        """Where report tables and plans are offered to be saved (then the last folder used):
+        never the working directory, often a repository."""
         self.last_event: str | None = None
         """The event whose details were shown last (opened, edited or just created): the
         events list puts its cursor back on it."""

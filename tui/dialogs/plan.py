@@ -51,9 +51,11 @@ class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
     """
     BINDINGS = [Binding("escape", "close", "Close", priority=True)]
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, folder: Path) -> None:
         super().__init__()
         self.services = services
+        self.folder = folder
+        """Where the file is offered (the app's export folder, never the working directory)."""
         self.applied = False
 
     def compose(self) -> ComposeResult:
@@ -65,7 +67,7 @@ class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
                 "costs); apply it. The same as cbe plan export|diff|apply.",
                 classes="hint",
             )
-            yield Input(str(Path.cwd() / DEFAULT_FILE), id="plan-file")
+            yield Input(str(self.folder / DEFAULT_FILE), select_on_focus=False, id="plan-file")
             with Horizontal(classes="buttons"):
                 yield Button("Export", id="export", variant="primary")
                 yield Button("Diff", id="diff")

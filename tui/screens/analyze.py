@@ -26,6 +26,10 @@ from core.analytics import (
     Frequency,
     PropertyBreakdown,
     RangePreset,
+    Table,
+    analysis_table,
+    attribution_table,
+    event_report_table,
     percent,
     resolve_range,
     to_csv,
@@ -39,17 +43,23 @@ from tui.screens.base import CbeScreen
 from tui.widgets.filter_builder import FilterBuilder
 
 
-def export(
-    screen: CbeScreen, name: str, header: Sequence[str], rows: list[Sequence[object]]
-) -> Path:
-    """Write a report table as CSV into the export folder and say where."""
-    folder = screen.cbe.export_dir
-    folder.mkdir(parents=True, exist_ok=True)
+def export(screen: CbeScreen, name: str, table: Table) -> None:
+    """Ask where to save a report table as CSV (the last folder used, first the downloads
+    folder), save it there and say where."""
+    from tui.dialogs.save_as import SaveAsDialog
+
+    header, rows = table
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
-    path = folder / f"cbe-{safe}.csv"
-    path.write_text(to_csv(header, rows), encoding="utf-8", newline="")
-    screen.notify(f"Saved {len(rows)} row(s) to {escape(str(path))}", title="CSV export")
-    return path
+    default = screen.cbe.export_dir / f"cbe-{safe}.csv"
+
+    def saved(path: Path | None) -> None:
+        if path is not None:
+            screen.cbe.export_dir = path.parent  # the next export offers the same folder
+            screen.notify(f"Saved {len(rows)} row(s) to {escape(str(path))}", title="CSV export")
+
+    screen.app.push_screen(
+        SaveAsDialog("Export CSV", f"{len(rows)} row(s)", default, to_csv(header, rows)), saved
+    )
 
 
 _COLUMNS = [
@@ -269,16 +279,8 @@ class AnalyzeScreen(CbeScreen):
     def action_export(self) -> None:
         if self.analysis is None:
             return
-        rows: list[Sequence[object]] = [
-            (r.definition.label, r.definition.fully_qualified_name, r.completions, r.unique_records)
-            for r in self.analysis.rows
-        ]
-        export(
-            self,
-            f"analyze-{self.analysis.period.start}-{self.analysis.period.end}",
-            ["Event", "Fully qualified name", "Completions", "Unique records"],
-            rows,
-        )
+        period = self.analysis.period
+        export(self, f"analyze-{period.start}-{period.end}", analysis_table(self.analysis))
 
 
 class FilterDialog(FirstFieldFocused, ModalScreen[PropertyFilter | None]):
@@ -438,17 +440,8 @@ class EventReportScreen(CbeScreen):
     def action_export(self) -> None:
         if self.report is None:
             return
-        rows: list[Sequence[object]] = [
-            (b.prop.label, b.prop.name, row.label, row.count, f"{row.share:.4f}")
-            for b in self.report.properties
-            for row in b.rows
-        ]
-        export(
-            self,
-            f"event-{self.definition.name}-{self.period.start}-{self.period.end}",
-            ["Property", "Internal name", "Value", "Completions", "Share"],
-            rows,
-        )
+        name = f"event-{self.definition.name}-{self.period.start}-{self.period.end}"
+        export(self, name, event_report_table(self.report))
 
     def action_back(self) -> None:
         self.dismiss()
@@ -534,7 +527,7 @@ class AttributionScreen(CbeScreen):
         table = self.query_one("#attribution", DataTable)
         fill_sized(
             table,
-            ["Value", "First touch", "Share", "Last touch", "Share"],
+            ["Value", "First touch", "First touch share", "Last touch", "Last touch share"],
             [
                 (
                     row.value,
@@ -550,16 +543,8 @@ class AttributionScreen(CbeScreen):
     def action_export(self) -> None:
         if self.result is None:
             return
-        rows: list[Sequence[object]] = [
-            (r.value, r.first_touch, f"{r.first_share:.4f}", r.last_touch, f"{r.last_share:.4f}")
-            for r in self.result.rows
-        ]
-        export(
-            self,
-            f"attribution-{self.definition.name}-{self.result.dimension.value.lower()}",
-            [self.result.dimension.label, "First touch", "Share", "Last touch", "Share"],
-            rows,
-        )
+        name = f"attribution-{self.definition.name}-{self.result.dimension.value.lower()}"
+        export(self, name, attribution_table(self.result))
 
     def action_back(self) -> None:
         self.dismiss()

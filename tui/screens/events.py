@@ -182,7 +182,7 @@ class EventsScreen(CbeScreen):
             if applied:
                 self.reload()
 
-        self.app.push_screen(PlanDialog(self.services), closed)
+        self.app.push_screen(PlanDialog(self.services, self.cbe.export_dir), closed)
 
     def action_rejections(self) -> None:
         """What the strict path refused, kept (see core.rejections)."""
