@@ -6,15 +6,18 @@ import csv
 from datetime import timedelta
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Button, Input, Static
 
-from core.models import CrmRecord, EventDefinition
+from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
+from core.workflow_models import TriggerKind
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.app import CbeApp
 from tui.dialogs.save_as import SaveAsDialog, default_export_dir
+from tui.dialogs.workflow import EnrollDialog, TriggerDialog
 from tui.screens.analyze import AttributionScreen, EventReportScreen
+from tui.screens.workflows import WorkflowScreen
 
 
 def _send(
@@ -84,3 +87,34 @@ async def test_the_event_reports_csv_keeps_the_not_an_option_bucket_and_names_co
         await step(pilot, "x", "escape")
         assert isinstance(app.screen, AttributionScreen)
         assert len(list((tmp_path / "reports").iterdir())) == 2
+
+
+async def test_a_list_trigger_picks_records_by_name_not_by_id(services: Services) -> None:
+    ann = services.records.create(
+        ObjectType.CONTACT, {"email": "ann@example.com", "firstname": "Ann"}
+    )
+    services.records.create(ObjectType.CONTACT, {"email": "jan@example.com", "firstname": "Jan"})
+    workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "3")
+        app.push_screen(WorkflowScreen(workflow.id))
+        await settle(pilot)
+        await step(pilot, "t")
+        dialog = app.screen
+        assert isinstance(dialog, TriggerDialog)
+        assert not dialog.query("#record-ids")  # no field for ids no screen shows
+        assert "None yet" in str(dialog.query_one("#list-records", Static).render())
+        dialog.query_one("#pick-records", Button).focus()
+        await step(pilot, "enter")
+        assert isinstance(app.screen, EnrollDialog)
+        await type_text(pilot, "ann")
+        await step(pilot, "down", "space", "ctrl+s")
+        assert app.screen is dialog
+        assert "1 on the list: Ann" in str(dialog.query_one("#list-records", Static).render())
+        await step(pilot, "ctrl+s")
+        assert isinstance(app.screen, WorkflowScreen)
+    saved = services.workflows.get(workflow.id)
+    assert saved.trigger is TriggerKind.LIST
+    assert saved.record_ids == [ann.id]

@@ -397,7 +397,8 @@ class WorkflowScreen(CbeScreen):
                 )
             )
 
-        self.app.push_screen(TriggerDialog(self.workflow, self._events()), chosen)
+        records = self.services.records.search(self.workflow.object_type)
+        self.app.push_screen(TriggerDialog(self.workflow, self._events(), records), chosen)
 
     def action_enroll(self) -> None:
         workflow = self.workflow
