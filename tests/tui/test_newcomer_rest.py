@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from core.workflow_models import TriggerKind
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.app import CbeApp
+from tui.dialogs.plan import PlanDialog
 from tui.dialogs.save_as import SaveAsDialog, default_export_dir
 from tui.dialogs.workflow import EnrollDialog, TriggerDialog
 from tui.screens.analyze import AttributionScreen, EventReportScreen
@@ -118,3 +120,28 @@ async def test_a_list_trigger_picks_records_by_name_not_by_id(services: Services
     saved = services.workflows.get(workflow.id)
     assert saved.trigger is TriggerKind.LIST
     assert saved.record_ids == [ann.id]
+
+
+async def test_the_plan_dialog_offers_the_export_folder_and_diffs_in_json_values(
+    services: Services, viewed_car: EventDefinition, tmp_path: Path
+) -> None:
+    app = CbeApp(services, refresh_seconds=0, export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "c")
+        assert isinstance(app.screen, PlanDialog)
+        field = app.screen.query_one("#plan-file", Input)
+        assert field.value == str(tmp_path / "cbe-plan.json")  # not the working directory
+        app.screen.query_one("#export", Button).press()
+        await settle(pilot)
+        file = tmp_path / "cbe-plan.json"
+        plan = json.loads(file.read_text())
+        plan["events"][0]["archived"] = True
+        plan["events"][0]["description"] = "Seen on a listing"
+        file.write_text(json.dumps(plan))
+        app.screen.query_one("#diff", Button).press()
+        await settle(pilot)
+        shown = str(app.screen.query_one("#plan-result", Static).render())
+    assert "archived false -> true" in shown
+    assert 'description "Fires when a visitor views a car listing" -> "Seen on a listing"' in shown
+    assert "False" not in shown and "'" not in shown
