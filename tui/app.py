@@ -179,7 +179,25 @@ class CbeApp(App[None]):
                 continue  # listed once, under the general keys
             display = binding.key_display or self.get_key_display(binding)
             groups[group].append((display, binding.description))
-        keys = groups["screen"] + groups["field"]  # the app's keys are the dialog's general ones
+        # A screen's key that the focused field also answers to (enter on a table opens the
+        # row): active_bindings holds the field's hidden one, so the screen's is listed first.
+        shadowed: list[tuple[str, str]] = []
+        for key, bindings in screen._bindings.key_to_bindings.items():
+            for binding in bindings:
+                active = screen.active_bindings.get(key)
+                if (
+                    binding.description
+                    and binding.action not in seen
+                    and binding.action not in _FRAME_ACTIONS
+                    and active is not None
+                    and active.node is not screen
+                    and not active.binding.show
+                ):
+                    seen.add(binding.action)
+                    display = binding.key_display or self.get_key_display(binding)
+                    shadowed.append((display, binding.description))
+        # The app's keys are the dialog's general ones.
+        keys = shadowed + groups["screen"] + groups["field"]
         about = screen.HELP if isinstance(screen, CbeScreen) else ""
         title = screen.title or screen.__class__.__name__.removesuffix("Screen")
         self.push_screen(HelpDialog(str(title), about, keys))

@@ -15,10 +15,12 @@ from core.workflow_models import TriggerKind
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.app import CbeApp
+from tui.dialogs.help import HelpDialog
 from tui.dialogs.plan import PlanDialog
 from tui.dialogs.save_as import SaveAsDialog, default_export_dir
 from tui.dialogs.workflow import EnrollDialog, TriggerDialog
 from tui.screens.analyze import AttributionScreen, EventReportScreen
+from tui.screens.event_detail import EventDetailScreen
 from tui.screens.workflows import WorkflowScreen
 
 
@@ -145,3 +147,16 @@ async def test_the_plan_dialog_offers_the_export_folder_and_diffs_in_json_values
     assert "archived false -> true" in shown
     assert 'description "Fires when a visitor views a car listing" -> "Seen on a listing"' in shown
     assert "False" not in shown and "'" not in shown
+
+
+async def test_the_events_home_help_names_enter(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "question_mark")
+        assert isinstance(app.screen, HelpDialog)
+        assert app.screen.keys[0] == ("⏎", "Open")
+        await step(pilot, "escape", "enter")  # enter does what the help says
+        assert isinstance(app.screen, EventDetailScreen)
