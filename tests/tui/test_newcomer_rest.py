@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
@@ -21,6 +21,7 @@ from tui.dialogs.save_as import SaveAsDialog, default_export_dir
 from tui.dialogs.workflow import EnrollDialog, TriggerDialog
 from tui.screens.analyze import AttributionScreen, EventReportScreen
 from tui.screens.event_detail import EventDetailScreen
+from tui.screens.records import RecordsScreen
 from tui.screens.workflows import WorkflowScreen
 
 
@@ -160,3 +161,25 @@ async def test_the_events_home_help_names_enter(
         assert app.screen.keys[0] == ("⏎", "Open")
         await step(pilot, "escape", "enter")  # enter does what the help says
         assert isinstance(app.screen, EventDetailScreen)
+
+
+async def test_records_that_completed_an_event_count_that_events_completions(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    other = services.definitions.create({"label": "Opened email"})
+    _send(services, viewed_car, contact, 5)
+    for days_ago in (1, 2, 3):
+        _send(services, other, contact, days_ago)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "/")
+        await type_text(pilot, "Viewed")
+        await step(pilot, "enter", "enter")
+        assert isinstance(app.screen, EventDetailScreen)
+        await step(pilot, "r")
+        records = app.screen
+        assert isinstance(records, RecordsScreen)
+        table = records.query_one("#table-contacts", DataTable)
+        (row,) = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+    assert row[-2:] == ["1", "5 days ago"]  # Viewed Car's one completion, not all four

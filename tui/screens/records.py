@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -95,15 +96,23 @@ class RecordsScreen(CbeScreen):
     def reload(self) -> None:
         services = self.services
         records = {kind: services.records.search(kind) for kind in ObjectType}
-        summaries = services.db.completions.record_summaries()
         only = None
         if self.event_name:
+            # Each record's completions of this event and its last one, not of all events.
+            counts: dict[tuple[ObjectType, str], int] = {}
+            last: dict[tuple[ObjectType, str], datetime] = {}
             query = CompletionQuery(event_names=frozenset({self.event_name}))
-            only = frozenset(
-                (c.object_type, c.object_id)
-                for c in services.occurrences.iterate(query)
-                if c.object_id is not None
-            )
+            for c in services.occurrences.iterate(query):
+                if c.object_id is None:
+                    continue
+                key = (c.object_type, c.object_id)
+                counts[key] = counts.get(key, 0) + 1
+                if key not in last or c.occurred_at > last[key]:
+                    last[key] = c.occurred_at
+            summaries = {key: EventSummary(n, last.get(key)) for key, n in counts.items()}
+            only = frozenset(counts)
+        else:
+            summaries = services.db.completions.record_summaries()
         self.app.call_from_thread(self._show, _Listing(records, summaries, only))
 
     def _show(self, listing: _Listing) -> None:
