@@ -12,6 +12,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
+from textual.widgets import Input, TextArea
 
 from core.services import Services
 from tui.commands import CbeCommands
@@ -60,6 +61,9 @@ class CbeApp(App[None]):
         # A letter: only where no form is being filled in (see check_action). ctrl+q, Textual's
         # own, quits from anywhere; both ask first when work would be lost (action_quit).
         Binding("q", "quit_by_letter", "Quit"),
+        # In a text field ctrl+a selects all of it, as in most editors (Textual's fields take
+        # it for "go to start"; home still does that); so typing replaces a whole name.
+        Binding("ctrl+a", "select_all_text", "Select all", show=False, priority=True),
     ]
 
     def __init__(
@@ -109,6 +113,8 @@ class CbeApp(App[None]):
         self.services.workflows.advance()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_all_text":
+            return isinstance(self.focused, Input | TextArea)  # elsewhere the key goes on
         if action == "quit_by_letter":
             # `q` pressed in a wizard or a dialog (on a button, a list, a radio button) was
             # meant for the form, never for the app: there it does nothing and is not shown.
@@ -116,6 +122,10 @@ class CbeApp(App[None]):
 
             return not isinstance(self.screen, ModalScreen | CreateEventScreen)
         return True
+
+    def action_select_all_text(self) -> None:
+        if isinstance(self.focused, Input | TextArea):
+            self.focused.select_all()
 
     def unsaved_work(self) -> list[str]:
         """What quitting now would lose, on every section's screens (open wizards, edited

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static, TextArea
 
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
@@ -15,6 +15,7 @@ from core.workflow_models import TriggerKind
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.app import CbeApp
+from tui.dialogs.edit_event import EditEventDialog
 from tui.dialogs.help import HelpDialog
 from tui.dialogs.plan import PlanDialog
 from tui.dialogs.save_as import SaveAsDialog, default_export_dir
@@ -183,3 +184,24 @@ async def test_records_that_completed_an_event_count_that_events_completions(
         table = records.query_one("#table-contacts", DataTable)
         (row,) = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
     assert row[-2:] == ["1", "5 days ago"]  # Viewed Car's one completion, not all four
+
+
+async def test_ctrl_a_selects_the_whole_name_in_the_edit_event_dialog(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "enter", "l")
+        assert isinstance(app.screen, EditEventDialog)
+        field = app.screen.query_one("#edit-label", Input)
+        assert app.focused is field
+        await step(pilot, "ctrl+a")
+        assert field.selected_text == "Viewed Car"
+        await type_text(pilot, "Saw a car")  # typing replaces the selected name
+        assert field.value == "Saw a car"
+        await step(pilot, "tab", "ctrl+a")  # the description too
+        description = app.screen.query_one("#edit-description", TextArea)
+        assert description.selected_text == description.text != ""
+        await step(pilot, "ctrl+s")
+    assert services.definitions.get("viewed_car").label == "Saw a car"
