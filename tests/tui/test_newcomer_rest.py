@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from textual.widgets import Button, DataTable, Input, Static, TextArea
 
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
-from core.workflow_models import TriggerKind
+from core.workflow_models import Action, ActionKind, Enrollment, TriggerKind
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.app import CbeApp
@@ -19,11 +21,11 @@ from tui.dialogs.edit_event import EditEventDialog
 from tui.dialogs.help import HelpDialog
 from tui.dialogs.plan import PlanDialog
 from tui.dialogs.save_as import SaveAsDialog, default_export_dir
-from tui.dialogs.workflow import EnrollDialog, TriggerDialog
+from tui.dialogs.workflow import EnrollDialog, HistoryDialog, TriggerDialog
 from tui.screens.analyze import AttributionScreen, EventReportScreen
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.records import RecordsScreen
-from tui.screens.workflows import WorkflowScreen
+from tui.screens.workflows import EnrollmentsScreen, WorkflowScreen
 
 
 def _send(
@@ -205,3 +207,40 @@ async def test_ctrl_a_selects_the_whole_name_in_the_edit_event_dialog(
         assert description.selected_text == description.text != ""
         await step(pilot, "ctrl+s")
     assert services.definitions.get("viewed_car").label == "Saw a car"
+
+
+async def test_who_is_where_loads_off_the_ui_thread_and_history_dates_read_alike(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
+    services.workflows.add_action(
+        workflow.id,
+        Action(
+            id="wait", kind=ActionKind.DELAY_UNTIL_EVENT, event_name=viewed_car.fully_qualified_name
+        ),
+    )
+    services.workflows.set_enabled(workflow.id, True)
+    services.workflows.enroll(workflow.id, [contact.id])
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        read_on: list[threading.Thread] = []
+        enrollments = services.workflows.enrollments
+
+        def watched(workflow_id: str) -> list[Enrollment]:
+            read_on.append(threading.current_thread())
+            return enrollments(workflow_id)
+
+        services.workflows.enrollments = watched  # type: ignore[method-assign]
+        app.push_screen(EnrollmentsScreen(workflow.id))
+        await settle(pilot)
+        assert read_on and threading.main_thread() not in read_on  # never on the UI thread
+        services.workflows.enrollments = enrollments  # type: ignore[method-assign]
+        table = app.screen.query_one("#enrollments", DataTable)
+        since = str(table.get_row_at(0)[2])
+        await step(pilot, "enter")
+        assert isinstance(app.screen, HistoryDialog)
+        history = app.screen.query_one("#history", DataTable)
+        when = str(history.get_row_at(0)[0])
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d\d, \d{4} \d\d:\d\d", since)
+    assert when == since  # entered then: the same moment, written the same way

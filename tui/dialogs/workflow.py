@@ -37,7 +37,7 @@ from core.workflow_models import (
     describe_wait,
 )
 from tui.dialogs.focus import FirstFieldFocused
-from tui.formatting import escape, plain
+from tui.formatting import date_time, escape, plain
 from tui.widgets.filter_builder import FilterBuilder
 
 _DIALOG_CSS = """
@@ -601,8 +601,9 @@ class HistoryDialog(ModalScreen[None]):
     """An enrollment's steps: entered, waited, matched or timed out, actions done."""
 
     DEFAULT_CSS = (
-        _DIALOG_CSS.format(name="HistoryDialog", width=100)
+        _DIALOG_CSS.format(name="HistoryDialog", width="96%")
         + """
+    HistoryDialog > Vertical { max-width: 124; }
     HistoryDialog DataTable { height: auto; max-height: 24; }
     """
     )
@@ -627,7 +628,7 @@ class HistoryDialog(ModalScreen[None]):
             if step.action is not None and step.action < len(self.workflow.actions):
                 action = f"{step.action + 1}. {self.workflow.actions[step.action].kind.label}"
             table.add_row(
-                step.at.strftime("%b %d %H:%M"),
+                date_time(step.at),
                 step.kind.value.replace("_", " ").lower(),
                 action,
                 plain(step.detail),
