@@ -244,3 +244,18 @@ async def test_who_is_where_loads_off_the_ui_thread_and_history_dates_read_alike
         when = str(history.get_row_at(0)[0])
     assert re.fullmatch(r"[A-Z][a-z]{2} \d\d, \d{4} \d\d:\d\d", since)
     assert when == since  # entered then: the same moment, written the same way
+
+
+async def test_the_wizards_snippet_editor_keeps_room_for_code_at_80x24(fresh: Services) -> None:
+    app = make_app(fresh)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await step(pilot, "n")
+        await type_text(pilot, "Clicked buy")
+        await step(pilot, "ctrl+n", "ctrl+n")
+        snippet = app.screen.query_one("#snippet", TextArea)
+        assert "pe12345678_clicked_buy" in snippet.text
+        # At least ten lines of code in view (it was two), and the buttons still on screen.
+        assert snippet.content_region.height >= 10
+        create = app.screen.query_one("#create", Button)
+        assert create.region.bottom <= 23 and create.region.height >= 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -85,6 +85,9 @@ class CreateEventScreen(CbeScreen):
         Binding("f", "fold_defaults", "Fold defaults"),
         Binding("y", "copy", "Copy"),
     ]
+    # Below 34 rows the page tightens (cbe.tcss, and compact fields: on_resize) so the
+    # snippet editor keeps room for its code at 80x24.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -151,6 +154,7 @@ class CreateEventScreen(CbeScreen):
                                 "Edit as needed: saved with the event, it becomes part of "
                                 "the tracking code (/tracking.js of cbe serve).",
                                 classes="field-hint",
+                                id="snippet-hint",
                             )
                             yield TextArea.code_editor(
                                 "",
@@ -179,6 +183,13 @@ class CreateEventScreen(CbeScreen):
                 yield Button("Next (ctrl+n)", id="next", variant="primary")
                 yield Button("Create (ctrl+n)", id="create", variant="success")
         yield from self.frame_bottom()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # One-line fields and buttons on a short terminal (Textual's compact style).
+        short = event.size.height < 34
+        for widget in self.query("#trigger-kind, #trigger-target, .nav Button"):
+            if isinstance(widget, Input | Select | Button):
+                widget.compact = short
 
     def on_mount(self) -> None:
         self.existing, self.deleted = self.services.definitions.names_in_use()
