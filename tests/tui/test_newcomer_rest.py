@@ -13,6 +13,7 @@ from textual.widgets import Button, DataTable, Input, Static, TextArea
 
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
+from core.timeline import ActivityType, Period, TimelineFilter
 from core.workflow_models import Action, ActionKind, Enrollment, TriggerKind
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
@@ -24,6 +25,7 @@ from tui.dialogs.save_as import SaveAsDialog, default_export_dir
 from tui.dialogs.workflow import EnrollDialog, HistoryDialog, TriggerDialog
 from tui.screens.analyze import AttributionScreen, EventReportScreen
 from tui.screens.event_detail import EventDetailScreen
+from tui.screens.record import RecordScreen
 from tui.screens.records import RecordsScreen
 from tui.screens.workflows import EnrollmentsScreen, WorkflowScreen
 
@@ -259,3 +261,29 @@ async def test_the_wizards_snippet_editor_keeps_room_for_code_at_80x24(fresh: Se
         assert snippet.content_region.height >= 10
         create = app.screen.query_one("#create", Button)
         assert create.region.bottom <= 23 and create.region.height >= 1
+
+
+async def test_the_activity_filter_line_keeps_x_clear_whole_at_160_columns(
+    services: Services, contact: CrmRecord
+) -> None:
+    app = make_app(services)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.push_screen(RecordScreen(ObjectType.CONTACT, contact.id))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordScreen)
+        # Only workflow activity, the last 30 days, a long search: a long line.
+        screen.timeline_filter = TimelineFilter(
+            activity_types={ActivityType.WORKFLOW},
+            period=Period.LAST_30_DAYS,
+            search="a search someone typed that is long enough to fill the line",
+        )
+        screen._show_filter()
+        await settle(pilot)
+        keys = screen.query_one("#filter-keys", Static)
+        line = screen.query_one("#filter-line", Static)
+        assert str(keys.render()) == "f filter · x clear"
+        assert keys.content_region.width >= len("f filter · x clear")
+        assert keys.region.right <= 160
+        assert line.region.right <= keys.region.x  # the description gives way, not the keys

@@ -78,7 +78,10 @@ class RecordScreen(CbeScreen):
                 yield Static("Associations", classes="section-title")
                 yield Static("", id="record-associations")
             with Vertical(classes="record-main"):
-                yield Static("", id="filter-line")
+                # What is filtered may be cut (…); the keys beside it never are.
+                with Horizontal(id="filter-row"):
+                    yield Static("", id="filter-line")
+                    yield Static("", id="filter-keys", classes="muted")
                 yield TimelineView(id="timeline")
         yield from self.frame_bottom()
 
@@ -150,12 +153,9 @@ class RecordScreen(CbeScreen):
     def _show_filter(self) -> None:
         f = self.timeline_filter
         line = f"[b]Activity[/b]  {escape(f.describe())}"
-        line += (
-            "   [$text-muted]f filter · x clear[/]"
-            if not f.is_default
-            else "   [$text-muted]f filter[/]"
-        )
         self.query_one("#filter-line", Static).update(line)
+        keys = "f filter · x clear" if not f.is_default else "f filter"
+        self.query_one("#filter-keys", Static).update(keys)
         timeline = self.query_one(TimelineView)
         timeline.empty_text = (
             "No activity yet."
