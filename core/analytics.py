@@ -319,7 +319,8 @@ def _nice(x: float) -> float:
 
 
 def _number_rows(numbers: list[float], total: int) -> list[BreakdownRow]:
-    """Numbers in up to five ranges of round width, e.g. ``0 to 100``, ``100 to 200``."""
+    """Numbers in up to five ranges of round width, each saying which side its bounds belong
+    to: ``0 to under 100``, ``100 to under 200`` (100 is in the second)."""
     if not numbers:
         return []
     low, high = min(numbers), max(numbers)
@@ -332,7 +333,7 @@ def _number_rows(numbers: list[float], total: int) -> list[BreakdownRow]:
     for i in range(max(counts) + 1):
         if counts[i]:
             a, b = start + i * width, start + (i + 1) * width
-            rows.append(_row(f"{_fmt(a)} to {_fmt(b)}", counts[i], total))
+            rows.append(_row(f"{_fmt(a)} to under {_fmt(b)}", counts[i], total))
     return rows
 
 

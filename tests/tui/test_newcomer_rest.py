@@ -9,8 +9,9 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input, Static, TextArea
+from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
+from core.analytics import RangePreset
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
@@ -287,3 +288,75 @@ async def test_the_activity_filter_line_keeps_x_clear_whole_at_160_columns(
         assert keys.content_region.width >= len("f filter · x clear")
         assert keys.region.right <= 160
         assert line.region.right <= keys.region.x  # the description gives way, not the keys
+
+
+async def test_a_one_day_range_says_1_day(services: Services, viewed_car: EventDefinition) -> None:
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "4")
+        screen = app.screen
+        screen.query_one("#range", Select).value = RangePreset.YESTERDAY
+        await settle(pilot)
+        period = str(screen.query_one("#period", Static).render())
+    assert "(1 day, UTC)" in period
+
+
+async def test_an_api_events_footer_offers_no_save_snippet(services: Services) -> None:
+    services.definitions.create({"label": "Renewed", "trackingMethod": "API"})
+    services.definitions.create({"label": "Clicked", "trackingMethod": "JAVASCRIPT"})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        offered = {}
+        for name in ("renewed", "clicked"):
+            app.push_screen(EventDetailScreen(name))
+            await settle(pilot)
+            footer_keys = {b.binding.action for b in app.screen.active_bindings.values()}
+            offered[name] = "save_snippet" in footer_keys and app.screen.check_action(
+                "save_snippet", ()
+            )
+            await step(pilot, "escape")
+    assert offered == {"renewed": False, "clicked": True}
+
+
+async def test_the_wizard_says_why_a_name_got_a_number(
+    services: Services, viewed_car: EventDefinition
+) -> None:
+    services.definitions.create({"label": "Opened email"})
+    services.definitions.delete("opened_email")
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "n")
+        await type_text(pilot, "Viewed car")
+        await settle(pilot)
+        names = str(app.screen.query_one("#names", Static).render())
+        assert "viewed_car_2" in names
+        assert "Not viewed_car: an event of this portal has it." in names
+        app.screen.query_one("#label", Input).value = "Opened email"
+        await settle(pilot)
+        names = str(app.screen.query_one("#names", Static).render())
+        assert "opened_email_2" in names
+        assert "Not opened_email: a deleted event had it" in names
+        app.screen.query_one("#label", Input).value = "Brand new"
+        await settle(pilot)
+        assert "Not " not in str(app.screen.query_one("#names", Static).render())
+
+
+async def test_empty_records_tabs_say_how_records_arrive(fresh: Services) -> None:
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "2")
+        screen = app.screen
+        contacts = str(screen.query_one("#empty-contacts", Static).render())
+        deals = str(screen.query_one("#empty-deals", Static).render())
+        assert contacts.startswith("No contacts yet. They arrive through cbe serve: POST ")
+        assert "/crm/v3/objects/contacts" in contacts and "with an email" in contacts
+        assert "/crm/v3/objects/deals" in deals and "cbe --demo" in deals
+        assert screen.query_one("#empty-contacts", Static).display
+        fresh.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+        screen.reload()
+        await settle(pilot)
+        assert not screen.query_one("#empty-contacts", Static).display

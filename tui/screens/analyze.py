@@ -191,8 +191,9 @@ class AnalyzeScreen(CbeScreen):
             busiest = sorted(analysis.rows, key=lambda r: -r.completions)[:3]
             self.charted = {r.definition.fully_qualified_name for r in busiest if r.completions}
         total = sum(r.completions for r in analysis.rows)
+        days = analysis.period.days
         self.query_one("#period", Static).update(
-            f"{analysis.period.describe()} ({analysis.period.days} days, UTC) · "
+            f"{analysis.period.describe()} ({days} day{'s' if days != 1 else ''}, UTC) · "
             f"{total:,} completions · {analysis.frequency.label.lower()}"
         )
         self._fill()

@@ -76,6 +76,7 @@ class RecordsScreen(CbeScreen):
             with TabbedContent(id="kinds"):
                 for kind in ObjectType:
                     with TabPane(kind.label, id=f"tab-{kind.plural}"):
+                        yield Static("", id=f"empty-{kind.plural}", classes="empty")
                         yield DataTable(
                             cursor_type="row", zebra_stripes=True, id=f"table-{kind.plural}"
                         )
@@ -151,8 +152,33 @@ class RecordsScreen(CbeScreen):
                 last = relative_time(summary.last_occurred_at if summary else None, now)
                 rows.append((record.id, (*cells, f"{summary.count:,}" if summary else "0", last)))
             refill(table, rows)
+            self._say_why_empty(kind, not rows, bool(needle))
             pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
             pane.label = f"{kind.label} ({table.row_count})"
+
+    def _say_why_empty(self, kind: ObjectType, empty: bool, searching: bool) -> None:
+        """An empty tab says why, and how records of its kind arrive."""
+        note = self.query_one(f"#empty-{kind.plural}", Static)
+        note.display = empty
+        if not empty:
+            return
+        plural = kind.label.lower()
+        if searching:
+            text = f"No {plural} match the search."
+        elif self.event_name:
+            text = f"No {plural} completed {self.event_label or 'this event'}."
+        else:
+            text = (
+                f"No {plural} yet. They arrive through cbe serve: POST "
+                f"/crm/v3/objects/{kind.plural}"
+                + (
+                    ", or a completion sent with an email creates its contact"
+                    if kind is ObjectType.CONTACT
+                    else ""
+                )
+                + ". cbe --demo opens a portal with sample records."
+            )
+        note.update(escape(text))
 
     def _table(self) -> DataTable[object]:
         active = self.query_one("#kinds", TabbedContent).active.removeprefix("tab-")

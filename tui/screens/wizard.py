@@ -52,7 +52,12 @@ from core.models import (
     PropertyDefinition,
     TrackingMethod,
 )
-from core.rules import MAX_CUSTOM_PROPERTIES, check_custom_property_count, fully_qualified_name
+from core.rules import (
+    MAX_CUSTOM_PROPERTIES,
+    check_custom_property_count,
+    fully_qualified_name,
+    generate_name,
+)
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
 from tui.formatting import escape, selected_key
@@ -263,9 +268,19 @@ class CreateEventScreen(CbeScreen):
         portal = self.services.db.portal.portal_id
         shown = name or "…"
         fqn = fully_qualified_name(portal, name) if name else "…"
+        why = ""
+        plain_name = generate_name(self.label, (), "event") if name else ""
+        if name and name != plain_name:
+            # Say why the name got a number: a person expects the label's own name.
+            whose = (
+                "an event of this portal has it"
+                if plain_name in self.existing
+                else "a deleted event had it, and HubSpot never reuses a deleted event's name"
+            )
+            why = f"\n[$warning]Not {plain_name}: {whose}.[/]"
         self.query_one("#names", Static).update(
             f"Internal name         [b]{shown}[/b]\n"
-            f"Fully qualified name  [b]{fqn}[/b]\n"
+            f"Fully qualified name  [b]{fqn}[/b]{why}\n"
             f"[$text-muted]Completions are sent with the fully qualified name; the internal "
             f"name never changes once the event exists.[/]"
         )
