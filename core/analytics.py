@@ -131,6 +131,38 @@ class EventRow:
     unique_records: int
 
 
+def bucket_end(bucket: date, frequency: Frequency) -> date:
+    """The last day of the bucket starting on ``bucket``."""
+    if frequency is Frequency.DAILY:
+        return bucket
+    if frequency is Frequency.WEEKLY:
+        return bucket + timedelta(days=6)
+    following = (bucket.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
+def partial_buckets(period: DateRange, frequency: Frequency, starts: Sequence[date]) -> set[int]:
+    """Which buckets the range covers only in part (its first and last week or month): their
+    counts are of fewer days, so a chart must not draw them as a drop."""
+    return {
+        i
+        for i, bucket in enumerate(starts)
+        if bucket < period.start or bucket_end(bucket, frequency) > period.end
+    }
+
+
+def count_ticks(top: int, most: int = 5) -> list[int]:
+    """Whole-number ticks from 0 to at least ``top`` for a chart of counts, at most ``most``+1."""
+    step = 1
+    while top / step > most:
+        for factor in (2, 2.5, 2):  # 1, 2, 5, 10, 20, 50, ...
+            step = int(step * factor)
+            if top / step <= most:
+                break
+    last = -(-max(top, 1) // step) * step
+    return list(range(0, last + 1, step))
+
+
 @dataclass(frozen=True)
 class Analysis:
     """The analyze screen's numbers: a row per event and a series per event."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
-from core.analytics import RangePreset
+from core.analytics import Frequency, RangePreset, partial_buckets
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
@@ -360,3 +360,24 @@ async def test_empty_records_tabs_say_how_records_arrive(fresh: Services) -> Non
         screen.reload()
         await settle(pilot)
         assert not screen.query_one("#empty-contacts", Static).display
+
+
+async def test_the_weekly_chart_marks_partial_weeks_and_keeps_its_legend_off_the_data(
+    services: Services, viewed_car: EventDefinition, contact: CrmRecord
+) -> None:
+    for days_ago in (1, 2, 3, 9, 10, 16, 29):
+        _send(services, viewed_car, contact, days_ago)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "4")
+        screen = app.screen
+        legend = screen.query_one("#chart-legend", Static)
+        assert str(legend.render()) == "━━ Viewed Car"  # under the chart, not on it
+        screen.query_one("#frequency", Select).value = Frequency.WEEKLY
+        await settle(pilot)
+        analysis = screen.analysis
+        assert analysis is not None and analysis.frequency is Frequency.WEEKLY
+        # The last 30 days (Oct 2 to Oct 31) start mid-week: that week is marked, not a cliff.
+        assert partial_buckets(analysis.period, analysis.frequency, analysis.buckets) == {0}
+        assert str(legend.render()) == ("━━ Viewed Car   x: a week the range covers only in part")

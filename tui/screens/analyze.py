@@ -29,7 +29,9 @@ from core.analytics import (
     Table,
     analysis_table,
     attribution_table,
+    count_ticks,
     event_report_table,
+    partial_buckets,
     percent,
     resolve_range,
     to_csv,
@@ -38,7 +40,7 @@ from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import EventDefinition
 from tui.dialogs.focus import FirstFieldFocused
-from tui.formatting import escape, fill_sized, shown
+from tui.formatting import escape, fill_sized
 from tui.screens.base import CbeScreen
 from tui.widgets.filter_builder import FilterBuilder
 
@@ -61,6 +63,9 @@ def export(screen: CbeScreen, name: str, table: Table) -> None:
         SaveAsDialog("Export CSV", f"{len(rows)} row(s)", default, to_csv(header, rows)), saved
     )
 
+
+_CHART_COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue")
+"""Names plotext and Textual's markup both know, so the legend matches the lines."""
 
 _COLUMNS = [
     ("Chart", "chart"),
@@ -116,6 +121,7 @@ class AnalyzeScreen(CbeScreen):
             yield Static("", id="period", classes="muted")
             yield DataTable(cursor_type="row", zebra_stripes=True, id="analyze-events")
             yield PlotextPlot(id="chart")
+            yield Static("", id="chart-legend")
         yield from self.frame_bottom()
 
     def on_mount(self) -> None:
@@ -226,26 +232,49 @@ class AnalyzeScreen(CbeScreen):
 
     def _chart(self) -> None:
         assert self.analysis is not None
+        analysis = self.analysis
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        xs = list(range(len(self.analysis.buckets)))
-        for r in self.analysis.rows:
-            name = r.definition.fully_qualified_name
-            if name in self.charted:
-                label = shown(r.definition.label)
-                plt.plot(xs, self.analysis.series[name], label=label, marker="braille")
+        xs = list(range(len(analysis.buckets)))
+        # A first or last week (month) the range covers only in part has fewer days: drawn as
+        # a lone point, not joined to the line, so it never reads as a drop.
+        partial = partial_buckets(analysis.period, analysis.frequency, analysis.buckets)
+        whole = [x for x in xs if x not in partial]
+        legend = []
+        top = 0
+        charted = [r for r in analysis.rows if r.definition.fully_qualified_name in self.charted]
+        for i, r in enumerate(charted):
+            values = analysis.series[r.definition.fully_qualified_name]
+            colour = _CHART_COLOURS[i % len(_CHART_COLOURS)]
+            top = max([top, *values])
+            if whole:
+                plt.plot(whole, [values[x] for x in whole], marker="braille", color=colour)
+            if partial:
+                points = sorted(partial)
+                plt.scatter(points, [values[x] for x in points], marker="x", color=colour)
+            legend.append(f"[{colour}]━━[/] {escape(r.definition.label)}")
+        # Counts: whole-number ticks from zero, never a line below it.
+        ticks = count_ticks(top)
+        plt.ylim(0, ticks[-1])
+        plt.yticks([float(t) for t in ticks], [f"{t:,}" for t in ticks])
         step = max(1, len(xs) // 6)
-        ticks = xs[::step]
+        shown_ticks = xs[::step]
         plt.xticks(
-            [float(t) for t in ticks], [self.analysis.buckets[i].strftime("%b %d") for i in ticks]
+            [float(t) for t in shown_ticks],
+            [analysis.buckets[i].strftime("%b %d") for i in shown_ticks],
         )
         plt.title(
             "Completions per "
-            + {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month"}[self.analysis.frequency.value]
+            + {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month"}[analysis.frequency.value]
         )
         plot.refresh()
+        # The legend sits under the chart, where it covers no data.
+        if partial and charted:
+            unit = "week" if analysis.frequency is Frequency.WEEKLY else "month"
+            legend.append(f"[$text-muted]x: a {unit} the range covers only in part[/]")
+        self.query_one("#chart-legend", Static).update("   ".join(legend))
 
     def _selected(self) -> EventDefinition | None:
         if self.analysis is None:
