@@ -135,3 +135,34 @@ def test_report_csvs_keep_the_not_an_option_bucket_and_name_each_share(
         "Last touch",
         "Last touch share",
     ]
+
+
+def test_timeline_datetimes_read_like_the_entry_times(tmp_path: Path, runner: CliRunner) -> None:
+    db = tmp_path / "db"
+    services = open_services(db)
+    try:
+        services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+        event = services.definitions.create(
+            {
+                "label": "Viewed Car",
+                "propertyDefinitions": [{"label": "Listed at", "type": "datetime"}],
+            }
+        )
+        for listed in (1_761_868_800_000, "2026-10-31T08:30:00Z"):  # epoch ms and ISO 8601
+            services.ingestion.send(
+                {
+                    "eventName": event.fully_qualified_name,
+                    "email": "ann@example.com",
+                    "occurredAt": "2026-11-01T09:15:00Z",
+                    "properties": {"listed_at": listed},
+                }
+            )
+    finally:
+        services.close()
+    result = runner.invoke(
+        main, ["timeline", "--email", "ann@example.com", "--expand", "--db", str(db)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Listed at: Oct 31, 2025 00:00" in result.output
+    assert "Listed at: Oct 31, 2026 08:30" in result.output
+    assert "1761868800000" not in result.output and "T08:30" not in result.output
