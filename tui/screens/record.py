@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from core.crm_display import property_display
 from core.errors import NotFound
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.occurrences import encode_cursor
@@ -126,6 +127,7 @@ class RecordScreen(CbeScreen):
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")
         for name, value in sorted(record.properties.items()):
+            value = property_display(record.object_type, name, value)
             grid.add_row(Text(shown(name)), Text(shown(value)))
         self.query_one("#record-properties", Static).update(grid)
         linked = self.services.records.associated(record.object_type, record.id)

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
+from core.crm_display import property_display
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.ports import EventSummary
@@ -145,7 +146,9 @@ class RecordsScreen(CbeScreen):
                 summary = self._listing.summaries.get(key)
                 cells = [
                     plain(
-                        record.display_name if prop == "name" else record.properties.get(prop, "")
+                        record.display_name
+                        if prop == "name"
+                        else property_display(kind, prop, record.properties.get(prop, ""))
                     )
                     for _, prop in columns
                 ]
