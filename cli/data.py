@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -10,13 +11,19 @@ from typing import Any
 import click
 
 from cli.options import db_option, services
-from cli.output import echo, echo_data, friendly_errors, report_lines
-from core.bodies import SendReport, Unreadable, read_bodies, send_bodies
+from cli.output import echo, echo_data, fail, friendly_errors, report_lines
+from core.bodies import Refusal, SendReport, Unreadable, read_bodies, send_bodies
 from core.errors import StorageUnavailable
 from core.ingestion import Mode
 from core.timeline import group_by_month
 
 FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
+
+
+def _in_file_order(refusal: Refusal) -> int:
+    """A refusal's place in the file ("line 7", "item 3"), to report them in the file's order."""
+    number = refusal.where.rsplit(" ", 1)[-1]
+    return int(number) if number.isdigit() else 0
 
 
 @click.command()
@@ -42,18 +49,26 @@ def send(ctx: click.Context, file: Path, db: Path | None, tag: str | None, stric
     Exits with status 1 if anything was rejected, or when the disk refuses a write (one line
     says so, and how many completions were stored before it).
     """
-    opened = services(ctx)
+    # An existing database only: a mistyped --db names no database (as `cbe timeline` says)
+    # instead of becoming a new, empty one that refuses every line.
+    opened = services(ctx, create=False)
     mode = Mode.STRICT if strict else Mode.HUBSPOT
     report = SendReport()
     try:
         items = list(read_bodies(file.read_text(encoding="utf-8")))
-        with click.progressbar(length=len(items), label="Sending", file=sys.stderr) as bar:
-            send_bodies(opened.ingestion, items, report, mode=mode, tag=tag, progress=bar.update)
-        for refusal in report.refusals:
+        if not items:
+            fail(f"{file} holds no send bodies; nothing was sent.")
+        send = functools.partial(send_bodies, opened.ingestion, items, report, mode=mode, tag=tag)
+        if sys.stderr.isatty():  # progress for a person; a log or a pipe gets no "Sending" line
+            with click.progressbar(length=len(items), label="Sending", file=sys.stderr) as bar:
+                send(progress=bar.update)
+        else:
+            send()
+        for refusal in sorted(report.refusals, key=_in_file_order):
             if refusal.reason is not None:
-                echo(f"{refusal.where}: {refusal.reason}", err=True)
+                echo(f"Error: {refusal.where}: {refusal.reason}", err=True)
             for line in report_lines(refusal.where, refusal.violations):
-                echo(line, err=True)
+                echo(f"Error: {line}", err=True)
         again = f"; {report.repeated} already received (stored once)" if report.repeated else ""
         stored, rejected = report.stored, report.rejected
         echo(f"Stored {stored} completion(s) from {file}; rejected {rejected}{again}.")
@@ -79,10 +94,13 @@ def validate(ctx: click.Context, file: Path, db: Path | None, as_json: bool) -> 
     """
     from api.routes.validate import verdict_json  # the API's form, for --json
 
-    opened = services(ctx)
+    opened = services(ctx, create=False)
     invalid = 0
     answers: list[dict[str, Any]] = []
-    for where, body in read_bodies(file.read_text(encoding="utf-8")):
+    items = list(read_bodies(file.read_text(encoding="utf-8")))
+    if not items:
+        fail(f"{file} holds no send bodies; nothing to judge.")
+    for where, body in items:
         if isinstance(body, Unreadable):
             invalid += 1
             answers.append({"where": where, "valid": False, "message": body.reason})
@@ -145,7 +163,7 @@ def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: 
         return
     from api.routes.rejections import rejected_json
 
-    opened = services(ctx)
+    opened = services(ctx, create=False)
     found = opened.rejections.list(event)
     if as_json:
         echo_data(json.dumps([rejected_json(r) for r in found], indent=2))
@@ -170,7 +188,7 @@ def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: 
 def rejections_replay(ctx: click.Context, db: Path | None) -> None:
     """Send every kept request again by the strict rules; what passes is stored and leaves
     the quarantine. Exits with status 1 if any still breaks a rule."""
-    report = services(ctx).rejections.replay()
+    report = services(ctx, create=False).rejections.replay()
     for request, stored in report.passed:
         echo(f"passed  [{request.id}] {stored} completion(s) stored")
     for request, violations in report.failed:
@@ -189,7 +207,7 @@ def rejections_replay(ctx: click.Context, db: Path | None) -> None:
 @friendly_errors
 def rejections_bound(ctx: click.Context, db: Path | None, count: int | None) -> None:
     """Show, or set, how many refused requests are kept (the oldest go first)."""
-    opened = services(ctx)
+    opened = services(ctx, create=False)
     if count is not None:
         opened.rejections.set_bound(count)
     echo(f"Keeping at most {opened.rejections.bound} rejected requests.")
@@ -201,7 +219,7 @@ def rejections_bound(ctx: click.Context, db: Path | None, count: int | None) -> 
 @friendly_errors
 def rejections_clear(ctx: click.Context, db: Path | None) -> None:
     """Forget every kept request."""
-    echo(f"Forgot {services(ctx).rejections.clear()} rejected request(s).")
+    echo(f"Forgot {services(ctx, create=False).rejections.clear()} rejected request(s).")
 
 
 @click.command()

@@ -11,6 +11,7 @@ from cli.options import db_option, services
 from cli.output import echo, fail, friendly_errors, report_lines, write_or_echo
 from core.errors import ValidationFailed
 from core.hubspot import definition_to_hubspot, draft_from_hubspot
+from core.models import EventDefinition
 
 
 @click.group()
@@ -76,9 +77,29 @@ def import_definitions(ctx: click.Context, file: Path, db: Path | None) -> None:
         ctx.exit(1)
 
 
+def _event_named(known: list[EventDefinition], typed: str) -> EventDefinition:
+    """The event a person means by ``typed``: its internal name, fully qualified name or label
+    (any case), as the app and README name events."""
+    wanted = typed.strip().casefold()
+    for definition in known:
+        names = (definition.name, definition.fully_qualified_name, definition.label)
+        if wanted in {n.casefold() for n in names}:
+            return definition
+    listed = ", ".join(d.name for d in known) or "none yet"
+    fail(
+        f"No event is named {typed!r} (an internal name, fully qualified name or label); "
+        f"the events are: {listed}."
+    )
+
+
 @click.command()
 @click.argument("language", type=click.Choice(["typescript", "python"]))
-@click.option("--event", "events", multiple=True, help="Only this event (internal name); repeat.")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    help="Only this event (internal name, fully qualified name or label); repeat.",
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="File.")
 @db_option
 @click.pass_context
@@ -94,9 +115,9 @@ def codegen(
     TypeScript that pushes to _hsq, or Python that sends through cbe serve or HubSpot's SDK."""
     from core.typed import python_module, typescript_module
 
-    opened = services(ctx)
+    opened = services(ctx, create=False, reading=True)
     if events:
-        chosen = [opened.definitions.get(name) for name in events]
+        chosen = [_event_named(opened.definitions.search(), name) for name in events]
     else:
         chosen = [d for d in opened.definitions.search() if not d.archived]
     make = typescript_module if language == "typescript" else python_module

@@ -16,6 +16,10 @@ from core.analytics import (
     Dimension,
     Frequency,
     RangePreset,
+    analysis_table,
+    attribution_table,
+    csv_share,
+    event_report_table,
     percent,
     resolve_range,
     to_csv,
@@ -115,6 +119,7 @@ def report_analyze(
     opened = services(ctx, create=False, reading=True)
     period = _period(range_name, start, end, opened)
     result = opened.reports.analyze(period, Frequency(frequency.upper()))
+    header, rows = analysis_table(result)
     if series:
         header = ["Bucket", *(r.definition.name for r in result.rows)]
         rows = [
@@ -123,12 +128,6 @@ def report_analyze(
                 *(result.series[r.definition.fully_qualified_name][i] for r in result.rows),
             ]
             for i, bucket in enumerate(result.buckets)
-        ]
-    else:
-        header = ["Event", "Internal name", "Completions", "Unique records"]
-        rows = [
-            [r.definition.label, r.definition.name, r.completions, r.unique_records]
-            for r in result.rows
         ]
     if not as_csv:
         echo(f"{period.describe()} (UTC)")
@@ -190,17 +189,7 @@ def report_event(
             f"{result.completions:,} completions, {result.unique_records:,} unique records, "
             f"{result.per_record:.2f} per record"
         )
-    rows: list[list[object]] = [
-        [
-            b.prop.name,
-            row.label,
-            row.count,
-            f"{row.share:.4f}" if as_csv else percent(row.share),
-        ]
-        for b in result.properties
-        for row in b.rows
-    ]
-    _table(["Property", "Value", "Completions", "Share"], rows, as_csv)
+    _table(*event_report_table(result, csv_share if as_csv else percent), as_csv)
 
 
 @report.command("attribution")
@@ -234,9 +223,4 @@ def report_attribution(
             f"{definition.label} · {period.describe()} (UTC): {result.converted:,} records, "
             f"{result.no_touch:,} without a touch"
         )
-    share = (lambda x: f"{x:.4f}") if as_csv else percent
-    rows: list[list[object]] = [
-        [r.value, r.first_touch, share(r.first_share), r.last_touch, share(r.last_share)]
-        for r in result.rows
-    ]
-    _table([result.dimension.label, "First touch", "Share", "Last touch", "Share"], rows, as_csv)
+    _table(*attribution_table(result, csv_share if as_csv else percent), as_csv)

@@ -13,7 +13,7 @@ import io
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -129,6 +129,38 @@ class EventRow:
     definition: EventDefinition
     completions: int
     unique_records: int
+
+
+def bucket_end(bucket: date, frequency: Frequency) -> date:
+    """The last day of the bucket starting on ``bucket``."""
+    if frequency is Frequency.DAILY:
+        return bucket
+    if frequency is Frequency.WEEKLY:
+        return bucket + timedelta(days=6)
+    following = (bucket.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
+def partial_buckets(period: DateRange, frequency: Frequency, starts: Sequence[date]) -> set[int]:
+    """Which buckets the range covers only in part (its first and last week or month): their
+    counts are of fewer days, so a chart must not draw them as a drop."""
+    return {
+        i
+        for i, bucket in enumerate(starts)
+        if bucket < period.start or bucket_end(bucket, frequency) > period.end
+    }
+
+
+def count_ticks(top: int, most: int = 5) -> list[int]:
+    """Whole-number ticks from 0 to at least ``top`` for a chart of counts, at most ``most``+1."""
+    step = 1
+    while top / step > most:
+        for factor in (2, 2.5, 2):  # 1, 2, 5, 10, 20, 50, ...
+            step = int(step * factor)
+            if top / step <= most:
+                break
+    last = -(-max(top, 1) // step) * step
+    return list(range(0, last + 1, step))
 
 
 @dataclass(frozen=True)
@@ -319,7 +351,8 @@ def _nice(x: float) -> float:
 
 
 def _number_rows(numbers: list[float], total: int) -> list[BreakdownRow]:
-    """Numbers in up to five ranges of round width, e.g. ``0 to 100``, ``100 to 200``."""
+    """Numbers in up to five ranges of round width, each saying which side its bounds belong
+    to: ``0 to under 100``, ``100 to under 200`` (100 is in the second)."""
     if not numbers:
         return []
     low, high = min(numbers), max(numbers)
@@ -332,7 +365,7 @@ def _number_rows(numbers: list[float], total: int) -> list[BreakdownRow]:
     for i in range(max(counts) + 1):
         if counts[i]:
             a, b = start + i * width, start + (i + 1) * width
-            rows.append(_row(f"{_fmt(a)} to {_fmt(b)}", counts[i], total))
+            rows.append(_row(f"{_fmt(a)} to under {_fmt(b)}", counts[i], total))
     return rows
 
 
@@ -483,6 +516,60 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def percent(share: float) -> str:
     return f"{share * 100:.1f}%"
+
+
+def csv_share(share: float) -> str:
+    """A share as a CSV cell: a fraction a spreadsheet reads as a number."""
+    return f"{share:.4f}"
+
+
+Table = tuple[list[str], list[list[object]]]
+"""A report table: its header and rows, the same columns in ``cbe report`` and the app."""
+
+NOT_AN_OPTION = "(not an option)"
+"""The event report's row for completions whose enumeration values are not options."""
+
+
+def analysis_table(analysis: Analysis) -> Table:
+    """The analyze table: one row per event."""
+    header = ["Event", "Internal name", "Completions", "Unique records"]
+    rows: list[list[object]] = [
+        [r.definition.label, r.definition.name, r.completions, r.unique_records]
+        for r in analysis.rows
+    ]
+    return header, rows
+
+
+def event_report_table(report: EventReport, share: Callable[[float], str] = csv_share) -> Table:
+    """The event report's breakdowns as one table: a row per property value, then a
+    ``(not an option)`` row for the completions counted apart (no share: they are not in the
+    shares' total)."""
+    header = ["Property", "Internal name", "Value", "Completions", "Share"]
+    rows: list[list[object]] = []
+    for breakdown in report.properties:
+        prop = breakdown.prop
+        rows.extend(
+            [prop.label, prop.name, r.label, r.count, share(r.share)] for r in breakdown.rows
+        )
+        if breakdown.unusable:
+            rows.append([prop.label, prop.name, NOT_AN_OPTION, breakdown.unusable, ""])
+    return header, rows
+
+
+def attribution_table(result: Attribution, share: Callable[[float], str] = csv_share) -> Table:
+    """The attribution table: a row per value of the dimension, first and last touch."""
+    header = [
+        result.dimension.label,
+        "First touch",
+        "First touch share",
+        "Last touch",
+        "Last touch share",
+    ]
+    rows: list[list[object]] = [
+        [r.value, r.first_touch, share(r.first_share), r.last_touch, share(r.last_share)]
+        for r in result.rows
+    ]
+    return header, rows
 
 
 class ReportService:

@@ -72,27 +72,28 @@ _LAST = (
     "Huisman", "Peeters",
 )  # fmt: skip
 _COMPANIES = (
-    ("Acme Logistics", "acme-logistics.example"),
-    ("Bluefin Analytics", "bluefin.example"),
-    ("Cobalt Health", "cobalthealth.example"),
-    ("Dune Outdoor", "dune-outdoor.example"),
-    ("Ember Energy", "ember-energy.example"),
-    ("Fjord Travel", "fjordtravel.example"),
-    ("Granite Legal", "granite-legal.example"),
-    ("Harbor Foods", "harborfoods.example"),
-    ("Indigo Schools", "indigo-schools.example"),
-    ("Juniper Retail", "juniper.example"),
-    ("Kite Robotics", "kiterobotics.example"),
-    ("Lumen Media", "lumen-media.example"),
-    ("Maple Finance", "maplefinance.example"),
-    ("Nova Labs", "novalabs.example"),
-    ("Orchid Hotels", "orchidhotels.example"),
-    ("Pioneer Build", "pioneer-build.example"),
-    ("Quartz Security", "quartzsec.example"),
-    ("Riverbank Insurance", "riverbank.example"),
-    ("Summit Sports", "summitsports.example"),
-    ("Tidal Software", "tidal.example"),
+    ("Acme Logistics", "acme-logistics.example", "Logistics"),
+    ("Bluefin Analytics", "bluefin.example", "Software"),
+    ("Cobalt Health", "cobalthealth.example", "Healthcare"),
+    ("Dune Outdoor", "dune-outdoor.example", "Retail"),
+    ("Ember Energy", "ember-energy.example", "Energy"),
+    ("Fjord Travel", "fjordtravel.example", "Travel"),
+    ("Granite Legal", "granite-legal.example", "Legal services"),
+    ("Harbor Foods", "harborfoods.example", "Food and beverage"),
+    ("Indigo Schools", "indigo-schools.example", "Education"),
+    ("Juniper Retail", "juniper.example", "Retail"),
+    ("Kite Robotics", "kiterobotics.example", "Manufacturing"),
+    ("Lumen Media", "lumen-media.example", "Media"),
+    ("Maple Finance", "maplefinance.example", "Finance"),
+    ("Nova Labs", "novalabs.example", "Software"),
+    ("Orchid Hotels", "orchidhotels.example", "Hospitality"),
+    ("Pioneer Build", "pioneer-build.example", "Construction"),
+    ("Quartz Security", "quartzsec.example", "Security"),
+    ("Riverbank Insurance", "riverbank.example", "Insurance"),
+    ("Summit Sports", "summitsports.example", "Sports"),
+    ("Tidal Software", "tidal.example", "Software"),
 )
+"""Name, domain and the industry its name says (a health company is in healthcare)."""
 _PLANS = [("Starter", "starter"), ("Professional", "professional"), ("Enterprise", "enterprise")]
 _PAGES = {
     "pricing": ("https://www.example.com/pricing", "Pricing - Example", "LANDING_PAGE"),
@@ -370,19 +371,17 @@ class _Builder:
 
     def _companies(self) -> list[CrmRecord]:
         count = min(len(_COMPANIES), max(3, self.spec.contacts // 6))
-        return [
-            self.services.records.create(
-                ObjectType.COMPANY,
-                {
-                    "name": name,
-                    "domain": domain,
-                    "industry": self.rng.choice(
-                        ["Software", "Retail", "Healthcare", "Finance", "Education", "Logistics"]
-                    ),
-                },
+        made = []
+        for name, domain, industry in _COMPANIES[:count]:
+            # The industry was once drawn at random; the draw stays so that every later
+            # random choice (names, times, values) is what it was for the same seed.
+            self.rng.choice(range(6))
+            made.append(
+                self.services.records.create(
+                    ObjectType.COMPANY, {"name": name, "domain": domain, "industry": industry}
+                )
             )
-            for name, domain in _COMPANIES[:count]
-        ]
+        return made
 
     def _contacts(self, companies: list[CrmRecord]) -> list[CrmRecord]:
         made = []
@@ -434,7 +433,9 @@ class _Builder:
                 self.services.records.associate(
                     ObjectType.DEAL, deal.id, ObjectType.COMPANY, company.id
                 )
-                owner = contacts[(i * 3 + n) % len(contacts)]
+                # A contact of the deal's own company (contact j works at company j % count).
+                own = contacts[i :: len(companies)] or contacts
+                owner = own[n % len(own)]
                 self.services.records.associate(
                     ObjectType.DEAL, deal.id, ObjectType.CONTACT, owner.id
                 )

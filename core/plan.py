@@ -243,6 +243,12 @@ class Change:
         return f"{text} ({self.affected:,} stored completion(s) would become unusable)"
 
 
+def _shown(value: object) -> str:
+    """A value as the plan file writes it (JSON: ``false``, ``null``, ``"text"``), never
+    Python's repr (``False``, ``None``, ``'text'``)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 CompletionTest = Callable[[Mapping[str, Any]], bool]
 
 
@@ -526,7 +532,8 @@ class _Differ:
             ]
         for field, old, new in fields:
             if old != new:
-                changes.append(Change(ChangeKind.CHANGE_EVENT, name, f"{field} {old!r} -> {new!r}"))
+                detail = f"{field} {_shown(old)} -> {_shown(new)}"
+                changes.append(Change(ChangeKind.CHANGE_EVENT, name, detail))
         if definition.primary_object is not event.primary_object:
             raise ValidationFailed(
                 [
@@ -591,14 +598,16 @@ class _Differ:
         changes: list[Change] = []
         for field in ("label", "description"):
             if getattr(old, field) != getattr(new, field):
-                detail = f"{field} {getattr(old, field)!r} -> {getattr(new, field)!r}"
+                detail = f"{field} {_shown(getattr(old, field))} -> {_shown(getattr(new, field))}"
                 changes.append(Change(ChangeKind.CHANGE_PROPERTY, name, detail, prop))
         old_options = {o.value: o for o in old.options}
         new_options = {o.value: o for o in new.options}
         for value, option in new_options.items():
             if value not in old_options:
                 changes.append(
-                    Change(ChangeKind.ADD_OPTION, name, f"label {option.label!r}", prop, value)
+                    Change(
+                        ChangeKind.ADD_OPTION, name, f"label {_shown(option.label)}", prop, value
+                    )
                 )
             elif old_options[value].model_dump() != option.model_dump():
                 changes.append(

@@ -22,7 +22,7 @@ from core.models import (
 )
 from core.occurrences import CompletionQuery, OccurrenceService, decode_cursor
 from core.ports import Database
-from core.values import value_text
+from core.values import parse_datetime, value_text
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,12 @@ def property_rows(completion: Completion, definition: EventDefinition | None) ->
 def display_value(
     raw: str | int | float, prop: PropertyDefinition | None, unusable: Iterable[str] = ()
 ) -> str:
-    """A stored value as people read it: enumeration labels, unusable values marked."""
+    """A stored value as people read it: enumeration labels, unusable values marked, a
+    datetime (sent as epoch milliseconds or ISO 8601) written as the entries' times are."""
+    if prop is not None and prop.type is PropertyType.DATETIME:
+        moment = parse_datetime(raw)
+        if moment is not None:
+            return moment.strftime("%b %d, %Y %H:%M")
     if prop is None or prop.type is not PropertyType.ENUMERATION:
         return value_text(raw) or ""
     bad = set(unusable)

@@ -418,8 +418,9 @@ class TestReports:
         )
         assert result.exit_code == 0, result.output
         rows = list(csv.reader(io.StringIO(result.output)))
-        plans = [r for r in rows[1:] if r[0] == "plan"]
-        assert [r[1] for r in plans] == ["Starter"]
+        assert rows[0] == ["Property", "Internal name", "Value", "Completions", "Share"]
+        plans = [r for r in rows[1:] if r[1] == "plan"]
+        assert [r[2] for r in plans] == ["Starter"]
 
     def test_attribution_text(self, demo_db: Path, runner: CliRunner) -> None:
         result = runner.invoke(

@@ -12,10 +12,12 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
+from textual.widgets import Input, TextArea
 
 from core.remote import RemoteOpener
 from core.services import Services
 from tui.commands import CbeCommands
+from tui.dialogs.save_as import default_export_dir
 from tui.formatting import escape
 from tui.screens.base import CbeScreen
 from tui.screens.events import EventsScreen
@@ -60,6 +62,9 @@ class CbeApp(App[None]):
         # A letter: only where no form is being filled in (see check_action). ctrl+q, Textual's
         # own, quits from anywhere; both ask first when work would be lost (action_quit).
         Binding("q", "quit_by_letter", "Quit"),
+        # In a text field ctrl+a selects all of it, as in most editors (Textual's fields take
+        # it for "go to start"; home still does that); so typing replaces a whole name.
+        Binding("ctrl+a", "select_all_text", "Select all", show=False, priority=True),
     ]
 
     def __init__(
@@ -77,8 +82,9 @@ class CbeApp(App[None]):
         """How often screens look for changes made by other processes (0: never)."""
         self.api_url = api_url
         """Where `cbe serve` listens, for the API examples."""
-        self.export_dir = export_dir or Path.cwd()
-        """Where report tables are saved as CSV."""
+        self.export_dir = export_dir or default_export_dir()
+        """Where report tables and plans are offered to be saved (then the last folder used):
+        never the working directory, often a repository."""
         self.open_remote = open_remote
         """Reaches a remote portal for the plan dialog (given by the composition root)."""
         self.last_event: str | None = None
@@ -111,6 +117,8 @@ class CbeApp(App[None]):
         self.services.workflows.advance()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_all_text":
+            return isinstance(self.focused, Input | TextArea)  # elsewhere the key goes on
         if action == "quit_by_letter":
             # `q` pressed in a wizard or a dialog (on a button, a list, a radio button) was
             # meant for the form, never for the app: there it does nothing and is not shown.
@@ -118,6 +126,10 @@ class CbeApp(App[None]):
 
             return not isinstance(self.screen, ModalScreen | CreateEventScreen)
         return True
+
+    def action_select_all_text(self) -> None:
+        if isinstance(self.focused, Input | TextArea):
+            self.focused.select_all()
 
     def unsaved_work(self) -> list[str]:
         """What quitting now would lose, on every section's screens (open wizards, edited
@@ -181,7 +193,25 @@ class CbeApp(App[None]):
                 continue  # listed once, under the general keys
             display = binding.key_display or self.get_key_display(binding)
             groups[group].append((display, binding.description))
-        keys = groups["screen"] + groups["field"]  # the app's keys are the dialog's general ones
+        # A screen's key that the focused field also answers to (enter on a table opens the
+        # row): active_bindings holds the field's hidden one, so the screen's is listed first.
+        shadowed: list[tuple[str, str]] = []
+        for key, bindings in screen._bindings.key_to_bindings.items():
+            for binding in bindings:
+                active = screen.active_bindings.get(key)
+                if (
+                    binding.description
+                    and binding.action not in seen
+                    and binding.action not in _FRAME_ACTIONS
+                    and active is not None
+                    and active.node is not screen
+                    and not active.binding.show
+                ):
+                    seen.add(binding.action)
+                    display = binding.key_display or self.get_key_display(binding)
+                    shadowed.append((display, binding.description))
+        # The app's keys are the dialog's general ones.
+        keys = shadowed + groups["screen"] + groups["field"]
         about = screen.HELP if isinstance(screen, CbeScreen) else ""
         title = screen.title or screen.__class__.__name__.removesuffix("Screen")
         self.push_screen(HelpDialog(str(title), about, keys))

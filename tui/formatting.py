@@ -39,6 +39,11 @@ def relative_time(moment: datetime | None, now: datetime) -> str:
     return moment.strftime("%b %d, %Y")
 
 
+def date_time(moment: datetime) -> str:
+    """A moment as lists of steps show it (who is where, an enrollment's history)."""
+    return moment.strftime("%b %d, %Y %H:%M")
+
+
 def shown(text: str) -> str:
     """Stored text for one line of plain (not markup) text: control characters made visible."""
     return neutralise(text)

@@ -174,9 +174,9 @@ def test_event_report_breaks_down_each_property(
     year = by["year"]
     # 2002 .. 2021 in round ranges of width 5: [2000, 2005), [2015, 2020), [2020, 2025)
     assert [(r.label, r.count) for r in year.rows] == [
-        ("2000 to 2005", 1),
-        ("2015 to 2020", 1),
-        ("2020 to 2025", 2),
+        ("2000 to under 2005", 1),
+        ("2015 to under 2020", 1),
+        ("2020 to under 2025", 2),  # 2020 is in this range, not the one before
     ]
 
 

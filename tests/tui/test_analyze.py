@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Select
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
 from tests.conftest import NOW
-from tests.tui.conftest import SIZE, settle, type_text
+from tests.tui.conftest import SIZE, settle, step, type_text
 from tui.app import CbeApp
 from tui.screens.analyze import AnalyzeScreen, AttributionScreen, EventReportScreen
 
@@ -47,15 +47,15 @@ async def test_analyze_report_filter_and_export(
         assert [str(c) for c in table.get_row_at(0)] == ["[x]", "Viewed Car", "Contacts", "2", "1"]
         await pilot.press("space")
         assert screen.charted == set()
-        await pilot.press("x")
+        await step(pilot, "x", "enter")  # asked where: the offered folder
         exported = (
             tmp_path
             / f"cbe-analyze-{screen.analysis.period.start}-{screen.analysis.period.end}.csv"
         )  # type: ignore[union-attr]
         rows = list(csv.reader(exported.open()))
         assert rows == [
-            ["Event", "Fully qualified name", "Completions", "Unique records"],
-            ["Viewed Car", viewed_car.fully_qualified_name, "2", "1"],
+            ["Event", "Internal name", "Completions", "Unique records"],
+            ["Viewed Car", viewed_car.name, "2", "1"],
         ]
 
         await pilot.press("enter")
@@ -86,6 +86,6 @@ async def test_analyze_report_filter_and_export(
         assert isinstance(attribution, AttributionScreen)
         assert attribution.result is not None
         assert [(r.value, r.first_touch) for r in attribution.result.rows] == [("REFERRALS", 1)]
-        await pilot.press("x")
+        await step(pilot, "x", "enter")
     files = sorted(p.name for p in tmp_path.iterdir())
     assert any(name.startswith("cbe-attribution-viewed_car") for name in files)

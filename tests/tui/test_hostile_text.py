@@ -170,7 +170,7 @@ async def test_the_apps_csv_export_never_starts_a_formula(
         await step(pilot, "4")
         screen = app.screen
         assert isinstance(screen, AnalyzeScreen)
-        await pilot.press("x")
+        await step(pilot, "x", "enter")
         (exported,) = tmp_path.glob("cbe-analyze-*.csv")
         rows = list(csv.reader(exported.open(encoding="utf-8")))
     assert rows[1][0] == '\'=HYPERLINK("http://evil.example")'

@@ -292,7 +292,8 @@ async def test_the_timeline_filter_refuses_an_empty_custom_range_and_stays_with_
         await step(pilot, "ctrl+s")
         assert app.screen is screen
         line = str(screen.query_one("#filter-line", Static).render())
-        assert "2027-01-01 to …" in line and "x clear" in line
+        keys = str(screen.query_one("#filter-keys", Static).render())
+        assert "2027-01-01 to …" in line and "x clear" in keys
         assert screen.query_one(TimelineView).empty_text == (
             "No activity matches the filter for contacts; x clears it."
         )

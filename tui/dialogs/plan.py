@@ -57,9 +57,13 @@ class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
     """
     BINDINGS = [Binding("escape", "close", "Close", priority=True)]
 
-    def __init__(self, services: Services, open_remote: RemoteOpener | None = None) -> None:
+    def __init__(
+        self, services: Services, folder: Path, open_remote: RemoteOpener | None = None
+    ) -> None:
         super().__init__()
         self.services = services
+        self.folder = folder
+        """Where the file is offered (the app's export folder, never the working directory)."""
         self.open_remote = open_remote
         self.applied = False
 
@@ -73,7 +77,7 @@ class PlanDialog(FirstFieldFocused, ModalScreen[bool]):
                 "portal's URL, export pulls from it and diff and apply go to it.",
                 classes="hint",
             )
-            yield Input(str(Path.cwd() / DEFAULT_FILE), id="plan-file")
+            yield Input(str(self.folder / DEFAULT_FILE), select_on_focus=False, id="plan-file")
             with Horizontal(classes="remote"):
                 yield Input(
                     placeholder="Remote: https://api.hubapi.com or a cbe serve; empty: here",

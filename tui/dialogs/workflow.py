@@ -41,7 +41,7 @@ from core.workflow_models import (
     describe_wait,
 )
 from tui.dialogs.focus import FirstFieldFocused
-from tui.formatting import escape, plain
+from tui.formatting import date_time, escape, plain
 from tui.widgets.filter_builder import FilterBuilder
 
 _DIALOG_CSS = """
@@ -408,19 +408,30 @@ def describe_action(action: Action, events: dict[str, EventDefinition]) -> str:
 
 
 class TriggerDialog(_Dialog):
-    """How records are enrolled; answers (trigger, event name, record ids)."""
+    """How records are enrolled; answers (trigger, event name, record ids).
+
+    A list's records are picked by name (the same picker as Enroll records), never typed as
+    ids that no screen shows."""
 
     DEFAULT_CSS = (
         _DIALOG_CSS.format(name="TriggerDialog", width=72)
         + """
+    TriggerDialog > Vertical { padding: 0 2; }
     TriggerDialog RadioSet { width: 100%; }
+    TriggerDialog #list-records { width: 1fr; height: auto; padding-top: 1; }
     """
     )
 
-    def __init__(self, workflow: Workflow, events: list[EventDefinition]) -> None:
+    def __init__(
+        self, workflow: Workflow, events: list[EventDefinition], records: list[CrmRecord]
+    ) -> None:
         super().__init__()
         self.workflow = workflow
         self.events = events
+        self.records = records
+        known = {r.id for r in records}
+        # Ids of records since deleted are dropped: nothing could enroll them.
+        self.listed: list[str] = [i for i in workflow.record_ids if i in known]
 
     def compose(self) -> ComposeResult:
         w = self.workflow
@@ -436,12 +447,45 @@ class TriggerDialog(_Dialog):
                 prompt="Choose an event",
                 id="trigger-event",
             )
-            yield Static(
-                f"List of {w.object_type.plural} (ids, comma separated)", classes="field-label"
-            )
-            yield Input(", ".join(w.record_ids), placeholder="e.g. 1, 2, 3", id="record-ids")
+            yield Static(f"The list's {w.object_type.plural.lower()}", classes="field-label")
+            with Horizontal(classes="row"):
+                yield Static("", id="list-records", classes="muted")
+                yield Button(f"Pick {w.object_type.plural.lower()}…", id="pick-records")
             yield Static("", id="save-error", classes="error")
             yield _buttons()
+
+    def on_mount(self) -> None:
+        self._show_list()
+
+    def _show_list(self) -> None:
+        names = [r.display_name for r in self.records if r.id in self.listed]
+        if not names:
+            text = "None yet: pick them by name or email."
+        else:
+            more = f" and {len(names) - 6} more" if len(names) > 6 else ""
+            text = f"{len(names)} on the list: " + ", ".join(names[:6]) + more
+        self.query_one("#list-records", Static).update(escape(text))
+
+    @on(Button.Pressed, "#pick-records")
+    def pick_records(self) -> None:
+        def picked(ids: list[str] | None) -> None:
+            if ids is not None:
+                self.listed = ids
+                self._show_list()
+                self.query_one("#trigger", RadioSet).query_one(
+                    f"#{TriggerKind.LIST.value}", RadioButton
+                ).value = True  # picking a list means enrolling from it
+
+        self.app.push_screen(
+            EnrollDialog(
+                self.records,
+                set(),
+                ticked=set(self.listed),
+                title=f"The list's {self.workflow.object_type.plural.lower()}",
+                done="Done",
+            ),
+            picked,
+        )
 
     def action_save(self) -> None:
         pressed = self.query_one("#trigger", RadioSet).pressed_button
@@ -450,10 +494,7 @@ class TriggerDialog(_Dialog):
         if kind is TriggerKind.EVENT and not isinstance(event, str):
             self.query_one("#save-error", Static).update("Choose the event that enrolls records.")
             return
-        ids = [
-            i.strip() for i in self.query_one("#record-ids", Input).value.split(",") if i.strip()
-        ]
-        self.dismiss((kind, event if isinstance(event, str) else None, ids))
+        self.dismiss((kind, event if isinstance(event, str) else None, list(self.listed)))
 
 
 class EnrollDialog(_Dialog):
@@ -474,22 +515,32 @@ class EnrollDialog(_Dialog):
         Binding("slash", "search", "Search", key_display="/", show=False),
     ]
 
-    def __init__(self, records: list[CrmRecord], enrolled: set[str]) -> None:
+    def __init__(
+        self,
+        records: list[CrmRecord],
+        enrolled: set[str],
+        *,
+        ticked: set[str] | None = None,
+        title: str = "Enroll records",
+        done: str = "Enroll",
+    ) -> None:
         super().__init__()
         self.records = records
         self.enrolled = enrolled
-        self.ticked: set[str] = set()
+        self.ticked: set[str] = set(ticked or ())
+        self.title_text = title
+        self.done = done
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(
-                "[b]Enroll records[/b]  [$text-muted]type to search · ↓ to the list · "
-                "space ticks · ctrl+s enrolls[/]"
+                f"[b]{escape(self.title_text)}[/b]  [$text-muted]type to search · ↓ to the "
+                f"list · space ticks · ctrl+s {escape(self.done.lower())}[/]"
             )
             yield Input(placeholder="Search name or email", id="enroll-search")
             yield SelectionList[str](id="enroll-records")
             yield Static("", id="enroll-ticked", classes="muted")
-            yield _buttons("Enroll (ctrl+s)")
+            yield _buttons(f"{self.done} (ctrl+s)")
 
     def on_mount(self) -> None:
         self._fill("")
@@ -543,7 +594,7 @@ class EnrollDialog(_Dialog):
             shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
             text += f": {shown}"
         self.query_one("#enroll-ticked", Static).update(escape(text))
-        label = f"Enroll {len(names)} (ctrl+s)" if names else "Enroll (ctrl+s)"
+        label = f"{self.done} {len(names)} (ctrl+s)" if names else f"{self.done} (ctrl+s)"
         self.query_one("#save", Button).label = label
 
     def action_save(self) -> None:
@@ -554,8 +605,9 @@ class HistoryDialog(ModalScreen[None]):
     """An enrollment's steps: entered, waited, matched or timed out, actions done."""
 
     DEFAULT_CSS = (
-        _DIALOG_CSS.format(name="HistoryDialog", width=100)
+        _DIALOG_CSS.format(name="HistoryDialog", width="96%")
         + """
+    HistoryDialog > Vertical { max-width: 124; }
     HistoryDialog DataTable { height: auto; max-height: 24; }
     """
     )
@@ -580,7 +632,7 @@ class HistoryDialog(ModalScreen[None]):
             if step.action is not None and step.action < len(self.workflow.actions):
                 action = f"{step.action + 1}. {self.workflow.actions[step.action].kind.label}"
             table.add_row(
-                step.at.strftime("%b %d %H:%M"),
+                date_time(step.at),
                 step.kind.value.replace("_", " ").lower(),
                 action,
                 plain(step.detail),

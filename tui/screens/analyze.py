@@ -26,6 +26,12 @@ from core.analytics import (
     Frequency,
     PropertyBreakdown,
     RangePreset,
+    Table,
+    analysis_table,
+    attribution_table,
+    count_ticks,
+    event_report_table,
+    partial_buckets,
     percent,
     resolve_range,
     to_csv,
@@ -34,23 +40,32 @@ from core.filters import PropertyFilter
 from core.ingestion import all_properties
 from core.models import EventDefinition
 from tui.dialogs.focus import FirstFieldFocused
-from tui.formatting import escape, fill_sized, shown
+from tui.formatting import escape, fill_sized
 from tui.screens.base import CbeScreen
 from tui.widgets.filter_builder import FilterBuilder
 
 
-def export(
-    screen: CbeScreen, name: str, header: Sequence[str], rows: list[Sequence[object]]
-) -> Path:
-    """Write a report table as CSV into the export folder and say where."""
-    folder = screen.cbe.export_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
-    path = folder / f"cbe-{safe}.csv"
-    path.write_text(to_csv(header, rows), encoding="utf-8", newline="")
-    screen.notify(f"Saved {len(rows)} row(s) to {escape(str(path))}", title="CSV export")
-    return path
+def export(screen: CbeScreen, name: str, table: Table) -> None:
+    """Ask where to save a report table as CSV (the last folder used, first the downloads
+    folder), save it there and say where."""
+    from tui.dialogs.save_as import SaveAsDialog
 
+    header, rows = table
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+    default = screen.cbe.export_dir / f"cbe-{safe}.csv"
+
+    def saved(path: Path | None) -> None:
+        if path is not None:
+            screen.cbe.export_dir = path.parent  # the next export offers the same folder
+            screen.notify(f"Saved {len(rows)} row(s) to {escape(str(path))}", title="CSV export")
+
+    screen.app.push_screen(
+        SaveAsDialog("Export CSV", f"{len(rows)} row(s)", default, to_csv(header, rows)), saved
+    )
+
+
+_CHART_COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue")
+"""Names plotext and Textual's markup both know, so the legend matches the lines."""
 
 _COLUMNS = [
     ("Chart", "chart"),
@@ -106,6 +121,7 @@ class AnalyzeScreen(CbeScreen):
             yield Static("", id="period", classes="muted")
             yield DataTable(cursor_type="row", zebra_stripes=True, id="analyze-events")
             yield PlotextPlot(id="chart")
+            yield Static("", id="chart-legend")
         yield from self.frame_bottom()
 
     def on_mount(self) -> None:
@@ -181,8 +197,9 @@ class AnalyzeScreen(CbeScreen):
             busiest = sorted(analysis.rows, key=lambda r: -r.completions)[:3]
             self.charted = {r.definition.fully_qualified_name for r in busiest if r.completions}
         total = sum(r.completions for r in analysis.rows)
+        days = analysis.period.days
         self.query_one("#period", Static).update(
-            f"{analysis.period.describe()} ({analysis.period.days} days, UTC) · "
+            f"{analysis.period.describe()} ({days} day{'s' if days != 1 else ''}, UTC) · "
             f"{total:,} completions · {analysis.frequency.label.lower()}"
         )
         self._fill()
@@ -215,26 +232,49 @@ class AnalyzeScreen(CbeScreen):
 
     def _chart(self) -> None:
         assert self.analysis is not None
+        analysis = self.analysis
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        xs = list(range(len(self.analysis.buckets)))
-        for r in self.analysis.rows:
-            name = r.definition.fully_qualified_name
-            if name in self.charted:
-                label = shown(r.definition.label)
-                plt.plot(xs, self.analysis.series[name], label=label, marker="braille")
+        xs = list(range(len(analysis.buckets)))
+        # A first or last week (month) the range covers only in part has fewer days: drawn as
+        # a lone point, not joined to the line, so it never reads as a drop.
+        partial = partial_buckets(analysis.period, analysis.frequency, analysis.buckets)
+        whole = [x for x in xs if x not in partial]
+        legend = []
+        top = 0
+        charted = [r for r in analysis.rows if r.definition.fully_qualified_name in self.charted]
+        for i, r in enumerate(charted):
+            values = analysis.series[r.definition.fully_qualified_name]
+            colour = _CHART_COLOURS[i % len(_CHART_COLOURS)]
+            top = max([top, *values])
+            if whole:
+                plt.plot(whole, [values[x] for x in whole], marker="braille", color=colour)
+            if partial:
+                points = sorted(partial)
+                plt.scatter(points, [values[x] for x in points], marker="x", color=colour)
+            legend.append(f"[{colour}]━━[/] {escape(r.definition.label)}")
+        # Counts: whole-number ticks from zero, never a line below it.
+        ticks = count_ticks(top)
+        plt.ylim(0, ticks[-1])
+        plt.yticks([float(t) for t in ticks], [f"{t:,}" for t in ticks])
         step = max(1, len(xs) // 6)
-        ticks = xs[::step]
+        shown_ticks = xs[::step]
         plt.xticks(
-            [float(t) for t in ticks], [self.analysis.buckets[i].strftime("%b %d") for i in ticks]
+            [float(t) for t in shown_ticks],
+            [analysis.buckets[i].strftime("%b %d") for i in shown_ticks],
         )
         plt.title(
             "Completions per "
-            + {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month"}[self.analysis.frequency.value]
+            + {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month"}[analysis.frequency.value]
         )
         plot.refresh()
+        # The legend sits under the chart, where it covers no data.
+        if partial and charted:
+            unit = "week" if analysis.frequency is Frequency.WEEKLY else "month"
+            legend.append(f"[$text-muted]x: a {unit} the range covers only in part[/]")
+        self.query_one("#chart-legend", Static).update("   ".join(legend))
 
     def _selected(self) -> EventDefinition | None:
         if self.analysis is None:
@@ -269,16 +309,8 @@ class AnalyzeScreen(CbeScreen):
     def action_export(self) -> None:
         if self.analysis is None:
             return
-        rows: list[Sequence[object]] = [
-            (r.definition.label, r.definition.fully_qualified_name, r.completions, r.unique_records)
-            for r in self.analysis.rows
-        ]
-        export(
-            self,
-            f"analyze-{self.analysis.period.start}-{self.analysis.period.end}",
-            ["Event", "Fully qualified name", "Completions", "Unique records"],
-            rows,
-        )
+        period = self.analysis.period
+        export(self, f"analyze-{period.start}-{period.end}", analysis_table(self.analysis))
 
 
 class FilterDialog(FirstFieldFocused, ModalScreen[PropertyFilter | None]):
@@ -438,17 +470,8 @@ class EventReportScreen(CbeScreen):
     def action_export(self) -> None:
         if self.report is None:
             return
-        rows: list[Sequence[object]] = [
-            (b.prop.label, b.prop.name, row.label, row.count, f"{row.share:.4f}")
-            for b in self.report.properties
-            for row in b.rows
-        ]
-        export(
-            self,
-            f"event-{self.definition.name}-{self.period.start}-{self.period.end}",
-            ["Property", "Internal name", "Value", "Completions", "Share"],
-            rows,
-        )
+        name = f"event-{self.definition.name}-{self.period.start}-{self.period.end}"
+        export(self, name, event_report_table(self.report))
 
     def action_back(self) -> None:
         self.dismiss()
@@ -534,7 +557,7 @@ class AttributionScreen(CbeScreen):
         table = self.query_one("#attribution", DataTable)
         fill_sized(
             table,
-            ["Value", "First touch", "Share", "Last touch", "Share"],
+            ["Value", "First touch", "First touch share", "Last touch", "Last touch share"],
             [
                 (
                     row.value,
@@ -550,16 +573,8 @@ class AttributionScreen(CbeScreen):
     def action_export(self) -> None:
         if self.result is None:
             return
-        rows: list[Sequence[object]] = [
-            (r.value, r.first_touch, f"{r.first_share:.4f}", r.last_touch, f"{r.last_share:.4f}")
-            for r in self.result.rows
-        ]
-        export(
-            self,
-            f"attribution-{self.definition.name}-{self.result.dimension.value.lower()}",
-            [self.result.dimension.label, "First touch", "Share", "Last touch", "Share"],
-            rows,
-        )
+        name = f"attribution-{self.definition.name}-{self.result.dimension.value.lower()}"
+        export(self, name, attribution_table(self.result))
 
     def action_back(self) -> None:
         self.dismiss()

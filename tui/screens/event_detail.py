@@ -136,9 +136,17 @@ class EventDetailScreen(CbeScreen):
         self._show()
         self.load_activity()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save_snippet":
+            # Only a JavaScript event has a snippet: an API event's footer offers no save.
+            d = self.definition
+            return d is not None and d.tracking_method is TrackingMethod.JAVASCRIPT
+        return True
+
     def _show(self) -> None:
         d = self.definition
         assert d is not None
+        self.refresh_bindings()  # the footer follows the event's tracking method
         state = "  [$warning](archived: receives no completions)[/]" if d.archived else ""
         self.query_one("#detail-title", Static).update(f"{escape(d.label)}{state}")
         self.query_one("#detail-description", Static).update(

@@ -187,7 +187,8 @@ class EventsScreen(CbeScreen):
             if applied:
                 self.reload()
 
-        self.app.push_screen(PlanDialog(self.services, self.cbe.open_remote), closed)
+        dialog = PlanDialog(self.services, self.cbe.export_dir, self.cbe.open_remote)
+        self.app.push_screen(dialog, closed)
 
     def action_rejections(self) -> None:
         """What the strict path refused, kept (see core.rejections)."""

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from core.crm_display import property_display
 from core.errors import NotFound
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.occurrences import encode_cursor
@@ -78,7 +79,10 @@ class RecordScreen(CbeScreen):
                 yield Static("Associations", classes="section-title")
                 yield Static("", id="record-associations")
             with Vertical(classes="record-main"):
-                yield Static("", id="filter-line")
+                # What is filtered may be cut (…); the keys beside it never are.
+                with Horizontal(id="filter-row"):
+                    yield Static("", id="filter-line")
+                    yield Static("", id="filter-keys", classes="muted")
                 yield TimelineView(id="timeline")
         yield from self.frame_bottom()
 
@@ -123,6 +127,7 @@ class RecordScreen(CbeScreen):
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")
         for name, value in sorted(record.properties.items()):
+            value = property_display(record.object_type, name, value)
             grid.add_row(Text(shown(name)), Text(shown(value)))
         self.query_one("#record-properties", Static).update(grid)
         linked = self.services.records.associated(record.object_type, record.id)
@@ -150,12 +155,9 @@ class RecordScreen(CbeScreen):
     def _show_filter(self) -> None:
         f = self.timeline_filter
         line = f"[b]Activity[/b]  {escape(f.describe())}"
-        line += (
-            "   [$text-muted]f filter · x clear[/]"
-            if not f.is_default
-            else "   [$text-muted]f filter[/]"
-        )
         self.query_one("#filter-line", Static).update(line)
+        keys = "f filter · x clear" if not f.is_default else "f filter"
+        self.query_one("#filter-keys", Static).update(keys)
         timeline = self.query_one(TimelineView)
         timeline.empty_text = (
             "No activity yet."

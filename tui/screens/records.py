@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -10,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
+from core.crm_display import property_display
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.ports import EventSummary
@@ -75,6 +77,7 @@ class RecordsScreen(CbeScreen):
             with TabbedContent(id="kinds"):
                 for kind in ObjectType:
                     with TabPane(kind.label, id=f"tab-{kind.plural}"):
+                        yield Static("", id=f"empty-{kind.plural}", classes="empty")
                         yield DataTable(
                             cursor_type="row", zebra_stripes=True, id=f"table-{kind.plural}"
                         )
@@ -95,15 +98,23 @@ class RecordsScreen(CbeScreen):
     def reload(self) -> None:
         services = self.services
         records = {kind: services.records.search(kind) for kind in ObjectType}
-        summaries = services.db.completions.record_summaries()
         only = None
         if self.event_name:
+            # Each record's completions of this event and its last one, not of all events.
+            counts: dict[tuple[ObjectType, str], int] = {}
+            last: dict[tuple[ObjectType, str], datetime] = {}
             query = CompletionQuery(event_names=frozenset({self.event_name}))
-            only = frozenset(
-                (c.object_type, c.object_id)
-                for c in services.occurrences.iterate(query)
-                if c.object_id is not None
-            )
+            for c in services.occurrences.iterate(query):
+                if c.object_id is None:
+                    continue
+                key = (c.object_type, c.object_id)
+                counts[key] = counts.get(key, 0) + 1
+                if key not in last or c.occurred_at > last[key]:
+                    last[key] = c.occurred_at
+            summaries = {key: EventSummary(n, last.get(key)) for key, n in counts.items()}
+            only = frozenset(counts)
+        else:
+            summaries = services.db.completions.record_summaries()
         self.app.call_from_thread(self._show, _Listing(records, summaries, only))
 
     def _show(self, listing: _Listing) -> None:
@@ -135,15 +146,42 @@ class RecordsScreen(CbeScreen):
                 summary = self._listing.summaries.get(key)
                 cells = [
                     plain(
-                        record.display_name if prop == "name" else record.properties.get(prop, "")
+                        record.display_name
+                        if prop == "name"
+                        else property_display(kind, prop, record.properties.get(prop, ""))
                     )
                     for _, prop in columns
                 ]
                 last = relative_time(summary.last_occurred_at if summary else None, now)
                 rows.append((record.id, (*cells, f"{summary.count:,}" if summary else "0", last)))
             refill(table, rows)
+            self._say_why_empty(kind, not rows, bool(needle))
             pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
             pane.label = f"{kind.label} ({table.row_count})"
+
+    def _say_why_empty(self, kind: ObjectType, empty: bool, searching: bool) -> None:
+        """An empty tab says why, and how records of its kind arrive."""
+        note = self.query_one(f"#empty-{kind.plural}", Static)
+        note.display = empty
+        if not empty:
+            return
+        plural = kind.label.lower()
+        if searching:
+            text = f"No {plural} match the search."
+        elif self.event_name:
+            text = f"No {plural} completed {self.event_label or 'this event'}."
+        else:
+            text = (
+                f"No {plural} yet. They arrive through cbe serve: POST "
+                f"/crm/v3/objects/{kind.plural}"
+                + (
+                    ", or a completion sent with an email creates its contact"
+                    if kind is ObjectType.CONTACT
+                    else ""
+                )
+                + ". cbe --demo opens a portal with sample records."
+            )
+        note.update(escape(text))
 
     def _table(self) -> DataTable[object]:
         active = self.query_one("#kinds", TabbedContent).active.removeprefix("tab-")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -52,7 +52,12 @@ from core.models import (
     PropertyDefinition,
     TrackingMethod,
 )
-from core.rules import MAX_CUSTOM_PROPERTIES, check_custom_property_count, fully_qualified_name
+from core.rules import (
+    MAX_CUSTOM_PROPERTIES,
+    check_custom_property_count,
+    fully_qualified_name,
+    generate_name,
+)
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.property import PropertyPanel, ask_property_action, create_property
 from tui.formatting import escape, selected_key
@@ -85,6 +90,9 @@ class CreateEventScreen(CbeScreen):
         Binding("f", "fold_defaults", "Fold defaults"),
         Binding("y", "copy", "Copy"),
     ]
+    # Below 34 rows the page tightens (cbe.tcss, and compact fields: on_resize) so the
+    # snippet editor keeps room for its code at 80x24.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -151,6 +159,7 @@ class CreateEventScreen(CbeScreen):
                                 "Edit as needed: saved with the event, it becomes part of "
                                 "the tracking code (/tracking.js of cbe serve).",
                                 classes="field-hint",
+                                id="snippet-hint",
                             )
                             yield TextArea.code_editor(
                                 "",
@@ -179,6 +188,13 @@ class CreateEventScreen(CbeScreen):
                 yield Button("Next (ctrl+n)", id="next", variant="primary")
                 yield Button("Create (ctrl+n)", id="create", variant="success")
         yield from self.frame_bottom()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # One-line fields and buttons on a short terminal (Textual's compact style).
+        short = event.size.height < 34
+        for widget in self.query("#trigger-kind, #trigger-target, .nav Button"):
+            if isinstance(widget, Input | Select | Button):
+                widget.compact = short
 
     def on_mount(self) -> None:
         self.existing, self.deleted = self.services.definitions.names_in_use()
@@ -252,9 +268,19 @@ class CreateEventScreen(CbeScreen):
         portal = self.services.db.portal.portal_id
         shown = name or "…"
         fqn = fully_qualified_name(portal, name) if name else "…"
+        why = ""
+        plain_name = generate_name(self.label, (), "event") if name else ""
+        if name and name != plain_name:
+            # Say why the name got a number: a person expects the label's own name.
+            whose = (
+                "an event of this portal has it"
+                if plain_name in self.existing
+                else "a deleted event had it, and HubSpot never reuses a deleted event's name"
+            )
+            why = f"\n[$warning]Not {plain_name}: {whose}.[/]"
         self.query_one("#names", Static).update(
             f"Internal name         [b]{shown}[/b]\n"
-            f"Fully qualified name  [b]{fqn}[/b]\n"
+            f"Fully qualified name  [b]{fqn}[/b]{why}\n"
             f"[$text-muted]Completions are sent with the fully qualified name; the internal "
             f"name never changes once the event exists.[/]"
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -35,7 +34,7 @@ from tui.dialogs.workflow import (
     action_dialog,
     describe_action,
 )
-from tui.formatting import escape, plain, refill, selected_key, shown
+from tui.formatting import date_time, escape, plain, refill, selected_key, shown
 from tui.screens.base import CbeScreen
 
 
@@ -59,10 +58,6 @@ def _last_step(enrollment: Enrollment) -> Step | None:
         return decisive[-1]
     steps = [s for s in enrollment.history if s.kind not in (StepKind.ENTERED, StepKind.FINISHED)]
     return steps[-1] if steps else None
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%b %d, %Y %H:%M")
 
 
 def _errors(error: CbeError) -> str:
@@ -399,7 +394,8 @@ class WorkflowScreen(CbeScreen):
                 )
             )
 
-        self.app.push_screen(TriggerDialog(self.workflow, self._events()), chosen)
+        records = self.services.records.search(self.workflow.object_type)
+        self.app.push_screen(TriggerDialog(self.workflow, self._events(), records), chosen)
 
     def action_enroll(self) -> None:
         workflow = self.workflow
@@ -460,13 +456,13 @@ class EnrollmentsScreen(CbeScreen):
         self.fill()
 
     def fill(self) -> None:
+        """Read who is where off the UI thread (a workflow can hold thousands), then show it."""
+        self._load()
+
+    @work(thread=True, exclusive=True, group="enrollments-load")
+    def _load(self) -> None:
         services = self.services
         workflow = services.workflows.get(self.workflow_id)
-        self.title = f"Enrollments: {shown(workflow.name)}"
-        self.query_one("#enrollments-title", Static).update(
-            f"Who is where in {escape(workflow.name)}"
-        )
-        table = self.query_one("#enrollments", DataTable)
         rows = []
         enrollments = services.workflows.enrollments(workflow.id)
         # Who is waiting first, by the action they wait at; then who finished, latest first.
@@ -496,12 +492,21 @@ class EnrollmentsScreen(CbeScreen):
             )
             # One style for every row: the date and time (a relative age beside a date read
             # as two different things).
-            since = _when(e.entered_at if e.active else e.finished_at or e.entered_at)
+            since = date_time(e.entered_at if e.active else e.finished_at or e.entered_at)
             rows.append((e.id, (plain(name), where, since, plain(last_text))))
-        refill(table, rows)
+        self.app.call_from_thread(self._show, workflow, rows, bool(enrollments))
+
+    def _show(
+        self, workflow: Workflow, rows: list[tuple[str, tuple[str, ...]]], anyone: bool
+    ) -> None:
+        self.title = f"Enrollments: {shown(workflow.name)}"
+        self.query_one("#enrollments-title", Static).update(
+            f"Who is where in {escape(workflow.name)}"
+        )
+        refill(self.query_one("#enrollments", DataTable), rows)
         empty = self.query_one("#enrollments-empty", Static)
         empty.update("Nobody is enrolled yet. Press escape, then r to enroll records.")
-        empty.display = not enrollments
+        empty.display = not anyone
 
     @on(DataTable.RowSelected, "#enrollments")
     def action_history(self) -> None:
