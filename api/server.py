@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 import uvicorn
 
@@ -23,8 +24,9 @@ def serve(
     allowed_hosts: tuple[str, ...] = (),
     strict: bool = False,
     rate_limit: RateLimits | None = None,
+    warm_up: Callable[[], None] = lambda: None,
 ) -> None:
-    """Serve until interrupted (Ctrl+C)."""
+    """Serve until interrupted (Ctrl+C); ``warm_up`` as for :func:`ready_to_serve`."""
     app = create_app(
         services,
         access_token,
@@ -35,7 +37,7 @@ def serve(
         strict=strict,
         rate_limit=rate_limit,
     )
-    ready_to_serve(services)
+    ready_to_serve(warm_up)
     uvicorn.run(
         app,
         host=host,
@@ -53,11 +55,11 @@ all freed by the end of the request; at 700 the collector ran several times per 
 moved what the open journal holds into older generations, to be walked again and again."""
 
 
-def ready_to_serve(services: Services) -> None:
+def ready_to_serve(warm_up: Callable[[], None]) -> None:
     """What a server process does once, before it takes requests (``bench/scale.py`` does the
-    same before it measures ingestion)."""
-    # The set of taken uuids now, not in the first request.
-    services.db.completions.prepare_writes()
+    same before it measures ingestion). ``warm_up``: what its store loads now rather than in the
+    first request (the composition root says, cli.bootstrap.warm_up)."""
+    warm_up()
     # What exists now (modules, the app, the store's indexes and taken uuids) lives as long as
     # the server: keep it out of the cycle collector's full passes, which otherwise walk it
     # again every few thousand stored completions (bench/README.md, scale.py).

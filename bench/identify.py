@@ -53,7 +53,7 @@ def main() -> None:
         services = open_services(folder, preferences=MemoryPreferences())
         try:
             event = next(
-                d.name
+                d.fully_qualified_name  # a send names its event so
                 for d in services.db.definitions.list_all()
                 if d.primary_object is ObjectType.CONTACT
             )
@@ -65,9 +65,10 @@ def main() -> None:
                 body = {"eventName": event, "utk": utk, "properties": {}}
                 services.ingestion.ingest([body] * 3, Mode.LENIENT, Source.JS)
                 if args.folded:
-                    with services.db.transaction():
+                    with services.db.transaction() as unit:
                         store._refresh()
                         store._fold()  # the segment to rewrite holds the journal's completions
+                        unit.commit()
                 started = time.perf_counter()
                 _, moved = services.records.identify(utk, f"visitor{run}@example.com")
                 times.append(time.perf_counter() - started)
@@ -81,7 +82,7 @@ def main() -> None:
             # that segment: the same work as changing one document of it.
             rewrites = []
             for _ in range(args.runs):
-                with services.db.transaction():
+                with services.db.transaction() as unit:
                     store._refresh()
                     first = store._segments[min(store._segments)]
                     target = first.ids[0]
@@ -90,6 +91,7 @@ def main() -> None:
                         functools.partial(_mark, target), functools.partial(operator.is_, first)
                     )
                     rewrites.append(time.perf_counter() - started)
+                    unit.commit()
             print(
                 f"rewriting the one full segment ({first.count:,} completions) that holds a "
                 f"visitor: median {statistics.median(rewrites) * 1000:.1f} ms"

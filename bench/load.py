@@ -72,18 +72,22 @@ def setup(client: httpx.Client) -> tuple[str, str]:
         "/events/v3/event-definitions",
         json={
             "label": "Bench event",
+            "includeDefaultProperties": True,  # HubSpot's spec requires it
             "propertyDefinitions": [
                 {
                     "label": "Plan",
                     "type": "enumeration",
-                    "options": [{"label": "Pro", "value": "pro"}],
+                    "options": [
+                        {"label": "Pro", "value": "pro", "displayOrder": 0, "hidden": False}
+                    ],
                 },
                 {"label": "Amount", "type": "number"},
                 {"label": "Note", "type": "string"},
             ],
         },
     )
-    created.raise_for_status()
+    if created.status_code >= 400:
+        raise SystemExit(f"creating the event failed: {created.status_code} {created.text[:500]}")
     contact = client.post("/crm/v3/objects/contacts", json={"properties": {"email": "b@x.io"}})
     contact.raise_for_status()
     return created.json()["fullyQualifiedName"], contact.json()["id"]

@@ -200,11 +200,11 @@ def cbe_ingest(folder: str, count: str, dump: str) -> dict[str, Any]:
     import orjson
 
     from api.server import ready_to_serve
-    from cli.bootstrap import open_services
+    from cli.bootstrap import open_services, warm_up
 
     services = open_services(Path(folder), create=False)
     before = sum(s.count for s in services.db.completions.summaries().values())
-    ready_to_serve(services)  # as `cbe serve` does before it listens
+    ready_to_serve(lambda: warm_up(services))  # as `cbe serve` does before it listens
     stored = 0
     elapsed = 0.0
     with open(dump, "wb") as out:

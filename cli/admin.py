@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.bootstrap import demo_database_path
+from cli.bootstrap import database_folder, demo_database_path
 from cli.demodb import build_demo_database
 from cli.options import database_path, db_option, given_db, services
 from cli.output import echo, echo_data, fail, friendly_errors
@@ -74,20 +74,20 @@ def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
         return
     opened = services(ctx)
     p = opened.db.portal
-    token_file = Path(opened.db.location) / PORTAL_FILE
+    token_file = database_folder(opened) / PORTAL_FILE
     if as_json:
         echo_data(
             json.dumps(
                 {
                     "portalId": p.portal_id,
                     "accessToken": p.access_token,
-                    "database": opened.db.location,
+                    "database": str(database_folder(opened)),
                 }
             )
         )
         return
     echo(f"Portal id:    {p.portal_id}")
-    echo(f"Database:     {opened.db.location}")
+    echo(f"Database:     {database_folder(opened)}")
     echo(f"Access token: in {token_file} (readable by you only);")
     echo("              `cbe portal --json` prints it.")
 

@@ -7,17 +7,20 @@ they all get the same object graph.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from platformdirs import user_data_path
 
 from core.clock import Clock, SystemClock
 from core.ingestion import IdFactory
-from core.ports import Preferences
+from core.models import Portal
+from core.ports import MemoryPreferences, Preferences
 from core.remote import RemotePortal, Waiting
 from core.services import Services, random_id
 from storage.database import TinyDatabase, open_database
 from storage.hubspot_remote import HubSpotRemote
+from storage.memory import MemoryDatabase
 from storage.preferences import JsonPreferences, default_preferences_path
 
 DB_ENV = "CBE_DB"
@@ -71,6 +74,41 @@ def open_services(
         new_id=new_id or random_id,
         preferences=preferences or JsonPreferences(default_preferences_path()),
     )
+
+
+def memory_services(
+    *,
+    portal_id: int,
+    clock: Clock | None = None,
+    new_id: IdFactory | None = None,
+    preferences: Preferences | None = None,
+) -> Services:
+    """cbe's services on a database held in memory (tests, throwaway runs): gone on close."""
+    clock = clock or SystemClock()
+    portal = Portal(
+        portal_id=portal_id, access_token=f"cbe-{secrets.token_urlsafe(32)}", created_at=clock.now()
+    )
+    return Services(
+        db=MemoryDatabase(portal),
+        clock=clock,
+        new_id=new_id or random_id,
+        preferences=preferences or MemoryPreferences(),
+    )
+
+
+def warm_up(services: Services) -> None:
+    """What a server loads once, before its first request, for the store it serves: the
+    embedded store's set of taken uuids (its first write would load it otherwise)."""
+    if isinstance(services.db, TinyDatabase):
+        services.db.completions.prepare_writes()
+
+
+def database_folder(services: Services) -> Path:
+    """The folder the database of ``services`` lives in (what :func:`open_services` opens
+    is a folder; core knows a database only by its name)."""
+    if not isinstance(services.db, TinyDatabase):
+        raise TypeError(f"{services.db.name} is not kept in a folder")
+    return services.db.folder
 
 
 def open_remote(url: str, token: str, *, on_wait: Waiting | None = None) -> RemotePortal:

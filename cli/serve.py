@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cli.bootstrap import database_folder, warm_up
 from cli.options import db_option, read_only, services
 from cli.output import echo, fail, friendly_errors
 from core.ratelimit import RateLimits, parse_rate_limit
@@ -102,11 +103,11 @@ def serve(
         if token
         else f"${TOKEN_ENV}"
         if os.environ.get(TOKEN_ENV)
-        else f"{Path(opened.db.location) / PORTAL_FILE} (`cbe portal --json` prints it)"
+        else f"{database_folder(opened) / PORTAL_FILE} (`cbe portal --json` prints it)"
     )
     shown = f"[{host}]" if ":" in host else host
     echo(f"cbe serves portal {opened.db.portal.portal_id} at http://{shown}:{port}")
-    echo(f"  database:      {opened.db.location}")
+    echo(f"  database:      {database_folder(opened)}")
     echo(f"  access token:  from {where}")
     script = public_url.rstrip("/") if public_url else f"http://{shown}:{port}"
     echo(f'  tracking code: <script src="{script}/tracking.js"></script>')
@@ -148,4 +149,5 @@ def serve(
         allowed_hosts=hosts,
         strict=strict,
         rate_limit=limits,
+        warm_up=lambda: warm_up(opened),
     )

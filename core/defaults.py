@@ -141,10 +141,3 @@ DEFAULT_PROPERTIES: tuple[PropertyDefinition, ...] = tuple(
 """The default properties, in HubSpot's (alphabetical) order."""
 
 DEFAULT_PROPERTY_NAMES: frozenset[str] = frozenset(p.name for p in DEFAULT_PROPERTIES)
-
-_BY_NAME = {p.name: p for p in DEFAULT_PROPERTIES}
-
-
-def default_property(name: str) -> PropertyDefinition | None:
-    """The default property called ``name``, if there is one."""
-    return _BY_NAME.get(name)

@@ -341,7 +341,7 @@ class DefinitionService:
             draft: DefinitionDraft = _parse(DefinitionDraft, raw)
         except ValidationFailed as error:
             raise _with(required, error) from error
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             existing, deleted = self.names_in_use()
             name, violations = check_event_name(draft.label, draft.name, existing, deleted)
             violations = [*required, *violations]
@@ -380,6 +380,7 @@ class DefinitionService:
                 updated_at=now,
             )
             self._db.definitions.insert(definition)
+            unit.commit()
             return definition
 
     def update(
@@ -395,7 +396,7 @@ class DefinitionService:
         fail_if(
             check_text_tree({"label": label, "description": description, "snippet": snippet}, "")
         )
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             definition = self.get(event_name)
             changes: dict[str, Any] = {}
             if label is not None:
@@ -407,22 +408,27 @@ class DefinitionService:
                 changes["tracking_method"] = tracking_method
             if snippet is not None:
                 changes["snippet"] = snippet
-            return self._save(definition, changes)
+            saved = self._save(definition, changes)
+            unit.commit()
+            return saved
 
     def archive(self, event_name: str, archived: bool = True) -> EventDefinition:
         """Archive (or restore) a definition: archived events receive no completions."""
-        with self._db.transaction():
-            return self._save(self.get(event_name), {"archived": archived})
+        with self._db.transaction() as unit:
+            saved = self._save(self.get(event_name), {"archived": archived})
+            unit.commit()
+            return saved
 
     def delete(self, event_name: str) -> int:
         """Delete a definition and all its completions; the name is never used again.
 
         Returns how many completions were removed.
         """
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             definition = self.get(event_name)
             removed = self._db.completions.delete_event(definition.fully_qualified_name)
             self._db.definitions.delete(definition.name)
+            unit.commit()
             return removed
 
     def add_property(
@@ -440,7 +446,7 @@ class DefinitionService:
         except ValidationFailed as error:
             raise _with(required, error) from error
         fail_if(check_text_tree(draft.model_dump(by_alias=True, exclude_none=True), ""))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             definition = self.get(event_name)
             taken = {p.name for p in definition.properties}
             prop, violations = build_property(draft, taken)
@@ -450,6 +456,7 @@ class DefinitionService:
             fail_if(violations)
             assert prop is not None
             self._save(definition, {"properties": [*definition.properties, prop]})
+            unit.commit()
             return prop
 
     @staticmethod
@@ -479,7 +486,7 @@ class DefinitionService:
         except ValidationFailed as error:
             raise _with(required, error) from error
         fail_if(check_text_tree(update.model_dump(by_alias=True, exclude_none=True), ""))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             definition = self.get(event_name)
             prop = self._custom_property(definition, property_name)
             violations: list[Violation] = list(required)
@@ -511,11 +518,12 @@ class DefinitionService:
             updated = prop.model_copy(update=changes)
             props = [updated if p.name == prop.name else p for p in definition.properties]
             self._save(definition, {"properties": props})
+            unit.commit()
             return updated
 
     def delete_property(self, event_name: str, property_name: str) -> None:
         """Remove a custom property; completions already stored keep their values."""
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             definition = self.get(event_name)
             prop = self._custom_property(definition, property_name)
             matching = definition.custom_matching_id
@@ -536,6 +544,7 @@ class DefinitionService:
                 )
             props = [p for p in definition.properties if p.name != prop.name]
             self._save(definition, {"properties": props})
+            unit.commit()
 
     @staticmethod
     def _custom_property(definition: EventDefinition, property_name: str) -> PropertyDefinition:

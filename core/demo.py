@@ -24,7 +24,12 @@ from core.models import CrmRecord, EventDefinition, ObjectType, Source, Tracking
 from core.ports import Database
 from core.rules import MAX_BATCH_SIZE
 from core.services import Services
-from core.workflow_models import Action, ActionKind, TriggerKind
+from core.workflow_models import (
+    CreateTaskAction,
+    DelayUntilEventAction,
+    SetPropertyAction,
+    TriggerKind,
+)
 
 DEMO_PORTAL_ID = 24681357
 
@@ -320,9 +325,8 @@ class _Builder:
         )
         workflows.add_action(
             workflow.id,
-            Action(
+            DelayUntilEventAction(
                 id="a1",
-                kind=ActionKind.DELAY_UNTIL_EVENT,
                 event_name=by_name["clicked_buy_button"].fully_qualified_name,
                 filters=[
                     PropertyFilter(
@@ -336,18 +340,16 @@ class _Builder:
         )
         workflows.add_action(
             workflow.id,
-            Action(
+            SetPropertyAction(
                 id="a2",
-                kind=ActionKind.SET_PROPERTY,
                 property="lifecyclestage",
                 value="opportunity",
             ),
         )
         workflows.add_action(
             workflow.id,
-            Action(
+            CreateTaskAction(
                 id="a3",
-                kind=ActionKind.CREATE_TASK,
                 title="Follow up on the trial",
                 body="Ask how the trial is going and offer a demo.",
             ),

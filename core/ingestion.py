@@ -68,6 +68,7 @@ from core.rules import (
     max_value_length,
     qualified_internal_name,
     resolve_case_duplicates,
+    uuid_taken,
 )
 from core.values import ParsedValue, parse_datetime, parse_value, value_text
 
@@ -473,16 +474,9 @@ class Ingestor:
                 problems = check_batch_size(len(inputs))
             if problems:
                 return Verdict(True, 0, [], [], problems)
-        with self._db.transaction():
-            result = self._ingest_locked(
-                inputs,
-                Mode.STRICT,
-                Source.API,
-                batch,
-                all_or_nothing=False,
-                store=False,
-                hubspot_body=hubspot_body,
-            )
+        request = _Request(inputs, Mode.STRICT, Source.API, batch, None, hubspot_body)
+        with self._db.transaction():  # reads only: nothing to commit
+            result = self._judge(request).result
         refused = {r.index for r in result.rejected}
         passed = [i for i in range(len(inputs)) if i not in refused]
         accepted = list(zip(passed, result.stored, strict=True))
@@ -511,30 +505,39 @@ class Ingestor:
         as rejected.
 
         What strict mode refuses is kept in the quarantine (:mod:`core.rejections`) unless
-        ``quarantine`` is False (a replay of what is kept there).
+        ``quarantine`` is False (a replay of what is kept there): in a unit of work of its own,
+        after the request's unit has ended, so that a refusal (which stores nothing of the
+        request) keeps it all the same.
         """
         keep = quarantine and mode is not Mode.LENIENT
         for tag in {t for t in tags or () if t is not None}:
             fail_if(check_tag(tag))
+        request = _Request(bodies, mode, source, batch, tags, hubspot_body)
         if batch:
             size = check_batch_size(len(bodies))
             if size:
-                ids: list[str] = []
-                if keep:
-                    refused = _Refused(True, {"inputs": list(bodies)}, size, _tag_of(tags))
-                    ids = self._quarantine([refused], source)
-                raise ValidationFailed(size, _one(ids))
-        with self._db.transaction():
-            return self._ingest_locked(
-                bodies,
-                mode,
-                source,
-                batch,
-                all_or_nothing,
-                keep=keep,
-                tags=tags,
-                hubspot_body=hubspot_body,
-            )
+                refused = _Refused(True, {"inputs": list(bodies)}, size, _tag_of(tags))
+                raise ValidationFailed(size, _one(self._quarantine([refused], source, keep)))
+        refusal: list[Violation] = []
+        conflict = False
+        with self._db.transaction() as unit:
+            judged = self._judge(request)
+            if mode is not Mode.LENIENT and all_or_nothing and judged.violations:
+                refusal = judged.violations
+            else:
+                try:
+                    self._store(judged)
+                except Conflict as error:  # the store found a uuid taken: nothing is stored
+                    refusal, conflict = list(error.violations), True
+                else:
+                    unit.commit()
+        kept = self._quarantine(_to_keep(request, judged, refusal, conflict), source, keep)
+        if refusal:
+            raise ValidationFailed(refusal, None if conflict else _one(kept))
+        if not all_or_nothing:  # each refused input kept on its own
+            for rejection, reference in zip(judged.result.rejected, kept, strict=False):
+                rejection.reference = reference
+        return judged.result
 
     def replay(self, request: RejectedRequest) -> int:
         """Send a kept request again by the strict rules, without quarantining it again;
@@ -563,9 +566,14 @@ class Ingestor:
             )
         return len(result.stored)
 
-    def _quarantine(self, refused: Sequence[_Refused], source: Source) -> list[str]:
-        """Keep refused requests, each with its body, violations and test run's tag; their
-        ids, in order (none when they could not be kept)."""
+    def _quarantine(
+        self, refused: Sequence[_Refused], source: Source, keep: bool = True
+    ) -> list[str]:
+        """Keep refused requests, each with its body, violations and test run's tag, in a unit
+        of work of their own; their ids, in order (none when they could not be kept, or when
+        not ``keep``)."""
+        if not (keep and refused):
+            return []
         now = truncate_to_millis(to_utc(self._clock.now()))
         kept = [
             RejectedRequest(
@@ -580,38 +588,30 @@ class Ingestor:
             for batch, body, violations, tag in refused
         ]
         try:
-            self._db.rejections.add(kept)
+            with self._db.transaction() as unit:
+                self._db.rejections.add(kept)
+                unit.commit()
         except Exception:  # the answer to the sender matters more than the copy
             _log.exception("could not keep %d rejected request(s)", len(kept))
             return []
         return [k.id for k in kept]
 
-    def _ingest_locked(
-        self,
-        bodies: Sequence[object],
-        mode: Mode,
-        source: Source,
-        batch: bool,
-        all_or_nothing: bool,
-        store: bool = True,
-        keep: bool = False,
-        tags: Sequence[str | None] | None = None,
-        hubspot_body: bool = False,
-    ) -> IngestResult:
+    def _judge(self, request: _Request) -> _Judgement:
+        """Decide what ``request`` stores and what it refuses, writing nothing (the caller
+        holds the database's lock, so what is read stays true until it is stored)."""
         now = truncate_to_millis(to_utc(self._clock.now()))
+        judged = _Judgement(now)
+        mode, batch = request.mode, request.batch
         definitions: dict[str, EventDefinition | None] = {}
-        drafts: list[tuple[int, _Draft]] = []
-        result = IngestResult()
-        all_violations: list[Violation] = []
         seen_uuids: set[tuple[str, str]] = set()
 
         parsed: list[tuple[int, SendRequest]] = []
-        for index, body in enumerate(bodies):
-            request = parse_send_body(body, hubspot_body)
-            if isinstance(request, list):
-                self._reject(result, all_violations, index, request, batch)
+        for index, body in enumerate(request.bodies):
+            send = parse_send_body(body, request.hubspot_body)
+            if isinstance(send, list):
+                judged.reject(index, send, batch)
             else:
-                parsed.append((index, request))
+                parsed.append((index, send))
 
         wanted = [
             (self._definition(definitions, r.event_name), r.uuid) for _, r in parsed if r.uuid
@@ -621,130 +621,43 @@ class Ingestor:
         )
 
         lookups = _Lookups(self._db.records)
-        for index, request in parsed:
-            definition = self._definition(definitions, request.event_name)
-            tag = tags[index] if tags else None
-            draft, violations = self._prepare(request, definition, mode, source, now, lookups, tag)
+        for index, send in parsed:
+            definition = self._definition(definitions, send.event_name)
+            tag = _tag_of(request.tags, index)
+            draft, violations = self._prepare(
+                send, definition, mode, request.source, now, lookups, tag
+            )
             if draft is not None:
                 key = (draft.completion.event_name, draft.completion.uuid)
                 if key in already or key in seen_uuids:
-                    repeated = Violation(
-                        field="uuid",
-                        rule=Rule.DUPLICATE_UUID,
-                        message=(
-                            f"A completion of {key[0]} with uuid {key[1]!r} was already "
-                            "received; the first is kept."
-                        ),
-                        actual=key[1],
-                    )
+                    repeated = uuid_taken(*key)
                     if mode is not Mode.HUBSPOT or violations:
                         violations.append(repeated)
                     else:  # HubSpot accepts the retry and keeps the first: a no-op
-                        result.duplicates.append(Rejection(index, [repeated]))
+                        judged.result.duplicates.append(Rejection(index, [repeated]))
                         continue
                 seen_uuids.add(key)
             if violations or draft is None:
-                self._reject(result, all_violations, index, violations, batch)
+                judged.reject(index, violations, batch)
             else:
-                drafts.append((index, draft))
+                judged.drafts.append((index, draft))
+        judged.result.stored = [d.completion for _, d in judged.drafts]
+        return judged
 
-        if mode is not Mode.LENIENT and all_or_nothing and all_violations:
-            ids = []
-            if keep:
-                refused = self._refused(bodies, batch, result, all_violations, tags)
-                ids = self._quarantine(refused, source)
-            raise ValidationFailed(all_violations, _one(ids))
-        if keep and result.rejected:  # strict, input by input: each refused one on its own
-            ids = self._quarantine(
-                [
-                    _Refused(False, bodies[r.index], r.violations, _tag_of(tags, r.index))
-                    for r in result.rejected
-                ],
-                source,
-            )
-            for rejection, reference in zip(result.rejected, ids, strict=False):
-                rejection.reference = reference
-        if keep and result.duplicates and store:  # retries: answered as accepted, kept here
-            self._quarantine(self._retries(bodies, batch, result.duplicates, tags), source)
-        if not store:  # a verdict: what would be stored, as it would be
-            result.stored = [d.completion for _, d in drafts]
-            return result
-        self._settle_identities(drafts, result, now)
-        completions = [d.completion for _, d in drafts]
-        if completions:
+    def _store(self, judged: _Judgement) -> None:
+        """Store what was judged storable: contacts to create, then the completions; then
+        tell the listeners. The caller's unit of work commits it."""
+        self._settle_identities(judged.drafts, judged.result, judged.now)
+        completions = [d.completion for _, d in judged.drafts]
+        judged.result.stored = completions
+        if not completions:
+            return
+        self._db.completions.append(completions)
+        for listener in self.listeners:
             try:
-                self._db.completions.append(completions)
-            except Conflict as conflict:
-                if keep:
-                    violations = list(conflict.violations)
-                    self._quarantine(
-                        [_Refused(True, {"inputs": list(bodies)}, violations, _tag_of(tags))]
-                        if batch
-                        else [
-                            _Refused(False, body, violations, _tag_of(tags, index))
-                            for index, body in enumerate(bodies)
-                        ],
-                        source,
-                    )
-                raise ValidationFailed(list(conflict.violations)) from conflict
-        result.stored = completions
-        if completions:
-            for listener in self.listeners:
-                try:
-                    listener(completions)
-                except Exception:  # the completions are stored; a listener catches up later
-                    _log.exception("a listener failed on %d new completion(s)", len(completions))
-        return result
-
-    @staticmethod
-    def _retries(
-        bodies: Sequence[object],
-        batch: bool,
-        duplicates: list[Rejection],
-        tags: Sequence[str | None] | None,
-    ) -> list[_Refused]:
-        """The inputs whose uuid was already received, as the quarantine keeps them: a batch's
-        as one request of those inputs, other requests body by body."""
-        if not batch:
-            return [
-                _Refused(False, bodies[d.index], d.violations, _tag_of(tags, d.index))
-                for d in duplicates
-            ]
-        violations = [
-            v.prefixed(f"inputs[{n}]") for n, d in enumerate(duplicates) for v in d.violations
-        ]
-        inputs = [bodies[d.index] for d in duplicates]
-        return [_Refused(True, {"inputs": inputs}, violations, _tag_of(tags, duplicates[0].index))]
-
-    @staticmethod
-    def _refused(
-        bodies: Sequence[object],
-        batch: bool,
-        result: IngestResult,
-        violations: list[Violation],
-        tags: Sequence[str | None] | None,
-    ) -> list[_Refused]:
-        """A refused all-or-nothing request as the quarantine keeps it: a batch whole, other
-        requests body by body."""
-        if batch:
-            return [_Refused(True, {"inputs": list(bodies)}, violations, _tag_of(tags))]
-        return [
-            _Refused(False, bodies[r.index], r.violations, _tag_of(tags, r.index))
-            for r in result.rejected
-        ]
-
-    @staticmethod
-    def _reject(
-        result: IngestResult,
-        all_violations: list[Violation],
-        index: int,
-        violations: list[Violation],
-        batch: bool,
-    ) -> None:
-        prefix = f"inputs[{index}]" if batch else ""
-        shown = [v.prefixed(prefix) for v in violations] if prefix else violations
-        all_violations.extend(shown)
-        result.rejected.append(Rejection(index, shown))
+                listener(completions)
+            except Exception:  # the completions are stored; a listener catches up later
+                _log.exception("a listener failed on %d new completion(s)", len(completions))
 
     def _definition(
         self, cache: dict[str, EventDefinition | None], event_name: str
@@ -1090,3 +1003,71 @@ class Ingestor:
                 created[key] = contact
                 result.created_contacts.append(contact)
             draft.completion = draft.completion.model_copy(update={"object_id": created[key].id})
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One call to :meth:`Ingestor.ingest`: the bodies and how they came."""
+
+    bodies: Sequence[object]
+    mode: Mode
+    source: Source
+    batch: bool
+    tags: Sequence[str | None] | None
+    hubspot_body: bool
+
+
+@dataclass
+class _Judgement:
+    """What judging a request decided, before anything is stored."""
+
+    now: Any
+    result: IngestResult = field(default_factory=IngestResult)
+    """Rejected inputs and retries; ``stored``: what would be stored, as it would be."""
+    drafts: list[tuple[int, _Draft]] = field(default_factory=list)
+    """The inputs to store, by index."""
+    violations: list[Violation] = field(default_factory=list)
+    """Every violation of every rejected input (prefixed ``inputs[i].`` in a batch)."""
+
+    def reject(self, index: int, violations: list[Violation], batch: bool) -> None:
+        shown = [v.prefixed(f"inputs[{index}]") for v in violations] if batch else violations
+        self.violations.extend(shown)
+        self.result.rejected.append(Rejection(index, shown))
+
+
+def _to_keep(
+    request: _Request, judged: _Judgement, refusal: Sequence[Violation], conflict: bool
+) -> list[_Refused]:
+    """What the quarantine keeps of a request (the one place that says so).
+
+    Refused whole (``refusal``): a batch whole, another request body by body with its own
+    violations (with a ``conflict``'s, when the store refused it). Else each rejected input on
+    its own (an import, line by line), and the retries of a uuid already received (as HubSpot):
+    a batch's as one request of those inputs, another request's body by body.
+    """
+    bodies, tags = request.bodies, request.tags
+    if refusal:
+        if request.batch:
+            return [_Refused(True, {"inputs": list(bodies)}, list(refusal), _tag_of(tags))]
+        refused = (
+            [Rejection(index, list(refusal)) for index in range(len(bodies))]
+            if conflict
+            else judged.result.rejected
+        )
+        return [
+            _Refused(False, bodies[r.index], r.violations, _tag_of(tags, r.index)) for r in refused
+        ]
+    kept = [
+        _Refused(False, bodies[r.index], r.violations, _tag_of(tags, r.index))
+        for r in judged.result.rejected
+    ]
+    retries = judged.result.duplicates
+    if not retries:
+        return kept
+    if not request.batch:
+        return kept + [
+            _Refused(False, bodies[d.index], d.violations, _tag_of(tags, d.index)) for d in retries
+        ]
+    violations = [v.prefixed(f"inputs[{n}]") for n, d in enumerate(retries) for v in d.violations]
+    inputs = [bodies[d.index] for d in retries]
+    return [*kept, _Refused(True, {"inputs": inputs}, violations, _tag_of(tags, retries[0].index))]

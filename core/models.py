@@ -281,19 +281,9 @@ class Cut(CbeModel):
     def from_stored(cls, doc: dict[str, Any]) -> Cut:
         """A cut read back from its stored form, without validating it again (reports read
         hundreds of thousands of completions; a test holds it equal to ``model_validate``)."""
-        cut = cls.__new__(cls)
-        values = {
-            "property": doc["property"],
-            "reason": doc["reason"],
-            "detail": doc.get("detail", ""),
-            "original_length": doc.get("originalLength"),
-        }
-        given = {_CUT_FIELDS[k] for k in doc if k in _CUT_FIELDS}
-        object.__setattr__(cut, "__dict__", values)
-        object.__setattr__(cut, "__pydantic_fields_set__", given)
-        object.__setattr__(cut, "__pydantic_extra__", None)
-        object.__setattr__(cut, "__pydantic_private__", None)
-        return cut
+        return cls.model_construct(
+            **{_CUT_FIELDS[k]: v for k, v in doc.items() if k in _CUT_FIELDS}
+        )
 
 
 _CUT_FIELDS = {
@@ -361,31 +351,33 @@ class Completion(CbeModel):
         """A completion from values already in their validated form (UTC datetimes to the
         millisecond, enum members, fresh containers), without validating them again: the
         ingestion's hot path, which has checked every value itself. A test holds the result
-        equal to the validated construction."""
-        completion = cls.__new__(cls)
-        values = {
-            "id": id,
-            "uuid": uuid,
-            "event_name": event_name,
-            "object_type": object_type,
-            "object_id": object_id,
-            "utk": utk,
-            "email": email,
-            "occurred_at": occurred_at,
-            "received_at": received_at,
-            "source": source,
-            "properties": properties,
-            "unusable": unusable,
-            "cuts": cuts,
-            "tag": tag,
-            "matched_by": matched_by,
-            "unmatched_object_id": unmatched_object_id,
-        }
-        object.__setattr__(completion, "__dict__", values)
-        object.__setattr__(completion, "__pydantic_fields_set__", set(values))
-        object.__setattr__(completion, "__pydantic_extra__", None)
-        object.__setattr__(completion, "__pydantic_private__", None)
-        return completion
+        equal to the validated construction.
+
+        Built by pydantic's ``model_copy(update=...)`` of a blank completion, which takes the
+        values as given (pydantic's own word: "the data is not validated"). ``model_construct``
+        would do the same but looks up every field's aliases and default on the way: reading
+        20,000 stored completions took 175 ms this way, 273 ms with it (131 ms setting pydantic's
+        private attributes by hand, as this did before; best of 15, 2 CPUs, 2026-12-02)."""
+        return _BLANK_COMPLETION.model_copy(
+            update={
+                "id": id,
+                "uuid": uuid,
+                "event_name": event_name,
+                "object_type": object_type,
+                "object_id": object_id,
+                "utk": utk,
+                "email": email,
+                "occurred_at": occurred_at,
+                "received_at": received_at,
+                "source": source,
+                "properties": properties,
+                "unusable": unusable,
+                "cuts": cuts,
+                "tag": tag,
+                "matched_by": matched_by,
+                "unmatched_object_id": unmatched_object_id,
+            }
+        )
 
     @classmethod
     def from_stored(cls, doc: dict[str, Any]) -> Completion:
@@ -475,6 +467,10 @@ class Association(CbeModel):
     to_type: ObjectType
     to_id: str
 
+
+_NO_VALUES: dict[str, Any] = dict.fromkeys(Completion.model_fields)
+_BLANK_COMPLETION = Completion.model_construct(**_NO_VALUES)
+"""What :meth:`Completion.trusted` copies with every field's value."""
 
 _TEXT: dict[StrEnum, str] = {member: member.value for member in (*ObjectType, *Source)}
 """Each member's text, looked up rather than read through ``.value`` (a descriptor call), for

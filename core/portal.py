@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from core.errors import Rule, Violation, fail_if
 from core.ports import Database
 from core.rules import fully_qualified_name
+from core.workflow_models import DelayUntilEventAction
 
 MAX_PORTAL_ID = 10**12 - 1
 """HubSpot's portal (Hub) ids are positive whole numbers; cbe allows up to 12 digits."""
@@ -58,7 +59,7 @@ class PortalService:
         Requests the quarantine kept stay as they were sent.
         """
         fail_if(check_portal_id(portal_id))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             old = self._db.portal.portal_id
             definitions = self._db.definitions.list_all()
             names = {d.name for d in definitions}
@@ -86,7 +87,7 @@ class PortalService:
                 trigger = renamed(workflow.trigger_event) if workflow.trigger_event else None
                 actions = [
                     a.model_copy(update={"event_name": renamed(a.event_name)})
-                    if a.event_name
+                    if isinstance(a, DelayUntilEventAction) and a.event_name
                     else a
                     for a in workflow.actions
                 ]
@@ -97,4 +98,5 @@ class PortalService:
                     workflows += 1
             if old != portal_id:
                 self._db.replace_portal(self._db.portal.model_copy(update={"portal_id": portal_id}))
+            unit.commit()
         return PortalIdChange(old, portal_id, changed_definitions, completions, workflows)

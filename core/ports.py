@@ -1,7 +1,16 @@
-"""The repository protocols (ports) that storage adapters implement.
+"""The repository protocols (ports) that storage adapters implement, and the unit of work.
 
-Every method is safe to call from several processes at once; :meth:`Database.transaction` holds
-the database's inter-process lock so that a use case can read, decide and write as one step.
+Every method is safe to call from several processes at once. A use case that reads, decides and
+writes does so in one unit of work (:meth:`Database.transaction`): what it writes is kept only
+when it calls :meth:`UnitOfWork.commit`; leaving the unit without committing (an exception, a
+refusal) leaves the database as it was. What must survive a refusal (the quarantine of refused
+requests) is written in a unit of its own, after the refused one has ended.
+
+A repository's write outside any unit is a unit of its own (committed when it returns).
+
+Adapters (``storage``): the embedded TinyDB folder, the default, and one in memory; where and
+how a database is kept (a folder, its warm-ups) is theirs and the composition root's
+(``cli.bootstrap``), not core's. Every adapter passes one contract suite (``tests/contract``).
 """
 
 from __future__ import annotations
@@ -109,11 +118,6 @@ class CompletionRepository(Protocol):
 
     def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which ``(event_name, uuid)`` pairs are already stored."""
-        ...
-
-    def prepare_writes(self) -> None:
-        """Load now what writes need (what tells a taken uuid), rather than on the first write:
-        a server calls it once as it starts, so that its first request is not the slow one."""
         ...
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
@@ -237,6 +241,17 @@ class MemoryPreferences:
         self._values[key] = value
 
 
+class UnitOfWork(Protocol):
+    """One change to the database: all of it, or (without :meth:`commit`) none of it."""
+
+    def commit(self) -> None:
+        """Keep what the unit wrote: durable once the unit's ``with`` block has ended.
+
+        Raises :class:`core.errors.StorageUnavailable` (nothing kept) when it cannot be written.
+        """
+        ...
+
+
 class Database(Protocol):
     """One portal's data, as a use case sees it."""
 
@@ -248,8 +263,8 @@ class Database(Protocol):
         ...
 
     @property
-    def location(self) -> str:
-        """Where the data lives, for people (a folder path)."""
+    def name(self) -> str:
+        """What people call this database (a title shows it): a folder's name, say."""
         ...
 
     @property
@@ -267,8 +282,20 @@ class Database(Protocol):
     @property
     def rejections(self) -> RejectionRepository: ...
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Hold the database's inter-process lock; re-entrant within one process."""
+    def transaction(self) -> AbstractContextManager[UnitOfWork]:
+        """A unit of work: what is written inside is kept only when the unit is committed;
+        leaving it without :meth:`UnitOfWork.commit` (an exception included) rolls it back.
+
+        The unit holds the database's lock, so no other process or thread writes between its
+        reads and its writes. A unit opened inside another (by the same thread) joins it: only
+        the outermost one commits or rolls back, so a use case may call another.
+
+        Rewrites of stored completions (:meth:`CompletionRepository.delete_event`,
+        ``attach_visitor``, ``delete_tagged``, ``rename_events``) and the quarantine's writes
+        may be durable when they return, in a unit or not, and outlast its rollback (the
+        embedded store rewrites those files at once): a use case does them after every check
+        that may refuse.
+        """
         ...
 
     def close(self) -> None:

@@ -115,7 +115,7 @@ class RecordService:
         """Create a record; a contact's email is checked and must be unused."""
         props = {k: str(v) for k, v in properties.items() if v is not None}
         fail_if(check_text_tree(props, "properties"))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             self._check_email(object_type, props, None)
             now = self._clock.now()
             record = CrmRecord(
@@ -126,6 +126,7 @@ class RecordService:
                 updated_at=now,
             )
             self._db.records.insert(record)
+            unit.commit()
             return record
 
     def update(
@@ -133,7 +134,7 @@ class RecordService:
     ) -> CrmRecord:
         """Set properties (an empty string clears one)."""
         fail_if(check_text_tree(dict(properties), "properties"))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             record = self.get(object_type, record_id)
             merged = dict(record.properties)
             for key, value in properties.items():
@@ -146,27 +147,30 @@ class RecordService:
                 update={"properties": merged, "updated_at": self._clock.now()}
             )
             self._db.records.replace(updated)
+            unit.commit()
             return updated
 
     def archive(self, object_type: ObjectType, record_id: str) -> CrmRecord:
         """Archive a record; its completions stay on its timeline."""
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             record = self.get(object_type, record_id)
             updated = record.model_copy(update={"archived": True, "updated_at": self._clock.now()})
             self._db.records.replace(updated)
+            unit.commit()
             return updated
 
     def associate(
         self, from_type: ObjectType, from_id: str, to_type: ObjectType, to_id: str
     ) -> Association:
         """Link two records (in both directions)."""
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             self.get(from_type, from_id)
             self.get(to_type, to_id)
             association = Association(
                 from_type=from_type, from_id=from_id, to_type=to_type, to_id=to_id
             )
             self._db.records.associate(association)
+            unit.commit()
             return association
 
     def associated(
@@ -212,7 +216,7 @@ class RecordService:
         (:class:`ValidationFailed`) as :meth:`identify_problems` says.
         """
         fail_if(check_email(email, "email"))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             fail_if(self.identify_problems(utk, email))
             contact = self._db.records.find_contact_by_email(email)
             if contact is None:
@@ -220,6 +224,7 @@ class RecordService:
             elif contact.utk != utk:
                 contact = self.update(ObjectType.CONTACT, contact.id, {"hubspotutk": utk})
             moved = self._db.completions.attach_visitor(utk, contact.id)
+            unit.commit()
             return contact, moved
 
     def _check_email(

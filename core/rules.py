@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 
 from core.defaults import DEFAULT_PROPERTY_NAMES
-from core.errors import Rule, Violation
+from core.errors import Conflict, Rule, Violation
 from core.models import EnumerationOption, PropertyType
 
 MAX_NAME_LENGTH = 50
@@ -136,19 +136,42 @@ def qualified_internal_name(portal_id: int, event_name: str) -> str | None:
     return event_name[len(prefix) :] if event_name.startswith(prefix) else None
 
 
+def name_taken(name: str, field: str = "name") -> Violation:
+    """An event definition named ``name`` exists already (what a store refuses, too)."""
+    return Violation(
+        field=field,
+        rule=Rule.NAME_TAKEN,
+        message=f"An event named {name!r} already exists.",
+        actual=name,
+    )
+
+
+def uuid_taken(event_name: str, uuid: str) -> Violation:
+    """A completion of ``event_name`` with ``uuid`` was received before: a uuid is stored once
+    per event (what a store refuses, too)."""
+    return Violation(
+        field="uuid",
+        rule=Rule.DUPLICATE_UUID,
+        message=f"A completion of {event_name} with uuid {uuid!r} was already received; "
+        "the first is kept.",
+        actual=uuid,
+    )
+
+
+def uuids_taken(keys: Collection[tuple[str, str]]) -> Conflict:
+    """The error a store raises for completions whose ``(event_name, uuid)`` is taken."""
+    return Conflict(
+        "Completions with these uuids were already received.",
+        [uuid_taken(event, uuid) for event, uuid in sorted(keys)],
+    )
+
+
 def check_name_available(
     name: str, existing: Collection[str], deleted: Collection[str], field: str = "name"
 ) -> list[Violation]:
     """A definition name is unique, and a deleted definition's name is never used again."""
     if name in existing:
-        return [
-            Violation(
-                field=field,
-                rule=Rule.NAME_TAKEN,
-                message=f"An event named {name!r} already exists.",
-                actual=name,
-            )
-        ]
+        return [name_taken(name, field)]
     if name in deleted:
         return [
             Violation(

@@ -7,8 +7,9 @@ they depend on nothing but the domain's models, so both can speak them without a
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from core.filters import PropertyFilter
 from core.models import CbeModel, ObjectType, UtcDatetime
@@ -49,25 +50,66 @@ class ActionKind(StrEnum):
         }[self]
 
 
-class Action(CbeModel):
-    """One step of a workflow; which fields matter depends on ``kind``."""
-
+class _ActionBase(CbeModel):
     id: str
-    kind: ActionKind
+
+
+class DelayUntilEventAction(_ActionBase):
+    """Hold the record until it completes an event (every filter matching), for at most a
+    maximum wait or as long as possible."""
+
+    kind: Literal[ActionKind.DELAY_UNTIL_EVENT] = ActionKind.DELAY_UNTIL_EVENT
     event_name: str | None = None
-    """DELAY_UNTIL_EVENT: the event's fully qualified name."""
+    """The event's fully qualified name; None until one is chosen."""
     filters: list[PropertyFilter] = Field(default_factory=list)
-    """DELAY_UNTIL_EVENT: all must match."""
+    """All must match."""
     max_wait_minutes: int | None = None
-    """DELAY_UNTIL_EVENT: the maximum wait; None means "delay as long as possible"."""
+    """The maximum wait; None means "delay as long as possible"."""
+
+
+class DelayAction(_ActionBase):
+    """Hold the record for a set amount of time."""
+
+    kind: Literal[ActionKind.DELAY] = ActionKind.DELAY
     delay_minutes: int | None = None
-    """DELAY: how long."""
+    """How long; None until it is set."""
+
+
+class SetPropertyAction(_ActionBase):
+    """Set one of the record's properties."""
+
+    kind: Literal[ActionKind.SET_PROPERTY] = ActionKind.SET_PROPERTY
     property: str | None = None
+    """The record property's internal name."""
     value: str | None = None
-    """SET_PROPERTY: the record property and its new value."""
+    """Its new value."""
+
+
+class CreateTaskAction(_ActionBase):
+    """Create a task on the record's timeline."""
+
+    kind: Literal[ActionKind.CREATE_TASK] = ActionKind.CREATE_TASK
     title: str | None = None
     body: str | None = None
-    """CREATE_TASK: the task's title and note."""
+    """The task's note."""
+
+
+Action = Annotated[
+    DelayUntilEventAction | DelayAction | SetPropertyAction | CreateTaskAction,
+    Field(discriminator="kind"),
+]
+"""One step of a workflow, of one of four kinds (``kind`` says which).
+
+Stored as before this was a union: ``{"id", "kind", ...}`` with the fields of its kind. A
+document written when every action carried every kind's fields (the others null) reads back
+the same: the other kinds' fields are ignored."""
+
+_ACTION: TypeAdapter[Action] = TypeAdapter(Action)
+
+
+def blank_action(action_id: str, kind: ActionKind) -> Action:
+    """A new action of ``kind`` with nothing filled in yet (what the editor starts from)."""
+    return _ACTION.validate_python({"id": action_id, "kind": kind})
 
 
 def describe_wait(minutes: int | None) -> str:
@@ -141,7 +183,7 @@ class Task(CbeModel):
     """A task a workflow created; shown on the record's timeline."""
 
     id: str
-    """``{enrollment id}:{action index}``: the same step never makes two tasks."""
+    """:func:`task_id`: the same step never makes two tasks."""
     workflow_id: str
     object_type: ObjectType
     object_id: str
@@ -152,3 +194,9 @@ class Task(CbeModel):
 
 def enrollment_id(workflow_id: str, object_type: ObjectType, object_id: str) -> str:
     return f"{workflow_id}:{object_type.value}:{object_id}"
+
+
+def task_id(enrollment_id: str, action_index: int) -> str:
+    """The id of the task an enrollment's step at ``action_index`` makes: its history step
+    (DONE at that action) and the task are known to belong together by it."""
+    return f"{enrollment_id}:{action_index}"

@@ -32,8 +32,10 @@ from core.rules import internal_name_from
 from core.timeline import ActivityType, PropertyRow, TimelineEntry
 from core.workflow_models import (
     Action,
-    ActionKind,
+    DelayAction,
+    DelayUntilEventAction,
     Enrollment,
+    SetPropertyAction,
     Step,
     StepKind,
     Task,
@@ -41,6 +43,7 @@ from core.workflow_models import (
     Workflow,
     describe_wait,
     enrollment_id,
+    task_id,
 )
 
 
@@ -66,7 +69,7 @@ class WorkflowService:
 
     def create(self, name: str, object_type: ObjectType) -> Workflow:
         fail_if(_check_name(name))
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             now = self._clock.now()
             workflow = Workflow(
                 id=self._db.workflows.next_workflow_id(),
@@ -76,6 +79,7 @@ class WorkflowService:
                 updated_at=now,
             )
             self._db.workflows.save_workflow(workflow)
+            unit.commit()
             return workflow
 
     def update(
@@ -87,7 +91,7 @@ class WorkflowService:
         trigger_event: str | None = None,
         record_ids: Iterable[str] | None = None,
     ) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             changes: dict[str, object] = {}
             if name is not None:
@@ -104,11 +108,12 @@ class WorkflowService:
             updated = self._save(workflow, changes)
             if updated.enabled:
                 self._enroll_list(updated)
+            unit.commit()
             return updated
 
     def set_enabled(self, workflow_id: str, enabled: bool) -> Workflow:
         """Turn a workflow on (enrollments resume, a list is enrolled) or off (all pause)."""
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             if enabled:
                 fail_if(self._check_runnable(workflow))
@@ -116,12 +121,14 @@ class WorkflowService:
             if enabled:
                 self._enroll_list(updated)
                 self.advance()
+            unit.commit()
             return updated
 
     def delete(self, workflow_id: str) -> None:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             self.get(workflow_id)
             self._db.workflows.delete_workflow(workflow_id)
+            unit.commit()
 
     def _check_runnable(self, workflow: Workflow) -> list[Violation]:
         found = []
@@ -146,24 +153,28 @@ class WorkflowService:
     # -- actions -----------------------------------------------------------------------------
 
     def add_action(self, workflow_id: str, action: Action, position: int | None = None) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             checked = self._checked_action(workflow, action)
             actions = list(workflow.actions)
             actions.insert(len(actions) if position is None else position, checked)
-            return self._save(workflow, {"actions": actions})
+            saved = self._save(workflow, {"actions": actions})
+            unit.commit()
+            return saved
 
     def replace_action(self, workflow_id: str, action: Action) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             checked = self._checked_action(workflow, action)
             if all(a.id != action.id for a in workflow.actions):
                 raise NotFound(f"The workflow has no action {action.id}.")
             actions = [checked if a.id == action.id else a for a in workflow.actions]
-            return self._save(workflow, {"actions": actions})
+            saved = self._save(workflow, {"actions": actions})
+            unit.commit()
+            return saved
 
     def move_action(self, workflow_id: str, action_id: str, step: int) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             actions = list(workflow.actions)
             index = next((i for i, a in enumerate(actions) if a.id == action_id), None)
@@ -171,13 +182,17 @@ class WorkflowService:
                 raise NotFound(f"The workflow has no action {action_id}.")
             target = max(0, min(index + step, len(actions) - 1))
             actions.insert(target, actions.pop(index))
-            return self._save(workflow, {"actions": actions})
+            saved = self._save(workflow, {"actions": actions})
+            unit.commit()
+            return saved
 
     def delete_action(self, workflow_id: str, action_id: str) -> Workflow:
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             actions = [a for a in workflow.actions if a.id != action_id]
-            return self._save(workflow, {"actions": actions})
+            saved = self._save(workflow, {"actions": actions})
+            unit.commit()
+            return saved
 
     def new_action_id(self, workflow: Workflow) -> str:
         used = {a.id for a in workflow.actions}
@@ -188,7 +203,7 @@ class WorkflowService:
 
     def _checked_action(self, workflow: Workflow, action: Action) -> Action:
         found: list[Violation] = []
-        if action.kind is ActionKind.DELAY_UNTIL_EVENT:
+        if isinstance(action, DelayUntilEventAction):
             if not action.event_name:
                 found.append(
                     Violation(field="eventName", rule=Rule.REQUIRED, message="Choose an event.")
@@ -201,10 +216,10 @@ class WorkflowService:
                 action = action.model_copy(update={"event_name": event.fully_qualified_name})
             if action.max_wait_minutes is not None and action.max_wait_minutes <= 0:
                 found.append(_positive("maxWaitMinutes", "The maximum wait"))
-        elif action.kind is ActionKind.DELAY:
+        elif isinstance(action, DelayAction):
             if not action.delay_minutes or action.delay_minutes <= 0:
                 found.append(_positive("delayMinutes", "The delay"))
-        elif action.kind is ActionKind.SET_PROPERTY:
+        elif isinstance(action, SetPropertyAction):
             if not action.property or not action.property.strip():
                 found.append(
                     Violation(field="property", rule=Rule.REQUIRED, message="Name the property.")
@@ -256,7 +271,7 @@ class WorkflowService:
 
     def enroll(self, workflow_id: str, record_ids: Iterable[str]) -> list[Enrollment]:
         """Enroll records (each once per workflow); returns the new enrollments."""
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflow = self.get(workflow_id)
             made = []
             for record_id in record_ids:
@@ -269,6 +284,7 @@ class WorkflowService:
                     made.append(enrollment)
             if workflow.enabled:
                 self.advance()
+            unit.commit()
             return made
 
     def _enroll(
@@ -304,7 +320,7 @@ class WorkflowService:
         completions = [c for c in completions if c.object_id is not None]
         if not completions:
             return
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             labels = {d.fully_qualified_name: d.label for d in self._db.definitions.list_all()}
             for workflow in self.all():
                 if not (workflow.enabled and workflow.trigger is TriggerKind.EVENT):
@@ -319,6 +335,7 @@ class WorkflowService:
                         self._enroll(workflow, c.object_id, c.occurred_at, f"completed {label}")
             records = {(c.object_type, c.object_id) for c in completions}
             self.advance(only=records)
+            unit.commit()
 
     def advance(self, only: set[tuple[ObjectType, str | None]] | None = None) -> int:
         """Move every active enrollment of every enabled workflow as far as it can go now.
@@ -327,7 +344,7 @@ class WorkflowService:
         """
         now = self._clock.now()
         changed = 0
-        with self._db.transaction():
+        with self._db.transaction() as unit:
             workflows = {w.id: w for w in self.all() if w.enabled}
             definitions = {d.fully_qualified_name: d for d in self._db.definitions.list_all()}
             for enrollment in self._db.workflows.list_enrollments(None, active_only=True):
@@ -340,6 +357,7 @@ class WorkflowService:
                 if moved is not enrollment:
                     self._db.workflows.save_enrollment(moved)
                     changed += 1
+            unit.commit()
         return changed
 
     def _run(
@@ -396,7 +414,7 @@ class WorkflowService:
         history: list[Step],
     ) -> datetime | None:
         """Do one action; the moment it completed, or None while it still waits."""
-        if action.kind is ActionKind.DELAY_UNTIL_EVENT:
+        if isinstance(action, DelayUntilEventAction):
             deadline = (
                 entered + timedelta(minutes=action.max_wait_minutes)
                 if action.max_wait_minutes is not None
@@ -427,7 +445,7 @@ class WorkflowService:
                 )
                 return deadline
             return None
-        if action.kind is ActionKind.DELAY:
+        if isinstance(action, DelayAction):
             until = entered + timedelta(minutes=action.delay_minutes or 0)
             if now < until:
                 return None
@@ -440,7 +458,7 @@ class WorkflowService:
                 )
             )
             return until
-        if action.kind is ActionKind.SET_PROPERTY:
+        if isinstance(action, SetPropertyAction):
             assert action.property is not None
             self._db.records.replace(
                 self._record(enrollment).model_copy(
@@ -463,7 +481,7 @@ class WorkflowService:
             )
             return entered
         task = Task(
-            id=f"{enrollment.id}:{index}",
+            id=task_id(enrollment.id, index),
             workflow_id=workflow.id,
             object_type=enrollment.object_type,
             object_id=enrollment.object_id,
@@ -488,7 +506,7 @@ class WorkflowService:
     def _match(
         self,
         enrollment: Enrollment,
-        action: Action,
+        action: DelayUntilEventAction,
         entered: datetime,
         until: datetime,
         definitions: dict[str, EventDefinition],
@@ -522,15 +540,21 @@ class WorkflowService:
         """The record's workflow activity for its timeline: enrolled, matched or timed out,
         property set, finished; and the tasks workflows created."""
         names = {w.id: w.name for w in self.all()}
+        tasks = self.tasks_for(record.object_type, record.id)
+        task_ids = {task.id for task in tasks}
+        made_at: dict[str, int] = {}  # task id -> the history step that created it
         found: list[TimelineEntry] = []
         for enrollment in self.enrollments_for(record.object_type, record.id):
             name = names.get(enrollment.workflow_id, f"workflow {enrollment.workflow_id}")
             for n, step in enumerate(enrollment.history):
                 text = _STEP_TEXT.get(step.kind)
-                if text is None or (
-                    step.kind is StepKind.DONE and step.detail.startswith("created task")
-                ):
+                if text is None:
                     continue
+                if step.kind is StepKind.DONE and step.action is not None:
+                    made = task_id(enrollment.id, step.action)
+                    if made in task_ids:  # the step made a task: the task's entry stands for it
+                        made_at[made] = n
+                        continue
                 rows = [PropertyRow("workflow", "Workflow", name)]
                 if step.action is not None:
                     rows.append(PropertyRow("action", "Action", f"{step.action + 1}"))
@@ -547,12 +571,7 @@ class WorkflowService:
                         order=n,
                     )
                 )
-        made_at: dict[str, int] = {}  # task id -> the history step that created it
-        for enrollment in self.enrollments_for(record.object_type, record.id):
-            for n, step in enumerate(enrollment.history):
-                if step.kind is StepKind.DONE and step.detail.startswith("created task"):
-                    made_at[f"{enrollment.id}:{step.action}"] = n
-        for task in self.tasks_for(record.object_type, record.id):
+        for task in tasks:
             name = names.get(task.workflow_id, f"workflow {task.workflow_id}")
             rows = [
                 PropertyRow("title", "Task", task.title),

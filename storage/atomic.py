@@ -125,6 +125,21 @@ class _Snapshot:
         self.data = data
 
 
+class _Unit:
+    """What an open unit of work wrote to a storage and has not committed."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] | None = None
+        self.generation = 0
+        self.replaced: _Snapshot | None = None
+        """The file the unit's last commit replaced (open, so still readable), for undo."""
+
+    def forget_replaced(self) -> None:
+        if self.replaced is not None:
+            self.replaced.handle.close()
+            self.replaced = None
+
+
 class AtomicJSONStorage(Storage):
     """TinyDB storage: orjson, atomic durable writes, stat-checked read cache."""
 
@@ -141,8 +156,13 @@ class AtomicJSONStorage(Storage):
         self._lock = lock
         self._checked_in: int | None = None
         """The lock epoch in which the snapshot was last checked against the file."""
+        self._unit: _Unit | None = None
+        """Writes held for a unit of work, when one is open (see :meth:`begin`)."""
 
     def read(self) -> dict[str, Any] | None:
+        unit = self._unit
+        if unit is not None and unit.data is not None:
+            return unit.data
         epoch = self._lock.held_epoch() if self._lock is not None else None
         if epoch is not None and epoch == self._checked_in and self._snapshot is not None:
             return self._snapshot.data  # checked while this holding of the lock began
@@ -177,6 +197,13 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict[str, Any]) -> None:
+        if self._unit is not None:  # held until the unit commits
+            self._unit.data = data
+            self._unit.generation = next(_generations)
+            return
+        self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> None:
         try:
             write_atomically(self.path, orjson.dumps(data))
             self._keep(_Snapshot(self.path.open("rb"), data))
@@ -185,9 +212,65 @@ class AtomicJSONStorage(Storage):
             raise
 
     def version(self) -> int:
-        """A number that changes whenever the file does (0 while there is no file)."""
+        """A number that changes whenever the file does (0 while there is no file), and with
+        each write a unit of work holds."""
         self.read()
+        if self._unit is not None and self._unit.data is not None:
+            return self._unit.generation
         return 0 if self._snapshot is None else self._snapshot.generation
+
+    # -- a unit of work: writes held in memory, then one atomic replace or none ---------------
+
+    def begin(self) -> None:
+        """Hold writes from now on in memory (reads see them) until :meth:`commit` writes them
+        to the file at once, or :meth:`rollback` forgets them. The caller holds the lock."""
+        self._unit = _Unit()
+
+    def commit(self) -> None:
+        """Write what the unit holds as the new file (one atomic replace; nothing when it holds
+        no write). Raises :class:`StorageUnavailable` with the file as it was; the unit still
+        holds its writes, for :meth:`rollback`. The file replaced stays readable until the
+        unit ends or commits again, for :meth:`undo`."""
+        unit = self._unit
+        if unit is None:
+            return
+        unit.forget_replaced()  # an earlier commit of the unit stands
+        if unit.data is None:
+            return
+        before, self._snapshot = self._snapshot, None  # kept open: the file as it was
+        try:
+            self._write(unit.data)
+        except BaseException:
+            if before is not None:
+                before.handle.close()  # its data was changed in place by the unit's writes
+            raise
+        unit.replaced = before
+        unit.data = None
+
+    def undo(self) -> None:
+        """Put back the file as it was before the unit's last commit (a later step of that
+        commit failed); best effort: should that write fail too, the commit stands."""
+        unit = self._unit
+        if unit is None or unit.replaced is None:
+            return
+        try:
+            unit.replaced.handle.seek(0)
+            write_atomically(self.path, unit.replaced.handle.read())
+        except (OSError, CbeError):
+            return
+        finally:
+            unit.forget_replaced()
+            self.invalidate()
+
+    def rollback(self) -> None:
+        """Forget the writes the unit holds (and cached data they changed in place); the unit
+        ends."""
+        unit, self._unit = self._unit, None
+        if unit is None:
+            return
+        unit.forget_replaced()
+        if unit.data is not None:
+            self.invalidate()
 
     def invalidate(self) -> None:
         """Forget the cached content (after a failed write, whose data may be half-changed)."""

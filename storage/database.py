@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from tinydb.table import Document, Table
 from core.clock import Clock, SystemClock
 from core.errors import CbeError, Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
+from core.rules import name_taken
 from core.workflow_models import Enrollment, Task, Workflow
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions.damage import damage_message
@@ -104,7 +106,8 @@ class TinyDefinitionRepository:
     def insert(self, definition: EventDefinition) -> None:
         with self._lock:
             if self.get(definition.name) is not None:
-                raise Conflict(f"An event named {definition.name!r} already exists.")
+                taken = name_taken(definition.name)
+                raise Conflict(taken.message, [taken])
             doc = Document(definition.to_json(), doc_id=int(definition.id))
             _table(self._storage, DEFINITIONS).insert(doc)
 
@@ -317,6 +320,54 @@ class TinyWorkflowRepository:
         ]
 
 
+class _Unit:
+    """A unit of work on the database folder (core.ports.UnitOfWork).
+
+    Writes to ``cbe.json`` (definitions, records, workflows, enrollments, tasks, settings) are
+    held in memory and written at commit as one atomic replace, not one per write; completions
+    are held too and appended to the journal at commit as one line. Left without a commit,
+    neither file is touched and memory is read again from them.
+
+    **The order at commit** is ``cbe.json`` (written, fsynced, renamed), then the journal line
+    and its fsync, all under the lock, before ``commit`` returns: what is acknowledged is
+    durable.
+
+    ``cbe.json`` goes first because it is what the completions point at: contacts the lenient
+    path created for them, enrollments they moved. A crash between the two leaves what the
+    request made for its completions without the completions, and the request unanswered (a
+    sender sends it again, and finds the contact made); the other order could leave
+    completions of a contact id that ``cbe.json`` never kept, which the next contact would
+    be given. A journal write the disk refuses puts the replaced ``cbe.json`` back (best
+    effort: it is kept open until the unit ends) and raises, nothing of the unit kept.
+    """
+
+    def __init__(self, database: TinyDatabase, outermost: bool = True) -> None:
+        self._database = database
+        self._outermost = outermost
+        self.portal: Portal | None = None
+        """A new portal the unit holds, written last at its commit (``portal.json``)."""
+        self.thread = threading.get_ident()
+        """The thread in the unit (the one holding the lock): only it sees what the unit holds."""
+
+    def joined(self) -> _Unit:
+        """A unit opened inside this one: it joins it (its commit is this one's to make)."""
+        return _Unit(self._database, outermost=False)
+
+    def commit(self) -> None:
+        if not self._outermost:
+            return  # a unit inside another: the outermost one commits
+        database = self._database
+        database._main.commit()
+        try:
+            database._completions.commit()
+        except BaseException:
+            database._main.undo()
+            raise
+        if self.portal is not None:  # last: what holds the old id is renamed by then
+            database._write_portal(self.portal)
+            self.portal = None
+
+
 class TinyDatabase:
     """One portal's database folder; implements :class:`core.ports.Database`."""
 
@@ -336,19 +387,30 @@ class TinyDatabase:
             read_only=lock.refusal is not None,
         )
         self._rejections = RejectionStore(folder, lock, self._main)
+        self._unit: _Unit | None = None
+        """The open unit of work (only the thread holding the lock can be in it)."""
 
     @property
     def portal(self) -> Portal:
+        unit = self._unit
+        if unit is not None and unit.portal is not None and unit.thread == threading.get_ident():
+            return unit.portal
         return self._portal
 
     def replace_portal(self, portal: Portal) -> None:
         with self._lock:
-            _write_portal(self.folder, portal)
-            self._portal = portal
+            if self._unit is not None:  # written at the unit's commit, after cbe.json
+                self._unit.portal = portal
+                return
+            self._write_portal(portal)
+
+    def _write_portal(self, portal: Portal) -> None:
+        _write_portal(self.folder, portal)
+        self._portal = portal
 
     @property
-    def location(self) -> str:
-        return str(self.folder)
+    def name(self) -> str:
+        return self.folder.name
 
     @property
     def refusal(self) -> str | None:
@@ -376,9 +438,20 @@ class TinyDatabase:
         return self._rejections
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[_Unit]:
         with self._lock:
-            yield
+            if self._unit is not None:  # this thread's unit: join it
+                yield self._unit.joined()
+                return
+            unit = self._unit = _Unit(self)
+            self._main.begin()
+            self._completions.begin()
+            try:
+                yield unit
+            finally:
+                self._unit = None
+                self._completions.rollback()  # what was not committed
+                self._main.rollback()
 
     def close(self) -> None:
         with self._lock.reading():

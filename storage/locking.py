@@ -93,10 +93,6 @@ class DatabaseLock:
         with self._threads:
             yield
 
-    @property
-    def is_held(self) -> bool:
-        return self._lock.is_locked
-
     def held_epoch(self) -> int | None:
         """The current epoch when the calling thread holds the lock, else None."""
         return self.epoch if self._owner == threading.get_ident() else None

@@ -20,7 +20,7 @@ from core.analytics import DateRange, Frequency
 from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
-from core.workflow_models import Action, ActionKind, TriggerKind
+from core.workflow_models import DelayUntilEventAction, TriggerKind
 
 NOW = "2026-11-01T12:00:00+00:00"
 
@@ -593,7 +593,7 @@ class TestPortalSetId:
             )
             services.workflows.add_action(
                 workflow.id,
-                Action(id="a1", kind=ActionKind.DELAY_UNTIL_EVENT, event_name=event.name),
+                DelayUntilEventAction(id="a1", event_name=event.name),
             )
             return ann.id
         finally:
@@ -619,6 +619,7 @@ class TestPortalSetId:
             assert stored.event_name == "pe87654321_viewed_car"
             [workflow] = services.db.workflows.list_workflows()
             assert workflow.trigger_event == "pe87654321_viewed_car"
+            assert isinstance(workflow.actions[0], DelayUntilEventAction)
             assert workflow.actions[0].event_name == "pe87654321_viewed_car"
             # the hard-coded name of the real portal is sent as is; the stored uuid still counts
             new = {"eventName": "pe87654321_viewed_car", "objectId": ann, "properties": {}}

@@ -87,7 +87,7 @@ class CbeApp(App[None]):
 
     def on_mount(self) -> None:
         portal = self.services.db.portal
-        self.sub_title = f"portal {portal.portal_id} · {Path(self.services.db.location).name}"
+        self.sub_title = f"portal {portal.portal_id} · {self.services.db.name}"
         # A read-only copy, or a damaged database before `cbe doctor`: reads only.
         refusal: str | None = getattr(self.services.db, "refusal", None)
         if refusal is not None:

@@ -39,10 +39,6 @@ def relative_time(moment: datetime | None, now: datetime) -> str:
     return moment.strftime("%b %d, %Y")
 
 
-def short_date(moment: datetime) -> str:
-    return moment.strftime("%b %d, %Y")
-
-
 def shown(text: str) -> str:
     """Stored text for one line of plain (not markup) text: control characters made visible."""
     return neutralise(text)

@@ -141,7 +141,7 @@ def collect(services: Services, payload: dict[str, Any], tag: str | None = None)
     if isinstance(email, str) and not problems:
         problems = check_email(email, "email")
     fail_if(problems)
-    with services.db.transaction():
+    with services.db.transaction() as unit:
         identify = (
             services.records.identify_problems(utk, email)
             if isinstance(email, str) and isinstance(utk, str)
@@ -151,6 +151,7 @@ def collect(services: Services, payload: dict[str, Any], tag: str | None = None)
         if identify == [] and result.stored:
             assert isinstance(email, str) and isinstance(utk, str)
             services.records.identify(utk, email)
+        unit.commit()
     return Collected(result, identify or [])
 
 

@@ -111,11 +111,12 @@ def create_record(
     services = services_of(request)
     kind = _kind(object_type)
     properties = _properties(body)
-    with services.db.transaction():
+    with services.db.transaction() as unit:
         targets = _association_targets(services, body.get("associations"))
         record = services.records.create(kind, {k: v for k, v in properties.items() if v})
         for target, target_id in targets:
             services.records.associate(kind, record.id, target, target_id)
+        unit.commit()
     return record_to_hubspot(record)
 
 

@@ -15,6 +15,10 @@ journal holds SEGMENT_SIZE completions they are written, sorted by time, as a ne
 written twice in all (journal, segment), whatever the size of the store: the cost of a write does
 not grow with what is stored.
 
+**In a unit of work** (core.ports), appended completions are held in memory (``staged``) and
+read with the rest by this process, then written as one journal line when the unit commits,
+durably before the commit returns; a unit that ends without a commit forgets them.
+
 **Reading.** A segment's index (written with it, rebuilt from it when missing) holds its ids,
 times, events and records as compact arrays, and which positions belong to each event and to
 each record, in time order. A record's timeline reads only that record's positions and the
@@ -37,7 +41,8 @@ durable) as it is, and is tried again later.
 (the file grew), new segments (the folder listing) and rewritten files (a new inode).
 
 **Rooms.** ``segment_file`` and ``index_file`` write and read the two files of a segment,
-``journal`` the journal's lines, ``group_commit`` appending them; ``rewrites`` changes
+``journal`` the journal's lines, ``group_commit`` appending them, ``staged`` what a unit of
+work holds until it commits; ``rewrites`` changes
 stored documents; ``parts`` holds completions in time order with their indexes,
 ``mapped_segment`` a segment as read from its files, ``uuids`` the set of taken uuids;
 ``query`` plans reads over parts; ``open_files`` raises the open-file limit; ``damage`` words

@@ -19,9 +19,10 @@ from typing import Any
 import orjson
 
 from core.clock import from_epoch_millis, to_epoch_millis
-from core.errors import Conflict, Rule, StorageUnavailable, Violation
+from core.errors import StorageUnavailable
 from core.models import Completion, ObjectType
 from core.ports import CompletionSelection, EventSummary, EventTally
+from core.rules import uuids_taken
 from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
 from storage.completions import segment_file
 from storage.completions.damage import damage_message, lost
@@ -36,6 +37,7 @@ from storage.completions.segment_file import (
     SEGMENT_NAME,
     write_segment,
 )
+from storage.completions.staged import Staged
 from storage.completions.uuids import UuidHashes, docs_uuid_hashes, uuid_hash
 from storage.locking import DatabaseLock
 from storage.manifest import (
@@ -85,6 +87,8 @@ class CompletionStore:
         self._fold_retry = 0
         """After a fold failed (a full disk), the journal's count at which to try again."""
         self._uuids: UuidHashes | None = None
+        self._staged: Staged | None = None
+        """What the open unit of work appended, when one is open (see :meth:`begin`)."""
         self._summaries: tuple[object, dict[str, EventSummary]] | None = None
         self._record_summaries: tuple[object, dict[tuple[ObjectType, str], EventSummary]] | None = (
             None
@@ -202,13 +206,18 @@ class CompletionStore:
 
     def _parts(self) -> list[Part]:
         assert self._tail is not None
-        return [*(self._segments[n] for n in sorted(self._segments)), self._tail.view()]
+        parts: list[Part] = [*(self._segments[n] for n in sorted(self._segments))]
+        parts.append(self._tail.view())
+        if self._staged is not None and self._staged.docs:
+            parts.append(self._staged.view())
+        return parts
 
     def _uuid_set(self) -> UuidHashes:
         if self._uuids is None:
             assert self._tail is not None
             parts: list[Iterable[int]] = [s.uuid_hashes() for s in self._segments.values()]
-            self._uuids = UuidHashes(itertools.chain(*parts, self._tail.uuid_hashes()))
+            staged = self._staged.hashes if self._staged is not None else []
+            self._uuids = UuidHashes(itertools.chain(*parts, self._tail.uuid_hashes(), staged))
         return self._uuids
 
     def _version(self) -> object:
@@ -219,6 +228,7 @@ class CompletionStore:
             self._tail.inode,
             self._tail.resets,
             self._tail.offset,
+            self._staged.changes if self._staged is not None else -1,
         )
 
     # -- damage ----------------------------------------------------------------------------
@@ -357,50 +367,99 @@ class CompletionStore:
 
     def append(self, completions: Sequence[Completion]) -> None:
         """Store ``completions`` durably, or raise :class:`StorageUnavailable` (a full disk:
-        :class:`StorageFull`) having stored none of them."""
+        :class:`StorageFull`) having stored none of them. In a unit of work (:meth:`begin`)
+        they are held until it commits."""
         if not completions:
             return
         docs = [c.to_json() for c in completions]
         ms = [to_epoch_millis(c.occurred_at) for c in completions]
-        blobs = [orjson.dumps(doc) for doc in docs]
         with self._lock:
             self._cut_unacknowledged()
             self._writable()
             hashes = self._check_uuids(docs)
-            tail = self._tail
-            assert tail is not None
-            self._cut_torn_line(tail)
-            fd = self._journal_handle.open(tail)
-            line = journal_line(blobs)
-            start = tail.offset
+            if self._staged is not None:
+                self._staged.add(docs, ms, hashes)
+                self._uuid_set().update(hashes)
+                return
+            durable = self._write(docs, ms, hashes)
+        if durable is not None:
+            durable()
+
+    def _write(
+        self, docs: list[dict[str, Any]], ms: list[int], hashes: list[int]
+    ) -> Callable[[], None] | None:
+        """Append ``docs`` to the journal as one line (the caller holds the lock, and has
+        checked their uuids); returns the wait that makes the line durable (group commit, done
+        once the lock is let go), None when a fold made it durable already."""
+        tail = self._tail
+        assert tail is not None
+        blobs = [orjson.dumps(doc) for doc in docs]
+        self._cut_torn_line(tail)
+        fd = self._journal_handle.open(tail)
+        line = journal_line(blobs)
+        start = tail.offset
+        try:
+            write_all(fd, line)
+        except OSError as error:
+            # Nothing is acknowledged: cut what was written back to the last line end.
+            # Should that fail too, the next append (or opening) cuts it: readers never
+            # take a line without its newline.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+            raise storage_error(error, tail.path) from error
+        tail.offset += len(line)
+        tail.inode = os.fstat(fd).st_ino
+        tail.add(docs, ms, blobs)
+        self._uuid_set().update(hashes)
+        written = self._commit.appended(tail.number, start, tail.offset)
+        position = (tail.number, tail.offset)
+        if tail.count >= segment_file.SEGMENT_SIZE and tail.count >= self._fold_retry:
             try:
-                write_all(fd, line)
-            except OSError as error:
-                # Nothing is acknowledged: cut what was written back to the last line end.
-                # Should that fail too, the next append (or opening) cuts it: readers never
-                # take a line without its newline.
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, start)
-                    os.fsync(fd)
-                raise storage_error(error, tail.path) from error
-            tail.offset += len(line)
-            tail.inode = os.fstat(fd).st_ino
-            tail.add(docs, ms, blobs)
-            self._uuid_set().update(hashes)
-            written = self._commit.appended(tail.number, start, tail.offset)
-            position = (tail.number, tail.offset)
-            if tail.count >= segment_file.SEGMENT_SIZE and tail.count >= self._fold_retry:
-                try:
-                    self._fold()
-                except StorageUnavailable:
-                    # The journal holds the batch; it is made durable below, and the fold is
-                    # tried again once the journal has grown by a tenth of a segment.
-                    self._fold_retry = tail.count + max(1, segment_file.SEGMENT_SIZE // 10)
-                    _log.warning("could not fold %s (the disk is full?)", tail.path, exc_info=True)
-                else:
-                    self._fold_retry = 0
-                    return  # the segment is durable: so is the batch
-        self._commit.make_durable(*position, written, self._cut_if_locked)
+                self._fold()
+            except StorageUnavailable:
+                # The journal holds the batch; it is made durable below, and the fold is
+                # tried again once the journal has grown by a tenth of a segment.
+                self._fold_retry = tail.count + max(1, segment_file.SEGMENT_SIZE // 10)
+                _log.warning("could not fold %s (the disk is full?)", tail.path, exc_info=True)
+            else:
+                self._fold_retry = 0
+                return None  # the segment is durable: so is the batch
+        return lambda: self._commit.make_durable(*position, written, self._cut_if_locked)
+
+    # -- a unit of work --------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Hold what is appended from now on in memory, read with the rest, until
+        :meth:`commit` writes it or :meth:`rollback` forgets it (the caller holds the lock)."""
+        self._staged = Staged()
+
+    def commit(self) -> None:
+        """Write what was appended since :meth:`begin` (or the last commit) to the journal as
+        one line, durably (the unit holds the lock through the fsync, as a use case did before
+        units: writers in other threads and processes wait for it). Raises
+        :class:`StorageUnavailable` having kept none of it; it is still held, for
+        :meth:`rollback`."""
+        staged = self._staged
+        if staged is None or not staged.docs:
+            return
+        with self._lock:
+            self._refresh()
+            self._staged = Staged()  # in the journal from here on (a fold reads it there)
+            try:
+                durable = self._write(staged.docs, staged.ms, [])  # their uuids are in the set
+            except BaseException:
+                self._staged = staged
+                raise
+            if durable is not None:
+                durable()
+
+    def rollback(self) -> None:
+        """Forget what was appended since :meth:`begin` (or the last commit); the unit ends."""
+        staged, self._staged = self._staged, None
+        if staged is not None and staged.docs:
+            self._uuids = None  # it holds their uuids
+            self._summaries = self._record_summaries = None
 
     def _cut_if_locked(self) -> None:
         """After a failed fsync: cut back at once when this thread holds the lock, else before
@@ -447,25 +506,15 @@ class CompletionStore:
             if uuid:  # as docs_uuid_hashes counts them
                 hashes.append(hashed)
         if taken:
-            raise Conflict(
-                "Completions with these uuids were already received.",
-                [
-                    Violation(
-                        field="uuid",
-                        rule=Rule.DUPLICATE_UUID,
-                        message=f"A completion of {event} with uuid {uuid!r} was already "
-                        "received; the first is kept.",
-                        actual=uuid,
-                    )
-                    for event, uuid in sorted(taken)
-                ],
-            )
+            raise uuids_taken(taken)
         return hashes
 
     def _has_uuid(self, event: str, uuid: str) -> bool:
         assert self._tail is not None
-        return self._tail.has_uuid(event, uuid) or any(
-            segment.has_uuid(event, uuid) for segment in self._segments.values()
+        return (
+            self._tail.has_uuid(event, uuid)
+            or any(segment.has_uuid(event, uuid) for segment in self._segments.values())
+            or (self._staged is not None and self._staged.has_uuid(event, uuid))
         )
 
     def _fold(self) -> None:
@@ -512,12 +561,15 @@ class CompletionStore:
         again."""
         self._writable()
         try:
-            return self._rewrite_files(change, may_change)
+            changed = self._rewrite_files(change, may_change)
         except StorageUnavailable:
             self._uuids = None
             self._listed = None
             self._summaries = self._record_summaries = None
             raise
+        if self._staged is not None:  # what a unit appended changes as what is stored
+            changed += self._staged.rewrite(change)
+        return changed
 
     def _rewrite_files(self, change: Change, may_change: Callable[[Part], bool]) -> int:
         tail = self._tail
@@ -537,7 +589,11 @@ class CompletionStore:
             self._refresh()
             if not any(event_name in p.by_event for p in self._parts()):
                 return 0
-            return self._rewrite(lambda d: None if d["eventName"] == event_name else d)
+            # Only the parts that hold the event are read and rewritten, not the whole store.
+            return self._rewrite(
+                lambda d: None if d["eventName"] == event_name else d,
+                lambda part: event_name in part.by_event,
+            )
 
     def delete_tagged(self, tag: str) -> int:
         with self._lock:
@@ -672,16 +728,6 @@ class CompletionStore:
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         for part, pos in self._scan(selection):
             yield part.completion(pos)
-
-    def activity(self, selection: CompletionSelection) -> Iterator[tuple[str, int, str]]:
-        """``(event, occurred ms, record key)`` of the selected completions, in order, without
-        reading the documents: what counts need."""
-        for part, pos in self._scan(selection):
-            yield (
-                part.events[part.event_of[pos]],
-                part.occurred[pos],
-                part.records[part.record_of[pos]],
-            )
 
     def _scan(self, selection: CompletionSelection) -> Iterator[tuple[Part, int]]:
         with self._lock.reading():

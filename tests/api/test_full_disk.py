@@ -18,7 +18,7 @@ import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
-from cli.bootstrap import open_services
+from cli.bootstrap import database_folder, open_services
 from core.models import EventDefinition, ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
@@ -138,7 +138,7 @@ def test_cbe_send_says_the_disk_is_full_in_one_line(
         "\n".join(json.dumps(_send(viewed_car.fully_qualified_name, n)) for n in (1, 2))
     )
     full_disk.fill()
-    db = Path(services.db.location)
+    db = database_folder(services)
     result = CliRunner().invoke(main, ["send", str(lines), "--db", str(db)])
     assert result.exit_code != 0
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]

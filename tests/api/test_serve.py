@@ -13,11 +13,12 @@ from fastapi.testclient import TestClient
 
 from api import server
 from api.app import create_app
+from cli.bootstrap import warm_up
 from core.clock import FixedClock
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.services import Services
-from core.workflow_models import Action, ActionKind
+from core.workflow_models import DelayAction
 from tests.api.conftest import TEST_HOSTS, start_server, stop_server
 from tests.conftest import PORTAL_ID
 
@@ -110,9 +111,7 @@ def test_the_server_moves_workflows_along_by_the_clock(
     services: Services, contact: CrmRecord, clock: FixedClock
 ) -> None:
     workflow = services.workflows.create("Delay", ObjectType.CONTACT)
-    services.workflows.add_action(
-        workflow.id, Action(id="a1", kind=ActionKind.DELAY, delay_minutes=30)
-    )
+    services.workflows.add_action(workflow.id, DelayAction(id="a1", delay_minutes=30))
     services.workflows.set_enabled(workflow.id, True)
     services.workflows.enroll(workflow.id, [contact.id])
     clock.advance(timedelta(hours=1))
@@ -143,7 +142,7 @@ def test_serve_readies_its_process_before_it_listens(
     monkeypatch.setattr(store, "prepare_writes", lambda: calls.append("prepare_writes"))
     monkeypatch.setattr(server, "gc", Collector())
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append("listen"))
-    server.serve(services, "127.0.0.1", 0, "token")
+    server.serve(services, "127.0.0.1", 0, "token", warm_up=lambda: warm_up(services))
     # the taken uuids are loaded, frozen with the rest, and the youngest objects collected
     # less often than Python's default of 700
     assert calls == ["prepare_writes", "freeze", (server.YOUNG_OBJECTS, 10, 10), "listen"]

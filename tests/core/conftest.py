@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.clock import FixedClock
 from core.errors import ValidationFailed, Violation
 from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.occurrences import CompletionQuery
 from core.services import Services
+from tests.adapters import ADAPTERS, services_on
+from tests.conftest import PORTAL_ID
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every core test that uses ``services`` runs once per storage adapter, unless marked
+    ``@pytest.mark.adapters("tiny")`` (it looks at files, or is slow and not about storage)."""
+    if "adapter" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("adapters")
+        metafunc.parametrize("adapter", marker.args if marker else ADAPTERS)
+
+
+@pytest.fixture
+def services(adapter: str, db_path: Path, clock: FixedClock) -> Iterator[Services]:
+    """cbe's services on a fresh database of ``adapter``, with predictable ids."""
+    built = services_on(adapter, db_path, clock, PORTAL_ID)
+    yield built
+    built.close()
+
 
 WIDE_CUSTOM = 30
 """Custom properties of ``wide_event``: with the 32 defaults it knows more than 51 names."""

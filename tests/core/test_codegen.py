@@ -1052,6 +1052,7 @@ class TestDescribeSnippet:
 NOW_FOR_DEMO = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
+@pytest.mark.adapters("tiny")  # the demo's snippets in node, not storage: once is enough
 class TestDemoSnippets:
     @pytest.fixture
     def demo_events(self, services: Any) -> list[EventDefinition]:

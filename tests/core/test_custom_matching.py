@@ -57,6 +57,7 @@ def _send(services: Services, request: dict[str, Any], mode: Mode = Mode.HUBSPOT
     return completion
 
 
+@pytest.mark.adapters("tiny")  # reopens the folder
 def test_the_definition_keeps_it_in_storage_and_in_hubspots_shape(
     services: Services, signed_in: EventDefinition, db_path: Any
 ) -> None:

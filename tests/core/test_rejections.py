@@ -61,6 +61,7 @@ def test_lenient_refusals_and_verdicts_are_not_kept(
     assert services.rejections.list() == []
 
 
+@pytest.mark.adapters("tiny")  # reads the files
 def test_the_oldest_go_first_past_the_bound(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:

@@ -6,14 +6,22 @@ from datetime import timedelta
 
 import pytest
 
-from cli.bootstrap import open_services
+from cli.bootstrap import database_folder, open_services
 from core.clock import FixedClock
 from core.errors import NotFound, ValidationFailed
 from core.filters import Operator, PropertyFilter
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import ActivityType, TimelineFilter
-from core.workflow_models import Action, ActionKind, StepKind, TriggerKind, Workflow
+from core.workflow_models import (
+    CreateTaskAction,
+    DelayAction,
+    DelayUntilEventAction,
+    SetPropertyAction,
+    StepKind,
+    TriggerKind,
+    Workflow,
+)
 from tests.conftest import NOW
 
 
@@ -40,20 +48,17 @@ def _delay_workflow(
     workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
     services.workflows.add_action(
         workflow.id,
-        Action(
+        DelayUntilEventAction(
             id="a1",
-            kind=ActionKind.DELAY_UNTIL_EVENT,
             event_name=event.name,
             filters=filters or [],
             max_wait_minutes=max_wait,
         ),
     )
     services.workflows.add_action(
-        workflow.id, Action(id="a2", kind=ActionKind.SET_PROPERTY, property="stage", value="hot")
+        workflow.id, SetPropertyAction(id="a2", property="stage", value="hot")
     )
-    services.workflows.add_action(
-        workflow.id, Action(id="a3", kind=ActionKind.CREATE_TASK, title="Call them")
-    )
+    services.workflows.add_action(workflow.id, CreateTaskAction(id="a3", title="Call them"))
     return services.workflows.set_enabled(workflow.id, True)
 
 
@@ -236,9 +241,7 @@ def test_list_trigger_enrolls_the_list_when_turned_on(
     services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord]
 ) -> None:
     workflow = services.workflows.create("List", ObjectType.CONTACT)
-    services.workflows.add_action(
-        workflow.id, Action(id="a1", kind=ActionKind.DELAY, delay_minutes=30)
-    )
+    services.workflows.add_action(workflow.id, DelayAction(id="a1", delay_minutes=30))
     services.workflows.update(
         workflow.id, trigger=TriggerKind.LIST, record_ids=[contacts[0].id, contacts[2].id]
     )
@@ -247,6 +250,7 @@ def test_list_trigger_enrolls_the_list_when_turned_on(
     assert set(_where(services, workflow)) == {contacts[0].id, contacts[2].id}
 
 
+@pytest.mark.adapters("tiny")  # reads the files
 def test_a_restart_resumes_and_nothing_runs_twice(
     services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord], clock: FixedClock
 ) -> None:
@@ -254,7 +258,7 @@ def test_a_restart_resumes_and_nothing_runs_twice(
     services.workflows.enroll(workflow.id, [contacts[0].id])
     # another process, with its own clock, later: it sees the same waiting record
     later = FixedClock(NOW + timedelta(hours=2))
-    other = open_services(services.db.location, clock=later)
+    other = open_services(database_folder(services), clock=later)
     try:
         assert other.workflows.advance() == 1
         assert other.workflows.advance() == 0
@@ -275,11 +279,9 @@ def test_hours_of_workflow_time_in_milliseconds(
 ) -> None:
     workflow = services.workflows.create("Drip", ObjectType.CONTACT)
     for i in range(3):
+        services.workflows.add_action(workflow.id, DelayAction(id=f"d{i}", delay_minutes=60 * 24))
         services.workflows.add_action(
-            workflow.id, Action(id=f"d{i}", kind=ActionKind.DELAY, delay_minutes=60 * 24)
-        )
-        services.workflows.add_action(
-            workflow.id, Action(id=f"t{i}", kind=ActionKind.CREATE_TASK, title=f"Day {i + 1}")
+            workflow.id, CreateTaskAction(id=f"t{i}", title=f"Day {i + 1}")
         )
     services.workflows.set_enabled(workflow.id, True)
     services.workflows.enroll(workflow.id, [c.id for c in contacts])
@@ -300,7 +302,7 @@ def test_actions_are_checked(services: Services, viewed_car: EventDefinition) ->
     workflow = services.workflows.create("Checks", ObjectType.COMPANY)
     with pytest.raises(ValidationFailed) as wrong_object:
         services.workflows.add_action(
-            workflow.id, Action(id="a1", kind=ActionKind.DELAY_UNTIL_EVENT, event_name="viewed_car")
+            workflow.id, DelayUntilEventAction(id="a1", event_name="viewed_car")
         )
     assert "belongs to contacts" in str(wrong_object.value)
     with pytest.raises(ValidationFailed):
@@ -310,9 +312,7 @@ def test_actions_are_checked(services: Services, viewed_car: EventDefinition) ->
     with pytest.raises(ValidationFailed) as wrong_operator:
         services.workflows.add_action(
             contact_flow.id,
-            Action(
-                id="a1", kind=ActionKind.DELAY_UNTIL_EVENT, event_name="viewed_car", filters=[bad]
-            ),
+            DelayUntilEventAction(id="a1", event_name="viewed_car", filters=[bad]),
         )
     assert "does not apply to a number property" in str(wrong_operator.value)
     with pytest.raises(NotFound):
@@ -322,9 +322,7 @@ def test_actions_are_checked(services: Services, viewed_car: EventDefinition) ->
 def test_moving_and_deleting_actions(services: Services) -> None:
     workflow = services.workflows.create("Order", ObjectType.CONTACT)
     for name in ("a", "b", "c"):
-        services.workflows.add_action(
-            workflow.id, Action(id=name, kind=ActionKind.CREATE_TASK, title=name)
-        )
+        services.workflows.add_action(workflow.id, CreateTaskAction(id=name, title=name))
     moved = services.workflows.move_action(workflow.id, "c", -2)
     assert [a.id for a in moved.actions] == ["c", "a", "b"]
     remaining = services.workflows.delete_action(workflow.id, "a")
@@ -361,9 +359,7 @@ def test_workflow_activity_is_woven_into_pages(
     services: Services, viewed_car: EventDefinition, contacts: list[CrmRecord], clock: FixedClock
 ) -> None:
     workflow = services.workflows.create("Ping", ObjectType.CONTACT)
-    services.workflows.add_action(
-        workflow.id, Action(id="t", kind=ActionKind.CREATE_TASK, title="Ping")
-    )
+    services.workflows.add_action(workflow.id, CreateTaskAction(id="t", title="Ping"))
     services.workflows.set_enabled(workflow.id, True)
     for minute in range(6):
         clock.set(NOW + timedelta(minutes=minute))

@@ -630,6 +630,49 @@ def test_deleting_an_event_removes_its_completions_from_every_file(
     reopened.close()
 
 
+def test_deleting_an_event_reads_and_rewrites_only_the_segments_that_hold_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
+    services = open_services(folder)
+    other = services.definitions.create({"label": "Booked Test Drive"}).fully_qualified_name
+    # Three folds of four: the other event alone, both events, the other event alone.
+    for month, names in ((1, [other] * 4), (2, [event, other] * 2), (3, [other] * 4)):
+        inputs = [
+            {"eventName": name, "email": EMAIL, "occurredAt": f"2026-0{month}-0{day}"}
+            for day, name in enumerate(names, 1)
+        ]
+        services.ingestion.send_batch({"inputs": inputs})
+    services.close()
+    store = folder / "completions"
+    assert sorted(p.name for p in store.glob("seg-*.json")) == [
+        "seg-000001.json",
+        "seg-000002.json",
+        "seg-000003.json",
+    ]
+    before = {p.name: p.stat().st_ino for p in store.glob("seg-*")}
+
+    services = open_services(folder)
+    read: list[int] = []
+    real_doc = mapped_segment.Segment.doc
+
+    def doc(segment: mapped_segment.Segment, pos: int) -> dict[str, object]:
+        read.append(segment.number)
+        return real_doc(segment, pos)
+
+    monkeypatch.setattr(mapped_segment.Segment, "doc", doc)
+    assert services.definitions.delete(event) == 2
+    services.close()
+
+    assert set(read) == {2}  # the segments without the event are not even read
+    after = {p.name: p.stat().st_ino for p in store.glob("seg-*")}
+    assert after["seg-000002.json"] != before["seg-000002.json"]  # rewritten without it
+    for name in ("seg-000001.json", "seg-000001.idx", "seg-000003.json", "seg-000003.idx"):
+        assert after[name] == before[name], name
+    stored = read_raw(folder)
+    assert [d["eventName"] for d in stored.completions] == [other] * 10
+
+
 def test_a_folder_change_within_one_clock_tick_is_still_seen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

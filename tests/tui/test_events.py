@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,48 @@ async def test_delete_asks_first_and_says_what_goes(
         await settle(pilot)
         assert _rows(app) == []
     assert services.definitions.search() == []
+    assert services.db.completions.summaries() == {}
+
+
+async def test_deleting_runs_in_the_background_and_says_when_it_is_done(
+    services: Services,
+    viewed_car: EventDefinition,
+    contact: CrmRecord,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for _ in range(3):
+        services.ingestion.send(
+            {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+        )
+    services.definitions.create({"label": "Started trial"})
+    release = threading.Event()
+    delete = services.definitions.delete
+
+    def slow_delete(name: str) -> int:
+        assert release.wait(timeout=60), "the test never let the delete finish"
+        return delete(name)
+
+    monkeypatch.setattr(services.definitions, "delete", slow_delete)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("d", "y")
+        await pilot.pause()
+        # While the store works, the event is marked and the app answers keys.
+        table = app.screen.query_one("#events", DataTable)
+        assert str(table.get_row_at(0)[0]) == "Viewed Car (deleting…)"
+        told = [str(n.message) for n in app._notifications]
+        assert "Deleting Viewed Car and its 3 completion(s)…" in told
+        await pilot.press("slash")
+        await type_text(pilot, "trial")
+        assert _rows(app) == ["started_trial"]
+        await pilot.press("escape")
+        release.set()
+        await settle(pilot)
+        assert _rows(app) == ["started_trial"]
+        told = [str(n.message) for n in app._notifications]
+        assert "Deleted Viewed Car and 3 completion(s)." in told
+    assert [d.name for d in services.definitions.search()] == ["started_trial"]
     assert services.db.completions.summaries() == {}
 
 

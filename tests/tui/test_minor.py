@@ -21,7 +21,7 @@ from core.clock import FixedClock
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import Period
-from core.workflow_models import Action, ActionKind, Workflow
+from core.workflow_models import DelayUntilEventAction, Workflow
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.dialogs.confirm import ConfirmDialog
@@ -64,9 +64,8 @@ def _nurture(services: Services, viewed_car: EventDefinition, people: list[CrmRe
     workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
     services.workflows.add_action(
         workflow.id,
-        Action(
+        DelayUntilEventAction(
             id="wait",
-            kind=ActionKind.DELAY_UNTIL_EVENT,
             event_name=viewed_car.fully_qualified_name,
         ),
     )

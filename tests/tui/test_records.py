@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input
 
-from cli.bootstrap import open_services
+from cli.bootstrap import database_folder, open_services
 from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import Period, TimelineEntry, TimelineFilter
@@ -185,7 +185,15 @@ async def test_live_update_from_another_process(
         file = tmp_path / "live.json"
         file.write_text(json.dumps(body))
         sent = subprocess.run(
-            [sys.executable, "-m", "cli", "send", str(file), "--db", services.db.location],
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "send",
+                str(file),
+                "--db",
+                str(database_folder(services)),
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -223,7 +231,7 @@ def test_a_second_database_object_sees_the_same_timeline(
 ) -> None:
     """The live path reads through a fresh process's caches, as the TUI and the server do."""
     _send(services, viewed_car, contact, 5)
-    other = open_services(services.db.location)
+    other = open_services(database_folder(services))
     try:
         assert len(other.timeline.page(contact).entries) == 5
     finally:

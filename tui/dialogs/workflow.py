@@ -31,7 +31,11 @@ from core.models import CrmRecord, EventDefinition, ObjectType, PropertyDefiniti
 from core.workflow_models import (
     Action,
     ActionKind,
+    CreateTaskAction,
+    DelayAction,
+    DelayUntilEventAction,
     Enrollment,
+    SetPropertyAction,
     TriggerKind,
     Workflow,
     describe_wait,
@@ -156,7 +160,7 @@ class DelayUntilEventDialog(_Dialog):
         Binding("delete", "remove_filter", "Remove filter", show=False),
     ]
 
-    def __init__(self, action: Action, events: list[EventDefinition]) -> None:
+    def __init__(self, action: DelayUntilEventAction, events: list[EventDefinition]) -> None:
         super().__init__()
         self.action = action
         self.events = events
@@ -285,7 +289,7 @@ class DelayDialog(_Dialog):
     """
     )
 
-    def __init__(self, action: Action) -> None:
+    def __init__(self, action: DelayAction) -> None:
         super().__init__()
         self.action = action
 
@@ -321,7 +325,7 @@ class SetPropertyDialog(_Dialog):
 
     DEFAULT_CSS = _DIALOG_CSS.format(name="SetPropertyDialog", width=64)
 
-    def __init__(self, action: Action) -> None:
+    def __init__(self, action: SetPropertyAction) -> None:
         super().__init__()
         self.action = action
 
@@ -349,7 +353,7 @@ class TaskDialog(_Dialog):
 
     DEFAULT_CSS = _DIALOG_CSS.format(name="TaskDialog", width=64)
 
-    def __init__(self, action: Action) -> None:
+    def __init__(self, action: CreateTaskAction) -> None:
         super().__init__()
         self.action = action
 
@@ -376,18 +380,18 @@ class TaskDialog(_Dialog):
 
 def action_dialog(action: Action, events: list[EventDefinition]) -> ModalScreen[Any]:
     """The editor for an action of any kind."""
-    if action.kind is ActionKind.DELAY_UNTIL_EVENT:
+    if isinstance(action, DelayUntilEventAction):
         return DelayUntilEventDialog(action, events)
-    if action.kind is ActionKind.DELAY:
+    if isinstance(action, DelayAction):
         return DelayDialog(action)
-    if action.kind is ActionKind.SET_PROPERTY:
+    if isinstance(action, SetPropertyAction):
         return SetPropertyDialog(action)
     return TaskDialog(action)
 
 
 def describe_action(action: Action, events: dict[str, EventDefinition]) -> str:
     """One line about an action for the editor's table."""
-    if action.kind is ActionKind.DELAY_UNTIL_EVENT:
+    if isinstance(action, DelayUntilEventAction):
         event = events.get(action.event_name or "")
         label = event.label if event else (action.event_name or "?")
         props = {p.name: p for p in all_properties(event)} if event else {}
@@ -396,9 +400,9 @@ def describe_action(action: Action, events: dict[str, EventDefinition]) -> str:
         if filters:
             text += f" where {filters}"
         return text + f" · wait {describe_wait(action.max_wait_minutes)}"
-    if action.kind is ActionKind.DELAY:
+    if isinstance(action, DelayAction):
         return f"wait {describe_wait(action.delay_minutes)}"
-    if action.kind is ActionKind.SET_PROPERTY:
+    if isinstance(action, SetPropertyAction):
         return f"{action.property} = {action.value!r}"
     return f"“{action.title}”" + (f": {action.body}" if action.body else "")
 

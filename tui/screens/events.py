@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
+from core.errors import CbeError
 from core.models import EventDefinition, TrackingMethod
 from core.ports import EventSummary
 from tui.dialogs.confirm import ConfirmDialog
@@ -50,6 +51,8 @@ class EventsScreen(CbeScreen):
         self._loaded = False
         self._wanted: str | None = None
         """An event to put the cursor on once it is listed (just created)."""
+        self._deleting: set[str] = set()
+        """Events being deleted by a worker: marked in the table until it is done."""
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -121,6 +124,8 @@ class EventsScreen(CbeScreen):
         for definition in shown:
             summary = self._listing.summaries.get(definition.fully_qualified_name)
             label = definition.label + (" (archived)" if definition.archived else "")
+            if definition.name in self._deleting:
+                label += " (deleting…)"
             cells = (
                 plain(label),
                 definition.name,
@@ -224,12 +229,36 @@ class EventsScreen(CbeScreen):
         )
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                removed = self.services.definitions.delete(definition.name)
+            if yes and definition.name not in self._deleting:
+                self._deleting.add(definition.name)
+                self._fill()
                 self.notify(
-                    f"Deleted {escape(definition.label)} and {removed:,} completion(s).",
+                    f"Deleting {escape(definition.label)} and its {count:,} completion(s)…",
                     title="Event",
                 )
-                self.reload()
+                self._delete(definition)
 
         self.app.push_screen(ConfirmDialog("Delete event?", message), answered)
+
+    @work(thread=True, group="events-delete")
+    def _delete(self, definition: EventDefinition) -> None:
+        """Delete off the UI thread: the store rewrites the files that hold the event's
+        completions, which takes a while in a large store."""
+        try:
+            removed = self.services.definitions.delete(definition.name)
+        except CbeError as error:
+            self.app.call_from_thread(self._delete_failed, definition, escape(str(error)))
+            return
+        self.app.call_from_thread(self._deleted, definition, removed)
+
+    def _deleted(self, definition: EventDefinition, removed: int) -> None:
+        self._deleting.discard(definition.name)
+        self.notify(
+            f"Deleted {escape(definition.label)} and {removed:,} completion(s).", title="Event"
+        )
+        self.reload()
+
+    def _delete_failed(self, definition: EventDefinition, message: str) -> None:
+        self._deleting.discard(definition.name)
+        self.notify(message, title="Not deleted", severity="error")
+        self._fill()

@@ -16,11 +16,13 @@ from core.models import EventDefinition, ObjectType
 from core.workflow_models import (
     Action,
     ActionKind,
+    DelayUntilEventAction,
     Enrollment,
     Step,
     StepKind,
     TriggerKind,
     Workflow,
+    blank_action,
     describe_wait,
 )
 from tui.dialogs.confirm import ConfirmDialog
@@ -314,7 +316,7 @@ class WorkflowScreen(CbeScreen):
         def kind_chosen(kind: ActionKind | None) -> None:
             if kind is None:
                 return
-            blank = Action(id=self.services.workflows.new_action_id(workflow), kind=kind)
+            blank = blank_action(self.services.workflows.new_action_id(workflow), kind)
 
             def edited(action: Action | None) -> None:
                 if action is not None:
@@ -482,7 +484,7 @@ class EnrollmentsScreen(CbeScreen):
             if e.active and e.action_index < len(workflow.actions):
                 action = workflow.actions[e.action_index]
                 where = f"waiting at {e.action_index + 1}. {action.kind.label}"
-                if action.kind is ActionKind.DELAY_UNTIL_EVENT and action.max_wait_minutes:
+                if isinstance(action, DelayUntilEventAction) and action.max_wait_minutes:
                     where += f" (max {describe_wait(action.max_wait_minutes)})"
                 if not workflow.enabled:
                     where += " · paused"
