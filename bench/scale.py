@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -361,7 +361,9 @@ def plain_insert(path: str, docs: str, budget: str) -> dict[str, Any]:
     return {"rate": done / elapsed, "inserts": done, "seconds": elapsed}
 
 
-def plain_reads(path: str, object_type: str, object_id: str, event: str, now: str) -> dict:
+def plain_reads(
+    path: str, object_type: str, object_id: str, event: str, now: str
+) -> dict[str, Any]:
     """Timeline first page, one event's and every event's daily counts, with TinyDB ``search``."""
     from tinydb import Query, TinyDB
 
@@ -417,13 +419,13 @@ def plain_open(path: str) -> dict[str, Any]:
 def _window(now: datetime) -> tuple[str, str]:
     """The analyze screen's last 90 days as ``occurredAt`` strings (they sort as times)."""
     from core.analytics import RangePreset, resolve_range
-    from core.values import format_utc
+    from core.clock import format_utc
 
     period = resolve_range(RangePreset.LAST_90_DAYS, now)
     return format_utc(period.after), format_utc(period.before)
 
 
-def _daily(docs: list[dict[str, Any]]) -> dict[tuple[str, date], int]:
+def _daily(docs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, date], int]:
     from collections import Counter
 
     return Counter((d["eventName"], date.fromisoformat(d["occurredAt"][:10])) for d in docs)
@@ -447,7 +449,9 @@ def limit_append(docs: str, target: str, per: str) -> dict[str, Any]:
     return {"rate": len(lines) / elapsed}
 
 
-def limit_reads(path: str, object_type: str, object_id: str, event: str, now: str) -> dict:
+def limit_reads(
+    path: str, object_type: str, object_id: str, event: str, now: str
+) -> dict[str, Any]:
     """Scan the JSON lines file for a timeline page and for daily counts."""
     import orjson
 
@@ -544,9 +548,8 @@ def app_start(folder: Path, runs: int) -> dict[str, Any]:
         rest = process.stdout.read()
         if process.wait() != 0 or first.strip() != "ready":
             sys.exit("the app did not start")
-    return {"start": statistics.median(starts[1:]), "first": starts[0]} | json.loads(
-        rest.strip().splitlines()[-1]
-    )
+    measured: dict[str, Any] = json.loads(rest.strip().splitlines()[-1])
+    return {"start": statistics.median(starts[1:]), "first": starts[0]} | measured
 
 
 def single_sends(folder: Path, seconds: int, connections: int) -> dict[str, Any] | None:

@@ -620,6 +620,7 @@ class TestPortalSetId:
             assert stored.event_name == "pe87654321_viewed_car"
             [workflow] = services.db.workflows.list_workflows()
             assert workflow.trigger_event == "pe87654321_viewed_car"
+            assert isinstance(workflow.actions[0], DelayUntilEventAction)
             assert workflow.actions[0].event_name == "pe87654321_viewed_car"
             # the hard-coded name of the real portal is sent as is; the stored uuid still counts
             new = {"eventName": "pe87654321_viewed_car", "objectId": ann, "properties": {}}

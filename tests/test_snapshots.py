@@ -143,7 +143,7 @@ class TestEvents:
             }
         ).fully_qualified_name
         contact = empty.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
-        refused = [
+        refused: list[dict[str, object]] = [
             {"eventName": event, "objectId": contact.id, "properties": {"year": "old", "x": 1}},
             {"inputs": [{"eventName": event, "email": "bo@example.com"}]},
         ]

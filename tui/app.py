@@ -198,14 +198,14 @@ class CbeApp(App[None]):
         shadowed: list[tuple[str, str]] = []
         for key, bindings in screen._bindings.key_to_bindings.items():
             for binding in bindings:
-                active = screen.active_bindings.get(key)
+                answering = screen.active_bindings.get(key)
                 if (
                     binding.description
                     and binding.action not in seen
                     and binding.action not in _FRAME_ACTIONS
-                    and active is not None
-                    and active.node is not screen
-                    and not active.binding.show
+                    and answering is not None
+                    and answering.node is not screen
+                    and not answering.binding.show
                 ):
                     seen.add(binding.action)
                     display = binding.key_display or self.get_key_display(binding)

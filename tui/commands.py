@@ -66,7 +66,7 @@ class CbeCommands(Provider):
     def _screen_actions(self) -> list[tuple[str, str, object]]:
         """The keys of the screen under the palette and of its focused field, by their names."""
         screen = self.screen
-        app = self.cbe
+        app = self.app
         title = str(screen.title or type(screen).__name__.removesuffix("Screen"))
         found: list[tuple[str, str, object]] = []
         seen: set[str] = set()
@@ -84,7 +84,7 @@ class CbeCommands(Provider):
                 (
                     binding.description,
                     f"{title} ({key})",
-                    partial(active.node.run_action, binding.action),
+                    partial(app.run_action, binding.action, active.node),
                 )
             )
         return found
@@ -92,7 +92,7 @@ class CbeCommands(Provider):
     async def _on_events_home(self, action: str) -> None:
         """Run an events home action from any section (its screen opens on top of the
         events section's screens, which keep their place)."""
-        app = self.cbe
+        app = self.app
         if app.current_mode != "events":
             await app.switch_mode("events")
         await app.screen_stack[0].run_action(action)

@@ -27,6 +27,8 @@ class CbeHost(Protocol):
     open_remote: RemoteOpener | None
     """Reaches a remote portal (HubSpot, another ``cbe serve``) for the plan dialog; None:
     this app was started without one."""
+    last_event: str | None
+    """The event whose details were shown last, for the events list to come back on it."""
 
     def action_section(self, mode: str) -> None:
         """Go to a section (its screens keep their place)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -28,7 +29,9 @@ from tests.storage.test_full_disk import ids_in_a_new_process
 EMAIL = "ann@example.com"
 
 
-def _insufficient_storage(response: httpx.Response, folder: Path | None = None) -> None:
+def _insufficient_storage(
+    response: httpx.Response | httpx2.Response, folder: Path | None = None
+) -> None:
     assert response.status_code == 507, response.text
     body = response.json()
     assert body["status"] == "error"

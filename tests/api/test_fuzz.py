@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -39,7 +40,7 @@ def _state(services: Services) -> tuple[object, ...]:
 @pytest.fixture
 def fuzzed(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[schemathesis.Schema, Services]]:
+) -> Iterator[tuple[schemathesis.BaseSchema, Services]]:
     # a generated waitFor is never met: do not let each such case wait out its timeout
     monkeypatch.setattr(completions_route, "wait_cap", 0.05)
     folder: Path = tmp_path_factory.mktemp("fuzz") / "db"
@@ -65,7 +66,7 @@ def fuzzed(
 
 
 @pytest.fixture
-def api_schema(fuzzed: tuple[schemathesis.Schema, Services]) -> schemathesis.Schema:
+def api_schema(fuzzed: tuple[schemathesis.BaseSchema, Services]) -> schemathesis.BaseSchema:
     return fuzzed[0]
 
 
@@ -79,7 +80,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=list(HealthCheck),
 )
 def test_no_server_error_and_no_partial_write(
-    case: schemathesis.Case, fuzzed: tuple[schemathesis.Schema, Services]
+    case: schemathesis.Case[Any], fuzzed: tuple[schemathesis.BaseSchema, Services]
 ) -> None:
     services = fuzzed[1]
     before = _state(services)

@@ -7,11 +7,12 @@ import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,6 +21,7 @@ from api.routes.collector import tracking_script
 from api.sendqueue import SendQueue
 from cli.bootstrap import open_services
 from core.errors import ValidationFailed
+from core.ingestion import IngestResult
 from core.models import Completion, EventDefinition, ObjectType, TrackingMethod
 from core.occurrences import CompletionQuery
 from core.services import Services
@@ -29,11 +31,13 @@ NODE = shutil.which("node")
 EVIL = "https://evil.example"
 
 
-def hubspot_error(response: httpx.Response, status: int, category: str) -> dict[str, Any]:
+def hubspot_error(
+    response: httpx.Response | httpx2.Response, status: int, category: str
+) -> dict[str, Any]:
     """The body of a refusal, checked to be HubSpot's error shape."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert body["status"] == "error"
     assert body["category"] == category
     assert isinstance(body["message"], str) and body["message"]
@@ -290,7 +294,7 @@ def test_a_group_that_fails_as_a_whole_is_stored_send_by_send(
     services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
     original = services.ingestion.ingest
 
-    def fragile(bodies: list[Any], *args: Any, **kwargs: Any) -> Any:
+    def fragile(bodies: Sequence[Any], *args: Any, **kwargs: Any) -> IngestResult:
         if any(b.get("uuid") == "bad" for b in bodies):
             raise RuntimeError("cannot store this one")  # not a validation problem
         return original(bodies, *args, **kwargs)

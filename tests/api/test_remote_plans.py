@@ -223,7 +223,7 @@ class TestApplyToARemote:
             http.post("/events/v3/event-definitions", json=_event("b_taken")).raise_for_status()
             http.delete("/events/v3/event-definitions/b_taken").raise_for_status()
         plan = tmp_path / "plan.json"
-        events = [
+        events: list[dict[str, object]] = [
             {"name": n, "label": n.title(), "properties": []} for n in ("a_first", "b_taken", "c")
         ]
         plan.write_text(json.dumps({"cbePlan": 1, "events": events}))

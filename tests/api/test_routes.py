@@ -218,7 +218,7 @@ def services_count(http: TestClient) -> list[object]:
     found: list[object] = []
     after = None
     while True:
-        params: dict[str, object] = {"limit": 1000}
+        params: dict[str, str | int] = {"limit": 1000}
         if after:
             params["after"] = after
         page = http.get("/events/v3/events", params=params).json()

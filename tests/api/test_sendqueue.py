@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from api.sendqueue import SendQueue
 from core.errors import Rule, ValidationFailed
-from core.ingestion import Mode
+from core.ingestion import IngestResult, Mode
 from core.models import Completion, EventDefinition, ObjectType
 from core.services import Services
 from tests.api.conftest import Server
@@ -50,7 +51,7 @@ def test_sends_arriving_together_are_stored_together_and_answered_each(
     original = services.ingestion.ingest
     calls: list[int] = []
 
-    def held_ingest(bodies: list[Any], *args: Any, **kwargs: Any) -> Any:
+    def held_ingest(bodies: Sequence[Any], *args: Any, **kwargs: Any) -> IngestResult:
         release.wait(5)  # the first group waits, so that the rest queue up behind it
         calls.append(len(bodies))
         return original(bodies, *args, **kwargs)

@@ -6,8 +6,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api import server
@@ -44,7 +45,7 @@ def test_token_option_replaces_the_portal_token_for_the_run(tmp_path: Path) -> N
     assert "access token:  from --token" in output
 
 
-def _preflight(client: TestClient, origin: str) -> httpx.Response:
+def _preflight(client: TestClient, origin: str) -> httpx2.Response:
     return client.options(
         "/cbe/v1/collect",
         headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
@@ -140,7 +141,7 @@ def test_serve_readies_its_process_before_it_listens(
     store = services.db.completions
     monkeypatch.setattr(store, "prepare_writes", lambda: calls.append("prepare_writes"))
     monkeypatch.setattr(server, "gc", Collector())
-    monkeypatch.setattr(server.uvicorn, "run", lambda *args, **kwargs: calls.append("listen"))
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append("listen"))
     server.serve(services, "127.0.0.1", 0, "token", warm_up=lambda: warm_up(services))
     # the taken uuids are loaded, frozen with the rest, and the youngest objects collected
     # less often than Python's default of 700

@@ -640,6 +640,7 @@ def test_delete_property_keeps_stored_values_and_refuses_new_ones(
     before = services.ingestion.send(
         body(viewed_car, objectId=contact.id, properties={"make": "Ford"})
     )
+    assert before is not None
     services.definitions.delete_property("viewed_car", "make")
 
     definition = services.definitions.get("viewed_car")

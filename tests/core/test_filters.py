@@ -61,6 +61,7 @@ def test_operator(
     completion = services.ingestion.send(
         {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id, "properties": props}
     )
+    assert completion is not None
     prop = viewed_car.custom_property(name)
     f = PropertyFilter(property=name, operator=operator, values=values)
     assert check_filter(f, prop) == []

@@ -234,6 +234,7 @@ def test_completion_to_hubspot_gives_text_properties(
             properties={"year": 2020, "make": "Ford", "hs_screen_width": 1.5},
         )
     )
+    assert completion is not None
     assert completion_to_hubspot(completion) == {
         "id": completion.id,
         "eventType": f"pe{PORTAL_ID}_viewed_car",

@@ -46,7 +46,9 @@ def lenient(services: Services, *bodies: dict[str, Any]) -> IngestResult:
 def send_in(services: Services, mode: Mode, request: dict[str, Any]) -> Completion:
     """Send one body strictly (HTTP API) or leniently (JavaScript); the stored completion."""
     if mode is Mode.STRICT:
-        return services.ingestion.send(request)
+        completion = services.ingestion.send(request)
+        assert completion is not None
+        return completion
     result = lenient(services, request)
     assert result.rejected == []
     (completion,) = result.stored
@@ -80,6 +82,7 @@ def test_a_strict_send_is_stored_as_sent(
             properties={"make": "Ford", "year": 2020, "condition": "used"},
         )
     )
+    assert completion is not None
     assert completion.id == "c000001"
     assert completion.uuid == "order-1"
     assert completion.event_name == f"pe{PORTAL_ID}_viewed_car"
@@ -99,6 +102,8 @@ def test_occurred_at_defaults_to_the_clock(
     first = services.ingestion.send(body(viewed_car, objectId=contact.id))
     later = clock.advance(timedelta(minutes=3))
     second = services.ingestion.send(body(viewed_car, objectId=contact.id))
+    assert first is not None
+    assert second is not None
     assert (first.occurred_at, first.received_at) == (NOW, NOW)
     assert (second.occurred_at, second.received_at) == (later, later)
 
@@ -118,6 +123,7 @@ def test_occurred_at_forms(
     completion = services.ingestion.send(
         body(viewed_car, objectId=contact.id, occurredAt=occurred_at)
     )
+    assert completion is not None
     assert completion.occurred_at == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -146,6 +152,7 @@ def test_without_uuid_the_completion_id_is_the_uuid(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     completion = services.ingestion.send(body(viewed_car, objectId=contact.id))
+    assert completion is not None
     assert completion.uuid == completion.id
 
 
@@ -394,6 +401,7 @@ def test_strict_value_length_at_the_limit_is_stored_whole(
     completion = services.ingestion.send(
         body(viewed_car, objectId=contact.id, properties={prop: value})
     )
+    assert completion is not None
     assert completion.properties == {prop: value}
     assert completion.cuts == []
 
@@ -465,6 +473,7 @@ def test_strict_50_properties_are_stored(
 ) -> None:
     sent = _wide_properties(50)
     completion = services.ingestion.send(body(wide_event, objectId=contact.id, properties=sent))
+    assert completion is not None
     assert completion.properties == sent
 
 
@@ -504,6 +513,7 @@ def test_case_duplicates_do_not_count_twice_toward_50(
     sent: dict[str, Any] = _wide_properties(50)
     sent["P01"] = "upper"
     completion = services.ingestion.send(body(wide_event, objectId=contact.id, properties=sent))
+    assert completion is not None
     assert len(completion.properties) == 50
     assert completion.properties["p01"] == "v0"
     assert _cuts(completion) == [("P01", "DUPLICATE_AFTER_LOWERCASE")]
@@ -706,6 +716,7 @@ def test_identity_resolution_order(
     if "objectId" in identity:
         identity = {**identity, "objectId": ids[identity["objectId"]]}
     completion = services.ingestion.send(body(viewed_car, **identity))
+    assert completion is not None
     assert completion.object_id == {"ann": contact.id, "bob": bob.id}[who]
 
 
@@ -713,6 +724,7 @@ def test_object_id_may_be_a_number(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     completion = services.ingestion.send(body(viewed_car, objectId=int(contact.id)))
+    assert completion is not None
     assert completion.object_id == contact.id
 
 
@@ -840,6 +852,7 @@ def test_email_and_utk_only_identify_contacts(
 
     record = services.records.create(object_type, {"name": "Acme"})
     completion = services.ingestion.send(body(event, objectId=record.id))
+    assert completion is not None
     assert (completion.object_type, completion.object_id) == (object_type, record.id)
 
 
@@ -900,6 +913,7 @@ def test_the_same_uuid_on_another_event_is_allowed(
         (other.fully_qualified_name, "u-4"),
     ]
     again = services.ingestion.send(body(other, objectId=contact.id, uuid="u-5"))
+    assert again is not None
     assert again.uuid == "u-5"
     assert len(stored(services)) == 3
 

@@ -82,7 +82,7 @@ def test_a_trusted_completion_equals_the_validated_one() -> None:
     assert trusted.to_json() == validated.to_json()
     assert trusted.model_dump() == validated.model_dump()
     with pytest.raises(ValidationError):
-        trusted.id = "other"  # frozen, like any completion
+        trusted.id = "other"  # type: ignore[misc]  # frozen, like any completion: the point of the test
 
 
 def test_a_completion_stored_before_traces_reads_back_without_a_match() -> None:

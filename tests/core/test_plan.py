@@ -71,12 +71,12 @@ def test_lint_names_every_broken_rule(services: Services) -> None:
 def test_changes_are_classified_with_what_they_cost(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    for condition, year in (("new", 2020), ("used", 2015), ("new;used", 2001)):
+    for option, year in (("new", 2020), ("used", 2015), ("new;used", 2001)):
         services.ingestion.send(
             {
                 "eventName": viewed_car.fully_qualified_name,
                 "objectId": contact.id,
-                "properties": {"condition": condition, "year": year, "make": "Ford"},
+                "properties": {"condition": option, "year": year, "make": "Ford"},
             }
         )
     plan = _plan(services)

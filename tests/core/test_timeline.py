@@ -75,11 +75,12 @@ def test_page_applies_events_time_and_text(
         }
     )
 
-    def labels(f: TimelineFilter) -> list[str]:
-        return [
-            e.completion.properties.get("make", e.event_label)  # type: ignore[misc]
-            for e in services.timeline.page(contact, timeline_filter=f).entries
-        ]
+    def labels(f: TimelineFilter) -> list[object]:
+        found: list[object] = []
+        for e in services.timeline.page(contact, timeline_filter=f).entries:
+            assert e.completion is not None
+            found.append(e.completion.properties.get("make", e.event_label))
+        return found
 
     assert labels(TimelineFilter()) == ["Started trial", "Ford", "Kia"]
     assert labels(TimelineFilter(hidden_events={other.fully_qualified_name})) == ["Ford", "Kia"]

@@ -191,7 +191,7 @@ def test_hostile_text_stays_in_strings_and_comments(tmp_path: Path, text: str) -
 def test_every_hostile_text_at_once_compiles(tmp_path: Path) -> None:
     """All hostile events in one module (their names clash, so the names made unique are
     checked too): tsc and mypy accept it."""
-    definitions = [hostile_event(p.values[0]) for p in HOSTILE]
+    definitions = [hostile_event(str(p.values[0])) for p in HOSTILE]
     (tmp_path / "hostile.py").write_text(python_module(definitions))
     checked = _mypy(tmp_path / "hostile.py")
     assert checked.returncode == 0, checked.stdout

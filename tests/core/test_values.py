@@ -274,6 +274,7 @@ def test_typed_values_are_stored(
             },
         )
     )
+    assert completion is not None
     assert completion.properties == {
         "make": "Ford",
         "year": 2020,
@@ -291,6 +292,7 @@ def test_an_enumeration_value_not_in_the_list_is_kept_and_flagged(
     completion = services.ingestion.send(
         body(viewed_car, objectId=contact.id, properties={"condition": "new;damaged"})
     )
+    assert completion is not None
     assert completion.properties == {"condition": "new;damaged"}
     assert completion.unusable == {"condition": ["damaged"]}
     (cut,) = completion.cuts

@@ -18,9 +18,10 @@ from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from core.services import Services
-from storage.atomic import CorruptFile
+from storage.atomic import CorruptFile, write_atomically
 from storage.completions import index_file, mapped_segment, open_files, segment_file
 from storage.completions import store as completion_store
+from storage.completions.uuids import UuidHashes
 from storage.database import NotADatabase, open_database
 from tests.storage.helpers import EMAIL, read_raw, setup_database
 
@@ -150,12 +151,13 @@ def test_a_corrupt_file_is_named(tmp_path: Path, name: str) -> None:
 def _fill(folder: Path, event: str, count: int) -> list[str]:
     """Store ``count`` completions one send at a time; their ids."""
     services = open_services(folder)
-    ids = [
-        services.ingestion.send(
+    ids = []
+    for n in range(count):
+        stored = services.ingestion.send(
             {"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-{1 + n % 28:02d}"}
-        ).id
-        for n in range(count)
-    ]
+        )
+        assert stored is not None
+        ids.append(stored.id)
     services.close()
     return ids
 
@@ -226,12 +228,13 @@ def test_the_journal_folds_into_time_ordered_segments(
     folder, event = _store(tmp_path, monkeypatch, segment_size=5)
     services = open_services(folder)
     days = [9, 3, 27, 1, 14, 22, 5, 18, 11, 2, 30, 7]  # sent out of time order
-    sent = [
-        services.ingestion.send(
+    sent = []
+    for day in days:
+        stored = services.ingestion.send(
             {"eventName": event, "email": EMAIL, "occurredAt": f"2026-03-{day:02d}"}
         )
-        for day in days
-    ]
+        assert stored is not None
+        sent.append(stored)
     services.close()
 
     assert _store_files(folder) == [
@@ -307,7 +310,7 @@ def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
     folder, event = _store(tmp_path, monkeypatch, segment_size=4)
     before = _fill(folder, event, 3)
     steps: list[str] = []
-    real_write, real_unlink = segment_file.write_atomically, Path.unlink
+    real_write, real_unlink = write_atomically, Path.unlink
 
     def step(name: str) -> None:
         steps.append(name)
@@ -568,9 +571,9 @@ def test_prepare_writes_learns_the_taken_uuids_before_the_first_write(
     db.completions.append([Completion.model_validate(_completion(event, c, 3)) for c in "abc"])
     db.close()
     built: list[int] = []
-    real = completion_store.UuidHashes
+    real = UuidHashes
 
-    def counted(hashes: Iterable[int]) -> completion_store.UuidHashes:
+    def counted(hashes: Iterable[int]) -> UuidHashes:
         built.append(1)
         return real(hashes)
 

@@ -21,7 +21,9 @@ from core.models import Completion, ObjectType, Source
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from storage.atomic import storage_error
+from storage.atomic import write_atomically as real_write_atomically
 from storage.completions import segment_file
+from storage.rejections import RejectionStore
 from tests.storage.full_disk import FullDisk
 from tests.storage.helpers import EMAIL, REPO, read_raw, setup_database
 
@@ -204,7 +206,6 @@ def test_a_fold_the_disk_refuses_keeps_the_journal_and_the_batch(
     folder = tmp_path / "db"
     event = setup_database(folder)
     services = open_services(folder)
-    real_write_atomically = segment_file.write_atomically
     full = [True]
 
     def write_atomically(path: Path, payload: bytes) -> None:
@@ -326,6 +327,7 @@ def test_the_quarantine_is_bounded_in_bytes(tmp_path: Path) -> None:
     setup_database(folder)
     services = open_services(folder)
     store = services.db.rejections
+    assert isinstance(store, RejectionStore)
     store.max_bytes = 20_000
     path = folder / "rejections.jsonl"
     for n in range(200):
@@ -386,4 +388,5 @@ def test_an_append_after_another_process_rewrote_the_journal_is_kept(tmp_path: P
     last = writer.ingestion.send({"eventName": event, "email": EMAIL})
     writer.close()
     other.close()
+    assert first is not None and last is not None
     assert ids_in_a_new_process(folder) == sorted([first.id, last.id])

@@ -17,7 +17,7 @@ from core.models import Source
 from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
 from storage.completions import index_file, mapped_segment, read_index, segment_file
-from storage.database import NotADatabase, open_database
+from storage.database import NotADatabase, TinyDatabase, open_database
 from storage.locking import WritesRefused
 from storage.manifest import DamagedDatabase
 from tests.storage.helpers import EMAIL, setup_database
@@ -342,6 +342,7 @@ def test_a_read_only_mount_is_opened_read_only_by_itself(
             pytest.skip("cannot remount read-only here")
         services = open_services(mount / "db", create=False, read_only=None)
         assert services.occurrences.count(CompletionQuery()) == 15
+        assert isinstance(services.db, TinyDatabase)
         assert services.db.refusal is not None and "read-only" in services.db.refusal
         services.close()
     finally:

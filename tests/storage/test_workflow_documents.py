@@ -15,7 +15,7 @@ from core.workflow_models import (
 from storage.atomic import AtomicJSONStorage
 from tests.storage.helpers import PORTAL_ID, setup_database
 
-_NONE = {
+_NONE: dict[str, object] = {
     "eventName": None,
     "filters": [],
     "maxWaitMinutes": None,

@@ -86,6 +86,7 @@ class Writer:
     def send(self) -> None:
         uuid = f"{self.tag}-s{next(self.numbers)}"
         stored = self.services.ingestion.send(self.body(uuid))
+        assert stored is not None
         say(f"S {uuid} {stored.id}")
 
     def batch(self) -> None:
@@ -188,6 +189,7 @@ def serve(args: argparse.Namespace) -> None:
             say(f"R {rest[0]} {record.id}")
         elif command == "send":
             stored = services.ingestion.send(writer.body(rest[0], rest[1]))
+            assert stored is not None
             say(f"S {rest[0]} {stored.id}")
         elif command == "define":
             definition = services.definitions.create({"label": " ".join(rest)})

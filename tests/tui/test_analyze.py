@@ -48,10 +48,9 @@ async def test_analyze_report_filter_and_export(
         await pilot.press("space")
         assert screen.charted == set()
         await step(pilot, "x", "enter")  # asked where: the offered folder
-        exported = (
-            tmp_path
-            / f"cbe-analyze-{screen.analysis.period.start}-{screen.analysis.period.end}.csv"
-        )  # type: ignore[union-attr]
+        analysis = screen.analysis
+        assert analysis is not None
+        exported = tmp_path / f"cbe-analyze-{analysis.period.start}-{analysis.period.end}.csv"
         rows = list(csv.reader(exported.open()))
         assert rows == [
             ["Event", "Internal name", "Completions", "Unique records"],

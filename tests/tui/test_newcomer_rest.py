@@ -15,7 +15,7 @@ from core.analytics import Frequency, RangePreset, partial_buckets
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
-from core.workflow_models import Action, ActionKind, Enrollment, TriggerKind
+from core.workflow_models import DelayUntilEventAction, Enrollment, TriggerKind
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.app import CbeApp
@@ -24,7 +24,7 @@ from tui.dialogs.help import HelpDialog
 from tui.dialogs.plan import PlanDialog
 from tui.dialogs.save_as import SaveAsDialog, default_export_dir
 from tui.dialogs.workflow import EnrollDialog, HistoryDialog, TriggerDialog
-from tui.screens.analyze import AttributionScreen, EventReportScreen
+from tui.screens.analyze import AnalyzeScreen, AttributionScreen, EventReportScreen
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.record import RecordScreen
 from tui.screens.records import RecordsScreen
@@ -122,7 +122,7 @@ async def test_a_list_trigger_picks_records_by_name_not_by_id(services: Services
         assert isinstance(app.screen, EnrollDialog)
         await type_text(pilot, "ann")
         await step(pilot, "down", "space", "ctrl+s")
-        assert app.screen is dialog
+        assert app.screen is dialog  # type: ignore[comparison-overlap]  # mypy keeps the narrowing across awaits
         assert "1 on the list: Ann" in str(dialog.query_one("#list-records", Static).render())
         await step(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkflowScreen)
@@ -218,9 +218,7 @@ async def test_who_is_where_loads_off_the_ui_thread_and_history_dates_read_alike
     workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
     services.workflows.add_action(
         workflow.id,
-        Action(
-            id="wait", kind=ActionKind.DELAY_UNTIL_EVENT, event_name=viewed_car.fully_qualified_name
-        ),
+        DelayUntilEventAction(id="wait", event_name=viewed_car.fully_qualified_name),
     )
     services.workflows.set_enabled(workflow.id, True)
     services.workflows.enroll(workflow.id, [contact.id])
@@ -350,6 +348,7 @@ async def test_empty_records_tabs_say_how_records_arrive(fresh: Services) -> Non
         await settle(pilot)
         await step(pilot, "2")
         screen = app.screen
+        assert isinstance(screen, RecordsScreen)
         contacts = str(screen.query_one("#empty-contacts", Static).render())
         deals = str(screen.query_one("#empty-deals", Static).render())
         assert contacts.startswith("No contacts yet. They arrive through cbe serve: POST ")
@@ -372,6 +371,7 @@ async def test_the_weekly_chart_marks_partial_weeks_and_keeps_its_legend_off_the
         await settle(pilot)
         await step(pilot, "4")
         screen = app.screen
+        assert isinstance(screen, AnalyzeScreen)
         legend = screen.query_one("#chart-legend", Static)
         assert str(legend.render()) == "━━ Viewed Car"  # under the chart, not on it
         screen.query_one("#frequency", Select).value = Frequency.WEEKLY

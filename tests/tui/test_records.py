@@ -11,9 +11,9 @@ from pathlib import Path
 from textual.widgets import DataTable, Input
 
 from cli.bootstrap import database_folder, open_services
-from core.models import CrmRecord, EventDefinition, ObjectType
+from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.services import Services
-from core.timeline import Period, TimelineFilter
+from core.timeline import Period, TimelineEntry, TimelineFilter
 from tests.conftest import NOW
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.screens.event_detail import EventDetailScreen
@@ -22,6 +22,11 @@ from tui.screens.records import RecordsScreen
 from tui.widgets.timeline import TimelineView
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _completion(entry: TimelineEntry) -> Completion:
+    assert entry.completion is not None, f"{entry.event_label} is not a completion"
+    return entry.completion
 
 
 def _send(
@@ -100,7 +105,7 @@ async def test_expand_collapse_and_flags(
         screen = await _open_contact(pilot)
         timeline = screen.query_one(TimelineView)
         await pilot.press("enter")
-        assert timeline.expanded == {timeline.entries[0].completion.id}
+        assert timeline.expanded == {_completion(timeline.entries[0]).id}
         rows = {r.label: r for r in timeline.entries[0].rows}
         assert rows["Condition"].value == "New; bogus (not an option)"
         assert rows["Condition"].unusable
@@ -158,7 +163,7 @@ async def test_search_over_property_values(
         screen = await _open_contact(pilot)
         screen._apply_filter(TimelineFilter(search="make 1"))
         await settle(pilot)
-        made = [e.completion.properties["make"] for e in screen.query_one(TimelineView).entries]
+        made = [_completion(e).properties["make"] for e in screen.query_one(TimelineView).entries]
         assert made == ["Make 1", "Make 10", "Make 11"]
 
 
@@ -197,7 +202,7 @@ async def test_live_update_from_another_process(
         assert sent.returncode == 0, sent.stderr
         screen.look_for_new()  # what the screen's timer calls every few seconds
         await settle(pilot)
-        assert timeline.entries[0].completion.properties["make"] == "Live"
+        assert _completion(timeline.entries[0]).properties["make"] == "Live"
         assert len(timeline.entries) == 3
 
 

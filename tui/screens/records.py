@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -136,7 +137,7 @@ class RecordsScreen(CbeScreen):
         now = self.services.clock.now()
         for kind, columns in COLUMNS.items():
             table = self.query_one(f"#table-{kind.plural}", DataTable)
-            rows = []
+            rows: list[tuple[str, tuple[str | Text, ...]]] = []
             for record in self._listing.records.get(kind, []):
                 key = (kind, record.id)
                 if self._listing.only is not None and key not in self._listing.only:
