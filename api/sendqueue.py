@@ -50,7 +50,7 @@ class SendQueue:
         self._closed = False
 
     async def send(self, body: Any, tag: str | None = None) -> Completion | None:
-        """Store one send body; raises :class:`ValidationFailed` as :meth:`Ingestor.send`
+        """Store one send body; raises :class:`ValidationFailed` as :meth:`Ingestor.ingest`
         does, and gives None for a uuid already received (as HubSpot: accepted, stored once)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Completion | None] = loop.create_future()

@@ -420,21 +420,6 @@ class Ingestor:
         self.listeners: list[Callable[[list[Completion]], None]] = []
         """Called with every stored batch, inside its transaction (workflows listen here)."""
 
-    def send(
-        self,
-        body: object,
-        source: Source = Source.API,
-        tag: str | None = None,
-        *,
-        hubspot_body: bool = False,
-        mode: Mode = Mode.STRICT,
-    ) -> Completion | None:
-        """Ingest one send body (``POST /events/v3/send``); ``hubspot_body`` as for
-        :func:`parse_send_body`. None when ``mode`` is HUBSPOT and its uuid was already
-        received (accepted, not stored again)."""
-        result = self.ingest([body], mode, source, tags=[tag], hubspot_body=hubspot_body)
-        return result.stored[0] if result.stored else None
-
     def send_batch(
         self,
         body: object,

@@ -21,6 +21,7 @@ from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
 from core.workflow_models import DelayUntilEventAction, TriggerKind
+from tests.sending import send_one
 
 NOW = "2026-11-01T12:00:00+00:00"
 
@@ -580,13 +581,14 @@ class TestPortalSetId:
                 {"label": "Viewed Car", "propertyDefinitions": [make]}
             )
             ann = services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
-            services.ingestion.send(
+            send_one(
+                services.ingestion,
                 {
                     "eventName": event.fully_qualified_name,
                     "objectId": ann.id,
                     "uuid": "u1",
                     "properties": {"make": "Kia"},
-                }
+                },
             )
             workflow = services.workflows.create("Nurture", ObjectType.CONTACT)
             services.workflows.update(
@@ -624,12 +626,12 @@ class TestPortalSetId:
             assert workflow.actions[0].event_name == "pe87654321_viewed_car"
             # the hard-coded name of the real portal is sent as is; the stored uuid still counts
             new = {"eventName": "pe87654321_viewed_car", "objectId": ann, "properties": {}}
-            services.ingestion.send({**new, "uuid": "u2"})
+            send_one(services.ingestion, {**new, "uuid": "u2"})
             with pytest.raises(ValidationFailed) as again:
-                services.ingestion.send({**new, "uuid": "u1"})
+                send_one(services.ingestion, {**new, "uuid": "u1"})
             assert again.value.violations[0].rule is Rule.DUPLICATE_UUID
             with pytest.raises(ValidationFailed) as old:
-                services.ingestion.send({**new, "eventName": "pe12345678_viewed_car"})
+                send_one(services.ingestion, {**new, "eventName": "pe12345678_viewed_car"})
             assert old.value.violations[0].rule is Rule.UNKNOWN_EVENT
         finally:
             services.close()

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from cli.bootstrap import open_services
 from cli.main import main
 from core.models import ObjectType
+from tests.sending import send_one
 from tests.test_cli import _definition
 
 
@@ -108,13 +109,14 @@ def test_report_csvs_keep_the_not_an_option_bucket_and_name_each_share(
             }
         )
         for value in ("new", "rusty"):
-            services.ingestion.send(
+            send_one(
+                services.ingestion,
                 {
                     "eventName": event.fully_qualified_name,
                     "objectId": ann.id,
                     "occurredAt": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
                     "properties": {"condition": value, "hs_touchpoint_source": "REFERRALS"},
-                }
+                },
             )
     finally:
         services.close()
@@ -149,13 +151,14 @@ def test_timeline_datetimes_read_like_the_entry_times(tmp_path: Path, runner: Cl
             }
         )
         for listed in (1_761_868_800_000, "2026-10-31T08:30:00Z"):  # epoch ms and ISO 8601
-            services.ingestion.send(
+            send_one(
+                services.ingestion,
                 {
                     "eventName": event.fully_qualified_name,
                     "email": "ann@example.com",
                     "occurredAt": "2026-11-01T09:15:00Z",
                     "properties": {"listed_at": listed},
-                }
+                },
             )
     finally:
         services.close()

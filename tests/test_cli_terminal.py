@@ -28,6 +28,7 @@ from core.errors import ValidationFailed
 from core.ingestion import Mode
 from core.models import ObjectType, Source
 from core.text import UNSAFE
+from tests.sending import send_one
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,12 +105,13 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 ],
             }
         ).fully_qualified_name
-        services.ingestion.send(
+        send_one(
+            services.ingestion,
             {
                 "eventName": event,
                 "email": "ann@example.com",
                 "properties": {"make": f"{CLEAR}Kia{C1_CSI}", "model": f"x{OSC52}"},
-            }
+            },
         )
         # the public collector's path: no token, lenient
         services.ingestion.ingest(
@@ -119,12 +121,13 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         # refused and kept: a property name (a field path) and values that attack
         with pytest.raises(ValidationFailed):
-            services.ingestion.send(
+            send_one(
+                services.ingestion,
                 {
                     "eventName": event,
                     "email": "ann@example.com",
                     "properties": {f"a{CLEAR}": OSC52, f"b{TITLE}{C1_CSI}{RLO}": "x"},
-                }
+                },
             )
     finally:
         services.close()
@@ -189,8 +192,9 @@ def test_report_csv_never_starts_a_formula(tmp_path: Path) -> None:
             {"label": "Viewed Car", "propertyDefinitions": [{"label": "Make", "type": "string"}]}
         ).fully_qualified_name
         for make in ("=1+1", "+1", "-1+cmd", "@SUM(A1)", "Kia", "-3"):
-            services.ingestion.send(
-                {"eventName": event, "email": "ann@example.com", "properties": {"make": make}}
+            send_one(
+                services.ingestion,
+                {"eventName": event, "email": "ann@example.com", "properties": {"make": make}},
             )
     finally:
         services.close()

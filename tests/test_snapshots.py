@@ -24,6 +24,7 @@ from core.models import ObjectType
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
 from tests.conftest import NOW
+from tests.sending import send_one
 from tui.app import CbeApp
 from tui.screens.record import RecordScreen
 
@@ -152,7 +153,7 @@ class TestEvents:
                 if "inputs" in body:
                     empty.ingestion.send_batch(body)
                 else:
-                    empty.ingestion.send(body)
+                    send_one(empty.ingestion, body)
         assert snap(snap_compare, empty, keys("r"))
 
     def test_plan_diff(

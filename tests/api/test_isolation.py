@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
+from tests.sending import send_one
 
 
 def _body(event: EventDefinition, contact: CrmRecord, make: str) -> dict[str, object]:
@@ -56,7 +57,7 @@ def test_waiting_for_n_completions_answers_as_soon_as_they_arrive(
     def later() -> None:
         for n in range(3):
             time.sleep(0.1)
-            services.ingestion.send(_body(viewed_car, contact, f"late {n}"), tag="run-w")
+            send_one(services.ingestion, _body(viewed_car, contact, f"late {n}"), tag="run-w")
 
     sender = threading.Thread(target=later)
     sender.start()
@@ -107,8 +108,8 @@ def test_a_tag_is_required_and_checked(http: TestClient, viewed_car: EventDefini
 def test_a_tagged_completion_says_its_run_on_the_timeline(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    services.ingestion.send(_body(viewed_car, contact, "Saab"), tag="ci-42")
-    services.ingestion.send(_body(viewed_car, contact, "Kia"))
+    send_one(services.ingestion, _body(viewed_car, contact, "Saab"), tag="ci-42")
+    send_one(services.ingestion, _body(viewed_car, contact, "Kia"))
     entries = services.timeline.page(contact).entries
     rows = {
         e.completion.properties["make"]: [(r.label, r.value) for r in e.rows]

@@ -15,6 +15,7 @@ from core.services import Services
 from core.workflow_models import Enrollment, Task, Workflow, enrollment_id
 from tests.conftest import NOW
 from tests.contract.conftest import completion, contact, definition
+from tests.sending import send_one
 
 
 def _write_one_of_each(db: Database) -> None:
@@ -153,7 +154,9 @@ def test_a_write_outside_any_unit_is_kept_at_once(db: Database) -> None:
 
 def test_a_refused_send_is_quarantined_though_its_unit_kept_nothing(services: Services) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        services.ingestion.send({"eventName": "pe12345678_missing", "email": "ann@example.com"})
+        send_one(
+            services.ingestion, {"eventName": "pe12345678_missing", "email": "ann@example.com"}
+        )
     kept = services.rejections.list()
     assert [r.id for r in kept] == [refused.value.reference]
 

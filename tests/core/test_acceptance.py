@@ -13,10 +13,11 @@ from core.ingestion import Mode
 from core.models import Completion, CrmRecord, EventDefinition, Match, ObjectType, Source
 from core.services import Services
 from tests.core.conftest import assert_nothing_stored, body, stored, violations_of
+from tests.sending import send_maybe, send_one
 
 
 def hubspot(services: Services, request: dict[str, Any]) -> Completion | None:
-    return services.ingestion.send(request, hubspot_body=True, mode=Mode.HUBSPOT)
+    return send_maybe(services.ingestion, request, hubspot_body=True, mode=Mode.HUBSPOT)
 
 
 def test_how_the_record_was_matched_is_kept(
@@ -63,8 +64,10 @@ def test_strict_still_refuses_a_record_that_does_not_exist(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(
-            body(viewed_car, properties={}, email="new@example.com"), mode=Mode.STRICT
+        send_one(
+            services.ingestion,
+            body(viewed_car, properties={}, email="new@example.com"),
+            mode=Mode.STRICT,
         )
     assert violations_of(error) == [("email", "UNKNOWN_EMAIL")]
     assert_nothing_stored(services)

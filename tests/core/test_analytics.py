@@ -41,6 +41,7 @@ from core.occurrences import CompletionQuery
 from core.services import Services
 from core.values import usable_values
 from storage.completions import segment_file
+from tests.sending import send_one
 
 NOW = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)  # a Wednesday
 
@@ -93,13 +94,14 @@ def data(
     cy = services.records.create(ObjectType.CONTACT, {"email": "cy@example.com"})
 
     def send(who: CrmRecord, event: EventDefinition, at: str, **props: object) -> None:
-        services.ingestion.send(
+        send_one(
+            services.ingestion,
             {
                 "eventName": event.fully_qualified_name,
                 "objectId": who.id,
                 "occurredAt": at,
                 "properties": props,
-            }
+            },
         )
 
     send(

@@ -21,6 +21,7 @@ from core.models import Completion, CrmRecord, EventDefinition, Match, ObjectTyp
 from core.services import Services
 from core.trace import trace
 from tests.core.conftest import assert_nothing_stored, body, only_violation, violations_of
+from tests.sending import send_one
 
 RULE = {
     "primaryObjectRule": {
@@ -52,7 +53,7 @@ def member(services: Services) -> CrmRecord:
 
 
 def _send(services: Services, request: dict[str, Any], mode: Mode = Mode.HUBSPOT) -> Completion:
-    completion = services.ingestion.send(request, hubspot_body=True, mode=mode)
+    completion = send_one(services.ingestion, request, hubspot_body=True, mode=mode)
     assert completion is not None
     return completion
 
@@ -155,8 +156,11 @@ def test_strict_refuses_a_value_that_matches_nobody(
     services: Services, signed_in: EventDefinition, member: CrmRecord
 ) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        services.ingestion.send(
-            body(signed_in, properties={"member_id": "M-404"}), hubspot_body=True, mode=Mode.STRICT
+        send_one(
+            services.ingestion,
+            body(signed_in, properties={"member_id": "M-404"}),
+            hubspot_body=True,
+            mode=Mode.STRICT,
         )
     assert violations_of(refused) == [("properties.member_id", Rule.UNKNOWN_OBJECT.value)]
     assert_nothing_stored(services)

@@ -22,6 +22,7 @@ from core.rules import check_definition_count
 from core.services import Services
 from tests.conftest import NOW, PORTAL_ID
 from tests.core.conftest import body, only_violation, stored, violations_of
+from tests.sending import send_one
 
 
 def _props(count: int) -> list[dict[str, Any]]:
@@ -469,8 +470,8 @@ def test_delete_removes_the_event_and_its_completions(
 ) -> None:
     other = services.definitions.create({"label": "Logged In"})
     for _ in range(3):
-        services.ingestion.send(body(viewed_car, objectId=contact.id))
-    services.ingestion.send(body(other, objectId=contact.id))
+        send_one(services.ingestion, body(viewed_car, objectId=contact.id))
+    send_one(services.ingestion, body(other, objectId=contact.id))
 
     assert services.definitions.delete(f"pe{PORTAL_ID}_viewed_car") == 3
 
@@ -637,8 +638,8 @@ def test_only_custom_properties_can_be_edited_or_deleted(
 def test_delete_property_keeps_stored_values_and_refuses_new_ones(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    before = services.ingestion.send(
-        body(viewed_car, objectId=contact.id, properties={"make": "Ford"})
+    before = send_one(
+        services.ingestion, body(viewed_car, objectId=contact.id, properties={"make": "Ford"})
     )
     assert before is not None
     services.definitions.delete_property("viewed_car", "make")
@@ -654,7 +655,9 @@ def test_delete_property_keeps_stored_values_and_refuses_new_ones(
     assert [c.properties for c in stored(services)] == [{"make": "Ford"}]
     assert stored(services)[0].id == before.id
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(viewed_car, objectId=contact.id, properties={"make": "VW"}))
+        send_one(
+            services.ingestion, body(viewed_car, objectId=contact.id, properties={"make": "VW"})
+        )
     assert violations_of(error) == [("properties.make", "UNKNOWN_PROPERTY")]
 
 
@@ -671,5 +674,7 @@ def test_a_deleted_property_name_can_be_added_again(
 def test_event_without_default_properties(services: Services, contact: CrmRecord) -> None:
     bare = services.definitions.create({"label": "Bare", "includeDefaultProperties": False})
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(bare, objectId=contact.id, properties={"hs_city": "Utrecht"}))
+        send_one(
+            services.ingestion, body(bare, objectId=contact.id, properties={"hs_city": "Utrecht"})
+        )
     assert violations_of(error) == [("properties.hs_city", "UNKNOWN_PROPERTY")]

@@ -10,6 +10,7 @@ from core.models import CrmRecord, EventDefinition, ObjectType, Source
 from core.records import check_email
 from core.services import Services
 from tests.core.conftest import assert_nothing_stored, body, violations_of
+from tests.sending import send_one
 
 HOSTILE = [
     "bob\x1b]52;c;Y3VybCBodHRwOi8vZXZpbC5leGFtcGxlL3ggfCBzaA==\x07@example.com",
@@ -63,7 +64,7 @@ def test_identify_refuses_it(services: Services) -> None:
 
 def test_a_strict_send_refuses_it(services: Services, viewed_car: EventDefinition) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        services.ingestion.send(body(viewed_car, email=HOSTILE[1]))
+        send_one(services.ingestion, body(viewed_car, email=HOSTILE[1]))
     assert violations_of(refused) == [("email", "INVALID_EMAIL")]
     assert_nothing_stored(services)
 

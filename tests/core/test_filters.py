@@ -7,6 +7,7 @@ import pytest
 from core.filters import OPERATORS, Operator, PropertyFilter, check_filter, matches
 from core.models import CrmRecord, EventDefinition, PropertyType
 from core.services import Services
+from tests.sending import send_one
 
 CASES = [
     # property, operator, values, sent value, expected
@@ -58,8 +59,9 @@ def test_operator(
     expected: bool,
 ) -> None:
     props = {} if sent is None else {name: sent}
-    completion = services.ingestion.send(
-        {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id, "properties": props}
+    completion = send_one(
+        services.ingestion,
+        {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id, "properties": props},
     )
     assert completion is not None
     prop = viewed_car.custom_property(name)

@@ -22,6 +22,7 @@ from core.models import CrmRecord, EventDefinition, ObjectType, PropertyType, Tr
 from core.services import Services
 from tests.conftest import PORTAL_ID
 from tests.core.conftest import body
+from tests.sending import send_one
 
 # HubSpot's CarSpot create body (hubspot-events.md, 1.2).
 CREATE_BODY: dict[str, Any] = {
@@ -226,13 +227,14 @@ def test_draft_from_hubspot_refuses_what_is_not_an_object(raw: Any) -> None:
 def test_completion_to_hubspot_gives_text_properties(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    completion = services.ingestion.send(
+    completion = send_one(
+        services.ingestion,
         body(
             viewed_car,
             objectId=contact.id,
             occurredAt=1704164645000,
             properties={"year": 2020, "make": "Ford", "hs_screen_width": 1.5},
-        )
+        ),
     )
     assert completion is not None
     assert completion_to_hubspot(completion) == {

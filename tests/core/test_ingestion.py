@@ -31,6 +31,7 @@ from tests.core.conftest import (
     violations_of,
     wide_names,
 )
+from tests.sending import send_one
 
 STRICT_AND_LENIENT = [
     pytest.param(Mode.STRICT, id="strict"),
@@ -46,9 +47,7 @@ def lenient(services: Services, *bodies: dict[str, Any]) -> IngestResult:
 def send_in(services: Services, mode: Mode, request: dict[str, Any]) -> Completion:
     """Send one body strictly (HTTP API) or leniently (JavaScript); the stored completion."""
     if mode is Mode.STRICT:
-        completion = services.ingestion.send(request)
-        assert completion is not None
-        return completion
+        return send_one(services.ingestion, request)
     result = lenient(services, request)
     assert result.rejected == []
     (completion,) = result.stored
@@ -73,14 +72,15 @@ def _wide_properties(count: int) -> dict[str, str]:
 def test_a_strict_send_is_stored_as_sent(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    completion = services.ingestion.send(
+    completion = send_one(
+        services.ingestion,
         body(
             viewed_car,
             email="ANN@example.com",
             occurredAt="2026-10-31T09:30:00Z",
             uuid="order-1",
             properties={"make": "Ford", "year": 2020, "condition": "used"},
-        )
+        ),
     )
     assert completion is not None
     assert completion.id == "c000001"
@@ -99,11 +99,9 @@ def test_a_strict_send_is_stored_as_sent(
 def test_occurred_at_defaults_to_the_clock(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord, clock: FixedClock
 ) -> None:
-    first = services.ingestion.send(body(viewed_car, objectId=contact.id))
+    first = send_one(services.ingestion, body(viewed_car, objectId=contact.id))
     later = clock.advance(timedelta(minutes=3))
-    second = services.ingestion.send(body(viewed_car, objectId=contact.id))
-    assert first is not None
-    assert second is not None
+    second = send_one(services.ingestion, body(viewed_car, objectId=contact.id))
     assert (first.occurred_at, first.received_at) == (NOW, NOW)
     assert (second.occurred_at, second.received_at) == (later, later)
 
@@ -120,8 +118,8 @@ def test_occurred_at_defaults_to_the_clock(
 def test_occurred_at_forms(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord, occurred_at: object
 ) -> None:
-    completion = services.ingestion.send(
-        body(viewed_car, objectId=contact.id, occurredAt=occurred_at)
+    completion = send_one(
+        services.ingestion, body(viewed_car, objectId=contact.id, occurredAt=occurred_at)
     )
     assert completion is not None
     assert completion.occurred_at == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -141,7 +139,7 @@ def test_strict_refuses_an_occurred_at_that_is_not_a_timestamp(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord, occurred_at: object
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(viewed_car, objectId=contact.id, occurredAt=occurred_at))
+        send_one(services.ingestion, body(viewed_car, objectId=contact.id, occurredAt=occurred_at))
     violation = only_violation(error)
     assert (violation.field, violation.rule) == ("occurredAt", Rule.INVALID_OCCURRED_AT)
     assert repr(occurred_at) in violation.message
@@ -151,8 +149,7 @@ def test_strict_refuses_an_occurred_at_that_is_not_a_timestamp(
 def test_without_uuid_the_completion_id_is_the_uuid(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    completion = services.ingestion.send(body(viewed_car, objectId=contact.id))
-    assert completion is not None
+    completion = send_one(services.ingestion, body(viewed_car, objectId=contact.id))
     assert completion.uuid == completion.id
 
 
@@ -164,7 +161,8 @@ def test_strict_reports_every_violation_of_a_request_and_stores_nothing(
 ) -> None:
     long_name = "p" * 51
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(
+        send_one(
+            services.ingestion,
             body(
                 viewed_car,
                 email="nobody@example.com",
@@ -178,7 +176,7 @@ def test_strict_reports_every_violation_of_a_request_and_stores_nothing(
                     "condition": "damaged",
                     "listing_url": "u" * 1024,
                 },
-            )
+            ),
         )
     assert violations_of(error) == [
         ("email", "UNKNOWN_EMAIL"),
@@ -294,7 +292,7 @@ def test_a_batch_body_needs_inputs(services: Services, raw: object) -> None:
 )
 def test_malformed_bodies(services: Services, raw: object, expected: list[tuple[str, str]]) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(raw)
+        send_one(services.ingestion, raw)
     assert violations_of(error) == expected
 
 
@@ -315,7 +313,7 @@ def test_a_hubspot_body_needs_properties(
 ) -> None:
     """HubSpot's send spec requires properties; cbe's own callers may leave them out."""
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(raw, hubspot_body=True)
+        send_one(services.ingestion, raw, hubspot_body=True)
     assert violations_of(error) == expected
 
 
@@ -338,7 +336,7 @@ def test_unknown_events_are_rejected(
     request = {"eventName": event_name, "objectId": contact.id}
     if mode is Mode.STRICT:
         with pytest.raises(ValidationFailed) as error:
-            services.ingestion.send(request)
+            send_one(services.ingestion, request)
         violation = only_violation(error)
     else:
         result = lenient(services, request)
@@ -367,7 +365,7 @@ def test_archived_events_are_rejected_until_restored(
     request = body(viewed_car, objectId=contact.id)
     if mode is Mode.STRICT:
         with pytest.raises(ValidationFailed) as error:
-            services.ingestion.send(request)
+            send_one(services.ingestion, request)
         violation = only_violation(error)
     else:
         (rejection,) = lenient(services, request).rejected
@@ -398,8 +396,8 @@ def test_strict_value_length_at_the_limit_is_stored_whole(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord, prop: str, limit: int
 ) -> None:
     value = "v" * limit
-    completion = services.ingestion.send(
-        body(viewed_car, objectId=contact.id, properties={prop: value})
+    completion = send_one(
+        services.ingestion, body(viewed_car, objectId=contact.id, properties={prop: value})
     )
     assert completion is not None
     assert completion.properties == {prop: value}
@@ -411,8 +409,9 @@ def test_strict_value_length_past_the_limit_fails(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord, prop: str, limit: int
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(
-            body(viewed_car, objectId=contact.id, properties={prop: "v" * (limit + 1)})
+        send_one(
+            services.ingestion,
+            body(viewed_car, objectId=contact.id, properties={prop: "v" * (limit + 1)}),
         )
     violation = only_violation(error)
     assert (violation.field, violation.rule) == (f"properties.{prop}", Rule.VALUE_TOO_LONG)
@@ -472,8 +471,9 @@ def test_strict_50_properties_are_stored(
     services: Services, wide_event: EventDefinition, contact: CrmRecord
 ) -> None:
     sent = _wide_properties(50)
-    completion = services.ingestion.send(body(wide_event, objectId=contact.id, properties=sent))
-    assert completion is not None
+    completion = send_one(
+        services.ingestion, body(wide_event, objectId=contact.id, properties=sent)
+    )
     assert completion.properties == sent
 
 
@@ -481,8 +481,9 @@ def test_strict_51_properties_fail(
     services: Services, wide_event: EventDefinition, contact: CrmRecord
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(
-            body(wide_event, objectId=contact.id, properties=_wide_properties(51))
+        send_one(
+            services.ingestion,
+            body(wide_event, objectId=contact.id, properties=_wide_properties(51)),
         )
     violation = only_violation(error)
     assert (violation.field, violation.rule) == ("properties", Rule.TOO_MANY_PROPERTIES)
@@ -512,8 +513,9 @@ def test_case_duplicates_do_not_count_twice_toward_50(
 ) -> None:
     sent: dict[str, Any] = _wide_properties(50)
     sent["P01"] = "upper"
-    completion = services.ingestion.send(body(wide_event, objectId=contact.id, properties=sent))
-    assert completion is not None
+    completion = send_one(
+        services.ingestion, body(wide_event, objectId=contact.id, properties=sent)
+    )
     assert len(completion.properties) == 50
     assert completion.properties["p01"] == "v0"
     assert _cuts(completion) == [("P01", "DUPLICATE_AFTER_LOWERCASE")]
@@ -545,7 +547,9 @@ def test_strict_a_51_character_property_name_fails(
 ) -> None:
     too_long = long_named + "n"
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(viewed_car, objectId=contact.id, properties={too_long: "x"}))
+        send_one(
+            services.ingestion, body(viewed_car, objectId=contact.id, properties={too_long: "x"})
+        )
     violation = only_violation(error)
     assert (violation.field, violation.rule) == (
         f"properties.{too_long}",
@@ -618,8 +622,9 @@ def test_strict_unknown_property_fails(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(
-            body(viewed_car, objectId=contact.id, properties={"make": "Ford", "colour": "red"})
+        send_one(
+            services.ingestion,
+            body(viewed_car, objectId=contact.id, properties={"make": "Ford", "colour": "red"}),
         )
     violation = only_violation(error)
     assert (violation.field, violation.rule) == ("properties.colour", Rule.UNKNOWN_PROPERTY)
@@ -715,16 +720,14 @@ def test_identity_resolution_order(
     ids = {"ANN": contact.id, "BOB": bob.id}
     if "objectId" in identity:
         identity = {**identity, "objectId": ids[identity["objectId"]]}
-    completion = services.ingestion.send(body(viewed_car, **identity))
-    assert completion is not None
+    completion = send_one(services.ingestion, body(viewed_car, **identity))
     assert completion.object_id == {"ann": contact.id, "bob": bob.id}[who]
 
 
 def test_object_id_may_be_a_number(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    completion = services.ingestion.send(body(viewed_car, objectId=int(contact.id)))
-    assert completion is not None
+    completion = send_one(services.ingestion, body(viewed_car, objectId=int(contact.id)))
     assert completion.object_id == contact.id
 
 
@@ -735,7 +738,7 @@ def test_unknown_object_id_is_rejected(
     request = body(viewed_car, objectId="999", email=contact.email)
     if mode is Mode.STRICT:
         with pytest.raises(ValidationFailed) as error:
-            services.ingestion.send(request)
+            send_one(services.ingestion, request)
         violation = only_violation(error)
     else:
         (rejection,) = lenient(services, request).rejected
@@ -749,7 +752,7 @@ def test_strict_unknown_email_fails(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(viewed_car, email="new@example.com"))
+        send_one(services.ingestion, body(viewed_car, email="new@example.com"))
     violation = only_violation(error)
     assert (violation.field, violation.rule) == ("email", Rule.UNKNOWN_EMAIL)
     assert "'new@example.com'" in violation.message
@@ -789,7 +792,7 @@ def test_strict_unknown_utk_fails(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(viewed_car, utk="utk-stranger"))
+        send_one(services.ingestion, body(viewed_car, utk="utk-stranger"))
     violation = only_violation(error)
     assert (violation.field, violation.rule) == ("utk", Rule.UNKNOWN_UTK)
     assert "'utk-stranger'" in violation.message
@@ -816,7 +819,7 @@ def test_no_identity_is_rejected(
     request = body(viewed_car, properties={"make": "VW"})
     if mode is Mode.STRICT:
         with pytest.raises(ValidationFailed) as error:
-            services.ingestion.send(request)
+            send_one(services.ingestion, request)
         violation = only_violation(error)
     else:
         (rejection,) = lenient(services, request).rejected
@@ -843,7 +846,7 @@ def test_email_and_utk_only_identify_contacts(
 ) -> None:
     event = services.definitions.create({"label": "Renewed", "primaryObject": object_type.value})
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(event, **identity))
+        send_one(services.ingestion, body(event, **identity))
     violation = only_violation(error)
     field = next(iter(identity))
     assert (violation.field, violation.rule) == (field, Rule.IDENTITY_NOT_FOR_OBJECT)
@@ -851,8 +854,7 @@ def test_email_and_utk_only_identify_contacts(
     assert_nothing_stored(services)
 
     record = services.records.create(object_type, {"name": "Acme"})
-    completion = services.ingestion.send(body(event, objectId=record.id))
-    assert completion is not None
+    completion = send_one(services.ingestion, body(event, objectId=record.id))
     assert (completion.object_type, completion.object_id) == (object_type, record.id)
 
 
@@ -863,11 +865,11 @@ def test_email_and_utk_only_identify_contacts(
 def test_a_uuid_already_stored_is_rejected(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord, mode: Mode
 ) -> None:
-    first = services.ingestion.send(body(viewed_car, objectId=contact.id, uuid="u-1"))
+    first = send_one(services.ingestion, body(viewed_car, objectId=contact.id, uuid="u-1"))
     request = body(viewed_car, objectId=contact.id, uuid="u-1", properties={"make": "VW"})
     if mode is Mode.STRICT:
         with pytest.raises(ValidationFailed) as error:
-            services.ingestion.send(request)
+            send_one(services.ingestion, request)
         violation = only_violation(error)
     else:
         (rejection,) = lenient(services, request).rejected
@@ -912,8 +914,7 @@ def test_the_same_uuid_on_another_event_is_allowed(
         (viewed_car.fully_qualified_name, "u-4"),
         (other.fully_qualified_name, "u-4"),
     ]
-    again = services.ingestion.send(body(other, objectId=contact.id, uuid="u-5"))
-    assert again is not None
+    again = send_one(services.ingestion, body(other, objectId=contact.id, uuid="u-5"))
     assert again.uuid == "u-5"
     assert len(stored(services)) == 3
 
@@ -963,7 +964,7 @@ def test_strict_too_many_properties_is_one_violation_not_one_per_name(
     100,000 unknown names is answered in kilobytes, not megabytes."""
     sent = {f"x{i}": "" for i in range(100_000)}
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(viewed_car, objectId=contact.id, properties=sent))
+        send_one(services.ingestion, body(viewed_car, objectId=contact.id, properties=sent))
     violations = error.value.violations
     assert violations[0].rule == Rule.TOO_MANY_PROPERTIES
     assert "this one has 100000" in violations[0].message

@@ -11,6 +11,7 @@ from core.errors import Rule, ValidationFailed
 from core.models import CrmRecord, EventDefinition
 from core.plan import ChangeKind, PlanOutdated, read_plan
 from core.services import Services
+from tests.sending import send_one
 
 
 def _plan(services: Services) -> dict[str, Any]:
@@ -72,12 +73,13 @@ def test_changes_are_classified_with_what_they_cost(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     for option, year in (("new", 2020), ("used", 2015), ("new;used", 2001)):
-        services.ingestion.send(
+        send_one(
+            services.ingestion,
             {
                 "eventName": viewed_car.fully_qualified_name,
                 "objectId": contact.id,
                 "properties": {"condition": option, "year": year, "make": "Ford"},
-            }
+            },
         )
     plan = _plan(services)
     car = _event(plan, "viewed_car")
@@ -136,7 +138,9 @@ def test_changes_are_classified_with_what_they_cost(
 def test_removing_an_event_says_how_many_completions_go(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    services.ingestion.send({"eventName": viewed_car.fully_qualified_name, "objectId": contact.id})
+    send_one(
+        services.ingestion, {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+    )
     [change] = services.plans.diff({"cbePlan": 1, "events": []})
     assert change.kind is ChangeKind.REMOVE_EVENT and change.affected == 1
     assert "1 stored completion(s) would be deleted" in change.describe()

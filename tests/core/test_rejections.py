@@ -11,6 +11,7 @@ from core.occurrences import CompletionQuery
 from core.services import Services
 from tests.conftest import NOW
 from tests.core.conftest import contact_send, stored
+from tests.sending import send_one
 
 
 def test_a_refused_send_is_kept_with_its_body_violations_source_and_time(
@@ -18,7 +19,7 @@ def test_a_refused_send_is_kept_with_its_body_violations_source_and_time(
 ) -> None:
     body = contact_send(viewed_car, contact, condition="mint", year="old")
     with pytest.raises(ValidationFailed):
-        services.ingestion.send(body)
+        send_one(services.ingestion, body)
     [kept] = services.rejections.list()
     assert kept.body == body and kept.batch is False
     assert kept.source is Source.API
@@ -68,7 +69,7 @@ def test_the_oldest_go_first_past_the_bound(
     services.rejections.set_bound(3)
     for year in range(40):
         with pytest.raises(ValidationFailed):
-            services.ingestion.send(contact_send(viewed_car, contact, year=f"year {year}"))
+            send_one(services.ingestion, contact_send(viewed_car, contact, year=f"year {year}"))
     kept = services.rejections.list()
     assert [r.body["properties"]["year"] for r in kept] == ["year 39", "year 38", "year 37"]
     assert services.rejections.bound == 3
@@ -85,7 +86,7 @@ def test_replay_stores_what_now_passes_and_keeps_what_still_fails(
     old = contact_send(viewed_car, contact, year="old")
     for body in (mint, old):
         with pytest.raises(ValidationFailed):
-            services.ingestion.send(body)
+            send_one(services.ingestion, body)
     with pytest.raises(ValidationFailed):
         services.ingestion.send_batch({"inputs": [mint, mint]})
     assert services.rejections.replay().passed == []  # nothing changed: nothing passes
@@ -109,7 +110,7 @@ def test_a_test_runs_tag_is_kept_and_a_replay_stores_with_it(
 ) -> None:
     colour = contact_send(viewed_car, contact, colour="red")  # no such property yet
     with pytest.raises(ValidationFailed):
-        services.ingestion.send(colour, tag="run-1")
+        send_one(services.ingestion, colour, tag="run-1")
     with pytest.raises(ValidationFailed):
         services.ingestion.send_batch({"inputs": [colour, colour]}, tag="run-2")
     with pytest.raises(ValidationFailed):
@@ -121,7 +122,7 @@ def test_a_test_runs_tag_is_kept_and_a_replay_stores_with_it(
         lines, Mode.STRICT, Source.IMPORT, all_or_nothing=False, tags=["run-5", "run-6"]
     )
     with pytest.raises(ValidationFailed):
-        services.ingestion.send(colour)  # no run
+        send_one(services.ingestion, colour)  # no run
     assert [r.tag for r in services.rejections.list()] == [
         None,
         "run-5",
@@ -145,7 +146,7 @@ def test_any_json_body_is_kept_and_listed(services: Services) -> None:
             if isinstance(body, dict):
                 services.ingestion.send_batch(body)
             else:
-                services.ingestion.send(body)
+                send_one(services.ingestion, body)
     kept = services.rejections.list()
     assert len(kept) == 5 and all(r.event_names == [] for r in kept)
     assert services.rejections.list("pe1_anything") == []

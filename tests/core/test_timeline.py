@@ -11,18 +11,20 @@ from core.occurrences import CompletionQuery
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter, group_by_month
 from tests.conftest import NOW
+from tests.sending import send_one
 
 
 def _send(
     services: Services, event: EventDefinition, contact: CrmRecord, at: datetime, **props: object
 ) -> None:
-    services.ingestion.send(
+    send_one(
+        services.ingestion,
         {
             "eventName": event.fully_qualified_name,
             "objectId": contact.id,
             "occurredAt": at.isoformat(),
             "properties": props,
-        }
+        },
     )
 
 
@@ -67,12 +69,13 @@ def test_page_applies_events_time_and_text(
     other = services.definitions.create({"label": "Started trial"})
     _send(services, viewed_car, contact, NOW - timedelta(days=1), make="Ford", condition="used")
     _send(services, viewed_car, contact, NOW - timedelta(days=40), make="Kia")
-    services.ingestion.send(
+    send_one(
+        services.ingestion,
         {
             "eventName": other.fully_qualified_name,
             "objectId": contact.id,
             "occurredAt": NOW.isoformat(),
-        }
+        },
     )
 
     def labels(f: TimelineFilter) -> list[object]:

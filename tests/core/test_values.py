@@ -21,6 +21,7 @@ from core.services import Services
 from core.values import ParsedValue, parse_datetime, parse_value, usable_values, value_text
 from tests.conftest import NOW
 from tests.core.conftest import body, only_violation, violations_of
+from tests.sending import send_one
 
 STRING = PropertyDefinition(name="make", label="Make", type=PropertyType.STRING)
 NUMBER = PropertyDefinition(name="year", label="Year", type=PropertyType.NUMBER)
@@ -261,7 +262,8 @@ def test_value_text(raw: object, text: str | None) -> None:
 def test_typed_values_are_stored(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    completion = services.ingestion.send(
+    completion = send_one(
+        services.ingestion,
         body(
             viewed_car,
             objectId=contact.id,
@@ -272,7 +274,7 @@ def test_typed_values_are_stored(
                 "condition": "new;used",
                 "hs_screen_width": 1920.0,
             },
-        )
+        ),
     )
     assert completion is not None
     assert completion.properties == {
@@ -289,8 +291,9 @@ def test_typed_values_are_stored(
 def test_an_enumeration_value_not_in_the_list_is_kept_and_flagged(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    completion = services.ingestion.send(
-        body(viewed_car, objectId=contact.id, properties={"condition": "new;damaged"})
+    completion = send_one(
+        services.ingestion,
+        body(viewed_car, objectId=contact.id, properties={"condition": "new;damaged"}),
     )
     assert completion is not None
     assert completion.properties == {"condition": "new;damaged"}
@@ -321,7 +324,7 @@ def test_invalid_values_fail_strict(
     rule: str,
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.ingestion.send(body(viewed_car, objectId=contact.id, properties={prop: raw}))
+        send_one(services.ingestion, body(viewed_car, objectId=contact.id, properties={prop: raw}))
     assert violations_of(error) == [(f"properties.{prop}", rule)]
     violation = only_violation(error)
     assert repr(prop) in violation.message

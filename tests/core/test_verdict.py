@@ -6,6 +6,7 @@ from core.errors import Rule
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
 from tests.core.conftest import contact_send, stored
+from tests.sending import send_one
 
 
 def test_a_valid_send_says_what_would_be_stored_and_stores_nothing(
@@ -41,7 +42,7 @@ def test_a_batch_is_judged_input_by_input(
 ) -> None:
     good = contact_send(viewed_car, contact, make="Kia")
     taken = {**good, "uuid": "u-1"}
-    services.ingestion.send(taken)
+    send_one(services.ingestion, taken)
     verdict = services.ingestion.validate(
         {"inputs": [good, {**good, "objectId": "999"}, taken, {**good, "uuid": "u-2"}]}
     )

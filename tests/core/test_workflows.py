@@ -23,6 +23,7 @@ from core.workflow_models import (
     Workflow,
 )
 from tests.conftest import NOW
+from tests.sending import send_one
 
 
 @pytest.fixture
@@ -34,8 +35,9 @@ def contacts(services: Services) -> list[CrmRecord]:
 
 
 def _send(services: Services, event: EventDefinition, contact: CrmRecord, **props: object) -> None:
-    services.ingestion.send(
-        {"eventName": event.fully_qualified_name, "objectId": contact.id, "properties": props}
+    send_one(
+        services.ingestion,
+        {"eventName": event.fully_qualified_name, "objectId": contact.id, "properties": props},
     )
 
 

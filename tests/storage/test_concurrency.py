@@ -22,6 +22,7 @@ from core.ports import CompletionSelection
 from core.services import Services
 from storage.atomic import AtomicJSONStorage
 from storage.database import open_database
+from tests.sending import send_one
 from tests.storage.helpers import (
     EMAIL,
     Acks,
@@ -229,7 +230,7 @@ def test_a_long_lived_process_sees_every_write_of_another(
             email = f"a{step}@example.com"
             services.records.create(ObjectType.CONTACT, {"email": email})
             contacts.add(email)
-            services.ingestion.send({"eventName": event, "email": EMAIL, "uuid": f"a{step}"})
+            send_one(services.ingestion, {"eventName": event, "email": EMAIL, "uuid": f"a{step}"})
             uuids.add(f"a{step}")
             tell(b, "state")
             state = orjson.loads(expect_line(b, "STATE ").removeprefix("STATE "))

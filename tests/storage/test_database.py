@@ -23,6 +23,7 @@ from storage.completions import index_file, mapped_segment, open_files, segment_
 from storage.completions import store as completion_store
 from storage.completions.uuids import UuidHashes
 from storage.database import NotADatabase, open_database
+from tests.sending import send_one
 from tests.storage.helpers import EMAIL, read_raw, setup_database
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -56,7 +57,7 @@ def test_every_file_is_readable_by_its_owner_only(
             ]
         }
     )
-    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-05-01"})
+    send_one(services.ingestion, {"eventName": event, "email": EMAIL, "occurredAt": "2026-05-01"})
     services.close()
 
     files = [p for p in folder.rglob("*") if p.is_file()]
@@ -151,13 +152,13 @@ def test_a_corrupt_file_is_named(tmp_path: Path, name: str) -> None:
 def _fill(folder: Path, event: str, count: int) -> list[str]:
     """Store ``count`` completions one send at a time; their ids."""
     services = open_services(folder)
-    ids = []
-    for n in range(count):
-        stored = services.ingestion.send(
-            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-{1 + n % 28:02d}"}
-        )
-        assert stored is not None
-        ids.append(stored.id)
+    ids = [
+        send_one(
+            services.ingestion,
+            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-{1 + n % 28:02d}"},
+        ).id
+        for n in range(count)
+    ]
     services.close()
     return ids
 
@@ -230,8 +231,9 @@ def test_the_journal_folds_into_time_ordered_segments(
     days = [9, 3, 27, 1, 14, 22, 5, 18, 11, 2, 30, 7]  # sent out of time order
     sent = []
     for day in days:
-        stored = services.ingestion.send(
-            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-03-{day:02d}"}
+        stored = send_one(
+            services.ingestion,
+            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-03-{day:02d}"},
         )
         assert stored is not None
         sent.append(stored)
@@ -270,7 +272,7 @@ def test_a_torn_last_journal_line_is_cut_off(tmp_path: Path) -> None:
     assert journal.read_bytes() == whole
     assert _stored_ids(folder) == ["w1"]
     assert {c.id for c in services.db.completions.scan(CompletionSelection())} == {"w1"}
-    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-04-01"})
+    send_one(services.ingestion, {"eventName": event, "email": EMAIL, "occurredAt": "2026-04-01"})
     assert len(journal.read_bytes().splitlines()) == 2  # appended after the cut
     services.close()
 
@@ -291,7 +293,7 @@ def test_a_torn_line_another_process_is_writing_is_left_alone_by_readers(
     """Bytes past the last line end may be a write under way: a reader neither reads nor cuts
     them; only a writer (holding the lock) does."""
     event = viewed_car.fully_qualified_name
-    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-03-01"})
+    send_one(services.ingestion, {"eventName": event, "email": EMAIL, "occurredAt": "2026-03-01"})
     journal = db_path / "completions" / "journal-000001.jsonl"
     partial = _journal_line([_completion(event, "p1", 3)])[:30]
     with journal.open("ab") as handle:
@@ -331,8 +333,8 @@ def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
         patch.setattr(segment_file, "write_atomically", write)
         patch.setattr(Path, "unlink", unlink)
         with pytest.raises(_Crash):  # the fourth completion makes the fold
-            services.ingestion.send(
-                {"eventName": event, "email": EMAIL, "occurredAt": "2026-01-01"}
+            send_one(
+                services.ingestion, {"eventName": event, "email": EMAIL, "occurredAt": "2026-01-01"}
             )
     assert steps == FOLD_STEPS[: dies_after + 1]
     # The process is gone: nothing of it is closed or finished.
@@ -341,7 +343,7 @@ def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
     stored = _stored_ids(folder)  # read_raw: no folded journal left behind, no torn lines
     assert len(stored) == 4 and set(before) < set(stored)
     assert reopened.db.completions.summaries()[event].count == 4
-    reopened.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-02-01"})
+    send_one(reopened.ingestion, {"eventName": event, "email": EMAIL, "occurredAt": "2026-02-01"})
     reopened.close()
     assert len(_stored_ids(folder)) == 5
 
@@ -399,8 +401,9 @@ def test_an_index_of_an_earlier_version_of_its_segment_is_rebuilt(
     services = open_services(folder)
     other = services.definitions.create({"label": "Booked Test Drive"}).fully_qualified_name
     for day in (3, 4):
-        services.ingestion.send(
-            {"eventName": other, "email": EMAIL, "occurredAt": f"2026-01-0{day}"}
+        send_one(
+            services.ingestion,
+            {"eventName": other, "email": EMAIL, "occurredAt": f"2026-01-0{day}"},
         )
     store = folder / "completions"
     old_index = (store / "seg-000001.idx").read_bytes()
@@ -437,7 +440,7 @@ def test_a_test_runs_completions_are_found_and_deleted_by_their_tags_index(
     for n in range(11):  # two segments and a journal; run-a in each, run-b in the first only
         tag = "run-a" if n % 5 == 0 else "run-b" if n == 1 else None
         body = {"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-{1 + n:02d}"}
-        services.ingestion.send(body, tag=tag)
+        send_one(services.ingestion, body, tag=tag)
     services.close()
     store = folder / "completions"
     first = store / "seg-000001.idx"
@@ -489,7 +492,7 @@ def test_a_scan_reads_on_while_the_same_process_rewrites_its_segments(
     other = services.definitions.create({"label": "Other"}).fully_qualified_name
     for n in range(8):
         body = {"eventName": event if n % 2 else other, "email": EMAIL}
-        services.ingestion.send(body | {"occurredAt": f"2026-01-{1 + n:02d}"})
+        send_one(services.ingestion, body | {"occurredAt": f"2026-01-{1 + n:02d}"})
     scan = services.db.completions.scan(CompletionSelection(newest_first=False))
     first = next(scan)
     services.definitions.delete("other")  # rewrites every segment
@@ -612,8 +615,8 @@ def test_deleting_an_event_removes_its_completions_from_every_file(
             }
         )
     # Two folds (6 completions each), then two more in the open journal.
-    services.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-04-01"})
-    services.ingestion.send({"eventName": other, "email": EMAIL, "occurredAt": "2026-04-02"})
+    send_one(services.ingestion, {"eventName": event, "email": EMAIL, "occurredAt": "2026-04-01"})
+    send_one(services.ingestion, {"eventName": other, "email": EMAIL, "occurredAt": "2026-04-02"})
     assert services.definitions.delete(event) == 7
     services.close()
 
@@ -682,12 +685,14 @@ def test_a_folder_change_within_one_clock_tick_is_still_seen(
     folder, event = _store(tmp_path, monkeypatch, segment_size=3)
     reader, writer = open_services(folder), open_services(folder)
     store = folder / "completions"
-    reader.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": "2026-01-01"})
+    send_one(reader.ingestion, {"eventName": event, "email": EMAIL, "occurredAt": "2026-01-01"})
     assert reader.db.completions.summaries()[event].count == 1  # listed just after a change
     listed_at = os.stat(store).st_mtime_ns
 
     for day in (2, 3):  # the third completion folds the journal into a segment
-        writer.ingestion.send({"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-0{day}"})
+        send_one(
+            writer.ingestion, {"eventName": event, "email": EMAIL, "occurredAt": f"2026-01-0{day}"}
+        )
     assert (store / "seg-000001.json").exists()
     os.utime(store, ns=(listed_at, listed_at))  # as a coarse clock could have stamped it
 

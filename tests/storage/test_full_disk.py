@@ -24,6 +24,7 @@ from storage.atomic import storage_error
 from storage.atomic import write_atomically as real_write_atomically
 from storage.completions import segment_file
 from storage.rejections import RejectionStore
+from tests.sending import send_one
 from tests.storage.full_disk import FullDisk
 from tests.storage.helpers import EMAIL, REPO, read_raw, setup_database
 
@@ -280,7 +281,7 @@ def test_a_quarantine_append_refused_is_cut_back_and_the_answer_stays_a_400(
     assert path.read_bytes() == before
     # Refused by the rules while the quarantine cannot keep it: still a refusal, not an error.
     with pytest.raises(ValidationFailed):
-        services.ingestion.send({"eventName": "pe1_nothing", "email": EMAIL})
+        send_one(services.ingestion, {"eventName": "pe1_nothing", "email": EMAIL})
     assert path.read_bytes() == before
     disk.free()
     services.db.rejections.add([_rejected(3)])
@@ -296,7 +297,7 @@ def test_the_quarantine_keeps_bodies_orjson_cannot_write(tmp_path: Path) -> None
     lone = {"eventName": "pe1_nothing", "email": EMAIL, "properties": {"s": "a\ud800b"}}
     for body in (big, lone):
         with pytest.raises(ValidationFailed):
-            services.ingestion.send(body)
+            send_one(services.ingestion, body)
     services.close()
     reopened = open_services(folder)
     kept = reopened.db.rejections.list_all()
@@ -382,10 +383,10 @@ def test_an_append_after_another_process_rewrote_the_journal_is_kept(tmp_path: P
     event = setup_database(folder)
     writer, other = open_services(folder), open_services(folder)
     signed_up = writer.definitions.create({"label": "Signed up", "primaryObject": "CONTACT"})
-    first = writer.ingestion.send({"eventName": event, "email": EMAIL})
-    writer.ingestion.send({"eventName": signed_up.fully_qualified_name, "email": EMAIL})
+    first = send_one(writer.ingestion, {"eventName": event, "email": EMAIL})
+    send_one(writer.ingestion, {"eventName": signed_up.fully_qualified_name, "email": EMAIL})
     other.definitions.delete("signed_up")  # rewrites the journal
-    last = writer.ingestion.send({"eventName": event, "email": EMAIL})
+    last = send_one(writer.ingestion, {"eventName": event, "email": EMAIL})
     writer.close()
     other.close()
     assert first is not None and last is not None

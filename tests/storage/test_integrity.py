@@ -20,6 +20,7 @@ from storage.completions import index_file, mapped_segment, read_index, segment_
 from storage.database import NotADatabase, TinyDatabase, open_database
 from storage.locking import WritesRefused
 from storage.manifest import DamagedDatabase
+from tests.sending import send_one
 from tests.storage.helpers import EMAIL, setup_database
 
 VISITOR = "0123456789abcdef0123456789abcdef"
@@ -137,10 +138,11 @@ def _damaged_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pat
     for month in (1, 2, 3):
         for day in (1, 2, 3, 4):
             body = {"eventName": event, "email": EMAIL, "occurredAt": f"2026-0{month}-0{day}"}
-            services.ingestion.send(body)
+            send_one(services.ingestion, body)
     for day in (5, 6, 7):
-        services.ingestion.send(
-            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-04-0{day}"}
+        send_one(
+            services.ingestion,
+            {"eventName": event, "email": EMAIL, "occurredAt": f"2026-04-0{day}"},
         )
     services.close()
     return folder, event
@@ -168,7 +170,7 @@ def _refused_then_repaired(folder: Path, event: str, named: list[str], lost: int
     reading = open_services(folder, allow_damage=True)
     assert reading.occurrences.count(CompletionQuery()) <= 15
     with pytest.raises(WritesRefused, match="cbe doctor"):
-        reading.ingestion.send({"eventName": event, "email": EMAIL})
+        send_one(reading.ingestion, {"eventName": event, "email": EMAIL})
     reading.close()
 
     checked = _doctor(folder)
@@ -181,7 +183,7 @@ def _refused_then_repaired(folder: Path, event: str, named: list[str], lost: int
 
     services = open_services(folder)
     assert services.occurrences.count(CompletionQuery()) == 15 - lost
-    services.ingestion.send({"eventName": event, "email": EMAIL})  # writes again
+    send_one(services.ingestion, {"eventName": event, "email": EMAIL})  # writes again
     assert services.occurrences.count(CompletionQuery()) == 16 - lost
     services.close()
     healthy = _doctor(folder)
@@ -303,7 +305,7 @@ def test_a_read_only_copy_is_read_without_taking_the_lock(
     contact = services.db.records.find_contact_by_email(EMAIL)
     assert contact is not None
     with pytest.raises(WritesRefused, match="read-only"):
-        services.ingestion.send({"eventName": event, "email": EMAIL})
+        send_one(services.ingestion, {"eventName": event, "email": EMAIL})
     with pytest.raises(WritesRefused, match="read-only"):
         services.records.identify(VISITOR, "someone@example.com")
     services.close()
@@ -380,7 +382,7 @@ def test_what_a_killed_writer_leaves_is_not_damage(
     assert _doctor(folder).exit_code == 0
     services = open_services(folder)
     assert services.occurrences.count(CompletionQuery()) == 15
-    services.ingestion.send({"eventName": event, "email": EMAIL})
+    send_one(services.ingestion, {"eventName": event, "email": EMAIL})
     services.close()
     assert orjson.loads((folder / "manifest.json").read_bytes())["pending"] == {}
     assert _doctor(folder).exit_code == 0
@@ -409,7 +411,7 @@ def test_a_document_that_is_not_json_names_its_segment(
     ]
     services = open_services(folder)
     assert services.occurrences.count(CompletionQuery()) == 14
-    services.ingestion.send({"eventName": _event, "email": EMAIL})
+    send_one(services.ingestion, {"eventName": _event, "email": EMAIL})
     services.close()
     assert _doctor(folder).exit_code == 0
 
@@ -460,7 +462,7 @@ def test_a_database_from_before_manifests_and_checksums_opens_and_gets_a_manifes
     manifest = orjson.loads((folder / "manifest.json").read_bytes())
     assert sorted(manifest["segments"]) == ["000001", "000002", "000003"]
     assert manifest["segments"]["000002"]["count"] == 4
-    services.ingestion.send({"eventName": event, "email": EMAIL})
+    send_one(services.ingestion, {"eventName": event, "email": EMAIL})
     services.close()
     checked = _doctor(folder)
     assert checked.exit_code == 0, checked.output

@@ -14,6 +14,7 @@ from core.occurrences import CompletionQuery
 from core.portal import PortalService
 from storage.completions import segment_file
 from tests.conftest import NOW
+from tests.sending import send_one
 
 
 def test_set_id_renames_segments_and_journal_and_keeps_the_uuids(
@@ -27,8 +28,9 @@ def test_set_id_renames_segments_and_journal_and_keeps_the_uuids(
         ann = services.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
         for n in range(7):
             event = events[n % 2]
-            services.ingestion.send(
-                {"eventName": event.fully_qualified_name, "objectId": ann.id, "uuid": f"u{n}"}
+            send_one(
+                services.ingestion,
+                {"eventName": event.fully_qualified_name, "objectId": ann.id, "uuid": f"u{n}"},
             )
         assert len(list((db / "completions").glob("seg-*.json"))) == 2
         change = PortalService(services.db).set_id(222)
@@ -44,7 +46,9 @@ def test_set_id_renames_segments_and_journal_and_keeps_the_uuids(
         viewed = CompletionQuery(event_names=frozenset({"pe222_viewed"}))
         assert len(list(reopened.occurrences.iterate(viewed))) == 4
         with pytest.raises(ValidationFailed) as again:
-            reopened.ingestion.send({"eventName": "pe222_viewed", "objectId": ann.id, "uuid": "u0"})
+            send_one(
+                reopened.ingestion, {"eventName": "pe222_viewed", "objectId": ann.id, "uuid": "u0"}
+            )
         assert again.value.violations[0].rule is Rule.DUPLICATE_UUID
     finally:
         reopened.close()

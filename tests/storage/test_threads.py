@@ -8,6 +8,7 @@ from collections.abc import Callable
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.occurrences import CompletionQuery
 from core.services import Services
+from tests.sending import send_one
 
 
 def _run_all(workers: list[Callable[[], None]]) -> list[BaseException]:
@@ -37,14 +38,15 @@ def test_threads_writing_and_reading_at_once_lose_nothing(
     def sender(n: int) -> Callable[[], None]:
         def work() -> None:
             for i in range(per_thread):
-                services.ingestion.send(
+                send_one(
+                    services.ingestion,
                     {
                         "eventName": viewed_car.fully_qualified_name,
                         "objectId": contact.id,
                         "occurredAt": f"2026-{(i % 3) + 8:02d}-01T00:00:{n:02d}Z",
                         "uuid": f"t{n}-{i}",
                         "properties": {"make": f"t{n}"},
-                    }
+                    },
                 )
                 services.records.create(ObjectType.CONTACT, {"email": f"t{n}-{i}@example.com"})
 

@@ -48,6 +48,7 @@ from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
 from storage.completions import segment_file
+from tests.sending import send_one
 
 EMAIL = "ann@example.com"
 MONTHS = ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04"]
@@ -85,8 +86,7 @@ class Writer:
 
     def send(self) -> None:
         uuid = f"{self.tag}-s{next(self.numbers)}"
-        stored = self.services.ingestion.send(self.body(uuid))
-        assert stored is not None
+        stored = send_one(self.services.ingestion, self.body(uuid))
         say(f"S {uuid} {stored.id}")
 
     def batch(self) -> None:
@@ -167,8 +167,10 @@ def dupes(args: argparse.Namespace) -> None:
     for line in sys.stdin:
         uuid = line.strip()
         try:
-            stored = writer.services.ingestion.send(
-                writer.body(uuid, "2026-01"), mode=Mode.HUBSPOT if args.hubspot else Mode.STRICT
+            stored = send_one(
+                writer.services.ingestion,
+                writer.body(uuid, "2026-01"),
+                mode=Mode.HUBSPOT if args.hubspot else Mode.STRICT,
             )
         except ValidationFailed as error:
             say(f"DUP {uuid} {','.join(v.rule for v in error.violations)}")
@@ -188,8 +190,7 @@ def serve(args: argparse.Namespace) -> None:
             record = services.records.create(ObjectType.CONTACT, {"email": rest[0]})
             say(f"R {rest[0]} {record.id}")
         elif command == "send":
-            stored = services.ingestion.send(writer.body(rest[0], rest[1]))
-            assert stored is not None
+            stored = send_one(services.ingestion, writer.body(rest[0], rest[1]))
             say(f"S {rest[0]} {stored.id}")
         elif command == "define":
             definition = services.definitions.create({"label": " ".join(rest)})

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Select
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
 from tests.conftest import NOW
+from tests.sending import send_one
 from tests.tui.conftest import SIZE, settle, step, type_text
 from tui.app import CbeApp
 from tui.screens.analyze import AnalyzeScreen, AttributionScreen, EventReportScreen
@@ -19,13 +20,14 @@ from tui.screens.analyze import AnalyzeScreen, AttributionScreen, EventReportScr
 def _send(
     services: Services, event: EventDefinition, contact: CrmRecord, days_ago: int, **props: object
 ) -> None:
-    services.ingestion.send(
+    send_one(
+        services.ingestion,
         {
             "eventName": event.fully_qualified_name,
             "objectId": contact.id,
             "occurredAt": (NOW.replace(hour=1) - timedelta(days=days_ago)).isoformat(),
             "properties": props,
-        }
+        },
     )
 
 

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, TextArea
 from core.models import CrmRecord, EventDefinition
 from core.occurrences import CompletionQuery
 from core.services import Services
+from tests.sending import send_one
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.help import HelpDialog
@@ -42,8 +43,9 @@ async def test_delete_asks_first_and_says_what_goes(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     for _ in range(3):
-        services.ingestion.send(
-            {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+        send_one(
+            services.ingestion,
+            {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id},
         )
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
@@ -69,8 +71,9 @@ async def test_deleting_runs_in_the_background_and_says_when_it_is_done(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for _ in range(3):
-        services.ingestion.send(
-            {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+        send_one(
+            services.ingestion,
+            {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id},
         )
     services.definitions.create({"label": "Started trial"})
     release = threading.Event()
@@ -231,7 +234,7 @@ async def test_rejected_requests_are_listed_and_replayed_from_the_events_home(
     }
     for tag in (None, "run-7"):
         with pytest.raises(ValidationFailed):
-            services.ingestion.send(body, tag=tag)
+            send_one(services.ingestion, body, tag=tag)
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -19,6 +19,7 @@ from core.models import EventDefinition, ObjectType, Source
 from core.services import Services
 from core.text import UNSAFE
 from tests.conftest import NOW
+from tests.sending import send_one
 from tests.tui.conftest import SIZE, make_app, settle, step
 from tui.app import CbeApp
 from tui.screens.analyze import AnalyzeScreen
@@ -80,13 +81,14 @@ async def test_records_list_and_timeline_draw_escapes(services: Services) -> Non
             "jobtitle": f"Boss{C1_CSI}2J",
         },
     )
-    services.ingestion.send(
+    send_one(
+        services.ingestion,
         {
             "eventName": event.fully_qualified_name,
             "email": "ann@example.com",
             "occurredAt": NOW.isoformat(),
             "properties": {"make": f"{CLEAR}Kia", "model": f"[red]x{RLO}"},
-        }
+        },
     )
     # the public collector's path: lenient, no token
     services.ingestion.ingest(
@@ -144,12 +146,13 @@ async def test_rejected_requests_draw_field_paths_as_escapes(
     services: Services, viewed_car: EventDefinition
 ) -> None:
     with pytest.raises(ValidationFailed):
-        services.ingestion.send(
+        send_one(
+            services.ingestion,
             {
                 "eventName": viewed_car.fully_qualified_name,
                 "email": "ann@example.com",
                 "properties": {f"a{CLEAR}{RLO}": OSC52},
-            }
+            },
         )
     async with make_app(services).run_test(size=SIZE) as pilot:
         await settle(pilot)

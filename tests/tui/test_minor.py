@@ -23,6 +23,7 @@ from core.services import Services
 from core.timeline import Period
 from core.workflow_models import DelayUntilEventAction, Workflow
 from tests.conftest import NOW
+from tests.sending import send_one
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.timeline_filter import TimelineFilterDialog
@@ -88,8 +89,9 @@ async def test_who_is_where_lists_the_waiting_first_in_one_date_style_and_keeps_
     # Two completed the event long ago (finished), the rest wait.
     for person in (people[3], people[7]):
         clock.advance(timedelta(hours=1))
-        services.ingestion.send(
-            {"eventName": viewed_car.fully_qualified_name, "objectId": person.id}
+        send_one(
+            services.ingestion,
+            {"eventName": viewed_car.fully_qualified_name, "objectId": person.id},
         )
     app = make_app(services)
     async with app.run_test(size=(100, 24)) as pilot:
@@ -117,8 +119,9 @@ async def test_who_is_where_lists_the_waiting_first_in_one_date_style_and_keeps_
 
         # A waiting record completes the event while the list is open: it moves on its own.
         clock.advance(timedelta(hours=1))
-        services.ingestion.send(
-            {"eventName": viewed_car.fully_qualified_name, "objectId": people[0].id}
+        send_one(
+            services.ingestion,
+            {"eventName": viewed_car.fully_qualified_name, "objectId": people[0].id},
         )
         for _ in range(100):
             await pilot.pause(0.02)
@@ -222,13 +225,14 @@ async def test_attribution_counts_only_the_completions_the_report_filters(
         ObjectType.CONTACT, {"email": "other@example.com", "firstname": "Other"}
     )
     for person, make, source in ((contact, "Kia", "REFERRALS"), (other, "Ford", "PAID_SEARCH")):
-        services.ingestion.send(
+        send_one(
+            services.ingestion,
             {
                 "eventName": viewed_car.fully_qualified_name,
                 "objectId": person.id,
                 "occurredAt": (NOW - timedelta(days=2)).isoformat(),
                 "properties": {"make": make, "hs_touchpoint_source": source},
-            }
+            },
         )
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
@@ -267,7 +271,9 @@ async def test_the_timeline_filter_refuses_an_empty_custom_range_and_stays_with_
     company = services.records.create(
         ObjectType.COMPANY, {"name": "Bluefin", "domain": "b.example"}
     )
-    services.ingestion.send({"eventName": viewed_car.fully_qualified_name, "objectId": contact.id})
+    send_one(
+        services.ingestion, {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+    )
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

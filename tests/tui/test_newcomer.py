@@ -9,6 +9,7 @@ from textual.widgets import Button, DataTable, Input, Select, SelectionList, Sta
 from core.codegen import describe_snippet
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
+from tests.sending import send_one
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.workflow import DelayUntilEventDialog, EnrollDialog
@@ -52,8 +53,9 @@ async def test_a_records_refresh_keeps_the_chosen_record_the_scroll_and_the_sear
         assert scrolled > 0
 
         # A completion arrives for someone else: "Last activity" changes, the rows stay.
-        services.ingestion.send(
-            {"eventName": viewed_car.fully_qualified_name, "objectId": people[3].id}
+        send_one(
+            services.ingestion,
+            {"eventName": viewed_car.fully_qualified_name, "objectId": people[3].id},
         )
         screen.reload()
         await settle(pilot)
@@ -201,7 +203,9 @@ async def test_the_delay_editor_opens_on_its_event_field(
 async def test_the_report_filter_opens_on_its_property_field(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
-    services.ingestion.send({"eventName": viewed_car.fully_qualified_name, "objectId": contact.id})
+    send_one(
+        services.ingestion, {"eventName": viewed_car.fully_qualified_name, "objectId": contact.id}
+    )
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -271,12 +275,13 @@ async def test_the_timeline_at_80x24_shows_whole_emails_and_values(
         {"email": "otto.vandijk2@bluefin.example", "firstname": "Otto", "lastname": "van Dijk"},
     )
     url = "https://cars.example.com/listings/" + "volvo-v60-cross-country-" * 4 + "2024"
-    services.ingestion.send(
+    send_one(
+        services.ingestion,
         {
             "eventName": viewed_car.fully_qualified_name,
             "objectId": otto.id,
             "properties": {"make": "Volvo", "listing_url": url},
-        }
+        },
     )
     app = make_app(services)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -17,6 +17,7 @@ from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
 from core.workflow_models import DelayUntilEventAction, Enrollment, TriggerKind
 from tests.conftest import NOW
+from tests.sending import send_one
 from tests.tui.conftest import SIZE, make_app, settle, step, type_text
 from tui.app import CbeApp
 from tui.dialogs.edit_event import EditEventDialog
@@ -34,13 +35,14 @@ from tui.screens.workflows import EnrollmentsScreen, WorkflowScreen
 def _send(
     services: Services, event: EventDefinition, contact: CrmRecord, days_ago: int, **props: object
 ) -> None:
-    services.ingestion.send(
+    send_one(
+        services.ingestion,
         {
             "eventName": event.fully_qualified_name,
             "objectId": contact.id,
             "occurredAt": (NOW.replace(hour=1) - timedelta(days=days_ago)).isoformat(),
             "properties": props,
-        }
+        },
     )
 
 

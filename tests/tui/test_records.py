@@ -15,6 +15,7 @@ from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import Period, TimelineEntry, TimelineFilter
 from tests.conftest import NOW
+from tests.sending import send_one
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.record import RecordScreen
@@ -120,12 +121,13 @@ async def test_filter_by_event_and_time_is_remembered(
 ) -> None:
     other = services.definitions.create({"label": "Started trial"})
     _send(services, viewed_car, contact, 3)
-    services.ingestion.send(
+    send_one(
+        services.ingestion,
         {
             "eventName": other.fully_qualified_name,
             "objectId": contact.id,
             "occurredAt": "2026-01-05T00:00:00Z",
-        }
+        },
     )
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:

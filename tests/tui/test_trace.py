@@ -9,6 +9,7 @@ from core.errors import ValidationFailed
 from core.ingestion import Mode
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
+from tests.sending import send_maybe, send_one
 from tests.tui.conftest import SIZE, make_app, settle, step
 from tui.dialogs.trace import TraceDialog
 
@@ -22,8 +23,8 @@ async def test_t_on_a_timeline_entry_shows_its_trace(
         "uuid": "order-\x1b[2J7",
         "properties": {"make": "Kia"},
     }
-    services.ingestion.send(body, mode=Mode.HUBSPOT)
-    services.ingestion.send(body, mode=Mode.HUBSPOT)  # a retry
+    send_one(services.ingestion, body, mode=Mode.HUBSPOT)
+    send_maybe(services.ingestion, body, mode=Mode.HUBSPOT)  # a retry
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -50,7 +51,7 @@ async def test_t_on_a_rejected_request_shows_every_rule(
         "properties": {"year": "old"},
     }
     with pytest.raises(ValidationFailed):
-        services.ingestion.send(body, mode=Mode.HUBSPOT)
+        send_one(services.ingestion, body, mode=Mode.HUBSPOT)
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -11,6 +11,7 @@ from core.filters import Operator
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.workflow_models import ActionKind, StepKind
+from tests.sending import send_one
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.dialogs.workflow import DelayUntilEventDialog
 from tui.screens.workflows import EnrollmentsScreen, WorkflowScreen, WorkflowsScreen
@@ -92,12 +93,13 @@ async def test_build_enroll_and_move_on(
         # p0 completes the event with make Ford; p1 with make Kia (does not match)
         clock.advance(timedelta(minutes=10))
         for person, make in ((people[0], "Ford"), (people[1], "Kia"), (people[2], "Ford")):
-            services.ingestion.send(
+            send_one(
+                services.ingestion,
                 {
                     "eventName": viewed_car.fully_qualified_name,
                     "objectId": person.id,
                     "properties": {"make": make},
-                }
+                },
             )
         where = {e.object_id: e for e in services.workflows.enrollments(workflow.id)}
         assert not where[people[0].id].active  # moved on at once
