@@ -529,10 +529,7 @@ class Ingestor:
         returns how many completions it stored. A kept retry (its only violation a uuid
         already received, as HubSpot mode keeps them) is replayed as HubSpot would: a uuid
         still taken is a no-op that passes, so a retry never blocks the quarantine."""
-        retry = bool(request.violations) and all(
-            v.rule is Rule.DUPLICATE_UUID for v in request.violations
-        )
-        mode = Mode.HUBSPOT if retry else Mode.STRICT
+        mode = Mode.HUBSPOT if request.is_retry else Mode.STRICT
         if request.batch:
             inputs = parse_batch_body(request.body)
             if inputs and isinstance(inputs[0], Violation):

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import ConfigDict, Field
 
 from core.clock import Clock
-from core.errors import ValidationFailed, Violation
+from core.errors import Rule, ValidationFailed, Violation
 from core.models import CbeModel, Source, UtcDatetime
 
 DEFAULT_BOUND = 1000
@@ -42,6 +42,12 @@ class RejectedRequest(CbeModel):
     """The test run that sent it (``X-Cbe-Tag``); a replay stores its completions so tagged."""
 
     @property
+    def is_retry(self) -> bool:
+        """A retry kept for its trace (HubSpot mode answered it 204): its only violation is a
+        uuid already received (:class:`QuarantineRoom` keeps them in a quarter of the room)."""
+        return bool(self.violations) and all(v.rule is Rule.DUPLICATE_UUID for v in self.violations)
+
+    @property
     def event_names(self) -> list[str]:
         """The event names the body mentions, in order, each once."""
         bodies = self.body.get("inputs") if self.batch and isinstance(self.body, Mapping) else None
@@ -51,6 +57,36 @@ class RejectedRequest(CbeModel):
             if isinstance(b, Mapping)  # a refused body may be anything JSON can be
         ]
         return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))
+
+
+class QuarantineRoom:
+    """Which kept requests stay when the quarantine is trimmed, asked newest first: at most
+    ``bound`` of them and ``max_bytes`` (when given), of which retries take at most a quarter
+    (so a client retrying in a loop never pushes out what was refused). Every adapter trims by
+    it."""
+
+    def __init__(self, bound: int, max_bytes: int | None = None) -> None:
+        self._left, self._bytes = bound, max_bytes
+        self._retries_left = max(1, bound // 4)
+        self._retry_bytes = None if max_bytes is None else max_bytes // 4
+
+    def admit(self, request: RejectedRequest, size: int = 0) -> bool | None:
+        """True: ``request`` (``size`` bytes as stored) stays; False: it goes, being a retry
+        past the retries' quarter; None: the room is full, it and every older request go."""
+        if self._left == 0 or (self._bytes is not None and size > self._bytes):
+            return None
+        if request.is_retry:
+            if self._retries_left == 0 or (
+                self._retry_bytes is not None and size > self._retry_bytes
+            ):
+                return False
+            self._retries_left -= 1
+            if self._retry_bytes is not None:
+                self._retry_bytes -= size
+        self._left -= 1
+        if self._bytes is not None:
+            self._bytes -= size
+        return True
 
 
 class RejectionRepository(Protocol):

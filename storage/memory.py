@@ -19,7 +19,7 @@ from core.clock import to_epoch_millis
 from core.errors import Conflict
 from core.models import Association, Completion, CrmRecord, EventDefinition, ObjectType, Portal
 from core.ports import CompletionSelection, EventSummary, EventTally
-from core.rejections import DEFAULT_BOUND, RejectedRequest
+from core.rejections import DEFAULT_BOUND, QuarantineRoom, RejectedRequest
 from core.rules import name_taken, uuids_taken
 from core.workflow_models import Enrollment, Task, Workflow
 
@@ -393,8 +393,17 @@ class MemoryRejectionRepository:
 
     def _trim(self) -> None:
         state = self._held.state
-        if len(state.rejections) > state.bound:
-            state.rejections = state.rejections[-state.bound :]
+        if len(state.rejections) <= state.bound:
+            return
+        room = QuarantineRoom(state.bound)
+        kept: list[RejectedRequest] = []
+        for request in reversed(state.rejections):
+            admitted = room.admit(request)
+            if admitted is None:
+                break
+            if admitted:
+                kept.append(request)
+        state.rejections = kept[::-1]
 
     def add(self, requests: Sequence[RejectedRequest]) -> None:
         with self._held.lock:

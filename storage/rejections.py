@@ -30,7 +30,7 @@ from typing import IO
 import orjson
 from tinydb.table import Document, Table
 
-from core.rejections import DEFAULT_BOUND, RejectedRequest
+from core.rejections import DEFAULT_BOUND, QuarantineRoom, RejectedRequest
 from storage.atomic import (
     AtomicJSONStorage,
     CorruptFile,
@@ -151,10 +151,14 @@ class RejectionStore:
             if handle is None:
                 return []
             found: list[RejectedRequest] = []
+            room = QuarantineRoom(bound)  # what the next compaction keeps, no more
             for start, line in _backwards(handle, _last_line_end(handle.fileno())):
-                if len(found) >= bound:
+                request = self._decode(handle, start, line)
+                admitted = room.admit(request)
+                if admitted is None:
                     break
-                found.append(self._decode(handle, start, line))
+                if admitted:
+                    found.append(request)
         return found
 
     def remove(self, ids: Collection[str]) -> int:
@@ -207,20 +211,27 @@ class RejectionStore:
             return count
 
     def _compact(self, bound: int) -> None:
-        """Keep the newest requests, at most ``bound`` of them and at most ``max_bytes``.
-        The caller holds the lock."""
+        """Keep the newest requests that :class:`QuarantineRoom` admits (at most ``bound`` and
+        ``max_bytes``, retries in a quarter of that). The caller holds the lock."""
+        room = QuarantineRoom(bound, self.max_bytes)
         with self._open() as handle:
             if handle is None:
                 return
             end = _last_line_end(handle.fileno())
-            keep_from, count = end, 0
-            for start, _line in _backwards(handle, end):
-                if count == bound or end - start > self.max_bytes:
+            kept: list[bytes] = []
+            dropped = False
+            for start, line in _backwards(handle, end):
+                admitted = room.admit(self._decode(handle, start, line), len(line) + 1)
+                if admitted is None:
+                    dropped = True
                     break
-                keep_from, count = start, count + 1
-            if keep_from == 0 and end == os.fstat(handle.fileno()).st_size:
+                if admitted:
+                    kept.append(line)
+                else:
+                    dropped = True
+            if not dropped and end == os.fstat(handle.fileno()).st_size:
                 return
-            write_atomically(self.path, _copy(handle, keep_from, end))
+            write_atomically(self.path, (line + b"\n" for line in reversed(kept)))
             self._count = None
 
     def _decode(self, handle: IO[bytes], start: int, line: bytes) -> RejectedRequest:

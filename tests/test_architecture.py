@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +34,26 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
+PACKAGES = ("core", "storage", "tui", "api", "cli")
+
+
+def _lint_imports_with(
+    tmp_path: Path, offenders: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """lint-imports over a copy of the tree with ``offenders`` (path: source) added: never in
+    the tree itself, which other tests lint and type-check at the same time."""
+    tree = tmp_path / "tree"
+    for package in PACKAGES:
+        shutil.copytree(
+            ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(ROOT / "pyproject.toml", tree)
+    for path, source in offenders.items():
+        (tree / path).write_text(source)
+    env = {**os.environ, "PYTHONPATH": str(tree)}  # the copy, ahead of the installed tree
+    return subprocess.run(
+        [LINT_IMPORTS, "--no-cache"], cwd=tree, env=env, capture_output=True, text=True, check=False
+    )
 
 
 def test_import_contracts_are_kept() -> None:
@@ -75,12 +97,8 @@ def test_the_composition_root_loads_no_interface() -> None:
 
 def test_the_contract_catches_a_forbidden_import(tmp_path: Path) -> None:
     """A module in core that imports textual must break the contract (the check is real)."""
-    offender = ROOT / "core" / "_contract_probe.py"
-    offender.write_text("import textual  # deliberately forbidden\n")
-    try:
-        result = _run(LINT_IMPORTS, "--no-cache")
-    finally:
-        offender.unlink()
+    offender = {"core/_contract_probe.py": "import textual  # deliberately forbidden\n"}
+    result = _lint_imports_with(tmp_path, offender)
     assert result.returncode != 0
     assert "core._contract_probe -> textual" in result.stdout
 
@@ -95,42 +113,31 @@ def test_the_contract_catches_a_forbidden_import(tmp_path: Path) -> None:
     ],
 )
 def test_the_layers_contract_catches_an_import_against_the_layers(
-    package: str, imported: str
+    package: str, imported: str, tmp_path: Path
 ) -> None:
     """cli > tui | api > storage > core: an import up, or across the interfaces, breaks it."""
-    offender = ROOT / package / "_layers_probe.py"
-    offender.write_text(f"import {imported}  # deliberately against the layers\n")
-    try:
-        result = _run(LINT_IMPORTS, "--no-cache")
-    finally:
-        offender.unlink()
+    offender = {f"{package}/_layers_probe.py": f"import {imported}  # against the layers\n"}
+    result = _lint_imports_with(tmp_path, offender)
     assert result.returncode != 0
     assert "the house: cli (the entry) > tui | api (apart) > storage > core BROKEN" in result.stdout
     assert f"{package}._layers_probe -> {imported}" in result.stdout
 
 
-def test_screens_reach_the_app_only_through_its_protocol() -> None:
+def test_screens_reach_the_app_only_through_its_protocol(tmp_path: Path) -> None:
     """A screen that imports tui.app (which imports the screens) breaks tui's layers."""
-    offender = ROOT / "tui" / "screens" / "_layers_probe.py"
-    offender.write_text("import tui.app  # deliberately upward\n")
-    try:
-        result = _run(LINT_IMPORTS, "--no-cache")
-    finally:
-        offender.unlink()
+    offender = {"tui/screens/_layers_probe.py": "import tui.app  # deliberately upward\n"}
+    result = _lint_imports_with(tmp_path, offender)
     assert result.returncode != 0
     assert "tui.screens._layers_probe -> tui.app" in result.stdout
 
 
-def test_the_acyclic_contract_catches_a_circle_in_core() -> None:
+def test_the_acyclic_contract_catches_a_circle_in_core(tmp_path: Path) -> None:
     """Two core modules that import each other break the contract (as ports and workflows did)."""
-    first, second = ROOT / "core" / "_circle_a.py", ROOT / "core" / "_circle_b.py"
-    first.write_text("import core._circle_b  # deliberately circular\n")
-    second.write_text("import core._circle_a  # deliberately circular\n")
-    try:
-        result = _run(LINT_IMPORTS, "--no-cache")
-    finally:
-        first.unlink()
-        second.unlink()
+    circle = {
+        "core/_circle_a.py": "import core._circle_b  # deliberately circular\n",
+        "core/_circle_b.py": "import core._circle_a  # deliberately circular\n",
+    }
+    result = _lint_imports_with(tmp_path, circle)
     assert result.returncode != 0
     assert "core's modules import each other without a circle BROKEN" in result.stdout
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import Conflict, Rule
+from core.errors import Conflict, Rule, Violation
 from core.models import Association, ObjectType, Source
 from core.ports import CompletionSelection, Database
 from core.rejections import RejectedRequest
@@ -268,6 +268,25 @@ def test_rejected_requests_are_listed_newest_first_within_the_bound(db: Database
     assert [r.id for r in db.rejections.list_all()] == ["r3", "r2"]
     assert db.rejections.remove({"r3", "r9"}) == 1
     assert [r.id for r in db.rejections.list_all()] == ["r2"]
+
+
+def _retry(n: int) -> RejectedRequest:
+    taken = Violation(field="uuid", rule=Rule.DUPLICATE_UUID, message="already received")
+    return RejectedRequest(
+        id=f"t{n}", received_at=NOW, source=Source.API, body={"n": n}, violations=[taken]
+    )
+
+
+def test_retries_in_a_loop_never_push_out_what_was_refused(db: Database) -> None:
+    db.rejections.set_bound(8)
+    db.rejections.add([_rejected(n) for n in range(1, 6)])
+    for n in range(100):  # a client retrying one send in a loop, one request at a time
+        db.rejections.add([_retry(n)])
+    kept = [r.id for r in db.rejections.list_all()]
+    # A quarter of the room for retries (the newest), the rest for what was refused.
+    assert kept == ["t99", "t98", "r5", "r4", "r3", "r2", "r1"]
+    db.rejections.add([_rejected(6)])
+    assert [r.id for r in db.rejections.list_all()][:3] == ["r6", "t99", "t98"]
 
 
 def test_a_new_portal_id_is_kept(db: Database) -> None:
