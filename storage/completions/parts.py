@@ -12,6 +12,7 @@ from typing import Any
 
 from core.clock import to_epoch_millis
 from core.models import Completion, ObjectType
+from storage.completions.summaries import Summary, Touches, summarise_part
 from storage.completions.uuids import uuid_hash
 
 Key = tuple[int, str]
@@ -86,6 +87,16 @@ class Part(abc.ABC):
     @abc.abstractmethod
     def doc(self, pos: int) -> dict[str, Any]:
         """The document at ``pos``."""
+
+    @property
+    @abc.abstractmethod
+    def summary(self) -> Summary:
+        """Sent values per event, day and property (storage.completions.summaries)."""
+
+    @property
+    @abc.abstractmethod
+    def touches(self) -> Touches:
+        """Where each record's touches are (storage.completions.summaries)."""
 
     def completion(self, pos: int) -> Completion:
         return Completion.from_stored(self.doc(pos))
@@ -179,3 +190,16 @@ class MemoryPart(Part):
 
     def doc(self, pos: int) -> dict[str, Any]:
         return self.docs[pos]
+
+    @property
+    def summary(self) -> Summary:
+        """The summary of sent values (see storage.completions.summaries)."""
+        return self._summaries[0]
+
+    @property
+    def touches(self) -> Touches:
+        return self._summaries[1]
+
+    @functools.cached_property
+    def _summaries(self) -> tuple[Summary, Touches]:
+        return summarise_part(self.docs, self.occurred)

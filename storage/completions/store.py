@@ -21,9 +21,16 @@ import orjson
 from core.clock import from_epoch_millis, to_epoch_millis
 from core.errors import Conflict, Rule, StorageUnavailable, Violation
 from core.models import Completion, ObjectType
-from core.ports import CompletionSelection, EventSummary, EventTally
+from core.ports import (
+    CompletionSelection,
+    Conversion,
+    EventSummary,
+    EventTally,
+    ValueCounts,
+)
 from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
 from storage.completions import segment_file
+from storage.completions.conversions import conversions
 from storage.completions.damage import damage_message, lost
 from storage.completions.group_commit import GroupCommit, JournalHandle
 from storage.completions.journal import JOURNAL_NAME, Tail, journal_line
@@ -36,6 +43,7 @@ from storage.completions.segment_file import (
     SEGMENT_NAME,
     write_segment,
 )
+from storage.completions.summaries import DAY_MS, summary_path, value_counts
 from storage.completions.uuids import UuidHashes, docs_uuid_hashes, uuid_hash
 from storage.locking import DatabaseLock
 from storage.manifest import (
@@ -51,6 +59,10 @@ _log = logging.getLogger("cbe.storage")
 
 _COARSE_CLOCK_NS = 100_000_000
 """How far a file time may lag the real time (a kernel tick, with a wide margin)."""
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class CompletionStore:
@@ -489,6 +501,7 @@ class CompletionStore:
             # segment is not there.
             with contextlib.suppress(OSError):
                 path.with_suffix(".idx").unlink(missing_ok=True)
+                summary_path(path).unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
                 fsync_dir(self.folder)
             raise
@@ -668,6 +681,42 @@ class CompletionStore:
                 codes = set(map(part.record_of.__getitem__, positions[at[0] : at[-1]]))
                 records[name].update(part.records[c] for c in codes)
         return {name: EventTally(series[name], len(records[name] - {""})) for name in event_names}
+
+    def value_counts(
+        self, event_name: str, occurred_after: datetime, occurred_before: datetime
+    ) -> ValueCounts | None:
+        if occurred_after != _midnight(occurred_after) or occurred_before != _midnight(
+            occurred_before
+        ):
+            return None  # summaries count whole UTC days
+        low, high = to_epoch_millis(occurred_after), to_epoch_millis(occurred_before)
+        with self._lock.reading():
+            self._refresh()
+            assert self._tail is not None
+            segments = [self._segments[n] for n in sorted(self._segments)]
+            summaries = [self._tail.summary()]
+        for segment in segments:
+            overlaps = segment.count and segment.max_ms >= low and segment.min_ms < high
+            if overlaps and event_name in segment.by_event:
+                summaries.append(segment.summary)
+        return value_counts(summaries, event_name, low // DAY_MS, high // DAY_MS)
+
+    def conversions(
+        self,
+        event_name: str,
+        occurred_after: datetime,
+        occurred_before: datetime,
+        touch_properties: Collection[str],
+    ) -> list[Conversion] | None:
+        if occurred_after != _midnight(occurred_after) or occurred_before != _midnight(
+            occurred_before
+        ):
+            return None
+        low, high = to_epoch_millis(occurred_after), to_epoch_millis(occurred_before)
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        return conversions(parts, event_name, low, high, touch_properties)
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         for part, pos in self._scan(selection):
