@@ -9,12 +9,15 @@ Over the last 90 days (of today), each figure the median of ``--runs``:
   and index reads), ``cbe report event EVENT`` and ``cbe report attribution started_trial``
   (touchpoint source);
 - the work after the store is open, in a process that has just opened it (cold): the event
-  report (every property's breakdown, unique records) and attribution by each dimension.
+  report (every property's breakdown, unique records) and attribution by each dimension;
+- in the app (headless, 120x36, after the events home has counted): from opening the event
+  report screen, and the attribution screen, until its numbers are shown.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import subprocess
@@ -28,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cli.bootstrap import open_services  # noqa: E402
-from core.analytics import Dimension, RangePreset, resolve_range  # noqa: E402
+from core.analytics import DateRange, Dimension, RangePreset, resolve_range  # noqa: E402
 from core.ports import MemoryPreferences  # noqa: E402
 from core.services import Services  # noqa: E402
 
@@ -55,6 +58,39 @@ def cold(folder: Path, runs: int, work: Callable[[Services], object]) -> float:
         finally:
             services.close()
     return statistics.median(times)
+
+
+def app_time(args: argparse.Namespace, period: DateRange, screen: str) -> float:
+    """From pushing the screen until its worker has shown the numbers (median of runs), each
+    in an app that has just opened the database and shown the events home."""
+    from tui.app import CbeApp
+    from tui.screens.analyze import AttributionScreen, EventReportScreen
+
+    async def once() -> float:
+        services = open_services(args.db, preferences=MemoryPreferences())
+        app = CbeApp(services, refresh_seconds=0)
+        try:
+            async with app.run_test(size=(120, 36)) as pilot:
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                began = time.perf_counter()
+                if screen == "report":
+                    shown: EventReportScreen | AttributionScreen = EventReportScreen(
+                        args.event, period
+                    )
+                else:
+                    shown = AttributionScreen(args.converting, period)
+                await app.push_screen(shown)
+                while True:
+                    await app.workers.wait_for_complete()
+                    await pilot.pause()
+                    done = shown.report if isinstance(shown, EventReportScreen) else shown.result
+                    if done is not None:
+                        return time.perf_counter() - began
+        finally:
+            services.close()
+
+    return statistics.median(asyncio.run(once()) for _ in range(args.runs))
 
 
 def main() -> None:
@@ -101,6 +137,8 @@ def main() -> None:
                 cold(args.db, runs, attribution),
             )
         )
+    rows.append(("app: event report screen to its numbers", app_time(args, period, "report")))
+    rows.append(("app: attribution screen to its numbers", app_time(args, period, "attribution")))
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     print()
     print(f"| figure (last 90 days) | median of {runs} |")

@@ -638,12 +638,10 @@ class ReportService:
         name = definition.fully_qualified_name
         if not filters:
             # Counted by the store (its summaries of sent values and its indexes).
-            counts = self._db.completions.value_counts(name, period.after, period.before)
+            counts = self._db.completions.event_counts(name, period.after, period.before)
             if counts is not None:
-                tally = self._db.completions.tally([name], [period.after, period.before])[name]
-                completions = sum(tally.series)
                 return event_report_from_counts(
-                    definition, period, completions, tally.records, counts
+                    definition, period, counts.completions, counts.records, counts.values
                 )
         return event_report(self._in(period, frozenset({name})), definition, period, filters)
 

@@ -102,6 +102,16 @@ unusable (``()``: none)."""
 
 
 @dataclass(frozen=True)
+class EventCounts:
+    """An event's completions in a period, counted by a store."""
+
+    completions: int
+    records: int
+    """Distinct records (anonymous visitors aside)."""
+    values: ValueCounts
+
+
+@dataclass(frozen=True)
 class Conversion:
     """A record's first completion of an event in a period, as attribution sees it: its first
     and last touch up to that completion (itself included), both None when it had none."""
@@ -149,13 +159,13 @@ class CompletionRepository(Protocol):
         """Count and last completion per event (fully qualified) name."""
         ...
 
-    def value_counts(
+    def event_counts(
         self, event_name: str, occurred_after: datetime, occurred_before: datetime
-    ) -> ValueCounts | None:
-        """The values of each property sent with the event's completions in
-        ``[occurred_after, occurred_before)``, counted (see :data:`ValueCounts`), from counts
-        a store keeps rather than by reading documents; None when it cannot tell (a bound
-        that is not a UTC midnight): the caller then reads the completions."""
+    ) -> EventCounts | None:
+        """The event's completions in ``[occurred_after, occurred_before)``, its distinct
+        records and the values of each property sent with them (see :data:`ValueCounts`), from
+        counts a store keeps rather than by reading documents; None when it cannot tell (a
+        bound that is not a UTC midnight): the caller then reads the completions."""
         ...
 
     def conversions(
@@ -169,7 +179,7 @@ class CompletionRepository(Protocol):
         the event in ``[occurred_after, occurred_before)``; a touch is a completion of any
         event, ordered by ``(occurred_at, id)``, where one of ``touch_properties`` has a value
         that is not empty (true in Python). None when the store cannot tell (as
-        :meth:`value_counts`)."""
+        :meth:`event_counts`)."""
         ...
 
     def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:

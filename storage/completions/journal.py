@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from storage.completions.parts import MemoryPart, epoch_ms
-from storage.completions.summaries import Summary, merge, summarise
+from storage.completions.summaries import MemorySummary, Summary, merge, summarise
 from storage.completions.uuids import docs_uuid_hashes
 
 JOURNAL_NAME = re.compile(r"journal-(\d{6})\.jsonl")
@@ -90,14 +90,14 @@ class Tail:
             self._view = MemoryPart(self.docs, self.ms, self.blobs)
         return self._view
 
-    def summary(self) -> Summary:
+    def summary(self) -> MemorySummary:
         """Sent values per event, day and property of the journal's completions, kept up to
         date as lines arrive (only the new ones are counted)."""
         done = self._summarised
         if done < len(self.docs):
             merge(self._summary, summarise(self.docs[done:], self.ms[done:]))
             self._summarised = len(self.docs)
-        return self._summary
+        return MemorySummary(self._summary)
 
     def uuid_hashes(self) -> Iterable[int]:
         return docs_uuid_hashes(self.docs)

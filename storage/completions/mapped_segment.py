@@ -28,8 +28,7 @@ from storage.completions.segment_file import (
     segment_token,
 )
 from storage.completions.summaries import (
-    Summary,
-    Touches,
+    PartSummary,
     read_summary,
     summarise_part,
     summary_path,
@@ -189,26 +188,19 @@ class Segment(Part):
                 _log.warning("could not write %s; it is rebuilt on the next open", self.index_path)
         return read_index(index)
 
-    @property
-    def summary(self) -> Summary:
-        """The summary of sent values (see storage.completions.summaries), read from beside
-        the segment; made from the documents (and written) when missing or outdated."""
-        return self._summaries[0]
-
-    @property
-    def touches(self) -> Touches:
-        """Where each record's touches are (see storage.completions.summaries)."""
-        return self._summaries[1]
-
     @functools.cached_property
-    def _summaries(self) -> tuple[Summary, Touches]:
+    def summary(self) -> PartSummary:
+        """The summary of sent values and touches (see storage.completions.summaries), read
+        from beside the segment; made from the documents (and written) when missing or of
+        another version of the segment."""
         path = summary_path(self.path)
         found = read_summary(path, self.token)
-        if found is None:
-            found = summarise_part((self.doc(p) for p in range(self.count)), self.occurred)
-            if self._writable and self.token:
-                write_summary(path, *found, self.token)
-        return found
+        if found is not None:
+            return found
+        made = summarise_part((self.doc(p) for p in range(self.count)), self.occurred)
+        if self._writable and self.token:
+            write_summary(path, made, self.token)
+        return made
 
     def blob(self, pos: int) -> bytes:
         """A document's JSON, as stored."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from core.clock import to_epoch_millis
 from core.models import Completion, ObjectType
-from storage.completions.summaries import Summary, Touches, summarise_part
+from storage.completions.summaries import PartSummary, summarise_part
 from storage.completions.uuids import uuid_hash
 
 Key = tuple[int, str]
@@ -90,13 +90,9 @@ class Part(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def summary(self) -> Summary:
-        """Sent values per event, day and property (storage.completions.summaries)."""
-
-    @property
-    @abc.abstractmethod
-    def touches(self) -> Touches:
-        """Where each record's touches are (storage.completions.summaries)."""
+    def summary(self) -> PartSummary:
+        """Sent values per event, day and property, and where each record's touches are
+        (storage.completions.summaries)."""
 
     def completion(self, pos: int) -> Completion:
         return Completion.from_stored(self.doc(pos))
@@ -191,15 +187,7 @@ class MemoryPart(Part):
     def doc(self, pos: int) -> dict[str, Any]:
         return self.docs[pos]
 
-    @property
-    def summary(self) -> Summary:
-        """The summary of sent values (see storage.completions.summaries)."""
-        return self._summaries[0]
-
-    @property
-    def touches(self) -> Touches:
-        return self._summaries[1]
-
     @functools.cached_property
-    def _summaries(self) -> tuple[Summary, Touches]:
+    def summary(self) -> PartSummary:
+        """The summary of sent values and touches (see storage.completions.summaries)."""
         return summarise_part(self.docs, self.occurred)

@@ -156,7 +156,7 @@ def write_segment(
         announce(entry)
     write_atomically(path, payload)
     write_atomically(path.with_suffix(".idx"), index)
-    write_summary(summary_path(path), *summarise_part(part.docs, part.occurred), token)
+    write_summary(summary_path(path), summarise_part(part.docs, part.occurred), token)
     return entry
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -24,13 +25,12 @@ from core.models import Completion, ObjectType
 from core.ports import (
     CompletionSelection,
     Conversion,
+    EventCounts,
     EventSummary,
     EventTally,
-    ValueCounts,
 )
 from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
 from storage.completions import segment_file
-from storage.completions.conversions import conversions
 from storage.completions.damage import damage_message, lost
 from storage.completions.group_commit import GroupCommit, JournalHandle
 from storage.completions.journal import JOURNAL_NAME, Tail, journal_line
@@ -38,12 +38,13 @@ from storage.completions.mapped_segment import Segment
 from storage.completions.open_files import FILES_PER_SEGMENT, SPARE_FILES, allow_open_files
 from storage.completions.parts import Key, Part
 from storage.completions.query import candidates, merge_summaries, ordered
+from storage.completions.reports import conversions, count_event
 from storage.completions.rewrites import Change, rewrite_files
 from storage.completions.segment_file import (
     SEGMENT_NAME,
     write_segment,
 )
-from storage.completions.summaries import DAY_MS, summary_path, value_counts
+from storage.completions.summaries import PartSummary, summary_path
 from storage.completions.uuids import UuidHashes, docs_uuid_hashes, uuid_hash
 from storage.locking import DatabaseLock
 from storage.manifest import (
@@ -682,9 +683,9 @@ class CompletionStore:
                 records[name].update(part.records[c] for c in codes)
         return {name: EventTally(series[name], len(records[name] - {""})) for name in event_names}
 
-    def value_counts(
+    def event_counts(
         self, event_name: str, occurred_after: datetime, occurred_before: datetime
-    ) -> ValueCounts | None:
+    ) -> EventCounts | None:
         if occurred_after != _midnight(occurred_after) or occurred_before != _midnight(
             occurred_before
         ):
@@ -694,12 +695,14 @@ class CompletionStore:
             self._refresh()
             assert self._tail is not None
             segments = [self._segments[n] for n in sorted(self._segments)]
-            summaries = [self._tail.summary()]
-        for segment in segments:
-            overlaps = segment.count and segment.max_ms >= low and segment.min_ms < high
-            if overlaps and event_name in segment.by_event:
-                summaries.append(segment.summary)
-        return value_counts(summaries, event_name, low // DAY_MS, high // DAY_MS)
+            journal = self._tail.summary()
+            view: Part = self._tail.view()
+        # A segment never changes (a rewrite makes a new one): its summary is read unlocked.
+        parts: list[tuple[Part, Callable[[], PartSummary]]] = [
+            (s, functools.partial(getattr, s, "summary")) for s in segments
+        ]
+        parts.append((view, lambda: journal))
+        return count_event(parts, event_name, low, high)
 
     def conversions(
         self,

@@ -1,18 +1,64 @@
-"""Attribution's conversions from the parts' indexes and summaries: each record's first
-completion of an event in a period, and its first and last touch up to it, reading only the
-documents handed out (and, where a part holds touches on both sides of a conversion, the few
+"""Reports from the parts' indexes and summaries, without reading documents: an event's
+completions, records and sent values in a period; and attribution's conversions, each record's
+first completion of an event in a period and its first and last touch up to it (reading only
+the documents handed out and, where a part holds touches on both sides of a conversion, the few
 documents before it)."""
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
-from core.ports import Conversion
+from core.ports import Conversion, EventCounts, ValueCounts
 from storage.completions.parts import Part
+from storage.completions.summaries import DAY_MS, PartSummary, ValueKey
 
 Place = tuple[Part, int]
 """A completion: its part and position."""
+
+
+def count_event(
+    parts: Sequence[tuple[Part, Callable[[], PartSummary]]], event: str, low: int, high: int
+) -> EventCounts:
+    """The event's completions in ``[low, high)`` (epoch ms, UTC midnights), distinct records
+    and sent values: a part wholly inside the period from its summary's totals, one across an
+    edge (or the journal) by bisecting its index and adding its summary's days."""
+    values: ValueCounts = {}
+    records: set[str] = set()
+    count = 0
+    first_day, end_day = low // DAY_MS, high // DAY_MS
+    for part, summary_of in parts:
+        positions = part.by_event.get(event)
+        if not positions or part.max_ms < low or part.min_ms >= high:
+            continue
+        summary = summary_of()
+        total = summary.total(event) if low <= part.min_ms and part.max_ms < high else None
+        if total is not None:
+            count += len(positions)
+            records.update(total.records)
+            _add(values, total.values)
+            continue
+        occurred = part.occurred
+        a = bisect.bisect_left(positions, low, key=occurred.__getitem__)
+        b = bisect.bisect_left(positions, high, key=occurred.__getitem__)
+        count += b - a
+        codes = set(map(part.record_of.__getitem__, positions[a:b]))
+        records.update(part.records[c] for c in codes)
+        for day, counted in summary.values(event).items():
+            if first_day <= day < end_day:
+                _add(values, counted)
+    records.discard("")
+    return EventCounts(count, len(records), values)
+
+
+def _add(into: ValueCounts, counted: dict[str, dict[ValueKey, int]]) -> None:
+    for name, counts in counted.items():
+        target = into.get(name)
+        if target is None:
+            into[name] = dict(counts)
+            continue
+        for key, n in counts.items():
+            target[key] = target.get(key, 0) + n
 
 
 def _before(a: Place, b: Place) -> bool:
@@ -76,10 +122,8 @@ def conversions(
         for part in parts:
             if not part.count or part.min_ms > at:
                 continue  # every completion here comes after the conversion
-            touches = part.touches.get(record)
-            if not touches:
-                continue
-            where = [touches[n] for n in names if n in touches]
+            summary = part.summary
+            where = [t for n in names if (t := summary.touches(n).get(record)) is not None]
             if not where:
                 continue
             head = (part, min(a for a, _ in where))  # positions are in (occurred, id) order
