@@ -26,9 +26,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from textual.worker import WorkerCancelled  # noqa: E402
 
 from cli.bootstrap import open_services  # noqa: E402
 from core.analytics import DateRange, Dimension, RangePreset, resolve_range  # noqa: E402
@@ -60,6 +63,17 @@ def cold(folder: Path, runs: int, work: Callable[[Services], object]) -> float:
     return statistics.median(times)
 
 
+async def settled(app: Any, pilot: Any) -> None:
+    """Until no worker runs (an exclusive worker may cancel another meanwhile)."""
+    while True:
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue
+        await pilot.pause()
+        return
+
+
 def app_time(args: argparse.Namespace, period: DateRange, screen: str) -> float:
     """From pushing the screen until its worker has shown the numbers (median of runs), each
     in an app that has just opened the database and shown the events home."""
@@ -71,8 +85,7 @@ def app_time(args: argparse.Namespace, period: DateRange, screen: str) -> float:
         app = CbeApp(services, refresh_seconds=0)
         try:
             async with app.run_test(size=(120, 36)) as pilot:
-                await app.workers.wait_for_complete()
-                await pilot.pause()
+                await settled(app, pilot)
                 began = time.perf_counter()
                 if screen == "report":
                     shown: EventReportScreen | AttributionScreen = EventReportScreen(
@@ -82,8 +95,7 @@ def app_time(args: argparse.Namespace, period: DateRange, screen: str) -> float:
                     shown = AttributionScreen(args.converting, period)
                 await app.push_screen(shown)
                 while True:
-                    await app.workers.wait_for_complete()
-                    await pilot.pause()
+                    await pilot.pause(0.005)
                     done = shown.report if isinstance(shown, EventReportScreen) else shown.result
                     if done is not None:
                         return time.perf_counter() - began

@@ -19,7 +19,6 @@ from storage.completions.index_file import (
     read_index,
 )
 from storage.completions.parts import MemoryPart
-from storage.completions.summaries import summarise_part, summary_path, write_summary
 from storage.manifest import (
     MANIFEST_FILE,
     Entry,
@@ -156,7 +155,6 @@ def write_segment(
         announce(entry)
     write_atomically(path, payload)
     write_atomically(path.with_suffix(".idx"), index)
-    write_summary(summary_path(path), summarise_part(part.docs, part.occurred), token)
     return entry
 
 

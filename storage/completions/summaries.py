@@ -7,6 +7,11 @@ A summary knows nothing of definitions: a value is kept as the JSON it was store
 definition's rules to each distinct value once, weighted by its count. A summary file repeats
 its segment's token: one of another version of the segment (or none: a database from before
 summaries) is made again from the segment's documents when first needed.
+
+A fold does not write the summary: counting every property of 20,000 documents costs about a
+seventh of what writing them costs, and batched ingest must stay as fast. The first report that
+needs a segment's summary makes it (reading the segment once, about a quarter of a second) and
+writes it beside the segment for every later one; the open journal is counted live.
 """
 
 from __future__ import annotations

@@ -67,7 +67,6 @@ def test_every_file_is_readable_by_its_owner_only(
         ".lock",
         "completions/seg-000001.json",
         "completions/seg-000001.idx",
-        "completions/seg-000001.sum",
         "completions/journal-000002.jsonl",
     }
     assert {p.relative_to(folder).as_posix(): _mode(p) for p in files} == dict.fromkeys(
@@ -239,10 +238,8 @@ def test_the_journal_folds_into_time_ordered_segments(
         "journal-000003.jsonl",
         "seg-000001.idx",
         "seg-000001.json",
-        "seg-000001.sum",
         "seg-000002.idx",
         "seg-000002.json",
-        "seg-000002.sum",
     ]
     first = orjson.loads((folder / "completions" / "seg-000001.json").read_bytes())
     assert [d["occurredAt"][8:10] for d in first["completions"].values()] == [

@@ -221,7 +221,7 @@ def test_a_fold_the_disk_refuses_keeps_the_journal_and_the_batch(
     full.clear()  # space is back: the next write past the retry point folds
     sent += [c.id for c in services.ingestion.send_batch(_batch(event, 1, 2))]
     names = sorted(p.name for p in (folder / "completions").iterdir())
-    assert names == ["seg-000001.idx", "seg-000001.json", "seg-000001.sum"]
+    assert names == ["seg-000001.idx", "seg-000001.json"]
     services.close()
     assert ids_in_a_new_process(folder) == sorted(sent)
 

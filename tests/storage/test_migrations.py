@@ -195,7 +195,6 @@ def test_version_1_month_files_become_segments(tmp_path: Path) -> None:
     assert sorted(p.name for p in (folder / "completions").iterdir()) == [
         "seg-000001.idx",
         "seg-000001.json",
-        "seg-000001.sum",
     ]
     assert sorted(d["id"] for d in read_raw(folder).completions) == sorted(
         str(d["id"]) for d in expected
