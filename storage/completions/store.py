@@ -98,6 +98,9 @@ class CompletionStore:
         self._fold_retry = 0
         """After a fold failed (a full disk), the journal's count at which to try again."""
         self._uuids: UuidHashes | None = None
+        self.summarise_folds = False
+        """Write each folded segment's summary as it is folded (a bulk load such as the demo,
+        whose reports come next); else the first report that needs it makes it."""
         self._summaries: tuple[object, dict[str, EventSummary]] | None = None
         self._record_summaries: tuple[object, dict[tuple[ObjectType, str], EventSummary]] | None = (
             None
@@ -496,7 +499,13 @@ class CompletionStore:
         number = max([*self._segments, 0]) + 1
         path = self._segment_path(number)
         try:
-            write_segment(path, tail.view(), tail.number, lambda e: self._announce(number, e))
+            write_segment(
+                path,
+                tail.view(),
+                tail.number,
+                lambda e: self._announce(number, e),
+                summarise=self.summarise_folds,
+            )
         except BaseException:
             # The manifest's pending entry for this number is dropped by the next verify: its
             # segment is not there.

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli.bootstrap import open_services
+from cli.demodb import build_demo_database
 from core.analytics import (
     DateRange,
     Dimension,
@@ -254,4 +255,20 @@ def test_attribution_of_the_demo_from_summaries_equals_reading(
                 assert fast == attribution(everything, definition, period, dimension)
                 converted += fast.converted - fast.no_touch
     assert converted > 100
+    services.close()
+
+
+def test_cbe_demo_writes_the_summaries_as_it_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's reports come next: its segments are summarised as they are folded."""
+    monkeypatch.setattr(segment_file, "SEGMENT_SIZE", 300)
+    folder = tmp_path / "demo"
+    build_demo_database(folder, DemoSpec(contacts=20, completions=1000, days=30), NOW, False)
+    store = folder / "completions"
+    segments = sorted(p.stem for p in store.glob("seg-*.json"))
+    assert len(segments) >= 2
+    assert sorted(p.stem for p in store.glob("seg-*.sum")) == segments
+    services = open_services(folder, clock=FixedClock(NOW))
+    assert _compare(services, [resolve_range(RangePreset.LAST_30_DAYS, NOW)]) > 500
     services.close()
