@@ -53,7 +53,7 @@ def main() -> None:
         services = open_services(folder, preferences=MemoryPreferences())
         try:
             event = next(
-                d.name
+                d.fully_qualified_name
                 for d in services.db.definitions.list_all()
                 if d.primary_object is ObjectType.CONTACT
             )
