@@ -13,6 +13,7 @@ import click
 from cli.bootstrap import open_services
 from cli.output import fail
 from core.demo import DEMO_PORTAL_ID, DemoSpec, DemoSummary, build_demo
+from storage.completions import CompletionStore
 from storage.database import PORTAL_FILE
 
 
@@ -24,6 +25,8 @@ def build_demo_database(path: Path, spec: DemoSpec, now: datetime, replace: bool
             fail(f"{path} already holds a cbe database; pass --replace to rebuild it.")
         shutil.rmtree(path)
     services = open_services(path, portal_id=DEMO_PORTAL_ID)
+    if isinstance(services.db.completions, CompletionStore):
+        services.db.completions.summarise_folds = True  # reports come next: ready at once
     bars: dict[str, Any] = {}
     try:
 

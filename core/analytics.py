@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -23,7 +24,7 @@ from core.filters import PropertyFilter, matches_all
 from core.ingestion import all_properties
 from core.models import Completion, EventDefinition, ObjectType, PropertyDefinition, PropertyType
 from core.occurrences import CompletionQuery, OccurrenceService
-from core.ports import Database
+from core.ports import Conversion, Database, ValueCounts
 from core.values import value_text
 
 Record = tuple[ObjectType, str]
@@ -264,12 +265,41 @@ def event_report(
         if c.object_id is not None:
             unique.add((c.object_type.value, c.object_id))
         _tally(c, tallies, enumerations)
+    return _report(definition, period, filters, count, len(unique), tallies)
+
+
+def event_report_from_counts(
+    definition: EventDefinition,
+    period: DateRange,
+    completions: int,
+    unique_records: int,
+    counts: ValueCounts,
+) -> EventReport:
+    """What :func:`event_report` gives without filters, from what a store counted: the
+    event's completions and distinct records in ``period``, and its sent values (see
+    :data:`core.ports.ValueCounts`). The same numbers, without reading a completion."""
+    props = {p.name: p for p in all_properties(definition)}
+    tallies = {prop: _Tally() for prop in props}
+    enumerations = {n for n, p in props.items() if p.type is PropertyType.ENUMERATION}
+    _tally_counts(counts, tallies, enumerations)
+    return _report(definition, period, (), completions, unique_records, tallies)
+
+
+def _report(
+    definition: EventDefinition,
+    period: DateRange,
+    filters: Sequence[PropertyFilter],
+    count: int,
+    unique: int,
+    tallies: dict[str, _Tally],
+) -> EventReport:
+    props = {p.name: p for p in all_properties(definition)}
     breakdowns = [
         _breakdown(prop, tallies[n], count)
         for n, prop in props.items()
         if tallies[n].present or not prop.hubspot_defined  # HubSpot's defaults when sent
     ]
-    return EventReport(definition, period, list(filters), count, len(unique), breakdowns)
+    return EventReport(definition, period, list(filters), count, unique, breakdowns)
 
 
 class _Tally:
@@ -280,7 +310,7 @@ class _Tally:
     def __init__(self) -> None:
         self.present = self.unusable = self.known = 0
         self.options: Counter[str] = Counter()
-        self.firsts: list[str] = []  # the one value of a string, number or datetime
+        self.firsts: Counter[str] = Counter()  # the one value of a string, number or datetime
 
 
 def _tally(c: Completion, tallies: dict[str, _Tally], enumerations: set[str]) -> None:
@@ -296,7 +326,7 @@ def _tally(c: Completion, tallies: dict[str, _Tally], enumerations: set[str]) ->
         if bad:
             tally.unusable += 1
         if name not in enumerations:
-            tally.firsts.append(value_text(raw) or "")
+            tally.firsts[value_text(raw) or ""] += 1
             continue
         text = str(raw)
         if not bad and ";" not in text:
@@ -310,24 +340,60 @@ def _tally(c: Completion, tallies: dict[str, _Tally], enumerations: set[str]) ->
             tally.known += 1
 
 
+def _tally_counts(counts: ValueCounts, tallies: dict[str, _Tally], enumerations: set[str]) -> None:
+    """What :func:`_tally` gathers from each completion, from values counted by a store: each
+    distinct value (with the values of it that were unusable) is looked at once, weighted by
+    how many completions sent it."""
+    for name, values in counts.items():
+        tally = tallies.get(name)
+        if tally is None:
+            continue
+        enumeration = name in enumerations
+        for (stored, bad), n in values.items():
+            raw = json.loads(stored)
+            if raw is None:
+                continue
+            tally.present += n
+            if bad:
+                tally.unusable += n
+            if not enumeration:
+                tally.firsts[value_text(raw) or ""] += n
+                continue
+            text = str(raw)
+            if not bad and ";" not in text:
+                if text:
+                    tally.options[text] += n
+                    tally.known += n
+                continue
+            usable = [v for v in text.split(";") if v and v not in bad]
+            if usable:
+                for v in usable:
+                    tally.options[v] += n
+                tally.known += n
+
+
 def _breakdown(prop: PropertyDefinition, tally: _Tally, total: int) -> PropertyBreakdown:
     """The rows of one property's breakdown from what the pass gathered."""
     enumeration = prop.type is PropertyType.ENUMERATION
     options, firsts = tally.options, tally.firsts
     unknown, unusable = total - tally.present, tally.unusable
-    known = tally.known if enumeration else len(firsts)
+    known = tally.known if enumeration else firsts.total()
     if enumeration:
         order = {o.value: o.display_order for o in prop.options}
         labelled = sorted(options.items(), key=lambda kv: (-kv[1], order.get(kv[0], 0), kv[0]))
         rows = [_row(prop.option_label(v) or v, n, known) for v, n in labelled]
     elif prop.type is PropertyType.NUMBER:
-        rows = _number_rows([float(v) for v in firsts], known)
+        numbers: Counter[float] = Counter()
+        for v, n in firsts.items():
+            numbers[float(v)] += n
+        rows = _number_rows(numbers, known)
     elif prop.type is PropertyType.DATETIME:
-        months: Counter[str] = Counter(v[:7] for v in firsts)
+        months: Counter[str] = Counter()
+        for v, n in firsts.items():
+            months[v[:7]] += n
         rows = [_row(m, n, known) for m, n in sorted(months.items())]
     else:
-        texts: Counter[str] = Counter(firsts)
-        top = sorted(texts.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = sorted(firsts.items(), key=lambda kv: (-kv[1], kv[0]))
         rows = [_row(v, n, known) for v, n in top[:TOP_VALUES]]
         rest = sum(n for _, n in top[TOP_VALUES:])
         if rest:
@@ -350,17 +416,20 @@ def _nice(x: float) -> float:
     return float(10 * power)
 
 
-def _number_rows(numbers: list[float], total: int) -> list[BreakdownRow]:
-    """Numbers in up to five ranges of round width, each saying which side its bounds belong
-    to: ``0 to under 100``, ``100 to under 200`` (100 is in the second)."""
+def _number_rows(numbers: Counter[float], total: int) -> list[BreakdownRow]:
+    """Numbers (each with how many times it was sent) in up to five ranges of round width, each
+    saying which side its bounds belong to: ``0 to under 100``, ``100 to under 200`` (100 is in
+    the second)."""
     if not numbers:
         return []
     low, high = min(numbers), max(numbers)
     if low == high:
-        return [_row(_fmt(low), len(numbers), total)]
+        return [_row(_fmt(low), numbers.total(), total)]
     width = _nice((high - low) / NUMBER_BINS)
     start = math.floor(low / width) * width
-    counts: Counter[int] = Counter(min(int((n - start) // width), 10**6) for n in numbers)
+    counts: Counter[int] = Counter()
+    for number, n in numbers.items():
+        counts[min(int((number - start) // width), 10**6)] += n
     rows = []
     for i in range(max(counts) + 1):
         if counts[i]:
@@ -386,6 +455,16 @@ class Dimension(StrEnum):
             Dimension.TOUCHPOINT_SOURCE: "Touchpoint source",
             Dimension.UTM: "UTM source / campaign",
             Dimension.REFERRER: "Referrer",
+        }[self]
+
+    @property
+    def properties(self) -> tuple[str, ...]:
+        """The properties a touch of this dimension reads: a completion is a touch when one of
+        them has a value that is not empty (what :meth:`value_of` asks)."""
+        return {
+            Dimension.TOUCHPOINT_SOURCE: ("hs_touchpoint_source",),
+            Dimension.UTM: ("hs_utm_source", "hs_utm_campaign"),
+            Dimension.REFERRER: ("hs_referrer",),
         }[self]
 
     def value_of(self, completion: Completion) -> str | None:
@@ -464,7 +543,41 @@ def attribution(
             if touches[key]:
                 first[key], last[key] = touches[key][0], touches[key][-1]
     total = sum(1 for v in converted.values() if v)
-    firsts, lasts = Counter(first.values()), Counter(last.values())
+    return _attribution(definition, period, dimension, total, [*first.values()], [*last.values()])
+
+
+def attribution_from_conversions(
+    definition: EventDefinition,
+    period: DateRange,
+    dimension: Dimension,
+    conversions: Sequence[Conversion],
+) -> Attribution:
+    """What :func:`attribution` gives without filters, from each converted record's first and
+    last touch as a store found them (:meth:`core.ports.CompletionRepository.conversions`,
+    asked with :attr:`Dimension.properties`)."""
+    first: list[str] = []
+    last: list[str] = []
+    for conversion in conversions:
+        if conversion.first_touch is None or conversion.last_touch is None:
+            continue
+        touched = dimension.value_of(conversion.first_touch)
+        latest = dimension.value_of(conversion.last_touch)
+        if touched is not None and latest is not None:
+            first.append(touched)
+            last.append(latest)
+    return _attribution(definition, period, dimension, len(conversions), first, last)
+
+
+def _attribution(
+    definition: EventDefinition,
+    period: DateRange,
+    dimension: Dimension,
+    total: int,
+    first: list[str],
+    last: list[str],
+) -> Attribution:
+    """Rows from each touched record's first and last touch (``total`` records converted)."""
+    firsts, lasts = Counter(first), Counter(last)
     values = sorted(set(firsts) | set(lasts), key=lambda v: (-firsts[v], -lasts[v], v))
     rows = [
         AttributionRow(
@@ -609,8 +722,15 @@ class ReportService:
     def event_report(
         self, definition: EventDefinition, period: DateRange, filters: Sequence[PropertyFilter] = ()
     ) -> EventReport:
-        events = frozenset({definition.fully_qualified_name})
-        return event_report(self._in(period, events), definition, period, filters)
+        name = definition.fully_qualified_name
+        if not filters:
+            # Counted by the store (its summaries of sent values and its indexes).
+            counts = self._db.completions.event_counts(name, period.after, period.before)
+            if counts is not None:
+                return event_report_from_counts(
+                    definition, period, counts.completions, counts.records, counts.values
+                )
+        return event_report(self._in(period, frozenset({name})), definition, period, filters)
 
     def attribution(
         self,
@@ -619,6 +739,13 @@ class ReportService:
         dimension: Dimension,
         filters: Sequence[PropertyFilter] = (),
     ) -> Attribution:
+        if not filters:
+            # From the store's indexes and its summaries of where each record's touches are.
+            found = self._db.completions.conversions(
+                definition.fully_qualified_name, period.after, period.before, dimension.properties
+            )
+            if found is not None:
+                return attribution_from_conversions(definition, period, dimension, found)
         # touches before the period count too: read from the beginning up to its end
         query = CompletionQuery(occurred_before=period.before, newest_first=False)
         return attribution(self._occurrences.iterate(query), definition, period, dimension, filters)

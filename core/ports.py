@@ -102,6 +102,33 @@ class EventTally:
     """Distinct records over all the intervals; anonymous visitors are not counted."""
 
 
+# -- sent values, counted (issue 18: the event report without reading documents) -----------
+
+ValueCounts = dict[str, dict[tuple[str, tuple[str, ...]], int]]
+"""Per property name: how many completions sent each value, keyed by the value as the JSON it
+was stored as (``"a"``, ``3``, ``3.0`` and ``true`` apart) and which of its values were
+unusable (``()``: none)."""
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """An event's completions in a period, counted by a store."""
+
+    completions: int
+    records: int
+    """Distinct records (anonymous visitors aside)."""
+    values: ValueCounts
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A record's first completion of an event in a period, as attribution sees it: its first
+    and last touch up to that completion (itself included), both None when it had none."""
+
+    first_touch: Completion | None
+    last_touch: Completion | None
+
+
 class CompletionRepository(Protocol):
     """The append-only store of completions."""
 
@@ -134,6 +161,29 @@ class CompletionRepository(Protocol):
 
     def summaries(self) -> dict[str, EventSummary]:
         """Count and last completion per event (fully qualified) name."""
+        ...
+
+    def event_counts(
+        self, event_name: str, occurred_after: datetime, occurred_before: datetime
+    ) -> EventCounts | None:
+        """The event's completions in ``[occurred_after, occurred_before)``, its distinct
+        records and the values of each property sent with them (see :data:`ValueCounts`), from
+        counts a store keeps rather than by reading documents; None when it cannot tell (a
+        bound that is not a UTC midnight): the caller then reads the completions."""
+        ...
+
+    def conversions(
+        self,
+        event_name: str,
+        occurred_after: datetime,
+        occurred_before: datetime,
+        touch_properties: Collection[str],
+    ) -> list[Conversion] | None:
+        """One :class:`Conversion` per record (anonymous visitors aside) with a completion of
+        the event in ``[occurred_after, occurred_before)``; a touch is a completion of any
+        event, ordered by ``(occurred_at, id)``, where one of ``touch_properties`` has a value
+        that is not empty (true in Python). None when the store cannot tell (as
+        :meth:`event_counts`)."""
         ...
 
     def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:

@@ -18,10 +18,18 @@ from typing import Any
 from core.clock import to_epoch_millis
 from core.errors import Conflict
 from core.models import Association, Completion, CrmRecord, EventDefinition, ObjectType, Portal
-from core.ports import CompletionSelection, EventSummary, EventTally
+from core.ports import (
+    CompletionSelection,
+    Conversion,
+    EventCounts,
+    EventSummary,
+    EventTally,
+    ValueCounts,
+)
 from core.rejections import DEFAULT_BOUND, QuarantineRoom, RejectedRequest
 from core.rules import name_taken, uuids_taken
 from core.workflow_models import Enrollment, Task, Workflow
+from storage.completions.summaries import summarise
 
 
 @dataclass
@@ -262,6 +270,59 @@ class MemoryCompletionRepository:
                         records[c.event_name].add((c.object_type, c.object_id))
                     break
         return {name: EventTally(series[name], len(records[name])) for name in event_names}
+
+    def event_counts(
+        self, event_name: str, occurred_after: datetime, occurred_before: datetime
+    ) -> EventCounts | None:
+        low, high = to_epoch_millis(occurred_after), to_epoch_millis(occurred_before)
+        chosen = [
+            (c, ms)
+            for c in self._all()
+            if c.event_name == event_name and low <= (ms := to_epoch_millis(c.occurred_at)) < high
+        ]
+        values: ValueCounts = {}
+        # The same counting as the embedded store's segment summaries, over the documents.
+        summary = summarise((c.to_json() for c, _ in chosen), (ms for _, ms in chosen))
+        for days in summary.get(event_name, {}).values():
+            for name, counts in days.items():
+                target = values.setdefault(name, {})
+                for key, n in counts.items():
+                    target[key] = target.get(key, 0) + n
+        records = {(c.object_type, c.object_id) for c, _ in chosen if c.object_id is not None}
+        return EventCounts(completions=len(chosen), records=len(records), values=values)
+
+    def conversions(
+        self,
+        event_name: str,
+        occurred_after: datetime,
+        occurred_before: datetime,
+        touch_properties: Collection[str],
+    ) -> list[Conversion] | None:
+        by_record: dict[tuple[ObjectType, str], list[Completion]] = {}
+        for c in sorted(self._all(), key=lambda c: (c.occurred_at, c.id)):
+            if c.object_id is not None:
+                by_record.setdefault((c.object_type, c.object_id), []).append(c)
+        found: list[Conversion] = []
+        for completions in by_record.values():
+            converted = next(
+                (
+                    i
+                    for i, c in enumerate(completions)
+                    if c.event_name == event_name
+                    and occurred_after <= c.occurred_at < occurred_before
+                ),
+                None,
+            )
+            if converted is None:
+                continue
+            touches = [
+                c
+                for c in completions[: converted + 1]
+                if any(c.properties.get(name) for name in touch_properties)
+            ]
+            first, last = (touches[0], touches[-1]) if touches else (None, None)
+            found.append(Conversion(first_touch=first, last_touch=last))
+        return found
 
     @staticmethod
     def _summed(pairs: Iterator[tuple[Any, datetime]]) -> dict[Any, EventSummary]:

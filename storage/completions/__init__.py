@@ -5,6 +5,8 @@ with indexes beside them.
 completions/journal-000007.jsonl   the open journal: one line per acknowledged batch
 completions/seg-000006.json        TinyDB files of up to SEGMENT_SIZE completions each,
 completions/seg-000006.idx         each with its index: ids, times, events, records, offsets
+completions/seg-000006.sum         and its summary: sent values per event, day and property,
+                                   and where each record's touches are (made when first needed)
 ```
 
 **Writing.** A batch is appended to the journal as one line and made durable with ``fsync``
@@ -22,7 +24,9 @@ durably before the commit returns; a unit that ends without a commit forgets the
 **Reading.** A segment's index (written with it, rebuilt from it when missing) holds its ids,
 times, events and records as compact arrays, and which positions belong to each event and to
 each record, in time order. A record's timeline reads only that record's positions and the
-byte ranges of those documents; counts come from the indexes without reading documents.
+byte ranges of those documents; counts come from the indexes without reading documents. The
+event report and attribution come from the summaries (``summaries``, ``reports``): counts of
+each sent value and the positions of each record's first and last touch, per segment.
 
 **Crashes.** A torn last journal line was never acknowledged and is cut off. A segment records
 which journal it was folded from, so a journal left behind by a fold that died before removing
@@ -45,6 +49,8 @@ durable) as it is, and is tried again later.
 work holds until it commits; ``rewrites`` changes
 stored documents; ``parts`` holds completions in time order with their indexes,
 ``mapped_segment`` a segment as read from its files, ``uuids`` the set of taken uuids;
+``summaries`` the summary files, ``reports`` the event report's counts and attribution's
+conversions from indexes and summaries;
 ``query`` plans reads over parts; ``open_files`` raises the open-file limit; ``damage`` words
 what is lost; ``store`` is the repository that keeps up with the folder, writes and reads.
 Patch module constants (``SEGMENT_SIZE``) where they live, in ``segment_file``.

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from storage.completions.parts import MemoryPart, epoch_ms
+from storage.completions.summaries import MemorySummary, Summary, merge, summarise
 from storage.completions.uuids import docs_uuid_hashes
 
 JOURNAL_NAME = re.compile(r"journal-(\d{6})\.jsonl")
@@ -64,6 +65,8 @@ class Tail:
         """Lines that are whole (they end in a newline) but damaged: left out of reads."""
         self.lines = 0
         self.resets = 0
+        self._summary: Summary = {}
+        self._summarised = 0
         """How many times the journal was read again from the start (replaced, or cut back
         below what was read: a write that failed)."""
 
@@ -87,6 +90,15 @@ class Tail:
             self._view = MemoryPart(self.docs, self.ms, self.blobs)
         return self._view
 
+    def summary(self) -> MemorySummary:
+        """Sent values per event, day and property of the journal's completions, kept up to
+        date as lines arrive (only the new ones are counted)."""
+        done = self._summarised
+        if done < len(self.docs):
+            merge(self._summary, summarise(self.docs[done:], self.ms[done:]))
+            self._summarised = len(self.docs)
+        return MemorySummary(self._summary)
+
     def uuid_hashes(self) -> Iterable[int]:
         return docs_uuid_hashes(self.docs)
 
@@ -107,6 +119,7 @@ class Tail:
                 self.resets += 1
             self.offset, self.docs, self.ms, self.blobs, self._view = 0, [], [], [], None
             self.damage, self.lines = [], 0
+            self._summary, self._summarised = {}, 0
             self.inode = st.st_ino
         if st.st_size <= self.offset:
             return False

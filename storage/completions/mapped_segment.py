@@ -27,6 +27,13 @@ from storage.completions.segment_file import (
     index_segment,
     segment_token,
 )
+from storage.completions.summaries import (
+    PartSummary,
+    read_summary,
+    summarise_part,
+    summary_path,
+    write_summary,
+)
 from storage.manifest import (
     DamagedDatabase,
     Entry,
@@ -71,12 +78,14 @@ class Segment(Part):
         """What is wrong with the index on disk (its checksums do not match); the segment is
         then read through an index rebuilt in memory."""
         self._mapped: mmap.mmap | None = None
+        self._writable = False
 
     def load(self, write_index: bool = True) -> Segment:
         """Map the segment and its index. An index that is missing, unreadable or of another
         version of the file (a crash between writing the two) is rebuilt from the segment and
         written when ``write_index``; one whose checksums fail is damage: rebuilt in memory
         only, and named in :attr:`damage`."""
+        self._writable = write_index
         fd = os.open(self.path, os.O_RDONLY)
         try:
             st = os.fstat(fd)
@@ -178,6 +187,20 @@ class Segment(Part):
             except StorageUnavailable:  # a full disk: read with the index made, write it next time
                 _log.warning("could not write %s; it is rebuilt on the next open", self.index_path)
         return read_index(index)
+
+    @functools.cached_property
+    def summary(self) -> PartSummary:
+        """The summary of sent values and touches (see storage.completions.summaries), read
+        from beside the segment; made from the documents (and written) when missing or of
+        another version of the segment."""
+        path = summary_path(self.path)
+        found = read_summary(path, self.token)
+        if found is not None:
+            return found
+        made = summarise_part((self.doc(p) for p in range(self.count)), self.occurred)
+        if self._writable and self.token:
+            write_summary(path, made, self.token)
+        return made
 
     def blob(self, pos: int) -> bytes:
         """A document's JSON, as stored."""

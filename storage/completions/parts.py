@@ -12,6 +12,7 @@ from typing import Any
 
 from core.clock import to_epoch_millis
 from core.models import Completion, ObjectType
+from storage.completions.summaries import PartSummary, summarise_part
 from storage.completions.uuids import uuid_hash
 
 Key = tuple[int, str]
@@ -86,6 +87,12 @@ class Part(abc.ABC):
     @abc.abstractmethod
     def doc(self, pos: int) -> dict[str, Any]:
         """The document at ``pos``."""
+
+    @property
+    @abc.abstractmethod
+    def summary(self) -> PartSummary:
+        """Sent values per event, day and property, and where each record's touches are
+        (storage.completions.summaries)."""
 
     def completion(self, pos: int) -> Completion:
         return Completion.from_stored(self.doc(pos))
@@ -179,3 +186,8 @@ class MemoryPart(Part):
 
     def doc(self, pos: int) -> dict[str, Any]:
         return self.docs[pos]
+
+    @functools.cached_property
+    def summary(self) -> PartSummary:
+        """The summary of sent values and touches (see storage.completions.summaries)."""
+        return summarise_part(self.docs, self.occurred)

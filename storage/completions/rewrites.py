@@ -14,6 +14,7 @@ from storage.completions.journal import Tail, journal_line
 from storage.completions.mapped_segment import Segment
 from storage.completions.parts import MemoryPart, Part
 from storage.completions.segment_file import write_segment
+from storage.completions.summaries import summary_path
 from storage.manifest import Entry
 
 Change = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -45,6 +46,7 @@ def rewrite_files(
             announce(segment.number, None)
             segment.path.unlink()
             segment.index_path.unlink(missing_ok=True)
+            summary_path(segment.path).unlink(missing_ok=True)
             continue
         # A document left as it was is written back as the bytes it was read from.
         unchanged = {id(doc): segment.blob(p) for p, doc in enumerate(docs)}

@@ -19,6 +19,7 @@ from storage.completions.index_file import (
     read_index,
 )
 from storage.completions.parts import MemoryPart
+from storage.completions.summaries import summarise_part, summary_path, write_summary
 from storage.manifest import (
     MANIFEST_FILE,
     Entry,
@@ -144,9 +145,11 @@ def write_segment(
     part: MemoryPart,
     journal: int,
     announce: Callable[[Entry], None] | None = None,
+    summarise: bool = False,
 ) -> Entry:
-    """Write a segment of the documents of ``part``, then its index; ``announce`` is told what
-    the manifest will say about it before either is written. Returns that."""
+    """Write a segment of the documents of ``part``, then its index (and, with ``summarise``,
+    its summary: see storage.completions.summaries); ``announce`` is told what the manifest
+    will say about it before either is written. Returns that."""
     token = os.urandom(8).hex()
     payload, offsets, lengths = segment_bytes(part.docs, journal, token, part.blobs)
     index = build_index(part, journal, token, offsets, lengths)
@@ -155,6 +158,8 @@ def write_segment(
         announce(entry)
     write_atomically(path, payload)
     write_atomically(path.with_suffix(".idx"), index)
+    if summarise:
+        write_summary(summary_path(path), summarise_part(part.docs, part.occurred), token)
     return entry
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -21,7 +22,13 @@ import orjson
 from core.clock import from_epoch_millis, to_epoch_millis
 from core.errors import StorageUnavailable
 from core.models import Completion, ObjectType
-from core.ports import CompletionSelection, EventSummary, EventTally
+from core.ports import (
+    CompletionSelection,
+    Conversion,
+    EventCounts,
+    EventSummary,
+    EventTally,
+)
 from core.rules import uuids_taken
 from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
 from storage.completions import segment_file
@@ -32,12 +39,14 @@ from storage.completions.mapped_segment import Segment
 from storage.completions.open_files import FILES_PER_SEGMENT, SPARE_FILES, allow_open_files
 from storage.completions.parts import Key, Part
 from storage.completions.query import candidates, merge_summaries, ordered
+from storage.completions.reports import conversions, count_event
 from storage.completions.rewrites import Change, rewrite_files
 from storage.completions.segment_file import (
     SEGMENT_NAME,
     write_segment,
 )
 from storage.completions.staged import Staged
+from storage.completions.summaries import PartSummary, summary_path
 from storage.completions.uuids import UuidHashes, docs_uuid_hashes, uuid_hash
 from storage.locking import DatabaseLock
 from storage.manifest import (
@@ -53,6 +62,10 @@ _log = logging.getLogger("cbe.storage")
 
 _COARSE_CLOCK_NS = 100_000_000
 """How far a file time may lag the real time (a kernel tick, with a wide margin)."""
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class CompletionStore:
@@ -89,6 +102,9 @@ class CompletionStore:
         self._uuids: UuidHashes | None = None
         self._staged: Staged | None = None
         """What the open unit of work appended, when one is open (see :meth:`begin`)."""
+        self.summarise_folds = False
+        """Write each folded segment's summary as it is folded (a bulk load such as the demo,
+        whose reports come next); else the first report that needs it makes it."""
         self._summaries: tuple[object, dict[str, EventSummary]] | None = None
         self._record_summaries: tuple[object, dict[tuple[ObjectType, str], EventSummary]] | None = (
             None
@@ -532,12 +548,19 @@ class CompletionStore:
         number = max([*self._segments, 0]) + 1
         path = self._segment_path(number)
         try:
-            write_segment(path, tail.view(), tail.number, lambda e: self._announce(number, e))
+            write_segment(
+                path,
+                tail.view(),
+                tail.number,
+                lambda e: self._announce(number, e),
+                summarise=self.summarise_folds,
+            )
         except BaseException:
             # The manifest's pending entry for this number is dropped by the next verify: its
             # segment is not there.
             with contextlib.suppress(OSError):
                 path.with_suffix(".idx").unlink(missing_ok=True)
+                summary_path(path).unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
                 fsync_dir(self.folder)
             raise
@@ -724,6 +747,44 @@ class CompletionStore:
                 codes = set(map(part.record_of.__getitem__, positions[at[0] : at[-1]]))
                 records[name].update(part.records[c] for c in codes)
         return {name: EventTally(series[name], len(records[name] - {""})) for name in event_names}
+
+    def event_counts(
+        self, event_name: str, occurred_after: datetime, occurred_before: datetime
+    ) -> EventCounts | None:
+        if occurred_after != _midnight(occurred_after) or occurred_before != _midnight(
+            occurred_before
+        ):
+            return None  # summaries count whole UTC days
+        low, high = to_epoch_millis(occurred_after), to_epoch_millis(occurred_before)
+        with self._lock.reading():
+            self._refresh()
+            assert self._tail is not None
+            segments = [self._segments[n] for n in sorted(self._segments)]
+            journal = self._tail.summary()
+            view: Part = self._tail.view()
+        # A segment never changes (a rewrite makes a new one): its summary is read unlocked.
+        parts: list[tuple[Part, Callable[[], PartSummary]]] = [
+            (s, functools.partial(getattr, s, "summary")) for s in segments
+        ]
+        parts.append((view, lambda: journal))
+        return count_event(parts, event_name, low, high)
+
+    def conversions(
+        self,
+        event_name: str,
+        occurred_after: datetime,
+        occurred_before: datetime,
+        touch_properties: Collection[str],
+    ) -> list[Conversion] | None:
+        if occurred_after != _midnight(occurred_after) or occurred_before != _midnight(
+            occurred_before
+        ):
+            return None
+        low, high = to_epoch_millis(occurred_after), to_epoch_millis(occurred_before)
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        return conversions(parts, event_name, low, high, touch_properties)
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         for part, pos in self._scan(selection):
