@@ -202,7 +202,9 @@ def test_report_csv_never_starts_a_formula(tmp_path: Path) -> None:
         main, ["report", "event", "viewed_car", "--db", str(db), "--range", "today", "--csv"]
     )
     assert result.exit_code == 0, result.output
-    makes = {row[1] for row in csv.reader(io.StringIO(result.output)) if row[0] == "make"}
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows[0][:3] == ["Property", "Internal name", "Value"]
+    makes = {row[2] for row in rows[1:] if row[1] == "make"}
     assert makes == {"'=1+1", "'+1", "'-1+cmd", "'@SUM(A1)", "Kia", "-3"}
 
 

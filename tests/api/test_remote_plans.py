@@ -176,7 +176,7 @@ class TestApplyToARemote:
 
         result = cbe("plan", "apply", str(plan), "--to", target.url, token=target.token)
         assert result.exit_code == 0, result.output
-        assert "safe: change event viewed_car: label 'Viewed Car' -> 'Viewed a car'" in (
+        assert 'safe: change event viewed_car: label "Viewed Car" -> "Viewed a car"' in (
             result.stdout
         )
         assert "safe: add option viewed_car.condition.damaged" in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,22 +48,27 @@ def test_sends_arriving_together_are_stored_together_and_answered_each(
     bodies.insert(20, {"eventName": "pe1_unknown", "email": EMAIL, "properties": {}})
 
     queue = SendQueue(services.ingestion, mode=mode)
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
     original = services.ingestion.ingest
     calls: list[int] = []
 
     def held_ingest(bodies: Sequence[Any], *args: Any, **kwargs: Any) -> IngestResult:
-        release.wait(5)  # the first group waits, so that the rest queue up behind it
+        entered.set()
+        release.wait(60)  # the first group waits, so that the rest queue up behind it
         calls.append(len(bodies))
         return original(bodies, *args, **kwargs)
 
     services.ingestion.ingest = held_ingest  # type: ignore[method-assign]
 
     async def run() -> list[Any]:
+        # Ordered by events, not by sleeping: on a busy machine 50 ms prove nothing.
         first = asyncio.ensure_future(queue.send(bodies[0]))
-        await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(entered.wait, 60), "the first send never reached ingest"
         rest = asyncio.ensure_future(_send_all(queue, bodies[1:]))
-        await asyncio.sleep(0.05)
+        deadline = time.monotonic() + 60
+        while len(queue._waiting) < len(bodies) - 1:  # every other send queued behind it
+            assert time.monotonic() < deadline, "the other sends never queued"
+            await asyncio.sleep(0.001)
         release.set()
         return [await first, *await rest]
 

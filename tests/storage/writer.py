@@ -48,7 +48,7 @@ from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
 from storage.completions import segment_file
-from tests.sending import send_one
+from tests.sending import send_maybe, send_one
 
 EMAIL = "ann@example.com"
 MONTHS = ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04"]
@@ -167,7 +167,7 @@ def dupes(args: argparse.Namespace) -> None:
     for line in sys.stdin:
         uuid = line.strip()
         try:
-            stored = send_one(
+            stored = send_maybe(
                 writer.services.ingestion,
                 writer.body(uuid, "2026-01"),
                 mode=Mode.HUBSPOT if args.hubspot else Mode.STRICT,
