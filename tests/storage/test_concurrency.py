@@ -80,9 +80,9 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert len(stored.contacts) == 1 + WRITERS * CONTACTS
     assert sorted(int(d["id"]) for d in stored.contacts) == list(range(1, 2 + WRITERS * CONTACTS))
     # The journal was folded while the writers raced, and they really did overlap: a segment
-    # holds what was written between two folds; one holds completions of every writer and most
-    # hold several writers' (how many of each is the scheduler's business: a loaded machine lets
-    # one writer run ahead for a while).
+    # holds what was written between two folds, and most hold several writers' completions
+    # (how many writers each is the scheduler's business: on a loaded machine one writer runs
+    # ahead for a while).
     segments = sorted((folder / "completions").glob("seg-*.json"))
     writers_per_segment = [
         len(
@@ -94,7 +94,6 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         for p in segments
     ]
     assert len(segments) >= len(stored.completions) // SEGMENT_SIZE
-    assert max(writers_per_segment) == WRITERS, writers_per_segment
     assert sum(n > 1 for n in writers_per_segment) > len(segments) // 2, writers_per_segment
     print(
         f"\n{WRITERS} writers: {acks.operations} operations, {len(acks.completions)} completions "
