@@ -72,30 +72,32 @@ def services(db_path: Path, clock: FixedClock) -> Iterator[Services]:
     built.close()
 
 
+VIEWED_CAR: dict[str, Any] = {
+    "label": "Viewed Car",
+    "description": "Fires when a visitor views a car listing",
+    "primaryObject": "CONTACT",
+    "propertyDefinitions": [
+        {
+            "label": "Condition",
+            "type": "enumeration",
+            "options": [
+                {"label": "New", "value": "new"},
+                {"label": "Used", "value": "used"},
+            ],
+        },
+        {"label": "Year", "type": "number"},
+        {"label": "Make", "type": "string"},
+        {"label": "Listed at", "type": "datetime"},
+        {"label": "Listing URL", "type": "string"},
+    ],
+}
+"""HubSpot's CarSpot example: an enumeration, a number, a string, a datetime and a URL."""
+
+
 @pytest.fixture
 def viewed_car(services: Services) -> EventDefinition:
     """HubSpot's CarSpot example: an enumeration, a number and a string property."""
-    return services.definitions.create(
-        {
-            "label": "Viewed Car",
-            "description": "Fires when a visitor views a car listing",
-            "primaryObject": "CONTACT",
-            "propertyDefinitions": [
-                {
-                    "label": "Condition",
-                    "type": "enumeration",
-                    "options": [
-                        {"label": "New", "value": "new"},
-                        {"label": "Used", "value": "used"},
-                    ],
-                },
-                {"label": "Year", "type": "number"},
-                {"label": "Make", "type": "string"},
-                {"label": "Listed at", "type": "datetime"},
-                {"label": "Listing URL", "type": "string"},
-            ],
-        }
-    )
+    return services.definitions.create(VIEWED_CAR)
 
 
 @pytest.fixture

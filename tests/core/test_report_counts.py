@@ -34,6 +34,7 @@ from core.models import ObjectType, Source
 from core.occurrences import CompletionQuery
 from core.services import Services
 from storage.completions import segment_file
+from tests.conftest import VIEWED_CAR
 
 NOW = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)
 
@@ -65,26 +66,7 @@ _completion = st.fixed_dictionaries(
 
 def _setup(folder: Path) -> Services:
     services = open_services(folder, clock=FixedClock(NOW))
-    services.definitions.create(
-        {
-            "label": "Viewed Car",
-            "primaryObject": "CONTACT",
-            "propertyDefinitions": [
-                {
-                    "label": "Condition",
-                    "type": "enumeration",
-                    "options": [
-                        {"label": "New", "value": "new"},
-                        {"label": "Used", "value": "used"},
-                    ],
-                },
-                {"label": "Year", "type": "number"},
-                {"label": "Make", "type": "string"},
-                {"label": "Listed at", "type": "datetime"},
-                {"label": "Listing URL", "type": "string"},
-            ],
-        }
-    )
+    services.definitions.create(VIEWED_CAR)
     for i in range(3):
         services.records.create(ObjectType.CONTACT, {"email": f"c{i}@example.com"})
     return services

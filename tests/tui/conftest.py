@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ from textual.pilot import Pilot
 
 from cli.bootstrap import open_services
 from core.clock import FixedClock
+from core.models import CrmRecord, EventDefinition
 from core.services import Services
 from tests.conftest import NOW, PORTAL_ID
+from tests.sending import send_one
 from tui.app import CbeApp
 
 SIZE = (130, 40)
@@ -42,3 +45,18 @@ async def step(pilot: Pilot[None], *keys: str) -> None:
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
     await pilot.press(*("space" if ch == " " else ch for ch in text))
+
+
+def send_days_ago(
+    services: Services, event: EventDefinition, contact: CrmRecord, days_ago: int, **props: object
+) -> None:
+    """One completion of ``event`` by ``contact``, ``days_ago`` days before the tests' clock."""
+    send_one(
+        services.ingestion,
+        {
+            "eventName": event.fully_qualified_name,
+            "objectId": contact.id,
+            "occurredAt": (NOW.replace(hour=1) - timedelta(days=days_ago)).isoformat(),
+            "properties": props,
+        },
+    )

@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import csv
-from datetime import timedelta
 from pathlib import Path
 
 from textual.widgets import DataTable, Select
 
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
-from tests.conftest import NOW
-from tests.sending import send_one
-from tests.tui.conftest import SIZE, settle, step, type_text
+from tests.tui.conftest import SIZE, send_days_ago, settle, step, type_text
 from tui.app import CbeApp
 from tui.screens.analyze import AnalyzeScreen, AttributionScreen, EventReportScreen
-
-
-def _send(
-    services: Services, event: EventDefinition, contact: CrmRecord, days_ago: int, **props: object
-) -> None:
-    send_one(
-        services.ingestion,
-        {
-            "eventName": event.fully_qualified_name,
-            "objectId": contact.id,
-            "occurredAt": (NOW.replace(hour=1) - timedelta(days=days_ago)).isoformat(),
-            "properties": props,
-        },
-    )
 
 
 async def test_analyze_report_filter_and_export(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord, tmp_path: Path
 ) -> None:
-    _send(services, viewed_car, contact, 1, make="Ford", year=2020)
+    send_days_ago(services, viewed_car, contact, 1, make="Ford", year=2020)
     # the touch comes with the contact's first completion in the period
-    _send(services, viewed_car, contact, 2, make="Kia", year=2010, hs_touchpoint_source="REFERRALS")
-    _send(services, viewed_car, contact, 40, make="Saab")  # outside the last 30 days
+    send_days_ago(
+        services, viewed_car, contact, 2, make="Kia", year=2010, hs_touchpoint_source="REFERRALS"
+    )
+    send_days_ago(services, viewed_car, contact, 40, make="Saab")  # outside the last 30 days
     app = CbeApp(services, refresh_seconds=0, export_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -6,7 +6,6 @@ import csv
 import json
 import re
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
@@ -16,9 +15,7 @@ from core.models import CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
 from core.workflow_models import DelayUntilEventAction, Enrollment, TriggerKind
-from tests.conftest import NOW
-from tests.sending import send_one
-from tests.tui.conftest import SIZE, make_app, settle, step, type_text
+from tests.tui.conftest import SIZE, make_app, send_days_ago, settle, step, type_text
 from tui.app import CbeApp
 from tui.dialogs.edit_event import EditEventDialog
 from tui.dialogs.help import HelpDialog
@@ -32,20 +29,6 @@ from tui.screens.records import RecordsScreen
 from tui.screens.workflows import EnrollmentsScreen, WorkflowScreen
 
 
-def _send(
-    services: Services, event: EventDefinition, contact: CrmRecord, days_ago: int, **props: object
-) -> None:
-    send_one(
-        services.ingestion,
-        {
-            "eventName": event.fully_qualified_name,
-            "objectId": contact.id,
-            "occurredAt": (NOW.replace(hour=1) - timedelta(days=days_ago)).isoformat(),
-            "properties": props,
-        },
-    )
-
-
 async def test_csv_export_asks_where_offers_a_folder_outside_the_working_directory(
     services: Services,
 ) -> None:
@@ -57,8 +40,10 @@ async def test_csv_export_asks_where_offers_a_folder_outside_the_working_directo
 async def test_the_event_reports_csv_keeps_the_not_an_option_bucket_and_names_columns_as_cli(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord, tmp_path: Path
 ) -> None:
-    _send(services, viewed_car, contact, 1, condition="new")
-    _send(services, viewed_car, contact, 2, condition="rusty", hs_touchpoint_source="REFERRALS")
+    send_days_ago(services, viewed_car, contact, 1, condition="new")
+    send_days_ago(
+        services, viewed_car, contact, 2, condition="rusty", hs_touchpoint_source="REFERRALS"
+    )
     app = CbeApp(services, refresh_seconds=0, export_dir=tmp_path / "offered")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -175,9 +160,9 @@ async def test_records_that_completed_an_event_count_that_events_completions(
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     other = services.definitions.create({"label": "Opened email"})
-    _send(services, viewed_car, contact, 5)
+    send_days_ago(services, viewed_car, contact, 5)
     for days_ago in (1, 2, 3):
-        _send(services, other, contact, days_ago)
+        send_days_ago(services, other, contact, days_ago)
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -367,7 +352,7 @@ async def test_the_weekly_chart_marks_partial_weeks_and_keeps_its_legend_off_the
     services: Services, viewed_car: EventDefinition, contact: CrmRecord
 ) -> None:
     for days_ago in (1, 2, 3, 9, 10, 16, 29):
-        _send(services, viewed_car, contact, days_ago)
+        send_days_ago(services, viewed_car, contact, days_ago)
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
