@@ -37,9 +37,20 @@ def _block_in(text: str, language: str) -> str:
     return match.group(1)
 
 
+def _require_uv() -> None:
+    """README's examples call ``uv run cbe``, as a reader would: without uv they cannot run."""
+    if shutil.which("uv") is None:
+        pytest.fail(
+            "uv is not on PATH, and README's examples run `uv run cbe ...` as a reader does: "
+            "install it (python3 -m pip install uv, as README's quick start assumes) and put it on "
+            "PATH; .ci/run does so on a fresh machine."
+        )
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_serve_examples_work_as_shown(tmp_path: Path) -> None:
+    _require_uv()
     # The examples use --demo: the demo database here is under a data directory of the test's.
     db = tmp_path / "data" / "cbe" / "demo"
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
