@@ -12,13 +12,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from core.remote import JSON, RemoteError, RemoteRefused, RemoteUnreachable, Waiting
 
 DEFINITIONS = "/events/v3/event-definitions"
+SEND = "/events/v3/send"
 MAX_WAIT = 60.0
 """The longest one wait for a rate limit; a remote asking for more is an error (HubSpot's daily
 limit resets at midnight: nothing to wait out in a command)."""
@@ -127,6 +128,14 @@ class HubSpotRemote:
 
     def delete_property(self, name: str, prop: str) -> None:
         self._request("DELETE", f"{_path(name)}/property/{_quote(prop)}")
+
+    # -- the send API (core.forwarding.RemoteSender) ---------------------------------------------
+
+    def send_batch(self, inputs: Sequence[JSON]) -> None:
+        self._request("POST", f"{SEND}/batch", {"inputs": list(inputs)})
+
+    def send_one(self, body: JSON) -> None:
+        self._request("POST", SEND, body)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
