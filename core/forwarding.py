@@ -23,8 +23,9 @@ from core.remote import JSON, RemoteError, RemoteRefused
 
 BATCH = 500
 """Completions per request to the send API (HubSpot's limit)."""
-MAX_PAUSE = 30.0
-"""The longest pause between two tries while the remote is down or rate limited."""
+MAX_PAUSE = 10.0
+"""The longest pause between two tries while the remote is down or rate limited: after an
+outage the relay resumes within this long."""
 
 _PREFIX = re.compile(r"^pe(\d+)_(.+)$")
 
@@ -79,9 +80,11 @@ class _Names:
 
 
 def _transient(error: RemoteError) -> bool:
-    """Worth another try: no answer, a rate limit, or the remote's own failure (5xx)."""
+    """Worth another try: no answer, a rate limit, the remote's own failure (5xx), or a token
+    it does not take (401, 403: not the completions' fault; a restart with the right one sends
+    them)."""
     if isinstance(error, RemoteRefused):
-        return error.status == 429 or error.status >= 500
+        return error.status in (401, 403, 429) or error.status >= 500
     return True
 
 
@@ -104,6 +107,8 @@ class Forwarder:
         self._batch = batch
         self._max_pause = max_pause
         self._wake = threading.Event()
+        self._interrupt = threading.Event()
+        """Cuts a pause short: a stop or a replay (new completions do not: the remote is down)."""
         self._stopped = False
         self._names = _Names()
         self._failures = 0
@@ -118,15 +123,21 @@ class Forwarder:
     def stop(self) -> None:
         self._stopped = True
         self._wake.set()
+        self._interrupt.set()
 
     def run(self) -> None:
         while not self._stopped:
-            pause = self.step()
+            try:
+                pause = self.step()
+            except Exception as error:  # a remote that answers nonsense: say so, try later
+                self.last_error = f"{type(error).__name__}: {error}"
+                pause = self._max_pause
             if pause is None:  # nothing owed: wait for a completion
                 self._wake.wait(self._max_pause)
-            else:
-                self._wake.wait(pause)
-            self._wake.clear()
+                self._wake.clear()
+            elif pause > 0:  # the remote is down or busy: wait it out whatever arrives
+                self._interrupt.wait(pause)
+                self._interrupt.clear()
 
     def status(self) -> ForwardingStatus:
         counts = self._db.outbox.counts()
@@ -149,6 +160,7 @@ class Forwarder:
             unit.commit()
         self._names = _Names()  # the remote may have new definitions
         self._wake.set()
+        self._interrupt.set()
         return count
 
     # -- one step ----------------------------------------------------------------------------------
@@ -162,9 +174,7 @@ class Forwarder:
         try:
             sent, refused = self._send(entries)
         except RemoteError as error:
-            if not _transient(error):
-                raise
-            self.last_error = str(error)
+            self.last_error = str(error)  # a refusal of the definitions page too: try later
             self._failures += 1
             return float(min(self._max_pause, 0.25 * 2 ** min(self._failures, 10)))
         self._failures = 0

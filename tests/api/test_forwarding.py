@@ -129,9 +129,7 @@ def _local(tmp_path: Path, token: str, port: int, name: str = "local") -> Server
         _define(plain, "colour")
         stop_server(plain)
         _portal(db, LOCAL_ID)
-    return start_server(
-        db, "--forward", f"http://127.0.0.1:{port}", "--forward-token", token
-    )
+    return start_server(db, "--forward", f"http://127.0.0.1:{port}", "--forward-token", token)
 
 
 def test_forwarded_completions_arrive_under_the_remote_prefix_with_their_uuids(
@@ -142,9 +140,9 @@ def test_forwarded_completions_arrive_under_the_remote_prefix_with_their_uuids(
     local = _local(tmp_path, token, port)
     try:
         _send(local, range(20))
-        assert sorted(_until(lambda: len(_arrived(remote)) >= 20 and _arrived(remote)), key=int) == [
-            str(n) for n in range(20)
-        ]
+        assert sorted(
+            _until(lambda: len(_arrived(remote)) >= 20 and _arrived(remote)), key=int
+        ) == [str(n) for n in range(20)]
         with remote.client() as client:
             trace = client.get("/cbe/v1/trace/uuid-7").json()
         assert trace["completions"][0]["eventName"] == f"pe{REMOTE_ID}_viewed"
@@ -241,7 +239,7 @@ def test_a_remote_refusal_is_kept_with_its_answer_and_replayed_once_fixed(
         assert "400" in refusal["answer"]
         with remote.client() as client:  # the remote is fixed
             answer = client.post(
-                f"/events/v3/event-definitions/viewed/property",
+                "/events/v3/event-definitions/viewed/property",
                 json={"name": "colour", "label": "Colour", "type": "string"},
             )
             assert answer.status_code == 201, answer.text
