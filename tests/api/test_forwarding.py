@@ -237,6 +237,10 @@ def test_a_remote_refusal_is_kept_with_its_answer_and_replayed_once_fixed(
         assert refusal["uuid"] == "uuid-3"
         assert "colour" in refusal["answer"]
         assert "400" in refusal["answer"]
+        with local.client() as client:  # the trace says so
+            trace = client.get("/cbe/v1/trace/uuid-3").json()
+        assert trace["forwardingRefused"][0]["answer"] == refusal["answer"]
+        assert any("Forwarding: the remote refused it" in line for line in trace["summary"])
         with remote.client() as client:  # the remote is fixed
             answer = client.post(
                 "/events/v3/event-definitions/viewed/property",
