@@ -241,6 +241,8 @@ def test_a_remote_refusal_is_kept_with_its_answer_and_replayed_once_fixed(
             trace = client.get("/cbe/v1/trace/uuid-3").json()
         assert trace["forwardingRefused"][0]["answer"] == refusal["answer"]
         assert any("Forwarding: the remote refused it" in line for line in trace["summary"])
+        listed = _cli("rejections", "--db", str(local.db))
+        assert "remote refused" in listed and "uuid-3" in listed
         with remote.client() as client:  # the remote is fixed
             answer = client.post(
                 "/events/v3/event-definitions/viewed/property",
