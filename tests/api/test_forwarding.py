@@ -140,13 +140,20 @@ def test_forwarded_completions_arrive_under_the_remote_prefix_with_their_uuids(
     local = _local(tmp_path, token, port)
     try:
         _send(local, range(20))
-        assert sorted(
-            _until(lambda: len(_arrived(remote)) >= 20 and _arrived(remote)), key=int
-        ) == [str(n) for n in range(20)]
+        with local.client() as client:  # and from a page, through the collector
+            beacon = {
+                "eventName": f"pe{LOCAL_ID}_viewed",
+                "email": EMAIL,
+                "properties": {"n": "20"},
+            }
+            collected = client.post("/cbe/v1/collect", json=beacon)
+            assert collected.status_code == 200, collected.text
+        arrived = _until(lambda: len(_arrived(remote)) >= 21 and _arrived(remote))
+        assert sorted(arrived, key=int) == [str(n) for n in range(21)]
         with remote.client() as client:
             trace = client.get("/cbe/v1/trace/uuid-7").json()
         assert trace["completions"][0]["eventName"] == f"pe{REMOTE_ID}_viewed"
-        status = _until(lambda: _status(local)["sent"] == 20 and _status(local))
+        status = _until(lambda: _status(local)["sent"] == 21 and _status(local))
         assert status["owed"] == 0
         assert status["refused"] == 0
         assert status["remote"] == f"http://127.0.0.1:{port}"

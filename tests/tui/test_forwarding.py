@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from textual.widgets import Header
+from textual.widgets import Header, Static
 
 from core.outbox import OutboxEntry
 from core.services import Services
-from tests.tui.conftest import SIZE, make_app, settle
+from tests.tui.conftest import SIZE, make_app, settle, step
+from tui.screens.rejections import RejectionsScreen
 
 
 def _owe(services: Services, *ids: str) -> None:
@@ -29,3 +30,20 @@ async def test_the_header_counts_what_was_forwarded_owed_and_refused(fresh: Serv
         assert app.sub_title.endswith("forwarded 1, owed 1, refused 1")
         header = app.screen.query_one(Header)
         assert header.screen_sub_title.endswith("forwarded 1, owed 1, refused 1")
+
+
+async def test_the_rejected_requests_screen_shows_what_the_remote_refused(
+    fresh: Services,
+) -> None:
+    _owe(fresh, "a", "b")
+    with fresh.db.transaction() as unit:
+        fresh.db.outbox.settle(["a"], {"b": "400 VALIDATION_ERROR: no property colour"})
+        unit.commit()
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "r")
+        assert isinstance(app.screen, RejectionsScreen)
+        summary = str(app.screen.query_one("#rejections-summary", Static).render())
+        assert "Forwarding to the remote: 1 sent, 0 owed, 1 refused" in summary
+        assert "no property colour" in summary
