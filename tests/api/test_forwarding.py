@@ -158,6 +158,10 @@ def test_forwarded_completions_arrive_under_the_remote_prefix_with_their_uuids(
         assert status["refused"] == 0
         assert status["remote"] == f"http://127.0.0.1:{port}"
         assert token not in json.dumps(status)
+        assert httpx.get(f"{local.url}/cbe/v1/forwarding").status_code == 401  # token-protected
+        said = stop_server(local)
+        assert f"forwards to:   http://127.0.0.1:{port}" in said
+        assert token not in said
     finally:
         print(stop_server(local))
         print(stop_server(remote))
