@@ -115,7 +115,13 @@ def database_folder(services: Services) -> Path:
 def open_sender(url: str, token: str) -> RemoteSender:
     """A remote portal's send API, for ``cbe serve --forward`` (its 429s waited out as
     ``open_remote``'s, each wait at most 30 s: the relay pauses and tries again itself)."""
-    return HubSpotRemote(url, token, max_wait=30.0, timeout=20.0)
+    return HubSpotRemote(
+        url,
+        token,
+        max_wait=30.0,
+        timeout=20.0,
+        unanswered="what it carried stays owed and is sent again (a uuid is never stored twice).",
+    )
 
 
 def open_remote(url: str, token: str, *, on_wait: Waiting | None = None) -> RemotePortal:

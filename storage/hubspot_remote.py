@@ -79,6 +79,7 @@ class HubSpotRemote:
         attempts: int = ATTEMPTS,
         timeout: float = 30.0,
         page_size: int = 100,
+        unanswered: str = "whether it was made, the next diff shows.",
     ) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.username or parsed.password or parsed.query or parsed.fragment:
@@ -99,6 +100,8 @@ class HubSpotRemote:
         self._attempts = attempts
         self._timeout = timeout
         self._page_size = page_size
+        self._unanswered = unanswered
+        """What a request left without an answer means, said after the reason."""
 
     def __repr__(self) -> str:  # never the token
         return f"HubSpotRemote({self.url!r})"
@@ -187,7 +190,7 @@ class HubSpotRemote:
             except (TimeoutError, urllib.error.URLError, OSError) as failure:
                 reason = getattr(failure, "reason", None) or failure
                 raise RemoteUnreachable(
-                    f"{where}: no answer ({reason}); whether it was made, the next diff shows."
+                    f"{where}: no answer ({reason}); {self._unanswered}"
                 ) from None
         raise RemoteRefused(
             f"{where}: still rate limited (429) after {self._attempts} tries.", 429, "RATE_LIMITS"
