@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,12 +31,14 @@ from api.routes import (
     crm,
     definitions,
     events,
+    forwarding,
     rejections,
     send,
     trace,
     validate,
 )
 from api.sendqueue import SendQueue
+from core.forwarding import Forwarder
 from core.ingestion import Mode
 from core.ratelimit import HUBSPOT, RateLimiter, RateLimits
 from core.services import Services
@@ -213,12 +216,20 @@ def workflow_clock(services: Services, seconds: float) -> Callable[[FastAPI], An
                     _log.exception("advancing workflows failed")
 
         task = asyncio.create_task(tick()) if seconds > 0 else None
+        forwarder: Forwarder | None = app.state.forwarder
+        relay: threading.Thread | None = None
+        if forwarder is not None:
+            relay = threading.Thread(target=forwarder.run, name="cbe-forward", daemon=True)
+            relay.start()
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
             await run_in_threadpool(app.state.send_queue.close)
+            if forwarder is not None and relay is not None:
+                forwarder.stop()  # what is still owed stays in the outbox for the next run
+                await run_in_threadpool(relay.join, 5.0)
 
     return lifespan
 
@@ -233,6 +244,7 @@ def create_app(
     bound_host: str | None = None,
     strict: bool = False,
     rate_limit: RateLimits | None = None,
+    forwarder: Forwarder | None = None,
 ) -> FastAPI:
     """The cbe HTTP application for one portal.
 
@@ -245,6 +257,7 @@ def create_app(
     they answer as HubSpot does, see :class:`core.ingestion.Mode`). ``rate_limit``: HubSpot's
     limits to enforce (429 over them); without it the ``X-HubSpot-RateLimit-*`` headers still
     count against Free's limits, as HubSpot sends them, but nothing is refused.
+    ``forwarder``: relay every accepted completion to a remote portal (``--forward``).
     """
     app = FastAPI(
         title="cbe",
@@ -255,6 +268,10 @@ def create_app(
         lifespan=workflow_clock(services, workflow_seconds),
     )
     app.state.services = services
+    app.state.forwarder = forwarder
+    if forwarder is not None:
+        services.ingestion.forwarding = True
+        services.ingestion.forwarded.append(forwarder.wake)
     app.state.mode = mode = Mode.STRICT if strict else Mode.HUBSPOT
     app.state.send_queue = SendQueue(services.ingestion, mode=mode)
     app.state.public_url = public_url
@@ -275,6 +292,7 @@ def create_app(
     app.include_router(collector.router)
     app.include_router(validate.router)
     app.include_router(rejections.router)
+    app.include_router(forwarding.router)
     app.include_router(completions.router)
     app.include_router(trace.router)
 

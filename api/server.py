@@ -9,6 +9,7 @@ import uvicorn
 
 from api.app import create_app
 from api.logs import log_config
+from core.forwarding import Forwarder
 from core.ratelimit import RateLimits
 from core.services import Services
 
@@ -25,6 +26,7 @@ def serve(
     strict: bool = False,
     rate_limit: RateLimits | None = None,
     warm_up: Callable[[], None] = lambda: None,
+    forwarder: Forwarder | None = None,
 ) -> None:
     """Serve until interrupted (Ctrl+C); ``warm_up`` as for :func:`ready_to_serve`."""
     app = create_app(
@@ -36,6 +38,7 @@ def serve(
         bound_host=host,
         strict=strict,
         rate_limit=rate_limit,
+        forwarder=forwarder,
     )
     ready_to_serve(warm_up)
     uvicorn.run(

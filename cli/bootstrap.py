@@ -13,6 +13,7 @@ from pathlib import Path
 from platformdirs import user_data_path
 
 from core.clock import Clock, SystemClock
+from core.forwarding import RemoteSender
 from core.ingestion import IdFactory
 from core.models import Portal
 from core.ports import MemoryPreferences, Preferences
@@ -109,6 +110,18 @@ def database_folder(services: Services) -> Path:
     if not isinstance(services.db, TinyDatabase):
         raise TypeError(f"{services.db.name} is not kept in a folder")
     return services.db.folder
+
+
+def open_sender(url: str, token: str) -> RemoteSender:
+    """A remote portal's send API, for ``cbe serve --forward`` (its 429s waited out as
+    ``open_remote``'s, each wait at most 30 s: the relay pauses and tries again itself)."""
+    return HubSpotRemote(
+        url,
+        token,
+        max_wait=30.0,
+        timeout=20.0,
+        unanswered="what it carried stays owed and is sent again (a uuid is never stored twice).",
+    )
 
 
 def open_remote(url: str, token: str, *, on_wait: Waiting | None = None) -> RemotePortal:

@@ -168,6 +168,16 @@ def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: 
     if as_json:
         echo_data(json.dumps([rejected_json(r) for r in found], indent=2))
         return
+    forwarded = opened.db.outbox.refused()
+    for entry in forwarded:
+        uuid = entry.body.get("uuid")
+        echo(f"remote refused  {entry.body.get('eventName')}  uuid {uuid}  [{entry.id}]")
+        echo(f"    {entry.refused}")
+    if forwarded:
+        echo(
+            f"{len(forwarded)} refused by the remote cbe serve --forward relays to "
+            "(`cbe rejections replay` sends them again)."
+        )
     if not found:
         echo("No rejected requests kept.")
         return
@@ -188,7 +198,13 @@ def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: 
 def rejections_replay(ctx: click.Context, db: Path | None) -> None:
     """Send every kept request again by the strict rules; what passes is stored and leaves
     the quarantine. Exits with status 1 if any still breaks a rule."""
-    report = services(ctx, create=False).rejections.replay()
+    opened = services(ctx, create=False)
+    with opened.db.transaction() as unit:
+        again = opened.db.outbox.requeue()
+        unit.commit()
+    if again:
+        echo(f"owed    {again} completion(s) the remote refused: cbe serve --forward sends them")
+    report = opened.rejections.replay()
     for request, stored in report.passed:
         echo(f"passed  [{request.id}] {stored} completion(s) stored")
     for request, violations in report.failed:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
-from cli.bootstrap import database_folder, warm_up
+from cli.bootstrap import database_folder, open_sender, warm_up
 from cli.options import db_option, read_only, services
 from cli.output import echo, fail, friendly_errors
 from core.ratelimit import RateLimits, parse_rate_limit
+from core.remote import TOKEN_ENV as REMOTE_TOKEN_ENV
+from core.remote import RemoteError
 from storage.database import PORTAL_FILE
 
 TOKEN_ENV = "CBE_ACCESS_TOKEN"
@@ -63,6 +65,21 @@ TOKEN_ENV = "CBE_ACCESS_TOKEN"
     "with Retry-After, as HubSpot's. Off by default: the X-HubSpot-RateLimit-* headers are "
     "always sent (counted against Free's limits), nothing is refused.",
 )
+@click.option(
+    "--forward",
+    "forward",
+    default=None,
+    metavar="URL",
+    help="Relay every completion accepted to a remote portal's send API (HubSpot is "
+    "https://api.hubapi.com; any `cbe serve` too), in batches, with its uuid, under the remote's "
+    "portal prefix: exactly once, across restarts and outages (GET /cbe/v1/forwarding).",
+)
+@click.option(
+    "--forward-token",
+    default=None,
+    metavar="TOKEN",
+    help=f"The remote portal's access token (default: ${REMOTE_TOKEN_ENV}). Never printed.",
+)
 @click.pass_context
 @friendly_errors
 def serve(
@@ -76,6 +93,8 @@ def serve(
     hosts: tuple[str, ...],
     strict: bool,
     rate_limit: str | None,
+    forward: str | None,
+    forward_token: str | None,
 ) -> None:
     """Serve HubSpot's events API and the JavaScript collector on this database.
 
@@ -93,10 +112,26 @@ def serve(
             raise click.BadParameter(str(error), param_hint="--rate-limit") from None
     if read_only(ctx):
         fail("cbe serve stores what it receives: it needs a writable database, not --read-only.")
+    forwarder = None
+    if forward is not None:
+        remote_token = forward_token or os.environ.get(REMOTE_TOKEN_ENV)
+        if not remote_token:
+            raise click.BadParameter(
+                f"the remote's access token: pass --forward-token or set ${REMOTE_TOKEN_ENV}.",
+                param_hint="--forward",
+            )
+        from core.forwarding import Forwarder
+
+        try:
+            sender = open_sender(forward, remote_token)
+        except RemoteError as error:
+            raise click.BadParameter(str(error), param_hint="--forward") from None
     from api.guards import OriginPolicy
     from api.server import serve as run_server  # FastAPI loads only for this command
 
     opened = services(ctx)
+    if forward is not None:
+        forwarder = Forwarder(opened.db, sender)
     access_token = token or os.environ.get(TOKEN_ENV) or opened.db.portal.access_token
     where = (
         "--token"
@@ -138,6 +173,13 @@ def serve(
                 "  note: requests may address this server by IP address or localhost; "
                 "for a host name, pass --public-url or --allow-host."
             )
+    if forwarder is not None:
+        counts = opened.db.outbox.counts()
+        echo(
+            f"  forwards to:   {sender.url} (token from "
+            f"{'--forward-token' if forward_token else '$' + REMOTE_TOKEN_ENV}); "
+            f"{counts.owed} owed, {counts.refused} refused (GET /cbe/v1/forwarding)"
+        )
     echo("Press Ctrl+C to stop.")
     run_server(
         opened,
@@ -150,4 +192,5 @@ def serve(
         strict=strict,
         rate_limit=limits,
         warm_up=lambda: warm_up(opened),
+        forwarder=forwarder,
     )

@@ -52,6 +52,7 @@ from core.models import (
     PropertyValue,
     Source,
 )
+from core.outbox import outbox_entry
 from core.ports import Database, RecordRepository
 from core.records import check_email, check_email_characters
 from core.rejections import RejectedRequest
@@ -419,6 +420,11 @@ class Ingestor:
         self._new_id = new_id
         self.listeners: list[Callable[[list[Completion]], None]] = []
         """Called with every stored batch, inside its transaction (workflows listen here)."""
+        self.forwarding = False
+        """Owe every stored completion to a remote portal (``cbe serve --forward``), in the
+        unit of work that stores it (core.forwarding)."""
+        self.forwarded: list[Callable[[], None]] = []
+        """Told after a unit that owed completions has ended (the forwarder wakes up)."""
 
     def send_batch(
         self,
@@ -516,6 +522,9 @@ class Ingestor:
                     refusal, conflict = list(error.violations), True
                 else:
                     unit.commit()
+        if self.forwarding and judged.result.stored and not refusal:
+            for wake in self.forwarded:
+                wake()
         kept = self._quarantine(_to_keep(request, judged, refusal, conflict), source, keep)
         if refusal:
             raise ValidationFailed(refusal, None if conflict else _one(kept))
@@ -635,6 +644,8 @@ class Ingestor:
         if not completions:
             return
         self._db.completions.append(completions)
+        if self.forwarding:  # not a listener: a completion stored must be owed, or neither
+            self._db.outbox.add([outbox_entry(c) for c in completions])
         for listener in self.listeners:
             try:
                 listener(completions)

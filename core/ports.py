@@ -29,6 +29,7 @@ from core.models import (
     ObjectType,
     Portal,
 )
+from core.outbox import OutboxRepository
 from core.rejections import RejectionRepository
 from core.workflow_models import Enrollment, Task, Workflow
 
@@ -331,6 +332,11 @@ class Database(Protocol):
 
     @property
     def rejections(self) -> RejectionRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        """What ``cbe serve --forward`` owes a remote portal (core.forwarding)."""
+        ...
 
     def transaction(self) -> AbstractContextManager[UnitOfWork]:
         """A unit of work: what is written inside is kept only when the unit is committed;

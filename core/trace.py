@@ -168,6 +168,8 @@ class Trace:
     stored: list[StoredSend] = field(default_factory=list)
     refused: list[KeptRequest] = field(default_factory=list)
     retries: list[KeptRequest] = field(default_factory=list)
+    forward_refusals: dict[str, str] = field(default_factory=dict)
+    """The remote's answer, by completion id, when ``cbe serve --forward`` was refused."""
 
     @property
     def found(self) -> bool:
@@ -180,6 +182,9 @@ class Trace:
             "completions": [s.to_json() for s in self.stored],
             "refused": [r.to_json() for r in self.refused],
             "retries": [r.to_json() for r in self.retries],
+            "forwardingRefused": [
+                {"id": key, "answer": answer} for key, answer in self.forward_refusals.items()
+            ],
             "summary": self.lines(),
         }
 
@@ -202,6 +207,11 @@ class Trace:
                 )
             else:
                 out.append("  Timeline: on no record's timeline.")
+            if c.id in self.forward_refusals:
+                out.append(
+                    f"  Forwarding: the remote refused it: {self.forward_refusals[c.id]} "
+                    "(kept; once the remote is fixed, POST /cbe/v1/forwarding/replay sends it)"
+                )
             for cut in c.cuts:
                 out.append(f"  Cut: {cut.property}: {cut.detail or cut.reason}")
             for name, values in c.unusable.items():
@@ -288,6 +298,9 @@ def trace(db: Database, key: str) -> Trace:
         if completion.object_id is not None:
             record = db.records.get(completion.object_type, completion.object_id)
         found.stored.append(StoredSend(completion, record, _matching(db, completion)))
+    if found.stored:
+        ids = {s.completion.id for s in found.stored}
+        found.forward_refusals = {e.id: e.refused or "" for e in db.outbox.refused() if e.id in ids}
     for request in reversed(db.rejections.list_all()):  # oldest first
         violations = _naming(request, key)
         if violations is None:

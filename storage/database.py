@@ -35,6 +35,7 @@ from storage.completions.damage import damage_message
 from storage.completions.store import CompletionStore
 from storage.locking import LOCK_FILE, DatabaseLock
 from storage.manifest import MANIFEST_FILE, DamagedDatabase
+from storage.outbox import TinyOutboxRepository
 from storage.rejections import REJECTIONS_FILE, RejectionStore
 from storage.schema import SCHEMA_VERSION, read_version, upgrade
 
@@ -387,6 +388,7 @@ class TinyDatabase:
             read_only=lock.refusal is not None,
         )
         self._rejections = RejectionStore(folder, lock, self._main)
+        self._outbox = TinyOutboxRepository(self._main, lock)
         self._unit: _Unit | None = None
         """The open unit of work (only the thread holding the lock can be in it)."""
 
@@ -436,6 +438,10 @@ class TinyDatabase:
     @property
     def rejections(self) -> RejectionStore:
         return self._rejections
+
+    @property
+    def outbox(self) -> TinyOutboxRepository:
+        return self._outbox
 
     @contextmanager
     def transaction(self) -> Iterator[_Unit]:

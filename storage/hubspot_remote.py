@@ -12,13 +12,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from core.remote import JSON, RemoteError, RemoteRefused, RemoteUnreachable, Waiting
 
 DEFINITIONS = "/events/v3/event-definitions"
+SEND = "/events/v3/send"
 MAX_WAIT = 60.0
 """The longest one wait for a rate limit; a remote asking for more is an error (HubSpot's daily
 limit resets at midnight: nothing to wait out in a command)."""
@@ -78,6 +79,7 @@ class HubSpotRemote:
         attempts: int = ATTEMPTS,
         timeout: float = 30.0,
         page_size: int = 100,
+        unanswered: str = "whether it was made, the next diff shows.",
     ) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.username or parsed.password or parsed.query or parsed.fragment:
@@ -98,6 +100,8 @@ class HubSpotRemote:
         self._attempts = attempts
         self._timeout = timeout
         self._page_size = page_size
+        self._unanswered = unanswered
+        """What a request left without an answer means, said after the reason."""
 
     def __repr__(self) -> str:  # never the token
         return f"HubSpotRemote({self.url!r})"
@@ -127,6 +131,14 @@ class HubSpotRemote:
 
     def delete_property(self, name: str, prop: str) -> None:
         self._request("DELETE", f"{_path(name)}/property/{_quote(prop)}")
+
+    # -- the send API (core.forwarding.RemoteSender) ---------------------------------------------
+
+    def send_batch(self, inputs: Sequence[JSON]) -> None:
+        self._request("POST", f"{SEND}/batch", {"inputs": list(inputs)})
+
+    def send_one(self, body: JSON) -> None:
+        self._request("POST", SEND, body)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -178,7 +190,7 @@ class HubSpotRemote:
             except (TimeoutError, urllib.error.URLError, OSError) as failure:
                 reason = getattr(failure, "reason", None) or failure
                 raise RemoteUnreachable(
-                    f"{where}: no answer ({reason}); whether it was made, the next diff shows."
+                    f"{where}: no answer ({reason}); {self._unanswered}"
                 ) from None
         raise RemoteRefused(
             f"{where}: still rate limited (429) after {self._attempts} tries.", 429, "RATE_LIMITS"

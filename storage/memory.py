@@ -18,6 +18,7 @@ from typing import Any
 from core.clock import to_epoch_millis
 from core.errors import Conflict
 from core.models import Association, Completion, CrmRecord, EventDefinition, ObjectType, Portal
+from core.outbox import OutboxCounts, OutboxEntry
 from core.ports import (
     CompletionSelection,
     Conversion,
@@ -51,6 +52,9 @@ class _State:
     rejections: list[RejectedRequest] = field(default_factory=list)
     """Oldest first."""
     bound: int = DEFAULT_BOUND
+    outbox: dict[str, OutboxEntry] = field(default_factory=dict)
+    """By completion id, oldest first."""
+    forwarded: int = 0
 
     def copy(self) -> _State:
         return replace(
@@ -64,6 +68,7 @@ class _State:
             enrollments=dict(self.enrollments),
             tasks=dict(self.tasks),
             rejections=list(self.rejections),
+            outbox=dict(self.outbox),
         )
 
 
@@ -485,6 +490,51 @@ class MemoryRejectionRepository:
             return gone
 
 
+class MemoryOutboxRepository:
+    def __init__(self, held: _Held) -> None:
+        self._held = held
+
+    def add(self, entries: Sequence[OutboxEntry]) -> None:
+        with self._held.lock:
+            outbox = self._held.state.outbox
+            for entry in entries:
+                outbox.setdefault(entry.id, entry)
+
+    def owed(self, limit: int) -> list[OutboxEntry]:
+        with self._held.lock:
+            return [e for e in self._held.state.outbox.values() if e.refused is None][:limit]
+
+    def settle(self, sent: Collection[str], refused: Mapping[str, str]) -> None:
+        with self._held.lock:
+            state = self._held.state
+            for key in sent:
+                if state.outbox.pop(key, None) is not None:
+                    state.forwarded += 1
+            for key, answer in refused.items():
+                if key in state.outbox:
+                    state.outbox[key] = replace(state.outbox[key], refused=answer)
+
+    def refused(self) -> list[OutboxEntry]:
+        with self._held.lock:
+            return [e for e in self._held.state.outbox.values() if e.refused is not None]
+
+    def requeue(self, ids: Collection[str] | None = None) -> int:
+        with self._held.lock:
+            outbox = self._held.state.outbox
+            again = [
+                k for k, e in outbox.items() if e.refused is not None and (ids is None or k in ids)
+            ]
+            for key in again:
+                outbox[key] = replace(outbox[key], refused=None)
+            return len(again)
+
+    def counts(self) -> OutboxCounts:
+        with self._held.lock:
+            state = self._held.state
+            refused = sum(1 for e in state.outbox.values() if e.refused is not None)
+            return OutboxCounts(len(state.outbox) - refused, state.forwarded, refused)
+
+
 class _Unit:
     """A unit of work on a memory database (core.ports.UnitOfWork)."""
 
@@ -509,6 +559,7 @@ class MemoryDatabase:
         self._completions = MemoryCompletionRepository(self._held)
         self._workflows = MemoryWorkflowRepository(self._held)
         self._rejections = MemoryRejectionRepository(self._held)
+        self._outbox = MemoryOutboxRepository(self._held)
 
     @property
     def portal(self) -> Portal:
@@ -541,6 +592,10 @@ class MemoryDatabase:
     @property
     def rejections(self) -> MemoryRejectionRepository:
         return self._rejections
+
+    @property
+    def outbox(self) -> MemoryOutboxRepository:
+        return self._outbox
 
     @contextmanager
     def transaction(self) -> Iterator[_Unit]:

@@ -92,12 +92,9 @@ class CbeApp(App[None]):
         events list puts its cursor back on it."""
 
     def on_mount(self) -> None:
-        portal = self.services.db.portal
-        self.sub_title = f"portal {portal.portal_id} · {self.services.db.name}"
-        # A read-only copy, or a damaged database before `cbe doctor`: reads only.
+        self.sub_title = self._sub_title()
         refusal: str | None = getattr(self.services.db, "refusal", None)
         if refusal is not None:
-            self.sub_title += " · read-only"
             self.notify(refusal, title="Read-only", severity="warning", timeout=30)
         # The other sections' screens (and what they import, such as the charts) load when
         # first visited: the app starts with only what its first screen needs.
@@ -109,9 +106,28 @@ class CbeApp(App[None]):
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self.advance_workflows)
 
+    def _sub_title(self) -> str:
+        """Portal, database, read-only, and where `cbe serve --forward` stands (once it
+        forwarded anything to a remote portal)."""
+        db = self.services.db
+        title = f"portal {db.portal.portal_id} · {db.name}"
+        # A read-only copy, or a damaged database before `cbe doctor`: reads only.
+        if getattr(db, "refusal", None) is not None:
+            title += " · read-only"
+        counts = db.outbox.counts()
+        if counts.owed or counts.sent or counts.refused:
+            title += f" · forwarded {counts.sent:,}, owed {counts.owed:,}"
+            if counts.refused:
+                title += f", refused {counts.refused:,}"
+        return title
+
     @work(thread=True, exclusive=True, group="workflow-clock")
     def advance_workflows(self) -> None:
-        """Maximum waits and delays expire by the clock, also while only the app is open."""
+        """Maximum waits and delays expire by the clock, also while only the app is open; the
+        header follows the relay of a `cbe serve --forward` on this database."""
+        title = self._sub_title()
+        if title != self.sub_title:
+            self.call_from_thread(setattr, self, "sub_title", title)
         if getattr(self.services.db, "refusal", None) is not None:
             return  # read-only: the process that can write advances them
         self.services.workflows.advance()

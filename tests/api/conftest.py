@@ -44,8 +44,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db: Path, *extra: str) -> Server:
-    port = free_port()
+def start_server(db: Path, *extra: str, port: int | None = None) -> Server:
+    """``cbe serve`` on ``db`` (on ``port``, else a free one), once it answers."""
+    port = port or free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CBE_ACCESS_TOKEN", None)
     process = subprocess.Popen(

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from core.outbox import OutboxRepository
 from core.rejections import RejectedRequest, ReplayReport
 from tui.formatting import escape, fill_sized
 from tui.screens.base import CbeScreen
@@ -61,14 +62,18 @@ class RejectionsScreen(CbeScreen):
     def reload(self) -> None:
         kept = self.services.rejections.list()
         bound = self.services.rejections.bound
-        self.app.call_from_thread(self._show, kept, bound)
+        forwarding = _forwarding(self.services.db.outbox)
+        self.app.call_from_thread(self._show, kept, bound, forwarding)
 
-    def _show(self, kept: list[RejectedRequest], bound: int) -> None:
+    def _show(self, kept: list[RejectedRequest], bound: int, forwarding: str = "") -> None:
         self.kept = kept
         self.query_one("#rejections-summary", Static).update(
-            f"{len(kept):,} kept, newest first (at most {bound:,}; the oldest go first). "
-            if kept
-            else "Nothing refused: every request so far passed the strict rules."
+            (
+                f"{len(kept):,} kept, newest first (at most {bound:,}; the oldest go first). "
+                if kept
+                else "Nothing refused: every request so far passed the strict rules."
+            )
+            + escape(forwarding)
         )
         rows = [
             (
@@ -160,6 +165,25 @@ class RejectionsScreen(CbeScreen):
 
     def action_back(self) -> None:
         self.dismiss()
+
+
+def _forwarding(outbox: OutboxRepository) -> str:
+    """Where `cbe serve --forward` stands, with the remote's last refusal; empty when nothing
+    was ever forwarded."""
+    counts = outbox.counts()
+    if not (counts.owed or counts.sent or counts.refused):
+        return ""
+    line = (
+        f"\nForwarding to the remote: {counts.sent:,} sent, {counts.owed:,} owed, "
+        f"{counts.refused:,} refused"
+    )
+    refused = outbox.refused()
+    if refused:
+        line += (
+            f" (last: {refused[-1].body.get('uuid')}: {refused[-1].refused}; "
+            "`cbe rejections replay` sends them again)"
+        )
+    return line + "."
 
 
 def _short(text: str, width: int = 48) -> str:
