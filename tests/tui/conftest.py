@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from cli.bootstrap import open_services
 from core.clock import FixedClock
@@ -32,8 +34,14 @@ def make_app(services: Services) -> CbeApp:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    """Let workers finish and the screen catch up (no sleeping)."""
-    await pilot.app.workers.wait_for_complete()
+    """Let workers finish and the screen catch up (no sleeping). A worker cancelled on the way
+    (an exclusive load replaced by a newer one) has ended too; any other error is raised."""
+    ended = await asyncio.gather(
+        *(worker.wait() for worker in pilot.app.workers), return_exceptions=True
+    )
+    for outcome in ended:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, WorkerCancelled):
+            raise outcome
     await pilot.pause()
 
 
