@@ -172,7 +172,7 @@ def test_a_batch_that_fails_half_written_is_written_whole_by_the_next_run(make: 
         if next(calls) == 2:
             raise OSError("the disk went away")
 
-    destination.completions.append = failing_append  # type: ignore[method-assign]
+    destination.completions.append = failing_append
     with pytest.raises(OSError):
         copy_portal(source, destination, batch=50)
     del destination.completions.append
