@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.bootstrap import open_services
+from cli.copy import shown
 from cli.main import main
 from core.copying import COMPLETIONS, portal_counts
 from core.models import CrmRecord, ObjectType
@@ -215,3 +216,9 @@ def test_a_copy_onto_itself_or_from_nowhere_is_refused(
     assert nowhere.exit_code == 1
     assert "There is no cbe database at" in nowhere.output
     assert not (tmp_path / "b").exists()
+
+
+def test_a_database_url_is_shown_without_its_password() -> None:
+    assert shown("postgresql://cbe:secret@db:5432/cbe") == "postgresql://cbe:***@db:5432/cbe"
+    assert shown("postgresql://cbe@db/cbe") == "postgresql://cbe@db/cbe"
+    assert shown("/data/cbe") == "/data/cbe"
