@@ -65,6 +65,11 @@ class DefinitionRepository(Protocol):
         """Names of deleted definitions."""
         ...
 
+    def deleted_ids(self) -> dict[str, str]:
+        """Each deleted definition's name with the id it had (what :meth:`next_id` never
+        hands out again), in the order they were deleted: what a copy of the portal keeps."""
+        ...
+
 
 @dataclass(frozen=True)
 class CompletionSelection:
@@ -236,6 +241,11 @@ class RecordRepository(Protocol):
         """Associations from or to a record, as seen from that record."""
         ...
 
+    def all_associations(self) -> list[Association]:
+        """Every association once, as it was made (from the record it was made from), oldest
+        first: what a copy of the portal reads."""
+        ...
+
 
 class WorkflowRepository(Protocol):
     """Workflows, their enrollments and the tasks they created."""
@@ -265,6 +275,10 @@ class WorkflowRepository(Protocol):
         ...
 
     def tasks_for(self, object_type: ObjectType, object_id: str) -> list[Task]: ...
+
+    def all_tasks(self) -> list[Task]:
+        """Every task, of every record, oldest first: what a copy of the portal reads."""
+        ...
 
 
 class Preferences(Protocol):

@@ -129,6 +129,11 @@ class TinyDefinitionRepository:
         with self._lock.reading():
             return {d["name"] for d in _table(self._storage, DELETED_DEFINITIONS)}
 
+    def deleted_ids(self) -> dict[str, str]:
+        with self._lock.reading():
+            docs = sorted(_table(self._storage, DELETED_DEFINITIONS), key=lambda d: d.doc_id)
+        return {d["name"]: str(d["id"]) for d in docs}
+
 
 class TinyRecordRepository:
     """Contacts, companies, deals and tickets in ``cbe.json``, one table each, id = document id."""
@@ -226,6 +231,11 @@ class TinyRecordRepository:
                 found.append(Association.model_validate(self._flip(doc)))
         return found
 
+    def all_associations(self) -> list[Association]:
+        with self._lock.reading():
+            docs = sorted(_table(self._storage, ASSOCIATIONS), key=lambda d: d.doc_id)
+        return [Association.model_validate(d) for d in docs]
+
 
 WORKFLOWS = "workflows"
 ENROLLMENTS = "enrollments"
@@ -319,6 +329,11 @@ class TinyWorkflowRepository:
             for d in docs
             if d["objectType"] == object_type and d["objectId"] == object_id
         ]
+
+    def all_tasks(self) -> list[Task]:
+        with self._lock.reading():
+            docs = sorted(_table(self._storage, TASKS), key=lambda d: d.doc_id)
+        return [Task.model_validate(d) for d in docs]
 
 
 class _Unit:

@@ -124,6 +124,10 @@ class MemoryDefinitionRepository:
         with self._held.lock:
             return set(self._held.state.deleted)
 
+    def deleted_ids(self) -> dict[str, str]:
+        with self._held.lock:
+            return dict(self._held.state.deleted)
+
 
 class MemoryRecordRepository:
     def __init__(self, held: _Held) -> None:
@@ -182,6 +186,10 @@ class MemoryRecordRepository:
             elif association.to_type is object_type and association.to_id == record_id:
                 found.append(_flip(association))
         return found
+
+    def all_associations(self) -> list[Association]:
+        with self._held.lock:
+            return list(self._held.state.associations)
 
 
 def _flip(association: Association) -> Association:
@@ -442,6 +450,10 @@ class MemoryWorkflowRepository:
         with self._held.lock:
             found = list(self._held.state.tasks.values())
         return [t for t in found if t.object_type is object_type and t.object_id == object_id]
+
+    def all_tasks(self) -> list[Task]:
+        with self._held.lock:
+            return list(self._held.state.tasks.values())
 
 
 class MemoryRejectionRepository:
