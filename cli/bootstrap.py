@@ -16,12 +16,13 @@ from core.clock import Clock, SystemClock
 from core.forwarding import RemoteSender
 from core.ingestion import IdFactory
 from core.models import Portal
-from core.ports import MemoryPreferences, Preferences
+from core.ports import Database, MemoryPreferences, Preferences
 from core.remote import RemotePortal, Waiting
 from core.services import Services, random_id
 from storage.database import TinyDatabase, open_database
 from storage.hubspot_remote import HubSpotRemote
 from storage.memory import MemoryDatabase
+from storage.postgres import is_postgres_url, open_postgres
 from storage.preferences import JsonPreferences, default_preferences_path
 
 DB_ENV = "CBE_DB"
@@ -46,7 +47,7 @@ def demo_database_path() -> Path:
 
 
 def open_services(
-    folder: str | os.PathLike[str],
+    target: str | os.PathLike[str],
     *,
     clock: Clock | None = None,
     new_id: IdFactory | None = None,
@@ -56,13 +57,25 @@ def open_services(
     read_only: bool | None = False,
     allow_damage: bool = False,
 ) -> Services:
-    """Open (or create) the database in ``folder`` and build cbe's services on it.
+    """Open (or create) the database ``target`` and build cbe's services on it: a PostgreSQL
+    database when ``target`` is a ``postgresql://`` (or ``postgres://``) URL, else the folder
+    of an embedded one.
 
     Preferences default to the user's own file (see storage.preferences).
     """
     clock = clock or SystemClock()
-    database: TinyDatabase = open_database(
-        folder,
+    database: Database
+    if is_postgres_url(target):
+        assert isinstance(target, str)
+        database = open_postgres(target, create=create, portal_id=portal_id, clock=clock)
+        return Services(
+            db=database,
+            clock=clock,
+            new_id=new_id or random_id,
+            preferences=preferences or JsonPreferences(default_preferences_path()),
+        )
+    database = open_database(
+        target,
         create=create,
         portal_id=portal_id,
         clock=clock,
