@@ -27,8 +27,6 @@ def services_on(adapter: str, folder: Path, clock: Clock, portal_id: int) -> Ser
     if adapter == "memory":
         return memory_services(portal_id=portal_id, clock=clock, new_id=new_id)
     if adapter == "postgres":
-        return open_services(
-            fresh_database_url(), clock=clock, new_id=new_id, portal_id=portal_id
-        )
+        return open_services(fresh_database_url(), clock=clock, new_id=new_id, portal_id=portal_id)
     assert adapter == "tiny", adapter
     return open_services(folder, clock=clock, new_id=new_id, portal_id=portal_id)

@@ -9,12 +9,20 @@ one machine (issue 17). One PostgreSQL database holds one portal.
 - ``urls``: telling a URL from a folder, and showing one without its password.
 """
 
-from storage.postgres.database import NotACbeDatabase, PostgresDatabase, open_postgres
+from storage.postgres.database import (
+    NotACbeDatabase,
+    PostgresDatabase,
+    erase_cbe,
+    holds_cbe,
+    open_postgres,
+)
 from storage.postgres.urls import is_postgres_url, shown_url
 
 __all__ = [
     "NotACbeDatabase",
     "PostgresDatabase",
+    "erase_cbe",
+    "holds_cbe",
     "is_postgres_url",
     "open_postgres",
     "shown_url",

@@ -28,9 +28,7 @@ from storage.postgres.schema import ensure_month, month_start, partition_name
 PAGES = (100, 1000, 5000)
 """Rows fetched per query as a scan goes on: a timeline's first page is small."""
 
-_COLUMNS = (
-    "id, uuid, event_name, object_type, object_id, utk, tag, occurred_at, received_at, doc"
-)
+_COLUMNS = "id, uuid, event_name, object_type, object_id, utk, tag, occurred_at, received_at, doc"
 
 
 def _millis(moment: datetime) -> datetime:
@@ -182,7 +180,7 @@ class PostgresCompletionRepository:
         beyond = "<" if selection.newest_first else ">"
         start = selection.start_after
         cursor = None if start is None else (_millis(start[0]), start[1])
-        for page, size in enumerate(_page_sizes()):
+        for size in _page_sizes():
             conditions = list(where)
             values = list(args)
             if cursor is not None:
@@ -194,13 +192,12 @@ class PostgresCompletionRepository:
                 + f" ORDER BY occurred_at {order}, id {order} LIMIT {size}"
             )
             with self._c.connection() as conn:
-                rows = conn.execute(query, values).fetchall()  # type: ignore[call-overload]
+                rows = conn.execute(query, values).fetchall()
             for event_name, object_id, doc, _, _ in rows:
                 yield completion_of(event_name, object_id, doc)
             if len(rows) < size:
                 return
             cursor = (rows[-1][3], rows[-1][4])
-            del page
 
     # -- counting -------------------------------------------------------------------------
 

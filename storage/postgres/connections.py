@@ -22,6 +22,7 @@ definition in two processes at the same moment: the later save wins.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,10 +118,8 @@ class Connections:
             yield _Unit(self, state, outermost=True)
         finally:
             self._local.unit = None
-            try:
+            with contextlib.suppress(psycopg.Error):  # a broken one: the pool drops it
                 conn.rollback()  # what was not committed
-            except psycopg.Error:
-                pass  # a broken connection: the pool drops it
             self.pool.putconn(conn)
 
     @contextmanager

@@ -32,6 +32,7 @@ from storage.postgres.repositories import (
 )
 from storage.postgres.schema import (
     SCHEMA_VERSION,
+    TABLES,
     foreign_tables,
     installed_version,
     migrate,
@@ -162,9 +163,7 @@ def open_postgres(
     return database
 
 
-def _prepare(
-    conn: Conn, shown: str, create: bool, portal_id: int | None, clock: Clock
-) -> Portal:
+def _prepare(conn: Conn, shown: str, create: bool, portal_id: int | None, clock: Clock) -> Portal:
     """The schema made or upgraded and the portal read or made, in the caller's transaction."""
     found = installed_version(conn)
     if found is None:
@@ -198,3 +197,24 @@ def _prepare(
     )
     _write_portal(conn, portal)
     return portal
+
+
+def holds_cbe(url: str) -> bool:
+    """Whether the database at ``url`` holds a cbe schema."""
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            return installed_version(conn) is not None
+    except psycopg.OperationalError as error:
+        raise StorageUnavailable(
+            f"cbe cannot reach the database at {shown_url(url)}: {error}"
+        ) from error
+
+
+def erase_cbe(url: str) -> None:
+    """Drop every table of cbe's from the database at ``url`` (``cbe demo --replace``); what
+    else the database holds is left alone."""
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        take_lock(conn)
+        if installed_version(conn) is None:
+            return
+        conn.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")

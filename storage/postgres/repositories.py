@@ -130,7 +130,7 @@ class PostgresRecordRepository:
         )
         for locking in (False, True):
             with self._c.connection(locking=locking) as conn:
-                row = conn.execute(query, [value]).fetchone()  # type: ignore[arg-type]
+                row = conn.execute(query, [value]).fetchone()
             if row is not None:
                 return CrmRecord.model_validate(row[0])
             if self._c.unit() is None:
@@ -271,7 +271,7 @@ class PostgresWorkflowRepository:
         # asks on every send, goes on without the lock).
         for locking in (False, True):
             with self._c.connection(locking=locking) as conn:
-                rows = conn.execute(query, [workflow_id, workflow_id]).fetchall()  # type: ignore[arg-type]
+                rows = conn.execute(query, [workflow_id, workflow_id]).fetchall()
             if not rows or self._c.locked or self._c.unit() is None:
                 break
         return [Enrollment.model_validate(r[0]) for r in rows]

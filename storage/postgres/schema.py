@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
+from storage.postgres.connections import Conn
+
 SCHEMA_VERSION = 1
 
 MIGRATIONS: dict[int, str] = {
@@ -155,11 +157,26 @@ CREATE TABLE outbox (
 """Each schema version's DDL, applied in order, each in the transaction that records it."""
 
 
-class SchemaMismatch(Exception):
-    """The database's schema is not one this cbe can use (newer, or not cbe's)."""
+TABLES = (
+    "portal",
+    "settings",
+    "definitions",
+    "deleted_definitions",
+    "records",
+    "associations",
+    "completions",
+    "completion_uuids",
+    "workflows",
+    "enrollments",
+    "tasks",
+    "rejections",
+    "outbox",
+    "cbe_schema",
+)
+"""Every table cbe makes (the partitions of ``completions`` go with it)."""
 
 
-def installed_version(conn: psycopg.Connection[tuple[object, ...]]) -> int | None:
+def installed_version(conn: Conn) -> int | None:
     """The schema version recorded in the database; None when it holds no cbe schema."""
     found = conn.execute("SELECT to_regclass('cbe_schema') IS NOT NULL").fetchone()
     if not found or not found[0]:
@@ -168,7 +185,7 @@ def installed_version(conn: psycopg.Connection[tuple[object, ...]]) -> int | Non
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def foreign_tables(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
+def foreign_tables(conn: Conn) -> list[str]:
     """Tables of the database's own schemas, which a database never given to cbe may hold."""
     rows = conn.execute(
         "SELECT table_schema || '.' || table_name FROM information_schema.tables"
@@ -178,7 +195,7 @@ def foreign_tables(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def migrate(conn: psycopg.Connection[tuple[object, ...]], found: int | None) -> None:
+def migrate(conn: Conn, found: int | None) -> None:
     """Bring the schema from version ``found`` (None: none yet) to :data:`SCHEMA_VERSION`, in
     the caller's transaction (which holds the database's lock)."""
     if found is None:
@@ -189,7 +206,7 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], found: int | None) -> 
         )
         found = 0
     for version in range(found + 1, SCHEMA_VERSION + 1):
-        conn.execute(MIGRATIONS[version])  # type: ignore[arg-type]  # our own constant text
+        conn.execute(MIGRATIONS[version])  # our own constant text
         conn.execute("INSERT INTO cbe_schema (version) VALUES (%s)", [version])
 
 
@@ -208,7 +225,7 @@ def partition_name(start: datetime) -> str:
     return f"completions_{start.year:04d}_{start.month:02d}"
 
 
-def existing_months(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:
+def existing_months(conn: Conn) -> set[str]:
     """The names of the monthly partitions that exist."""
     rows = conn.execute(
         "SELECT c.relname FROM pg_inherits i"
@@ -218,7 +235,7 @@ def existing_months(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-def ensure_month(conn: psycopg.Connection[tuple[object, ...]], start: datetime) -> bool:
+def ensure_month(conn: Conn, start: datetime) -> bool:
     """Make the partition of the month beginning at ``start``, on ``conn`` in autocommit (a
     transaction of its own), unless the default partition holds rows of that month; True when
     the month has its own partition after this. Waits at most a second for the table's lock."""
