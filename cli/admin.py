@@ -134,7 +134,9 @@ def doctor(ctx: click.Context, db: Path | None, repair: bool) -> None:
 
     Exit status: 0 healthy or repaired, 1 damage found (or some not repairable).
     """
-    path = folder_only(ctx, "cbe doctor checks the files of").expanduser().resolve()
+    path = (
+        folder_only(ctx, "cbe doctor checks the files of a database folder").expanduser().resolve()
+    )
     if not path.is_dir() or not any((path / name).exists() for name in (PORTAL_FILE, *DATA_FILES)):
         fail(f"There is no cbe database at {path}.")
     report = run_doctor(path, repair=repair, progress=lambda text: echo(text, err=True))

@@ -120,8 +120,8 @@ def folder_only(ctx: click.Context, what: str) -> Path:
     target = database_path(ctx)
     if not isinstance(target, Path):
         fail(
-            f"{what} only a database folder; {shown_url(target)} is a PostgreSQL database, "
-            "which PostgreSQL itself looks after (its own checks, backups and replicas)."
+            f"{what}; {shown_url(target)} is a PostgreSQL database, which PostgreSQL "
+            "itself looks after (its own checks, backups and replicas)."
         )
     return target
 

@@ -27,7 +27,7 @@ class Server:
     url: str
     token: str
     portal_id: int
-    db: Path
+    db: Path | str
     process: subprocess.Popen[str]
 
     def client(self, token: str | None = None) -> httpx.Client:
@@ -44,8 +44,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db: Path, *extra: str, port: int | None = None) -> Server:
-    """``cbe serve`` on ``db`` (on ``port``, else a free one), once it answers."""
+def start_server(db: Path | str, *extra: str, port: int | None = None) -> Server:
+    """``cbe serve`` on ``db`` (a folder or a PostgreSQL URL; on ``port``, else a free one),
+    once it answers."""
     port = port or free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CBE_ACCESS_TOKEN", None)
