@@ -17,7 +17,7 @@ from core.demo import DemoSpec
 from core.portal import PortalService
 from storage.database import DATA_FILES, PORTAL_FILE
 from storage.doctor import doctor as run_doctor
-from storage.postgres import PostgresDatabase
+from storage.postgres import PostgresDatabase, shown_url
 
 
 @click.command()
@@ -58,7 +58,8 @@ def demo(
     spec = DemoSpec(seed=seed, contacts=contacts, completions=completions, days=days)
     summary = build_demo_database(path, spec, now, replace=replace)
     echo(
-        f"Demo database at {path}: {summary.definitions} events, {summary.contacts} contacts, "
+        f"Demo database at {shown_url(path) if isinstance(path, str) else path}: "
+        f"{summary.definitions} events, {summary.contacts} contacts, "
         f"{summary.companies} companies, {summary.deals} deals, {summary.tickets} tickets, "
         f"{summary.completions} completions."
     )
