@@ -280,7 +280,23 @@ class PostgresCompletionRepository:
         occurred_before: datetime,
         touch_properties: Collection[str],
     ) -> list[Conversion] | None:
-        return None  # core reads the completions (see the adapter's notes)
+        names = sorted(set(touch_properties))
+        with self._c.connection() as conn:
+            rows = conn.execute(
+                _CONVERSIONS,
+                [event_name, _millis(occurred_after), _millis(occurred_before), names],
+            ).fetchall()
+        touches: dict[tuple[str, str], list[Completion | None]] = {}
+        for kind, object_id, first, last, touch_event, touch_object_id, doc in rows:
+            found = touches.setdefault((kind, object_id), [None, None])
+            if doc is None:
+                continue
+            touch = completion_of(touch_event, touch_object_id, doc)
+            if first:
+                found[0] = touch
+            if last:
+                found[1] = touch
+        return [Conversion(first_touch=f, last_touch=t) for f, t in touches.values()]
 
     # -- rewrites (plain UPDATE and DELETE, under the lock) -------------------------------
 
@@ -329,6 +345,47 @@ class PostgresCompletionRepository:
                 mapping,
             )
         return changed.rowcount
+
+
+_TRUTHY = """CASE json_typeof(p.value)
+    WHEN 'null' THEN false
+    WHEN 'boolean' THEN p.value::text = 'true'
+    WHEN 'number' THEN p.value::text::numeric <> 0
+    WHEN 'string' THEN p.value::text <> '""'
+    WHEN 'array' THEN json_array_length(p.value) > 0
+    ELSE p.value::text !~ '^\\{\\s*\\}$'
+END"""
+"""Whether a sent value is a touch: true as Python holds the JSON value (not null, false, 0,
+an empty string, list or object), as the other stores decide it."""
+
+_CONVERSIONS = f"""
+WITH converted AS (
+    SELECT DISTINCT ON (object_type, object_id) object_type, object_id, occurred_at, id
+    FROM completions
+    WHERE event_name = %s AND occurred_at >= %s AND occurred_at < %s AND object_id IS NOT NULL
+    ORDER BY object_type, object_id, occurred_at, id
+), touches AS (
+    SELECT c.object_type, c.object_id, c.event_name, c.doc,
+        row_number() OVER (PARTITION BY c.object_type, c.object_id
+                           ORDER BY c.occurred_at, c.id) AS from_first,
+        row_number() OVER (PARTITION BY c.object_type, c.object_id
+                           ORDER BY c.occurred_at DESC, c.id DESC) AS from_last
+    FROM converted v JOIN completions c
+        ON c.object_type = v.object_type AND c.object_id = v.object_id
+        AND (c.occurred_at, c.id) <= (v.occurred_at, v.id)
+    WHERE EXISTS (
+        SELECT 1 FROM json_each(c.doc -> 'properties') p
+        WHERE p.key = ANY(%s::text[]) AND {_TRUTHY}
+    )
+)
+SELECT v.object_type, v.object_id, t.from_first = 1, t.from_last = 1,
+    t.event_name, t.object_id, t.doc
+FROM converted v LEFT JOIN touches t
+    ON t.object_type = v.object_type AND t.object_id = v.object_id
+    AND (t.from_first = 1 OR t.from_last = 1)
+"""
+"""Each record's first completion of the event in the period, and its first and last touch
+up to it (itself included): one row per record without touches, one or two with."""
 
 
 def _page_sizes() -> Iterator[int]:
