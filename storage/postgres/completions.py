@@ -66,8 +66,8 @@ class PostgresCompletionRepository:
             conn.autocommit = True
             try:
                 for start in sorted(wanted):
-                    ensure_month(conn, start)  # made, or the default keeps the month
-                    self._months.add(partition_name(start))
+                    if ensure_month(conn, start) is not None:  # else: asked again next time
+                        self._months.add(partition_name(start))
             finally:
                 conn.autocommit = False
 

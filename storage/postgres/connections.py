@@ -128,18 +128,18 @@ class Connections:
         transaction is a unit of its own, committed when the block ends without an error.
         ``locking``: hold the database's lock (to the end of the unit)."""
         state = self.unit()
-        if state is not None:
-            if locking and not state.locked:
-                take_lock(state.conn)
-                state.locked = True
-            yield state.conn
-            return
         try:
+            if state is not None:
+                if locking and not state.locked:
+                    take_lock(state.conn)
+                    state.locked = True
+                yield state.conn
+                return
             with self.pool.connection() as conn:
                 if locking:
                     take_lock(conn)
                 yield conn
-        except psycopg.OperationalError as error:
+        except psycopg.OperationalError as error:  # the server gone, a full disk, a timeout
             raise StorageUnavailable(f"The database did not answer: {error}") from error
 
     def lock(self) -> None:

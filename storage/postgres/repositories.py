@@ -133,7 +133,7 @@ class PostgresRecordRepository:
                 row = conn.execute(query, [value]).fetchone()
             if row is not None:
                 return CrmRecord.model_validate(row[0])
-            if self._c.unit() is None:
+            if self._c.unit() is None or self._c.locked:
                 return None
         return None
 

@@ -11,7 +11,7 @@ detached and archived whole. Partitions come two ways (see :func:`ensure_months`
 * a DEFAULT partition, made with the table, takes any completion whose month has no partition
   of its own, so an insert never waits for DDL and never fails for want of a partition;
 * monthly partitions are made on demand, in a short transaction of their own on another
-  connection with a lock timeout: ``CREATE TABLE ... PARTITION OF`` locks the parent table,
+  connection with a short lock timeout: ``CREATE TABLE ... PARTITION OF`` locks the parent table,
   and a unit of work that holds a lock on it (it read completions) must not be kept waiting
   (nor keep the DDL waiting for itself). When the lock is not granted in time, or the default
   partition already holds rows of that month, the month stays in the default partition:
@@ -235,15 +235,16 @@ def existing_months(conn: Conn) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-def ensure_month(conn: Conn, start: datetime) -> bool:
+def ensure_month(conn: Conn, start: datetime) -> bool | None:
     """Make the partition of the month beginning at ``start``, on ``conn`` in autocommit (a
-    transaction of its own), unless the default partition holds rows of that month; True when
-    the month has its own partition after this. Waits at most a second for the table's lock."""
+    transaction of its own), unless the default partition holds rows of that month. True: the
+    month has its own partition; False: the default partition keeps the month; None: the
+    table's lock was not granted within a fifth of a second (try again later)."""
     name = partition_name(start)
     end = _next_month(start)
     try:
         with conn.transaction():
-            conn.execute("SET LOCAL lock_timeout = '1s'")
+            conn.execute("SET LOCAL lock_timeout = '200ms'")
             exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
             if exists and exists[0]:
                 return True
@@ -260,8 +261,8 @@ def ensure_month(conn: Conn, start: datetime) -> bool:
                     " FOR VALUES FROM ({}) TO ({})"
                 ).format(sql.Identifier(name), sql.Literal(start), sql.Literal(end))
             )
-    except (psycopg.errors.LockNotAvailable, psycopg.errors.DuplicateTable):
-        return False  # another process made it, or holds the table: the default takes it
-    except psycopg.errors.UniqueViolation:  # two processes made it at once (pg_type)
-        return False
+    except psycopg.errors.LockNotAvailable:
+        return None  # the table is busy: the default partition takes the rows meanwhile
+    except (psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):
+        return True  # another process made it at the same moment
     return True

@@ -1,0 +1,142 @@
+"""What only the PostgreSQL adapter has: its schema and versions, monthly partitions, plain
+ingest that needs no lock, and URLs shown without passwords. (What every adapter does is in
+tests/contract.)"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from core.errors import Conflict
+from core.ports import CompletionSelection
+from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
+from tests.conftest import NOW, PORTAL_ID
+from tests.contract.conftest import completion
+from tests.postgres import fresh_database_url
+
+
+@pytest.fixture
+def url() -> str:
+    return fresh_database_url()
+
+
+@pytest.fixture
+def db(url: str) -> Iterator[PostgresDatabase]:
+    opened = open_postgres(url, portal_id=PORTAL_ID)
+    yield opened
+    opened.close()
+
+
+def _one(url: str, query: str) -> object:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return row[0]
+
+
+def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
+    with psycopg.connect(url) as conn:  # as a fresh database is: nothing of cbe's yet
+        conn.execute("DROP TABLE cbe_schema, portal, completions CASCADE")
+        conn.execute("DROP TABLE settings, definitions, deleted_definitions, records CASCADE")
+        conn.execute("DROP TABLE associations, completion_uuids, workflows CASCADE")
+        conn.execute("DROP TABLE enrollments, tasks, rejections, outbox CASCADE")
+    opened = open_postgres(url, portal_id=PORTAL_ID)
+    opened.close()
+    assert _one(url, "SELECT max(version) FROM cbe_schema") == 1
+    assert _one(url, "SELECT count(*) FROM portal") == 1
+    again = open_postgres(url)
+    try:
+        assert again.portal.portal_id == PORTAL_ID
+    finally:
+        again.close()
+
+
+def test_a_newer_schema_is_refused_with_both_versions(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO cbe_schema (version) VALUES (99)")
+    with pytest.raises(NotACbeDatabase, match="schema version 99; this cbe knows versions up to 1"):
+        open_postgres(url)
+
+
+def test_completions_go_to_their_months_partition_and_read_back_in_order(
+    db: PostgresDatabase, url: str
+) -> None:
+    far = completion(1, minutes=-60 * 24 * 400)  # thirteen months back: a month made on demand
+    db.completions.append([completion(2), far, completion(3)])
+    partitions = _one(
+        url,
+        "SELECT string_agg(c.relname || '=' || (SELECT count(*) FROM completions t"
+        " WHERE t.tableoid = c.oid), ',' ORDER BY c.relname)"
+        " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'completions'::regclass",
+    )
+    assert isinstance(partitions, str)
+    assert "completions_2025_09=1" in partitions
+    assert f"completions_{NOW.year}_{NOW.month:02d}=2" in partitions
+    assert "completions_default=0" in partitions
+    found = [c.id for c in db.completions.scan(CompletionSelection(newest_first=False))]
+    assert found == ["c1", "c2", "c3"]
+
+
+def test_a_month_the_default_partition_holds_stays_there(db: PostgresDatabase, url: str) -> None:
+    old = datetime(2020, 1, 15, tzinfo=UTC)
+    with psycopg.connect(url) as conn:  # as another process left it while the table was busy
+        conn.execute(
+            "INSERT INTO completions_default (id, uuid, event_name, object_type, occurred_at,"
+            " received_at, doc) VALUES ('x', 'x', 'e', 'CONTACT', %s, %s, '{}')",
+            [old, old],
+        )
+    minutes = int((old - NOW).total_seconds() // 60) + 1
+    db.completions.append([completion(1, minutes=minutes)])
+    assert _one(url, "SELECT count(*) FROM completions_default") == 2
+    assert _one(url, "SELECT to_regclass('completions_2020_01') IS NULL") is True
+
+
+def test_plain_ingest_in_two_units_needs_no_lock(db: PostgresDatabase) -> None:
+    """One unit has stored a completion and not committed; another stores and commits its own
+    meanwhile (it would wait for the first were the database's lock taken)."""
+    with db.transaction() as unit:
+        db.completions.append([completion(1, uuid="first")])
+        done: list[str] = []
+
+        def other() -> None:
+            with db.transaction() as theirs:
+                db.completions.append([completion(2, uuid="second")])
+                theirs.commit()
+            done.append("committed")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        assert done == ["committed"]
+        unit.commit()
+    stored = [c.uuid for c in db.completions.scan(CompletionSelection(newest_first=False))]
+    assert stored == ["first", "second"]
+
+
+def test_a_uuid_taken_by_another_process_is_refused_by_the_database(
+    db: PostgresDatabase, url: str
+) -> None:
+    other = open_postgres(url)
+    try:
+        other.completions.append([completion(1, uuid="once")])
+        assert db.completions.existing_uuids({("pe12345678_viewed", "once")}) == {
+            ("pe12345678_viewed", "once")
+        }
+        with pytest.raises(Conflict):
+            db.completions.append([completion(2, uuid="once")])
+    finally:
+        other.close()
+    assert [c.id for c in db.completions.scan(CompletionSelection())] == ["c1"]
+
+
+def test_a_url_is_shown_without_its_password() -> None:
+    assert (
+        shown_url("postgresql://ann:s3cret@db.example.com:5433/cbe?sslmode=require&password=x")
+        == "postgresql://ann:***@db.example.com:5433/cbe?sslmode=require"
+    )
+    assert shown_url("postgres://ann@localhost/cbe") == "postgres://ann@localhost/cbe"
