@@ -54,6 +54,10 @@ class UnitState:
     locked: bool = False
     portal: Portal | None = None
     """A new portal written in the unit, the database's once it commits."""
+    records_version: int | None = None
+    """The version of the records (table ``changes``) this unit reads them at, once read."""
+    records_written: bool = False
+    """Whether the unit wrote records (then it reads them from the table, never a cache)."""
 
 
 class _Unit:
@@ -75,6 +79,8 @@ class _Unit:
                 f"The database did not keep this change ({error}); nothing of it was stored."
             ) from error
         state.locked = False  # a transaction-level lock ends with its transaction
+        state.records_version = None  # what follows is read afresh
+        state.records_written = False
         if state.portal is not None:
             self._connections.committed_portal(state.portal)
             state.portal = None

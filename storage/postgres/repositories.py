@@ -3,6 +3,7 @@ with the columns it is found by. Ids are numbers kept as text, ordered as number
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
@@ -101,11 +102,53 @@ def _record_columns(record: CrmRecord) -> list[Any]:
     ]
 
 
+CACHED_RECORDS = 100_000
+"""Records a process keeps at most in its cache (see :class:`PostgresRecordRepository`)."""
+
+
 class PostgresRecordRepository:
+    """CRM records, and a cache of records read by id for units of work.
+
+    A batch of sends names up to 500 records, each read by id: one query each was most of
+    what a batch cost. Every write of records raises their version (table ``changes``, in the
+    writer's transaction); a unit reads the version once, and reads a record from the cache
+    when it was cached at that same version (so nothing any process committed since is
+    missed). A unit that wrote records or holds the database's lock reads the table itself,
+    so that it sees its own writes and, deciding under the lock, the newest of everyone's.
+    """
+
     def __init__(self, connections: Connections) -> None:
         self._c = connections
+        self._cache: dict[tuple[str, str], CrmRecord | None] = {}
+        self._cached_at: int | None = None
+        self._cache_lock = threading.Lock()
 
     def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
+        state = self._c.unit()
+        if state is None or state.records_written or state.locked:
+            return self._read(object_type, record_id)
+        if state.records_version is None:
+            with self._c.connection() as conn:
+                row = conn.execute("SELECT version FROM changes WHERE what = 'records'")
+                found = row.fetchone()
+            state.records_version = int(found[0]) if found else -1
+        version = state.records_version
+        key = (object_type.value, record_id)
+        with self._cache_lock:
+            if self._cached_at != version:
+                self._cache.clear()
+                self._cached_at = version
+            elif key in self._cache:
+                return self._cache[key]
+        record = self._read(object_type, record_id)  # at least as new as ``version``
+        with self._cache_lock:
+            if self._cached_at == version:
+                if len(self._cache) >= CACHED_RECORDS:
+                    self._cache.clear()
+                self._cache[key] = record
+        return record
+
+    def _read(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
         with self._c.connection() as conn:
             row = conn.execute(
                 "SELECT doc FROM records WHERE object_type = %s AND id = %s",
@@ -156,6 +199,9 @@ class PostgresRecordRepository:
         self.replace(record)
 
     def replace(self, record: CrmRecord) -> None:
+        state = self._c.unit()
+        if state is not None:
+            state.records_written = True
         with self._c.connection(locking=True) as conn:
             conn.execute(
                 "INSERT INTO records (object_type, id, email, utk, archived, doc)"
@@ -164,6 +210,7 @@ class PostgresRecordRepository:
                 " utk = excluded.utk, archived = excluded.archived, doc = excluded.doc",
                 _record_columns(record),
             )
+            conn.execute("UPDATE changes SET version = version + 1 WHERE what = 'records'")
 
     def associate(self, association: Association) -> None:
         a = association

@@ -41,6 +41,12 @@ SCHEMA_VERSION = 1
 
 MIGRATIONS: dict[int, str] = {
     1: """
+CREATE TABLE changes (
+    what text PRIMARY KEY,
+    version bigint NOT NULL    -- raised by every write of ``what``: caches check it
+);
+INSERT INTO changes (what, version) VALUES ('records', 0);
+
 CREATE TABLE portal (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     doc json NOT NULL
@@ -158,6 +164,7 @@ CREATE TABLE outbox (
 
 
 TABLES = (
+    "changes",
     "portal",
     "settings",
     "definitions",

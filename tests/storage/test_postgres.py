@@ -12,10 +12,12 @@ import psycopg
 import pytest
 
 from core.errors import Conflict
+from core.models import ObjectType
 from core.ports import CompletionSelection
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
+from storage.postgres.schema import TABLES
 from tests.conftest import NOW, PORTAL_ID
-from tests.contract.conftest import completion
+from tests.contract.conftest import completion, contact
 from tests.postgres import fresh_database_url
 
 
@@ -40,10 +42,7 @@ def _one(url: str, query: str) -> object:
 
 def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
     with psycopg.connect(url) as conn:  # as a fresh database is: nothing of cbe's yet
-        conn.execute("DROP TABLE cbe_schema, portal, completions CASCADE")
-        conn.execute("DROP TABLE settings, definitions, deleted_definitions, records CASCADE")
-        conn.execute("DROP TABLE associations, completion_uuids, workflows CASCADE")
-        conn.execute("DROP TABLE enrollments, tasks, rejections, outbox CASCADE")
+        conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")  # type: ignore[arg-type]
     opened = open_postgres(url, portal_id=PORTAL_ID)
     opened.close()
     assert _one(url, "SELECT max(version) FROM cbe_schema") == 1
@@ -140,3 +139,30 @@ def test_a_url_is_shown_without_its_password() -> None:
         == "postgresql://ann:***@db.example.com:5433/cbe?sslmode=require"
     )
     assert shown_url("postgres://ann@localhost/cbe") == "postgres://ann@localhost/cbe"
+
+
+def test_a_record_another_process_changed_is_read_afresh_by_the_next_unit(
+    db: PostgresDatabase, url: str
+) -> None:
+    db.records.insert(contact("1", "ann@example.com"))
+    with db.transaction():
+        assert db.records.get(ObjectType.CONTACT, "1") is not None  # now in the cache
+        assert db.records.get(ObjectType.CONTACT, "2") is None
+    other = open_postgres(url)
+    try:
+        other.records.replace(contact("1", "ann@new.example.com"))
+        other.records.insert(contact("2", "bob@example.com"))
+    finally:
+        other.close()
+    with db.transaction():
+        ann = db.records.get(ObjectType.CONTACT, "1")
+        assert ann is not None and ann.email == "ann@new.example.com"
+        assert db.records.get(ObjectType.CONTACT, "2") is not None
+
+
+def test_a_unit_rolled_back_leaves_no_record_in_the_cache(db: PostgresDatabase) -> None:
+    with db.transaction():
+        db.records.insert(contact("1", "ann@example.com"))
+        assert db.records.get(ObjectType.CONTACT, "1") is not None
+    with db.transaction():
+        assert db.records.get(ObjectType.CONTACT, "1") is None
