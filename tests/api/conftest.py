@@ -27,8 +27,10 @@ class Server:
     url: str
     token: str
     portal_id: int
-    db: Path | str
+    db: Path
+    """The database folder (unused for a server on a PostgreSQL URL: see ``database_url``)."""
     process: subprocess.Popen[str]
+    database_url: str | None = None
 
     def client(self, token: str | None = None) -> httpx.Client:
         return httpx.Client(
@@ -80,7 +82,9 @@ def start_server(db: Path | str, *extra: str, port: int | None = None) -> Server
             check=True,
         ).stdout
     )
-    return Server(url, portal["accessToken"], portal["portalId"], db, process)
+    if isinstance(db, Path):
+        return Server(url, portal["accessToken"], portal["portalId"], db, process)
+    return Server(url, portal["accessToken"], portal["portalId"], Path(), process, db)
 
 
 def stop_server(server: Server) -> str:

@@ -35,14 +35,14 @@ def db(url: str) -> Iterator[PostgresDatabase]:
 
 def _one(url: str, query: str) -> object:
     with psycopg.connect(url) as conn:
-        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query).fetchone()
     assert row is not None
     return row[0]
 
 
 def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
     with psycopg.connect(url) as conn:  # as a fresh database is: nothing of cbe's yet
-        conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")  # type: ignore[arg-type]
+        conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")
     opened = open_postgres(url, portal_id=PORTAL_ID)
     opened.close()
     assert _one(url, "SELECT max(version) FROM cbe_schema") == 1
