@@ -193,11 +193,11 @@ def installed_version(conn: Conn) -> int | None:
 
 
 def foreign_tables(conn: Conn) -> list[str]:
-    """Tables of the database's own schemas, which a database never given to cbe may hold."""
+    """Tables in the schema cbe would create its own in (the first of ``search_path``), which
+    a database never given to cbe may hold."""
     rows = conn.execute(
         "SELECT table_schema || '.' || table_name FROM information_schema.tables"
-        " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
-        " ORDER BY 1 LIMIT 6"
+        " WHERE table_schema = current_schema() ORDER BY 1 LIMIT 6"
     ).fetchall()
     return [str(r[0]) for r in rows]
 

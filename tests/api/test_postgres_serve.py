@@ -3,6 +3,8 @@ its portal in PostgreSQL (a database of the tests' server: tests.postgres)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -97,3 +99,18 @@ def test_doctor_says_it_checks_folders_only() -> None:
     assert done.returncode != 0
     assert "cbe doctor checks the files of a database folder; postgresql://" in done.stderr
     assert "s3cret-pw" not in done.stderr + done.stdout
+
+
+def test_cbe_db_set_to_a_url_opens_postgres_and_never_shows_its_password() -> None:
+    url = _with_password(fresh_database_url(), "s3cret-pw")
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "portal", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CBE_DB": url},
+        check=True,
+    )
+    shown = json.loads(done.stdout)
+    assert shown["database"].startswith("postgresql://postgres:***@/")
+    assert "s3cret-pw" not in done.stdout + done.stderr

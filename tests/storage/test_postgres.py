@@ -166,3 +166,11 @@ def test_a_unit_rolled_back_leaves_no_record_in_the_cache(db: PostgresDatabase) 
         assert db.records.get(ObjectType.CONTACT, "1") is not None
     with db.transaction():
         assert db.records.get(ObjectType.CONTACT, "1") is None
+
+
+def test_a_database_holding_other_tables_is_refused_saying_which(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")
+        conn.execute("CREATE TABLE invoices (id int)")
+    with pytest.raises(NotACbeDatabase, match=r"holds tables that are not cbe's \(.*invoices\)"):
+        open_postgres(url)
