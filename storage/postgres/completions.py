@@ -22,7 +22,7 @@ from core.ports import (
     ValueCounts,
 )
 from core.rules import uuids_taken
-from storage.postgres.connections import Connections
+from storage.postgres.connections import Conn, Connections
 from storage.postgres.schema import ensure_month, month_start, partition_name
 
 PAGES = (100, 1000, 5000)
@@ -101,29 +101,26 @@ class PostgresCompletionRepository:
                 )
             )
         self.prepare_months([c.occurred_at for c in completions])
-        unique = list(dict.fromkeys(keys))
+        state = self._c.unit()
+        claimed = state.claimed if state is not None else set()
+        unique = [k for k in dict.fromkeys(keys) if k not in claimed]
         try:
             with self._c.connection() as conn, conn.transaction():
                 # The database keeps (event, uuid) unique: a uuid another process stored
                 # first (even one not yet committed: this waits for it) is found taken here.
-                stored = conn.execute(
-                    "INSERT INTO completion_uuids (event_name, uuid)"
-                    " SELECT * FROM unnest(%s::text[], %s::text[])"
-                    " ON CONFLICT DO NOTHING RETURNING event_name, uuid",
-                    [[k[0] for k in unique], [k[1] for k in unique]],
-                ).fetchall()
-                if len(stored) != len(unique):
-                    new = {(r[0], r[1]) for r in stored}
+                new = _claim(conn, unique)
+                if len(new) != len(unique):
                     taken = {
                         key
                         for c, key in zip(completions, keys, strict=True)
-                        if key not in new and c.uuid != c.id
+                        if key not in new and key not in claimed and c.uuid != c.id
                     }
                     if taken:
                         raise uuids_taken(taken)
                 with conn.cursor().copy(f"COPY completions ({_COLUMNS}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
+            claimed.difference_update(keys)  # stored: no longer a claim to release
         except CbeError:
             raise
         except psycopg.Error as error:
@@ -143,8 +140,20 @@ class PostgresCompletionRepository:
         return [completion_of(*r) for r in rows]
 
     def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """In a unit, the keys not yet stored are claimed for it at once (inserted into
+        ``completion_uuids``): a send of the same uuid in another process waits until this
+        unit ends and then finds it taken, so a retry racing its original is answered as a
+        retry, not refused by :meth:`append`. Claims the unit does not store completions
+        under are released at its commit (or by its rollback)."""
         if not keys:
             return set()
+        state = self._c.unit()
+        if state is not None:
+            wanted = sorted(set(keys))  # one order for every process: no deadlock
+            with self._c.connection() as conn:
+                new = _claim(conn, [k for k in wanted if k not in state.claimed])
+            state.claimed.update(new)
+            return {k for k in wanted if k not in new and k not in state.claimed}
         keys = list(keys)
         with self._c.connection() as conn:
             rows = conn.execute(
@@ -345,6 +354,20 @@ class PostgresCompletionRepository:
                 mapping,
             )
         return changed.rowcount
+
+
+def _claim(conn: Conn, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Insert ``keys`` into ``completion_uuids``; the ones that were free (a key another
+    transaction holds uncommitted is waited for)."""
+    if not keys:
+        return set()
+    rows = conn.execute(
+        "INSERT INTO completion_uuids (event_name, uuid)"
+        " SELECT * FROM unnest(%s::text[], %s::text[])"
+        " ON CONFLICT DO NOTHING RETURNING event_name, uuid",
+        [[k[0] for k in keys], [k[1] for k in keys]],
+    ).fetchall()
+    return {(r[0], r[1]) for r in rows}
 
 
 _TRUTHY = """CASE json_typeof(p.value)

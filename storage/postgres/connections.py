@@ -26,7 +26,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -58,6 +58,18 @@ class UnitState:
     """The version of the records (table ``changes``) this unit reads them at, once read."""
     records_written: bool = False
     """Whether the unit wrote records (then it reads them from the table, never a cache)."""
+    claimed: set[tuple[str, str]] = field(default_factory=set)
+    """``(event, uuid)`` keys the unit holds in ``completion_uuids`` for completions it may
+    store (storage.postgres.completions): released at its commit unless it stored them."""
+
+
+def release_claims(conn: Conn, keys: set[tuple[str, str]]) -> None:
+    """Remove the claims on ``keys`` a unit made and did not store completions under."""
+    conn.execute(
+        "DELETE FROM completion_uuids u USING unnest(%s::text[], %s::text[])"
+        " AS k(event_name, uuid) WHERE u.event_name = k.event_name AND u.uuid = k.uuid",
+        [[k[0] for k in keys], [k[1] for k in keys]],
+    )
 
 
 class _Unit:
@@ -73,6 +85,9 @@ class _Unit:
             return  # a unit inside another: the outermost one commits
         state = self._state
         try:
+            if state.claimed:  # uuids looked up but not stored: free for anyone again
+                release_claims(state.conn, state.claimed)
+                state.claimed.clear()
             state.conn.commit()
         except psycopg.Error as error:
             raise StorageUnavailable(

@@ -174,3 +174,54 @@ def test_a_database_holding_other_tables_is_refused_saying_which(url: str) -> No
         conn.execute("CREATE TABLE invoices (id int)")
     with pytest.raises(NotACbeDatabase, match=r"holds tables that are not cbe's \(.*invoices\)"):
         open_postgres(url)
+
+
+def _waiting_on_a_lock(url: str) -> bool:
+    return bool(
+        _one(
+            url,
+            "SELECT count(*) > 0 FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+    )
+
+
+def test_a_uuid_looked_up_while_another_unit_stores_it_is_found_taken(
+    db: PostgresDatabase, url: str
+) -> None:
+    """A retry racing its original (another process, the same uuid): the second lookup waits
+    for the unit storing it and then finds it taken, so HubSpot's answer to a retry (accepted,
+    stored once) holds under concurrency too."""
+    key = ("pe12345678_viewed", "raced")
+    found: list[set[tuple[str, str]]] = []
+    other = open_postgres(url)
+    try:
+        with db.transaction() as unit:
+            assert db.completions.existing_uuids({key}) == set()
+            db.completions.append([completion(1, uuid="raced")])
+
+            def retry() -> None:
+                with other.transaction():
+                    found.append(other.completions.existing_uuids({key}))
+
+            thread = threading.Thread(target=retry)
+            thread.start()
+            while not _waiting_on_a_lock(url):  # the retry's lookup waits for this unit
+                assert thread.is_alive()
+            unit.commit()
+        thread.join()
+    finally:
+        other.close()
+    assert found == [{key}]
+
+
+def test_uuids_looked_up_and_not_stored_are_free_again_after_the_commit(
+    db: PostgresDatabase,
+) -> None:
+    looked = {("pe12345678_viewed", "kept"), ("pe12345678_viewed", "refused")}
+    with db.transaction() as unit:
+        assert db.completions.existing_uuids(looked) == set()
+        db.completions.append([completion(1, uuid="kept")])
+        unit.commit()
+    assert db.completions.existing_uuids(looked) == {("pe12345678_viewed", "kept")}
+    db.completions.append([completion(2, uuid="refused")])
