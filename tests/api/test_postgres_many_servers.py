@@ -141,6 +141,22 @@ def test_two_servers_on_one_database_store_each_send_once_and_see_each_others() 
             sender.join()
         assert set(answers) == {204}
 
+        # The same batch sent to both servers at once (a retry racing its original): both
+        # answer as HubSpot answers a retry, and it is stored once.
+        raced = {"inputs": [_send(event, f"raced-{n}", n) for n in range(50)]}
+        race_answers: list[int] = []
+
+        def race(server: Server) -> None:
+            with server.client() as client:
+                race_answers.append(client.post("/events/v3/send/batch", json=raced).status_code)
+
+        racers = [threading.Thread(target=race, args=(server,)) for server in (first, second)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+        assert race_answers == [204, 204]
+
         # A sender's retry to the other server is accepted and stores nothing again.
         with second.client() as client:
             retry = {"inputs": [_send(event, f"a-{n}", n) for n in range(50)]}
@@ -154,5 +170,5 @@ def test_two_servers_on_one_database_store_each_send_once_and_see_each_others() 
         stop_server(first)
         stop_server(second)
     stored = _stored_uuids(url)
-    assert sum(stored.values()) == 2 * (300 + 40)
+    assert sum(stored.values()) == 2 * (300 + 40) + 50
     assert max(stored.values()) == 1
