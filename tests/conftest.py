@@ -139,3 +139,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if config.getoption("--snapshot-update", default=False) and sys.version_info[:2] != (3, 11):
         raise pytest.UsageError("Write snapshots with Python 3.11 (see README, Development).")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop this process's throwaway PostgreSQL cluster, if a test started one."""
+    from tests.postgres import stop_server
+
+    stop_server()
