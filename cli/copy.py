@@ -9,34 +9,27 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from cli.bootstrap import open_services
+from cli.bootstrap import DatabaseTarget, open_services
+from cli.options import DatabaseParam
 from cli.output import echo, echo_data, fail, friendly_errors
 from core.copying import DEFAULT_BATCH, KINDS, CopyReport, copy_portal, portal_counts
 from core.ports import MemoryPreferences
+from storage.postgres.urls import is_postgres_url, shown_url
 
 
-def shown(target: str) -> str:
-    """A database as it may be printed: a URL without its password."""
-    if "://" not in target:
-        return target
-    parts = urlsplit(target)
-    if parts.password is None:
-        return target
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+def shown(target: DatabaseTarget) -> str:
+    """A database as it may be printed: a folder, or a URL without its password."""
+    return shown_url(target) if isinstance(target, str) else str(target)
 
 
-def _same_database(a: str, b: str) -> bool:
-    if "://" in a or "://" in b:
+def _same_database(a: DatabaseTarget, b: DatabaseTarget) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
         return a == b
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    return a.resolve() == b.resolve()
 
 
 class _Bar:
@@ -68,15 +61,17 @@ class _Bar:
     "source",
     required=True,
     metavar="DB",
-    help="The database to copy (a folder); read only, never written to.",
+    type=DatabaseParam(),
+    help="The database to copy (a folder or a postgresql:// URL); never written to.",
 )
 @click.option(
     "--to",
     "destination",
     required=True,
     metavar="DB",
-    help="Where to copy it: a new or empty database, or one a stopped copy of the same source "
-    "left (the copy goes on).",
+    type=DatabaseParam(),
+    help="Where to copy it (a folder or a postgresql:// URL): a new or empty database, or one "
+    "a stopped copy of the same source left (the copy goes on).",
 )
 @click.option(
     "--batch",
@@ -90,7 +85,12 @@ class _Bar:
 @click.pass_context
 @friendly_errors
 def copy(
-    ctx: click.Context, source: str, destination: str, batch: int, quiet: bool, as_json: bool
+    ctx: click.Context,
+    source: DatabaseTarget,
+    destination: DatabaseTarget,
+    batch: int,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Copy a whole portal from one database to another, and check the counts.
 
@@ -104,7 +104,14 @@ def copy(
     """
     if _same_database(source, destination):
         fail(f"--from and --to are the same database ({shown(source)}).")
-    reading = open_services(source, create=False, read_only=True, preferences=MemoryPreferences())
+    # A folder is opened without its lock, as a reader; a PostgreSQL database reads in
+    # transactions of its own (the copy never writes to its source either way).
+    reading = open_services(
+        source,
+        create=False,
+        read_only=not is_postgres_url(source),
+        preferences=MemoryPreferences(),
+    )
     ctx.call_on_close(reading.close)
     writing = open_services(
         destination,
@@ -129,7 +136,9 @@ def copy(
         ctx.exit(1)
 
 
-def _as_json(report: CopyReport, source: str, destination: str) -> dict[str, Any]:
+def _as_json(
+    report: CopyReport, source: DatabaseTarget, destination: DatabaseTarget
+) -> dict[str, Any]:
     return {
         "from": shown(source),
         "to": shown(destination),
@@ -145,7 +154,7 @@ def _as_json(report: CopyReport, source: str, destination: str) -> dict[str, Any
     }
 
 
-def _print_table(report: CopyReport, source: str, destination: str) -> None:
+def _print_table(report: CopyReport, source: DatabaseTarget, destination: DatabaseTarget) -> None:
     if report.resumed and not report.copied:
         written = "nothing to write, the destination held it all already"
     else:

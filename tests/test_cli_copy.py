@@ -18,6 +18,7 @@ from cli.main import main
 from core.copying import COMPLETIONS, portal_counts
 from core.models import CrmRecord, ObjectType
 from tests.conftest import NOW
+from tests.postgres import fresh_database_url
 
 DEMO_NOW = "2026-11-01T12:00:00+00:00"
 
@@ -105,6 +106,28 @@ def test_the_demo_copied_gives_the_same_reports_timelines_and_definitions(
         assert original.exit_code == 0, original.output
         assert original.output.strip(), command
         assert copied.output == original.output, command
+
+
+def test_the_demo_moved_to_postgresql_and_back_gives_the_same_reports(
+    demo: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    server = fresh_database_url()
+    back = tmp_path / "back"
+    to_server = runner.invoke(main, ["copy", "--from", str(demo), "--to", server])
+    assert to_server.exit_code == 0, to_server.output
+    assert to_server.stdout.splitlines()[-1] == (
+        "Verified: the destination holds as much of every kind as the source."
+    )
+    from_server = runner.invoke(main, ["copy", "--from", server, "--to", str(back)])
+    assert from_server.exit_code == 0, from_server.output
+    assert _counts(back) == _counts(demo)
+    for command in REPORTS:
+        original = runner.invoke(main, [*command, "--db", str(demo)])
+        on_server = runner.invoke(main, [*command, "--db", server])
+        returned = runner.invoke(main, [*command, "--db", str(back)])
+        assert original.exit_code == 0, original.output
+        assert on_server.output == original.output, command
+        assert returned.output == original.output, command
 
 
 _KILLED_AT_600 = """

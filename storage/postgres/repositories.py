@@ -87,6 +87,11 @@ class PostgresDefinitionRepository:
             rows = conn.execute("SELECT name FROM deleted_definitions").fetchall()
         return {r[0] for r in rows}
 
+    def deleted_ids(self) -> dict[str, str]:
+        with self._c.connection() as conn:
+            rows = conn.execute("SELECT name, id FROM deleted_definitions ORDER BY seq").fetchall()
+        return {str(name): str(id_) for name, id_ in rows}
+
 
 def _record_columns(record: CrmRecord) -> list[Any]:
     email = record.properties.get("email") or None
@@ -253,6 +258,21 @@ class PostgresRecordRepository:
             )
         return found
 
+    def all_associations(self) -> list[Association]:
+        with self._c.connection() as conn:
+            rows = conn.execute(
+                "SELECT from_type, from_id, to_type, to_id FROM associations ORDER BY seq"
+            ).fetchall()
+        return [
+            Association(
+                from_type=ObjectType(from_type),
+                from_id=from_id,
+                to_type=ObjectType(to_type),
+                to_id=to_id,
+            )
+            for from_type, from_id, to_type, to_id in rows
+        ]
+
 
 class PostgresWorkflowRepository:
     def __init__(self, connections: Connections) -> None:
@@ -338,4 +358,9 @@ class PostgresWorkflowRepository:
                 "SELECT doc FROM tasks WHERE object_type = %s AND object_id = %s ORDER BY seq",
                 [object_type.value, object_id],
             ).fetchall()
+        return [Task.model_validate(r[0]) for r in rows]
+
+    def all_tasks(self) -> list[Task]:
+        with self._c.connection() as conn:
+            rows = conn.execute("SELECT doc FROM tasks ORDER BY seq").fetchall()
         return [Task.model_validate(r[0]) for r in rows]

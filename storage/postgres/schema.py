@@ -64,6 +64,7 @@ CREATE TABLE definitions (
 );
 
 CREATE TABLE deleted_definitions (
+    seq bigserial,
     name text COLLATE "C" PRIMARY KEY,
     id text COLLATE "C" NOT NULL
 );

@@ -22,7 +22,13 @@ from core.services import Services
 from tests.adapters import services_on
 from tests.conftest import NOW, PORTAL_ID
 
-PAIRS = [("tiny", "memory"), ("memory", "tiny"), ("tiny", "tiny")]
+PAIRS = [
+    ("tiny", "memory"),
+    ("memory", "tiny"),
+    ("tiny", "tiny"),
+    ("tiny", "postgres"),
+    ("postgres", "tiny"),
+]
 
 
 def _filled(services: Services) -> Services:
