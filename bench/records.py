@@ -6,12 +6,16 @@ For each size N it builds a database folder of N contacts in the layout of schem
 (every record in ``cbe.json``, as databases written before issue 18 are; a newer cbe upgrades
 it when opening, and the time that takes is shown), then, in one process that opens it:
 
+- the store: the Records list's first page (200 contacts; before issue 18: every contact, which
+  the list showed), first in the process (the records read from disk) and again; a search for a
+  whole email, first (the store makes its search text) and again; a contact found by email;
+- the Records screen in the app (headless, 120x36): from pushing the screen until the contacts
+  table shows rows, the first time and again (the store already read by the figures above);
+- search by email on that screen: from typing a whole email into the search field until the
+  table shows only that contact;
 - create one contact / update one contact through ``RecordService`` (each its own unit of work,
   durable when it returns): median and p99 of up to 200 of each (fewer when each takes long);
-- the Records screen in the app (headless, 120x36): from pushing the screen until the contacts
-  table shows rows, the first time in the process (the records read from disk) and again;
-- search by email on that screen: from typing a whole email into the search field until the
-  table shows only that contact.
+- the physical limit: one line appended to a file and fsynced, 200 times, in the same folder.
 
 ``--demo N`` times ``cbe demo --contacts N --completions 4000`` in a fresh process (``0``: not).
 ``CBE_ROOT`` names another checkout to measure (its code is imported instead of this one's).
@@ -40,6 +44,7 @@ import orjson  # noqa: E402
 from cli.bootstrap import open_services  # noqa: E402
 from core.models import ObjectType  # noqa: E402
 from core.ports import MemoryPreferences  # noqa: E402
+from core.services import Services  # noqa: E402
 from tui.app import CbeApp  # noqa: E402
 from tui.screens.records import RecordsScreen  # noqa: E402
 
@@ -99,8 +104,22 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
+FILLS: list[float] = []
+"""How long each of the list's fills took (its rows made from the store's answer)."""
+_fill = RecordsScreen._fill
+
+
+def _timed_fill(self: RecordsScreen) -> None:
+    began = time.perf_counter()
+    _fill(self)
+    FILLS.append(time.perf_counter() - began)
+
+
+RecordsScreen._fill = _timed_fill  # type: ignore[method-assign]
+
+
 async def screen(services: object, email: str) -> tuple[float, float, float]:
-    """First screen (records read from disk), again, and a search by email: seconds."""
+    """First screen, again, and a search by email: seconds."""
     app = CbeApp(services, refresh_seconds=0)  # type: ignore[arg-type]
     figures = []
     async with app.run_test(size=(120, 36)) as pilot:
@@ -125,38 +144,88 @@ async def screen(services: object, email: str) -> tuple[float, float, float]:
     return figures[0], figures[1], figures[2]
 
 
-def measure(size: int, tmp: Path) -> dict[str, str]:
+def store_page(services: Services, text: str | None = None) -> int:
+    """What the Records list asks the store for: its first page (main: every record)."""
+    records = services.records
+    if hasattr(records, "page"):
+        return len(records.page(ObjectType.CONTACT, text, limit=200).records)
+    return len(records.search(ObjectType.CONTACT, text))
+
+
+def physical_limit(folder: Path, lines: int = 200) -> list[float]:
+    """Appending one 300-byte line to a file and fsyncing it, ``lines`` times: the least a
+    durable write costs on this disk, measured in the same run."""
+    path = folder / "limit.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    found = []
+    try:
+        for _ in range(lines):
+            began = time.perf_counter()
+            os.write(fd, b"x" * 299 + b"\n")
+            os.fsync(fd)
+            found.append(time.perf_counter() - began)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return found
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def measure(size: int, tmp: Path, budget: float) -> dict[str, str]:
     folder = tmp / f"db{size}"
     build(folder, size)
     began = time.perf_counter()
     services = open_services(folder, preferences=MemoryPreferences())
     opened = time.perf_counter() - began
-    row: dict[str, str] = {"opened (upgrade included)": f"{opened * 1000:,.0f} ms"}
+    row: dict[str, str] = {"open, upgrade included (once)": f"{opened * 1000:,.0f} ms"}
     try:
-        first, again, search = asyncio.run(screen(services, email_of(size // 2)))
+        email = email_of(size // 2)
+        for name, text in (
+            ("store: first page, records read from disk", None),
+            ("store: first page, again", None),
+            ("store: search by email, first", email),
+            ("store: search by email, again", email),
+        ):
+            began = time.perf_counter()
+            store_page(services, text)
+            row[name] = ms(time.perf_counter() - began)
+        services.records.find_contact(email_of(size // 3))
+        began = time.perf_counter()
+        services.records.find_contact(email_of(size // 4))
+        row["store: contact by email (exact)"] = ms(time.perf_counter() - began)
+        FILLS.clear()
+        first, again, search = asyncio.run(screen(services, email))
+        row["app: Records list first screen"] = f"{first * 1000:,.0f} ms"
+        row["app: Records list first screen, again"] = f"{again * 1000:,.0f} ms"
+        row["app: search by email in the list"] = f"{search * 1000:,.0f} ms"
+        row["app: of which the list's own work (first fill / search's fill)"] = (
+            f"{ms(FILLS[0])} / {ms(FILLS[-1])}"
+        )
         records = services.records
         created = timed(
             lambda i: records.create(ObjectType.CONTACT, {"email": f"new{i}@example.org"}),
             200,
-            20.0,
+            budget,
         )
         updated = timed(
             lambda i: records.update(
                 ObjectType.CONTACT, str(1 + i * 7919 % size), {"firstname": f"F{i}"}
             ),
             200,
-            20.0,
+            budget,
         )
+        limit = physical_limit(folder)
     finally:
         services.close()
-    for name, values in (("create one", created), ("update one", updated)):
-        row[name] = (
-            f"{statistics.median(values) * 1000:,.1f} ms / {p99(values) * 1000:,.1f} ms "
-            f"({len(values)})"
-        )
-    row["Records list first screen (records read)"] = f"{first * 1000:,.0f} ms"
-    row["Records list first screen, again"] = f"{again * 1000:,.0f} ms"
-    row["search by email"] = f"{search * 1000:,.0f} ms"
+    for name, values in (
+        ("create one (median / p99, count)", created),
+        ("update one (median / p99, count)", updated),
+        ("physical limit: append + fsync one line", limit),
+    ):
+        row[name] = f"{ms(statistics.median(values))} / {ms(p99(values))} ({len(values)})"
     shutil.rmtree(folder)
     return row
 
@@ -189,6 +258,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--demo", type=int, default=100_000)
     parser.add_argument("--demo-timeout", type=float, default=900.0)
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds per write figure")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     print(
@@ -198,7 +268,7 @@ def main() -> None:
     rows: dict[int, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            rows[size] = measure(size, Path(tmp))
+            rows[size] = measure(size, Path(tmp), args.budget)
             print(f"{size:,} contacts: {rows[size]}", flush=True)
         made = demo(args.demo, Path(tmp), args.demo_timeout) if args.demo else None
     print()

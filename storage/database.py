@@ -15,10 +15,11 @@ lock (storage.locking), so the TUI, ``cbe serve`` and ``cbe send`` can share one
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -172,20 +173,25 @@ class TinyRecordRepository:
         limit: int | None = None,
     ) -> RecordPage:
         needle = search_needle(text)
+        end = None if limit is None else offset + limit
         with self._lock.reading():
             docs = self._by_id(object_type)
-            keys = self._index.ordered(object_type, docs)
             index = self._index
-            if needle or not include_archived:
+            keys: Iterable[str] = index.ordered(object_type, docs)
+            if needle:
                 keys = [
                     k
-                    for k in keys
-                    if (include_archived or not docs[k].get("archived"))
-                    and index.matches(object_type, k, docs[k], needle)
+                    for k in index.search(object_type, docs, needle)
+                    if include_archived or not docs[k].get("archived")
                 ]
-            chosen = keys[offset:] if limit is None else keys[offset : offset + limit]
+                total = len(keys)
+            else:  # counted by the index: only the page's records are looked at
+                total = len(docs) if include_archived else index.live(object_type, docs)
+                if not include_archived:
+                    keys = (k for k in keys if not docs[k].get("archived"))
+            chosen = list(itertools.islice(keys, offset, end))
             found = [index.record(object_type, k, docs[k]) for k in chosen]
-        return RecordPage(found, len(keys))
+        return RecordPage(found, total)
 
     def _contact(self, ids: Collection[str] | None) -> CrmRecord | None:
         if not ids:
@@ -200,12 +206,14 @@ class TinyRecordRepository:
     def find_contact_by_email(self, email: str) -> CrmRecord | None:
         with self._lock.reading():
             self._tables.refresh()
-            return self._contact(self._index.by_email.get(email.lower()))
+            contacts = self._by_id(ObjectType.CONTACT)
+            return self._contact(self._index.by_email(contacts).get(email.lower()))
 
     def find_contact_by_utk(self, utk: str) -> CrmRecord | None:
         with self._lock.reading():
             self._tables.refresh()
-            return self._contact(self._index.by_utk.get(utk))
+            contacts = self._by_id(ObjectType.CONTACT)
+            return self._contact(self._index.by_utk(contacts).get(utk))
 
     def next_id(self, object_type: ObjectType) -> str:
         with self._lock:
@@ -229,7 +237,8 @@ class TinyRecordRepository:
         found = []
         with self._lock.reading():
             table = self._tables.table(ASSOCIATIONS)
-            docs = [table[k] for k in self._index.links.get((object_type, record_id), ())]
+            links = self._index.links(table).get((object_type, record_id), ())
+            docs = [table[k] for k in links]
         for doc in docs:
             if doc["fromType"] == object_type and doc["fromId"] == record_id:
                 found.append(Association.model_validate(doc))
@@ -320,7 +329,8 @@ class TinyWorkflowRepository:
     def tasks_for(self, object_type: ObjectType, object_id: str) -> list[Task]:
         with self._lock.reading():
             table = self._tables.table(TASKS)
-            docs = [table[k] for k in self._index.tasks.get((object_type, object_id), ())]
+            keys = self._index.tasks(table).get((object_type, object_id), ())
+            docs = [table[k] for k in keys]
         return [Task.model_validate(d) for d in docs]
 
 

@@ -130,15 +130,12 @@ class LoggedTables:
     # -- listeners ---------------------------------------------------------------------------
 
     def listen(self, on_change: Listener, on_reset: Callable[[], None]) -> None:
-        """Call ``on_change`` for every change from now on and ``on_reset`` before the tables
-        are read again from the start (then ``on_change`` for every document)."""
+        """Call ``on_change`` for every change from now on and ``on_reset`` whenever the
+        tables are read again from the start (then a listener builds what it keeps from the
+        tables, when first asked: reading 100,000 records indexes nothing)."""
         self._listeners.append(on_change)
         self._resets.append(on_reset)
-        if self._loaded:
-            on_reset()
-            for name, table in self._tables.items():
-                for key, doc in table.items():
-                    on_change(name, key, None, doc)
+        on_reset()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -232,9 +229,10 @@ class LoggedTables:
         self.damage = []
         self.generation += 1
         self._loaded = True
-        for name, docs in self._tables.items():
-            for doc_key, doc in docs.items():
-                self._note(name, doc_key, None, doc)
+        for name, docs in self._tables.items():  # listeners index from the tables when asked
+            numbers = [int(k) for k in docs if k.isdigit()]
+            if numbers:
+                self._highest[name] = max(numbers)
 
     def _take_lines(self, path: Path, data: bytes) -> None:
         for number, line in enumerate(data.split(b"\n"), 1):

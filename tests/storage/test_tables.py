@@ -5,6 +5,7 @@ and what a killed writer leaves is never read."""
 from __future__ import annotations
 
 import os
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 import storage.tables
 from core.models import CrmRecord, ObjectType
 from storage.database import TinyDatabase, open_database
+from storage.memory import MemoryDatabase
 from storage.tables import parse_log_line
 from tests.storage.helpers import read_tables
 
@@ -169,3 +171,35 @@ def test_a_damaged_line_is_left_out_and_named(tmp_path: Path) -> None:
         assert "checksum" in damage and str(log) in damage
     finally:
         reopened.close()
+
+
+def test_a_search_finds_what_a_test_of_every_record_finds_as_records_change(
+    tmp_path: Path,
+) -> None:
+    """The store searches one text of every record, and the records changed since it was made
+    one by one: the same matches, in id order, as core's rule applied to each record."""
+    rng = random.Random(7)
+    words = ["ann", "Bo", "cy", "ÄRGER", "straße", "example", "x"]
+    db = open_database(tmp_path / "db", portal_id=12345678)
+    memory = MemoryDatabase(db.portal)
+    try:
+        for step in range(400):
+            record_id = str(rng.randrange(1, 120))
+            record = _contact(
+                record_id,
+                f"{rng.choice(words)}{record_id}@{rng.choice(words)}.com",
+                firstname=rng.choice(words),
+            ).model_copy(update={"archived": rng.random() < 0.1})
+            for target in (db, memory):
+                target.records.replace(record)
+            if step % 9 == 0:
+                needle = rng.choice([*words, "1", "@b", "sse", "arger", "com\x00"])
+                for include_archived in (False, True):
+                    ours = db.records.page(ObjectType.CONTACT, needle, include_archived)
+                    rule = memory.records.page(ObjectType.CONTACT, needle, include_archived)
+                    assert ([r.id for r in ours.records], ours.total) == (
+                        [r.id for r in rule.records],
+                        rule.total,
+                    ), needle
+    finally:
+        db.close()
