@@ -203,7 +203,9 @@ def read_tables(folder: Path, files: list[Path] | None = None) -> dict[str, dict
     torn last line (a killed writer's) is left out, as cbe leaves it."""
     records = folder / "records"
     snapshot = records / "snapshot.json"
-    data = orjson.loads(snapshot.read_bytes()) if snapshot.exists() else {"log": 1, "tables": {}}
+    data: dict[str, Any] = {"log": 1, "tables": {}}
+    if snapshot.exists():
+        data = orjson.loads(snapshot.read_bytes())
     assert set(data) == {"log", "tables"}, snapshot
     tables: dict[str, dict[str, Any]] = data["tables"]
     log = records / f"log-{data['log']:06d}.jsonl"

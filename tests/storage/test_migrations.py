@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import storage.atomic
 from cli.bootstrap import open_services
 from core.models import Completion, ObjectType, Source
 from core.ports import CompletionSelection
@@ -327,7 +328,7 @@ def test_an_upgrade_from_version_2_interrupted_before_cbe_json_is_replaced_runs_
 ) -> None:
     folder = tmp_path / "db"
     _version_2_database(folder)
-    real = schema.write_atomically
+    real = storage.atomic.write_atomically
 
     def dies_writing_cbe_json(path: Path, payload: bytes) -> None:
         if path.name == "cbe.json":

@@ -14,6 +14,7 @@ import pytest
 import storage.tables
 from core.models import CrmRecord, ObjectType
 from storage.database import TinyDatabase, open_database
+from storage.doctor import doctor
 from storage.memory import MemoryDatabase
 from storage.tables import parse_log_line
 from tests.storage.helpers import read_tables
@@ -75,7 +76,7 @@ def test_the_log_folds_into_a_new_snapshot_once_it_outgrows_it(
     other = open_database(folder)
     try:
         assert other.records.list_records(ObjectType.CONTACT) == []  # read before the folds
-        logs = set()
+        logs: set[str] = set()
         for n in range(1, 120):
             _add(db, 1)
             logs.update(p.name for p in (folder / "records").glob("log-*.jsonl"))
@@ -203,3 +204,15 @@ def test_a_search_finds_what_a_test_of_every_record_finds_as_records_change(
                     ), needle
     finally:
         db.close()
+
+
+def test_doctor_names_a_damaged_records_line(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    _add(db, 2)
+    db.close()
+    assert any("records/" in line for line in doctor(folder).checked)
+    (log,) = (folder / "records").glob("log-*.jsonl")
+    log.write_bytes(log.read_bytes().replace(b"c1@example.com", b"c7@example.com"))
+    (finding,) = doctor(folder).findings
+    assert str(log) in finding.problem and "checksum" in finding.problem
