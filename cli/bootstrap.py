@@ -128,9 +128,12 @@ def memory_services(
 
 def warm_up(services: Services) -> None:
     """What a server loads once, before its first request, for the store it serves: the
-    embedded store's set of taken uuids (its first write would load it otherwise)."""
+    embedded store's set of taken uuids and its records with their email and visitor token
+    indexes (its first write would load them otherwise)."""
     if isinstance(services.db, TinyDatabase):
         services.db.completions.prepare_writes()
+        services.db.records.find_contact_by_email("")
+        services.db.records.find_contact_by_utk("")
 
 
 def database_location(services: Services) -> str:

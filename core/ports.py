@@ -214,6 +214,14 @@ class CompletionRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RecordPage:
+    """Some of the records that match a search, and how many match in all."""
+
+    records: list[CrmRecord]
+    total: int
+
+
 class RecordRepository(Protocol):
     """CRM records and their associations."""
 
@@ -221,6 +229,21 @@ class RecordRepository(Protocol):
 
     def list_records(self, object_type: ObjectType) -> list[CrmRecord]:
         """All records of a type, archived ones included, by id."""
+        ...
+
+    def page(
+        self,
+        object_type: ObjectType,
+        text: str | None = None,
+        include_archived: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> RecordPage:
+        """The records of a type by id (archived ones only when ``include_archived``) that
+        match ``text`` as :func:`core.records.matches_search` says (every one when it is
+        empty or None): the ``offset``-th match on, at most ``limit`` of them (None: all), and
+        how many match in all. A store answers without making a record of every match (the
+        Records list's first screen and its search at 100,000 contacts)."""
         ...
 
     def find_contact_by_email(self, email: str) -> CrmRecord | None:

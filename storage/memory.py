@@ -25,8 +25,10 @@ from core.ports import (
     EventCounts,
     EventSummary,
     EventTally,
+    RecordPage,
     ValueCounts,
 )
+from core.records import matches_search, search_needle
 from core.rejections import DEFAULT_BOUND, QuarantineRoom, RejectedRequest
 from core.rules import name_taken, uuids_taken
 from core.workflow_models import Enrollment, Task, Workflow
@@ -141,6 +143,23 @@ class MemoryRecordRepository:
         with self._held.lock:
             found = [r for r in self._held.state.records.values() if r.object_type is object_type]
         return sorted(found, key=lambda r: int(r.id))
+
+    def page(
+        self,
+        object_type: ObjectType,
+        text: str | None = None,
+        include_archived: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> RecordPage:
+        needle = search_needle(text)
+        found = [
+            r
+            for r in self.list_records(object_type)
+            if (include_archived or not r.archived) and matches_search(r.properties, needle)
+        ]
+        chosen = found[offset:] if limit is None else found[offset : offset + limit]
+        return RecordPage(chosen, len(found))
 
     def _contact_by(self, key: str, value: str) -> CrmRecord | None:
         # As the embedded store: an active contact before an archived one, then by id.

@@ -10,6 +10,8 @@ import orjson
 
 from core.errors import Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType
+from core.ports import RecordPage
+from core.records import SEARCH_SEPARATOR, matches_search, search_haystack, search_needle
 from core.rules import name_taken
 from core.workflow_models import Enrollment, Task, Workflow
 from storage.postgres.connections import Connections
@@ -103,8 +105,18 @@ def _record_columns(record: CrmRecord) -> list[Any]:
         email.lower() if email and contact else None,
         utk if contact else None,
         record.archived,
+        _haystack(record),
         dumps(record),
     ]
+
+
+def _haystack(record: CrmRecord) -> str:
+    """What a search looks in (core.records.search_haystack), with newlines for NULs, which
+    PostgreSQL's text cannot hold; a needle holding either is searched in Python."""
+    return search_haystack(record.properties).replace(SEARCH_SEPARATOR, SEPARATOR)
+
+
+SEPARATOR = "\n"
 
 
 CACHED_RECORDS = 100_000
@@ -169,6 +181,37 @@ class PostgresRecordRepository:
             ).fetchall()
         return [CrmRecord.model_validate(r[0]) for r in rows]
 
+    def page(
+        self,
+        object_type: ObjectType,
+        text: str | None = None,
+        include_archived: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> RecordPage:
+        needle = search_needle(text)
+        if needle and (SEPARATOR in needle or SEARCH_SEPARATOR in needle):
+            found = [
+                r
+                for r in self.list_records(object_type)
+                if (include_archived or not r.archived) and matches_search(r.properties, needle)
+            ]
+            end = None if limit is None else offset + limit
+            return RecordPage(found[offset:end], len(found))
+        where = "object_type = %s" + ("" if include_archived else " AND NOT archived")
+        params: list[Any] = [object_type.value]
+        if needle:
+            where += " AND strpos(search, %s) > 0"
+            params.append(needle)
+        with self._c.connection() as conn:
+            count = conn.execute(f"SELECT count(*) FROM records WHERE {where}", params).fetchone()
+            rows = conn.execute(
+                f"SELECT doc FROM records WHERE {where} ORDER BY {BY_NUMBER} OFFSET %s LIMIT %s",
+                [*params, offset, limit],
+            ).fetchall()
+        total = int(count[0]) if count else 0
+        return RecordPage([CrmRecord.model_validate(r[0]) for r in rows], total)
+
     def _contact_by(self, column: str, value: str) -> CrmRecord | None:
         # An active contact before an archived one, then by id (as the embedded store). Found,
         # it stays a right answer; not found, a contact may be made for it: under the lock.
@@ -209,10 +252,11 @@ class PostgresRecordRepository:
             state.records_written = True
         with self._c.connection(locking=True) as conn:
             conn.execute(
-                "INSERT INTO records (object_type, id, email, utk, archived, doc)"
-                " VALUES (%s, %s, %s, %s, %s, %s::json)"
+                "INSERT INTO records (object_type, id, email, utk, archived, search, doc)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s::json)"
                 " ON CONFLICT (object_type, id) DO UPDATE SET email = excluded.email,"
-                " utk = excluded.utk, archived = excluded.archived, doc = excluded.doc",
+                " utk = excluded.utk, archived = excluded.archived, search = excluded.search,"
+                " doc = excluded.doc",
                 _record_columns(record),
             )
             conn.execute("UPDATE changes SET version = version + 1 WHERE what = 'records'")

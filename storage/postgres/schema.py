@@ -75,6 +75,7 @@ CREATE TABLE records (
     email text,            -- lowercased, contacts only
     utk text,
     archived boolean NOT NULL,
+    search text NOT NULL,  -- core.records.search_haystack, NULs as newlines
     doc json NOT NULL,
     PRIMARY KEY (object_type, id)
 );
