@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from core.clock import Clock, SystemClock
 from core.errors import CbeError, Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
 from core.rules import name_taken
-from core.workflow_models import Enrollment, Task, Workflow
+from core.workflow_models import Enrollment, Task, Workflow, enrollment_id
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions.damage import damage_message
 from storage.completions.store import CompletionStore
@@ -300,6 +300,21 @@ class TinyWorkflowRepository:
             if workflow_id is None or e.workflow_id == workflow_id
         ]
         return [e for e in found if e.active] if active_only else found
+
+    def waiting_at(
+        self,
+        actions: Collection[tuple[str, int]],
+        records: Collection[tuple[ObjectType, str]],
+    ) -> list[Enrollment]:
+        # A record is enrolled in a workflow once, under a key made of both: a lookup each.
+        known = self._enrollments()
+        found = []
+        for workflow_id, index in actions:
+            for object_type, object_id in records:
+                hit = known.get(enrollment_id(workflow_id, object_type, object_id))
+                if hit is not None and hit[1].action_index == index and hit[1].active:
+                    found.append(hit)
+        return [e for _, e in sorted(found, key=lambda pair: pair[0])]
 
     def save_task(self, task: Task) -> None:
         with self._lock:
