@@ -1,20 +1,28 @@
 """Rewrites: applying a change to stored documents (deleting, renaming, attaching a visitor),
-rewriting only the files with changes."""
+rewriting only the files with changes.
+
+A segment's new files can be made before the lock is taken (:func:`prepare_segment`: segments
+are immutable, and a store reads an old one from its mapping); under the lock, a rewrite then
+only checks that the segment is still the one they were made from and renames them into place
+(:func:`swap_in`), or makes them again when it is not."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from storage.atomic import write_atomically
+from storage.atomic import replace_all, write_atomically, write_beside
 from storage.completions.journal import Tail, journal_line
 from storage.completions.mapped_segment import Segment
 from storage.completions.parts import MemoryPart, Part
-from storage.completions.segment_file import write_segment
-from storage.completions.summaries import summary_path
+from storage.completions.segment_file import segment_files, write_segment
+from storage.completions.summaries import summarise_part, summary_bytes, summary_path
 from storage.manifest import Entry
 
 Change = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -28,14 +36,22 @@ def rewrite_files(
     may_change: Callable[[Part], bool],
     announce: Callable[[int, Entry | None], None],
     close_journal: Callable[[], None],
+    prepared: Mapping[int, Prepared] | None = None,
 ) -> int:
     """Apply ``change`` to the documents of ``segments`` and of the journal, reading only the
     parts ``may_change`` says might have some, and rewrite the files with changes (a segment
     left empty is removed); ``announce`` tells the manifest first, and ``close_journal`` is
-    called before the journal is replaced. Returns how many documents changed."""
+    called before the journal is replaced. A segment's files ``prepared`` by
+    :func:`prepare_segment` from the same change are swapped in when they were made from that
+    segment as it is. Returns how many documents changed."""
     changed = 0
     for segment in segments:
         if not may_change(segment):
+            continue
+        made = (prepared or {}).get(segment.number)
+        if made is not None and made.made_from(segment):
+            swap_in(made, announce)
+            changed += made.changed
             continue
         docs = [segment.doc(p) for p in range(segment.count)]
         kept, count = _changed(docs, change)
@@ -72,3 +88,74 @@ def _changed(docs: list[dict[str, Any]], change: Change) -> tuple[list[dict[str,
         if new is not None:
             kept.append(new)
     return kept, count
+
+
+@dataclass
+class Prepared:
+    """A segment's rewrite made beside it before the lock was taken, not yet in place."""
+
+    segment: Segment
+    """The segment as it was read (its mapping keeps that file readable)."""
+    changed: int
+    entry: Entry | None
+    """What the manifest will say of the new segment; None: it is left empty and goes."""
+    files: list[tuple[Path, Path]] = field(default_factory=list)
+    """(temporary file, the file it replaces): the segment, its index, its summary."""
+
+    def made_from(self, segment: Segment) -> bool:
+        """Whether ``segment`` is the one these files were made from, and they are all still
+        there (opening a database removes temporary files it finds)."""
+        return (
+            segment.inode == self.segment.inode
+            and segment.token == self.segment.token
+            and all(tmp.exists() for tmp, _ in self.files)
+        )
+
+    def discard(self) -> None:
+        """Remove the temporary files that were not swapped in."""
+        for tmp, _ in self.files:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+
+def prepare_segment(segment: Segment, change: Change) -> Prepared | None:
+    """Apply ``change`` to a segment's documents and write its new files (segment, index, and
+    summary when it has one) as temporary files beside it; None when nothing changes. Needs no
+    lock: nothing is replaced until :func:`swap_in`."""
+    docs = [segment.doc(p) for p in range(segment.count)]
+    kept, count = _changed(docs, change)
+    if not count:
+        return None
+    if not kept:
+        return Prepared(segment, count, None)
+    unchanged = {id(doc): segment.blob(p) for p, doc in enumerate(docs)}
+    part = MemoryPart(kept, blobs=[unchanged.get(id(doc)) for doc in kept])
+    payload, index, entry = segment_files(part, segment.journal)
+    made = Prepared(segment, count, entry)
+    try:
+        made.files.append((write_beside(segment.path, payload), segment.path))
+        made.files.append((write_beside(segment.index_path, index), segment.index_path))
+        summary = summary_path(segment.path)
+        if summary.exists():  # so that the next report need not make it again
+            counted = summary_bytes(summarise_part(part.docs, part.occurred), entry.token)
+            made.files.append((write_beside(summary, counted), summary))
+    except BaseException:
+        made.discard()
+        raise
+    return made
+
+
+def swap_in(made: Prepared, announce: Callable[[int, Entry | None], None]) -> None:
+    """Put prepared files in place (the caller holds the lock and has checked
+    :meth:`Prepared.made_from`): the manifest is told first, then the segment, its index and
+    summary are renamed over the old ones. A crash in between leaves each file old or new;
+    an index or summary of another version than its segment is made again when read."""
+    segment = made.segment
+    announce(segment.number, made.entry)
+    if made.entry is None:
+        segment.path.unlink()
+        segment.index_path.unlink(missing_ok=True)
+        summary_path(segment.path).unlink(missing_ok=True)
+        return
+    replace_all(made.files, segment.path.parent)
+    made.files = []

@@ -40,7 +40,7 @@ from storage.completions.open_files import FILES_PER_SEGMENT, SPARE_FILES, allow
 from storage.completions.parts import Key, Part
 from storage.completions.query import candidates, merge_summaries, ordered
 from storage.completions.reports import conversions, count_event
-from storage.completions.rewrites import Change, rewrite_files
+from storage.completions.rewrites import Change, Prepared, prepare_segment, rewrite_files
 from storage.completions.segment_file import (
     SEGMENT_NAME,
     write_segment,
@@ -574,17 +574,21 @@ class CompletionStore:
         self,
         change: Change,
         may_change: Callable[[Part], bool] = lambda part: True,
+        prepared: Mapping[int, Prepared] | None = None,
+        keeps_uuids: bool = False,
     ) -> int:
         """Apply ``change`` to every stored document (None removes it); rewrites only the files
-        with changes, and reads only the segments ``may_change`` says might have some. Returns
-        how many documents changed. The caller holds the lock.
+        with changes, and reads only the segments ``may_change`` says might have some (swapping
+        in the files ``prepared`` for a segment when they still fit it). Returns how many
+        documents changed. The caller holds the lock. ``keeps_uuids``: the change leaves every
+        document's event and uuid as they were, so the set of taken uuids stays.
 
         A file the disk refuses to write raises :class:`StorageUnavailable`; the files rewritten
         before it keep their change, the others are as they were, and the store reads them
         again."""
         self._writable()
         try:
-            changed = self._rewrite_files(change, may_change)
+            changed = self._rewrite_files(change, may_change, prepared, keeps_uuids)
         except StorageUnavailable:
             self._uuids = None
             self._listed = None
@@ -594,18 +598,50 @@ class CompletionStore:
             changed += self._staged.rewrite(change)
         return changed
 
-    def _rewrite_files(self, change: Change, may_change: Callable[[Part], bool]) -> int:
+    def _rewrite_files(
+        self,
+        change: Change,
+        may_change: Callable[[Part], bool],
+        prepared: Mapping[int, Prepared] | None,
+        keeps_uuids: bool,
+    ) -> int:
         tail = self._tail
         assert tail is not None
         segments = list(self._segments.values())
         changed = rewrite_files(
-            segments, tail, change, may_change, self._announce, self._journal_handle.close
+            segments,
+            tail,
+            change,
+            may_change,
+            self._announce,
+            self._journal_handle.close,
+            prepared,
         )
         if changed:
             self._settle()
-            self._uuids = None
+            uuids, self._uuids = self._uuids, None
             self._refresh()
+            if keeps_uuids:
+                self._uuids = uuids  # loading them again takes long at a million
         return changed
+
+    def _prepare(self, change: Change, may_change: Callable[[Part], bool]) -> dict[int, Prepared]:
+        """The new files of each segment ``change`` changes, made without the write lock (a
+        segment is immutable, and read from its mapping even once replaced)."""
+        with self._lock.reading():
+            self._refresh()
+            segments = [s for s in self._segments.values() if may_change(s)]
+        prepared: dict[int, Prepared] = {}
+        try:
+            for segment in segments:
+                made = prepare_segment(segment, change)
+                if made is not None:
+                    prepared[segment.number] = made
+        except BaseException:
+            for made in prepared.values():
+                made.discard()
+            raise
+        return prepared
 
     def delete_event(self, event_name: str) -> int:
         with self._lock:
@@ -644,18 +680,29 @@ class CompletionStore:
             return self._rewrite(rename, has_some)
 
     def attach_visitor(self, utk: str, object_id: str) -> int:
-        with self._lock:
-            self._refresh()
-            if not any(utk in p.visitors for p in self._parts()):
-                return 0
+        """Only the parts that hold the visitor are read and rewritten. Their segments' new
+        files are made before the write lock is taken; under it, what was made from a segment
+        still as it was is renamed into place (anything else, the journal among it, is
+        rewritten there)."""
 
-            def attach(doc: dict[str, Any]) -> dict[str, Any]:
-                if doc.get("objectId") is None and doc.get("utk") == utk:
-                    return {**doc, "objectId": object_id}
-                return doc
+        def attach(doc: dict[str, Any]) -> dict[str, Any]:
+            if doc.get("objectId") is None and doc.get("utk") == utk:
+                return {**doc, "objectId": object_id}
+            return doc
 
-            # Only the parts that hold the visitor are read and rewritten, not the whole store.
-            return self._rewrite(attach, lambda part: utk in part.visitors)
+        def holds(part: Part) -> bool:
+            return utk in part.visitors
+
+        prepared = self._prepare(attach, holds)
+        try:
+            with self._lock:
+                self._refresh()
+                if not any(holds(p) for p in self._parts()):
+                    return 0
+                return self._rewrite(attach, holds, prepared, keeps_uuids=True)
+        finally:
+            for made in prepared.values():
+                made.discard()
 
     # -- reading ---------------------------------------------------------------------------
 
