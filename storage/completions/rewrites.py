@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import orjson
 from storage.atomic import replace_all, write_atomically, write_beside
 from storage.completions.journal import Tail, journal_line
 from storage.completions.mapped_segment import Segment
-from storage.completions.parts import MemoryPart, Part
+from storage.completions.parts import MemoryPart, Part, epoch_ms
 from storage.completions.segment_file import segment_files, write_segment
 from storage.completions.summaries import summarise_part, summary_bytes, summary_path
 from storage.manifest import Entry
@@ -69,13 +70,38 @@ def rewrite_files(
         part = MemoryPart(kept, blobs=[unchanged.get(id(doc)) for doc in kept])
         segment_announce = functools.partial(announce, segment.number)
         write_segment(segment.path, part, segment.journal, segment_announce)
-    kept, count = _changed(list(tail.docs), change) if may_change(tail.view()) else ([], 0)
-    if count:
-        changed += count
-        lines = journal_line([orjson.dumps(d) for d in kept]) if kept else b""
-        close_journal()
-        write_atomically(tail.path, lines)
+    if may_change(tail.view()):
+        changed += _rewrite_journal(tail, change, close_journal)
     return changed
+
+
+def _rewrite_journal(tail: Tail, change: Change, close_journal: Callable[[], None]) -> int:
+    """Rewrite the open journal as one line, if ``change`` changes any of its documents; the
+    store's view of it is updated rather than read again."""
+    docs = list(tail.docs)
+    kept, count = _changed(docs, change)
+    if not count:
+        return 0
+    # A document left as it was keeps its bytes and time (when known).
+    old = {id(doc): pos for pos, doc in enumerate(docs)}
+    at = [old.get(id(doc)) for doc in kept]
+    blobs = [
+        (tail.blobs[pos] if pos is not None else None) or orjson.dumps(doc)
+        for doc, pos in zip(kept, at, strict=True)
+    ]
+    ms = [
+        tail.ms[pos] if pos is not None else epoch_ms(d["occurredAt"])
+        for d, pos in zip(kept, at, strict=True)
+    ]
+    lines = journal_line(blobs) if kept else b""
+    close_journal()
+    write_atomically(tail.path, lines)
+    try:
+        inode = os.stat(tail.path).st_ino
+    except OSError:
+        inode = 0  # read again from the file
+    tail.replaced(kept, ms, list(blobs), len(lines), inode)
+    return count
 
 
 def _changed(docs: list[dict[str, Any]], change: Change) -> tuple[list[dict[str, Any]], int]:

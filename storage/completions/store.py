@@ -343,6 +343,8 @@ class CompletionStore:
         if self.manifest_path is None:
             return
         manifest = read_manifest(self.manifest_path) or Manifest({}, {})
+        if not manifest.pending:
+            return  # nothing announced (a rewrite of the journal alone)
         manifest.settle()
         write_manifest(self.manifest_path, manifest)
 
