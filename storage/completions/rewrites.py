@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 
-from storage.atomic import replace_all, write_atomically, write_beside
+from storage.atomic import replace_all, storage_error, write_atomically, write_beside
 from storage.completions.journal import Tail, journal_line
 from storage.completions.mapped_segment import Segment
-from storage.completions.parts import MemoryPart, Part, epoch_ms
+from storage.completions.parts import MemoryPart, Part
 from storage.completions.segment_file import segment_files, write_segment
 from storage.completions.summaries import summarise_part, summary_bytes, summary_path
 from storage.manifest import Entry
@@ -38,13 +38,15 @@ def rewrite_files(
     announce: Callable[[int, Entry | None], None],
     close_journal: Callable[[], None],
     prepared: Mapping[int, Prepared] | None = None,
+    journal: PreparedJournal | None = None,
 ) -> int:
     """Apply ``change`` to the documents of ``segments`` and of the journal, reading only the
     parts ``may_change`` says might have some, and rewrite the files with changes (a segment
     left empty is removed); ``announce`` tells the manifest first, and ``close_journal`` is
     called before the journal is replaced. A segment's files ``prepared`` by
     :func:`prepare_segment` from the same change are swapped in when they were made from that
-    segment as it is. Returns how many documents changed."""
+    segment as it is, and a ``journal`` prepared from what the open journal still begins
+    with (:func:`prepare_journal`). Returns how many documents changed."""
     changed = 0
     for segment in segments:
         if not may_change(segment):
@@ -71,36 +73,27 @@ def rewrite_files(
         segment_announce = functools.partial(announce, segment.number)
         write_segment(segment.path, part, segment.journal, segment_announce)
     if may_change(tail.view()):
-        changed += _rewrite_journal(tail, change, close_journal)
+        if journal is not None and journal.made_from(tail):
+            changed += _finish_journal(tail, journal, change, close_journal)
+        else:
+            changed += _rewrite_journal(tail, change, close_journal)
     return changed
 
 
 def _rewrite_journal(tail: Tail, change: Change, close_journal: Callable[[], None]) -> int:
     """Rewrite the open journal as one line, if ``change`` changes any of its documents; the
     store's view of it is updated rather than read again."""
-    docs = list(tail.docs)
-    kept, count = _changed(docs, change)
+    kept, ms, blobs, count = _changed_with(list(tail.docs), list(tail.ms), list(tail.blobs), change)
     if not count:
         return 0
-    # A document left as it was keeps its bytes and time (when known).
-    old = {id(doc): pos for pos, doc in enumerate(docs)}
-    at = [old.get(id(doc)) for doc in kept]
-    blobs = [
-        (tail.blobs[pos] if pos is not None else None) or orjson.dumps(doc)
-        for doc, pos in zip(kept, at, strict=True)
-    ]
-    ms = [
-        tail.ms[pos] if pos is not None else epoch_ms(d["occurredAt"])
-        for d, pos in zip(kept, at, strict=True)
-    ]
-    lines = journal_line(blobs) if kept else b""
+    lines = journal_line([b or b"" for b in blobs]) if kept else b""
     close_journal()
     write_atomically(tail.path, lines)
     try:
         inode = os.stat(tail.path).st_ino
     except OSError:
         inode = 0  # read again from the file
-    tail.replaced(kept, ms, list(blobs), len(lines), inode)
+    tail.replaced(kept, ms, blobs, len(lines), inode)
     return count
 
 
@@ -185,3 +178,144 @@ def swap_in(made: Prepared, announce: Callable[[int, Entry | None], None]) -> No
         return
     replace_all(made.files, segment.path.parent)
     made.files = []
+
+
+@dataclass
+class PreparedJournal:
+    """The open journal's first documents rewritten before the lock was taken (one line in a
+    temporary file): under the lock, only what was appended since is changed and added."""
+
+    number: int
+    inode: int
+    resets: int
+    offset: int
+    """Bytes of the journal it was made from."""
+    count: int
+    """Documents in them."""
+    changed: int
+    docs: list[dict[str, Any]]
+    ms: list[int]
+    blobs: list[bytes | None]
+    tmp: Path
+    size: int
+
+    def made_from(self, tail: Tail) -> bool:
+        """Whether ``tail`` still begins with what this was made from (nothing but appends
+        since), and the temporary file is still there."""
+        return (
+            tail.number == self.number
+            and tail.inode == self.inode
+            and tail.resets == self.resets
+            and tail.offset >= self.offset
+            and tail.count >= self.count
+            and self.tmp.exists()
+        )
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class JournalSnapshot:
+    """What a store has read of its open journal at one moment (taken under its thread lock:
+    lines are appended to those lists by other threads)."""
+
+    path: Path
+    number: int
+    inode: int
+    resets: int
+    offset: int
+    docs: list[dict[str, Any]]
+    ms: list[int]
+    blobs: list[bytes | None]
+
+
+def snapshot_journal(tail: Tail) -> JournalSnapshot:
+    return JournalSnapshot(
+        tail.path,
+        tail.number,
+        tail.inode,
+        tail.resets,
+        tail.offset,
+        list(tail.docs),
+        list(tail.ms),
+        list(tail.blobs),
+    )
+
+
+def prepare_journal(journal: JournalSnapshot, change: Change) -> PreparedJournal | None:
+    """Rewrite what the open journal held into a temporary file beside it; None when
+    ``change`` changes none of it. Needs no lock (the documents are never changed in place)."""
+    kept, kept_ms, kept_blobs, count = _changed_with(
+        journal.docs, journal.ms, journal.blobs, change
+    )
+    if not count:
+        return None
+    lines = journal_line([b or b"" for b in kept_blobs]) if kept else b""
+    tmp = write_beside(journal.path, lines)
+    return PreparedJournal(
+        journal.number,
+        journal.inode,
+        journal.resets,
+        journal.offset,
+        len(journal.docs),
+        count,
+        kept,
+        kept_ms,
+        kept_blobs,
+        tmp,
+        len(lines),
+    )
+
+
+def _finish_journal(
+    tail: Tail, made: PreparedJournal, change: Change, close_journal: Callable[[], None]
+) -> int:
+    """Add to a prepared journal what was appended since it was made, and put it in place."""
+    docs = tail.docs[made.count :]
+    kept, ms, blobs, count = _changed_with(
+        docs, tail.ms[made.count :], tail.blobs[made.count :], change
+    )
+    size = made.size
+    if kept:
+        line = journal_line([b or b"" for b in blobs])
+        try:
+            with made.tmp.open("ab") as out:
+                out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as error:
+            raise storage_error(error, tail.path) from error
+        size += len(line)
+    close_journal()
+    replace_all([(made.tmp, tail.path)], tail.path.parent)
+    try:
+        inode = os.stat(tail.path).st_ino
+    except OSError:
+        inode = 0  # read again from the file
+    tail.replaced(made.docs + kept, made.ms + ms, made.blobs + blobs, size, inode)
+    return made.changed + count
+
+
+def _changed_with(
+    docs: list[dict[str, Any]],
+    ms: list[int],
+    blobs: list[bytes | None],
+    change: Change,
+) -> tuple[list[dict[str, Any]], list[int], list[bytes | None], int]:
+    """:func:`_changed`, keeping each kept document's time and bytes (made when unknown)."""
+    kept: list[dict[str, Any]] = []
+    kept_ms: list[int] = []
+    kept_blobs: list[bytes | None] = []
+    count = 0
+    for doc, t, blob in zip(docs, ms, blobs, strict=True):
+        new = change(doc)
+        if new is not doc:
+            count += 1
+            blob = None
+        if new is not None:
+            kept.append(new)
+            kept_ms.append(t)
+            kept_blobs.append(blob or orjson.dumps(new))
+    return kept, kept_ms, kept_blobs, count

@@ -123,6 +123,7 @@ def test_identify_makes_the_visitors_segment_before_it_takes_the_lock(
 
     monkeypatch.setattr(store_module, "prepare_segment", preparing)
     monkeypatch.setattr(rewrites, "write_segment", _never)  # nothing is made under the lock
+    monkeypatch.setattr(rewrites, "_rewrite_journal", _never)
 
     _, moved = services.records.identify(VISITOR, "visitor@example.com")
 
@@ -135,10 +136,10 @@ def test_identify_makes_the_visitors_segment_before_it_takes_the_lock(
 
 
 def _never(*args: object, **kwargs: object) -> None:
-    raise AssertionError("a segment was written under the lock")
+    raise AssertionError("a file was made under the lock")
 
 
-@pytest.mark.parametrize("meanwhile", ["rewritten", "temporary files removed"])
+@pytest.mark.parametrize("meanwhile", ["rewritten", "temporary files removed", "appended"])
 def test_identify_makes_the_segment_again_when_it_changed_before_the_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meanwhile: str
 ) -> None:
@@ -151,15 +152,20 @@ def test_identify_makes_the_segment_again_when_it_changed_before_the_lock(
         made = prepare(segment, change)
         # Between the files made and the lock taken, another process...
         elsewhere = open_services(folder)
-        if meanwhile == "rewritten":  # ...renames the event: seg 2 is rewritten
+        if meanwhile == "rewritten":  # ...renames the event: seg 2 and the journal rewritten
             elsewhere.db.completions.rename_events({event: other})
+        elif meanwhile == "appended":  # ...sends to the journal, which the lock then finishes
+            body = {"eventName": event, "email": EMAIL}
+            elsewhere.ingestion.ingest([body], Mode.LENIENT, Source.JS)
         elsewhere.close()
-        if meanwhile != "rewritten":  # ...opens the database, which removes temporary files
+        if meanwhile == "temporary files removed":  # ...opens the database, which removes them
             assert made is not None
             assert not any(tmp.exists() for tmp, _ in made.files)
         return made
 
     monkeypatch.setattr(store_module, "prepare_segment", preparing)
+    if meanwhile == "appended":  # the journal made before the lock is finished under it
+        monkeypatch.setattr(rewrites, "_rewrite_journal", _never)
     contact, moved = services.records.identify(VISITOR, "visitor@example.com")
 
     assert moved == 3
@@ -167,7 +173,7 @@ def test_identify_makes_the_segment_again_when_it_changed_before_the_lock(
     renamed = meanwhile == "rewritten"
     assert {c.event_name for c in mine} == {other if renamed else event}
     services.close()
-    assert _visitors(folder) == (13, 0)
+    assert _visitors(folder) == (14 if meanwhile == "appended" else 13, 0)
 
 
 class _Killed(BaseException):
