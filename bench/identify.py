@@ -7,9 +7,11 @@ Works on a copy of the database (segments hard-linked: they are only ever replac
 sends three completions of a new anonymous visitor through the collector's path (lenient, JS, a
 ``utk`` and no email), then times ``RecordService.identify``: the whole call, and the longest
 time it held the write lock at a stretch (the file lock that every writer, in every process,
-waits for). Two cases: the visitor's completions still in the open journal, and folded into a
-full segment (filled up with strict sends of other contacts, so that the journal folds), which
-identify rewrites. Prints the median and the worst of each.
+waits for), and each stretch (the contact's unit of work, then the swap of the rewritten
+files). Three cases: the visitor's completions still in the open journal (as good as empty
+at first), in an open journal filled to half a segment with strict sends of other contacts, and
+folded into a full segment (filled up so that the journal folds), which identify rewrites.
+Prints the median and the worst of each.
 """
 
 from __future__ import annotations
@@ -84,8 +86,9 @@ class LockClock:
         return max(self.held[start:], default=0.0)
 
 
-def fill(services: Any, store: CompletionStore, rng: random.Random) -> None:
-    """Strict sends of other contacts until the journal folds into a full segment."""
+def fill(services: Any, store: CompletionStore, rng: random.Random, upto: int = 0) -> None:
+    """Strict sends of other contacts until the open journal holds ``upto`` completions, or
+    (0) until it folds into a full segment."""
     event = next(
         d.fully_qualified_name
         for d in services.db.definitions.list_all()
@@ -100,9 +103,9 @@ def fill(services: Any, store: CompletionStore, rng: random.Random) -> None:
         with services.db.transaction():
             store._refresh()
             assert store._tail is not None
-            if store._tail.number != number:
+            if store._tail.number != number or (upto and store._tail.count >= upto):
                 return
-            left = segment_file.SEGMENT_SIZE - store._tail.count
+            left = (upto or segment_file.SEGMENT_SIZE) - store._tail.count
         inputs = [
             {
                 "eventName": event,
@@ -134,12 +137,16 @@ def main() -> None:
             )
             store: CompletionStore = services.db.completions  # type: ignore[assignment]
             total = sum(s.count for s in store.summaries().values())
-            for case in ("journal", "segment"):
+            half = segment_file.SEGMENT_SIZE // 2
+            for case in ("journal", "half", "segment"):
                 whole, held = [], []
+                stretches: list[list[float]] = []
                 for run in range(args.runs):
                     utk = f"{case}{run:026x}"
                     body = {"eventName": event, "utk": utk, "properties": {}}
                     services.ingestion.ingest([body] * 3, Mode.LENIENT, Source.JS)
+                    if case == "half":
+                        fill(services, store, rng, upto=half)
                     if case == "segment":
                         fill(services, store, rng)
                         holding = [s for s in store._segments.values() if utk in s.visitors]
@@ -149,19 +156,24 @@ def main() -> None:
                     _, moved = services.records.identify(utk, f"{utk}@example.com")
                     whole.append(time.perf_counter() - began)
                     held.append(clock.longest_since(start))
+                    stretches.append(clock.held[start:])
                     assert moved == 3, moved
-                where = (
-                    "in the open journal"
-                    if case == "journal"
-                    else f"in a full segment of {segment_file.SEGMENT_SIZE:,}"
-                )
+                where = {
+                    "journal": "in the open journal",
+                    "half": f"in an open journal of {half:,}",
+                    "segment": f"in a full segment of {segment_file.SEGMENT_SIZE:,}",
+                }[case]
                 print(
                     f"identify at {total:,} completions ({os.cpu_count()} CPUs, load "
                     f"{os.getloadavg()[0]:.1f}), the visitor's completions {where}: "
                     f"lock held at most {statistics.median(held) * 1000:.1f} ms (median; "
                     f"worst {max(held) * 1000:.1f}), whole call "
                     f"{statistics.median(whole) * 1000:.1f} ms (worst {max(whole) * 1000:.1f}) "
-                    f"over {args.runs} runs",
+                    f"over {args.runs} runs; each stretch, median: "
+                    + " + ".join(
+                        f"{statistics.median(s) * 1000:.1f} ms"
+                        for s in zip(*stretches, strict=False)
+                    ),
                     flush=True,
                 )
         finally:
