@@ -143,8 +143,8 @@ def child(task: str, *args: str) -> dict[str, Any]:
 
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        task, args = sys.argv[2], sys.argv[3:]
-        print(json.dumps({"ingest": ingest}[task](*args)))
+        task, rest = sys.argv[2], sys.argv[3:]
+        print(json.dumps({"ingest": ingest}[task](*rest)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--enrollments", type=int, default=10_000)
@@ -157,7 +157,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
-        sources = {}
+        sources: dict[int, Path] = {}
         for waiting in (0, args.enrollments):
             source = base / f"source-{waiting}"
             if not sources:
