@@ -196,7 +196,10 @@ class CompletionRepository(Protocol):
         ...
 
     def attach_visitor(self, utk: str, object_id: str) -> int:
-        """Give an anonymous visitor's completions (by ``utk``) to contact ``object_id``."""
+        """Give an anonymous visitor's completions (by ``utk``) to contact ``object_id``.
+
+        Called outside a unit of work, an adapter may do most of the rewrite before it takes
+        the lock (the embedded store writes the new files first, then swaps them in)."""
         ...
 
     def delete_tagged(self, tag: str) -> int:
