@@ -114,6 +114,23 @@ def _stored(db: Path, count: int, timeout: float = 15.0) -> list[Completion]:
         time.sleep(0.1)
 
 
+def _identified(db: Path, email: str, count: int, timeout: float = 15.0) -> list[Completion]:
+    """Wait (polling) until the contact with ``email`` has ``count`` completions: the collector
+    stores a completion, then joins the visitor's earlier ones to the contact."""
+    deadline = time.monotonic() + timeout
+    while True:
+        services = open_services(db, create=False)
+        try:
+            contact = services.db.records.find_contact_by_email(email)
+            mine = [] if contact is None else services.timeline.page(contact).entries
+        finally:
+            services.close()
+        found = [e.completion for e in mine if e.completion is not None]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def test_a_click_in_chromium_is_stored_with_the_javascript_rules(
     server: Server, page_server: str, browser_page: Page
 ) -> None:
@@ -165,6 +182,10 @@ def test_a_click_in_chromium_is_stored_with_the_javascript_rules(
     browser_page.click("#buy")
     both = _stored(server.db, 2)
     assert len(both) == 2
+    assert [c.properties["plan"] for c in _identified(server.db, "visitor@example.com", 2)] == [
+        "team",
+        "pro",
+    ]
     services = open_services(server.db, create=False)
     try:
         contact = services.records.find_contact("visitor@example.com")

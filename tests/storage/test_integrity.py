@@ -180,14 +180,44 @@ class _Killed(BaseException):
     """The process dies here."""
 
 
-@pytest.mark.parametrize("kill_at", range(12))
+IDENTIFY_STEPS = 10
+"""Renames and folder fsyncs of an identify that moves a segment's and the journal's
+completions (the contact itself is one line of the records' log: storage/tables.py)."""
+
+
+def test_the_kill_test_covers_every_step_of_identify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = _visitor_in_segment_two(tmp_path, monkeypatch)
+    services = open_services(folder)
+    store: CompletionStore = services.db.completions  # type: ignore[assignment]
+    assert store.journal  # as the kill test: caught up, every summary written
+    assert all(segment.summary for segment in store._segments.values())
+    steps: list[str] = []
+
+    def step(name: str, real: Callable[..., object]) -> Callable[..., object]:
+        def counted(*args: object) -> object:
+            steps.append(name)
+            return real(*args)
+
+        return counted
+
+    monkeypatch.setattr(os, "replace", step("replace", os.replace))
+    monkeypatch.setattr(atomic, "fsync_dir", step("fsync_dir", atomic.fsync_dir))
+    services.records.identify(VISITOR, "visitor@example.com")
+    monkeypatch.undo()
+    services.close()
+    assert len(steps) == IDENTIFY_STEPS, steps
+
+
+@pytest.mark.parametrize("kill_at", range(IDENTIFY_STEPS))
 def test_identify_killed_at_any_step_leaves_each_file_old_or_new(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
 ) -> None:
-    """Killed at any rename or fsync of a folder (the contact's cbe.json; then, under the lock,
-    the manifest's announcement, the segment, its index, its summary, the journal, the settled
-    manifest): reopened, nothing is damaged or lost, the visitor's completions of each file
-    are all moved or none, and identifying again moves the rest."""
+    """Killed at any rename or fsync of a folder (under the lock: the manifest's
+    announcement, the segment, its index, its summary, the journal, the settled manifest):
+    reopened, nothing is damaged or lost, the visitor's completions of each file are all
+    moved or none, and identifying again moves the rest."""
     folder, _ = _visitor_in_segment_two(tmp_path, monkeypatch)
     services = open_services(folder)
     store: CompletionStore = services.db.completions  # type: ignore[assignment]
