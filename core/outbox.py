@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core.clock import format_utc
-from core.models import Completion
+from core.models import Completion, CrmRecord, EventDefinition, ObjectType
+from core.values import value_text
 
 JSON = dict[str, Any]
 
@@ -60,19 +61,71 @@ class OutboxRepository(Protocol):
     def counts(self) -> OutboxCounts: ...
 
 
-def outbox_entry(completion: Completion) -> OutboxEntry:
-    """What is owed for a stored completion: its send body, the uuid cbe gave it included."""
+def remote_identity(
+    completion: Completion, definition: EventDefinition | None, record: CrmRecord | None
+) -> JSON | str:
+    """How a remote portal can tell whose completion this is: the send body's identity fields
+    (``email``, ``utk``; none when the event's ``customMatchingId`` property, which travels in
+    ``properties``, names the record), or, when nothing but this database's record id is
+    known, why it cannot be sent.
+
+    A local ``objectId`` is never sent: record ids are this database's own, and in another
+    portal they name another record or none (HubSpot would keep the completion on a stranger,
+    or on no one, and answer 204 all the same)."""
+    identity: JSON = {}
+    if completion.object_type is ObjectType.CONTACT:
+        email = (record.email if record is not None else None) or completion.email
+        utk = completion.utk or (record.utk if record is not None else None)
+        if email:
+            identity["email"] = email
+        if utk:
+            identity["utk"] = utk
+    matching = definition.custom_matching_id if definition is not None else None
+    if matching is not None:
+        wanted = matching.primary_object_rule.event_property_name.lower()
+        if any(k.lower() == wanted and value_text(v) for k, v in completion.properties.items()):
+            return identity  # the remote matches the property first, then email and utk
+    if identity:
+        return identity
+    kind = completion.object_type
+    local_id = completion.object_id or completion.unmatched_object_id
+    named = f"{kind.singular.lower()} {local_id}" if local_id else f"this {kind.singular.lower()}"
+    if kind is ObjectType.CONTACT:
+        return (
+            f"Not sent: the remote cannot tell which contact this is. {named.capitalize()} has "
+            "no email and no utk here, and a record id of this database means nothing in "
+            "another portal."
+        )
+    if matching is None:
+        how = (
+            f"give the event a customMatchingId (a property of the completion matched to a "
+            f"{kind.singular.lower()} property such as a domain or a number)"
+        )
+    else:
+        how = f"send {matching.primary_object_rule.event_property_name} with each completion"
+    return (
+        f"Not sent: the remote cannot tell which {kind.singular.lower()} this is. "
+        f"{named.capitalize()} is this database's id, which means nothing in another portal; "
+        f"{kind.plural.lower()} are matched across portals only by the event's "
+        f"customMatchingId: {how}."
+    )
+
+
+def outbox_entry(
+    completion: Completion,
+    definition: EventDefinition | None = None,
+    record: CrmRecord | None = None,
+) -> OutboxEntry:
+    """What is owed for a stored completion: its send body, the uuid cbe gave it included, with
+    the identity a remote portal can match (:func:`remote_identity`); refused at once, with the
+    reason, when there is none."""
     body: JSON = {
         "eventName": completion.event_name,
         "uuid": completion.uuid,
         "occurredAt": format_utc(completion.occurred_at),
         "properties": {k: v for k, v in completion.properties.items() if v is not None and v != ""},
     }
-    object_id = completion.object_id or completion.unmatched_object_id
-    if object_id:
-        body["objectId"] = object_id
-    if completion.email:
-        body["email"] = completion.email
-    if completion.utk:
-        body["utk"] = completion.utk
-    return OutboxEntry(completion.id, body)
+    identity = remote_identity(completion, definition, record)
+    if isinstance(identity, str):
+        return OutboxEntry(completion.id, body, identity)
+    return OutboxEntry(completion.id, body | identity)
