@@ -35,7 +35,7 @@ from storage.completions.damage import damage_message
 from storage.completions.store import CompletionStore
 from storage.locking import LOCK_FILE, DatabaseLock
 from storage.manifest import MANIFEST_FILE, DamagedDatabase
-from storage.outbox import TinyOutboxRepository
+from storage.outbox import OUTBOX_FILE, TinyOutboxRepository
 from storage.rejections import REJECTIONS_FILE, RejectionStore
 from storage.schema import SCHEMA_VERSION, read_version, upgrade
 
@@ -329,9 +329,10 @@ class _Unit:
     are held too and appended to the journal at commit as one line. Left without a commit,
     neither file is touched and memory is read again from them.
 
-    **The order at commit** is ``cbe.json`` (written, fsynced, renamed), then the journal line
-    and its fsync, all under the lock, before ``commit`` returns: what is acknowledged is
-    durable.
+    **The order at commit** is ``cbe.json`` (written, fsynced, renamed), then the forwarding
+    outbox's line (``outbox.jsonl``, appended and fsynced: what the completions owe a remote,
+    see storage.outbox), then the journal line and its fsync, all under the lock, before
+    ``commit`` returns: what is acknowledged is durable.
 
     ``cbe.json`` goes first because it is what the completions point at: contacts the lenient
     path created for them, enrollments they moved. A crash between the two leaves what the
@@ -360,8 +361,10 @@ class _Unit:
         database = self._database
         database._main.commit()
         try:
+            database._outbox.commit()  # what the completions owe, before them (storage.outbox)
             database._completions.commit()
         except BaseException:
+            database._outbox.undo()
             database._main.undo()
             raise
         if self.portal is not None:  # last: what holds the old id is renamed by then
@@ -388,7 +391,7 @@ class TinyDatabase:
             read_only=lock.refusal is not None,
         )
         self._rejections = RejectionStore(folder, lock, self._main)
-        self._outbox = TinyOutboxRepository(self._main, lock)
+        self._outbox = TinyOutboxRepository(folder, lock, self._completions.stored_ids, self._main)
         self._unit: _Unit | None = None
         """The open unit of work (only the thread holding the lock can be in it)."""
 
@@ -452,11 +455,13 @@ class TinyDatabase:
             unit = self._unit = _Unit(self)
             self._main.begin()
             self._completions.begin()
+            self._outbox.begin()
             try:
                 yield unit
             finally:
                 self._unit = None
                 self._completions.rollback()  # what was not committed
+                self._outbox.rollback()
                 self._main.rollback()
 
     def close(self) -> None:
@@ -601,7 +606,7 @@ def check_folder(path: Path, create: bool) -> None:
         )
 
 
-DATA_FILES = {MAIN_FILE, COMPLETIONS_DIR, MANIFEST_FILE, REJECTIONS_FILE}
+DATA_FILES = {MAIN_FILE, COMPLETIONS_DIR, MANIFEST_FILE, REJECTIONS_FILE, OUTBOX_FILE}
 """What a cbe database folder holds besides its portal file."""
 
 
