@@ -14,6 +14,7 @@ from cli.options import db_option, services
 from cli.output import echo, echo_data, fail, friendly_errors, report_lines
 from core.bodies import Refusal, SendReport, Unreadable, read_bodies, send_bodies
 from core.errors import StorageUnavailable
+from core.forwarding import replay_refused
 from core.ingestion import Mode
 from core.timeline import group_by_month
 
@@ -199,9 +200,7 @@ def rejections_replay(ctx: click.Context, db: Path | None) -> None:
     """Send every kept request again by the strict rules; what passes is stored and leaves
     the quarantine. Exits with status 1 if any still breaks a rule."""
     opened = services(ctx, create=False)
-    with opened.db.transaction() as unit:
-        again = opened.db.outbox.requeue()
-        unit.commit()
+    again = replay_refused(opened.db)
     if again:
         echo(f"owed    {again} completion(s) the remote refused: cbe serve --forward sends them")
     report = opened.rejections.replay()

@@ -32,6 +32,10 @@ class OutboxCounts:
     owed: int
     sent: int
     refused: int
+    remote: str | None = None
+    """The remote the relay sends to (the last ``cbe serve --forward`` to run)."""
+    last_error: str | None = None
+    """What went wrong last: the remote unreachable, busy or refusing; None: nothing yet."""
 
 
 class OutboxRepository(Protocol):
@@ -59,6 +63,11 @@ class OutboxRepository(Protocol):
         ...
 
     def counts(self) -> OutboxCounts: ...
+
+    def note_relay(self, remote: str, last_error: str | None) -> None:
+        """Keep where the relay sends and what went wrong last, for other processes (the app)
+        to show; called when either changes."""
+        ...
 
 
 def remote_identity(

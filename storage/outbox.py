@@ -9,7 +9,8 @@ Lines (each a JSON object with one key):
 - ``{"refused": {id: answer}}``: kept with the remote's answer;
 - ``{"requeue": [id, ...]}``: owed again;
 - ``{"gone": [id, ...]}``: owed by a unit of work that never stored its completions (below);
-- ``{"counted": n}``: the first line of a compacted file, how many were sent before.
+- ``{"counted": n}``: the first line of a compacted file, how many were sent before;
+- ``{"relay": [remote, last_error]}``: where the relay sends, and what went wrong last.
 
 **With the completions, at commit.** A unit of work appends its line after ``cbe.json`` and
 before the journal line of its completions, each fsynced, under the lock: a completion in the
@@ -72,6 +73,7 @@ class TinyOutboxRepository:
         self._entries: dict[str, OutboxEntry] = {}
         """Owed and refused, oldest first."""
         self._sent = 0
+        self._relay: tuple[str | None, str | None] = (None, None)
         self._unverified: set[str] = set()
         """Entries read from the file, not written by this process: checked before sent."""
         self._lines = 0
@@ -93,6 +95,7 @@ class TinyOutboxRepository:
     def _reset(self) -> None:
         self._upgraded = False
         self._entries, self._sent, self._lines = {}, 0, 0
+        self._relay = (None, None)
         self._unverified = set()
         self._file, self._offset = None, 0
 
@@ -187,6 +190,9 @@ class TinyOutboxRepository:
                 self._unverified.discard(key)
         elif "counted" in record:
             self._sent = int(record["counted"])
+        elif "relay" in record:
+            remote, error = record["relay"]
+            self._relay = (remote, error)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -293,7 +299,7 @@ class TinyOutboxRepository:
             self._refresh()
             if self._lines < 2 * len(self._entries) + _COMPACT_AT:
                 return
-            lines = [_line({"counted": self._sent})]
+            lines = [_line({"counted": self._sent}), _line({"relay": list(self._relay)})]
             entries = list(self._entries.values())
             for first in range(0, len(entries), 1000):
                 chunk = entries[first : first + 1000]
@@ -359,4 +365,10 @@ class TinyOutboxRepository:
         with self._lock.reading():
             self._refresh()
             refused = sum(1 for e in self._entries.values() if e.refused is not None)
-            return OutboxCounts(len(self._entries) - refused, self._sent, refused)
+            return OutboxCounts(len(self._entries) - refused, self._sent, refused, *self._relay)
+
+    def note_relay(self, remote: str, last_error: str | None) -> None:
+        with self._lock:
+            self._refresh()
+            if self._relay != (remote, last_error):
+                self._record({"relay": [remote, last_error]})

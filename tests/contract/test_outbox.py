@@ -90,3 +90,13 @@ def test_a_forwarding_ingestion_owes_each_completion_it_stores(services: Service
     assert owed[0].body["uuid"] == "u-9"
     assert owed[1].body["uuid"] == no_uuid.id  # the id cbe gave it: a retry never doubles
     assert owed[0].body["email"] == "ann@example.com"  # sent by objectId, owed by email
+
+
+def test_the_relay_keeps_its_remote_and_last_error_for_other_readers(db: Database) -> None:
+    assert (db.outbox.counts().remote, db.outbox.counts().last_error) == (None, None)
+    with db.transaction() as unit:
+        db.outbox.note_relay("https://api.hubapi.com", "no answer from https://api.hubapi.com")
+        unit.commit()
+    counts = db.outbox.counts()
+    assert counts.remote == "https://api.hubapi.com"
+    assert counts.last_error == "no answer from https://api.hubapi.com"
