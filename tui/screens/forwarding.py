@@ -75,13 +75,14 @@ class ForwardingScreen(CbeScreen):
         self._shown = True
         self.counts, self.refused = counts, refused
         self.query_one("#forwarding-status", Static).update(_status(counts))
+        names = [_short(_local_name(e.body), 28) for e in refused]
+        uuids = [_short(str(e.body.get("uuid") or e.id), 20) for e in refused]
+        # The answer takes what is left of the width (whole in the detail below).
+        used = max(map(len, names), default=5) + max(map(len, uuids), default=4) + 10
+        room = max(16, (self.size.width or 80) - used)
         rows = [
-            (
-                _local_name(e.body),
-                str(e.body.get("uuid") or e.id),
-                _short(e.refused or ""),
-            )
-            for e in refused
+            (name, uuid, _short(e.refused or "", room))
+            for name, uuid, e in zip(names, uuids, refused, strict=True)
         ]
         table = self.query_one("#forwarding-refused", DataTable)
         row = table.cursor_row
@@ -104,7 +105,9 @@ class ForwardingScreen(CbeScreen):
             )
             return
         body = json.dumps(entry.body, indent=2, ensure_ascii=False)
+        uuid = str(entry.body.get("uuid") or entry.id)
         text.update(
+            f"[b]uuid[/b] {escape(uuid)} [dim](completion {escape(entry.id)})[/dim]\n"
             f"[b]The remote's answer[/b]\n{escape(entry.refused or '')}\n\n"
             f"[b]Body[/b] [dim](sent under the remote's prefix)[/dim]\n{escape(body)}"
         )
@@ -186,5 +189,5 @@ def _local_name(body: dict[str, object]) -> str:
     return rest if prefix.startswith("pe") and prefix[2:].isdigit() and rest else name
 
 
-def _short(text: str, width: int = 60) -> str:
+def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
