@@ -98,11 +98,9 @@ def measure(stored: int, sends: int) -> None:
             while _status(local)["owed"]:
                 time.sleep(0.1)
             up = _singles(local, stored + sends, sends)
-            size = (local_db / "cbe.json").stat().st_size
             print(
                 f"{stored:>7,} stored (loaded in {loaded:.1f} s): remote down, {owed:,} owed: "
-                f"{down:,.0f} sends/s; remote up, all sent: {up:,.0f} sends/s; "
-                f"cbe.json {size / 1e6:.2f} MB",
+                f"{down:,.1f} sends/s; remote up, all sent: {up:,.1f} sends/s",
                 flush=True,
             )
         finally:

@@ -100,3 +100,13 @@ def test_the_relay_keeps_its_remote_and_last_error_for_other_readers(db: Databas
     counts = db.outbox.counts()
     assert counts.remote == "https://api.hubapi.com"
     assert counts.last_error == "no answer from https://api.hubapi.com"
+
+
+def test_an_entry_refused_when_owed_is_kept_refused_and_never_owed(db: Database) -> None:
+    refused = OutboxEntry("c9", {"eventName": "pe12345678_viewed"}, "Not sent: no identity.")
+    with db.transaction() as unit:
+        db.outbox.add([_entry(1), refused])
+        unit.commit()
+    assert [e.id for e in db.outbox.owed(10)] == ["c1"]
+    assert [(e.id, e.refused) for e in db.outbox.refused()] == [("c9", "Not sent: no identity.")]
+    assert db.outbox.counts() == OutboxCounts(owed=1, sent=0, refused=1)
