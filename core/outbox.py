@@ -1,7 +1,17 @@
 """What ``cbe serve --forward`` owes a remote portal: the outbox port (core.forwarding sends it).
 
 An entry is written by the ingestion in the same unit of work as its completion, so a completion
-stored is a completion owed, across any crash."""
+stored is a completion owed, across any crash.
+
+What an adapter keeps: the entries (owed, or refused with an answer; an entry may arrive
+refused already: :func:`remote_identity`), oldest first, each id once; how many were sent; the
+relay's remote and last error (:meth:`OutboxRepository.note_relay`). Everything is written in
+the unit of work that writes it, with the completions it owes: an entry whose completion was
+not stored must never be sent (a uuid-less send that a sender retries gets a new id, so both
+would reach the remote). A database with transactions keeps a table in the same transaction;
+the embedded store (storage.outbox) keeps an append-only file and checks, after a crash, that
+each entry's completion was stored. The cost of owing a completion must not grow with what is
+stored or owed."""
 
 from __future__ import annotations
 
