@@ -26,6 +26,11 @@ from core.values import value_text
 JSON = dict[str, Any]
 
 
+NOT_SENT = "Not sent: "
+"""How a refusal made here (no identity a remote can match) begins; the remote's own answers
+begin with their HTTP status."""
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     """One completion owed to the remote: ``id`` is the completion's, ``body`` the send body
@@ -111,7 +116,7 @@ def remote_identity(
     named = f"{kind.singular.lower()} {local_id}" if local_id else f"this {kind.singular.lower()}"
     if kind is ObjectType.CONTACT:
         return (
-            f"Not sent: the remote cannot tell which contact this is. {named.capitalize()} has "
+            f"{NOT_SENT}the remote cannot tell which contact this is. {named.capitalize()} has "
             "no email and no utk here, and a record id of this database means nothing in "
             "another portal."
         )
@@ -123,7 +128,7 @@ def remote_identity(
     else:
         how = f"send {matching.primary_object_rule.event_property_name} with each completion"
     return (
-        f"Not sent: the remote cannot tell which {kind.singular.lower()} this is. "
+        f"{NOT_SENT}the remote cannot tell which {kind.singular.lower()} this is. "
         f"{named.capitalize()} is this database's id, which means nothing in another portal; "
         f"{kind.plural.lower()} are matched across portals only by the event's "
         f"customMatchingId: {how}."

@@ -12,6 +12,7 @@ from core.ingestion import Mode
 from core.models import ObjectType
 from core.outbox import OutboxEntry
 from core.services import Services
+from core.trace import trace
 from tests.sending import send_one
 
 
@@ -98,6 +99,8 @@ def test_a_company_known_only_by_its_local_id_is_refused_saying_how_to_match_it(
     assert "customMatchingId" in entry.refused
     assert forwarding.db.outbox.counts().refused == 1
     assert forwarding.db.outbox.counts().owed == 0
+    said = trace(forwarding.db, entry.id).lines()
+    assert f"  Forwarding: {entry.refused}" in said  # not "the remote refused it": never sent
 
 
 def test_a_matched_event_sent_without_its_property_is_refused_naming_it(
