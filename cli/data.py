@@ -16,6 +16,7 @@ from core.bodies import Refusal, SendReport, Unreadable, read_bodies, send_bodie
 from core.errors import StorageUnavailable
 from core.forwarding import replay_refused
 from core.ingestion import Mode
+from core.outbox import NOT_SENT
 from core.timeline import group_by_month
 
 FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -172,7 +173,8 @@ def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: 
     forwarded = opened.db.outbox.refused()
     for entry in forwarded:
         uuid = entry.body.get("uuid")
-        echo(f"remote refused  {entry.body.get('eventName')}  uuid {uuid}  [{entry.id}]")
+        said = "not sent" if (entry.refused or "").startswith(NOT_SENT) else "remote refused"
+        echo(f"{said}  {entry.body.get('eventName')}  uuid {uuid}  [{entry.id}]")
         echo(f"    {entry.refused}")
     if forwarded:
         echo(
