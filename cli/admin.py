@@ -8,15 +8,16 @@ from pathlib import Path
 
 import click
 
-from cli.bootstrap import database_folder, demo_database_path
+from cli.bootstrap import database_location, demo_database_path, token_location
 from cli.demodb import build_demo_database
-from cli.options import database_path, db_option, given_db, services
+from cli.options import db_option, folder_only, given_db, services
 from cli.output import echo, echo_data, fail, friendly_errors
 from core.clock import SystemClock, to_utc
 from core.demo import DemoSpec
 from core.portal import PortalService
 from storage.database import DATA_FILES, PORTAL_FILE
 from storage.doctor import doctor as run_doctor
+from storage.postgres import PostgresDatabase, shown_url
 
 
 @click.command()
@@ -57,7 +58,8 @@ def demo(
     spec = DemoSpec(seed=seed, contacts=contacts, completions=completions, days=days)
     summary = build_demo_database(path, spec, now, replace=replace)
     echo(
-        f"Demo database at {path}: {summary.definitions} events, {summary.contacts} contacts, "
+        f"Demo database at {shown_url(path) if isinstance(path, str) else path}: "
+        f"{summary.definitions} events, {summary.contacts} contacts, "
         f"{summary.companies} companies, {summary.deals} deals, {summary.tickets} tickets, "
         f"{summary.completions} completions."
     )
@@ -74,21 +76,23 @@ def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
         return
     opened = services(ctx)
     p = opened.db.portal
-    token_file = database_folder(opened) / PORTAL_FILE
     if as_json:
         echo_data(
             json.dumps(
                 {
                     "portalId": p.portal_id,
                     "accessToken": p.access_token,
-                    "database": str(database_folder(opened)),
+                    "database": database_location(opened),
                 }
             )
         )
         return
     echo(f"Portal id:    {p.portal_id}")
-    echo(f"Database:     {database_folder(opened)}")
-    echo(f"Access token: in {token_file} (readable by you only);")
+    echo(f"Database:     {database_location(opened)}")
+    if isinstance(opened.db, PostgresDatabase):
+        echo(f"Access token: in {token_location(opened)};")
+    else:
+        echo(f"Access token: in {token_location(opened)} (readable by you only);")
     echo("              `cbe portal --json` prints it.")
 
 
@@ -131,7 +135,9 @@ def doctor(ctx: click.Context, db: Path | None, repair: bool) -> None:
 
     Exit status: 0 healthy or repaired, 1 damage found (or some not repairable).
     """
-    path = database_path(ctx).expanduser().resolve()
+    path = (
+        folder_only(ctx, "cbe doctor checks the files of a database folder").expanduser().resolve()
+    )
     if not path.is_dir() or not any((path / name).exists() for name in (PORTAL_FILE, *DATA_FILES)):
         fail(f"There is no cbe database at {path}.")
     report = run_doctor(path, repair=repair, progress=lambda text: echo(text, err=True))

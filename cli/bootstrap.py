@@ -16,12 +16,13 @@ from core.clock import Clock, SystemClock
 from core.forwarding import RemoteSender
 from core.ingestion import IdFactory
 from core.models import Portal
-from core.ports import MemoryPreferences, Preferences
+from core.ports import Database, MemoryPreferences, Preferences
 from core.remote import RemotePortal, Waiting
 from core.services import Services, random_id
-from storage.database import TinyDatabase, open_database
+from storage.database import PORTAL_FILE, TinyDatabase, open_database
 from storage.hubspot_remote import HubSpotRemote
 from storage.memory import MemoryDatabase
+from storage.postgres import NotACbeDatabase, PostgresDatabase, is_postgres_url, open_postgres
 from storage.preferences import JsonPreferences, default_preferences_path
 
 DB_ENV = "CBE_DB"
@@ -32,11 +33,22 @@ def data_home() -> Path:
     return user_data_path("cbe", appauthor=False)
 
 
-def default_database_path() -> Path:
-    """``$CBE_DB`` if set, else the default portal's folder in the user's data directory."""
+DatabaseTarget = Path | str
+"""Where a database is: a folder (the embedded store), or a PostgreSQL URL (a str)."""
+
+
+def database_target(value: str | os.PathLike[str]) -> DatabaseTarget:
+    """``value`` as a database target: a ``postgresql://`` URL kept as it is, else a folder."""
+    text = os.fspath(value)
+    return text if is_postgres_url(text) else Path(text).expanduser()
+
+
+def default_database_path() -> DatabaseTarget:
+    """``$CBE_DB`` if set (a folder or a PostgreSQL URL), else the default portal's folder in
+    the user's data directory."""
     configured = os.environ.get(DB_ENV)
     if configured:
-        return Path(configured).expanduser()
+        return database_target(configured)
     return data_home() / "default"
 
 
@@ -46,7 +58,7 @@ def demo_database_path() -> Path:
 
 
 def open_services(
-    folder: str | os.PathLike[str],
+    target: str | os.PathLike[str],
     *,
     clock: Clock | None = None,
     new_id: IdFactory | None = None,
@@ -56,13 +68,30 @@ def open_services(
     read_only: bool | None = False,
     allow_damage: bool = False,
 ) -> Services:
-    """Open (or create) the database in ``folder`` and build cbe's services on it.
+    """Open (or create) the database ``target`` and build cbe's services on it: a PostgreSQL
+    database when ``target`` is a ``postgresql://`` (or ``postgres://``) URL, else the folder
+    of an embedded one.
 
     Preferences default to the user's own file (see storage.preferences).
     """
     clock = clock or SystemClock()
-    database: TinyDatabase = open_database(
-        folder,
+    database: Database
+    if is_postgres_url(target):
+        assert isinstance(target, str)
+        if read_only:
+            raise NotACbeDatabase(
+                "--read-only opens a database folder without its lock; for a PostgreSQL "
+                "database, connect as a role that may only read."
+            )
+        database = open_postgres(target, create=create, portal_id=portal_id, clock=clock)
+        return Services(
+            db=database,
+            clock=clock,
+            new_id=new_id or random_id,
+            preferences=preferences or JsonPreferences(default_preferences_path()),
+        )
+    database = open_database(
+        target,
         create=create,
         portal_id=portal_id,
         clock=clock,
@@ -99,9 +128,27 @@ def memory_services(
 
 def warm_up(services: Services) -> None:
     """What a server loads once, before its first request, for the store it serves: the
-    embedded store's set of taken uuids (its first write would load it otherwise)."""
+    embedded store's set of taken uuids and its records with their email and visitor token
+    indexes (its first write would load them otherwise)."""
     if isinstance(services.db, TinyDatabase):
         services.db.completions.prepare_writes()
+        services.db.records.find_contact_by_email("")
+        services.db.records.find_contact_by_utk("")
+
+
+def database_location(services: Services) -> str:
+    """Where the database of ``services`` is, for people to read: its folder, or its URL
+    without the password."""
+    if isinstance(services.db, PostgresDatabase):
+        return services.db.shown_url
+    return str(database_folder(services))
+
+
+def token_location(services: Services) -> str:
+    """Where the access token of the database of ``services`` is kept."""
+    if isinstance(services.db, PostgresDatabase):
+        return f"the database's portal table ({services.db.shown_url})"
+    return str(database_folder(services) / PORTAL_FILE)
 
 
 def database_folder(services: Services) -> Path:

@@ -1,29 +1,53 @@
-"""Building a demo database in a folder, with progress bars (``cbe demo`` and ``cbe --demo``)."""
+"""Building a demo database in a folder or a PostgreSQL database, with progress bars (``cbe demo``
+and ``cbe --demo``)."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.bootstrap import open_services
+from cli.bootstrap import DatabaseTarget, open_services
 from cli.output import fail
 from core.demo import DEMO_PORTAL_ID, DemoSpec, DemoSummary, build_demo
 from storage.completions import CompletionStore
 from storage.database import PORTAL_FILE
+from storage.postgres import erase_cbe, holds_cbe, shown_url
 
 
-def build_demo_database(path: Path, spec: DemoSpec, now: datetime, replace: bool) -> DemoSummary:
+def _clear(target: DatabaseTarget, replace: bool) -> None:
+    """Make room for the demo at ``target``: refuse what is not a cbe database, and an
+    existing one unless ``replace`` (then it is deleted)."""
+    if isinstance(target, str):
+        shown = shown_url(target)
+        if holds_cbe(target):
+            if not replace:
+                fail(f"{shown} already holds a cbe database; pass --replace to rebuild it.")
+            erase_cbe(target)
+        return
+    path = target
     if path.exists() and any(path.iterdir()):
         if not (path / PORTAL_FILE).exists():
             fail(f"{path} is not empty and is not a cbe database; choose another folder.")
         if not replace:
             fail(f"{path} already holds a cbe database; pass --replace to rebuild it.")
         shutil.rmtree(path)
+
+
+def _remove(target: DatabaseTarget) -> None:
+    if isinstance(target, str):
+        erase_cbe(target)
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def build_demo_database(
+    path: DatabaseTarget, spec: DemoSpec, now: datetime, replace: bool
+) -> DemoSummary:
+    _clear(path, replace)
     services = open_services(path, portal_id=DEMO_PORTAL_ID)
     if isinstance(services.db.completions, CompletionStore):
         services.db.completions.summarise_folds = True  # reports come next: ready at once
@@ -43,7 +67,7 @@ def build_demo_database(path: Path, spec: DemoSpec, now: datetime, replace: bool
         summary = build_demo(services.db, spec, now, progress)
     except BaseException:
         services.close()
-        shutil.rmtree(path, ignore_errors=True)  # never leave half a demo behind
+        _remove(path)  # never leave half a demo behind
         raise
     services.close()
     return summary

@@ -1,8 +1,8 @@
 """The ``cbe`` command: the group, its shared options, and every command registered on it.
 
 Each command lives in the module for its purpose (``cli.serve``, ``cli.data``, ``cli.plans``,
-``cli.definitions``, ``cli.reports``, ``cli.admin``); ``cli.options`` opens the database and
-``cli.output`` prints and turns errors into one line.
+``cli.definitions``, ``cli.reports``, ``cli.admin``, ``cli.copy``); ``cli.options`` opens the
+database and ``cli.output`` prints and turns errors into one line.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cli import admin, data, definitions, plans, reports, serve
+from cli import admin, copy, data, definitions, plans, reports, serve
 from cli.bootstrap import open_remote
 from cli.options import db_option, services
 from cli.output import friendly_errors
@@ -56,5 +56,6 @@ for command in (
     data.timeline,
     admin.portal,
     admin.doctor,
+    copy.copy,
 ):
     main.add_command(command)

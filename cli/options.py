@@ -13,13 +13,21 @@ from typing import Any, TypeVar
 
 import click
 
-from cli.bootstrap import DB_ENV, default_database_path, demo_database_path, open_services
+from cli.bootstrap import (
+    DB_ENV,
+    DatabaseTarget,
+    database_target,
+    default_database_path,
+    demo_database_path,
+    open_services,
+)
 from cli.demodb import build_demo_database
 from cli.output import echo, fail
 from core.clock import SystemClock
 from core.demo import DemoSpec
 from core.services import Services
 from storage.database import PORTAL_FILE
+from storage.postgres import shown_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,8 +41,24 @@ def _remember_demo(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     return value
 
 
+class DatabaseParam(click.ParamType[DatabaseTarget, object]):
+    """``--db``: a folder, or a ``postgresql://`` URL (a URL is never taken for a path)."""
+
+    name = "folder|url"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> DatabaseTarget:
+        if isinstance(value, Path):
+            return value
+        target = database_target(str(value))
+        if isinstance(target, Path) and target.exists() and not target.is_dir():
+            self.fail(f"{target} is a file, not a database folder.", param, ctx)
+        return target
+
+
 def db_option(command: F) -> F:
-    """``--db FOLDER`` and ``--demo``: every command that opens a database takes both."""
+    """``--db FOLDER|URL`` and ``--demo``: every command that opens a database takes both."""
     command = click.option(
         "--demo",
         is_flag=True,
@@ -45,19 +69,20 @@ def db_option(command: F) -> F:
     return click.option(
         "--db",
         "db",
-        type=click.Path(path_type=Path, file_okay=False),
+        type=DatabaseParam(),
         default=None,
-        help=f"Database folder (default: ${DB_ENV} or your data directory).",
+        help=f"Database folder, or a postgresql://user@host/dbname URL (default: ${DB_ENV} or "
+        "your data directory).",
     )(command)
 
 
-def given_db(ctx: click.Context) -> Path | None:
+def given_db(ctx: click.Context) -> DatabaseTarget | None:
     """The nearest ``--db``: the command's own, else its group's, else ``cbe``'s."""
     here: click.Context | None = ctx
     while here is not None:
         db = here.params.get("db")
         if db is not None:
-            return Path(db)
+            return database_target(db)
         here = here.parent
     return None
 
@@ -67,8 +92,9 @@ def read_only(ctx: click.Context) -> bool:
     return bool(ctx.find_root().params.get("read_only"))
 
 
-def database_path(ctx: click.Context) -> Path:
-    """The folder the command works on: --demo, else the nearest --db, else the default."""
+def database_path(ctx: click.Context) -> DatabaseTarget:
+    """The database the command works on (a folder or a PostgreSQL URL): --demo, else the
+    nearest --db, else the default."""
     chosen = given_db(ctx)
     if ctx.meta.get(_DEMO):
         if chosen is not None:
@@ -86,6 +112,18 @@ def _demo_database() -> Path:
         echo(f"Building the demo database at {path} (once).", err=True)
         build_demo_database(path, DemoSpec(), SystemClock().now(), replace=False)
     return path
+
+
+def folder_only(ctx: click.Context, what: str) -> Path:
+    """The database folder the command works on; a PostgreSQL database is refused, saying
+    why (``what``: what the command does that only a folder has)."""
+    target = database_path(ctx)
+    if not isinstance(target, Path):
+        fail(
+            f"{what}; {shown_url(target)} is a PostgreSQL database, which PostgreSQL "
+            "itself looks after (its own checks, backups and replicas)."
+        )
+    return target
 
 
 def services(ctx: click.Context, create: bool = True, reading: bool = False) -> Services:

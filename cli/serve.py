@@ -7,13 +7,12 @@ from pathlib import Path
 
 import click
 
-from cli.bootstrap import database_folder, open_sender, warm_up
+from cli.bootstrap import database_location, open_sender, token_location, warm_up
 from cli.options import db_option, read_only, services
 from cli.output import echo, fail, friendly_errors
 from core.ratelimit import RateLimits, parse_rate_limit
 from core.remote import TOKEN_ENV as REMOTE_TOKEN_ENV
 from core.remote import RemoteError
-from storage.database import PORTAL_FILE
 
 TOKEN_ENV = "CBE_ACCESS_TOKEN"
 
@@ -138,11 +137,11 @@ def serve(
         if token
         else f"${TOKEN_ENV}"
         if os.environ.get(TOKEN_ENV)
-        else f"{database_folder(opened) / PORTAL_FILE} (`cbe portal --json` prints it)"
+        else f"{token_location(opened)} (`cbe portal --json` prints it)"
     )
     shown = f"[{host}]" if ":" in host else host
     echo(f"cbe serves portal {opened.db.portal.portal_id} at http://{shown}:{port}")
-    echo(f"  database:      {database_folder(opened)}")
+    echo(f"  database:      {database_location(opened)}")
     echo(f"  access token:  from {where}")
     script = public_url.rstrip("/") if public_url else f"http://{shown}:{port}"
     echo(f'  tracking code: <script src="{script}/tracking.js"></script>')

@@ -284,6 +284,10 @@ def seeded_ids(rng: random.Random) -> Callable[[], str]:
     return new_id
 
 
+RECORDS_PER_UNIT = 1000
+"""Records the demo writes in one unit of work."""
+
+
 class _Builder:
     def __init__(self, db: Database, spec: DemoSpec, now: datetime, progress: Progress) -> None:
         self.rng = random.Random(spec.seed)
@@ -384,31 +388,37 @@ class _Builder:
         return made
 
     def _contacts(self, companies: list[CrmRecord]) -> list[CrmRecord]:
-        made = []
+        made: list[CrmRecord] = []
         total = self.spec.contacts
-        for i in range(total):
-            first, last = self.rng.choice(_FIRST), self.rng.choice(_LAST)
-            company = companies[i % len(companies)]
-            local = f"{first}.{last}".lower().replace(" ", "")
-            email = f"{local}{i + 1}@{company.properties['domain']}"
-            contact = self.services.records.create(
-                ObjectType.CONTACT,
-                {
-                    "email": email,
-                    "firstname": first,
-                    "lastname": last,
-                    "hubspotutk": f"{self.rng.getrandbits(128):032x}",
-                    "jobtitle": self.rng.choice(
-                        ["Developer", "Marketing manager", "CTO", "Support lead", "Analyst"]
-                    ),
-                },
-            )
-            self.services.records.associate(
-                ObjectType.CONTACT, contact.id, ObjectType.COMPANY, company.id
-            )
-            made.append(contact)
-            self.progress("contacts", i + 1, total)
+        for start in range(0, total, RECORDS_PER_UNIT):
+            # A thousand contacts a unit of work: one durable write each, not one per contact.
+            with self.services.db.transaction() as unit:
+                for i in range(start, min(total, start + RECORDS_PER_UNIT)):
+                    made.append(self._contact(i, companies[i % len(companies)]))
+                unit.commit()
+            self.progress("contacts", len(made), total)
         return made
+
+    def _contact(self, i: int, company: CrmRecord) -> CrmRecord:
+        first, last = self.rng.choice(_FIRST), self.rng.choice(_LAST)
+        local = f"{first}.{last}".lower().replace(" ", "")
+        email = f"{local}{i + 1}@{company.properties['domain']}"
+        contact = self.services.records.create(
+            ObjectType.CONTACT,
+            {
+                "email": email,
+                "firstname": first,
+                "lastname": last,
+                "hubspotutk": f"{self.rng.getrandbits(128):032x}",
+                "jobtitle": self.rng.choice(
+                    ["Developer", "Marketing manager", "CTO", "Support lead", "Analyst"]
+                ),
+            },
+        )
+        self.services.records.associate(
+            ObjectType.CONTACT, contact.id, ObjectType.COMPANY, company.id
+        )
+        return contact
 
     def _deals(self, companies: list[CrmRecord], contacts: list[CrmRecord]) -> list[CrmRecord]:
         made = []
@@ -452,19 +462,26 @@ class _Builder:
             "Request: dark mode",
             "Login loop on Safari",
         ]
-        for i in range(max(3, len(contacts) // 8)):
-            ticket = self.services.records.create(
-                ObjectType.TICKET,
-                {
-                    "subject": subjects[i % len(subjects)],
-                    "hs_pipeline_stage": self.rng.choice(["1", "2", "3", "4"]),
-                    "hs_ticket_priority": self.rng.choice(["LOW", "MEDIUM", "HIGH"]),
-                },
-            )
-            self.services.records.associate(
-                ObjectType.TICKET, ticket.id, ObjectType.CONTACT, contacts[i * 7 % len(contacts)].id
-            )
-            made.append(ticket)
+        total = max(3, len(contacts) // 8)
+        for start in range(0, total, RECORDS_PER_UNIT):
+            with self.services.db.transaction() as unit:
+                for i in range(start, min(total, start + RECORDS_PER_UNIT)):
+                    ticket = self.services.records.create(
+                        ObjectType.TICKET,
+                        {
+                            "subject": subjects[i % len(subjects)],
+                            "hs_pipeline_stage": self.rng.choice(["1", "2", "3", "4"]),
+                            "hs_ticket_priority": self.rng.choice(["LOW", "MEDIUM", "HIGH"]),
+                        },
+                    )
+                    self.services.records.associate(
+                        ObjectType.TICKET,
+                        ticket.id,
+                        ObjectType.CONTACT,
+                        contacts[i * 7 % len(contacts)].id,
+                    )
+                    made.append(ticket)
+                unit.commit()
         return made
 
     def _completions(

@@ -65,6 +65,11 @@ class DefinitionRepository(Protocol):
         """Names of deleted definitions."""
         ...
 
+    def deleted_ids(self) -> dict[str, str]:
+        """Each deleted definition's name with the id it had (what :meth:`next_id` never
+        hands out again), in the order they were deleted: what a copy of the portal keeps."""
+        ...
+
 
 @dataclass(frozen=True)
 class CompletionSelection:
@@ -209,6 +214,14 @@ class CompletionRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RecordPage:
+    """Some of the records that match a search, and how many match in all."""
+
+    records: list[CrmRecord]
+    total: int
+
+
 class RecordRepository(Protocol):
     """CRM records and their associations."""
 
@@ -216,6 +229,21 @@ class RecordRepository(Protocol):
 
     def list_records(self, object_type: ObjectType) -> list[CrmRecord]:
         """All records of a type, archived ones included, by id."""
+        ...
+
+    def page(
+        self,
+        object_type: ObjectType,
+        text: str | None = None,
+        include_archived: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> RecordPage:
+        """The records of a type by id (archived ones only when ``include_archived``) that
+        match ``text`` as :func:`core.records.matches_search` says (every one when it is
+        empty or None): the ``offset``-th match on, at most ``limit`` of them (None: all), and
+        how many match in all. A store answers without making a record of every match (the
+        Records list's first screen and its search at 100,000 contacts)."""
         ...
 
     def find_contact_by_email(self, email: str) -> CrmRecord | None:
@@ -234,6 +262,11 @@ class RecordRepository(Protocol):
 
     def associations(self, object_type: ObjectType, record_id: str) -> list[Association]:
         """Associations from or to a record, as seen from that record."""
+        ...
+
+    def all_associations(self) -> list[Association]:
+        """Every association once, as it was made (from the record it was made from), oldest
+        first: what a copy of the portal reads."""
         ...
 
 
@@ -265,6 +298,10 @@ class WorkflowRepository(Protocol):
         ...
 
     def tasks_for(self, object_type: ObjectType, object_id: str) -> list[Task]: ...
+
+    def all_tasks(self) -> list[Task]:
+        """Every task, of every record, oldest first: what a copy of the portal reads."""
+        ...
 
 
 class Preferences(Protocol):

@@ -8,11 +8,33 @@ from collections.abc import Mapping, Sequence
 from core.clock import Clock
 from core.errors import Conflict, NotFound, Rule, Violation, fail_if
 from core.models import Association, CrmRecord, ObjectType
-from core.ports import Database
+from core.ports import Database, RecordPage
 from core.rules import check_text_tree
 from core.text import neutralise, unsafe_characters
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def search_needle(text: str | None) -> str | None:
+    """What a search for ``text`` looks for in property values (None: no search)."""
+    return text.casefold() if text else None
+
+
+def matches_search(properties: Mapping[str, str], needle: str | None) -> bool:
+    """Whether a record with ``properties`` matches a search (:func:`search_needle`): any
+    property value holds the needle, ignoring case."""
+    return not needle or any(needle in value.casefold() for value in properties.values())
+
+
+SEARCH_SEPARATOR = "\x00"
+"""Between the values of :func:`search_haystack` (no value holds it: see check_text_tree)."""
+
+
+def search_haystack(properties: Mapping[str, str]) -> str:
+    """A record's property values as one text, for a store to search with ``needle in
+    haystack``: the same answer as :func:`matches_search` for a needle without
+    :data:`SEARCH_SEPARATOR`."""
+    return SEARCH_SEPARATOR.join(value.casefold() for value in properties.values())
 
 
 def check_email_characters(email: str, field: str = "properties.email") -> list[Violation]:
@@ -73,17 +95,19 @@ class RecordService:
         include_archived: bool = False,
     ) -> list[CrmRecord]:
         """Records of a type by id; ``text`` matches any property value, ignoring case."""
-        found = self._db.records.list_records(object_type)
-        if not include_archived:
-            found = [r for r in found if not r.archived]
-        if text:
-            needle = text.casefold()
-            found = [
-                r
-                for r in found
-                if any(needle in value.casefold() for value in r.properties.values())
-            ]
-        return found
+        return self.page(object_type, text, include_archived).records
+
+    def page(
+        self,
+        object_type: ObjectType,
+        text: str | None = None,
+        include_archived: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> RecordPage:
+        """As :meth:`search`, from the ``offset``-th match on, at most ``limit`` of them, and
+        how many match in all (a list shows its first screen without reading every record)."""
+        return self._db.records.page(object_type, text, include_archived, offset, limit)
 
     def with_properties(
         self, object_type: ObjectType, wanted: Sequence[tuple[str, str]]

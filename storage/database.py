@@ -2,8 +2,10 @@
 
 ```
 portal.json          portal id and access token (0600)
-cbe.json             TinyDB: schema version, event definitions, deleted names, CRM records
-completions/         TinyDB files of completions, one per month (see storage.completions)
+cbe.json             TinyDB: schema version, event definitions, deleted names, workflows
+records/             CRM records, associations, enrollments, tasks: a snapshot and a log
+                     (see storage.tables)
+completions/         completions: a journal and segments (see storage.completions)
 .lock                the inter-process lock
 ```
 
@@ -13,21 +15,23 @@ lock (storage.locking), so the TUI, ``cbe serve`` and ``cbe send`` can share one
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from tinydb import Query
 from tinydb.table import Document, Table
 
 from core.clock import Clock, SystemClock
 from core.errors import CbeError, Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
+from core.ports import RecordPage
+from core.records import search_needle
 from core.rules import name_taken
 from core.workflow_models import Enrollment, Task, Workflow
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
@@ -36,8 +40,18 @@ from storage.completions.store import CompletionStore
 from storage.locking import LOCK_FILE, DatabaseLock
 from storage.manifest import MANIFEST_FILE, DamagedDatabase
 from storage.outbox import OUTBOX_FILE, TinyOutboxRepository
+from storage.record_index import (
+    ASSOCIATIONS,
+    ENROLLMENTS,
+    TASKS,
+    RecordIndex,
+    WorkflowIndex,
+    association_key,
+    flip,
+)
 from storage.rejections import REJECTIONS_FILE, RejectionStore
 from storage.schema import SCHEMA_VERSION, read_version, upgrade
+from storage.tables import TABLES_DIR, LoggedTables
 
 MAIN_FILE = "cbe.json"
 PORTAL_FILE = "portal.json"
@@ -45,7 +59,6 @@ COMPLETIONS_DIR = "completions"
 
 DEFINITIONS = "definitions"
 DELETED_DEFINITIONS = "deletedDefinitions"
-ASSOCIATIONS = "associations"
 
 
 class NotADatabase(CbeError):
@@ -129,116 +142,141 @@ class TinyDefinitionRepository:
         with self._lock.reading():
             return {d["name"] for d in _table(self._storage, DELETED_DEFINITIONS)}
 
+    def deleted_ids(self) -> dict[str, str]:
+        with self._lock.reading():
+            docs = sorted(_table(self._storage, DELETED_DEFINITIONS), key=lambda d: d.doc_id)
+        return {d["name"]: str(d["id"]) for d in docs}
+
 
 class TinyRecordRepository:
-    """Contacts, companies, deals and tickets in ``cbe.json``, one table each, id = document id."""
+    """Contacts, companies, deals and tickets, one table each keyed by id, and associations, in
+    the folder's logged tables (storage.tables); indexes kept as changes arrive."""
 
-    def __init__(self, storage: AtomicJSONStorage, lock: DatabaseLock, cache: _Cached) -> None:
-        self._storage = storage
+    def __init__(self, tables: LoggedTables, lock: DatabaseLock) -> None:
+        self._tables = tables
         self._lock = lock
-        self._cache = cache
+        self._index = RecordIndex()
+        tables.listen(self._index.changed, self._index.reset)
 
-    def _records(self, object_type: ObjectType) -> Table:
-        return _table(self._storage, object_type.plural)
-
-    def _by_id(self, object_type: ObjectType) -> dict[str, CrmRecord]:
-        """The records of one type by id, in id order; rebuilt when the main file changes."""
-
-        def build() -> dict[str, CrmRecord]:
-            docs = sorted(self._records(object_type), key=lambda d: d.doc_id)
-            return {str(d.doc_id): CrmRecord.model_validate(d) for d in docs}
-
-        with self._lock.reading():
-            result: dict[str, CrmRecord] = self._cache.get(f"records:{object_type}", build)
-        return result
+    def _by_id(self, object_type: ObjectType) -> Mapping[str, dict[str, Any]]:
+        return self._tables.table(object_type.plural)
 
     def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
-        return self._by_id(object_type).get(record_id)
+        with self._lock.reading():
+            doc = self._by_id(object_type).get(record_id)
+            return None if doc is None else self._index.record(object_type, record_id, doc)
 
     def list_records(self, object_type: ObjectType) -> list[CrmRecord]:
-        return list(self._by_id(object_type).values())
+        return self.page(object_type, include_archived=True).records
 
-    def _contact_index(self, key: str) -> dict[str, str]:
-        def build() -> dict[str, str]:
+    def page(
+        self,
+        object_type: ObjectType,
+        text: str | None = None,
+        include_archived: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> RecordPage:
+        needle = search_needle(text)
+        end = None if limit is None else offset + limit
+        with self._lock.reading():
+            docs = self._by_id(object_type)
+            index = self._index
+            keys: Iterable[str] = index.ordered(object_type, docs)
+            if needle:
+                keys = [
+                    k
+                    for k in index.search(object_type, docs, needle)
+                    if include_archived or not docs[k].get("archived")
+                ]
+                total = len(keys)
+            else:  # counted by the index: only the page's records are looked at
+                total = len(docs) if include_archived else index.live(object_type, docs)
+                if not include_archived:
+                    keys = (k for k in keys if not docs[k].get("archived"))
+            chosen = list(itertools.islice(keys, offset, end))
+            found = [index.record(object_type, k, docs[k]) for k in chosen]
+        return RecordPage(found, total)
+
+    def _contact(self, ids: Collection[str] | None) -> CrmRecord | None:
+        if not ids:
+            return None
+        with self._lock.reading():
+            docs = self._by_id(ObjectType.CONTACT)
             # Active contacts first: an archived contact's email or utk belongs to the active
             # contact that took it over, and only falls back to the archived one.
-            index: dict[str, str] = {}
-            docs = sorted(self._records(ObjectType.CONTACT), key=lambda d: bool(d.get("archived")))
-            for doc in docs:
-                value = doc.get("properties", {}).get(key)
-                if value:
-                    index.setdefault(value.lower() if key == "email" else value, str(doc.doc_id))
-            return index
-
-        with self._lock.reading():
-            result: dict[str, str] = self._cache.get(f"contacts-by:{key}", build)
-        return result
+            best = min(ids, key=lambda i: (bool(docs[i].get("archived")), len(i), i))
+            return self._index.record(ObjectType.CONTACT, best, docs[best])
 
     def find_contact_by_email(self, email: str) -> CrmRecord | None:
-        record_id = self._contact_index("email").get(email.lower())
-        return None if record_id is None else self.get(ObjectType.CONTACT, record_id)
+        with self._lock.reading():
+            self._tables.refresh()
+            contacts = self._by_id(ObjectType.CONTACT)
+            return self._contact(self._index.by_email(contacts).get(email.lower()))
 
     def find_contact_by_utk(self, utk: str) -> CrmRecord | None:
-        record_id = self._contact_index("hubspotutk").get(utk)
-        return None if record_id is None else self.get(ObjectType.CONTACT, record_id)
+        with self._lock.reading():
+            self._tables.refresh()
+            contacts = self._by_id(ObjectType.CONTACT)
+            return self._contact(self._index.by_utk(contacts).get(utk))
 
     def next_id(self, object_type: ObjectType) -> str:
         with self._lock:
-            ids = [d.doc_id for d in self._records(object_type)]
-            return str(max(ids, default=0) + 1)
+            return str(self._tables.highest(object_type.plural) + 1)
 
     def insert(self, record: CrmRecord) -> None:
         with self._lock:
-            self._records(record.object_type).insert(
-                Document(record.to_json(), doc_id=int(record.id))
-            )
+            self._tables.put(record.object_type.plural, record.id, record.to_json())
 
     def replace(self, record: CrmRecord) -> None:
-        with self._lock:
-            self._records(record.object_type).upsert(
-                Document(record.to_json(), doc_id=int(record.id))
-            )
+        self.insert(record)
 
     def associate(self, association: Association) -> None:
+        doc = association.to_json()
         with self._lock:
-            doc = association.to_json()
-            table = _table(self._storage, ASSOCIATIONS)
-            if doc not in list(table) and self._flip(doc) not in list(table):
-                table.insert(doc)
-
-    @staticmethod
-    def _flip(doc: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "fromType": doc["toType"],
-            "fromId": doc["toId"],
-            "toType": doc["fromType"],
-            "toId": doc["fromId"],
-        }
+            table = self._tables.table(ASSOCIATIONS)
+            if association_key(doc) not in table and association_key(flip(doc)) not in table:
+                self._tables.put(ASSOCIATIONS, association_key(doc), doc)
 
     def associations(self, object_type: ObjectType, record_id: str) -> list[Association]:
         found = []
         with self._lock.reading():
-            docs = list(_table(self._storage, ASSOCIATIONS))
+            table = self._tables.table(ASSOCIATIONS)
+            links = self._index.links(table).get((object_type, record_id), ())
+            docs = [table[k] for k in links]
         for doc in docs:
             if doc["fromType"] == object_type and doc["fromId"] == record_id:
                 found.append(Association.model_validate(doc))
-            elif doc["toType"] == object_type and doc["toId"] == record_id:
-                found.append(Association.model_validate(self._flip(doc)))
+            else:
+                found.append(Association.model_validate(flip(doc)))
         return found
+
+    def all_associations(self) -> list[Association]:
+        with self._lock.reading():  # in the order they were made
+            docs = list(self._tables.table(ASSOCIATIONS).values())
+        return [Association.model_validate(d) for d in docs]
 
 
 WORKFLOWS = "workflows"
-ENROLLMENTS = "enrollments"
-TASKS = "tasks"
 
 
 class TinyWorkflowRepository:
-    """Workflows (document id = workflow id), enrollments and tasks in ``cbe.json``."""
+    """Workflows (document id = workflow id) in ``cbe.json``; enrollments and tasks, keyed by
+    their ids, in the folder's logged tables."""
 
-    def __init__(self, storage: AtomicJSONStorage, lock: DatabaseLock, cache: _Cached) -> None:
+    def __init__(
+        self,
+        storage: AtomicJSONStorage,
+        tables: LoggedTables,
+        lock: DatabaseLock,
+        cache: _Cached,
+    ) -> None:
         self._storage = storage
+        self._tables = tables
         self._lock = lock
         self._cache = cache
+        self._index = WorkflowIndex()
+        tables.listen(self._index.changed, self._index.reset)
 
     def list_workflows(self) -> list[Workflow]:
         def build() -> list[Workflow]:
@@ -265,82 +303,76 @@ class TinyWorkflowRepository:
     def delete_workflow(self, workflow_id: str) -> None:
         with self._lock:
             _table(self._storage, WORKFLOWS).remove(doc_ids=[int(workflow_id)])
-            _table(self._storage, ENROLLMENTS).remove(Query().workflowId == workflow_id)
-
-    def _enrollments(self) -> dict[str, tuple[int, Enrollment]]:
-        def build() -> dict[str, tuple[int, Enrollment]]:
-            return {
-                d["id"]: (d.doc_id, Enrollment.model_validate(d))
-                for d in _table(self._storage, ENROLLMENTS)
-            }
-
-        with self._lock.reading():
-            result: dict[str, tuple[int, Enrollment]] = self._cache.get(ENROLLMENTS, build)
-        return result
+            gone = [
+                key
+                for key, doc in self._tables.table(ENROLLMENTS).items()
+                if doc["workflowId"] == workflow_id
+            ]
+            for key in gone:
+                self._tables.put(ENROLLMENTS, key, None)
 
     def get_enrollment(self, enrollment_id: str) -> Enrollment | None:
-        found = self._enrollments().get(enrollment_id)
-        return None if found is None else found[1]
+        with self._lock.reading():
+            doc = self._tables.table(ENROLLMENTS).get(enrollment_id)
+            return None if doc is None else self._index.enrollment(enrollment_id, doc)
 
     def save_enrollment(self, enrollment: Enrollment) -> None:
         with self._lock:
-            known = self._enrollments().get(enrollment.id)
-            table = _table(self._storage, ENROLLMENTS)
-            if known is None:
-                table.insert(enrollment.to_json())
-            else:
-                table.upsert(Document(enrollment.to_json(), doc_id=known[0]))
+            self._tables.put(ENROLLMENTS, enrollment.id, enrollment.to_json())
 
     def list_enrollments(
         self, workflow_id: str | None, active_only: bool = False
     ) -> list[Enrollment]:
-        found = [
-            e
-            for _, e in sorted(self._enrollments().values(), key=lambda pair: pair[0])
-            if workflow_id is None or e.workflow_id == workflow_id
-        ]
+        with self._lock.reading():
+            table = self._tables.table(ENROLLMENTS)
+            found = [
+                self._index.enrollment(key, doc)
+                for key, doc in table.items()
+                if (workflow_id is None or doc["workflowId"] == workflow_id)
+            ]
         return [e for e in found if e.active] if active_only else found
 
     def save_task(self, task: Task) -> None:
         with self._lock:
-            table = _table(self._storage, TASKS)
-            existing = table.get(Query().id == task.id)
-            if existing is None:
-                table.insert(task.to_json())
-            else:
-                assert isinstance(existing, Document)
-                table.upsert(Document(task.to_json(), doc_id=existing.doc_id))
+            self._tables.put(TASKS, task.id, task.to_json())
 
     def tasks_for(self, object_type: ObjectType, object_id: str) -> list[Task]:
         with self._lock.reading():
-            docs = list(_table(self._storage, TASKS))
-        return [
-            Task.model_validate(d)
-            for d in docs
-            if d["objectType"] == object_type and d["objectId"] == object_id
-        ]
+            table = self._tables.table(TASKS)
+            keys = self._index.tasks(table).get((object_type, object_id), ())
+            docs = [table[k] for k in keys]
+        return [Task.model_validate(d) for d in docs]
+
+    def all_tasks(self) -> list[Task]:
+        with self._lock.reading():  # in the order they were first stored
+            docs = list(self._tables.table(TASKS).values())
+        return [Task.model_validate(d) for d in docs]
 
 
 class _Unit:
     """A unit of work on the database folder (core.ports.UnitOfWork).
 
-    Writes to ``cbe.json`` (definitions, records, workflows, enrollments, tasks, settings) are
-    held in memory and written at commit as one atomic replace, not one per write; completions
-    are held too and appended to the journal at commit as one line. Left without a commit,
-    neither file is touched and memory is read again from them.
+    Writes to the logged tables (records, associations, enrollments, tasks: storage.tables)
+    are held in memory and appended at commit as one line of the tables' log; writes to
+    ``cbe.json`` (definitions, workflows, settings) are held too and written at commit as one
+    atomic replace, not one per write; completions are held too and appended to the journal
+    at commit as one line. Left without a commit, no file is touched and memory is put back.
 
-    **The order at commit** is ``cbe.json`` (written, fsynced, renamed), then the forwarding
-    outbox's line (``outbox.jsonl``, appended and fsynced: what the completions owe a remote,
-    see storage.outbox), then the journal line and its fsync, all under the lock, before
+    **The order at commit** is the tables' log line (appended, fsynced), then ``cbe.json``
+    (written, fsynced, renamed) when the unit changed it, then the forwarding outbox's line
+    (``outbox.jsonl``, appended and fsynced: what the completions owe a remote, see
+    storage.outbox), then the journal line and its fsync, all under the lock, before
     ``commit`` returns: what is acknowledged is durable.
 
-    ``cbe.json`` goes first because it is what the completions point at: contacts the lenient
-    path created for them, enrollments they moved. A crash between the two leaves what the
-    request made for its completions without the completions, and the request unanswered (a
-    sender sends it again, and finds the contact made); the other order could leave
-    completions of a contact id that ``cbe.json`` never kept, which the next contact would
-    be given. A journal write the disk refuses puts the replaced ``cbe.json`` back (best
-    effort: it is kept open until the unit ends) and raises, nothing of the unit kept.
+    The tables and ``cbe.json`` go first because they are what the completions point at:
+    contacts the lenient path created for them, enrollments they moved. A crash between them
+    and the journal leaves what the request made for its completions without the completions,
+    and the request unanswered (a sender sends it again, and finds the contact made); the
+    other order could leave completions of a contact id that was never kept, which the next
+    contact would be given. (A crash between the log line and ``cbe.json`` keeps a unit's
+    records without its ``cbe.json`` changes, as a crash between two units would.) A write the
+    disk refuses cuts the log line back and puts the replaced ``cbe.json`` back (best effort:
+    it is kept open until the unit ends) and raises, nothing of the unit kept.
     """
 
     def __init__(self, database: TinyDatabase, outermost: bool = True) -> None:
@@ -359,13 +391,19 @@ class _Unit:
         if not self._outermost:
             return  # a unit inside another: the outermost one commits
         database = self._database
-        database._main.commit()
+        database._tables.commit()
+        try:
+            database._main.commit()
+        except BaseException:
+            database._tables.undo()
+            raise
         try:
             database._outbox.commit()  # what the completions owe, before them (storage.outbox)
             database._completions.commit()
         except BaseException:
             database._outbox.undo()
             database._main.undo()
+            database._tables.undo()
             raise
         if self.portal is not None:  # last: what holds the old id is renamed by then
             database._write_portal(self.portal)
@@ -380,10 +418,11 @@ class TinyDatabase:
         self._portal = portal
         self._lock = lock
         self._main = AtomicJSONStorage(folder / MAIN_FILE, lock=lock)
+        self._tables = LoggedTables(folder / TABLES_DIR, lock)
         cache = _Cached(self._main)
         self._definitions = TinyDefinitionRepository(self._main, lock, cache)
-        self._records = TinyRecordRepository(self._main, lock, cache)
-        self._workflows = TinyWorkflowRepository(self._main, lock, cache)
+        self._records = TinyRecordRepository(self._tables, lock)
+        self._workflows = TinyWorkflowRepository(self._main, self._tables, lock, cache)
         self._completions = CompletionStore(
             folder / COMPLETIONS_DIR,
             lock,
@@ -453,20 +492,27 @@ class TinyDatabase:
                 yield self._unit.joined()
                 return
             unit = self._unit = _Unit(self)
+            self._tables.begin()
             self._main.begin()
             self._completions.begin()
             self._outbox.begin()
+            committed = False
             try:
                 yield unit
+                committed = True
             finally:
                 self._unit = None
                 self._completions.rollback()  # what was not committed
                 self._outbox.rollback()
                 self._main.rollback()
+                self._tables.rollback()
+            if committed:
+                self._tables.fold_if_due()  # once in a while: a write of every table
 
     def close(self) -> None:
         with self._lock.reading():
             self._main.close()
+            self._tables.close()
         self._completions.close()
 
 
@@ -606,7 +652,7 @@ def check_folder(path: Path, create: bool) -> None:
         )
 
 
-DATA_FILES = {MAIN_FILE, COMPLETIONS_DIR, MANIFEST_FILE, REJECTIONS_FILE, OUTBOX_FILE}
+DATA_FILES = {MAIN_FILE, COMPLETIONS_DIR, MANIFEST_FILE, REJECTIONS_FILE, TABLES_DIR, OUTBOX_FILE}
 """What a cbe database folder holds besides its portal file."""
 
 
@@ -635,7 +681,7 @@ def _is_cbe_main_file(path: Path, corrupt_ok: bool = False) -> bool:
 def _remove_leftover_temp_files(folder: Path) -> None:
     """Delete temporary files that a process killed mid-write left; the caller holds the lock,
     so no write is under way and every such file is garbage (its target was never replaced)."""
-    for where in (folder, folder / COMPLETIONS_DIR):
+    for where in (folder, folder / COMPLETIONS_DIR, folder / TABLES_DIR):
         for leftover in where.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
 

@@ -56,6 +56,9 @@ class DatabaseLock:
                 f"The database at {self.path.parent} stayed busy in this process for "
                 f"{self._timeout:g} s; try again."
             )
+        if self._depth:  # this thread holds the file lock already (it holds the thread lock)
+            self._depth += 1
+            return self
         try:
             self._lock.acquire()
         except BaseException as error:
@@ -79,9 +82,11 @@ class DatabaseLock:
         tb: TracebackType | None,
     ) -> None:
         self._depth -= 1
-        if self._depth == 0:
-            self._owner = None
-            self.epoch += 1
+        if self._depth:  # an inner holding: the outermost one releases the file lock
+            self._threads.release()
+            return
+        self._owner = None
+        self.epoch += 1
         try:
             self._lock.release()
         finally:

@@ -25,8 +25,10 @@ from core.ports import (
     EventCounts,
     EventSummary,
     EventTally,
+    RecordPage,
     ValueCounts,
 )
+from core.records import matches_search, search_needle
 from core.rejections import DEFAULT_BOUND, QuarantineRoom, RejectedRequest
 from core.rules import name_taken, uuids_taken
 from core.workflow_models import Enrollment, Task, Workflow
@@ -126,6 +128,10 @@ class MemoryDefinitionRepository:
         with self._held.lock:
             return set(self._held.state.deleted)
 
+    def deleted_ids(self) -> dict[str, str]:
+        with self._held.lock:
+            return dict(self._held.state.deleted)
+
 
 class MemoryRecordRepository:
     def __init__(self, held: _Held) -> None:
@@ -139,6 +145,23 @@ class MemoryRecordRepository:
         with self._held.lock:
             found = [r for r in self._held.state.records.values() if r.object_type is object_type]
         return sorted(found, key=lambda r: int(r.id))
+
+    def page(
+        self,
+        object_type: ObjectType,
+        text: str | None = None,
+        include_archived: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> RecordPage:
+        needle = search_needle(text)
+        found = [
+            r
+            for r in self.list_records(object_type)
+            if (include_archived or not r.archived) and matches_search(r.properties, needle)
+        ]
+        chosen = found[offset:] if limit is None else found[offset : offset + limit]
+        return RecordPage(chosen, len(found))
 
     def _contact_by(self, key: str, value: str) -> CrmRecord | None:
         # As the embedded store: an active contact before an archived one, then by id.
@@ -184,6 +207,10 @@ class MemoryRecordRepository:
             elif association.to_type is object_type and association.to_id == record_id:
                 found.append(_flip(association))
         return found
+
+    def all_associations(self) -> list[Association]:
+        with self._held.lock:
+            return list(self._held.state.associations)
 
 
 def _flip(association: Association) -> Association:
@@ -444,6 +471,10 @@ class MemoryWorkflowRepository:
         with self._held.lock:
             found = list(self._held.state.tasks.values())
         return [t for t in found if t.object_type is object_type and t.object_id == object_id]
+
+    def all_tasks(self) -> list[Task]:
+        with self._held.lock:
+            return list(self._held.state.tasks.values())
 
 
 class MemoryRejectionRepository:

@@ -17,10 +17,11 @@ import orjson
 from tinydb.table import Document, Table
 
 from core.errors import CbeError
-from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir
+from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions.segment_file import read_segment, write_segments
+from storage.tables import TABLES_DIR, write_snapshot
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version this program writes."""
 
 Migration = Callable[[Path], None]
@@ -66,7 +67,59 @@ def months_to_segments(folder: Path) -> None:
     fsync_dir(store)
 
 
-MIGRATIONS: dict[int, Migration] = {1: months_to_segments}
+MOVED_TABLES = (
+    "contacts",
+    "companies",
+    "deals",
+    "tickets",
+    "associations",
+    "enrollments",
+    "tasks",
+)
+"""The tables that grow with use, which version 3 keeps in ``records/`` (storage.tables)."""
+
+
+def _moved_key(table: str, doc_id: str, doc: dict[str, Any]) -> str:
+    if table == "associations":
+        return f"{doc['fromType']}:{doc['fromId']}:{doc['toType']}:{doc['toId']}"
+    if table in ("enrollments", "tasks"):
+        return str(doc["id"])
+    return doc_id
+
+
+def tables_to_log(folder: Path) -> None:
+    """Version 2 kept records, associations, enrollments and tasks in ``cbe.json``, rewritten
+    whole at every write; version 3 keeps them in ``records/``: a snapshot and an append-only
+    log (storage.tables), keyed by record id (associations by both ends, enrollments and
+    tasks by their ids), in document order.
+
+    The snapshot is written first (atomically), then ``cbe.json`` without those tables and
+    with version 3, in one replace: a crash before that replace leaves version 2 whole, and the
+    step runs again (the snapshot made again from ``cbe.json``).
+    """
+    path = folder / "cbe.json"
+    try:
+        main = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return
+    except orjson.JSONDecodeError as error:
+        raise CorruptFile(f"{path} is not a valid database file: {error}") from error
+    if not any(name in main for name in MOVED_TABLES):
+        return  # nothing to move (a folder that never held a record): records/ stays as it is
+    tables: dict[str, dict[str, Any]] = {}
+    for name in MOVED_TABLES:
+        docs = main.pop(name, None) or {}
+        ordered = sorted(docs.items(), key=lambda item: int(item[0]))
+        tables[name] = {_moved_key(name, doc_id, doc): doc for doc_id, doc in ordered}
+    records = folder / TABLES_DIR
+    write_snapshot(records, 1, tables)
+    for stale in records.glob("log-*.jsonl"):  # never written before version 3; to be sure
+        stale.unlink()
+    main.setdefault(META_TABLE, {})[str(_META_ID)] = {"schemaVersion": 3}
+    write_atomically(path, orjson.dumps(main))
+
+
+MIGRATIONS: dict[int, Migration] = {1: months_to_segments, 2: tables_to_log}
 """``MIGRATIONS[n]`` upgrades a database folder from version ``n`` to ``n + 1``."""
 
 META_TABLE = "meta"

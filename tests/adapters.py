@@ -1,5 +1,5 @@
 """The storage adapters the tests run on, in one place: the contract suite (tests/contract) and
-core's tests (tests/core) run once per adapter here (PostgreSQL joins them later)."""
+core's tests (tests/core) run once per adapter here."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 from cli.bootstrap import memory_services, open_services
 from core.clock import Clock
 from core.services import Services
+from tests.postgres import fresh_database_url
 
-ADAPTERS = ("tiny", "memory")
-"""The embedded TinyDB folder (the default) and the in-memory database."""
+ADAPTERS = ("tiny", "memory", "postgres")
+"""The embedded TinyDB folder (the default), the in-memory database, and PostgreSQL (a fresh
+database on the tests' server: tests.postgres)."""
 
 
 def services_on(adapter: str, folder: Path, clock: Clock, portal_id: int) -> Services:
@@ -24,5 +26,7 @@ def services_on(adapter: str, folder: Path, clock: Clock, portal_id: int) -> Ser
 
     if adapter == "memory":
         return memory_services(portal_id=portal_id, clock=clock, new_id=new_id)
+    if adapter == "postgres":
+        return open_services(fresh_database_url(), clock=clock, new_id=new_id, portal_id=portal_id)
     assert adapter == "tiny", adapter
     return open_services(folder, clock=clock, new_id=new_id, portal_id=portal_id)

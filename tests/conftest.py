@@ -52,6 +52,26 @@ def _lasting_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(App, "notify", lasting)
 
 
+@pytest.fixture(autouse=True)
+def _pauses_wait_for_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pilot.pause()`` (and so pytest-textual-snapshot before its screenshot) waits until the
+    app's messages are handled, judged by its state, not by CPU idleness, which a loaded machine
+    fakes (tests/quiet.py). Workers are the tests' settling business: one may be held on purpose.
+    """
+    from textual.pilot import Pilot
+
+    from tests.quiet import until_quiet
+
+    pause = Pilot.pause
+
+    async def pause_until_quiet(self: Pilot[Any], delay: float | None = None) -> None:
+        await pause(self, delay)
+        if delay is None:
+            await until_quiet(self, workers=False)
+
+    monkeypatch.setattr(Pilot, "pause", pause_until_quiet)
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(NOW)
@@ -119,3 +139,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if config.getoption("--snapshot-update", default=False) and sys.version_info[:2] != (3, 11):
         raise pytest.UsageError("Write snapshots with Python 3.11 (see README, Development).")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop this process's throwaway PostgreSQL cluster, if a test started one."""
+    from tests.postgres import stop_server
+
+    stop_server()

@@ -25,6 +25,7 @@ from core.outbox import OutboxEntry
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
 from tests.conftest import NOW
+from tests.quiet import until_quiet
 from tests.sending import send_one
 from tui.app import CbeApp
 from tui.screens.record import RecordScreen
@@ -64,10 +65,9 @@ def app_for(services: Services) -> CbeApp:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    """Workers done, then a few frames so that the footer has caught up with the bindings."""
-    for _ in range(4):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    """Workers done and the app quiet by its state (tests/quiet.py), so that the footer has
+    caught up with the bindings."""
+    await until_quiet(pilot)
 
 
 def keys(*presses: str, text: str = "") -> Steps:

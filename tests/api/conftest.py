@@ -28,7 +28,9 @@ class Server:
     token: str
     portal_id: int
     db: Path
+    """The database folder (unused for a server on a PostgreSQL URL: see ``database_url``)."""
     process: subprocess.Popen[str]
+    database_url: str | None = None
 
     def client(self, token: str | None = None) -> httpx.Client:
         return httpx.Client(
@@ -44,8 +46,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db: Path, *extra: str, port: int | None = None) -> Server:
-    """``cbe serve`` on ``db`` (on ``port``, else a free one), once it answers."""
+def start_server(db: Path | str, *extra: str, port: int | None = None) -> Server:
+    """``cbe serve`` on ``db`` (a folder or a PostgreSQL URL; on ``port``, else a free one),
+    once it answers."""
     port = port or free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CBE_ACCESS_TOKEN", None)
@@ -79,7 +82,9 @@ def start_server(db: Path, *extra: str, port: int | None = None) -> Server:
             check=True,
         ).stdout
     )
-    return Server(url, portal["accessToken"], portal["portalId"], db, process)
+    if isinstance(db, Path):
+        return Server(url, portal["accessToken"], portal["portalId"], db, process)
+    return Server(url, portal["accessToken"], portal["portalId"], Path(), process, db)
 
 
 def stop_server(server: Server) -> str:

@@ -68,6 +68,38 @@ def test_records_are_listed_by_id_and_ids_count_up_per_type(db: Database) -> Non
     assert db.records.get(ObjectType.COMPANY, "1") is None
 
 
+def test_a_page_of_records_is_in_id_order_with_how_many_match_in_all(db: Database) -> None:
+    for n in (3, 1, 12, 2, 5):
+        db.records.insert(contact(str(n), f"p{n}@Example.com", archived=n == 2))
+    page = db.records.page(ObjectType.CONTACT, offset=1, limit=2)
+    assert ([r.id for r in page.records], page.total) == (["3", "5"], 4)
+    every = db.records.page(ObjectType.CONTACT, include_archived=True)
+    assert ([r.id for r in every.records], every.total) == (["1", "2", "3", "5", "12"], 5)
+    assert every.records == db.records.list_records(ObjectType.CONTACT)
+    beyond = db.records.page(ObjectType.CONTACT, offset=10, limit=5)
+    assert (beyond.records, beyond.total) == ([], 4)
+    assert db.records.page(ObjectType.COMPANY).total == 0
+
+
+def test_a_page_searches_every_property_value_ignoring_case(db: Database) -> None:
+    db.records.insert(contact("1", "ann@example.com", utk="ZZ-top"))
+    db.records.insert(contact("2", "bo@EXAMPLE.org"))
+    db.records.insert(contact("3", "cy@example.org", archived=True))
+    db.records.replace(contact("1", "ann@example.net", utk="ZZ-top"))
+
+    def ids(text: str, include_archived: bool = False) -> tuple[list[str], int]:
+        page = db.records.page(ObjectType.CONTACT, text, include_archived, limit=1)
+        return [r.id for r in page.records], page.total
+
+    assert ids("example.ORG") == (["2"], 1)
+    assert ids("example.org", include_archived=True) == (["2"], 2)
+    assert ids("zz-TOP") == (["1"], 1)
+    assert ids("ann@example.com") == ([], 0)  # the value it had before it was replaced
+    assert ids("ann@example.net") == (["1"], 1)
+    assert ids("m\x00z") == ([], 0)  # no match across two values
+    assert ids("") == (["1"], 2)
+
+
 def test_a_contact_is_found_by_email_in_any_case_and_an_active_one_first(db: Database) -> None:
     db.records.insert(contact("1", "Ann@Example.com", archived=True, utk="utk-1"))
     assert db.records.find_contact_by_email("ann@example.COM") is not None

@@ -24,6 +24,7 @@ from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
 from storage.completions import read_index
+from storage.tables import parse_log_line
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer.py")
@@ -164,7 +165,7 @@ def read_raw(folder: Path) -> Stored:
     main = orjson.loads((folder / "cbe.json").read_bytes())
     assert isinstance(main, dict)
     files.append(folder / "cbe.json")
-    contacts = list(main.get("contacts", {}).values())
+    contacts = list(read_tables(folder, files).get("contacts", {}).values())
     completions: list[dict[str, Any]] = []
     folded: set[int] = set()
     journals: list[Path] = []
@@ -194,6 +195,31 @@ def read_raw(folder: Path) -> Stored:
         for line in data.splitlines():
             completions.extend(orjson.loads(line)["docs"])
     return Stored(completions, contacts, files)
+
+
+def read_tables(folder: Path, files: list[Path] | None = None) -> dict[str, dict[str, Any]]:
+    """The logged tables (records, associations, enrollments, tasks) of ``folder``, read raw:
+    the snapshot, then every whole line of the log it names (each with a good checksum); a
+    torn last line (a killed writer's) is left out, as cbe leaves it."""
+    records = folder / "records"
+    snapshot = records / "snapshot.json"
+    data: dict[str, Any] = {"log": 1, "tables": {}}
+    if snapshot.exists():
+        data = orjson.loads(snapshot.read_bytes())
+    assert set(data) == {"log", "tables"}, snapshot
+    tables: dict[str, dict[str, Any]] = data["tables"]
+    log = records / f"log-{data['log']:06d}.jsonl"
+    for path in (snapshot, log):
+        if path.exists() and files is not None:
+            files.append(path)
+    raw = log.read_bytes() if log.exists() else b""
+    for line in raw[: raw.rfind(b"\n") + 1].splitlines():
+        for table, key, doc in parse_log_line(line):
+            if doc is None:
+                tables.get(table, {}).pop(key, None)
+            else:
+                tables.setdefault(table, {})[key] = doc
+    return tables
 
 
 def leftovers(folder: Path) -> list[Path]:

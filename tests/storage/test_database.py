@@ -70,12 +70,14 @@ def test_every_file_is_readable_by_its_owner_only(
         "completions/seg-000001.json",
         "completions/seg-000001.idx",
         "completions/journal-000002.jsonl",
+        "records/log-000001.jsonl",
     }
     assert {p.relative_to(folder).as_posix(): _mode(p) for p in files} == dict.fromkeys(
         names, 0o600
     )
     assert _mode(folder) == 0o700
     assert _mode(folder / "completions") == 0o700
+    assert _mode(folder / "records") == 0o700
 
 
 def test_a_new_database_gets_a_portal_and_a_random_access_token(tmp_path: Path) -> None:

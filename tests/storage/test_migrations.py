@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
+import storage.atomic
+from cli.bootstrap import open_services
 from core.models import Completion, ObjectType, Source
 from core.ports import CompletionSelection
+from core.workflow_models import Enrollment, Task
 from storage import schema
 from storage.atomic import AtomicJSONStorage
 from storage.completions import segment_file
 from storage.database import open_database
 from storage.schema import DatabaseTooNew, MigrationMissing, read_version, write_version
-from tests.storage.helpers import EMAIL, read_raw, setup_database
+from tests.storage.helpers import EMAIL, read_raw, read_tables, setup_database
 
 
 def _version(folder: Path) -> int | None:
@@ -52,14 +56,14 @@ def test_migrations_run_in_order_exactly_once(
 ) -> None:
     ran: list[tuple[int, Path]] = []
 
-    def rename_contacts(folder: Path) -> None:
+    def rename_definitions(folder: Path) -> None:
         # A migration may rewrite the main file through its own storage object.
         ran.append((2, folder))
         storage = AtomicJSONStorage(folder / "cbe.json")
         data = storage.read()
         assert data is not None
-        for doc in data["contacts"].values():
-            doc["properties"]["firstname"] = doc["properties"]["firstname"].upper()
+        for doc in data["definitions"].values():
+            doc["label"] = doc["label"].upper()
         storage.write(data)
         storage.close()
 
@@ -69,7 +73,7 @@ def test_migrations_run_in_order_exactly_once(
         "MIGRATIONS",
         {
             1: lambda folder: ran.append((1, folder)),
-            2: rename_contacts,
+            2: rename_definitions,
             3: lambda folder: ran.append((3, folder)),
         },
     )
@@ -77,8 +81,7 @@ def test_migrations_run_in_order_exactly_once(
     assert ran == [(1, old_db), (2, old_db), (3, old_db)]
     assert _version(old_db) == 4
     # The version written after the step did not undo what the step wrote.
-    contact = db.records.find_contact_by_email(EMAIL)
-    assert contact is not None and contact.properties["firstname"] == "ANN"
+    assert [d.label for d in db.definitions.list_all()] == ["VIEWED CAR"]
     db.close()
 
     open_database(old_db).close()
@@ -188,7 +191,7 @@ def test_version_1_month_files_become_segments(tmp_path: Path) -> None:
     db = open_database(folder)
     stored = list(db.completions.scan(CompletionSelection(newest_first=False)))
     db.close()
-    assert _version(folder) == 2
+    assert _version(folder) == schema.SCHEMA_VERSION
     assert [c.to_json() for c in stored] == sorted(
         expected, key=lambda d: (str(d["occurredAt"]), str(d["id"]))
     )
@@ -222,10 +225,120 @@ def test_an_interrupted_upgrade_from_version_1_finishes_with_nothing_twice(
     assert (folder / "completions" / "seg-000003.json").exists()  # 9 completions, 4 a segment
 
     open_database(folder).close()
-    assert _version(folder) == 2
+    assert _version(folder) == schema.SCHEMA_VERSION
     stored = read_raw(folder).completions
     assert sorted(d["id"] for d in stored) == sorted(str(d["id"]) for d in expected)
 
 
 class _Crash(Exception):
     """Stands for the process dying at this point."""
+
+
+# -- version 2 to 3: records, associations, enrollments and tasks leave cbe.json -------------
+
+
+def _version_2_database(folder: Path) -> None:
+    """What cbe wrote at schema version 2: records, associations, enrollments and tasks as
+    TinyDB tables of ``cbe.json`` (records by id, the others numbered in the order written),
+    beside the event definition."""
+    setup_database(folder)  # the event and contact 1 (ann@example.com)
+    services = open_services(folder)
+    try:
+        services.records.archive(ObjectType.CONTACT, "1")
+        bo = services.records.create(ObjectType.CONTACT, {"email": EMAIL, "firstname": "Bo"})
+        acme = services.records.create(ObjectType.COMPANY, {"name": "Acme"})
+        services.records.associate(ObjectType.CONTACT, bo.id, ObjectType.COMPANY, acme.id)
+        for n in (1, 2):
+            services.db.workflows.save_enrollment(
+                Enrollment(
+                    id=f"w1:CONTACT:{n}",
+                    workflow_id="1",
+                    object_type=ObjectType.CONTACT,
+                    object_id=str(n),
+                    entered_at=datetime(2026, 6, 1, tzinfo=UTC),
+                )
+            )
+        services.db.workflows.save_task(
+            Task(
+                id="w1:CONTACT:2:0",
+                workflow_id="1",
+                object_type=ObjectType.CONTACT,
+                object_id="2",
+                title="Call",
+                created_at=datetime(2026, 6, 1, tzinfo=UTC),
+            )
+        )
+    finally:
+        services.close()
+    tables = read_tables(folder)
+    main = orjson.loads((folder / "cbe.json").read_bytes())
+    for name, docs in tables.items():
+        if name in ("associations", "enrollments", "tasks"):
+            main[name] = {str(i): doc for i, doc in enumerate(docs.values(), 1)}
+        else:
+            main[name] = dict(docs)
+    main["meta"] = {"1": {"schemaVersion": 2}}
+    (folder / "cbe.json").write_bytes(orjson.dumps(main))
+    shutil.rmtree(folder / "records")
+
+
+def _read_records(folder: Path) -> dict[str, object]:
+    db = open_database(folder)
+    try:
+        contacts = db.records.list_records(ObjectType.CONTACT)
+        found = db.records.find_contact_by_email(EMAIL)
+        return {
+            "contacts": [(r.id, r.email, r.archived) for r in contacts],
+            "by email": found.id if found else None,
+            "next contact": db.records.next_id(ObjectType.CONTACT),
+            "links": [
+                (a.to_type, a.to_id) for a in db.records.associations(ObjectType.COMPANY, "1")
+            ],
+            "enrollments": [e.id for e in db.workflows.list_enrollments(None)],
+            "tasks": [t.title for t in db.workflows.tasks_for(ObjectType.CONTACT, "2")],
+            "definitions": [d.label for d in db.definitions.list_all()],
+        }
+    finally:
+        db.close()
+
+
+_EXPECTED_V3 = {
+    "contacts": [("1", EMAIL, True), ("2", EMAIL, False)],
+    "by email": "2",
+    "next contact": "3",
+    "links": [(ObjectType.CONTACT, "2")],
+    "enrollments": ["w1:CONTACT:1", "w1:CONTACT:2"],
+    "tasks": ["Call"],
+    "definitions": ["Viewed Car"],
+}
+
+
+def test_version_2_records_move_from_cbe_json_to_the_logged_tables(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    _version_2_database(folder)
+    assert _read_records(folder) == _EXPECTED_V3
+    assert _version(folder) == schema.SCHEMA_VERSION
+    main = orjson.loads((folder / "cbe.json").read_bytes())
+    assert not set(main) & set(schema.MOVED_TABLES)  # cbe.json no longer grows with records
+    assert set(read_tables(folder)) == set(schema.MOVED_TABLES)
+
+
+def test_an_upgrade_from_version_2_interrupted_before_cbe_json_is_replaced_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "db"
+    _version_2_database(folder)
+    real = storage.atomic.write_atomically
+
+    def dies_writing_cbe_json(path: Path, payload: bytes) -> None:
+        if path.name == "cbe.json":
+            raise _Crash
+        real(path, payload)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "write_atomically", dies_writing_cbe_json)
+        with pytest.raises(_Crash):
+            open_database(folder)
+    assert _version(folder) == 2
+    assert (folder / "records" / "snapshot.json").exists()
+    assert _read_records(folder) == _EXPECTED_V3

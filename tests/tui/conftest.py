@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.worker import WorkerCancelled
 
 from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
 from tests.conftest import NOW, PORTAL_ID
+from tests.quiet import until_quiet
 from tests.sending import send_one
 from tui.app import CbeApp
 
@@ -34,15 +33,10 @@ def make_app(services: Services) -> CbeApp:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    """Let workers finish and the screen catch up (no sleeping). A worker cancelled on the way
-    (an exclusive load replaced by a newer one) has ended too; any other error is raised."""
-    ended = await asyncio.gather(
-        *(worker.wait() for worker in pilot.app.workers), return_exceptions=True
-    )
-    for outcome in ended:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, WorkerCancelled):
-            raise outcome
-    await pilot.pause()
+    """Let workers finish and the screen catch up (no sleeping): until the app is quiet by its
+    state (tests/quiet.py). A worker cancelled on the way (an exclusive load replaced by a newer
+    one) has ended too; any other error is raised."""
+    await until_quiet(pilot)
 
 
 async def step(pilot: Pilot[None], *keys: str) -> None:

@@ -8,8 +8,10 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from textual.widgets import DataTable, Input
+import pytest
+from textual.widgets import DataTable, Input, TabbedContent
 
+import tui.screens.records as records_screen
 from cli.bootstrap import database_folder, open_services
 from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.services import Services
@@ -76,6 +78,46 @@ async def test_records_list_counts_and_search(
         await type_text(pilot, "bo@")
         assert table.row_count == 1
         assert screen.query_one("#search", Input).value == "bo@"
+
+
+async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_goes_down(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records_screen, "PAGE", 20)
+    with services.db.transaction() as unit:
+        for n in range(1, 46):
+            services.records.create(
+                ObjectType.CONTACT, {"email": f"p{n}@example.com", "firstname": f"Person {n}"}
+            )
+        unit.commit()
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordsScreen)
+        table = screen.query_one("#table-contacts", DataTable)
+        kinds = screen.query_one("#kinds", TabbedContent)
+        assert table.row_count == 20
+        assert "Contacts (45)" in str(kinds.get_tab("tab-contacts").label)
+        for _ in range(4):
+            await pilot.press("pagedown")
+            await settle(pilot)
+        assert table.row_count == 45
+        names = [str(table.get_row_at(i)[0]) for i in range(45)]
+        assert names == [f"Person {n}" for n in range(1, 46)]  # in id order, none twice
+
+        # A search asks the store: every match counted, the first page shown.
+        await pilot.press("slash")
+        await type_text(pilot, "p1")
+        assert "Contacts (11)" in str(kinds.get_tab("tab-contacts").label)  # 1, 10-19
+        assert table.row_count == 11
+        await pilot.press("backspace", "backspace")
+        await settle(pilot)
+        assert "Contacts (45)" in str(kinds.get_tab("tab-contacts").label)
+        shown = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert shown == [f"Person {n}" for n in range(1, len(shown) + 1)]
 
 
 async def test_timeline_pages_as_the_cursor_goes_down(

@@ -15,7 +15,8 @@ GENERAL = (
     ("ctrl+p", "Command palette: every screen and action by name"),
     ("tab / shift+tab", "Next / previous field"),
     ("?", "This help"),
-    ("q, ctrl+q", "Quit, asking first if unsaved work would be lost (q: not in forms)"),
+    ("ctrl+q", "Quit, asking first if unsaved work would be lost"),
+    ("q", "Quit too, outside a form's fields"),
 )
 
 

@@ -15,7 +15,8 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from core.crm_display import property_display
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
-from core.ports import EventSummary
+from core.ports import EventSummary, RecordPage
+from core.records import matches_search, search_needle
 from tui.formatting import escape, plain, refill, relative_time
 from tui.screens.base import CbeScreen
 
@@ -31,9 +32,15 @@ COLUMNS: dict[ObjectType, tuple[tuple[str, str], ...]] = {
 }
 
 
+PAGE = 200
+"""Rows a list shows at first (more than a screen), and adds as its cursor nears the last."""
+
+
 @dataclass(frozen=True)
 class _Listing:
     records: dict[ObjectType, list[CrmRecord]]
+    """With an event: the records that completed it (else the store is asked, a page at a
+    time)."""
     summaries: dict[tuple[ObjectType, str], EventSummary]
     only: frozenset[tuple[ObjectType, str]] | None
 
@@ -63,6 +70,10 @@ class RecordsScreen(CbeScreen):
         self.event_label = event_label
         self._listing = _Listing({}, {}, None)
         self._loaded = False
+        self._text = ""
+        """The search the rows show."""
+        self._totals: dict[ObjectType, int] = {}
+        """How many records of each kind match it."""
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -98,7 +109,7 @@ class RecordsScreen(CbeScreen):
     @work(thread=True, exclusive=True, group="records-load")
     def reload(self) -> None:
         services = self.services
-        records = {kind: services.records.search(kind) for kind in ObjectType}
+        records: dict[ObjectType, list[CrmRecord]] = {}
         only = None
         if self.event_name:
             # Each record's completions of this event and its last one, not of all events.
@@ -114,8 +125,14 @@ class RecordsScreen(CbeScreen):
                     last[key] = c.occurred_at
             summaries = {key: EventSummary(n, last.get(key)) for key, n in counts.items()}
             only = frozenset(counts)
+            for kind, record_id in sorted(only, key=lambda k: (len(k[1]), k[1])):
+                record = services.db.records.get(kind, record_id)
+                if record is not None and not record.archived:
+                    records.setdefault(kind, []).append(record)
         else:
             summaries = services.db.completions.record_summaries()
+            for kind in ObjectType:  # the records read here, not on screen
+                services.records.page(kind, limit=1)
         self.app.call_from_thread(self._show, _Listing(records, summaries, only))
 
     def _show(self, listing: _Listing) -> None:
@@ -132,33 +149,62 @@ class RecordsScreen(CbeScreen):
                 self.query_one("#kinds", TabbedContent).active = f"tab-{kind.plural}"
         self._focus_table()
 
+    def _matches(self, kind: ObjectType, text: str, offset: int, limit: int) -> RecordPage:
+        """The records of ``kind`` the list shows for a search of ``text``: from the store a
+        page at a time, or those that completed the event."""
+        if self._listing.only is None:
+            return self.services.records.page(kind, text or None, offset=offset, limit=limit)
+        needle = search_needle(text)
+        found = [
+            r for r in self._listing.records.get(kind, []) if matches_search(r.properties, needle)
+        ]
+        return RecordPage(found[offset : offset + limit], len(found))
+
+    def _row(
+        self, kind: ObjectType, record: CrmRecord, now: datetime
+    ) -> tuple[str, tuple[str | Text, ...]]:
+        summary = self._listing.summaries.get((kind, record.id))
+        cells = [
+            plain(
+                record.display_name
+                if prop == "name"
+                else property_display(kind, prop, record.properties.get(prop, ""))
+            )
+            for _, prop in COLUMNS[kind]
+        ]
+        last = relative_time(summary.last_occurred_at if summary else None, now)
+        return (record.id, (*cells, f"{summary.count:,}" if summary else "0", last))
+
     def _fill(self) -> None:
-        needle = self.query_one("#search", Input).value.strip().casefold()
+        if not self._loaded:
+            return  # the first load fills the list
+        text = self.query_one("#search", Input).value.strip()
         now = self.services.clock.now()
-        for kind, columns in COLUMNS.items():
+        for kind in ObjectType:
             table = self.query_one(f"#table-{kind.plural}", DataTable)
-            rows: list[tuple[str, tuple[str | Text, ...]]] = []
-            for record in self._listing.records.get(kind, []):
-                key = (kind, record.id)
-                if self._listing.only is not None and key not in self._listing.only:
-                    continue
-                if needle and not any(needle in v.casefold() for v in record.properties.values()):
-                    continue
-                summary = self._listing.summaries.get(key)
-                cells = [
-                    plain(
-                        record.display_name
-                        if prop == "name"
-                        else property_display(kind, prop, record.properties.get(prop, ""))
-                    )
-                    for _, prop in columns
-                ]
-                last = relative_time(summary.last_occurred_at if summary else None, now)
-                rows.append((record.id, (*cells, f"{summary.count:,}" if summary else "0", last)))
-            refill(table, rows)
-            self._say_why_empty(kind, not rows, bool(needle))
+            # A refresh keeps the rows the person scrolled to; a new search starts at the top.
+            shown = max(PAGE, table.row_count) if text == self._text else PAGE
+            page = self._matches(kind, text, 0, shown)
+            self._totals[kind] = page.total
+            refill(table, [self._row(kind, record, now) for record in page.records])
+            self._say_why_empty(kind, not page.records, bool(text))
             pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
-            pane.label = f"{kind.label} ({table.row_count})"
+            pane.label = f"{kind.label} ({page.total:,})"
+        self._text = text
+
+    @on(DataTable.RowHighlighted)
+    def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
+        """The next page of a long list comes as the cursor nears the last row shown."""
+        table = event.data_table
+        kind = ObjectType.parse(str(table.id).removeprefix("table-"))
+        if event.cursor_row < table.row_count - PAGE // 4:
+            return
+        if table.row_count >= self._totals.get(kind, 0):
+            return
+        now = self.services.clock.now()
+        for record in self._matches(kind, self._text, table.row_count, PAGE).records:
+            key, cells = self._row(kind, record, now)
+            table.add_row(*cells, key=key)
 
     def _say_why_empty(self, kind: ObjectType, empty: bool, searching: bool) -> None:
         """An empty tab says why, and how records of its kind arrive."""

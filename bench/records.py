@@ -1,0 +1,284 @@
+"""Records at scale: writing one record, the Records list's first screen and a search by email.
+
+    uv run python bench/records.py [--sizes 1000,10000,100000] [--demo 100000]
+
+For each size N it builds a database folder of N contacts in the layout of schema version 2
+(every record in ``cbe.json``, as databases written before issue 18 are; a newer cbe upgrades
+it when opening, and the time that takes is shown), then, in one process that opens it:
+
+- the store: the Records list's first page (200 contacts; before issue 18: every contact, which
+  the list showed), first in the process (the records read from disk) and again; a search for a
+  whole email, first (the store makes its search text) and again; a contact found by email;
+- the Records screen in the app (headless, 120x36): from pushing the screen until the contacts
+  table shows rows, the first time and again (the store already read by the figures above);
+- search by email on that screen: from typing a whole email into the search field until the
+  table shows only that contact;
+- create one contact / update one contact through ``RecordService`` (each its own unit of work,
+  durable when it returns): median and p99 of up to 200 of each (fewer when each takes long);
+- the physical limit: one line appended to a file and fsynced, 200 times, in the same folder.
+
+``--demo N`` times ``cbe demo --contacts N --completions 4000`` in a fresh process (``0``: not).
+``CBE_ROOT`` names another checkout to measure (its code is imported instead of this one's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(os.environ.get("CBE_ROOT") or Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from cli.bootstrap import open_services  # noqa: E402
+from core.models import ObjectType  # noqa: E402
+from core.ports import MemoryPreferences  # noqa: E402
+from core.services import Services  # noqa: E402
+from tui.app import CbeApp  # noqa: E402
+from tui.screens.records import RecordsScreen  # noqa: E402
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+FIRST = ["Ann", "Bo", "Cy", "Dee", "Eve", "Finn", "Gus", "Hal"]
+LAST = ["Lee", "Ng", "Ortiz", "Park", "Quinn", "Roy", "Sato", "Tran"]
+JOBS = ["Developer", "Marketing manager", "CTO", "Support lead", "Analyst"]
+
+
+def email_of(i: int) -> str:
+    return f"{FIRST[i % 8].lower()}.{LAST[i // 8 % 8].lower()}{i}@example{i % 97}.com"
+
+
+def build(folder: Path, contacts: int) -> None:
+    """A version 2 folder: the portal made by cbe, ``contacts`` contacts written into
+    ``cbe.json`` directly (as thousands of creates would have left them)."""
+    services = open_services(folder, portal_id=4242)
+    services.close()
+    shutil.rmtree(folder / "records", ignore_errors=True)
+    stamp = NOW.isoformat().replace("+00:00", "Z")
+    table = {
+        str(i): {
+            "objectType": "CONTACT",
+            "id": str(i),
+            "properties": {
+                "email": email_of(i),
+                "firstname": FIRST[i % 8],
+                "lastname": LAST[i // 8 % 8],
+                "jobtitle": JOBS[i % 5],
+                "hubspotutk": f"{i:032x}",
+            },
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archived": False,
+        }
+        for i in range(1, contacts + 1)
+    }
+    main = {"meta": {"1": {"schemaVersion": 2}}, "contacts": table}
+    (folder / "cbe.json").write_bytes(orjson.dumps(main))
+
+
+def timed(action: object, limit: int, budget: float) -> list[float]:
+    """Seconds per call of ``action(i)``, up to ``limit`` calls or ``budget`` seconds."""
+    found: list[float] = []
+    began = time.perf_counter()
+    for i in range(limit):
+        start = time.perf_counter()
+        action(i)  # type: ignore[operator]
+        found.append(time.perf_counter() - start)
+        if time.perf_counter() - began > budget:
+            break
+    return found
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+FILLS: list[float] = []
+"""How long each of the list's fills took (its rows made from the store's answer)."""
+_fill = RecordsScreen._fill
+
+
+def _timed_fill(self: RecordsScreen) -> None:
+    began = time.perf_counter()
+    _fill(self)
+    FILLS.append(time.perf_counter() - began)
+
+
+RecordsScreen._fill = _timed_fill  # type: ignore[method-assign]
+
+
+async def screen(services: object, email: str) -> tuple[float, float, float]:
+    """First screen, again, and a search by email: seconds."""
+    app = CbeApp(services, refresh_seconds=0)  # type: ignore[arg-type]
+    figures = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        for _ in range(2):
+            began = time.perf_counter()
+            await app.push_screen(RecordsScreen())
+            table = app.screen.query_one("#table-contacts")
+            while not table.row_count:  # type: ignore[attr-defined]
+                await pilot.pause(0.001)
+            figures.append(time.perf_counter() - began)
+            if len(figures) == 1:
+                app.pop_screen()
+                await pilot.pause()
+        search = app.screen.query_one("#search")
+        began = time.perf_counter()
+        search.value = email  # type: ignore[attr-defined]
+        while table.row_count != 1:  # type: ignore[attr-defined]
+            await pilot.pause(0.001)
+        figures.append(time.perf_counter() - began)
+    return figures[0], figures[1], figures[2]
+
+
+def store_page(services: Services, text: str | None = None) -> int:
+    """What the Records list asks the store for: its first page (main: every record)."""
+    records = services.records
+    if hasattr(records, "page"):
+        return len(records.page(ObjectType.CONTACT, text, limit=200).records)
+    return len(records.search(ObjectType.CONTACT, text))
+
+
+def physical_limit(folder: Path, lines: int = 200) -> list[float]:
+    """Appending one 300-byte line to a file and fsyncing it, ``lines`` times: the least a
+    durable write costs on this disk, measured in the same run."""
+    path = folder / "limit.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    found = []
+    try:
+        for _ in range(lines):
+            began = time.perf_counter()
+            os.write(fd, b"x" * 299 + b"\n")
+            os.fsync(fd)
+            found.append(time.perf_counter() - began)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return found
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def measure(size: int, tmp: Path, budget: float) -> dict[str, str]:
+    folder = tmp / f"db{size}"
+    build(folder, size)
+    began = time.perf_counter()
+    services = open_services(folder, preferences=MemoryPreferences())
+    opened = time.perf_counter() - began
+    row: dict[str, str] = {"open, upgrade included (once)": f"{opened * 1000:,.0f} ms"}
+    try:
+        email = email_of(size // 2)
+        for name, text in (
+            ("store: first page, records read from disk", None),
+            ("store: first page, again", None),
+            ("store: search by email, first", email),
+            ("store: search by email, again", email),
+        ):
+            began = time.perf_counter()
+            store_page(services, text)
+            row[name] = ms(time.perf_counter() - began)
+        services.records.find_contact(email_of(size // 3))
+        began = time.perf_counter()
+        services.records.find_contact(email_of(size // 4))
+        row["store: contact by email (exact)"] = ms(time.perf_counter() - began)
+        FILLS.clear()
+        first, again, search = asyncio.run(screen(services, email))
+        row["app: Records list first screen"] = f"{first * 1000:,.0f} ms"
+        row["app: Records list first screen, again"] = f"{again * 1000:,.0f} ms"
+        row["app: search by email in the list"] = f"{search * 1000:,.0f} ms"
+        row["app: of which the list's own work (first fill / search's fill)"] = (
+            f"{ms(FILLS[0])} / {ms(FILLS[-1])}"
+        )
+        records = services.records
+        created = timed(
+            lambda i: records.create(ObjectType.CONTACT, {"email": f"new{i}@example.org"}),
+            200,
+            budget,
+        )
+        updated = timed(
+            lambda i: records.update(
+                ObjectType.CONTACT, str(1 + i * 7919 % size), {"firstname": f"F{i}"}
+            ),
+            200,
+            budget,
+        )
+        limit = physical_limit(folder)
+    finally:
+        services.close()
+    for name, values in (
+        ("create one (median / p99, count)", created),
+        ("update one (median / p99, count)", updated),
+        ("physical limit: append + fsync one line", limit),
+    ):
+        row[name] = f"{ms(statistics.median(values))} / {ms(p99(values))} ({len(values)})"
+    shutil.rmtree(folder)
+    return row
+
+
+def demo(contacts: int, tmp: Path, timeout: float) -> str:
+    folder = tmp / "demo"
+    command = [sys.executable, "-m", "cli", "demo", "--db", str(folder)]
+    command += ["--contacts", str(contacts), "--completions", "4000"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    began = time.perf_counter()
+    try:
+        subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return f"not done after {timeout:,.0f} s"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return f"{time.perf_counter() - began:,.1f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--demo", type=int, default=100_000)
+    parser.add_argument("--demo-timeout", type=float, default=900.0)
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds per write figure")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"; code: {ROOT}"
+    )
+    rows: dict[int, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            rows[size] = measure(size, Path(tmp), args.budget)
+            print(f"{size:,} contacts: {rows[size]}", flush=True)
+        made = demo(args.demo, Path(tmp), args.demo_timeout) if args.demo else None
+    print()
+    print("| figure | " + " | ".join(f"{s:,} contacts" for s in sizes) + " |")
+    print("| --- |" + " --- |" * len(sizes))
+    for name in rows[sizes[0]]:
+        print(f"| {name} | " + " | ".join(rows[s][name] for s in sizes) + " |")
+    if made is not None:
+        print(f"\n`cbe demo --contacts {args.demo:,} --completions 4000`: {made}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,417 @@
+"""Completions in PostgreSQL: a table partitioned by month (storage.postgres.schema), read in
+pages by ``(occurred_at, id)`` and counted by SQL over its indexes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from core.clock import from_epoch_millis, to_epoch_millis
+from core.errors import CbeError, StorageUnavailable
+from core.models import Completion, ObjectType
+from core.ports import (
+    CompletionSelection,
+    Conversion,
+    EventCounts,
+    EventSummary,
+    EventTally,
+    ValueCounts,
+)
+from core.rules import uuids_taken
+from storage.postgres.connections import Conn, Connections
+from storage.postgres.schema import ensure_month, month_start, partition_name
+
+PAGES = (100, 1000, 5000)
+"""Rows fetched per query as a scan goes on: a timeline's first page is small."""
+
+_COLUMNS = "id, uuid, event_name, object_type, object_id, utk, tag, occurred_at, received_at, doc"
+
+
+def _millis(moment: datetime) -> datetime:
+    """``moment`` to the millisecond, as the other stores compare it."""
+    return from_epoch_millis(to_epoch_millis(moment))
+
+
+def completion_of(event_name: str, object_id: str | None, doc: dict[str, Any]) -> Completion:
+    """A stored completion: its document under the columns a rewrite changes."""
+    doc["eventName"] = event_name
+    doc["objectId"] = object_id
+    return Completion.from_stored(doc)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+class PostgresCompletionRepository:
+    def __init__(self, connections: Connections) -> None:
+        self._c = connections
+        self._months: set[str] = set()
+        """Months already seen to: a partition made, or left to the default partition."""
+
+    # -- writing --------------------------------------------------------------------------
+
+    def prepare_months(self, moments: Collection[datetime]) -> None:
+        """Make the monthly partitions of ``moments`` that this process has not seen to yet,
+        each in a transaction of its own (see storage.postgres.schema)."""
+        starts = {month_start(m) for m in moments}
+        wanted = [s for s in starts if partition_name(s) not in self._months]
+        if not wanted:
+            return
+        with self._c.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                for start in sorted(wanted):
+                    if ensure_month(conn, start) is not None:  # else: asked again next time
+                        self._months.add(partition_name(start))
+            finally:
+                conn.autocommit = False
+
+    def append(self, completions: Sequence[Completion]) -> None:
+        if not completions:
+            return
+        keys = [(c.event_name, c.uuid) for c in completions]
+        seen: set[tuple[str, str]] = set()
+        doubled: set[tuple[str, str]] = set()
+        for c, key in zip(completions, keys, strict=True):
+            if c.uuid != c.id and key in seen:
+                doubled.add(key)
+            seen.add(key)
+        if doubled:
+            raise uuids_taken(doubled)
+        rows = []
+        for c in completions:
+            doc = c.to_json()
+            rows.append(
+                (
+                    c.id,
+                    c.uuid,
+                    c.event_name,
+                    doc["objectType"],
+                    c.object_id,
+                    c.utk,
+                    c.tag,
+                    c.occurred_at,
+                    c.received_at,
+                    orjson.dumps(doc).decode(),
+                )
+            )
+        self.prepare_months([c.occurred_at for c in completions])
+        state = self._c.unit()
+        claimed = state.claimed if state is not None else set()
+        unique = [k for k in dict.fromkeys(keys) if k not in claimed]
+        try:
+            with self._c.connection() as conn, conn.transaction():
+                # The database keeps (event, uuid) unique: a uuid another process stored
+                # first (even one not yet committed: this waits for it) is found taken here.
+                new = _claim(conn, unique)
+                if len(new) != len(unique):
+                    taken = {
+                        key
+                        for c, key in zip(completions, keys, strict=True)
+                        if key not in new and key not in claimed and c.uuid != c.id
+                    }
+                    if taken:
+                        raise uuids_taken(taken)
+                with conn.cursor().copy(f"COPY completions ({_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            claimed.difference_update(keys)  # stored: no longer a claim to release
+        except CbeError:
+            raise
+        except psycopg.Error as error:
+            raise StorageUnavailable(
+                f"The database did not store these completions ({error}); none was stored."
+            ) from error
+
+    # -- reading --------------------------------------------------------------------------
+
+    def find(self, key: str) -> list[Completion]:
+        with self._c.connection() as conn:
+            rows = conn.execute(
+                "SELECT event_name, object_id, doc FROM completions"
+                " WHERE uuid = %s OR id = %s ORDER BY received_at, id",
+                [key, key],
+            ).fetchall()
+        return [completion_of(*r) for r in rows]
+
+    def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """In a unit, the keys not yet stored are claimed for it at once (inserted into
+        ``completion_uuids``): a send of the same uuid in another process waits until this
+        unit ends and then finds it taken, so a retry racing its original is answered as a
+        retry, not refused by :meth:`append`. Claims the unit does not store completions
+        under are released at its commit (or by its rollback)."""
+        if not keys:
+            return set()
+        state = self._c.unit()
+        if state is not None:
+            wanted = sorted(set(keys))  # one order for every process: no deadlock
+            with self._c.connection() as conn:
+                new = _claim(conn, [k for k in wanted if k not in state.claimed])
+            state.claimed.update(new)
+            return {k for k in wanted if k not in new and k not in state.claimed}
+        keys = list(keys)
+        with self._c.connection() as conn:
+            rows = conn.execute(
+                "SELECT u.event_name, u.uuid FROM completion_uuids u"
+                " JOIN unnest(%s::text[], %s::text[]) AS k(event_name, uuid)"
+                " ON u.event_name = k.event_name AND u.uuid = k.uuid",
+                [[k[0] for k in keys], [k[1] for k in keys]],
+            ).fetchall()
+        return {(r[0], r[1]) for r in rows}
+
+    def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
+        where: list[str] = []
+        args: list[Any] = []
+        if selection.object_type is not None:
+            where.append("object_type = %s AND object_id IS NOT NULL")
+            args.append(selection.object_type.value)
+        if selection.object_id is not None:
+            where.append("object_id = %s")
+            args.append(selection.object_id)
+        if selection.event_names is not None:
+            where.append("event_name = ANY(%s::text[])")
+            args.append(sorted(selection.event_names))
+        if selection.tag is not None:
+            where.append("tag = %s")
+            args.append(selection.tag)
+        if selection.occurred_after is not None:
+            where.append("occurred_at >= %s")
+            args.append(_millis(selection.occurred_after))
+        if selection.occurred_before is not None:
+            where.append("occurred_at < %s")
+            args.append(_millis(selection.occurred_before))
+        order = "DESC" if selection.newest_first else "ASC"
+        beyond = "<" if selection.newest_first else ">"
+        start = selection.start_after
+        cursor = None if start is None else (_millis(start[0]), start[1])
+        for size in _page_sizes():
+            conditions = list(where)
+            values = list(args)
+            if cursor is not None:
+                conditions.append(f"(occurred_at, id) {beyond} (%s, %s)")
+                values.extend(cursor)
+            query = (
+                "SELECT event_name, object_id, doc, occurred_at, id FROM completions"
+                + (" WHERE " + " AND ".join(conditions) if conditions else "")
+                + f" ORDER BY occurred_at {order}, id {order} LIMIT {size}"
+            )
+            with self._c.connection() as conn:
+                rows = conn.execute(query, values).fetchall()
+            for event_name, object_id, doc, _, _ in rows:
+                yield completion_of(event_name, object_id, doc)
+            if len(rows) < size:
+                return
+            cursor = (rows[-1][3], rows[-1][4])
+
+    # -- counting -------------------------------------------------------------------------
+
+    def tally(
+        self, event_names: Collection[str], boundaries: Sequence[datetime]
+    ) -> dict[str, EventTally]:
+        names = sorted(set(event_names))
+        edges = [_millis(b) for b in boundaries]
+        series = {name: [0] * max(len(edges) - 1, 0) for name in names}
+        records = dict.fromkeys(names, 0)
+        if len(edges) >= 2 and names:
+            with self._c.connection() as conn:
+                rows = conn.execute(
+                    "SELECT event_name, width_bucket(occurred_at, %s::timestamptz[]), count(*)"
+                    " FROM completions WHERE event_name = ANY(%s::text[])"
+                    " AND occurred_at >= %s AND occurred_at < %s GROUP BY 1, 2",
+                    [edges, names, edges[0], edges[-1]],
+                ).fetchall()
+                distinct = conn.execute(
+                    "SELECT event_name, count(DISTINCT object_type || ':' || object_id)"
+                    " FROM completions WHERE event_name = ANY(%s::text[])"
+                    " AND occurred_at >= %s AND occurred_at < %s AND object_id IS NOT NULL"
+                    " GROUP BY 1",
+                    [names, edges[0], edges[-1]],
+                ).fetchall()
+            for name, bucket, count in rows:
+                series[name][bucket - 1] += count
+            for name, count in distinct:
+                records[name] = count
+        return {name: EventTally(series[name], records[name]) for name in event_names}
+
+    def summaries(self) -> dict[str, EventSummary]:
+        with self._c.connection() as conn:
+            rows = conn.execute(
+                "SELECT event_name, count(*), max(occurred_at) FROM completions GROUP BY 1"
+            ).fetchall()
+        return {name: EventSummary(count, _utc(last)) for name, count, last in rows}
+
+    def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:
+        with self._c.connection() as conn:
+            rows = conn.execute(
+                "SELECT object_type, object_id, count(*), max(occurred_at) FROM completions"
+                " WHERE object_id IS NOT NULL GROUP BY 1, 2"
+            ).fetchall()
+        return {
+            (ObjectType(kind), object_id): EventSummary(count, _utc(last))
+            for kind, object_id, count, last in rows
+        }
+
+    def event_counts(
+        self, event_name: str, occurred_after: datetime, occurred_before: datetime
+    ) -> EventCounts | None:
+        period = [event_name, _millis(occurred_after), _millis(occurred_before)]
+        chosen = "c.event_name = %s AND c.occurred_at >= %s AND c.occurred_at < %s"
+        with self._c.connection() as conn:
+            totals = conn.execute(
+                "SELECT count(*), count(DISTINCT c.object_type || ':' || c.object_id)"
+                f" FROM completions c WHERE {chosen}",
+                period,
+            ).fetchone()
+            # A value as the JSON text it was stored as (json, not jsonb, keeps 3 and 3.0
+            # apart), with the values of it that were unusable.
+            rows = conn.execute(
+                "SELECT p.key, p.value::text, (c.doc -> 'unusable' -> p.key)::text, count(*)"
+                " FROM completions c CROSS JOIN LATERAL json_each(c.doc -> 'properties') p"
+                f" WHERE {chosen} AND json_typeof(p.value) <> 'null' GROUP BY 1, 2, 3",
+                period,
+            ).fetchall()
+        values: ValueCounts = {}
+        for name, text, unusable, count in rows:
+            bad = tuple(orjson.loads(unusable)) if unusable else ()
+            values.setdefault(name, {})[(text, bad)] = count
+        completions, records = totals if totals else (0, 0)
+        return EventCounts(completions=completions, records=records, values=values)
+
+    def conversions(
+        self,
+        event_name: str,
+        occurred_after: datetime,
+        occurred_before: datetime,
+        touch_properties: Collection[str],
+    ) -> list[Conversion] | None:
+        names = sorted(set(touch_properties))
+        with self._c.connection() as conn:
+            rows = conn.execute(
+                _CONVERSIONS,
+                [event_name, _millis(occurred_after), _millis(occurred_before), names],
+            ).fetchall()
+        touches: dict[tuple[str, str], list[Completion | None]] = {}
+        for kind, object_id, first, last, touch_event, touch_object_id, doc in rows:
+            found = touches.setdefault((kind, object_id), [None, None])
+            if doc is None:
+                continue
+            touch = completion_of(touch_event, touch_object_id, doc)
+            if first:
+                found[0] = touch
+            if last:
+                found[1] = touch
+        return [Conversion(first_touch=f, last_touch=t) for f, t in touches.values()]
+
+    # -- rewrites (plain UPDATE and DELETE, under the lock) -------------------------------
+
+    def delete_event(self, event_name: str) -> int:
+        with self._c.connection(locking=True) as conn:
+            gone = conn.execute("DELETE FROM completions WHERE event_name = %s", [event_name])
+            conn.execute("DELETE FROM completion_uuids WHERE event_name = %s", [event_name])
+        return gone.rowcount
+
+    def attach_visitor(self, utk: str, object_id: str) -> int:
+        with self._c.connection(locking=True) as conn:
+            changed = conn.execute(
+                "UPDATE completions SET object_id = %s WHERE object_id IS NULL AND utk = %s",
+                [object_id, utk],
+            )
+        return changed.rowcount
+
+    def delete_tagged(self, tag: str) -> int:
+        with self._c.connection(locking=True) as conn:
+            gone = conn.execute(
+                "DELETE FROM completions WHERE tag = %s RETURNING event_name, uuid", [tag]
+            ).fetchall()
+            if gone:
+                conn.execute(
+                    "DELETE FROM completion_uuids u USING unnest(%s::text[], %s::text[])"
+                    " AS k(event_name, uuid) WHERE u.event_name = k.event_name"
+                    " AND u.uuid = k.uuid",
+                    [[r[0] for r in gone], [r[1] for r in gone]],
+                )
+        return len(gone)
+
+    def rename_events(self, names: Mapping[str, str]) -> int:
+        renames = {old: new for old, new in names.items() if old != new}
+        if not renames:
+            return 0
+        mapping = [list(renames), list(renames.values())]
+        with self._c.connection(locking=True) as conn:
+            changed = conn.execute(
+                "UPDATE completions c SET event_name = m.new"
+                " FROM unnest(%s::text[], %s::text[]) AS m(old, new) WHERE c.event_name = m.old",
+                mapping,
+            )
+            conn.execute(
+                "UPDATE completion_uuids u SET event_name = m.new"
+                " FROM unnest(%s::text[], %s::text[]) AS m(old, new) WHERE u.event_name = m.old",
+                mapping,
+            )
+        return changed.rowcount
+
+
+def _claim(conn: Conn, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Insert ``keys`` into ``completion_uuids``; the ones that were free (a key another
+    transaction holds uncommitted is waited for)."""
+    if not keys:
+        return set()
+    rows = conn.execute(
+        "INSERT INTO completion_uuids (event_name, uuid)"
+        " SELECT * FROM unnest(%s::text[], %s::text[])"
+        " ON CONFLICT DO NOTHING RETURNING event_name, uuid",
+        [[k[0] for k in keys], [k[1] for k in keys]],
+    ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
+_TRUTHY = """CASE json_typeof(p.value)
+    WHEN 'null' THEN false
+    WHEN 'boolean' THEN p.value::text = 'true'
+    WHEN 'number' THEN p.value::text::numeric <> 0
+    WHEN 'string' THEN p.value::text <> '""'
+    WHEN 'array' THEN json_array_length(p.value) > 0
+    ELSE p.value::text !~ '^\\{\\s*\\}$'
+END"""
+"""Whether a sent value is a touch: true as Python holds the JSON value (not null, false, 0,
+an empty string, list or object), as the other stores decide it."""
+
+_CONVERSIONS = f"""
+WITH converted AS (
+    SELECT DISTINCT ON (object_type, object_id) object_type, object_id, occurred_at, id
+    FROM completions
+    WHERE event_name = %s AND occurred_at >= %s AND occurred_at < %s AND object_id IS NOT NULL
+    ORDER BY object_type, object_id, occurred_at, id
+), touches AS (
+    SELECT c.object_type, c.object_id, c.event_name, c.doc,
+        row_number() OVER (PARTITION BY c.object_type, c.object_id
+                           ORDER BY c.occurred_at, c.id) AS from_first,
+        row_number() OVER (PARTITION BY c.object_type, c.object_id
+                           ORDER BY c.occurred_at DESC, c.id DESC) AS from_last
+    FROM converted v JOIN completions c
+        ON c.object_type = v.object_type AND c.object_id = v.object_id
+        AND (c.occurred_at, c.id) <= (v.occurred_at, v.id)
+    WHERE EXISTS (
+        SELECT 1 FROM json_each(c.doc -> 'properties') p
+        WHERE p.key = ANY(%s::text[]) AND {_TRUTHY}
+    )
+)
+SELECT v.object_type, v.object_id, t.from_first = 1, t.from_last = 1,
+    t.event_name, t.object_id, t.doc
+FROM converted v LEFT JOIN touches t
+    ON t.object_type = v.object_type AND t.object_id = v.object_id
+    AND (t.from_first = 1 OR t.from_last = 1)
+"""
+"""Each record's first completion of the event in the period, and its first and last touch
+up to it (itself included): one row per record without touches, one or two with."""
+
+
+def _page_sizes() -> Iterator[int]:
+    yield from PAGES
+    while True:
+        yield PAGES[-1]

@@ -1,0 +1,177 @@
+"""The connections a PostgreSQL database is used through, and the unit of work.
+
+A unit of work is one PostgreSQL transaction on one connection taken from the pool, for the
+thread that opened it; a unit opened inside another by the same thread joins it. Leaving the
+outermost unit rolls back what was not committed; :meth:`_Unit.commit` commits and goes on in
+a new transaction (what is written after it needs a commit of its own).
+
+**The database's lock** is a transaction-level advisory lock, one per database (one portal).
+A unit takes it when it first does something whose outcome depends on nobody writing between
+its read and its write: an id handed out, a write of definitions, records, workflows, the
+quarantine, or a rewrite of completions, and the reads such a write is decided on (contacts by
+email or utk when none is found, lists of records, enrollments when there are any). It holds
+it to the end of its transaction, as the port asks.
+
+Plain ingest needs no lock, so several processes store completions at once: a completion's
+``(event_name, uuid)`` is made unique by the database (``completion_uuids``), and what ingest
+reads without the lock (definitions, a record by id, a contact found by email) is only ever
+added to or edited, never taken back in a way that would make the completion wrong, so each
+such unit is as if it ran whole before the write it raced. Two people saving the same event
+definition in two processes at the same moment: the later save wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from core.errors import StorageUnavailable
+from core.models import Portal
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+LOCK_KEY = 0x636265
+"""The advisory lock that stands for the database's lock ("cbe")."""
+
+
+def take_lock(conn: Conn) -> None:
+    """Hold the database's lock until ``conn``'s transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+@dataclass
+class UnitState:
+    """What one thread's open unit of work holds."""
+
+    conn: Conn
+    locked: bool = False
+    portal: Portal | None = None
+    """A new portal written in the unit, the database's once it commits."""
+    records_version: int | None = None
+    """The version of the records (table ``changes``) this unit reads them at, once read."""
+    records_written: bool = False
+    """Whether the unit wrote records (then it reads them from the table, never a cache)."""
+    claimed: set[tuple[str, str]] = field(default_factory=set)
+    """``(event, uuid)`` keys the unit holds in ``completion_uuids`` for completions it may
+    store (storage.postgres.completions): released at its commit unless it stored them."""
+
+
+def release_claims(conn: Conn, keys: set[tuple[str, str]]) -> None:
+    """Remove the claims on ``keys`` a unit made and did not store completions under."""
+    conn.execute(
+        "DELETE FROM completion_uuids u USING unnest(%s::text[], %s::text[])"
+        " AS k(event_name, uuid) WHERE u.event_name = k.event_name AND u.uuid = k.uuid",
+        [[k[0] for k in keys], [k[1] for k in keys]],
+    )
+
+
+class _Unit:
+    """A unit of work on a PostgreSQL database (core.ports.UnitOfWork)."""
+
+    def __init__(self, connections: Connections, state: UnitState, outermost: bool) -> None:
+        self._connections = connections
+        self._state = state
+        self._outermost = outermost
+
+    def commit(self) -> None:
+        if not self._outermost:
+            return  # a unit inside another: the outermost one commits
+        state = self._state
+        try:
+            if state.claimed:  # uuids looked up but not stored: free for anyone again
+                release_claims(state.conn, state.claimed)
+                state.claimed.clear()
+            state.conn.commit()
+        except psycopg.Error as error:
+            raise StorageUnavailable(
+                f"The database did not keep this change ({error}); nothing of it was stored."
+            ) from error
+        state.locked = False  # a transaction-level lock ends with its transaction
+        state.records_version = None  # what follows is read afresh
+        state.records_written = False
+        if state.portal is not None:
+            self._connections.committed_portal(state.portal)
+            state.portal = None
+
+
+class Connections:
+    """The pool and each thread's unit of work; what every repository reaches the database by."""
+
+    def __init__(self, pool: ConnectionPool[Conn], portal: Portal) -> None:
+        self.pool = pool
+        self._portal = portal
+        self._local = threading.local()
+
+    def unit(self) -> UnitState | None:
+        """The calling thread's open unit of work, if any."""
+        found: UnitState | None = getattr(self._local, "unit", None)
+        return found
+
+    @property
+    def portal(self) -> Portal:
+        unit = self.unit()
+        if unit is not None and unit.portal is not None:
+            return unit.portal
+        return self._portal
+
+    def committed_portal(self, portal: Portal) -> None:
+        self._portal = portal
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Unit]:
+        state = self.unit()
+        if state is not None:  # this thread's unit: join it
+            yield _Unit(self, state, outermost=False)
+            return
+        try:
+            conn = self.pool.getconn()
+        except psycopg.Error as error:
+            raise StorageUnavailable(f"The database cannot be reached: {error}") from error
+        state = self._local.unit = UnitState(conn)
+        try:
+            yield _Unit(self, state, outermost=True)
+        finally:
+            self._local.unit = None
+            with contextlib.suppress(psycopg.Error):  # a broken one: the pool drops it
+                conn.rollback()  # what was not committed
+            self.pool.putconn(conn)
+
+    @contextmanager
+    def connection(self, locking: bool = False) -> Iterator[Conn]:
+        """The calling thread's unit's connection, or (outside any unit) a connection whose
+        transaction is a unit of its own, committed when the block ends without an error.
+        ``locking``: hold the database's lock (to the end of the unit)."""
+        state = self.unit()
+        try:
+            if state is not None:
+                if locking and not state.locked:
+                    take_lock(state.conn)
+                    state.locked = True
+                yield state.conn
+                return
+            with self.pool.connection() as conn:
+                if locking:
+                    take_lock(conn)
+                yield conn
+        except psycopg.OperationalError as error:  # the server gone, a full disk, a timeout
+            raise StorageUnavailable(f"The database did not answer: {error}") from error
+
+    def lock(self) -> None:
+        """Take the database's lock in the calling thread's unit (nothing outside one)."""
+        state = self.unit()
+        if state is not None and not state.locked:
+            take_lock(state.conn)
+            state.locked = True
+
+    @property
+    def locked(self) -> bool:
+        """Whether the calling thread's unit holds the database's lock."""
+        state = self.unit()
+        return state is not None and state.locked

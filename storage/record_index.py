@@ -1,0 +1,297 @@
+"""What the record and workflow repositories keep beside the logged tables (storage.tables),
+updated change by change: contacts by email and visitor token, associations and tasks by
+record, records in id order, and the models and search texts made from documents (made when
+first asked for, forgotten when their document changes)."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from core.models import CrmRecord, ObjectType
+from core.records import SEARCH_SEPARATOR, matches_search, search_haystack
+from core.workflow_models import Enrollment
+
+ASSOCIATIONS = "associations"
+ENROLLMENTS = "enrollments"
+TASKS = "tasks"
+
+_RECORD_TABLES = {kind.plural: kind for kind in ObjectType}
+
+Doc = dict[str, Any]
+
+
+def association_key(doc: Mapping[str, Any]) -> str:
+    return f"{doc['fromType']}:{doc['fromId']}:{doc['toType']}:{doc['toId']}"
+
+
+def flip(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "fromType": doc["toType"],
+        "fromId": doc["toId"],
+        "toType": doc["fromType"],
+        "toId": doc["fromId"],
+    }
+
+
+def _id_order(key: str) -> tuple[int, str]:
+    return (len(key), key)  # numeric ids in number order
+
+
+RECORD_SEPARATOR = "\x01"
+
+
+class _Corpus:
+    """Every record's search text (core.records.search_haystack) in one string, for one
+    ``str.find`` pass per match rather than a test per record."""
+
+    def __init__(self, keys: Iterable[str], docs: Mapping[str, Doc]) -> None:
+        self.keys = list(keys)
+        # Casefolded at once, then cut at the separators (casefolding may lengthen a value:
+        # "ß" is "ss"); one record at a time when a value holds a separator itself.
+        values = (SEARCH_SEPARATOR.join(docs[k].get("properties", {}).values()) for k in self.keys)
+        text = RECORD_SEPARATOR.join(values).casefold()
+        texts = text.split(RECORD_SEPARATOR)
+        if len(texts) != len(self.keys):
+            texts = [search_haystack(docs[k].get("properties", {})) for k in self.keys]
+            text = RECORD_SEPARATOR.join(texts)
+        self.starts: list[int] = list(
+            itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0)
+        )
+        if not self.keys:
+            self.starts = []
+        self.text = text
+        self.changed: set[str] = set()
+        """Keys changed (or added) since the text was made: searched on their own."""
+
+    def find(self, needle: str) -> Iterator[str]:
+        text, starts, keys = self.text, self.starts, self.keys
+        at = text.find(needle)
+        while at >= 0:
+            i = bisect.bisect_right(starts, at) - 1
+            yield keys[i]
+            if i + 1 >= len(starts):
+                return
+            at = text.find(needle, starts[i + 1])
+
+
+class _Kind:
+    """What is kept of one kind's records: built in one pass when first asked for, then kept
+    up to date change by change."""
+
+    def __init__(self, docs: Mapping[str, Doc]) -> None:
+        self.archived = 0
+        self.last = (0, "")
+        self.unordered = False
+        """A key was written after a higher one: listed sorted, not as written."""
+        for key, doc in docs.items():
+            self.added(key, doc)
+
+    def added(self, key: str, doc: Doc) -> None:
+        order = _id_order(key)
+        if order < self.last:
+            self.unordered = True
+        else:
+            self.last = order
+        self.archived += bool(doc.get("archived"))
+
+
+class RecordIndex:
+    """Built lazily: reading the tables (100,000 contacts) indexes nothing until asked."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._by_email: dict[str, set[str]] | None = None
+        self._by_utk: dict[str, set[str]] | None = None
+        self._links: dict[tuple[ObjectType, str], dict[str, None]] | None = None
+        self._kinds: dict[ObjectType, _Kind] = {}
+        self._records: dict[tuple[ObjectType, str], CrmRecord] = {}
+        self._haystacks: dict[tuple[ObjectType, str], str] = {}
+        self._corpora: dict[ObjectType, _Corpus] = {}
+
+    @staticmethod
+    def _move(index: dict[str, set[str]], old: str | None, new: str | None, key: str) -> None:
+        if old == new:
+            return
+        if old:
+            held = index.get(old)
+            if held is not None:
+                held.discard(key)
+                if not held:
+                    del index[old]
+        if new:
+            index.setdefault(new, set()).add(key)
+
+    def changed(self, table: str, key: str, old: Doc | None, new: Doc | None) -> None:
+        kind = _RECORD_TABLES.get(table)
+        if kind is not None:
+            self._records.pop((kind, key), None)
+            self._haystacks.pop((kind, key), None)
+            corpus = self._corpora.get(kind)
+            if corpus is not None:
+                corpus.changed.add(key)
+            known = self._kinds.get(kind)
+            if known is not None:
+                if old is not None:
+                    known.archived -= bool(old.get("archived"))
+                    if new is not None:
+                        known.archived += bool(new.get("archived"))
+                elif new is not None:
+                    known.added(key, new)
+            if kind is ObjectType.CONTACT:
+                before = (old or {}).get("properties", {})
+                after = (new or {}).get("properties", {})
+                if self._by_email is not None:
+                    email, was = after.get("email"), before.get("email")
+                    self._move(self._by_email, was and was.lower(), email and email.lower(), key)
+                if self._by_utk is not None:
+                    utk, was = after.get("hubspotutk"), before.get("hubspotutk")
+                    self._move(self._by_utk, was, utk, key)
+        elif table == ASSOCIATIONS and self._links is not None:
+            self._link(self._links, key, old, new)
+
+    @staticmethod
+    def _link(
+        links: dict[tuple[ObjectType, str], dict[str, None]],
+        key: str,
+        old: Doc | None,
+        new: Doc | None,
+    ) -> None:
+        doc = new if new is not None else old
+        assert doc is not None
+        for kind_text, record_id in (
+            (doc["fromType"], doc["fromId"]),
+            (doc["toType"], doc["toId"]),
+        ):
+            held = links.setdefault((ObjectType(kind_text), record_id), {})
+            if new is None:
+                held.pop(key, None)
+            else:
+                held[key] = None
+
+    def by_email(self, contacts: Mapping[str, Doc]) -> dict[str, set[str]]:
+        if self._by_email is None:
+            index: dict[str, set[str]] = {}
+            for key, doc in contacts.items():
+                email = doc.get("properties", {}).get("email")
+                if email:
+                    index.setdefault(email.lower(), set()).add(key)
+            self._by_email = index
+        return self._by_email
+
+    def by_utk(self, contacts: Mapping[str, Doc]) -> dict[str, set[str]]:
+        if self._by_utk is None:
+            index: dict[str, set[str]] = {}
+            for key, doc in contacts.items():
+                utk = doc.get("properties", {}).get("hubspotutk")
+                if utk:
+                    index.setdefault(utk, set()).add(key)
+            self._by_utk = index
+        return self._by_utk
+
+    def links(
+        self, associations: Mapping[str, Doc]
+    ) -> dict[tuple[ObjectType, str], dict[str, None]]:
+        if self._links is None:
+            links: dict[tuple[ObjectType, str], dict[str, None]] = {}
+            for key, doc in associations.items():
+                self._link(links, key, None, doc)
+            self._links = links
+        return self._links
+
+    def _kind(self, kind: ObjectType, docs: Mapping[str, Doc]) -> _Kind:
+        known = self._kinds.get(kind)
+        if known is None:
+            known = self._kinds[kind] = _Kind(docs)
+        return known
+
+    def ordered(self, kind: ObjectType, docs: Mapping[str, Doc]) -> Iterable[str]:
+        """The keys of ``docs`` (the records of ``kind``) in id order."""
+        if self._kind(kind, docs).unordered:
+            return sorted(docs, key=_id_order)
+        return docs
+
+    def live(self, kind: ObjectType, docs: Mapping[str, Doc]) -> int:
+        """How many of ``docs`` (the records of ``kind``) are not archived."""
+        return len(docs) - self._kind(kind, docs).archived
+
+    def record(self, kind: ObjectType, key: str, doc: Doc) -> CrmRecord:
+        found = self._records.get((kind, key))
+        if found is None:
+            found = self._records[(kind, key)] = CrmRecord.model_validate(doc)
+        return found
+
+    def search(self, kind: ObjectType, docs: Mapping[str, Doc], needle: str) -> list[str]:
+        """The keys of ``docs`` (the records of ``kind``) that match ``needle``, in id order:
+        one ``str.find`` pass over every record's text, then the records changed since that
+        text was made, each on its own."""
+        corpus = self._corpora.get(kind)
+        if corpus is None or len(corpus.changed) > max(1000, len(docs) // 20):
+            corpus = self._corpora[kind] = _Corpus(self.ordered(kind, docs), docs)
+        if RECORD_SEPARATOR in needle or SEARCH_SEPARATOR in needle:
+            found = [k for k in self.ordered(kind, docs) if self.matches(kind, k, docs[k], needle)]
+            return found
+        changed = corpus.changed
+        found = [k for k in corpus.find(needle) if k not in changed]
+        extra = [k for k in changed if k in docs and self.matches(kind, k, docs[k], needle)]
+        if extra:
+            found = sorted([*found, *extra], key=_id_order)
+        return found
+
+    def matches(self, kind: ObjectType, key: str, doc: Doc, needle: str | None) -> bool:
+        if not needle:
+            return True
+        if SEARCH_SEPARATOR in needle:
+            return matches_search(doc.get("properties", {}), needle)
+        haystack = self._haystacks.get((kind, key))
+        if haystack is None:
+            haystack = self._haystacks[(kind, key)] = search_haystack(doc.get("properties", {}))
+        return needle in haystack
+
+
+class WorkflowIndex:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._tasks: dict[tuple[ObjectType, str], dict[str, None]] | None = None
+        self._enrollments: dict[str, Enrollment] = {}
+
+    @staticmethod
+    def _task(
+        tasks: dict[tuple[ObjectType, str], dict[str, None]],
+        key: str,
+        old: Doc | None,
+        new: Doc | None,
+    ) -> None:
+        if old is not None:
+            where = (ObjectType(old["objectType"]), old["objectId"])
+            if new is None or (new["objectType"], new["objectId"]) != where:
+                tasks.get(where, {}).pop(key, None)
+        if new is not None:
+            tasks.setdefault((ObjectType(new["objectType"]), new["objectId"]), {})[key] = None
+
+    def changed(self, table: str, key: str, old: Doc | None, new: Doc | None) -> None:
+        if table == ENROLLMENTS:
+            self._enrollments.pop(key, None)
+        elif table == TASKS and self._tasks is not None:
+            self._task(self._tasks, key, old, new)
+
+    def tasks(self, docs: Mapping[str, Doc]) -> dict[tuple[ObjectType, str], dict[str, None]]:
+        """Task keys by record (built from ``docs``, the tasks table, when first asked)."""
+        if self._tasks is None:
+            tasks: dict[tuple[ObjectType, str], dict[str, None]] = {}
+            for key, doc in docs.items():
+                self._task(tasks, key, None, doc)
+            self._tasks = tasks
+        return self._tasks
+
+    def enrollment(self, key: str, doc: Doc) -> Enrollment:
+        found = self._enrollments.get(key)
+        if found is None:
+            found = self._enrollments[key] = Enrollment.model_validate(doc)
+        return found

@@ -1,0 +1,227 @@
+"""What only the PostgreSQL adapter has: its schema and versions, monthly partitions, plain
+ingest that needs no lock, and URLs shown without passwords. (What every adapter does is in
+tests/contract.)"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from core.errors import Conflict
+from core.models import ObjectType
+from core.ports import CompletionSelection
+from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
+from storage.postgres.schema import TABLES
+from tests.conftest import NOW, PORTAL_ID
+from tests.contract.conftest import completion, contact
+from tests.postgres import fresh_database_url
+
+
+@pytest.fixture
+def url() -> str:
+    return fresh_database_url()
+
+
+@pytest.fixture
+def db(url: str) -> Iterator[PostgresDatabase]:
+    opened = open_postgres(url, portal_id=PORTAL_ID)
+    yield opened
+    opened.close()
+
+
+def _one(url: str, query: str) -> object:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
+    with psycopg.connect(url) as conn:  # as a fresh database is: nothing of cbe's yet
+        conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")
+    opened = open_postgres(url, portal_id=PORTAL_ID)
+    opened.close()
+    assert _one(url, "SELECT max(version) FROM cbe_schema") == 1
+    assert _one(url, "SELECT count(*) FROM portal") == 1
+    again = open_postgres(url)
+    try:
+        assert again.portal.portal_id == PORTAL_ID
+    finally:
+        again.close()
+
+
+def test_a_newer_schema_is_refused_with_both_versions(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO cbe_schema (version) VALUES (99)")
+    with pytest.raises(NotACbeDatabase, match="schema version 99; this cbe knows versions up to 1"):
+        open_postgres(url)
+
+
+def test_completions_go_to_their_months_partition_and_read_back_in_order(
+    db: PostgresDatabase, url: str
+) -> None:
+    far = completion(1, minutes=-60 * 24 * 400)  # thirteen months back: a month made on demand
+    db.completions.append([completion(2), far, completion(3)])
+    partitions = _one(
+        url,
+        "SELECT string_agg(c.relname || '=' || (SELECT count(*) FROM completions t"
+        " WHERE t.tableoid = c.oid), ',' ORDER BY c.relname)"
+        " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'completions'::regclass",
+    )
+    assert isinstance(partitions, str)
+    assert "completions_2025_09=1" in partitions
+    assert f"completions_{NOW.year}_{NOW.month:02d}=2" in partitions
+    assert "completions_default=0" in partitions
+    found = [c.id for c in db.completions.scan(CompletionSelection(newest_first=False))]
+    assert found == ["c1", "c2", "c3"]
+
+
+def test_a_month_the_default_partition_holds_stays_there(db: PostgresDatabase, url: str) -> None:
+    old = datetime(2020, 1, 15, tzinfo=UTC)
+    with psycopg.connect(url) as conn:  # as another process left it while the table was busy
+        conn.execute(
+            "INSERT INTO completions_default (id, uuid, event_name, object_type, occurred_at,"
+            " received_at, doc) VALUES ('x', 'x', 'e', 'CONTACT', %s, %s, '{}')",
+            [old, old],
+        )
+    minutes = int((old - NOW).total_seconds() // 60) + 1
+    db.completions.append([completion(1, minutes=minutes)])
+    assert _one(url, "SELECT count(*) FROM completions_default") == 2
+    assert _one(url, "SELECT to_regclass('completions_2020_01') IS NULL") is True
+
+
+def test_plain_ingest_in_two_units_needs_no_lock(db: PostgresDatabase) -> None:
+    """One unit has stored a completion and not committed; another stores and commits its own
+    meanwhile (it would wait for the first were the database's lock taken)."""
+    with db.transaction() as unit:
+        db.completions.append([completion(1, uuid="first")])
+        done: list[str] = []
+
+        def other() -> None:
+            with db.transaction() as theirs:
+                db.completions.append([completion(2, uuid="second")])
+                theirs.commit()
+            done.append("committed")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        assert done == ["committed"]
+        unit.commit()
+    stored = [c.uuid for c in db.completions.scan(CompletionSelection(newest_first=False))]
+    assert stored == ["first", "second"]
+
+
+def test_a_uuid_taken_by_another_process_is_refused_by_the_database(
+    db: PostgresDatabase, url: str
+) -> None:
+    other = open_postgres(url)
+    try:
+        other.completions.append([completion(1, uuid="once")])
+        assert db.completions.existing_uuids({("pe12345678_viewed", "once")}) == {
+            ("pe12345678_viewed", "once")
+        }
+        with pytest.raises(Conflict):
+            db.completions.append([completion(2, uuid="once")])
+    finally:
+        other.close()
+    assert [c.id for c in db.completions.scan(CompletionSelection())] == ["c1"]
+
+
+def test_a_url_is_shown_without_its_password() -> None:
+    assert (
+        shown_url("postgresql://ann:s3cret@db.example.com:5433/cbe?sslmode=require&password=x")
+        == "postgresql://ann:***@db.example.com:5433/cbe?sslmode=require"
+    )
+    assert shown_url("postgres://ann@localhost/cbe") == "postgres://ann@localhost/cbe"
+
+
+def test_a_record_another_process_changed_is_read_afresh_by_the_next_unit(
+    db: PostgresDatabase, url: str
+) -> None:
+    db.records.insert(contact("1", "ann@example.com"))
+    with db.transaction():
+        assert db.records.get(ObjectType.CONTACT, "1") is not None  # now in the cache
+        assert db.records.get(ObjectType.CONTACT, "2") is None
+    other = open_postgres(url)
+    try:
+        other.records.replace(contact("1", "ann@new.example.com"))
+        other.records.insert(contact("2", "bob@example.com"))
+    finally:
+        other.close()
+    with db.transaction():
+        ann = db.records.get(ObjectType.CONTACT, "1")
+        assert ann is not None and ann.email == "ann@new.example.com"
+        assert db.records.get(ObjectType.CONTACT, "2") is not None
+
+
+def test_a_unit_rolled_back_leaves_no_record_in_the_cache(db: PostgresDatabase) -> None:
+    with db.transaction():
+        db.records.insert(contact("1", "ann@example.com"))
+        assert db.records.get(ObjectType.CONTACT, "1") is not None
+    with db.transaction():
+        assert db.records.get(ObjectType.CONTACT, "1") is None
+
+
+def test_a_database_holding_other_tables_is_refused_saying_which(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")
+        conn.execute("CREATE TABLE invoices (id int)")
+    with pytest.raises(NotACbeDatabase, match=r"holds tables that are not cbe's \(.*invoices\)"):
+        open_postgres(url)
+
+
+def _waiting_on_a_lock(url: str) -> bool:
+    return bool(
+        _one(
+            url,
+            "SELECT count(*) > 0 FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+    )
+
+
+def test_a_uuid_looked_up_while_another_unit_stores_it_is_found_taken(
+    db: PostgresDatabase, url: str
+) -> None:
+    """A retry racing its original (another process, the same uuid): the second lookup waits
+    for the unit storing it and then finds it taken, so HubSpot's answer to a retry (accepted,
+    stored once) holds under concurrency too."""
+    key = ("pe12345678_viewed", "raced")
+    found: list[set[tuple[str, str]]] = []
+    other = open_postgres(url)
+    try:
+        with db.transaction() as unit:
+            assert db.completions.existing_uuids({key}) == set()
+            db.completions.append([completion(1, uuid="raced")])
+
+            def retry() -> None:
+                with other.transaction():
+                    found.append(other.completions.existing_uuids({key}))
+
+            thread = threading.Thread(target=retry)
+            thread.start()
+            while not _waiting_on_a_lock(url):  # the retry's lookup waits for this unit
+                assert thread.is_alive()
+            unit.commit()
+        thread.join()
+    finally:
+        other.close()
+    assert found == [{key}]
+
+
+def test_uuids_looked_up_and_not_stored_are_free_again_after_the_commit(
+    db: PostgresDatabase,
+) -> None:
+    looked = {("pe12345678_viewed", "kept"), ("pe12345678_viewed", "refused")}
+    with db.transaction() as unit:
+        assert db.completions.existing_uuids(looked) == set()
+        db.completions.append([completion(1, uuid="kept")])
+        unit.commit()
+    assert db.completions.existing_uuids(looked) == {("pe12345678_viewed", "kept")}
+    db.completions.append([completion(2, uuid="refused")])

@@ -1,0 +1,218 @@
+"""The logged tables (records/: a snapshot and an append-only log): a write appends one line
+and rewrites nothing, the log folds into a new snapshot, other handles on the folder follow,
+and what a killed writer leaves is never read."""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import storage.tables
+from core.models import CrmRecord, ObjectType
+from storage.database import TinyDatabase, open_database
+from storage.doctor import doctor
+from storage.memory import MemoryDatabase
+from storage.tables import parse_log_line
+from tests.storage.helpers import read_tables
+
+NOW = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def _contact(record_id: str, email: str | None = None, **properties: str) -> CrmRecord:
+    return CrmRecord(
+        object_type=ObjectType.CONTACT,
+        id=record_id,
+        properties={"email": email or f"c{record_id}@example.com", **properties},
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+def _add(db: TinyDatabase, count: int) -> None:
+    for _ in range(count):
+        db.records.insert(_contact(db.records.next_id(ObjectType.CONTACT)))
+
+
+def _inode(path: Path) -> int:
+    return os.stat(path).st_ino
+
+
+def test_a_write_appends_one_line_and_rewrites_no_file(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        _add(db, 50)
+        db.records._tables.fold()  # the 50 in a snapshot; the log starts empty
+        before = {p.name: (_inode(p), p.stat().st_size) for p in folder.iterdir() if p.is_file()}
+        snapshot = folder / "records" / "snapshot.json"
+        written = snapshot.read_bytes()
+        with db.transaction() as unit:
+            db.records.insert(_contact("51"))
+            db.records.replace(_contact("7", "seven@example.com"))
+            unit.commit()
+        after = {p.name: (_inode(p), p.stat().st_size) for p in folder.iterdir() if p.is_file()}
+        assert after == before  # cbe.json and portal.json untouched
+        assert snapshot.read_bytes() == written
+        (log,) = (folder / "records").glob("log-*.jsonl")
+        (line,) = log.read_bytes().splitlines()
+        assert [(t, k) for t, k, _ in parse_log_line(line)] == [
+            ("contacts", "51"),
+            ("contacts", "7"),
+        ]
+    finally:
+        db.close()
+
+
+def test_the_log_folds_into_a_new_snapshot_once_it_outgrows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    other = open_database(folder)
+    try:
+        assert other.records.list_records(ObjectType.CONTACT) == []  # read before the folds
+        logs: set[str] = set()
+        for n in range(1, 120):
+            _add(db, 1)
+            logs.update(p.name for p in (folder / "records").glob("log-*.jsonl"))
+            if n % 17 == 0:  # the other handle follows, across folds
+                assert len(other.records.list_records(ObjectType.CONTACT)) == n
+        assert len(logs) > 2  # folded more than once
+        assert len(list((folder / "records").glob("log-*.jsonl"))) <= 1  # old logs deleted
+        assert len(read_tables(folder)["contacts"]) == 119
+        found = other.records.find_contact_by_email("C119@example.com")
+        assert found is not None and found.id == "119"
+    finally:
+        db.close()
+        other.close()
+    reopened = open_database(folder)
+    try:
+        listed = reopened.records.list_records(ObjectType.CONTACT)
+        assert [r.id for r in listed] == [str(n) for n in range(1, 120)]
+    finally:
+        reopened.close()
+
+
+def test_a_fold_that_stopped_before_deleting_the_old_log_loses_and_doubles_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        _add(db, 5)
+        old_log = next((folder / "records").glob("log-*.jsonl"))
+        kept = old_log.read_bytes()
+        db.records._tables.fold()
+        old_log.write_bytes(kept)  # as if the process died before deleting it
+        db.records.replace(_contact("2", "two@example.com"))
+    finally:
+        db.close()
+    reopened = open_database(folder)
+    try:
+        listed = reopened.records.list_records(ObjectType.CONTACT)
+        assert [r.email for r in listed] == [
+            "c1@example.com",
+            "two@example.com",
+            "c3@example.com",
+            "c4@example.com",
+            "c5@example.com",
+        ]
+        reopened.records._tables.fold()
+        assert [p.name for p in (folder / "records").glob("log-*.jsonl")] == []
+    finally:
+        reopened.close()
+
+
+def test_a_torn_last_line_is_left_alone_by_readers_and_cut_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    _add(db, 2)
+    db.close()
+    (log,) = (folder / "records").glob("log-*.jsonl")
+    whole = log.read_bytes()
+    with log.open("ab") as handle:  # a writer killed mid-append
+        handle.write(b'{"changes":[["contacts","3",{"objectType":"CONTACT"')
+    reader = open_database(folder)
+    try:
+        assert [r.id for r in reader.records.list_records(ObjectType.CONTACT)] == ["1", "2"]
+        assert reader.records.next_id(ObjectType.CONTACT) == "3"
+        reader.records.insert(_contact("3", "three@example.com"))
+        data = log.read_bytes()
+        assert data.startswith(whole) and data.count(b"\n") == 3 and data.endswith(b"\n")
+    finally:
+        reader.close()
+    again = open_database(folder)
+    try:
+        found = again.records.find_contact_by_email("three@example.com")
+        assert found is not None and found.id == "3"
+    finally:
+        again.close()
+
+
+def test_a_damaged_line_is_left_out_and_named(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    _add(db, 3)
+    db.close()
+    (log,) = (folder / "records").glob("log-*.jsonl")
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"c2@example.com", b"c9@example.com")
+    log.write_bytes(b"".join(lines))
+    reopened = open_database(folder)
+    try:
+        assert [r.id for r in reopened.records.list_records(ObjectType.CONTACT)] == ["1", "3"]
+        (damage,) = reopened.records._tables.damage
+        assert "checksum" in damage and str(log) in damage
+    finally:
+        reopened.close()
+
+
+def test_a_search_finds_what_a_test_of_every_record_finds_as_records_change(
+    tmp_path: Path,
+) -> None:
+    """The store searches one text of every record, and the records changed since it was made
+    one by one: the same matches, in id order, as core's rule applied to each record."""
+    rng = random.Random(7)
+    words = ["ann", "Bo", "cy", "ÄRGER", "straße", "example", "x"]
+    db = open_database(tmp_path / "db", portal_id=12345678)
+    memory = MemoryDatabase(db.portal)
+    try:
+        for step in range(400):
+            record_id = str(rng.randrange(1, 120))
+            record = _contact(
+                record_id,
+                f"{rng.choice(words)}{record_id}@{rng.choice(words)}.com",
+                firstname=rng.choice(words),
+            ).model_copy(update={"archived": rng.random() < 0.1})
+            for target in (db, memory):
+                target.records.replace(record)
+            if step % 9 == 0:
+                needle = rng.choice([*words, "1", "@b", "sse", "arger", "com\x00"])
+                for include_archived in (False, True):
+                    ours = db.records.page(ObjectType.CONTACT, needle, include_archived)
+                    rule = memory.records.page(ObjectType.CONTACT, needle, include_archived)
+                    assert ([r.id for r in ours.records], ours.total) == (
+                        [r.id for r in rule.records],
+                        rule.total,
+                    ), needle
+    finally:
+        db.close()
+
+
+def test_doctor_names_a_damaged_records_line(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    _add(db, 2)
+    db.close()
+    assert any("records/" in line for line in doctor(folder).checked)
+    (log,) = (folder / "records").glob("log-*.jsonl")
+    log.write_bytes(log.read_bytes().replace(b"c1@example.com", b"c7@example.com"))
+    (finding,) = doctor(folder).findings
+    assert str(log) in finding.problem and "checksum" in finding.problem
