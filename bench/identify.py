@@ -1,25 +1,29 @@
 """How long ``identify`` holds the database's write lock in a large store.
 
-    uv run cbe demo --db /tmp/d200k --completions 200000
-    uv run python bench/identify.py --db /tmp/d200k [--runs 5]
+    uv run cbe demo --db /tmp/d1m --completions 1000000
+    uv run python bench/identify.py --db /tmp/d1m [--runs 5]
 
-Works on a copy of the database: sends a few completions of an anonymous visitor through the
-collector's path (lenient, JS, a ``utk`` and no email), folds part of them into a segment of their
-own, then times ``RecordService.identify`` (the lock is held for all of it) for a new visitor each
-run, and prints the median and the worst.
+Works on a copy of the database (segments hard-linked: they are only ever replaced). Each run
+sends three completions of a new anonymous visitor through the collector's path (lenient, JS, a
+``utk`` and no email), then times ``RecordService.identify``: the whole call, and the longest
+time it held the write lock at a stretch (the file lock that every writer, in every process,
+waits for), and each stretch (the contact's unit of work, then the swap of the rewritten
+files). Three cases: the visitor's completions still in the open journal (as good as empty
+at first), in an open journal filled to half a segment with strict sends of other contacts, and
+folded into a full segment (filled up so that the journal folds), which identify rewrites.
+Prints the median and the worst of each.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import operator
 import os
-import shutil
+import random
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +34,100 @@ from cli.bootstrap import open_services  # noqa: E402
 from core.ingestion import Mode  # noqa: E402
 from core.models import ObjectType, Source  # noqa: E402
 from core.ports import MemoryPreferences  # noqa: E402
-from storage.completions import CompletionStore  # noqa: E402
+from storage.completions import CompletionStore, segment_file  # noqa: E402
+from storage.locking import DatabaseLock  # noqa: E402
+
+BATCH = 500
 
 
-def _mark(target: str, doc: dict[str, Any]) -> dict[str, Any]:
-    return {**doc, "bench": 1} if doc["id"] == target else doc
+def clone_store(source: Path, target: Path) -> None:
+    """Copy a cbe database; segment files and their indexes are hard-linked."""
+    import shutil
+
+    for path in source.rglob("*"):
+        copy = target / path.relative_to(source)
+        if path.is_dir():
+            copy.mkdir(parents=True, exist_ok=True)
+            continue
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if path.name.startswith("seg-"):
+            try:
+                os.link(path, copy)
+                continue
+            except OSError:
+                pass
+        shutil.copy2(path, copy)
+
+
+class LockClock:
+    """The stretches for which this process held the database's file lock."""
+
+    def __init__(self) -> None:
+        self.held: list[float] = []
+        self._since = 0.0
+        enter, leave = DatabaseLock.__enter__, DatabaseLock.__exit__
+        clock = self
+
+        def entering(lock: DatabaseLock) -> DatabaseLock:
+            result = enter(lock)
+            if lock._depth == 1:
+                clock._since = time.perf_counter()
+            return result
+
+        def leaving(lock: DatabaseLock, *exc: Any) -> None:
+            if lock._depth == 1:
+                clock.held.append(time.perf_counter() - clock._since)
+            leave(lock, *exc)
+
+        DatabaseLock.__enter__ = entering  # type: ignore[method-assign]
+        DatabaseLock.__exit__ = leaving  # type: ignore[method-assign]
+
+    def longest_since(self, start: int) -> float:
+        return max(self.held[start:], default=0.0)
+
+
+def fill(services: Any, store: CompletionStore, rng: random.Random, upto: int = 0) -> None:
+    """Strict sends of other contacts until the open journal holds ``upto`` completions, or
+    (0) until it folds into a full segment."""
+    event = next(
+        d.fully_qualified_name
+        for d in services.db.definitions.list_all()
+        if d.primary_object is ObjectType.CONTACT
+    )
+    contacts = [r.id for r in services.db.records.list_records(ObjectType.CONTACT)]
+    with services.db.transaction():
+        store._refresh()
+        assert store._tail is not None
+        number = store._tail.number
+    while True:
+        with services.db.transaction():
+            store._refresh()
+            assert store._tail is not None
+            if store._tail.number != number or (upto and store._tail.count >= upto):
+                return
+            left = (upto or segment_file.SEGMENT_SIZE) - store._tail.count
+        inputs = [
+            {
+                "eventName": event,
+                "objectId": rng.choice(contacts),
+                "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "properties": {},
+            }
+            for _ in range(min(BATCH, left))
+        ]
+        services.ingestion.send_batch({"inputs": inputs})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True, help="a demo database (copied)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument(
-        "--folded",
-        action="store_true",
-        help="fold the journal (with the visitor's completions) into a segment before identify",
-    )
     args = parser.parse_args()
+    clock = LockClock()
+    rng = random.Random(1)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "db"
-        shutil.copytree(args.db, folder)
+        clone_store(args.db, folder)
         services = open_services(folder, preferences=MemoryPreferences())
         try:
             event = next(
@@ -59,43 +137,45 @@ def main() -> None:
             )
             store: CompletionStore = services.db.completions  # type: ignore[assignment]
             total = sum(s.count for s in store.summaries().values())
-            times = []
-            for run in range(args.runs):
-                utk = f"{run:032x}"
-                body = {"eventName": event, "utk": utk, "properties": {}}
-                services.ingestion.ingest([body] * 3, Mode.LENIENT, Source.JS)
-                if args.folded:
-                    with services.db.transaction() as unit:
-                        store._refresh()
-                        store._fold()  # the segment to rewrite holds the journal's completions
-                        unit.commit()
-                started = time.perf_counter()
-                _, moved = services.records.identify(utk, f"visitor{run}@example.com")
-                times.append(time.perf_counter() - started)
-                assert moved == 3, moved
-            print(
-                f"identify at {total:,} completions ({os.cpu_count()} CPUs): "
-                f"median {statistics.median(times) * 1000:.1f} ms, "
-                f"worst {max(times) * 1000:.1f} ms over {args.runs} runs"
-            )
-            # When the visitor's completions were folded into a full segment, identify rewrites
-            # that segment: the same work as changing one document of it.
-            rewrites = []
-            for _ in range(args.runs):
-                with services.db.transaction() as unit:
-                    store._refresh()
-                    first = store._segments[min(store._segments)]
-                    target = first.ids[0]
-                    started = time.perf_counter()
-                    store._rewrite(
-                        functools.partial(_mark, target), functools.partial(operator.is_, first)
-                    )
-                    rewrites.append(time.perf_counter() - started)
-                    unit.commit()
-            print(
-                f"rewriting the one full segment ({first.count:,} completions) that holds a "
-                f"visitor: median {statistics.median(rewrites) * 1000:.1f} ms"
-            )
+            half = segment_file.SEGMENT_SIZE // 2
+            for case in ("journal", "half", "segment"):
+                whole, held = [], []
+                stretches: list[list[float]] = []
+                for run in range(args.runs):
+                    utk = f"{case}{run:026x}"
+                    body = {"eventName": event, "utk": utk, "properties": {}}
+                    services.ingestion.ingest([body] * 3, Mode.LENIENT, Source.JS)
+                    if case == "half":
+                        fill(services, store, rng, upto=half)
+                    if case == "segment":
+                        fill(services, store, rng)
+                        holding = [s for s in store._segments.values() if utk in s.visitors]
+                        assert [s.count for s in holding] == [segment_file.SEGMENT_SIZE]
+                    start = len(clock.held)
+                    began = time.perf_counter()
+                    _, moved = services.records.identify(utk, f"{utk}@example.com")
+                    whole.append(time.perf_counter() - began)
+                    held.append(clock.longest_since(start))
+                    stretches.append(clock.held[start:])
+                    assert moved == 3, moved
+                where = {
+                    "journal": "in the open journal",
+                    "half": f"in an open journal of {half:,}",
+                    "segment": f"in a full segment of {segment_file.SEGMENT_SIZE:,}",
+                }[case]
+                print(
+                    f"identify at {total:,} completions ({os.cpu_count()} CPUs, load "
+                    f"{os.getloadavg()[0]:.1f}), the visitor's completions {where}: "
+                    f"lock held at most {statistics.median(held) * 1000:.1f} ms (median; "
+                    f"worst {max(held) * 1000:.1f}), whole call "
+                    f"{statistics.median(whole) * 1000:.1f} ms (worst {max(whole) * 1000:.1f}) "
+                    f"over {args.runs} runs; each stretch, median: "
+                    + " + ".join(
+                        f"{statistics.median(s) * 1000:.1f} ms"
+                        for s in zip(*stretches, strict=False)
+                    ),
+                    flush=True,
+                )
         finally:
             services.close()
 

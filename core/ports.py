@@ -201,7 +201,10 @@ class CompletionRepository(Protocol):
         ...
 
     def attach_visitor(self, utk: str, object_id: str) -> int:
-        """Give an anonymous visitor's completions (by ``utk``) to contact ``object_id``."""
+        """Give an anonymous visitor's completions (by ``utk``) to contact ``object_id``.
+
+        Called outside a unit of work, an adapter may do most of the rewrite before it takes
+        the lock (the embedded store writes the new files first, then swaps them in)."""
         ...
 
     def delete_tagged(self, tag: str) -> int:
@@ -292,6 +295,20 @@ class WorkflowRepository(Protocol):
     def list_enrollments(
         self, workflow_id: str | None, active_only: bool = False
     ) -> list[Enrollment]: ...
+
+    def waiting_at(
+        self,
+        actions: Collection[tuple[str, int]],
+        records: Collection[tuple[ObjectType, str]],
+    ) -> list[Enrollment]:
+        """The active enrollments of ``records`` whose current action is one of ``actions``
+        (a workflow's id and the action's index), in the order they were first saved.
+
+        Ingestion asks for the records it stored completions of, at the "delay until event
+        happens" actions that await those events: its cost follows what it finds, never how
+        many enrollments are stored (an adapter keeps them indexed by workflow, action and
+        record)."""
+        ...
 
     def save_task(self, task: Task) -> None:
         """Store a task; a task with the same id is replaced, never doubled."""

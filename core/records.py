@@ -247,9 +247,12 @@ class RecordService:
                 contact = self.create(ObjectType.CONTACT, {"email": email, "hubspotutk": utk})
             elif contact.utk != utk:
                 contact = self.update(ObjectType.CONTACT, contact.id, {"hubspotutk": utk})
-            moved = self._db.completions.attach_visitor(utk, contact.id)
             unit.commit()
-            return contact, moved
+        # After the unit (when not inside another): a store may rewrite the visitor's files
+        # before it takes the lock. What the visitor sends from now on goes to the contact;
+        # should this not happen (a crash), identifying the visitor again moves the rest.
+        moved = self._db.completions.attach_visitor(utk, contact.id)
+        return contact, moved
 
     def _check_email(
         self, object_type: ObjectType, props: Mapping[str, str], record_id: str | None

@@ -316,14 +316,33 @@ class WorkflowService:
 
     def on_completions(self, completions: Iterable[Completion]) -> None:
         """Called by ingestion with what it just stored: enroll on trigger events, then move
-        waiting records along at once."""
+        on at once the records that waited for these events.
+
+        Only the enrollments of these records that wait at a "delay until event happens" for
+        one of these events are read (``WorkflowRepository.waiting_at``), so an ingest costs
+        the same however many enrollments wait for other things; delays and maximum waits
+        that ended meanwhile are the clock's (:meth:`advance`), which writes the same history
+        whenever it runs."""
         completions = [c for c in completions if c.object_id is not None]
         if not completions:
             return
         with self._db.transaction() as unit:
-            labels = {d.fully_qualified_name: d.label for d in self._db.definitions.list_all()}
-            for workflow in self.all():
-                if not (workflow.enabled and workflow.trigger is TriggerKind.EVENT):
+            workflows = {w.id: w for w in self.all() if w.enabled}
+            if not workflows:
+                return
+            events = {c.event_name for c in completions}
+            awaiting = {
+                (workflow.id, index)
+                for workflow in workflows.values()
+                for index, action in enumerate(workflow.actions)
+                if isinstance(action, DelayUntilEventAction) and action.event_name in events
+            }
+            records = {(c.object_type, c.object_id) for c in completions if c.object_id}
+            # read before enrolling: an enrollment made now is run below anyway
+            due = self._db.workflows.waiting_at(awaiting, records) if awaiting else []
+            labels: dict[str, str] | None = None
+            for workflow in workflows.values():
+                if workflow.trigger is not TriggerKind.EVENT:
                     continue
                 for c in completions:
                     if (
@@ -331,10 +350,19 @@ class WorkflowService:
                         and c.object_type is workflow.object_type
                     ):
                         assert c.object_id is not None
+                        if labels is None:
+                            labels = {
+                                d.fully_qualified_name: d.label
+                                for d in self._db.definitions.list_all()
+                            }
                         label = labels.get(c.event_name, c.event_name)
-                        self._enroll(workflow, c.object_id, c.occurred_at, f"completed {label}")
-            records = {(c.object_type, c.object_id) for c in completions}
-            self.advance(only=records)
+                        made = self._enroll(
+                            workflow, c.object_id, c.occurred_at, f"completed {label}"
+                        )
+                        if made is not None:
+                            due.append(made)
+            if due:
+                self._run_all(workflows, due)
             unit.commit()
 
     def advance(self, only: set[tuple[ObjectType, str | None]] | None = None) -> int:
@@ -342,22 +370,30 @@ class WorkflowService:
 
         Returns how many enrollments changed. ``only`` limits the work to some records.
         """
-        now = self._clock.now()
-        changed = 0
         with self._db.transaction() as unit:
             workflows = {w.id: w for w in self.all() if w.enabled}
-            definitions = {d.fully_qualified_name: d for d in self._db.definitions.list_all()}
-            for enrollment in self._db.workflows.list_enrollments(None, active_only=True):
-                workflow = workflows.get(enrollment.workflow_id)
-                if workflow is None:
-                    continue
-                if only is not None and (enrollment.object_type, enrollment.object_id) not in only:
-                    continue
-                moved = self._run(workflow, enrollment, now, definitions)
-                if moved is not enrollment:
-                    self._db.workflows.save_enrollment(moved)
-                    changed += 1
+            due = [
+                e
+                for e in self._db.workflows.list_enrollments(None, active_only=True)
+                if only is None or (e.object_type, e.object_id) in only
+            ]
+            changed = self._run_all(workflows, due)
             unit.commit()
+        return changed
+
+    def _run_all(self, workflows: dict[str, Workflow], enrollments: list[Enrollment]) -> int:
+        """Run each enrollment of an enabled workflow, in order; how many changed."""
+        now = self._clock.now()
+        changed = 0
+        definitions = {d.fully_qualified_name: d for d in self._db.definitions.list_all()}
+        for enrollment in enrollments:
+            workflow = workflows.get(enrollment.workflow_id)
+            if workflow is None:
+                continue
+            moved = self._run(workflow, enrollment, now, definitions)
+            if moved is not enrollment:
+                self._db.workflows.save_enrollment(moved)
+                changed += 1
         return changed
 
     def _run(

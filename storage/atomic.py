@@ -111,6 +111,40 @@ def write_atomically(path: Path, payload: bytes | Iterable[bytes]) -> None:
         raise storage_error(error, path) from error
 
 
+def write_beside(path: Path, payload: bytes) -> Path:
+    """Write ``payload`` to a new temporary file beside ``path`` (durable, 0600) that
+    :func:`replace_all` later moves over it: a file made before the lock is taken. Until then
+    it is a temporary file like :func:`write_atomically`'s, which opening a database removes
+    (the caller checks that it is still there once it holds the lock)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise storage_error(error, path) from error
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException as error:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise storage_error(error, path) from error
+        raise
+    return Path(tmp)
+
+
+def replace_all(files: Iterable[tuple[Path, Path]], folder: Path) -> None:
+    """Move each temporary file (:func:`write_beside`) over its target, in order, then make the
+    renames durable with one fsync of ``folder``: each target is its old or its new file."""
+    try:
+        for tmp, path in files:
+            os.replace(tmp, path)
+        fsync_dir(folder)
+    except OSError as error:
+        raise storage_error(error, folder) from error
+
+
 _generations = itertools.count(1)
 
 

@@ -33,7 +33,7 @@ from core.models import Association, CrmRecord, EventDefinition, ObjectType, Por
 from core.ports import RecordPage
 from core.records import search_needle
 from core.rules import name_taken
-from core.workflow_models import Enrollment, Task, Workflow
+from core.workflow_models import Enrollment, Task, Workflow, enrollment_id
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions.damage import damage_message
 from storage.completions.store import CompletionStore
@@ -331,6 +331,27 @@ class TinyWorkflowRepository:
                 if (workflow_id is None or doc["workflowId"] == workflow_id)
             ]
         return [e for e in found if e.active] if active_only else found
+
+    def waiting_at(
+        self,
+        actions: Collection[tuple[str, int]],
+        records: Collection[tuple[ObjectType, str]],
+    ) -> list[Enrollment]:
+        # A record is enrolled in a workflow once, under a key made of both: a lookup each.
+        found: list[tuple[int, Enrollment]] = []
+        with self._lock.reading():
+            table = self._tables.table(ENROLLMENTS)
+            order = self._index.enrollment_order(table)
+            for workflow_id, index in actions:
+                for object_type, object_id in records:
+                    key = enrollment_id(workflow_id, object_type, object_id)
+                    doc = table.get(key)
+                    if doc is None:
+                        continue
+                    enrollment = self._index.enrollment(key, doc)
+                    if enrollment.action_index == index and enrollment.active:
+                        found.append((order[key], enrollment))
+        return [e for _, e in sorted(found, key=lambda pair: pair[0])]
 
     def save_task(self, task: Task) -> None:
         with self._lock:

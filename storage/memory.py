@@ -463,6 +463,23 @@ class MemoryWorkflowRepository:
             and (e.active or not active_only)
         ]
 
+    def waiting_at(
+        self,
+        actions: Collection[tuple[str, int]],
+        records: Collection[tuple[ObjectType, str]],
+    ) -> list[Enrollment]:
+        # A scan: a unit of work copies every enrollment here anyway.
+        steps, wanted = set(actions), set(records)
+        with self._held.lock:
+            found = list(self._held.state.enrollments.values())
+        return [
+            e
+            for e in found
+            if e.active
+            and (e.workflow_id, e.action_index) in steps
+            and (e.object_type, e.object_id) in wanted
+        ]
+
     def save_task(self, task: Task) -> None:
         with self._held.lock:
             self._held.state.tasks[task.id] = task

@@ -260,6 +260,8 @@ class WorkflowIndex:
     def reset(self) -> None:
         self._tasks: dict[tuple[ObjectType, str], dict[str, None]] | None = None
         self._enrollments: dict[str, Enrollment] = {}
+        self._order: dict[str, int] | None = None
+        self._next = itertools.count()
 
     @staticmethod
     def _task(
@@ -278,6 +280,11 @@ class WorkflowIndex:
     def changed(self, table: str, key: str, old: Doc | None, new: Doc | None) -> None:
         if table == ENROLLMENTS:
             self._enrollments.pop(key, None)
+            if self._order is not None:
+                if new is None:
+                    self._order.pop(key, None)
+                elif key not in self._order:  # the table keeps a key where first written
+                    self._order[key] = next(self._next)
         elif table == TASKS and self._tasks is not None:
             self._task(self._tasks, key, old, new)
 
@@ -289,6 +296,13 @@ class WorkflowIndex:
                 self._task(tasks, key, None, doc)
             self._tasks = tasks
         return self._tasks
+
+    def enrollment_order(self, docs: Mapping[str, Doc]) -> dict[str, int]:
+        """Each enrollment key's place in ``docs`` (the enrollments table, in the order keys
+        were first written): built when first asked, then kept change by change."""
+        if self._order is None:
+            self._order = {key: next(self._next) for key in docs}
+        return self._order
 
     def enrollment(self, key: str, doc: Doc) -> Enrollment:
         found = self._enrollments.get(key)

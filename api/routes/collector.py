@@ -27,7 +27,7 @@ from api.errors import Forbidden, read_json
 from api.guards import OriginPolicy, page_origin
 from api.tags import run_tag
 from api.useragent import describe
-from core.errors import Violation, fail_if
+from core.errors import ValidationFailed, Violation, fail_if
 from core.ingestion import IngestResult, Mode
 from core.models import Source, TrackingMethod
 from core.records import check_email
@@ -148,10 +148,15 @@ def collect(services: Services, payload: dict[str, Any], tag: str | None = None)
             else None
         )
         result = services.ingestion.ingest([body], Mode.LENIENT, Source.JS, tags=[tag])
-        if identify == [] and result.stored:
-            assert isinstance(email, str) and isinstance(utk, str)
-            services.records.identify(utk, email)
         unit.commit()
+    if identify == [] and result.stored:
+        # After the completion's unit: joining the visitor's earlier completions may rewrite
+        # files, which the store does mostly before it takes the lock.
+        assert isinstance(email, str) and isinstance(utk, str)
+        try:
+            services.records.identify(utk, email)
+        except ValidationFailed as refused:  # another request joined the visitor meanwhile
+            identify = list(refused.violations)
     return Collected(result, identify or [])
 
 

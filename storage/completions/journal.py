@@ -105,6 +105,22 @@ class Tail:
     def has_uuid(self, event: str, uuid: str) -> bool:
         return any(d["eventName"] == event and d.get("uuid") == uuid for d in self.docs)
 
+    def replaced(
+        self,
+        docs: list[dict[str, Any]],
+        ms: list[int],
+        blobs: list[bytes | None],
+        size: int,
+        inode: int,
+    ) -> None:
+        """Take the journal this process has just written in place of the old one (holding
+        the lock) as read: the documents are known, so it is not read and parsed again."""
+        self.resets += 1
+        self.offset, self.inode = size, inode
+        self.docs, self.ms, self.blobs, self._view = docs, ms, blobs, None
+        self.damage, self.lines = [], 1 if docs else 0
+        self._summary, self._summarised = {}, 0
+
     def read_new(self) -> bool:
         """Take in lines another process appended; True when anything changed.
 

@@ -1,20 +1,29 @@
 """Rewrites: applying a change to stored documents (deleting, renaming, attaching a visitor),
-rewriting only the files with changes."""
+rewriting only the files with changes.
+
+A segment's new files can be made before the lock is taken (:func:`prepare_segment`: segments
+are immutable, and a store reads an old one from its mapping); under the lock, a rewrite then
+only checks that the segment is still the one they were made from and renames them into place
+(:func:`swap_in`), or makes them again when it is not."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from storage.atomic import write_atomically
+from storage.atomic import replace_all, storage_error, write_atomically, write_beside
 from storage.completions.journal import Tail, journal_line
 from storage.completions.mapped_segment import Segment
 from storage.completions.parts import MemoryPart, Part
-from storage.completions.segment_file import write_segment
-from storage.completions.summaries import summary_path
+from storage.completions.segment_file import segment_files, write_segment
+from storage.completions.summaries import summarise_part, summary_bytes, summary_path
 from storage.manifest import Entry
 
 Change = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -28,14 +37,24 @@ def rewrite_files(
     may_change: Callable[[Part], bool],
     announce: Callable[[int, Entry | None], None],
     close_journal: Callable[[], None],
+    prepared: Mapping[int, Prepared] | None = None,
+    journal: PreparedJournal | None = None,
 ) -> int:
     """Apply ``change`` to the documents of ``segments`` and of the journal, reading only the
     parts ``may_change`` says might have some, and rewrite the files with changes (a segment
     left empty is removed); ``announce`` tells the manifest first, and ``close_journal`` is
-    called before the journal is replaced. Returns how many documents changed."""
+    called before the journal is replaced. A segment's files ``prepared`` by
+    :func:`prepare_segment` from the same change are swapped in when they were made from that
+    segment as it is, and a ``journal`` prepared from what the open journal still begins
+    with (:func:`prepare_journal`). Returns how many documents changed."""
     changed = 0
     for segment in segments:
         if not may_change(segment):
+            continue
+        made = (prepared or {}).get(segment.number)
+        if made is not None and made.made_from(segment):
+            swap_in(made, announce)
+            changed += made.changed
             continue
         docs = [segment.doc(p) for p in range(segment.count)]
         kept, count = _changed(docs, change)
@@ -53,13 +72,29 @@ def rewrite_files(
         part = MemoryPart(kept, blobs=[unchanged.get(id(doc)) for doc in kept])
         segment_announce = functools.partial(announce, segment.number)
         write_segment(segment.path, part, segment.journal, segment_announce)
-    kept, count = _changed(list(tail.docs), change) if may_change(tail.view()) else ([], 0)
-    if count:
-        changed += count
-        lines = journal_line([orjson.dumps(d) for d in kept]) if kept else b""
-        close_journal()
-        write_atomically(tail.path, lines)
+    if may_change(tail.view()):
+        if journal is not None and journal.made_from(tail):
+            changed += _finish_journal(tail, journal, change, close_journal)
+        else:
+            changed += _rewrite_journal(tail, change, close_journal)
     return changed
+
+
+def _rewrite_journal(tail: Tail, change: Change, close_journal: Callable[[], None]) -> int:
+    """Rewrite the open journal as one line, if ``change`` changes any of its documents; the
+    store's view of it is updated rather than read again."""
+    kept, ms, blobs, count = _changed_with(list(tail.docs), list(tail.ms), list(tail.blobs), change)
+    if not count:
+        return 0
+    lines = journal_line([b or b"" for b in blobs]) if kept else b""
+    close_journal()
+    write_atomically(tail.path, lines)
+    try:
+        inode = os.stat(tail.path).st_ino
+    except OSError:
+        inode = 0  # read again from the file
+    tail.replaced(kept, ms, blobs, len(lines), inode)
+    return count
 
 
 def _changed(docs: list[dict[str, Any]], change: Change) -> tuple[list[dict[str, Any]], int]:
@@ -72,3 +107,215 @@ def _changed(docs: list[dict[str, Any]], change: Change) -> tuple[list[dict[str,
         if new is not None:
             kept.append(new)
     return kept, count
+
+
+@dataclass
+class Prepared:
+    """A segment's rewrite made beside it before the lock was taken, not yet in place."""
+
+    segment: Segment
+    """The segment as it was read (its mapping keeps that file readable)."""
+    changed: int
+    entry: Entry | None
+    """What the manifest will say of the new segment; None: it is left empty and goes."""
+    files: list[tuple[Path, Path]] = field(default_factory=list)
+    """(temporary file, the file it replaces): the segment, its index, its summary."""
+
+    def made_from(self, segment: Segment) -> bool:
+        """Whether ``segment`` is the one these files were made from, and they are all still
+        there (opening a database removes temporary files it finds)."""
+        return (
+            segment.inode == self.segment.inode
+            and segment.token == self.segment.token
+            and all(tmp.exists() for tmp, _ in self.files)
+        )
+
+    def discard(self) -> None:
+        """Remove the temporary files that were not swapped in."""
+        for tmp, _ in self.files:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+
+def prepare_segment(segment: Segment, change: Change) -> Prepared | None:
+    """Apply ``change`` to a segment's documents and write its new files (segment, index, and
+    summary when it has one) as temporary files beside it; None when nothing changes. Needs no
+    lock: nothing is replaced until :func:`swap_in`."""
+    docs = [segment.doc(p) for p in range(segment.count)]
+    kept, count = _changed(docs, change)
+    if not count:
+        return None
+    if not kept:
+        return Prepared(segment, count, None)
+    unchanged = {id(doc): segment.blob(p) for p, doc in enumerate(docs)}
+    part = MemoryPart(kept, blobs=[unchanged.get(id(doc)) for doc in kept])
+    payload, index, entry = segment_files(part, segment.journal)
+    made = Prepared(segment, count, entry)
+    try:
+        made.files.append((write_beside(segment.path, payload), segment.path))
+        made.files.append((write_beside(segment.index_path, index), segment.index_path))
+        summary = summary_path(segment.path)
+        if summary.exists():  # so that the next report need not make it again
+            counted = summary_bytes(summarise_part(part.docs, part.occurred), entry.token)
+            made.files.append((write_beside(summary, counted), summary))
+    except BaseException:
+        made.discard()
+        raise
+    return made
+
+
+def swap_in(made: Prepared, announce: Callable[[int, Entry | None], None]) -> None:
+    """Put prepared files in place (the caller holds the lock and has checked
+    :meth:`Prepared.made_from`): the manifest is told first, then the segment, its index and
+    summary are renamed over the old ones. A crash in between leaves each file old or new;
+    an index or summary of another version than its segment is made again when read."""
+    segment = made.segment
+    announce(segment.number, made.entry)
+    if made.entry is None:
+        segment.path.unlink()
+        segment.index_path.unlink(missing_ok=True)
+        summary_path(segment.path).unlink(missing_ok=True)
+        return
+    replace_all(made.files, segment.path.parent)
+    made.files = []
+
+
+@dataclass
+class PreparedJournal:
+    """The open journal's first documents rewritten before the lock was taken (one line in a
+    temporary file): under the lock, only what was appended since is changed and added."""
+
+    number: int
+    inode: int
+    resets: int
+    offset: int
+    """Bytes of the journal it was made from."""
+    count: int
+    """Documents in them."""
+    changed: int
+    docs: list[dict[str, Any]]
+    ms: list[int]
+    blobs: list[bytes | None]
+    tmp: Path
+    size: int
+
+    def made_from(self, tail: Tail) -> bool:
+        """Whether ``tail`` still begins with what this was made from (nothing but appends
+        since), and the temporary file is still there."""
+        return (
+            tail.number == self.number
+            and tail.inode == self.inode
+            and tail.resets == self.resets
+            and tail.offset >= self.offset
+            and tail.count >= self.count
+            and self.tmp.exists()
+        )
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class JournalSnapshot:
+    """What a store has read of its open journal at one moment (taken under its thread lock:
+    lines are appended to those lists by other threads)."""
+
+    path: Path
+    number: int
+    inode: int
+    resets: int
+    offset: int
+    docs: list[dict[str, Any]]
+    ms: list[int]
+    blobs: list[bytes | None]
+
+
+def snapshot_journal(tail: Tail) -> JournalSnapshot:
+    return JournalSnapshot(
+        tail.path,
+        tail.number,
+        tail.inode,
+        tail.resets,
+        tail.offset,
+        list(tail.docs),
+        list(tail.ms),
+        list(tail.blobs),
+    )
+
+
+def prepare_journal(journal: JournalSnapshot, change: Change) -> PreparedJournal | None:
+    """Rewrite what the open journal held into a temporary file beside it; None when
+    ``change`` changes none of it. Needs no lock (the documents are never changed in place)."""
+    kept, kept_ms, kept_blobs, count = _changed_with(
+        journal.docs, journal.ms, journal.blobs, change
+    )
+    if not count:
+        return None
+    lines = journal_line([b or b"" for b in kept_blobs]) if kept else b""
+    tmp = write_beside(journal.path, lines)
+    return PreparedJournal(
+        journal.number,
+        journal.inode,
+        journal.resets,
+        journal.offset,
+        len(journal.docs),
+        count,
+        kept,
+        kept_ms,
+        kept_blobs,
+        tmp,
+        len(lines),
+    )
+
+
+def _finish_journal(
+    tail: Tail, made: PreparedJournal, change: Change, close_journal: Callable[[], None]
+) -> int:
+    """Add to a prepared journal what was appended since it was made, and put it in place."""
+    docs = tail.docs[made.count :]
+    kept, ms, blobs, count = _changed_with(
+        docs, tail.ms[made.count :], tail.blobs[made.count :], change
+    )
+    size = made.size
+    if kept:
+        line = journal_line([b or b"" for b in blobs])
+        try:
+            with made.tmp.open("ab") as out:
+                out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as error:
+            raise storage_error(error, tail.path) from error
+        size += len(line)
+    close_journal()
+    replace_all([(made.tmp, tail.path)], tail.path.parent)
+    try:
+        inode = os.stat(tail.path).st_ino
+    except OSError:
+        inode = 0  # read again from the file
+    tail.replaced(made.docs + kept, made.ms + ms, made.blobs + blobs, size, inode)
+    return made.changed + count
+
+
+def _changed_with(
+    docs: list[dict[str, Any]],
+    ms: list[int],
+    blobs: list[bytes | None],
+    change: Change,
+) -> tuple[list[dict[str, Any]], list[int], list[bytes | None], int]:
+    """:func:`_changed`, keeping each kept document's time and bytes (made when unknown)."""
+    kept: list[dict[str, Any]] = []
+    kept_ms: list[int] = []
+    kept_blobs: list[bytes | None] = []
+    count = 0
+    for doc, t, blob in zip(docs, ms, blobs, strict=True):
+        new = change(doc)
+        if new is not doc:
+            count += 1
+            blob = None
+        if new is not None:
+            kept.append(new)
+            kept_ms.append(t)
+            kept_blobs.append(blob or orjson.dumps(new))
+    return kept, kept_ms, kept_blobs, count

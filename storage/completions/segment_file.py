@@ -140,6 +140,15 @@ def segment_bytes(
     return b"".join(chunks), offsets, lengths
 
 
+def segment_files(part: MemoryPart, journal: int) -> tuple[bytes, bytes, Entry]:
+    """A new segment of the documents of ``part`` (with a new token): the segment file, its
+    index and what the manifest says of it."""
+    token = os.urandom(8).hex()
+    payload, offsets, lengths = segment_bytes(part.docs, journal, token, part.blobs)
+    index = build_index(part, journal, token, offsets, lengths)
+    return payload, index, entry_for(payload, token, part.count, part.min_ms, part.max_ms)
+
+
 def write_segment(
     path: Path,
     part: MemoryPart,
@@ -150,10 +159,8 @@ def write_segment(
     """Write a segment of the documents of ``part``, then its index (and, with ``summarise``,
     its summary: see storage.completions.summaries); ``announce`` is told what the manifest
     will say about it before either is written. Returns that."""
-    token = os.urandom(8).hex()
-    payload, offsets, lengths = segment_bytes(part.docs, journal, token, part.blobs)
-    index = build_index(part, journal, token, offsets, lengths)
-    entry = entry_for(payload, token, part.count, part.min_ms, part.max_ms)
+    payload, index, entry = segment_files(part, journal)
+    token = entry.token
     if announce is not None:
         announce(entry)
     write_atomically(path, payload)

@@ -40,7 +40,15 @@ from storage.completions.open_files import FILES_PER_SEGMENT, SPARE_FILES, allow
 from storage.completions.parts import Key, Part
 from storage.completions.query import candidates, merge_summaries, ordered
 from storage.completions.reports import conversions, count_event
-from storage.completions.rewrites import Change, rewrite_files
+from storage.completions.rewrites import (
+    Change,
+    Prepared,
+    PreparedJournal,
+    prepare_journal,
+    prepare_segment,
+    rewrite_files,
+    snapshot_journal,
+)
 from storage.completions.segment_file import (
     SEGMENT_NAME,
     write_segment,
@@ -343,6 +351,8 @@ class CompletionStore:
         if self.manifest_path is None:
             return
         manifest = read_manifest(self.manifest_path) or Manifest({}, {})
+        if not manifest.pending:
+            return  # nothing announced (a rewrite of the journal alone)
         manifest.settle()
         write_manifest(self.manifest_path, manifest)
 
@@ -574,17 +584,22 @@ class CompletionStore:
         self,
         change: Change,
         may_change: Callable[[Part], bool] = lambda part: True,
+        prepared: Mapping[int, Prepared] | None = None,
+        keeps_uuids: bool = False,
+        journal: PreparedJournal | None = None,
     ) -> int:
         """Apply ``change`` to every stored document (None removes it); rewrites only the files
-        with changes, and reads only the segments ``may_change`` says might have some. Returns
-        how many documents changed. The caller holds the lock.
+        with changes, and reads only the segments ``may_change`` says might have some (swapping
+        in the files ``prepared`` for a segment when they still fit it). Returns how many
+        documents changed. The caller holds the lock. ``keeps_uuids``: the change leaves every
+        document's event and uuid as they were, so the set of taken uuids stays.
 
         A file the disk refuses to write raises :class:`StorageUnavailable`; the files rewritten
         before it keep their change, the others are as they were, and the store reads them
         again."""
         self._writable()
         try:
-            changed = self._rewrite_files(change, may_change)
+            changed = self._rewrite_files(change, may_change, prepared, keeps_uuids, journal)
         except StorageUnavailable:
             self._uuids = None
             self._listed = None
@@ -594,18 +609,60 @@ class CompletionStore:
             changed += self._staged.rewrite(change)
         return changed
 
-    def _rewrite_files(self, change: Change, may_change: Callable[[Part], bool]) -> int:
+    def _rewrite_files(
+        self,
+        change: Change,
+        may_change: Callable[[Part], bool],
+        prepared: Mapping[int, Prepared] | None,
+        keeps_uuids: bool,
+        journal: PreparedJournal | None = None,
+    ) -> int:
         tail = self._tail
         assert tail is not None
         segments = list(self._segments.values())
         changed = rewrite_files(
-            segments, tail, change, may_change, self._announce, self._journal_handle.close
+            segments,
+            tail,
+            change,
+            may_change,
+            self._announce,
+            self._journal_handle.close,
+            prepared,
+            journal,
         )
         if changed:
             self._settle()
-            self._uuids = None
+            uuids, self._uuids = self._uuids, None
             self._refresh()
+            if keeps_uuids:
+                self._uuids = uuids  # loading them again takes long at a million
         return changed
+
+    def _prepare(
+        self, change: Change, may_change: Callable[[Part], bool]
+    ) -> tuple[dict[int, Prepared], PreparedJournal | None]:
+        """The new files of each segment ``change`` changes, and of the open journal as it is
+        now, made without the write lock (a segment is immutable, and read from its mapping
+        even once replaced; the journal only grows until a rewrite, which the swap checks)."""
+        with self._lock.reading():
+            self._refresh()
+            assert self._tail is not None
+            segments = [s for s in self._segments.values() if may_change(s)]
+            tail = snapshot_journal(self._tail) if may_change(self._tail.view()) else None
+        prepared: dict[int, Prepared] = {}
+        journal = None
+        try:
+            for segment in segments:
+                made = prepare_segment(segment, change)
+                if made is not None:
+                    prepared[segment.number] = made
+            if tail is not None:
+                journal = prepare_journal(tail, change)
+        except BaseException:
+            for made in prepared.values():
+                made.discard()
+            raise
+        return prepared, journal
 
     def delete_event(self, event_name: str) -> int:
         with self._lock:
@@ -644,18 +701,31 @@ class CompletionStore:
             return self._rewrite(rename, has_some)
 
     def attach_visitor(self, utk: str, object_id: str) -> int:
-        with self._lock:
-            self._refresh()
-            if not any(utk in p.visitors for p in self._parts()):
-                return 0
+        """Only the parts that hold the visitor are read and rewritten. Their new files (the
+        segments', and the open journal's as it is) are made before the write lock is taken;
+        under it, what was made from a segment still as it was is renamed into place, the
+        journal gets what was appended since, and anything else is rewritten there."""
 
-            def attach(doc: dict[str, Any]) -> dict[str, Any]:
-                if doc.get("objectId") is None and doc.get("utk") == utk:
-                    return {**doc, "objectId": object_id}
-                return doc
+        def attach(doc: dict[str, Any]) -> dict[str, Any]:
+            if doc.get("objectId") is None and doc.get("utk") == utk:
+                return {**doc, "objectId": object_id}
+            return doc
 
-            # Only the parts that hold the visitor are read and rewritten, not the whole store.
-            return self._rewrite(attach, lambda part: utk in part.visitors)
+        def holds(part: Part) -> bool:
+            return utk in part.visitors
+
+        prepared, journal = self._prepare(attach, holds)
+        try:
+            with self._lock:
+                self._refresh()
+                if not any(holds(p) for p in self._parts()):
+                    return 0
+                return self._rewrite(attach, holds, prepared, True, journal)
+        finally:
+            for made in prepared.values():
+                made.discard()
+            if journal is not None:
+                journal.discard()
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ with the columns it is found by. Ids are numbers kept as text, ordered as number
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from core.models import Association, CrmRecord, EventDefinition, ObjectType
 from core.ports import RecordPage
 from core.records import SEARCH_SEPARATOR, matches_search, search_haystack, search_needle
 from core.rules import name_taken
-from core.workflow_models import Enrollment, Task, Workflow
+from core.workflow_models import Enrollment, Task, Workflow, enrollment_id
 from storage.postgres.connections import Connections
 
 BY_NUMBER = "length(id), id"
@@ -386,6 +387,28 @@ class PostgresWorkflowRepository:
             if not rows or self._c.locked or self._c.unit() is None:
                 break
         return [Enrollment.model_validate(r[0]) for r in rows]
+
+    def waiting_at(
+        self,
+        actions: Collection[tuple[str, int]],
+        records: Collection[tuple[ObjectType, str]],
+    ) -> list[Enrollment]:
+        # A record is enrolled in a workflow once, under an id made of both: found by id.
+        steps = set(actions)
+        ids = sorted(
+            {enrollment_id(w, kind, object_id) for w, _ in steps for kind, object_id in records}
+        )
+        if not ids:
+            return []
+        query = "SELECT doc FROM enrollments WHERE id = ANY(%s) AND active ORDER BY seq"
+        # As list_enrollments: what is found is moved on by the caller, so read under the lock.
+        for locking in (False, True):
+            with self._c.connection(locking=locking) as conn:
+                rows = conn.execute(query, [ids]).fetchall()
+            if not rows or self._c.locked or self._c.unit() is None:
+                break
+        found = [Enrollment.model_validate(r[0]) for r in rows]
+        return [e for e in found if (e.workflow_id, e.action_index) in steps]
 
     def save_task(self, task: Task) -> None:
         with self._c.connection(locking=True) as conn:

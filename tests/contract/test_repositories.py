@@ -284,6 +284,24 @@ def test_workflows_enrollments_and_tasks_are_kept_and_listed(db: Database) -> No
     assert len(db.workflows.tasks_for(ObjectType.CONTACT, "7")) == 1  # tasks stay
 
 
+def test_waiting_at_finds_the_active_enrollments_of_records_at_actions(db: Database) -> None:
+    db.workflows.save_workflow(_workflow("1"))
+    db.workflows.save_workflow(_workflow("2"))
+    for workflow_id, object_id in (("2", "8"), ("1", "7"), ("1", "8"), ("2", "9")):
+        db.workflows.save_enrollment(_enrollment(workflow_id, object_id))
+    db.workflows.save_enrollment(
+        _enrollment("1", "8").model_copy(update={"action_index": 1})  # moved on
+    )
+    db.workflows.save_enrollment(_enrollment("2", "9", active=False))  # finished
+    contacts = {(ObjectType.CONTACT, i) for i in ("7", "8", "9", "10")}
+    found = db.workflows.waiting_at({("1", 0), ("2", 0)}, contacts)
+    assert [e.id for e in found] == ["2:CONTACT:8", "1:CONTACT:7"]  # as first saved
+    assert [e.id for e in db.workflows.waiting_at({("1", 1)}, contacts)] == ["1:CONTACT:8"]
+    assert db.workflows.waiting_at({("1", 0)}, {(ObjectType.COMPANY, "7")}) == []
+    assert db.workflows.waiting_at({("1", 0)}, {(ObjectType.CONTACT, "8")}) == []
+    assert db.workflows.waiting_at(set(), contacts) == []
+
+
 # -- the quarantine and the portal -----------------------------------------------------------
 
 

@@ -4,6 +4,8 @@ read-only copy can be read without the lock."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -16,7 +18,16 @@ from core.ingestion import Mode
 from core.models import Source
 from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
-from storage.completions import index_file, mapped_segment, read_index, segment_file
+from storage import atomic
+from storage.completions import (
+    CompletionStore,
+    index_file,
+    mapped_segment,
+    read_index,
+    rewrites,
+    segment_file,
+)
+from storage.completions import store as store_module
 from storage.database import NotADatabase, TinyDatabase, open_database
 from storage.locking import WritesRefused
 from storage.manifest import DamagedDatabase
@@ -73,6 +84,143 @@ def test_identify_rewrites_only_the_segments_that_hold_the_visitor(
     selection = CompletionSelection(object_id=contact.id)
     assert len(list(reopened.db.completions.scan(selection))) == 3
     reopened.close()
+
+
+def _visitor_in_segment_two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """seg 1: known only; seg 2: two of the visitor's; seg 3: known only; journal: one more."""
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
+    services = open_services(folder)
+    known = {"eventName": event, "email": EMAIL}
+    anonymous = {"eventName": event, "utk": VISITOR}
+    for body in [known] * 4 + [anonymous, known, anonymous, known] + [known] * 4 + [anonymous]:
+        services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
+    services.close()
+    return folder, event
+
+
+def _visitors(folder: Path) -> tuple[int, int]:
+    """How many completions are stored, and how many are still of the anonymous visitor."""
+    services = open_services(folder)
+    try:
+        stored = list(services.db.completions.scan(CompletionSelection()))
+        return len(stored), sum(1 for c in stored if c.object_id is None)
+    finally:
+        services.close()
+
+
+def test_identify_makes_the_visitors_segment_before_it_takes_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = _visitor_in_segment_two(tmp_path, monkeypatch)
+    services = open_services(folder)
+    lock = services.db.completions._lock  # type: ignore[attr-defined]
+    made: list[tuple[str, int | None]] = []
+    prepare = rewrites.prepare_segment
+
+    def preparing(segment: mapped_segment.Segment, change: rewrites.Change) -> object:
+        made.append((segment.path.name, lock.held_epoch()))
+        return prepare(segment, change)
+
+    monkeypatch.setattr(store_module, "prepare_segment", preparing)
+    monkeypatch.setattr(rewrites, "write_segment", _never)  # nothing is made under the lock
+    monkeypatch.setattr(rewrites, "_rewrite_journal", _never)
+
+    _, moved = services.records.identify(VISITOR, "visitor@example.com")
+
+    assert moved == 3
+    assert made == [("seg-000002.json", None)]  # read and written without the lock
+    leftovers = [p.name for p in (folder / "completions").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    services.close()
+    assert _visitors(folder) == (13, 0)
+
+
+def _never(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a file was made under the lock")
+
+
+@pytest.mark.parametrize("meanwhile", ["rewritten", "temporary files removed", "appended"])
+def test_identify_makes_the_segment_again_when_it_changed_before_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meanwhile: str
+) -> None:
+    folder, event = _visitor_in_segment_two(tmp_path, monkeypatch)
+    services = open_services(folder)
+    other = services.definitions.create({"label": "Booked Test Drive"}).fully_qualified_name
+    prepare = rewrites.prepare_segment
+
+    def preparing(segment: mapped_segment.Segment, change: rewrites.Change) -> object:
+        made = prepare(segment, change)
+        # Between the files made and the lock taken, another process...
+        elsewhere = open_services(folder)
+        if meanwhile == "rewritten":  # ...renames the event: seg 2 and the journal rewritten
+            elsewhere.db.completions.rename_events({event: other})
+        elif meanwhile == "appended":  # ...sends to the journal, which the lock then finishes
+            body = {"eventName": event, "email": EMAIL}
+            elsewhere.ingestion.ingest([body], Mode.LENIENT, Source.JS)
+        elsewhere.close()
+        if meanwhile == "temporary files removed":  # ...opens the database, which removes them
+            assert made is not None
+            assert not any(tmp.exists() for tmp, _ in made.files)
+        return made
+
+    monkeypatch.setattr(store_module, "prepare_segment", preparing)
+    if meanwhile == "appended":  # the journal made before the lock is finished under it
+        monkeypatch.setattr(rewrites, "_rewrite_journal", _never)
+    contact, moved = services.records.identify(VISITOR, "visitor@example.com")
+
+    assert moved == 3
+    mine = list(services.db.completions.scan(CompletionSelection(object_id=contact.id)))
+    renamed = meanwhile == "rewritten"
+    assert {c.event_name for c in mine} == {other if renamed else event}
+    services.close()
+    assert _visitors(folder) == (14 if meanwhile == "appended" else 13, 0)
+
+
+class _Killed(BaseException):
+    """The process dies here."""
+
+
+@pytest.mark.parametrize("kill_at", range(12))
+def test_identify_killed_at_any_step_leaves_each_file_old_or_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
+) -> None:
+    """Killed at any rename or fsync of a folder (the contact's cbe.json; then, under the lock,
+    the manifest's announcement, the segment, its index, its summary, the journal, the settled
+    manifest): reopened, nothing is damaged or lost, the visitor's completions of each file
+    are all moved or none, and identifying again moves the rest."""
+    folder, _ = _visitor_in_segment_two(tmp_path, monkeypatch)
+    services = open_services(folder)
+    store: CompletionStore = services.db.completions  # type: ignore[assignment]
+    assert store.journal  # caught up with the folder
+    for segment in store._segments.values():
+        assert segment.summary  # written beside it: a rewrite makes it again too
+    assert (folder / "completions" / "seg-000002.sum").exists()
+    steps = iter(range(100))
+
+    def step(real: Callable[..., object]) -> Callable[..., object]:
+        def dying(*args: object) -> object:
+            if next(steps) == kill_at:
+                raise _Killed
+            return real(*args)
+
+        return dying
+
+    monkeypatch.setattr(os, "replace", step(os.replace))
+    monkeypatch.setattr(atomic, "fsync_dir", step(atomic.fsync_dir))
+    with pytest.raises(_Killed):
+        services.records.identify(VISITOR, "visitor@example.com")
+    monkeypatch.undo()
+    stored, anonymous = _visitors(folder)
+    assert stored == 13
+    assert anonymous in (0, 1, 3)  # seg 2 holds two, the journal one
+    again = open_services(folder)
+    reopened: CompletionStore = again.db.completions  # type: ignore[assignment]
+    assert reopened.damage == []
+    _, moved = again.records.identify(VISITOR, "visitor@example.com")
+    assert moved == anonymous
+    again.close()
+    assert _visitors(folder) == (13, 0)
+    assert not [p for p in (folder / "completions").iterdir() if p.name.endswith(".tmp")]
 
 
 # -- folders that are not cbe databases ----------------------------------------------------------
