@@ -55,7 +55,8 @@ def prepare(folder: Path, contacts: int, enrollments: int) -> None:
         StepKind,
         enrollment_id,
     )
-    from storage.database import ENROLLMENTS, _table
+    from storage.database import _table
+    from storage.record_index import ENROLLMENTS
 
     services = open_services(folder, create=False, clock=FixedClock(NOW))
     db: Any = services.db
