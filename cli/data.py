@@ -14,7 +14,9 @@ from cli.options import db_option, services
 from cli.output import echo, echo_data, fail, friendly_errors, report_lines
 from core.bodies import Refusal, SendReport, Unreadable, read_bodies, send_bodies
 from core.errors import StorageUnavailable
+from core.forwarding import replay_refused
 from core.ingestion import Mode
+from core.outbox import NOT_SENT
 from core.timeline import group_by_month
 
 FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -171,7 +173,8 @@ def rejections(ctx: click.Context, db: Path | None, event: str | None, as_json: 
     forwarded = opened.db.outbox.refused()
     for entry in forwarded:
         uuid = entry.body.get("uuid")
-        echo(f"remote refused  {entry.body.get('eventName')}  uuid {uuid}  [{entry.id}]")
+        said = "not sent" if (entry.refused or "").startswith(NOT_SENT) else "remote refused"
+        echo(f"{said}  {entry.body.get('eventName')}  uuid {uuid}  [{entry.id}]")
         echo(f"    {entry.refused}")
     if forwarded:
         echo(
@@ -199,9 +202,7 @@ def rejections_replay(ctx: click.Context, db: Path | None) -> None:
     """Send every kept request again by the strict rules; what passes is stored and leaves
     the quarantine. Exits with status 1 if any still breaks a rule."""
     opened = services(ctx, create=False)
-    with opened.db.transaction() as unit:
-        again = opened.db.outbox.requeue()
-        unit.commit()
+    again = replay_refused(opened.db)
     if again:
         echo(f"owed    {again} completion(s) the remote refused: cbe serve --forward sends them")
     report = opened.rejections.replay()

@@ -11,6 +11,7 @@ portal prefix. A 429, a 5xx, a timeout or no answer is retried with a doubling p
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -20,6 +21,8 @@ from typing import Any, Protocol
 
 from core.outbox import OutboxEntry, OutboxRepository
 from core.remote import JSON, RemoteError, RemoteRefused
+
+_log = logging.getLogger("cbe.forwarding")
 
 BATCH = 500
 """Completions per request to the send API (HubSpot's limit)."""
@@ -88,6 +91,16 @@ def _transient(error: RemoteError) -> bool:
     return True
 
 
+def replay_refused(db: OutboxHolder, ids: Collection[str] | None = None) -> int:
+    """Owe the completions the remote refused again (all when ``ids`` is None), once the remote
+    or the definitions are fixed; returns how many. The relay of ``cbe serve --forward`` sends
+    them (at once when it is this process's, within its longest pause otherwise)."""
+    with db.transaction() as unit:
+        count = db.outbox.requeue(ids)
+        unit.commit()
+    return count
+
+
 class Forwarder:
     """Sends what the outbox owes, from one thread: :meth:`run` until :meth:`stop`.
 
@@ -125,12 +138,23 @@ class Forwarder:
         self._wake.set()
         self._interrupt.set()
 
+    def _note(self, error: str | None) -> None:
+        """Keep ``error`` as the last one, in the outbox too (other processes show it)."""
+        self.last_error = error
+        try:
+            with self._db.transaction() as unit:
+                self._db.outbox.note_relay(self._remote.url, error)
+                unit.commit()
+        except Exception:  # the database is busy or full: the next change tries again
+            _log.warning("could not keep the relay's state", exc_info=True)
+
     def run(self) -> None:
+        self._note(self.last_error)
         while not self._stopped:
             try:
                 pause = self.step()
             except Exception as error:  # a remote that answers nonsense: say so, try later
-                self.last_error = f"{type(error).__name__}: {error}"
+                self._note(f"{type(error).__name__}: {error}")
                 pause = self._max_pause
             if pause is None:  # nothing owed: wait for a completion
                 self._wake.wait(self._max_pause)
@@ -155,9 +179,7 @@ class Forwarder:
 
     def replay(self, ids: Collection[str] | None = None) -> int:
         """Owe the refused completions again (after the remote was fixed)."""
-        with self._db.transaction() as unit:
-            count = self._db.outbox.requeue(ids)
-            unit.commit()
+        count = replay_refused(self._db, ids)
         self._names = _Names()  # the remote may have new definitions
         self._wake.set()
         self._interrupt.set()
@@ -174,15 +196,16 @@ class Forwarder:
         try:
             sent, refused = self._send(entries)
         except RemoteError as error:
-            self.last_error = str(error)  # a refusal of the definitions page too: try later
+            if str(error) != self.last_error:  # a refusal of the definitions page too: later
+                self._note(str(error))
             self._failures += 1
             return float(min(self._max_pause, 0.25 * 2 ** min(self._failures, 10)))
         self._failures = 0
         with self._db.transaction() as unit:
             self._db.outbox.settle(sent, refused)
             unit.commit()
-        if refused:
-            self.last_error = next(iter(refused.values()))
+        if refused and next(iter(refused.values())) != self.last_error:
+            self._note(next(iter(refused.values())))
         return 0.0
 
     def _send(self, entries: Sequence[OutboxEntry]) -> tuple[list[str], dict[str, str]]:

@@ -52,7 +52,7 @@ from core.models import (
     PropertyValue,
     Source,
 )
-from core.outbox import outbox_entry
+from core.outbox import OutboxEntry, outbox_entry
 from core.ports import Database, RecordRepository
 from core.records import check_email, check_email_characters
 from core.rejections import RejectedRequest
@@ -645,12 +645,25 @@ class Ingestor:
             return
         self._db.completions.append(completions)
         if self.forwarding:  # not a listener: a completion stored must be owed, or neither
-            self._db.outbox.add([outbox_entry(c) for c in completions])
+            definitions: dict[str, EventDefinition | None] = {}
+            self._db.outbox.add([self._owed(c, definitions) for c in completions])
         for listener in self.listeners:
             try:
                 listener(completions)
             except Exception:  # the completions are stored; a listener catches up later
                 _log.exception("a listener failed on %d new completion(s)", len(completions))
+
+    def _owed(
+        self, completion: Completion, definitions: dict[str, EventDefinition | None]
+    ) -> OutboxEntry:
+        """What is owed to the remote for ``completion``, with the identity it can match."""
+        definition = self._definition(definitions, completion.event_name)
+        record = (
+            None
+            if completion.object_id is None
+            else self._db.records.get(completion.object_type, completion.object_id)
+        )
+        return outbox_entry(completion, definition, record)
 
     def _definition(
         self, cache: dict[str, EventDefinition | None], event_name: str

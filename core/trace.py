@@ -20,6 +20,7 @@ from typing import Any
 
 from core.errors import Rule, Violation
 from core.models import Completion, CrmRecord, Match, PrimaryObjectRule
+from core.outbox import NOT_SENT
 from core.ports import Database
 from core.rejections import RejectedRequest
 from core.rules import qualified_internal_name
@@ -207,9 +208,12 @@ class Trace:
                 )
             else:
                 out.append("  Timeline: on no record's timeline.")
-            if c.id in self.forward_refusals:
+            answer = self.forward_refusals.get(c.id)
+            if answer is not None and answer.startswith(NOT_SENT):
+                out.append(f"  Forwarding: {answer}")
+            elif answer is not None:
                 out.append(
-                    f"  Forwarding: the remote refused it: {self.forward_refusals[c.id]} "
+                    f"  Forwarding: the remote refused it: {answer} "
                     "(kept; once the remote is fixed, POST /cbe/v1/forwarding/replay sends it)"
                 )
             for cut in c.cuts:

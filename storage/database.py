@@ -39,7 +39,7 @@ from storage.completions.damage import damage_message
 from storage.completions.store import CompletionStore
 from storage.locking import LOCK_FILE, DatabaseLock
 from storage.manifest import MANIFEST_FILE, DamagedDatabase
-from storage.outbox import TinyOutboxRepository
+from storage.outbox import OUTBOX_FILE, TinyOutboxRepository
 from storage.record_index import (
     ASSOCIATIONS,
     ENROLLMENTS,
@@ -380,8 +380,10 @@ class _Unit:
     at commit as one line. Left without a commit, no file is touched and memory is put back.
 
     **The order at commit** is the tables' log line (appended, fsynced), then ``cbe.json``
-    (written, fsynced, renamed) when the unit changed it, then the journal line and its fsync,
-    all under the lock, before ``commit`` returns: what is acknowledged is durable.
+    (written, fsynced, renamed) when the unit changed it, then the forwarding outbox's line
+    (``outbox.jsonl``, appended and fsynced: what the completions owe a remote, see
+    storage.outbox), then the journal line and its fsync, all under the lock, before
+    ``commit`` returns: what is acknowledged is durable.
 
     The tables and ``cbe.json`` go first because they are what the completions point at:
     contacts the lenient path created for them, enrollments they moved. A crash between them
@@ -417,8 +419,10 @@ class _Unit:
             database._tables.undo()
             raise
         try:
+            database._outbox.commit()  # what the completions owe, before them (storage.outbox)
             database._completions.commit()
         except BaseException:
+            database._outbox.undo()
             database._main.undo()
             database._tables.undo()
             raise
@@ -447,7 +451,7 @@ class TinyDatabase:
             read_only=lock.refusal is not None,
         )
         self._rejections = RejectionStore(folder, lock, self._main)
-        self._outbox = TinyOutboxRepository(self._main, lock)
+        self._outbox = TinyOutboxRepository(folder, lock, self._completions.stored_ids, self._main)
         self._unit: _Unit | None = None
         """The open unit of work (only the thread holding the lock can be in it)."""
 
@@ -512,6 +516,7 @@ class TinyDatabase:
             self._tables.begin()
             self._main.begin()
             self._completions.begin()
+            self._outbox.begin()
             committed = False
             try:
                 yield unit
@@ -519,6 +524,7 @@ class TinyDatabase:
             finally:
                 self._unit = None
                 self._completions.rollback()  # what was not committed
+                self._outbox.rollback()
                 self._main.rollback()
                 self._tables.rollback()
             if committed:
@@ -667,7 +673,7 @@ def check_folder(path: Path, create: bool) -> None:
         )
 
 
-DATA_FILES = {MAIN_FILE, COMPLETIONS_DIR, MANIFEST_FILE, REJECTIONS_FILE, TABLES_DIR}
+DATA_FILES = {MAIN_FILE, COMPLETIONS_DIR, MANIFEST_FILE, REJECTIONS_FILE, TABLES_DIR, OUTBOX_FILE}
 """What a cbe database folder holds besides its portal file."""
 
 

@@ -57,6 +57,8 @@ class _State:
     outbox: dict[str, OutboxEntry] = field(default_factory=dict)
     """By completion id, oldest first."""
     forwarded: int = 0
+    relay: tuple[str | None, str | None] = (None, None)
+    """The relay's remote and last error."""
 
     def copy(self) -> _State:
         return replace(
@@ -580,7 +582,11 @@ class MemoryOutboxRepository:
         with self._held.lock:
             state = self._held.state
             refused = sum(1 for e in state.outbox.values() if e.refused is not None)
-            return OutboxCounts(len(state.outbox) - refused, state.forwarded, refused)
+            return OutboxCounts(len(state.outbox) - refused, state.forwarded, refused, *state.relay)
+
+    def note_relay(self, remote: str, last_error: str | None) -> None:
+        with self._held.lock:
+            self._held.state.relay = (remote, last_error)
 
 
 class _Unit:

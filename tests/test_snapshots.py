@@ -21,6 +21,7 @@ from core.clock import FixedClock
 from core.demo import DEMO_PORTAL_ID, DemoSpec, build_demo
 from core.errors import ValidationFailed
 from core.models import ObjectType
+from core.outbox import OutboxEntry
 from core.services import Services
 from core.timeline import ActivityType, Period, TimelineFilter
 from tests.conftest import NOW
@@ -155,6 +156,43 @@ class TestEvents:
                 else:
                     send_one(empty.ingestion, body)
         assert snap(snap_compare, empty, keys("r"))
+
+    def test_forwarding_at_80_by_24(self, snap_compare: Any, empty: Services) -> None:
+        """Where `cbe serve --forward` stands: a remote that is down, one refusal."""
+        with empty.db.transaction() as unit:
+            empty.db.outbox.add(
+                [
+                    OutboxEntry(
+                        f"c{n:06d}",
+                        {
+                            "eventName": "pe1234567_viewed_pricing_page",
+                            "uuid": f"3f2a9c1e-{n:04d}-4b7a-9d2e-8c1f0a7b6e5d",
+                            "email": "ann@example.com",
+                            "properties": {"plan": "pro", "colour": "red"},
+                        },
+                    )
+                    for n in range(1, 13)
+                ]
+            )
+            answer = (
+                "400 VALIDATION_ERROR: Property colour does not exist on "
+                "pe7654321_viewed_pricing_page."
+            )
+            empty.db.outbox.settle([f"c{n:06d}" for n in range(1, 9)], {"c000009": answer})
+            empty.db.outbox.note_relay(
+                "https://api.hubapi.com",
+                "no answer from https://api.hubapi.com (ConnectError); 3 completions stay owed",
+            )
+            unit.commit()
+
+        async def open_it(pilot: Pilot[None]) -> None:
+            await settle(pilot)
+            host = pilot.app
+            assert isinstance(host, CbeApp)
+            host.action_forwarding()
+            await settle(pilot)
+
+        assert snap_compare(app_for(empty), terminal_size=(80, 24), run_before=open_it)
 
     def test_plan_diff(
         self, snap_compare: Any, demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

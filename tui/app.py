@@ -115,7 +115,7 @@ class CbeApp(App[None]):
         if getattr(db, "refusal", None) is not None:
             title += " · read-only"
         counts = db.outbox.counts()
-        if counts.owed or counts.sent or counts.refused:
+        if counts.owed or counts.sent or counts.refused:  # a click on it opens Forwarding
             title += f" · forwarded {counts.sent:,}, owed {counts.owed:,}"
             if counts.refused:
                 title += f", refused {counts.refused:,}"
@@ -231,6 +231,14 @@ class CbeApp(App[None]):
         about = screen.HELP if isinstance(screen, CbeScreen) else ""
         title = screen.title or screen.__class__.__name__.removesuffix("Screen")
         self.push_screen(HelpDialog(str(title), about, keys))
+
+    def action_forwarding(self) -> None:
+        """Where the relay of a `cbe serve --forward` on this database stands (the header's
+        forwarding line and the palette open it)."""
+        from tui.screens.forwarding import ForwardingScreen
+
+        if not isinstance(self.screen, ForwardingScreen):
+            self.push_screen(ForwardingScreen())
 
     def action_create_event(self) -> None:
         from tui.screens.wizard import CreateEventScreen

@@ -34,6 +34,11 @@ class CbeCommands(Provider):
             ("Analyze", "Reports on events (4)", partial(app.action_section, "analyze")),
             ("Create event", "Start the event wizard", app.action_create_event),
             ("Help", "Keys of this screen (?)", app.action_help),
+            (
+                "Forwarding",
+                "Where cbe serve --forward stands: owed, sent, refused (a click on the header)",
+                app.action_forwarding,
+            ),
         ]
         found.extend(self._screen_actions())
         if not any(name == "Rejected requests" for name, _, _ in found):

@@ -42,6 +42,10 @@ class CbeHost(Protocol):
         """Show the current screen's help."""
         ...
 
+    def action_forwarding(self) -> None:
+        """Show where the relay of `cbe serve --forward` stands."""
+        ...
+
     def open_event(self, name: str) -> None:
         """Show an event's details."""
         ...

@@ -743,6 +743,20 @@ class CompletionStore:
             taken = self._uuid_set().hashes
             return {k for k in wanted if uuid_hash(*k) in taken and self._has_uuid(*k)}
 
+    def stored_ids(self, ids: Collection[str]) -> set[str]:
+        """Which of ``ids`` are completions stored (the outbox's check after a crash): reads
+        the ids of every part, not the documents."""
+        wanted = set(ids)
+        if not wanted:
+            return set()
+        with self._lock.reading():
+            self._refresh()
+            parts = self._parts()
+        found: set[str] = set()
+        for part in parts:
+            found.update(wanted.intersection(part.ids))
+        return found
+
     def find(self, key: str) -> list[Completion]:
         """The completions whose uuid, or id, is ``key`` (a uuid is unique per event, so one per
         event at most), oldest first: what a trace looks up. Reads the ids and uuids of every

@@ -12,6 +12,8 @@ from core.outbox import OutboxCounts, OutboxEntry
 from storage.postgres.connections import Connections
 
 FORWARDED_KEY = "forwarded"
+RELAY_KEY = "forwarding_relay"
+"""The relay's remote and last error, as ``[remote, last_error]``."""
 
 
 class PostgresOutboxRepository:
@@ -70,9 +72,19 @@ class PostgresOutboxRepository:
             row = conn.execute(
                 "SELECT count(*) FILTER (WHERE refused IS NULL),"
                 " count(*) FILTER (WHERE refused IS NOT NULL),"
-                " (SELECT value::text::bigint FROM settings WHERE key = %s)"
+                " (SELECT value::text::bigint FROM settings WHERE key = %s),"
+                " (SELECT value FROM settings WHERE key = %s)"
                 " FROM outbox",
-                [FORWARDED_KEY],
+                [FORWARDED_KEY, RELAY_KEY],
             ).fetchone()
-        owed, refused, sent = row if row else (0, 0, 0)
-        return OutboxCounts(owed, sent or 0, refused)
+        owed, refused, sent, relay = row if row else (0, 0, 0, None)
+        remote, error = relay if isinstance(relay, list) and len(relay) == 2 else (None, None)
+        return OutboxCounts(owed, sent or 0, refused, remote, error)
+
+    def note_relay(self, remote: str, last_error: str | None) -> None:
+        with self._c.connection(locking=True) as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (%s, %s::json)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [RELAY_KEY, orjson.dumps([remote, last_error]).decode()],
+            )

@@ -268,3 +268,118 @@ def test_a_remote_refusal_is_kept_with_its_answer_and_replayed_once_fixed(
     finally:
         print(stop_server(local))
         print(stop_server(remote))
+
+
+def _post(server: Server, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    with server.client() as client:
+        answer = client.post(path, json=body)
+        assert answer.status_code in (200, 201), answer.text
+        created: dict[str, Any] = answer.json()
+        return created
+
+
+def _company_events(server: Server) -> None:
+    """``paid`` (matched by the company's domain) and ``renewed`` (no matching), on companies."""
+    for name, matching in (("paid", True), ("renewed", False)):
+        body: dict[str, Any] = {
+            "label": name.title(),
+            "name": name,
+            "primaryObject": "COMPANY",
+            "includeDefaultProperties": False,
+            "propertyDefinitions": [{"name": "domain", "label": "Domain", "type": "string"}],
+        }
+        if matching:
+            body["customMatchingId"] = {
+                "primaryObjectRule": {
+                    "eventPropertyName": "domain",
+                    "targetObjectPropertyName": "domain",
+                }
+            }
+        _post(server, "/events/v3/event-definitions", body)
+
+
+def _held_by(remote: Server, event: str, object_type: str, object_id: str) -> list[str]:
+    """The uuids of ``event``'s completions the remote keeps on that record."""
+    with remote.client() as client:
+        page = client.get(
+            "/events/v3/events/",
+            params={
+                "objectType": object_type,
+                "objectId": object_id,
+                "eventType": f"pe{REMOTE_ID}_{event}",
+                "limit": "100",
+            },
+        ).json()
+    return [r["id"] for r in page.get("results", [])]
+
+
+def test_completions_reach_the_remote_record_by_email_or_matching_property_never_by_local_id(
+    tmp_path: Path, remote_db: tuple[Path, str, int]
+) -> None:
+    db, token, port = remote_db
+    remote = start_server(db, port=port)
+    local_db = tmp_path / "local"
+    plain = start_server(local_db)
+    try:
+        # Ids differ between the two portals: locally bo is contact 3 and acme company 2;
+        # on the remote bo is contact 2 and acme company 1.
+        _define(plain)
+        _post(plain, "/crm/v3/objects/contacts", {"properties": {"email": "x@example.com"}})
+        bo = _post(plain, "/crm/v3/objects/contacts", {"properties": {"email": "bo@example.com"}})
+        _post(plain, "/crm/v3/objects/companies", {"properties": {"name": "Decoy"}})
+        acme = _post(
+            plain,
+            "/crm/v3/objects/companies",
+            {"properties": {"name": "Acme", "domain": "acme.test"}},
+        )
+        _company_events(plain)
+        remote_bo = _post(
+            remote, "/crm/v3/objects/contacts", {"properties": {"email": "bo@example.com"}}
+        )
+        remote_acme = _post(
+            remote,
+            "/crm/v3/objects/companies",
+            {"properties": {"name": "Acme", "domain": "acme.test"}},
+        )
+        _company_events(remote)
+        assert (bo["id"], acme["id"]) == ("3", "2")
+        assert (remote_bo["id"], remote_acme["id"]) == ("2", "1")
+    finally:
+        print(stop_server(plain))
+    _portal(local_db, LOCAL_ID)
+    local = start_server(
+        local_db, "--forward", f"http://127.0.0.1:{port}", "--forward-token", token
+    )
+    try:
+        with local.client() as client:
+            for body in (
+                {"eventName": "viewed", "objectId": "3", "uuid": "by-id", "properties": {}},
+                {"eventName": "viewed", "utk": "visitor", "uuid": "by-utk", "properties": {}},
+                {
+                    "eventName": "paid",
+                    "objectId": "2",
+                    "uuid": "by-domain",
+                    "properties": {"domain": "acme.test"},
+                },
+                {"eventName": "renewed", "objectId": "2", "uuid": "by-local-id", "properties": {}},
+            ):
+                body["eventName"] = f"pe{LOCAL_ID}_{body['eventName']}"
+                answer = client.post("/events/v3/send", json=body)
+                assert answer.status_code == 204, answer.text
+        status = _until(lambda: (s := _status(local))["sent"] == 3 and s)
+        assert _until(lambda: _held_by(remote, "viewed", "contact", "2"))  # bo, by email
+        assert _until(lambda: _held_by(remote, "paid", "company", "1"))  # acme, by its domain
+        assert _held_by(remote, "viewed", "contact", "3") == []
+        with remote.client() as client:  # the visitor's utk went too: the remote kept it
+            trace = client.get("/cbe/v1/trace/by-utk").json()
+        assert trace["completions"][0]["completion"]["utk"] == "visitor"
+        assert status["refused"] == 1
+        (refusal,) = status["refusals"]
+        assert refusal["uuid"] == "by-local-id"
+        assert "company 2 is this database's id" in refusal["answer"].lower()
+        assert "customMatchingId" in refusal["answer"]
+        with remote.client() as client:  # never sent
+            assert client.get("/cbe/v1/trace/by-local-id").status_code == 404
+    finally:
+        print(stop_server(local))
+        print(stop_server(remote))

@@ -8,20 +8,24 @@ from core.ingestion import Mode
 from core.outbox import OutboxCounts, OutboxEntry, outbox_entry
 from core.ports import Database
 from core.services import Services
-from tests.contract.conftest import completion, definition
+from tests.contract.conftest import completion, contact, definition
 from tests.sending import send_one
+
+ANN = contact("1", "ann@example.com")
 
 
 def _entry(n: int) -> OutboxEntry:
-    return outbox_entry(completion(n, uuid=f"u-{n}"))
+    return outbox_entry(completion(n, uuid=f"u-{n}"), None, ANN)
 
 
-def test_an_owed_completion_carries_its_uuid_and_identity(db: Database) -> None:
+def test_an_owed_completion_carries_its_uuid_and_the_email_of_its_contact(db: Database) -> None:
     entry = _entry(1)
     assert entry.id == "c1"
     assert entry.body["uuid"] == "u-1"
-    assert entry.body["objectId"] == "1"
+    assert entry.body["email"] == "ann@example.com"
+    assert "objectId" not in entry.body  # this database's id means nothing in another portal
     assert entry.body["eventName"] == "pe12345678_viewed"
+    assert entry.refused is None
 
 
 def test_entries_are_owed_oldest_first_and_once(db: Database) -> None:
@@ -68,6 +72,7 @@ def test_a_forwarding_ingestion_owes_each_completion_it_stores(services: Service
     db = services.db
     with db.transaction() as unit:
         db.definitions.insert(definition(db.definitions.next_id(), "viewed"))
+        db.records.insert(ANN)
         unit.commit()
     services.ingestion.forwarding = True
     stored = send_one(
@@ -84,3 +89,24 @@ def test_a_forwarding_ingestion_owes_each_completion_it_stores(services: Service
     assert [e.id for e in owed] == [stored.id, no_uuid.id]
     assert owed[0].body["uuid"] == "u-9"
     assert owed[1].body["uuid"] == no_uuid.id  # the id cbe gave it: a retry never doubles
+    assert owed[0].body["email"] == "ann@example.com"  # sent by objectId, owed by email
+
+
+def test_the_relay_keeps_its_remote_and_last_error_for_other_readers(db: Database) -> None:
+    assert (db.outbox.counts().remote, db.outbox.counts().last_error) == (None, None)
+    with db.transaction() as unit:
+        db.outbox.note_relay("https://api.hubapi.com", "no answer from https://api.hubapi.com")
+        unit.commit()
+    counts = db.outbox.counts()
+    assert counts.remote == "https://api.hubapi.com"
+    assert counts.last_error == "no answer from https://api.hubapi.com"
+
+
+def test_an_entry_refused_when_owed_is_kept_refused_and_never_owed(db: Database) -> None:
+    refused = OutboxEntry("c9", {"eventName": "pe12345678_viewed"}, "Not sent: no identity.")
+    with db.transaction() as unit:
+        db.outbox.add([_entry(1), refused])
+        unit.commit()
+    assert [e.id for e in db.outbox.owed(10)] == ["c1"]
+    assert [(e.id, e.refused) for e in db.outbox.refused()] == [("c9", "Not sent: no identity.")]
+    assert db.outbox.counts() == OutboxCounts(owed=1, sent=0, refused=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cli.bootstrap import memory_services
-from core.forwarding import Forwarder
+from core.forwarding import Forwarder, replay_refused
 from core.outbox import OutboxEntry
 from core.ports import Database
 from core.remote import JSON, RemoteRefused, RemoteUnreachable
@@ -92,3 +92,28 @@ def test_a_refused_batch_keeps_only_what_the_remote_refuses() -> None:
     forwarder.step()
     assert sorted(r["uuid"] for r in remote.received) == ["a", "b", "c"]
     assert forwarder.status().refused == 0
+
+
+def test_the_last_error_and_the_remote_are_kept_in_the_database_for_the_app() -> None:
+    services = memory_services(portal_id=111)
+    remote = _Remote()
+    remote.down = True
+    forwarder = Forwarder(services.db, remote)
+    _owe(services.db, "a")
+    forwarder.step()
+    counts = services.db.outbox.counts()
+    assert (counts.remote, counts.last_error) == ("http://remote.example", "down")
+
+
+def test_replaying_the_refused_owes_them_again() -> None:
+    services = memory_services(portal_id=111)
+    remote = _Remote()
+    remote.refuse = {"b"}
+    forwarder = Forwarder(services.db, remote)
+    _owe(services.db, "a", "b")
+    forwarder.step()
+    assert [e.id for e in services.db.outbox.refused()] == ["b"]
+    remote.refuse = set()
+    assert replay_refused(services.db) == 1
+    assert forwarder.step() == 0.0
+    assert [r["uuid"] for r in remote.received] == ["a", "b"]

@@ -1,12 +1,16 @@
-"""The app's header says where the relay of a `cbe serve --forward` on this database stands."""
+"""The app's header says where the relay of a `cbe serve --forward` on this database stands; a
+click on it (or the palette) opens the forwarding screen: the remote, the counts, the last
+error, what the remote refused with its answer, and a replay of it."""
 
 from __future__ import annotations
 
-from textual.widgets import Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from core.outbox import OutboxEntry
 from core.services import Services
 from tests.tui.conftest import SIZE, make_app, settle, step
+from tui.dialogs.confirm import ConfirmDialog
+from tui.screens.forwarding import ForwardingScreen
 from tui.screens.rejections import RejectionsScreen
 
 
@@ -47,3 +51,104 @@ async def test_the_rejected_requests_screen_shows_what_the_remote_refused(
         summary = str(app.screen.query_one("#rejections-summary", Static).render())
         assert "Forwarding to the remote: 1 sent, 0 owed, 1 refused" in summary
         assert "no property colour" in summary
+
+
+REMOTE = "https://api.hubapi.com"
+ANSWER = "400 VALIDATION_ERROR: Property colour does not exist on pe222_viewed."
+
+
+def _relayed(services: Services) -> None:
+    """Three owed, one sent, one refused by the remote, which is down now."""
+    with services.db.transaction() as unit:
+        services.db.outbox.add(
+            [
+                OutboxEntry(i, {"eventName": "pe111_viewed", "uuid": f"uuid-{i}", "properties": {}})
+                for i in ("a", "b", "c", "d", "e")
+            ]
+        )
+        services.db.outbox.settle(["a"], {"b": ANSWER})
+        services.db.outbox.note_relay(REMOTE, f"no answer from {REMOTE} (ConnectError)")
+        unit.commit()
+
+
+def _text(app: object, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())  # type: ignore[attr-defined]
+
+
+async def test_a_click_on_the_headers_forwarding_line_opens_where_the_relay_stands(
+    fresh: Services,
+) -> None:
+    _relayed(fresh)
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.click(Header, offset=(SIZE[0] // 2, 0))  # on its title line
+        await settle(pilot)
+        assert isinstance(app.screen, ForwardingScreen)
+        status = _text(app, "#forwarding-status")
+        assert REMOTE in status
+        assert "Sent 1 · owed 3 · refused 1" in status
+        assert "no answer from https://api.hubapi.com (ConnectError)" in status
+        table = app.screen.query_one("#forwarding-refused", DataTable)
+        assert table.row_count == 1
+        assert [str(c) for c in table.get_row_at(0)][:2] == ["viewed", "uuid-b"]
+        assert "Property colour does not exist" in _text(app, "#forwarding-answer")
+        await step(pilot, "escape")
+        assert not isinstance(app.screen, ForwardingScreen)
+
+
+async def test_the_header_of_a_database_that_never_forwarded_opens_nothing(fresh: Services) -> None:
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.click(Header, offset=(SIZE[0] // 2, 0))  # on its title line
+        await settle(pilot)
+        assert not isinstance(app.screen, ForwardingScreen)
+
+
+async def test_the_palette_opens_forwarding_which_says_when_nothing_was_forwarded(
+    fresh: Services,
+) -> None:
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await step(pilot, "ctrl+p")
+        await pilot.press(*"forwarding")
+        await settle(pilot)
+        await step(pilot, "enter")
+        assert isinstance(app.screen, ForwardingScreen)
+        assert "Nothing forwarded from this database yet" in _text(app, "#forwarding-status")
+
+
+async def test_replaying_the_refused_asks_first_then_owes_them_again(fresh: Services) -> None:
+    _relayed(fresh)
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.action_forwarding()
+        await settle(pilot)
+        await step(pilot, "p")
+        assert isinstance(app.screen, ConfirmDialog)
+        await step(pilot, "n")  # not yet
+        assert fresh.db.outbox.counts().refused == 1
+        await step(pilot, "p")
+        await step(pilot, "y")
+        await settle(pilot)
+        assert isinstance(app.screen, ForwardingScreen)
+        counts = fresh.db.outbox.counts()
+        assert (counts.owed, counts.refused) == (4, 0)
+        assert "Sent 1 · owed 4 · refused 0" in _text(app, "#forwarding-status")
+        assert app.screen.query_one("#forwarding-refused", DataTable).row_count == 0
+
+
+async def test_forwarding_fits_80_by_24(fresh: Services) -> None:
+    _relayed(fresh)
+    app = make_app(fresh)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.action_forwarding()
+        await settle(pilot)
+        screen = app.screen
+        for selector in ("#forwarding-status", "#forwarding-refused", "#forwarding-detail"):
+            region = screen.query_one(selector).region
+            assert region.height > 0 and region.right <= 80 and region.bottom <= 23, selector

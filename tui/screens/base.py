@@ -13,6 +13,17 @@ from tui.host import CbeHost, host_of
 from tui.widgets.section_bar import SectionBar
 
 
+class CbeHeader(Header):
+    """The app's header: a click on it, once it says where forwarding stands, opens the
+    forwarding screen (else it grows taller, as Textual's does)."""
+
+    def _on_click(self) -> None:  # type: ignore[override]  # Textual's takes no event either
+        if " · forwarded " in str(self.app.sub_title):
+            host_of(self.app).action_forwarding()
+        else:
+            self.toggle_class("-tall")  # what Textual's header does
+
+
 class CbeScreen(Screen[None]):
     """A screen of one section, in the app's frame."""
 
@@ -33,7 +44,7 @@ class CbeScreen(Screen[None]):
         return self.cbe.services
 
     def frame_top(self) -> ComposeResult:
-        yield Header()
+        yield CbeHeader()
         yield SectionBar(self.SECTION)
 
     def frame_bottom(self) -> ComposeResult:
