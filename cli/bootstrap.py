@@ -7,7 +7,6 @@ they all get the same object graph.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from platformdirs import user_data_path
@@ -115,9 +114,7 @@ def memory_services(
 ) -> Services:
     """cbe's services on a database held in memory (tests, throwaway runs): gone on close."""
     clock = clock or SystemClock()
-    portal = Portal(
-        portal_id=portal_id, access_token=f"cbe-{secrets.token_urlsafe(32)}", created_at=clock.now()
-    )
+    portal = Portal.new(clock.now(), portal_id)
     return Services(
         db=MemoryDatabase(portal),
         clock=clock,

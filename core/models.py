@@ -6,6 +6,7 @@ HubSpot's camelCase names, e.g. ``fully_qualified_name`` <-> ``fullyQualifiedNam
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -185,6 +186,17 @@ class Portal(CbeModel):
     portal_id: int
     access_token: str = Field(repr=False)
     created_at: UtcDatetime
+
+    @classmethod
+    def new(cls, created_at: datetime, portal_id: int | None = None) -> Portal:
+        """A new portal: ``portal_id``, or a random eight-digit one, and a new access token."""
+        return cls(
+            portal_id=portal_id
+            if portal_id is not None
+            else 10_000_000 + secrets.randbelow(90_000_000),
+            access_token=f"cbe-{secrets.token_urlsafe(32)}",
+            created_at=created_at,
+        )
 
 
 class EnumerationOption(CbeModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from core.clock import Clock
 from core.errors import Conflict, NotFound, Rule, Violation, fail_if
@@ -24,6 +24,25 @@ def matches_search(properties: Mapping[str, str], needle: str | None) -> bool:
     """Whether a record with ``properties`` matches a search (:func:`search_needle`): any
     property value holds the needle, ignoring case."""
     return not needle or any(needle in value.casefold() for value in properties.values())
+
+
+def page_of(
+    records: Iterable[CrmRecord],
+    text: str | None,
+    include_archived: bool,
+    offset: int,
+    limit: int | None,
+) -> RecordPage:
+    """:meth:`core.ports.RecordRepository.page` read from ``records`` (in id order) one by one:
+    what a store without a search index of its own answers."""
+    needle = search_needle(text)
+    found = [
+        r
+        for r in records
+        if (include_archived or not r.archived) and matches_search(r.properties, needle)
+    ]
+    end = None if limit is None else offset + limit
+    return RecordPage(found[offset:end], len(found))
 
 
 SEARCH_SEPARATOR = "\x00"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import secrets
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -719,13 +718,7 @@ def _load_or_create_portal(
         raise CorruptFile(f"{portal_file} is not a valid portal file: {error}") from error
     if not create:
         raise NotADatabase(f"There is no cbe database at {folder}.")
-    portal = Portal(
-        portal_id=portal_id
-        if portal_id is not None
-        else 10_000_000 + secrets.randbelow(90_000_000),
-        access_token=f"cbe-{secrets.token_urlsafe(32)}",
-        created_at=clock.now(),
-    )
+    portal = Portal.new(clock.now(), portal_id)
     _write_portal(folder, portal)
     return portal
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,11 +159,7 @@ def _check_portal(folder: Path, report: Report, repair: bool) -> None:
         return
     if path.exists():
         os.replace(path, path.with_name("portal.json.damaged"))
-    portal = Portal(
-        portal_id=10_000_000 + secrets.randbelow(90_000_000),
-        access_token=f"cbe-{secrets.token_urlsafe(32)}",
-        created_at=SystemClock().now(),
-    )
+    portal = Portal.new(SystemClock().now())
     write_atomically(path, orjson.dumps(portal.to_json(), option=orjson.OPT_INDENT_2))
     finding.repaired = (
         f"a new portal {portal.portal_id} with a new access token: give senders the new token "

@@ -28,7 +28,7 @@ from core.ports import (
     RecordPage,
     ValueCounts,
 )
-from core.records import matches_search, search_needle
+from core.records import page_of
 from core.rejections import DEFAULT_BOUND, QuarantineRoom, RejectedRequest
 from core.rules import name_taken, uuids_taken
 from core.workflow_models import Enrollment, Task, Workflow
@@ -154,14 +154,7 @@ class MemoryRecordRepository:
         offset: int = 0,
         limit: int | None = None,
     ) -> RecordPage:
-        needle = search_needle(text)
-        found = [
-            r
-            for r in self.list_records(object_type)
-            if (include_archived or not r.archived) and matches_search(r.properties, needle)
-        ]
-        chosen = found[offset:] if limit is None else found[offset : offset + limit]
-        return RecordPage(chosen, len(found))
+        return page_of(self.list_records(object_type), text, include_archived, offset, limit)
 
     def _contact_by(self, key: str, value: str) -> CrmRecord | None:
         # As the embedded store: an active contact before an archived one, then by id.

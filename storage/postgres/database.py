@@ -8,7 +8,6 @@ newer one. Connections come from a pool; a unit of work is one transaction on on
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -188,13 +187,7 @@ def _prepare(conn: Conn, shown: str, create: bool, portal_id: int | None, clock:
         return Portal.model_validate(orjson.loads(row[0]) if isinstance(row[0], str) else row[0])
     if not create:
         raise NotACbeDatabase(f"There is no cbe database at {shown}.")
-    portal = Portal(
-        portal_id=portal_id
-        if portal_id is not None
-        else 10_000_000 + secrets.randbelow(90_000_000),
-        access_token=f"cbe-{secrets.token_urlsafe(32)}",
-        created_at=clock.now(),
-    )
+    portal = Portal.new(clock.now(), portal_id)
     _write_portal(conn, portal)
     return portal
 

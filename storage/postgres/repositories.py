@@ -12,7 +12,7 @@ import orjson
 from core.errors import Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType
 from core.ports import RecordPage
-from core.records import SEARCH_SEPARATOR, matches_search, search_haystack, search_needle
+from core.records import SEARCH_SEPARATOR, page_of, search_haystack, search_needle
 from core.rules import name_taken
 from core.workflow_models import Enrollment, Task, Workflow, enrollment_id
 from storage.postgres.connections import Connections
@@ -192,13 +192,7 @@ class PostgresRecordRepository:
     ) -> RecordPage:
         needle = search_needle(text)
         if needle and (SEPARATOR in needle or SEARCH_SEPARATOR in needle):
-            found = [
-                r
-                for r in self.list_records(object_type)
-                if (include_archived or not r.archived) and matches_search(r.properties, needle)
-            ]
-            end = None if limit is None else offset + limit
-            return RecordPage(found[offset:end], len(found))
+            return page_of(self.list_records(object_type), text, include_archived, offset, limit)
         where = "object_type = %s" + ("" if include_archived else " AND NOT archived")
         params: list[Any] = [object_type.value]
         if needle:
