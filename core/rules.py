@@ -460,19 +460,30 @@ def _lone_surrogate(text: str) -> bool:
 
 def check_text(text: str, field: str) -> list[Violation]:
     """Text is Unicode that can be stored and shown: no lone surrogate (``"\\ud800"`` in JSON,
-    which JSON readers accept but no UTF-8 file or terminal can hold)."""
-    if not _lone_surrogate(text):
-        return []
-    return [
-        Violation(
-            field=field,
-            rule=Rule.INVALID_VALUE,
-            message=(
-                f"{field} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair), "
-                "which is not a character; send valid Unicode."
-            ),
+    which JSON readers accept but no UTF-8 file or terminal can hold) and no NUL (``"\\u0000"``,
+    which PostgreSQL's text cannot hold: every store refuses it alike)."""
+    found: list[Violation] = []
+    if "\x00" in text:
+        found.append(
+            Violation(
+                field=field,
+                rule=Rule.INVALID_VALUE,
+                message=f"{field} holds a NUL character (\\u0000), which cannot be stored; "
+                "send text without it.",
+            )
         )
-    ]
+    if not text.isascii() and _lone_surrogate(text):
+        found.append(
+            Violation(
+                field=field,
+                rule=Rule.INVALID_VALUE,
+                message=(
+                    f"{field} holds a lone surrogate (a \\uD800-\\uDFFF escape without its "
+                    "pair), which is not a character; send valid Unicode."
+                ),
+            )
+        )
+    return found
 
 
 def check_send_text(body: object, prefix: str = "") -> list[Violation]:
@@ -483,19 +494,20 @@ def check_send_text(body: object, prefix: str = "") -> list[Violation]:
     found: list[Violation] = []
     for name in _SEND_TEXT_FIELDS:
         value = body.get(name)
-        if type(value) is str and not value.isascii():
+        if type(value) is str:
             found.extend(check_text(value, prefix + name))
     properties = body.get("properties")
     if isinstance(properties, Mapping):
         for key, value in properties.items():
+            plain_key = key.isascii() and "\x00" not in key
             if type(value) is str:
-                if value.isascii() and key.isascii():
+                if plain_key and value.isascii() and "\x00" not in value:
                     continue
-            elif key.isascii() and (value is None or type(value) in (int, float, bool)):
+            elif plain_key and (value is None or type(value) in (int, float, bool)):
                 continue
             where = f"{prefix}properties.{key}"
-            if _lone_surrogate(key):
-                found.extend(check_text(key, f"{prefix}properties"))
+            if bad_key := check_text(key, f"{prefix}properties"):
+                found.extend(bad_key)
                 where = f"{prefix}properties.<name>"
             found.extend(_nested_text(value, where))
     return found
@@ -522,13 +534,13 @@ def check_text_tree(value: object, field: str) -> list[Violation]:
     :func:`check_text`, each named by its path under ``field``: a definition, a record's
     properties. What cannot be stored is refused with a 400, never failed as a write."""
     if isinstance(value, str):
-        return check_text(value, field) if not value.isascii() else []
+        return check_text(value, field)
     found: list[Violation] = []
     if isinstance(value, Mapping):
         for key, item in value.items():
             where = f"{field}.{key}" if field else str(key)
-            if isinstance(key, str) and _lone_surrogate(key):
-                found.extend(check_text(key, field or "name"))
+            if isinstance(key, str) and (bad_key := check_text(key, field or "name")):
+                found.extend(bad_key)
                 where = f"{field}.<name>" if field else "<name>"
             found.extend(check_text_tree(item, where))
     elif isinstance(value, list | tuple):

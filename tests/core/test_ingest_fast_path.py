@@ -19,7 +19,8 @@ from tests.conftest import NOW
 OPTIONS = ["new", "used", " padded ", "Ünï"]  # ";" cannot be in an option value
 
 values = st.one_of(
-    st.text(max_size=300),
+    # Storable text: no NUL, as no lone surrogate (both refused: tests/core/test_ingestion.py)
+    st.text(st.characters(exclude_characters="\x00"), max_size=300),
     st.sampled_from([*OPTIONS, "new;used", "new ", "NEW", "", "x" * 256, "x" * 257]),
     st.integers(),
     st.integers(min_value=-(10**300), max_value=10**300),

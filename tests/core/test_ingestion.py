@@ -1025,6 +1025,49 @@ def test_a_lone_surrogate_refuses_its_input_only(
     assert all(v.message.encode() for v in rejection.violations)  # showable as UTF-8
 
 
+NUL = "\x00"
+
+
+@pytest.mark.parametrize("mode", STRICT_AND_LENIENT)
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"properties": {"make": "VW" + NUL}}, "properties.make"),
+        ({"properties": {"make" + NUL: "VW"}}, "properties"),
+        ({"properties": {"make": ["a", {"b": NUL}]}}, "properties.make"),
+        ({"utk": "u" + NUL}, "utk"),
+        ({"uuid": NUL}, "uuid"),
+        ({"eventName": "pe" + NUL}, "eventName"),
+    ],
+    ids=["value", "name", "nested", "utk", "uuid", "eventName"],
+)
+def test_a_nul_character_refuses_its_input_only_on_every_store(
+    services: Services,
+    viewed_car: EventDefinition,
+    contact: CrmRecord,
+    mode: Mode,
+    fields: dict[str, Any],
+    where: str,
+) -> None:
+    """PostgreSQL's text cannot hold U+0000: one rule refuses it, so every store answers alike
+    (a 400 naming the field, never a failed write)."""
+    good = body(viewed_car, objectId=contact.id, properties={"make": "VW"})
+    bad = {**good, **fields}
+    result = services.ingestion.ingest([good, bad], mode, Source.API, all_or_nothing=False)
+    assert len(result.stored) == 1 and result.stored[0].properties == {"make": "VW"}
+    [rejection] = result.rejected
+    assert rejection.index == 1
+    assert [(v.field, v.rule) for v in rejection.violations] == [(where, Rule.INVALID_VALUE)]
+    assert "NUL character" in rejection.violations[0].message
+
+
+def test_a_record_with_a_nul_character_is_refused_on_every_store(services: Services) -> None:
+    with pytest.raises(ValidationFailed) as error:
+        services.records.create(ObjectType.CONTACT, {"email": "a@example.com", "city": "A" + NUL})
+    assert violations_of(error) == [("properties.city", "INVALID_VALUE")]
+    assert services.records.search(ObjectType.CONTACT) == []
+
+
 def test_lenient_refuses_an_invalid_email_before_making_a_contact(
     services: Services, viewed_car: EventDefinition
 ) -> None:
