@@ -42,6 +42,7 @@ from storage.outbox import OUTBOX_FILE, TinyOutboxRepository
 from storage.record_index import (
     ASSOCIATIONS,
     ENROLLMENTS,
+    RECORD_COLUMNS,
     TASKS,
     RecordIndex,
     WorkflowIndex,
@@ -50,7 +51,7 @@ from storage.record_index import (
 )
 from storage.rejections import REJECTIONS_FILE, RejectionStore
 from storage.schema import SCHEMA_VERSION, read_version, upgrade
-from storage.tables import TABLES_DIR, LoggedTables
+from storage.tables import TABLES_DIR, LoggedTables, TableView
 
 MAIN_FILE = "cbe.json"
 PORTAL_FILE = "portal.json"
@@ -157,7 +158,7 @@ class TinyRecordRepository:
         self._index = RecordIndex()
         tables.listen(self._index.changed, self._index.reset)
 
-    def _by_id(self, object_type: ObjectType) -> Mapping[str, dict[str, Any]]:
+    def _by_id(self, object_type: ObjectType) -> TableView:
         return self._tables.table(object_type.plural)
 
     def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
@@ -181,18 +182,17 @@ class TinyRecordRepository:
         with self._lock.reading():
             docs = self._by_id(object_type)
             index = self._index
-            keys: Iterable[str] = index.ordered(object_type, docs)
+            keys: Iterable[str]
             if needle:
                 keys = [
                     k
                     for k in index.search(object_type, docs, needle)
-                    if include_archived or not docs[k].get("archived")
+                    if include_archived or not docs.is_archived(k)
                 ]
                 total = len(keys)
-            else:  # counted by the index: only the page's records are looked at
-                total = len(docs) if include_archived else index.live(object_type, docs)
-                if not include_archived:
-                    keys = (k for k in keys if not docs[k].get("archived"))
+            else:  # counted by the view: only the page's records are read
+                total = len(docs) if include_archived else docs.live_count()
+                keys = docs.ordered(live_only=not include_archived)
             chosen = list(itertools.islice(keys, offset, end))
             found = [index.record(object_type, k, docs[k]) for k in chosen]
         return RecordPage(found, total)
@@ -204,7 +204,7 @@ class TinyRecordRepository:
             docs = self._by_id(ObjectType.CONTACT)
             # Active contacts first: an archived contact's email or utk belongs to the active
             # contact that took it over, and only falls back to the archived one.
-            best = min(ids, key=lambda i: (bool(docs[i].get("archived")), len(i), i))
+            best = min(ids, key=lambda i: (docs.is_archived(i), len(i), i))
             return self._index.record(ObjectType.CONTACT, best, docs[best])
 
     def find_contact_by_email(self, email: str) -> CrmRecord | None:
@@ -438,7 +438,7 @@ class TinyDatabase:
         self._portal = portal
         self._lock = lock
         self._main = AtomicJSONStorage(folder / MAIN_FILE, lock=lock)
-        self._tables = LoggedTables(folder / TABLES_DIR, lock)
+        self._tables = LoggedTables(folder / TABLES_DIR, lock, columns=RECORD_COLUMNS)
         cache = _Cached(self._main)
         self._definitions = TinyDefinitionRepository(self._main, lock, cache)
         self._records = TinyRecordRepository(self._tables, lock)
@@ -579,6 +579,7 @@ def open_database(
         database = TinyDatabase(path, portal, lock)
         try:
             database.completions.recover()
+            database._tables.index_if_missing()
             problems = database.completions.damage
         except BaseException:
             database.close()

@@ -132,6 +132,7 @@ def _check_tables(folder: Path, report: Report) -> None:
     tables = LoggedTables(folder / TABLES_DIR, DatabaseLock(folder))
     try:
         tables.refresh()
+        tables.verify()
     except CorruptFile as error:
         report.findings.append(Finding(f"{error}: records", repairable=False))
         return

@@ -1,7 +1,9 @@
 """What the record and workflow repositories keep beside the logged tables (storage.tables),
 updated change by change: contacts by email and visitor token, associations and tasks by
-record, records in id order, and the models and search texts made from documents (made when
-first asked for, forgotten when their document changes)."""
+record, and the models and search texts made from documents (made when first asked for,
+forgotten when their document changes). Records in id order, and how many are archived, come
+from the tables' views; the email, visitor token and search text of each record are columns
+the snapshot's index keeps (:data:`RECORD_COLUMNS`), so none of these reads every record."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 from core.models import CrmRecord, ObjectType
 from core.records import SEARCH_SEPARATOR, matches_search, search_haystack
 from core.workflow_models import Enrollment
+from storage.table_snapshot import Columns, id_order
+from storage.tables import Old, TableView
 
 ASSOCIATIONS = "associations"
 ENROLLMENTS = "enrollments"
@@ -36,8 +40,32 @@ def flip(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _id_order(key: str) -> tuple[int, str]:
-    return (len(key), key)  # numeric ids in number order
+_id_order = id_order
+
+
+def _email(doc: Doc) -> str | None:
+    email = doc.get("properties", {}).get("email")
+    return email.lower() if email else None
+
+
+def _utk(doc: Doc) -> str | None:
+    return doc.get("properties", {}).get("hubspotutk") or None
+
+
+def _search(doc: Doc) -> str:
+    return search_haystack(doc.get("properties", {}))
+
+
+RECORD_COLUMNS: Columns = {
+    kind.plural: (
+        {"email": _email, "utk": _utk, "search": _search}
+        if kind is ObjectType.CONTACT
+        else {"search": _search}
+    )
+    for kind in ObjectType
+}
+"""What the snapshot's index keeps of each record: a contact's email (lowercased) and visitor
+token, and every record's search text (core.records.search_haystack)."""
 
 
 RECORD_SEPARATOR = "\x01"
@@ -47,16 +75,15 @@ class _Corpus:
     """Every record's search text (core.records.search_haystack) in one string, for one
     ``str.find`` pass per match rather than a test per record."""
 
-    def __init__(self, keys: Iterable[str], docs: Mapping[str, Doc]) -> None:
-        self.keys = list(keys)
-        # Casefolded at once, then cut at the separators (casefolding may lengthen a value:
-        # "ß" is "ss"); one record at a time when a value holds a separator itself.
-        values = (SEARCH_SEPARATOR.join(docs[k].get("properties", {}).values()) for k in self.keys)
-        text = RECORD_SEPARATOR.join(values).casefold()
-        texts = text.split(RECORD_SEPARATOR)
-        if len(texts) != len(self.keys):
-            texts = [search_haystack(docs[k].get("properties", {})) for k in self.keys]
-            text = RECORD_SEPARATOR.join(texts)
+    def __init__(self, found: Iterable[tuple[str, str]]) -> None:
+        self.keys: list[str] = []
+        texts: list[str] = []
+        for key, text in found:
+            self.keys.append(key)
+            texts.append(text)
+        # A text holding the separator itself is harmless: records are told apart by where
+        # their texts start, and a needle holding the separator is not searched here.
+        text = RECORD_SEPARATOR.join(texts)
         self.starts: list[int] = list(
             itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0)
         )
@@ -77,27 +104,6 @@ class _Corpus:
             at = text.find(needle, starts[i + 1])
 
 
-class _Kind:
-    """What is kept of one kind's records: built in one pass when first asked for, then kept
-    up to date change by change."""
-
-    def __init__(self, docs: Mapping[str, Doc]) -> None:
-        self.archived = 0
-        self.last = (0, "")
-        self.unordered = False
-        """A key was written after a higher one: listed sorted, not as written."""
-        for key, doc in docs.items():
-            self.added(key, doc)
-
-    def added(self, key: str, doc: Doc) -> None:
-        order = _id_order(key)
-        if order < self.last:
-            self.unordered = True
-        else:
-            self.last = order
-        self.archived += bool(doc.get("archived"))
-
-
 class RecordIndex:
     """Built lazily: reading the tables (100,000 contacts) indexes nothing until asked."""
 
@@ -108,7 +114,6 @@ class RecordIndex:
         self._by_email: dict[str, set[str]] | None = None
         self._by_utk: dict[str, set[str]] | None = None
         self._links: dict[tuple[ObjectType, str], dict[str, None]] | None = None
-        self._kinds: dict[ObjectType, _Kind] = {}
         self._records: dict[tuple[ObjectType, str], CrmRecord] = {}
         self._haystacks: dict[tuple[ObjectType, str], str] = {}
         self._corpora: dict[ObjectType, _Corpus] = {}
@@ -126,7 +131,7 @@ class RecordIndex:
         if new:
             index.setdefault(new, set()).add(key)
 
-    def changed(self, table: str, key: str, old: Doc | None, new: Doc | None) -> None:
+    def changed(self, table: str, key: str, old: Old, new: Doc | None) -> None:
         kind = _RECORD_TABLES.get(table)
         if kind is not None:
             self._records.pop((kind, key), None)
@@ -134,16 +139,10 @@ class RecordIndex:
             corpus = self._corpora.get(kind)
             if corpus is not None:
                 corpus.changed.add(key)
-            known = self._kinds.get(kind)
-            if known is not None:
-                if old is not None:
-                    known.archived -= bool(old.get("archived"))
-                    if new is not None:
-                        known.archived += bool(new.get("archived"))
-                elif new is not None:
-                    known.added(key, new)
-            if kind is ObjectType.CONTACT:
-                before = (old or {}).get("properties", {})
+            if kind is ObjectType.CONTACT and (
+                self._by_email is not None or self._by_utk is not None
+            ):
+                before = (old() or {}).get("properties", {})
                 after = (new or {}).get("properties", {})
                 if self._by_email is not None:
                     email, was = after.get("email"), before.get("email")
@@ -152,7 +151,7 @@ class RecordIndex:
                     utk, was = after.get("hubspotutk"), before.get("hubspotutk")
                     self._move(self._by_utk, was, utk, key)
         elif table == ASSOCIATIONS and self._links is not None:
-            self._link(self._links, key, old, new)
+            self._link(self._links, key, old() if new is None else None, new)
 
     @staticmethod
     def _link(
@@ -173,24 +172,27 @@ class RecordIndex:
             else:
                 held[key] = None
 
-    def by_email(self, contacts: Mapping[str, Doc]) -> dict[str, set[str]]:
+    @staticmethod
+    def _index(contacts: TableView, column: str) -> dict[str, set[str]]:
+        index: dict[str, set[str]] = {}
+        for key, value in contacts.column(column):
+            if value:
+                held = index.get(value)
+                if held is None:
+                    index[value] = {key}
+                else:
+                    held.add(key)
+        return index
+
+    def by_email(self, contacts: TableView) -> dict[str, set[str]]:
+        """Contact keys by email, lowercased (made from the index's column when first asked)."""
         if self._by_email is None:
-            index: dict[str, set[str]] = {}
-            for key, doc in contacts.items():
-                email = doc.get("properties", {}).get("email")
-                if email:
-                    index.setdefault(email.lower(), set()).add(key)
-            self._by_email = index
+            self._by_email = self._index(contacts, "email")
         return self._by_email
 
-    def by_utk(self, contacts: Mapping[str, Doc]) -> dict[str, set[str]]:
+    def by_utk(self, contacts: TableView) -> dict[str, set[str]]:
         if self._by_utk is None:
-            index: dict[str, set[str]] = {}
-            for key, doc in contacts.items():
-                utk = doc.get("properties", {}).get("hubspotutk")
-                if utk:
-                    index.setdefault(utk, set()).add(key)
-            self._by_utk = index
+            self._by_utk = self._index(contacts, "utk")
         return self._by_utk
 
     def links(
@@ -203,38 +205,21 @@ class RecordIndex:
             self._links = links
         return self._links
 
-    def _kind(self, kind: ObjectType, docs: Mapping[str, Doc]) -> _Kind:
-        known = self._kinds.get(kind)
-        if known is None:
-            known = self._kinds[kind] = _Kind(docs)
-        return known
-
-    def ordered(self, kind: ObjectType, docs: Mapping[str, Doc]) -> Iterable[str]:
-        """The keys of ``docs`` (the records of ``kind``) in id order."""
-        if self._kind(kind, docs).unordered:
-            return sorted(docs, key=_id_order)
-        return docs
-
-    def live(self, kind: ObjectType, docs: Mapping[str, Doc]) -> int:
-        """How many of ``docs`` (the records of ``kind``) are not archived."""
-        return len(docs) - self._kind(kind, docs).archived
-
     def record(self, kind: ObjectType, key: str, doc: Doc) -> CrmRecord:
         found = self._records.get((kind, key))
         if found is None:
             found = self._records[(kind, key)] = CrmRecord.model_validate(doc)
         return found
 
-    def search(self, kind: ObjectType, docs: Mapping[str, Doc], needle: str) -> list[str]:
+    def search(self, kind: ObjectType, docs: TableView, needle: str) -> list[str]:
         """The keys of ``docs`` (the records of ``kind``) that match ``needle``, in id order:
         one ``str.find`` pass over every record's text, then the records changed since that
         text was made, each on its own."""
+        if RECORD_SEPARATOR in needle or SEARCH_SEPARATOR in needle:
+            return [k for k in docs.ordered() if self.matches(kind, k, docs[k], needle)]
         corpus = self._corpora.get(kind)
         if corpus is None or len(corpus.changed) > max(1000, len(docs) // 20):
-            corpus = self._corpora[kind] = _Corpus(self.ordered(kind, docs), docs)
-        if RECORD_SEPARATOR in needle or SEARCH_SEPARATOR in needle:
-            found = [k for k in self.ordered(kind, docs) if self.matches(kind, k, docs[k], needle)]
-            return found
+            corpus = self._corpora[kind] = _Corpus(docs.column("search", docs.ordered()))
         changed = corpus.changed
         found = [k for k in corpus.find(needle) if k not in changed]
         extra = [k for k in changed if k in docs and self.matches(kind, k, docs[k], needle)]
@@ -277,7 +262,7 @@ class WorkflowIndex:
         if new is not None:
             tasks.setdefault((ObjectType(new["objectType"]), new["objectId"]), {})[key] = None
 
-    def changed(self, table: str, key: str, old: Doc | None, new: Doc | None) -> None:
+    def changed(self, table: str, key: str, old: Old, new: Doc | None) -> None:
         if table == ENROLLMENTS:
             self._enrollments.pop(key, None)
             if self._order is not None:
@@ -286,7 +271,7 @@ class WorkflowIndex:
                 elif key not in self._order:  # the table keeps a key where first written
                     self._order[key] = next(self._next)
         elif table == TASKS and self._tasks is not None:
-            self._task(self._tasks, key, old, new)
+            self._task(self._tasks, key, old(), new)
 
     def tasks(self, docs: Mapping[str, Doc]) -> dict[tuple[ObjectType, str], dict[str, None]]:
         """Task keys by record (built from ``docs``, the tasks table, when first asked)."""

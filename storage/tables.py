@@ -26,6 +26,14 @@ cost stays its own size.
 holding of the lock, for a writer) and takes in new whole lines, or everything again when the
 snapshot was replaced or the log cut back.
 
+**Reading without parsing everything** (storage.table_snapshot): a fold writes the snapshot
+with an index beside it (``snapshot.idx``), so a process maps the snapshot and parses a document
+when it is asked for; what the log changed since is kept apart (an overlay over the snapshot),
+and :meth:`LoggedTables.table` is a view of both. The log stays short next to the snapshot (a
+fold once it holds a sixteenth of it, copying unchanged documents as they are), so a process
+that opens the folder reads it whole quickly: the Records list's first page, cold, parses its
+rows, the log, and the index of one table.
+
 Indexes kept as changes are applied (never rebuilt per write): the highest numeric key of each
 table, and whatever an :class:`Index` listener keeps (contacts by email, associations by
 record...), see :meth:`LoggedTables.listen`.
@@ -36,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -46,19 +55,35 @@ import orjson
 from core.errors import CbeError
 from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
 from storage.locking import DatabaseLock
+from storage.table_snapshot import (
+    INDEX_FILE,
+    SNAPSHOT_FILE,
+    Base,
+    Columns,
+    MappedBase,
+    ParsedBase,
+    archived,
+    id_order,
+    merge_in_id_order,
+    snapshot_files,
+)
 
 TABLES_DIR = "records"
-SNAPSHOT_FILE = "snapshot.json"
 LOG_NAME = re.compile(r"log-(\d{6})\.jsonl")
-FOLD_FLOOR = 4 * 1024 * 1024
+FOLD_FLOOR = 1024 * 1024
 """A log shorter than this is never folded (a fold rewrites every table)."""
+FOLD_SHARE = 16
+"""A log is folded once it holds this share of the snapshot's size (a process reads the log
+whole when it opens the folder: it stays short next to the snapshot)."""
 
 Doc = dict[str, Any]
 Change = tuple[str, str, Doc | None]
-Listener = Callable[[str, str, Doc | None, Doc | None], None]
-"""Called with (table, key, old document or None, new document or None) for every change."""
+Old = Callable[[], Doc | None]
+"""The document a change replaced (None: none), made when asked (it may be in the snapshot)."""
+Listener = Callable[[str, str, Old, Doc | None], None]
+"""Called with (table, key, old document, new document or None) for every change."""
 
-_LINE_CRC = re.compile(rb',"crc":(\d+)\}$')
+_CRC_MARK = b',"crc":'
 
 
 def log_name(number: int) -> str:
@@ -72,8 +97,11 @@ def log_line(changes: Iterable[Change]) -> bytes:
 
 def parse_log_line(line: bytes) -> list[Change]:
     """The changes of a log line; ValueError when it is damaged."""
-    match = _LINE_CRC.search(line)
-    if match is None or zlib.crc32(line[: match.start()]) != int(match.group(1)):
+    at = line.rfind(_CRC_MARK)
+    digits = line[at + len(_CRC_MARK) : -1]
+    if at < 0 or not line.endswith(b"}") or not digits.isdigit():
+        raise ValueError("its checksum does not match")
+    if zlib.crc32(line[:at]) != int(digits):
         raise ValueError("its checksum does not match")
     try:
         changes = orjson.loads(line)["changes"]
@@ -84,16 +112,16 @@ def parse_log_line(line: bytes) -> list[Change]:
 
 def write_snapshot(folder: Path, log: int, tables: Mapping[str, Mapping[str, Doc]]) -> None:
     """Write ``folder/snapshot.json`` at once (atomically): ``tables``, continued by log
-    ``log``."""
+    ``log`` (without an index: the first fold writes one)."""
     folder.mkdir(mode=0o700, exist_ok=True)
     write_atomically(folder / SNAPSHOT_FILE, orjson.dumps({"log": log, "tables": tables}))
 
 
 class _Unit:
     def __init__(self) -> None:
-        self.pending: list[tuple[str, str, Doc | None, Doc | None]] = []
+        self.pending: list[tuple[str, str, Old, Doc | None]] = []
         """(table, key, old, new) applied in memory, not yet in the log."""
-        self.committed: list[tuple[str, str, Doc | None, Doc | None]] = []
+        self.committed: list[tuple[str, str, Old, Doc | None]] = []
         """What the last commit appended, for :meth:`LoggedTables.undo`."""
         self.appended_at: tuple[Path, int] | None = None
         """The log and its length before the last commit's line."""
@@ -102,15 +130,177 @@ class _Unit:
         self.before_commit: dict[str, int] = {}
 
 
+def _known(doc: Doc | None) -> Old:
+    return lambda: doc
+
+
+class TableView(Mapping[str, Doc]):
+    """One table as it stands: the snapshot's documents with the changes since put over them,
+    keys in the order they were first written (a key removed and written again goes last)."""
+
+    def __init__(self, owner: LoggedTables, name: str) -> None:
+        self._owner = owner
+        self.name = name
+        self.changes: dict[str, Doc | None] = {}
+        """The documents changed since the snapshot (None: removed from it)."""
+        self.moved: dict[str, None] = {}
+        """Keys written since the snapshot that it did not hold (or that were removed and
+        written again), in the order they were written: after the snapshot's keys."""
+        self.size = 0
+        self._archived: tuple[int, int] | None = None
+        self._sorted_moved: tuple[int, list[str]] | None = None
+
+    def reset(self, base: Base) -> None:
+        self.changes, self.moved = {}, {}
+        self.size = len(base.keys(self.name))
+        self._archived = self._sorted_moved = None
+
+    @property
+    def _base(self) -> Base:
+        return self._owner._base
+
+    def __getitem__(self, key: str) -> Doc:
+        found: Doc | None = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key: str, default: Any = None) -> Any:
+        changes = self.changes
+        if key in changes:
+            doc = changes[key]
+        else:
+            doc = self._base.get(self.name, key)
+        return default if doc is None else doc
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in self.changes:
+            return self.changes[key] is not None
+        return self._base.contains(self.name, key)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[str]:
+        changes, moved = self.changes, self.moved
+        if not changes:
+            yield from self._base.keys(self.name)
+            return
+        for key in self._base.keys(self.name):
+            if key in changes and (changes[key] is None or key in moved):
+                continue
+            yield key
+        yield from moved
+
+    def apply(self, key: str, doc: Doc | None) -> Old:
+        """Put ``doc`` under ``key`` (None: remove it); returns what it replaced."""
+        changes, moved = self.changes, self.moved
+        if key in changes:
+            old = _known(changes[key])
+            present = changes[key] is not None
+            in_base: bool | None = None
+        else:
+            in_base = present = self._base.contains(self.name, key)
+            base, name = self._base, self.name
+            old = (lambda: base.get(name, key)) if present else _known(None)
+        if doc is None:
+            moved.pop(key, None)
+            if in_base is None:
+                in_base = self._base.contains(self.name, key)
+            if in_base:
+                changes[key] = None
+            else:
+                changes.pop(key, None)
+        else:
+            if not present:
+                moved[key] = None
+            changes[key] = doc
+        self.size += (doc is not None) - present
+        self._archived = self._sorted_moved = None
+        return old
+
+    # -- what a list needs, without reading every document ------------------------------------
+
+    def is_archived(self, key: str) -> bool:
+        if key in self.changes:
+            doc = self.changes[key]
+            return doc is not None and archived(doc)
+        return self._base.is_archived(self.name, key)
+
+    def live_count(self) -> int:
+        """How many documents are not archived."""
+        generation = self._owner.generation
+        if self._archived is None or self._archived[0] != generation:
+            base, name = self._base, self.name
+            count = base.archived_count(name)
+            for key, doc in self.changes.items():  # each replaced what the snapshot held
+                if base.contains(name, key):
+                    count -= base.is_archived(name, key)
+                if doc is not None:
+                    count += archived(doc)
+            self._archived = (generation, count)
+        return self.size - self._archived[1]
+
+    def ordered(self, live_only: bool = False) -> Iterator[str]:
+        """The keys in id order (numeric ids in number order), archived ones left out when
+        ``live_only``."""
+        changes, base, name = self.changes, self._base, self.name
+        generation = self._owner.generation
+        if self._sorted_moved is None or self._sorted_moved[0] != generation:
+            added = sorted(self.moved, key=id_order)
+            self._sorted_moved = (generation, added)
+        added = self._sorted_moved[1]
+        if live_only:
+            added = [k for k in added if not archived(changes[k] or {})]
+
+        def from_base() -> Iterator[str]:
+            for key in base.id_ordered(name):
+                if key in changes:
+                    doc = changes[key]
+                    if doc is None or key in self.moved or (live_only and archived(doc)):
+                        continue
+                elif live_only and base.is_archived(name, key):
+                    continue
+                yield key
+
+        return merge_in_id_order(from_base(), added)
+
+    def column(self, column: str, keys: Iterable[str] | None = None) -> Iterator[tuple[str, Any]]:
+        """(key, value) of a column the index keeps (storage.table_snapshot), for ``keys`` (by
+        default every key, in the table's order)."""
+        make = self._owner.columns[self.name][column]
+        kept = self._base.column(self.name, column)
+        changes = self.changes
+        for key in self if keys is None else keys:
+            if key in changes:
+                doc = changes[key]
+                if doc is not None:
+                    yield key, make(doc)
+            else:
+                yield key, kept[key]
+
+
 class LoggedTables:
     """The growing tables of one database folder (see the module docstring)."""
 
-    def __init__(self, folder: Path, lock: DatabaseLock, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        lock: DatabaseLock,
+        read_only: bool = False,
+        columns: Columns | None = None,
+    ) -> None:
         self.folder = folder
         self._lock = lock
         self._read_only = read_only
-        self._tables: dict[str, dict[str, Doc]] = {}
+        self.columns: Columns = columns or {}
+        """Per table, what the snapshot's index keeps of each document (by column name)."""
+        self._base: Base = ParsedBase(1, {}, self.columns)
+        self._views: dict[str, TableView] = {}
         self._highest: dict[str, int] = {}
+        """The highest numeric keys written since the snapshot."""
         self._listeners: list[Listener] = []
         self._resets: list[Callable[[], None]] = []
         self._snapshot_key: tuple[int, int] | None = None
@@ -139,16 +329,29 @@ class LoggedTables:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def table(self, name: str) -> Mapping[str, Doc]:
+    def table(self, name: str) -> TableView:
         """The documents of table ``name`` by key, in the order keys were first written (the
         caller holds the lock or ``lock.reading()``; never changed by the caller)."""
         self.refresh()
-        return self._tables.get(name, {})
+        return self._view(name)
+
+    def _view(self, name: str) -> TableView:
+        view = self._views.get(name)
+        if view is None:
+            view = self._views[name] = TableView(self, name)
+            view.reset(self._base)
+        return view
 
     def highest(self, name: str) -> int:
         """The highest numeric key table ``name`` ever held in this reading (0: none)."""
         self.refresh()
-        return self._highest.get(name, 0)
+        return max(self._base.highest(name), self._highest.get(name, 0))
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the snapshot is read through its index (else it was parsed whole)."""
+        self.refresh()
+        return isinstance(self._base, MappedBase)
 
     def refresh(self) -> None:
         """Take in what other processes wrote (a ``stat`` or two when nothing changed)."""
@@ -202,37 +405,47 @@ class LoggedTables:
             return None
         return (st.st_dev, st.st_ino)
 
-    def _load_snapshot(self) -> None:
+    def _open_base(self) -> tuple[Base, tuple[int, int] | None, int]:
+        """The snapshot (through its index when it has a good one), its identity and size."""
         path = self.folder / SNAPSHOT_FILE
         try:
-            with path.open("rb") as handle:
-                st = os.fstat(handle.fileno())
-                raw = handle.read()
+            handle = path.open("rb")
         except FileNotFoundError:
-            data: Any = {"log": 1, "tables": {}}
-            key, size = None, 0
-        else:
-            try:
-                data = orjson.loads(raw)
-                int(data["log"])
-                if not isinstance(data["tables"], dict):
-                    raise TypeError("no tables")
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                raise CorruptFile(f"{path} is not a valid database file: {error}") from error
-            key, size = (st.st_dev, st.st_ino), len(raw)
+            return ParsedBase(1, {}, self.columns), None, 0
+        try:
+            st = os.fstat(handle.fileno())
+            key = (st.st_dev, st.st_ino)
+            mapped = MappedBase.open(self.folder, handle, self.columns)
+        except BaseException:
+            handle.close()
+            raise
+        if mapped is not None:
+            return mapped, key, st.st_size
+        with handle:
+            raw = handle.read()
+        try:
+            data = orjson.loads(raw)
+            log = int(data["log"])
+            if not isinstance(data["tables"], dict):
+                raise TypeError("no tables")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise CorruptFile(f"{path} is not a valid database file: {error}") from error
+        return ParsedBase(log, data["tables"], self.columns), key, len(raw)
+
+    def _load_snapshot(self) -> None:
+        base, key, size = self._open_base()
         for reset in self._resets:
             reset()
-        self._tables = data["tables"]
+        self._base.close()
+        self._base = base
+        for view in self._views.values():
+            view.reset(base)
         self._highest = {}
         self._snapshot_key, self._snapshot_size = key, size
-        self._log, self._log_key, self._offset = int(data["log"]), None, 0
+        self._log, self._log_key, self._offset = base.log, None, 0
         self.damage = []
         self.generation += 1
         self._loaded = True
-        for name, docs in self._tables.items():  # listeners index from the tables when asked
-            numbers = [int(k) for k in docs if k.isdigit()]
-            if numbers:
-                self._highest[name] = max(numbers)
 
     def _take_lines(self, path: Path, data: bytes) -> None:
         for number, line in enumerate(data.split(b"\n"), 1):
@@ -256,18 +469,13 @@ class LoggedTables:
 
     # -- changing ----------------------------------------------------------------------------
 
-    def _apply(self, name: str, key: str, doc: Doc | None) -> Doc | None:
-        table = self._tables.setdefault(name, {})
-        old = table.get(key)
-        if doc is None:
-            table.pop(key, None)
-        else:
-            table[key] = doc
+    def _apply(self, name: str, key: str, doc: Doc | None) -> Old:
+        old = self._view(name).apply(key, doc)
         self._note(name, key, old, doc)
         self.generation += 1
         return old
 
-    def _note(self, name: str, key: str, old: Doc | None, doc: Doc | None) -> None:
+    def _note(self, name: str, key: str, old: Old, doc: Doc | None) -> None:
         if doc is not None and key.isdigit():
             number = int(key)
             if number > self._highest.get(name, 0):
@@ -373,17 +581,20 @@ class LoggedTables:
         if unit is None:
             return
         for name, key, old, _ in reversed(unit.pending):
-            self._apply(name, key, old)
+            self._apply(name, key, old())
         if unit.pending:
             self._highest = unit.highest
             self._checked_in = None
 
     # -- folding -----------------------------------------------------------------------------
 
+    def fold_due(self) -> bool:
+        return self._offset >= max(FOLD_FLOOR, self._snapshot_size // FOLD_SHARE)
+
     def fold_if_due(self) -> bool:
         """Fold the log into a new snapshot when it has outgrown it; the caller holds the lock
         and no unit is open. A fold that fails leaves the log as it was (and says so: False)."""
-        if self._offset < max(FOLD_FLOOR, self._snapshot_size):
+        if not self.fold_due():
             return False
         try:
             self.fold()
@@ -391,18 +602,64 @@ class LoggedTables:
             return False
         return True
 
+    def index_if_missing(self) -> None:
+        """Fold a snapshot without a usable index (written by an earlier cbe, or a fold that
+        stopped before its index), so that the next process need not parse it whole; the
+        caller holds the lock."""
+        with contextlib.suppress(OSError, CbeError):  # damage is named where it is read
+            self.refresh()
+            if isinstance(self._base, ParsedBase) and self._snapshot_key is not None:
+                self.fold()
+
     def fold(self) -> None:
         """Write every table as a new snapshot continued by a new, empty log (the caller holds
-        the lock), then delete the logs before it."""
+        the lock), then delete the logs before it.
+
+        The snapshot first, then its index (each atomically); a crash between the two leaves a
+        snapshot whose index names another: read whole, and indexed at the next open."""
         self.refresh()
         number = self._log + 1
-        payload = orjson.dumps({"log": number, "tables": self._tables})
+        token = secrets.token_hex(8)
+        base = self._base
+        names = [*base.names(), *(n for n in self._views if n not in base.names())]
+        chunks, index = snapshot_files(
+            number,
+            token,
+            ((name, self._documents(name)) for name in names),
+            base,
+            self.columns,
+        )
         self.folder.mkdir(mode=0o700, exist_ok=True)
-        write_atomically(self.folder / SNAPSHOT_FILE, payload)
-        st = os.stat(self.folder / SNAPSHOT_FILE)
-        self._snapshot_key, self._snapshot_size = (st.st_dev, st.st_ino), len(payload)
+        write_atomically(self.folder / SNAPSHOT_FILE, chunks)
+        write_atomically(self.folder / INDEX_FILE, index)
+        base, key, size = self._open_base()
+        old, self._base = self._base, base
+        old.close()
+        for view in self._views.values():
+            view.reset(base)  # the same documents: what listeners keep stays right
+        self._highest = {}
+        self._snapshot_key, self._snapshot_size = key, size
         self._log, self._log_key, self._offset = number, None, 0
+        self.generation += 1
         self.remove_old_logs()
+
+    def _documents(self, name: str) -> Iterator[tuple[str, bytes, Doc | None]]:
+        """Table ``name`` for a new snapshot: unchanged documents copied as they are."""
+        view = self._view(name)
+        changes, base = view.changes, self._base
+        for key in view:
+            if key in changes:
+                doc = changes[key]
+                assert doc is not None
+                yield key, orjson.dumps(doc), doc
+            else:
+                yield key, base.raw(name, key), None
+
+    def verify(self) -> None:
+        """Check every document of the snapshot against its checksum (CorruptFile)."""
+        self.refresh()
+        if isinstance(self._base, MappedBase):
+            self._base.verify()
 
     def remove_old_logs(self) -> None:
         """Delete logs the snapshot no longer names (a fold that stopped before it did)."""
@@ -413,9 +670,13 @@ class LoggedTables:
 
     def tables(self) -> Iterator[tuple[str, Mapping[str, Doc]]]:
         self.refresh()
-        yield from self._tables.items()
+        names = [*self._base.names(), *(n for n in self._views if n not in self._base.names())]
+        for name in names:
+            yield name, self._view(name)
 
     def close(self) -> None:
-        self._tables, self._loaded, self._checked_in = {}, False, None
+        self._base.close()
+        self._base = ParsedBase(1, {}, self.columns)
+        self._views, self._loaded, self._checked_in = {}, False, None
         for reset in self._resets:
             reset()
