@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -211,13 +211,13 @@ class TinyRecordRepository:
         with self._lock.reading():
             self._tables.refresh()
             contacts = self._by_id(ObjectType.CONTACT)
-            return self._contact(self._index.by_email(contacts).get(email.lower()))
+            return self._contact(contacts.lookup("email", email.lower()))
 
     def find_contact_by_utk(self, utk: str) -> CrmRecord | None:
         with self._lock.reading():
             self._tables.refresh()
             contacts = self._by_id(ObjectType.CONTACT)
-            return self._contact(self._index.by_utk(contacts).get(utk))
+            return self._contact(contacts.lookup("utk", utk))
 
     def next_id(self, object_type: ObjectType) -> str:
         with self._lock:

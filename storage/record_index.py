@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from core.models import CrmRecord, ObjectType
 from core.records import SEARCH_SEPARATOR, matches_search, search_haystack
 from core.workflow_models import Enrollment
-from storage.table_snapshot import Columns, id_order
+from storage.table_snapshot import TEXT_SEPARATOR, Column, Columns, Text, id_order
 from storage.tables import Old, TableView
 
 ASSOCIATIONS = "associations"
@@ -58,39 +58,30 @@ def _search(doc: Doc) -> str:
 
 RECORD_COLUMNS: Columns = {
     kind.plural: (
-        {"email": _email, "utk": _utk, "search": _search}
+        {
+            "email": Column(_email, lookup=True),
+            "utk": Column(_utk, lookup=True),
+            "search": Column(_search),
+        }
         if kind is ObjectType.CONTACT
-        else {"search": _search}
+        else {"search": Column(_search)}
     )
     for kind in ObjectType
 }
 """What the snapshot's index keeps of each record: a contact's email (lowercased) and visitor
-token, and every record's search text (core.records.search_haystack)."""
+token, to find contacts by them, and every record's search text (search_haystack)."""
 
 
-RECORD_SEPARATOR = "\x01"
+RECORD_SEPARATOR = TEXT_SEPARATOR
 
 
 class _Corpus:
     """Every record's search text (core.records.search_haystack) in one string, for one
     ``str.find`` pass per match rather than a test per record."""
 
-    def __init__(self, found: Iterable[tuple[str, str]]) -> None:
-        self.keys: list[str] = []
-        texts: list[str] = []
-        for key, text in found:
-            self.keys.append(key)
-            texts.append(text)
-        # A text holding the separator itself is harmless: records are told apart by where
-        # their texts start, and a needle holding the separator is not searched here.
-        text = RECORD_SEPARATOR.join(texts)
-        self.starts: list[int] = list(
-            itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0)
-        )
-        if not self.keys:
-            self.starts = []
-        self.text = text
-        self.changed: set[str] = set()
+    def __init__(self, text: Text, changed: set[str]) -> None:
+        self.keys, self.text, self.starts = text
+        self.changed = changed
         """Keys changed (or added) since the text was made: searched on their own."""
 
     def find(self, needle: str) -> Iterator[str]:
@@ -111,25 +102,10 @@ class RecordIndex:
         self.reset()
 
     def reset(self) -> None:
-        self._by_email: dict[str, set[str]] | None = None
-        self._by_utk: dict[str, set[str]] | None = None
         self._links: dict[tuple[ObjectType, str], dict[str, None]] | None = None
         self._records: dict[tuple[ObjectType, str], CrmRecord] = {}
         self._haystacks: dict[tuple[ObjectType, str], str] = {}
         self._corpora: dict[ObjectType, _Corpus] = {}
-
-    @staticmethod
-    def _move(index: dict[str, set[str]], old: str | None, new: str | None, key: str) -> None:
-        if old == new:
-            return
-        if old:
-            held = index.get(old)
-            if held is not None:
-                held.discard(key)
-                if not held:
-                    del index[old]
-        if new:
-            index.setdefault(new, set()).add(key)
 
     def changed(self, table: str, key: str, old: Old, new: Doc | None) -> None:
         kind = _RECORD_TABLES.get(table)
@@ -139,17 +115,6 @@ class RecordIndex:
             corpus = self._corpora.get(kind)
             if corpus is not None:
                 corpus.changed.add(key)
-            if kind is ObjectType.CONTACT and (
-                self._by_email is not None or self._by_utk is not None
-            ):
-                before = (old() or {}).get("properties", {})
-                after = (new or {}).get("properties", {})
-                if self._by_email is not None:
-                    email, was = after.get("email"), before.get("email")
-                    self._move(self._by_email, was and was.lower(), email and email.lower(), key)
-                if self._by_utk is not None:
-                    utk, was = after.get("hubspotutk"), before.get("hubspotutk")
-                    self._move(self._by_utk, was, utk, key)
         elif table == ASSOCIATIONS and self._links is not None:
             self._link(self._links, key, old() if new is None else None, new)
 
@@ -171,29 +136,6 @@ class RecordIndex:
                 held.pop(key, None)
             else:
                 held[key] = None
-
-    @staticmethod
-    def _index(contacts: TableView, column: str) -> dict[str, set[str]]:
-        index: dict[str, set[str]] = {}
-        for key, value in contacts.column(column):
-            if value:
-                held = index.get(value)
-                if held is None:
-                    index[value] = {key}
-                else:
-                    held.add(key)
-        return index
-
-    def by_email(self, contacts: TableView) -> dict[str, set[str]]:
-        """Contact keys by email, lowercased (made from the index's column when first asked)."""
-        if self._by_email is None:
-            self._by_email = self._index(contacts, "email")
-        return self._by_email
-
-    def by_utk(self, contacts: TableView) -> dict[str, set[str]]:
-        if self._by_utk is None:
-            self._by_utk = self._index(contacts, "utk")
-        return self._by_utk
 
     def links(
         self, associations: Mapping[str, Doc]
@@ -218,8 +160,12 @@ class RecordIndex:
         if RECORD_SEPARATOR in needle or SEARCH_SEPARATOR in needle:
             return [k for k in docs.ordered() if self.matches(kind, k, docs[k], needle)]
         corpus = self._corpora.get(kind)
-        if corpus is None or len(corpus.changed) > max(1000, len(docs) // 20):
-            corpus = self._corpora[kind] = _Corpus(docs.column("search", docs.ordered()))
+        most = max(1000, len(docs) // 20)
+        if corpus is None or len(corpus.changed) > most:
+            # The snapshot's texts as they are, the records changed since searched one by one
+            # (or, when they are many, a text of every record as it stands).
+            whole = corpus is not None or len(docs.changes) > most
+            corpus = self._corpora[kind] = _Corpus(*docs.text("search", whole))
         changed = corpus.changed
         found = [k for k in corpus.find(needle) if k not in changed]
         extra = [k for k in changed if k in docs and self.matches(kind, k, docs[k], needle)]

@@ -24,6 +24,8 @@ instead, as before. A document whose checksum does not match is damage (CorruptF
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import mmap
 import os
 import re
@@ -31,6 +33,7 @@ import sys
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -44,8 +47,22 @@ _MAGIC = b"CBE-TABLES-INDEX 1"
 _HEAD = re.compile(rb'\{"log":(\d+),"token":"([0-9a-f]+)","tables":\{')
 
 Doc = dict[str, Any]
-Column = Callable[[Doc], Any]
-"""A value made from a document (JSON: a str, or None), kept in the index per document."""
+
+
+TEXT_SEPARATOR = "\x01"
+"""Between the values of a text column (see :class:`Column`)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A value made from each document (a str, or None), kept in the index: as one text of
+    every document's value in id order (each value's start beside it: to search them all at
+    once), or (``lookup``) sorted, with each value's document, to find documents by value."""
+
+    make: Callable[[Doc], str | None]
+    lookup: bool = False
+
+
 Columns = Mapping[str, Mapping[str, Column]]
 """Per table, the columns the index keeps by name."""
 
@@ -83,17 +100,49 @@ class Base(Protocol):
     def keys(self, name: str) -> Sequence[str]: ...
     def contains(self, name: str, key: str) -> bool: ...
     def get(self, name: str, key: str) -> Doc | None: ...
-    def raw(self, name: str, key: str) -> bytes: ...
+    def raw_at(self, name: str, at: int) -> bytes: ...
     def is_archived(self, name: str, key: str) -> bool: ...
+    def archived_at(self, name: str, at: int) -> bool: ...
     def archived_count(self, name: str) -> int: ...
-    def id_ordered(self, name: str) -> Iterable[str]: ...
+    def id_positions(self, name: str) -> Sequence[int] | None:
+        """The positions of the keys in id order (None: they are in id order)."""
+        ...
+
     def highest(self, name: str) -> int: ...
-    def column(self, name: str, column: str) -> Mapping[str, Any]: ...
+    def values(self, name: str, column: str) -> Sequence[str | None]:
+        """A column's values, in the table's order."""
+        ...
+
+    def lookup(self, name: str, column: str, value: str) -> list[str]:
+        """The keys whose column ``column`` holds ``value``."""
+        ...
+
+    def text(self, name: str, column: str) -> Text:
+        """The keys in id order, their values of a text column joined by TEXT_SEPARATOR, and
+        where each value starts in it."""
+        ...
+
     def close(self) -> None: ...
+
+
+Text = tuple[Sequence[str], str, Sequence[int]]
+
+
+def join_text(values: Iterable[str | None]) -> tuple[str, list[int]]:
+    """Values as one text (TEXT_SEPARATOR between them), and where each starts."""
+    texts = [v or "" for v in values]
+    starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+    return TEXT_SEPARATOR.join(texts), starts if texts else []
 
 
 def _highest(keys: Iterable[str]) -> int:
     return max((int(k) for k in keys if k.isdigit()), default=0)
+
+
+def _id_positions(keys: Sequence[str]) -> list[int] | None:
+    if all(id_order(a) < id_order(b) for a, b in itertools.pairwise(keys)):
+        return None
+    return sorted(range(len(keys)), key=lambda i: id_order(keys[i]))
 
 
 class ParsedBase:
@@ -104,7 +153,9 @@ class ParsedBase:
         self._tables = tables
         self._columns = columns
         self._keys: dict[str, list[str]] = {}
-        self._made: dict[tuple[str, str], dict[str, Any]] = {}
+        self._values: dict[tuple[str, str], list[str | None]] = {}
+        self._lookups: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self._orders: dict[str, list[int] | None] = {}
 
     def names(self) -> list[str]:
         return list(self._tables)
@@ -121,31 +172,49 @@ class ParsedBase:
     def get(self, name: str, key: str) -> Doc | None:
         return self._tables.get(name, {}).get(key)
 
-    def raw(self, name: str, key: str) -> bytes:
-        return orjson.dumps(self._tables[name][key])
+    def raw_at(self, name: str, at: int) -> bytes:
+        return orjson.dumps(self._tables[name][self.keys(name)[at]])
 
     def is_archived(self, name: str, key: str) -> bool:
         return archived(self._tables[name][key])
 
+    def archived_at(self, name: str, at: int) -> bool:
+        return self.is_archived(name, self.keys(name)[at])
+
     def archived_count(self, name: str) -> int:
         return sum(archived(d) for d in self._tables.get(name, {}).values())
 
-    def id_ordered(self, name: str) -> Iterable[str]:
-        keys = self.keys(name)
-        if all(id_order(a) < id_order(b) for a, b in zip(keys, keys[1:], strict=False)):
-            return keys
-        return sorted(keys, key=id_order)
+    def id_positions(self, name: str) -> Sequence[int] | None:
+        if name not in self._orders:
+            self._orders[name] = _id_positions(self.keys(name))
+        return self._orders[name]
 
     def highest(self, name: str) -> int:
         return _highest(self._tables.get(name, {}))
 
-    def column(self, name: str, column: str) -> Mapping[str, Any]:
-        made = self._made.get((name, column))
+    def values(self, name: str, column: str) -> Sequence[str | None]:
+        made = self._values.get((name, column))
         if made is None:
-            make = self._columns[name][column]
+            make = self._columns[name][column].make
             docs = self._tables.get(name, {})
-            made = self._made[(name, column)] = {k: make(d) for k, d in docs.items()}
+            made = self._values[(name, column)] = [make(d) for d in docs.values()]
         return made
+
+    def lookup(self, name: str, column: str, value: str) -> list[str]:
+        found = self._lookups.get((name, column))
+        if found is None:
+            found = self._lookups[(name, column)] = {}
+            for key, made in zip(self.keys(name), self.values(name, column), strict=True):
+                if made:
+                    found.setdefault(made, []).append(key)
+        return found.get(value, [])
+
+    def text(self, name: str, column: str) -> Text:
+        keys, values = self.keys(name), self.values(name, column)
+        order = self.id_positions(name)
+        if order is not None:
+            keys, values = [keys[at] for at in order], [values[at] for at in order]
+        return (keys, *join_text(values))
 
     def close(self) -> None:
         self._tables = {}
@@ -155,22 +224,17 @@ class _Table:
     """One table of a mapped snapshot, read from the index when first asked for."""
 
     def __init__(self, about: dict[str, Any], read: Callable[[list[int]], bytes]) -> None:
-        parts: dict[str, list[int]] = about["parts"]
-
-        def part(name: str) -> bytes:
-            return read(parts[name])
-
-        self._part = part
+        self._parts: dict[str, list[int]] = about["parts"]
+        self._read = read
         self.count: int = about["count"]
         self.highest: int = about["highest"]
         self.archived: int = about["archived"]
-        self.keys: list[str] = orjson.loads(part("keys"))
-        self.starts = _numbers("Q", part("starts"))
-        self.lengths = _numbers("I", part("lengths"))
-        self.crcs = _numbers("I", part("crcs"))
-        self.flags = part("flags")
-        self.order = _numbers("I", part("order")) if "order" in parts else None
-        self.columns: list[str] = about.get("columns", [])
+        self.keys: list[str] = orjson.loads(self.part("keys"))
+        self.starts = _numbers("Q", self.part("starts"))
+        self.lengths = _numbers("I", self.part("lengths"))
+        self.crcs = _numbers("I", self.part("crcs"))
+        self.flags = self.part("flags")
+        self.order = _numbers("I", self.part("order")) if "order" in self._parts else None
         if not (
             len(self.keys)
             == len(self.starts)
@@ -182,21 +246,42 @@ class _Table:
             raise ValueError("its parts disagree on the number of documents")
         self._positions: dict[str, int] | None = None
         self.docs: dict[int, Doc] = {}
-        self.made: dict[str, dict[str, Any]] = {}
+        self.values: dict[str, list[str | None]] = {}
+        self.sorted: dict[str, tuple[list[str], array[int]]] = {}
+
+    def part(self, name: str) -> bytes:
+        return self._read(self._parts[name])
+
+    def has(self, name: str) -> bool:
+        return name in self._parts
 
     def position(self, key: str) -> int | None:
+        if self.order is None:  # keys in id order: found by halving, no dict of them made
+            at = bisect.bisect_left(self.keys, id_order(key), key=id_order)
+            return at if at < self.count and self.keys[at] == key else None
         if self._positions is None:
             self._positions = dict(zip(self.keys, range(self.count), strict=True))
         return self._positions.get(key)
 
-    def column(self, name: str) -> dict[str, Any]:
-        made = self.made.get(name)
-        if made is None:
-            values = orjson.loads(self._part(f"column:{name}"))
-            if len(values) != self.count:
-                raise ValueError(f"its column {name} has {len(values)} values")
-            made = self.made[name] = dict(zip(self.keys, values, strict=True))
-        return made
+    def id_keys(self) -> list[str]:
+        return self.keys if self.order is None else [self.keys[at] for at in self.order]
+
+    def text(self, column: str) -> tuple[str, array[int]]:
+        text = self.part(f"text:{column}").decode()
+        starts = _numbers("Q", self.part(f"text-at:{column}"))
+        if len(starts) != self.count or (starts and starts[-1] > len(text)):
+            raise ValueError(f"its column {column} does not match its documents")
+        return text, starts
+
+    def sorted_column(self, column: str) -> tuple[list[str], array[int]]:
+        found = self.sorted.get(column)
+        if found is None:
+            values: list[str] = orjson.loads(self.part(f"sorted:{column}"))
+            positions = _numbers("I", self.part(f"sorted-at:{column}"))
+            if len(values) != len(positions) or any(at >= self.count for at in positions):
+                raise ValueError(f"its column {column} does not match its documents")
+            found = self.sorted[column] = (values, positions)
+        return found
 
 
 class MappedBase:
@@ -294,6 +379,9 @@ class MappedBase:
             raise ValueError(f"a part at byte {at} does not match its checksum")
         return data
 
+    def _damaged(self, error: Exception) -> CorruptFile:
+        return CorruptFile(f"{self._path.with_name(INDEX_FILE)} is not a valid index: {error}")
+
     def _table(self, name: str) -> _Table | None:
         table = self._tables.get(name)
         if table is None:
@@ -303,9 +391,7 @@ class MappedBase:
             try:
                 table = self._tables[name] = _Table(about, self._read_part)
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as error:
-                raise CorruptFile(
-                    f"{self._path.with_name(INDEX_FILE)} is not a valid index: {error}"
-                ) from error
+                raise self._damaged(error) from error
         return table
 
     def names(self) -> list[str]:
@@ -319,7 +405,7 @@ class MappedBase:
         table = self._table(name)
         return table is not None and table.position(key) is not None
 
-    def _raw_at(self, table: _Table, at: int) -> bytes:
+    def _raw(self, table: _Table, at: int) -> bytes:
         start, length = table.starts[at], table.lengths[at]
         assert self._map is not None
         data = self._map[start : start + length]
@@ -334,7 +420,7 @@ class MappedBase:
         doc = table.docs.get(at)
         if doc is None:
             try:
-                doc = table.docs[at] = orjson.loads(self._raw_at(table, at))
+                doc = table.docs[at] = orjson.loads(self._raw(table, at))
             except orjson.JSONDecodeError as error:
                 raise CorruptFile(f"{self._path} is damaged: {error}") from error
         return doc
@@ -346,49 +432,91 @@ class MappedBase:
         at = table.position(key)
         return None if at is None else self._doc_at(table, at)
 
-    def raw(self, name: str, key: str) -> bytes:
+    def raw_at(self, name: str, at: int) -> bytes:
         table = self._table(name)
         assert table is not None
-        at = table.position(key)
-        assert at is not None
-        return self._raw_at(table, at)
+        return self._raw(table, at)
 
     def is_archived(self, name: str, key: str) -> bool:
         table = self._table(name)
+        at = None if table is None else table.position(key)
+        return table is not None and at is not None and bool(table.flags[at])
+
+    def archived_at(self, name: str, at: int) -> bool:
+        table = self._table(name)
         assert table is not None
-        at = table.position(key)
-        return at is not None and bool(table.flags[at])
+        return bool(table.flags[at])
 
     def archived_count(self, name: str) -> int:
         table = self._table(name)
         return 0 if table is None else table.archived
 
-    def id_ordered(self, name: str) -> Iterable[str]:
+    def id_positions(self, name: str) -> Sequence[int] | None:
         table = self._table(name)
-        if table is None:
-            return ()
-        if table.order is None:
-            return table.keys
-        keys = table.keys
-        return (keys[at] for at in table.order)
+        return None if table is None else table.order
 
     def highest(self, name: str) -> int:
         table = self._table(name)
         return 0 if table is None else table.highest
 
-    def column(self, name: str, column: str) -> Mapping[str, Any]:
+    def values(self, name: str, column: str) -> Sequence[str | None]:
         table = self._table(name)
         if table is None:
-            return {}
-        if column not in table.columns:  # written before the column was kept
-            made = table.made.get(column)
-            if made is None:
-                make = self._columns[name][column]
-                made = table.made[column] = {
-                    key: make(self._doc_at(table, at)) for at, key in enumerate(table.keys)
-                }
+            return []
+        made = table.values.get(column)
+        if made is not None:
             return made
-        return table.column(column)
+        try:
+            if table.has(f"text:{column}"):
+                text, starts = table.text(column)
+                ends = [*starts[1:], len(text) + 1]
+                in_order = [text[a : b - 1] for a, b in zip(starts, ends, strict=True)]
+                made = [None] * table.count
+                for at, value in zip(table.order or range(table.count), in_order, strict=True):
+                    made[at] = value
+            elif table.has(f"sorted:{column}"):
+                made = [None] * table.count
+                for value, at in zip(*table.sorted_column(column), strict=True):
+                    made[at] = value
+            else:  # written before the column was kept
+                make = self._columns[name][column].make
+                made = [make(self._doc_at(table, at)) for at in range(table.count)]
+        except (ValueError, orjson.JSONDecodeError) as error:
+            raise self._damaged(error) from error
+        table.values[column] = made
+        return made
+
+    def lookup(self, name: str, column: str, value: str) -> list[str]:
+        table = self._table(name)
+        if table is None:
+            return []
+        if not table.has(f"sorted:{column}"):
+            keys = table.keys
+            return [keys[at] for at, made in enumerate(self.values(name, column)) if made == value]
+        try:
+            values, positions = table.sorted_column(column)
+        except (ValueError, orjson.JSONDecodeError) as error:
+            raise self._damaged(error) from error
+        at = bisect.bisect_left(values, value)
+        found = []
+        while at < len(values) and values[at] == value:
+            found.append(table.keys[positions[at]])
+            at += 1
+        return found
+
+    def text(self, name: str, column: str) -> Text:
+        table = self._table(name)
+        if table is None:
+            return [], "", []
+        if not table.has(f"text:{column}"):
+            values = self.values(name, column)
+            if table.order is not None:
+                values = [values[at] for at in table.order]
+            return (table.id_keys(), *join_text(values))
+        try:
+            return (table.id_keys(), *table.text(column))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise self._damaged(error) from error
 
     def verify(self) -> None:
         """Check every document's checksum (``cbe doctor``); CorruptFile names the first bad."""
@@ -396,7 +524,7 @@ class MappedBase:
             table = self._table(name)
             assert table is not None
             for at in range(table.count):
-                self._raw_at(table, at)
+                self._raw(table, at)
 
     def close(self) -> None:
         self._tables = {}
@@ -407,16 +535,19 @@ class MappedBase:
             handle.close()
 
 
+Document = tuple[str, bytes, Doc | None, int]
+"""A document for a new snapshot: its key, its JSON, and either the document (changed) or its
+position in the old snapshot (unchanged: what the old index keeps of it is copied)."""
+
+
 def snapshot_files(
     log: int,
     token: str,
-    tables: Iterable[tuple[str, Iterable[tuple[str, bytes, Doc | None]]]],
+    tables: Iterable[tuple[str, Iterable[Document]]],
     base: Base | None,
     columns: Columns,
 ) -> tuple[list[bytes], bytes]:
-    """The bytes of a snapshot (in chunks) and of its index, for ``tables``: per table, its
-    keys in order with each document's JSON and the document (None: unchanged since ``base``,
-    whose index gives what is kept of it)."""
+    """The bytes of a snapshot (in chunks) and of its index, for ``tables`` in order."""
     chunks: list[bytes] = [b'{"log":%d,"token":"%s","tables":{' % (log, token.encode())]
     at = len(chunks[0])
     about: dict[str, Any] = {}
@@ -437,8 +568,8 @@ def snapshot_files(
         starts, lengths, crcs = array("Q"), array("I"), array("I")
         flags = bytearray()
         wanted = columns.get(name, {})
-        values: dict[str, list[Any]] = {c: [] for c in wanted}
-        for index, (key, data, doc) in enumerate(docs):
+        values: dict[str, list[str | None]] = {c: [] for c in wanted}
+        for index, (key, data, doc, old_at) in enumerate(docs):
             lead = (b",\n" if index else b"\n") + orjson.dumps(key) + b":"
             chunks.append(lead)
             chunks.append(data)
@@ -448,19 +579,18 @@ def snapshot_files(
             lengths.append(len(data))
             crcs.append(zlib.crc32(data))
             at += len(data)
-            if doc is None:  # unchanged: what the old index keeps of it
+            if doc is None:
                 assert base is not None
-                flags.append(base.is_archived(name, key))
+                flags.append(base.archived_at(name, old_at))
                 for column, kept in values.items():
-                    kept.append(base.column(name, column)[key])
+                    kept.append(base.values(name, column)[old_at])
             else:
                 flags.append(archived(doc))
                 for column, kept in values.items():
-                    kept.append(wanted[column](doc))
+                    kept.append(wanted[column].make(doc))
         tail = b"}" if not keys else b"\n}"
         chunks.append(tail)
         at += len(tail)
-        ordered = all(id_order(a) < id_order(b) for a, b in zip(keys, keys[1:], strict=False))
         parts = {
             "keys": add(orjson.dumps(keys)),
             "starts": add(_bytes_of(starts)),
@@ -468,17 +598,23 @@ def snapshot_files(
             "crcs": add(_bytes_of(crcs)),
             "flags": add(bytes(flags)),
         }
-        if not ordered:
-            order = sorted(range(len(keys)), key=lambda i: id_order(keys[i]))
+        order = _id_positions(keys)
+        if order is not None:
             parts["order"] = add(_bytes_of(array("I", order)))
         for column, kept in values.items():
-            parts[f"column:{column}"] = add(orjson.dumps(kept))
+            if wanted[column].lookup:
+                ranked = sorted((v, i) for i, v in enumerate(kept) if v)
+                parts[f"sorted:{column}"] = add(orjson.dumps([v for v, _ in ranked]))
+                parts[f"sorted-at:{column}"] = add(_bytes_of(array("I", (i for _, i in ranked))))
+            else:
+                text, text_starts = join_text(kept if order is None else (kept[i] for i in order))
+                parts[f"text:{column}"] = add(text.encode())
+                parts[f"text-at:{column}"] = add(_bytes_of(array("Q", text_starts)))
         about[name] = {
             "count": len(keys),
             "highest": _highest(keys),
             "archived": sum(flags),
             "parts": parts,
-            "columns": list(values),
         }
     chunks.append(b"}}\n")
     at += 3

@@ -60,10 +60,13 @@ from storage.table_snapshot import (
     SNAPSHOT_FILE,
     Base,
     Columns,
+    Document,
     MappedBase,
     ParsedBase,
+    Text,
     archived,
     id_order,
+    join_text,
     merge_in_id_order,
     snapshot_files,
 )
@@ -149,11 +152,14 @@ class TableView(Mapping[str, Doc]):
         self.size = 0
         self._archived: tuple[int, int] | None = None
         self._sorted_moved: tuple[int, list[str]] | None = None
+        self._lookups: dict[str, dict[str, dict[str, None]]] | None = None
+        """Of the changed documents: keys by value of each lookup column (made when asked)."""
 
     def reset(self, base: Base) -> None:
         self.changes, self.moved = {}, {}
         self.size = len(base.keys(self.name))
         self._archived = self._sorted_moved = None
+        self._lookups = None
 
     @property
     def _base(self) -> Base:
@@ -167,10 +173,7 @@ class TableView(Mapping[str, Doc]):
 
     def get(self, key: str, default: Any = None) -> Any:
         changes = self.changes
-        if key in changes:
-            doc = changes[key]
-        else:
-            doc = self._base.get(self.name, key)
+        doc = changes[key] if key in changes else self._base.get(self.name, key)
         return default if doc is None else doc
 
     def __contains__(self, key: object) -> bool:
@@ -197,6 +200,8 @@ class TableView(Mapping[str, Doc]):
     def apply(self, key: str, doc: Doc | None) -> Old:
         """Put ``doc`` under ``key`` (None: remove it); returns what it replaced."""
         changes, moved = self.changes, self.moved
+        if self._lookups is not None:
+            self._note_lookups(key, changes.get(key), doc)
         if key in changes:
             old = _known(changes[key])
             present = changes[key] is not None
@@ -246,40 +251,83 @@ class TableView(Mapping[str, Doc]):
     def ordered(self, live_only: bool = False) -> Iterator[str]:
         """The keys in id order (numeric ids in number order), archived ones left out when
         ``live_only``."""
-        changes, base, name = self.changes, self._base, self.name
+        changes, moved, base, name = self.changes, self.moved, self._base, self.name
         generation = self._owner.generation
         if self._sorted_moved is None or self._sorted_moved[0] != generation:
-            added = sorted(self.moved, key=id_order)
-            self._sorted_moved = (generation, added)
+            self._sorted_moved = (generation, sorted(moved, key=id_order))
         added = self._sorted_moved[1]
         if live_only:
             added = [k for k in added if not archived(changes[k] or {})]
 
         def from_base() -> Iterator[str]:
-            for key in base.id_ordered(name):
+            keys = base.keys(name)
+            order = base.id_positions(name)
+            for at in range(len(keys)) if order is None else order:
+                key = keys[at]
                 if key in changes:
                     doc = changes[key]
-                    if doc is None or key in self.moved or (live_only and archived(doc)):
+                    if doc is None or key in moved or (live_only and archived(doc)):
                         continue
-                elif live_only and base.is_archived(name, key):
+                elif live_only and base.archived_at(name, at):
                     continue
                 yield key
 
         return merge_in_id_order(from_base(), added)
 
-    def column(self, column: str, keys: Iterable[str] | None = None) -> Iterator[tuple[str, Any]]:
-        """(key, value) of a column the index keeps (storage.table_snapshot), for ``keys`` (by
-        default every key, in the table's order)."""
-        make = self._owner.columns[self.name][column]
-        kept = self._base.column(self.name, column)
-        changes = self.changes
-        for key in self if keys is None else keys:
+    def lookup(self, column: str, value: str) -> list[str]:
+        """The keys whose column ``column`` (a lookup column the index keeps, see
+        storage.table_snapshot) holds ``value``."""
+        found = [k for k in self._base.lookup(self.name, column, value) if k not in self.changes]
+        if self.changes:
+            if self._lookups is None:
+                self._lookups = {}
+                for key, doc in self.changes.items():
+                    self._note_lookups(key, None, doc)
+            found.extend(self._lookups.get(column, {}).get(value, ()))
+        return found
+
+    def _note_lookups(self, key: str, old: Doc | None, new: Doc | None) -> None:
+        assert self._lookups is not None
+        for column, spec in self._owner.columns.get(self.name, {}).items():
+            if not spec.lookup:
+                continue
+            held = self._lookups.setdefault(column, {})
+            was = None if old is None else spec.make(old)
+            now = None if new is None else spec.make(new)
+            if was == now:
+                continue
+            if was:
+                keys = held.get(was)
+                if keys is not None:
+                    keys.pop(key, None)
+                    if not keys:
+                        del held[was]
+            if now:
+                held.setdefault(now, {})[key] = None
+
+    def text(self, column: str, whole: bool) -> tuple[Text, set[str]]:
+        """A text column the index keeps (storage.table_snapshot): the keys in id order, their
+        values as one text and where each starts, and the keys whose value may differ
+        (changed since the snapshot): the snapshot's text as it is, unless ``whole`` (then
+        the values of the changed documents are made, and none differ)."""
+        base, name, changes = self._base, self.name, self.changes
+        if not whole:
+            return base.text(name, column), set(changes)
+        make = self._owner.columns[name][column].make
+        values = base.values(name, column)
+        positions: dict[str, int] | None = None
+        keys, found = [], []
+        for key in self.ordered():
             if key in changes:
                 doc = changes[key]
-                if doc is not None:
-                    yield key, make(doc)
+                assert doc is not None
+                found.append(make(doc))
             else:
-                yield key, kept[key]
+                if positions is None:
+                    positions = {k: i for i, k in enumerate(base.keys(name))}
+                found.append(values[positions[key]])
+            keys.append(key)
+        return (keys, *join_text(found)), set()
 
 
 class LoggedTables:
@@ -643,17 +691,22 @@ class LoggedTables:
         self.generation += 1
         self.remove_old_logs()
 
-    def _documents(self, name: str) -> Iterator[tuple[str, bytes, Doc | None]]:
+    def _documents(self, name: str) -> Iterator[Document]:
         """Table ``name`` for a new snapshot: unchanged documents copied as they are."""
         view = self._view(name)
-        changes, base = view.changes, self._base
-        for key in view:
+        changes, moved, base = view.changes, view.moved, self._base
+        for at, key in enumerate(base.keys(name)):
             if key in changes:
                 doc = changes[key]
-                assert doc is not None
-                yield key, orjson.dumps(doc), doc
+                if doc is None or key in moved:
+                    continue
+                yield key, orjson.dumps(doc), doc, -1
             else:
-                yield key, base.raw(name, key), None
+                yield key, base.raw_at(name, at), None, at
+        for key in moved:
+            doc = changes[key]
+            assert doc is not None
+            yield key, orjson.dumps(doc), doc, -1
 
     def verify(self) -> None:
         """Check every document of the snapshot against its checksum (CorruptFile)."""
