@@ -34,6 +34,9 @@ COLUMNS: dict[ObjectType, tuple[tuple[str, str], ...]] = {
 
 PAGE = 200
 """Rows a list shows at first (more than a screen), and adds as its cursor nears the last."""
+FIRST = 40
+"""Rows the open tab shows at once (a screen's worth) when its list is made anew: the rest of
+its page, and the other tabs' rows, come once that is drawn."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class RecordsScreen(CbeScreen):
         """The search the rows show."""
         self._totals: dict[ObjectType, int] = {}
         """How many records of each kind match it."""
+        self._fills = 0
+        """Counts the fills: the rest of a fill is left alone once another began."""
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -180,25 +185,53 @@ class RecordsScreen(CbeScreen):
             return  # the first load fills the list
         text = self.query_one("#search", Input).value.strip()
         now = self.services.clock.now()
+        active = self._active_kind()
+        self._fills += 1
+        later: list[tuple[ObjectType, int]] = []
         for kind in ObjectType:
             table = self.query_one(f"#table-{kind.plural}", DataTable)
             # A refresh keeps the rows the person scrolled to; a new search starts at the top.
-            shown = max(PAGE, table.row_count) if text == self._text else PAGE
+            refresh = text == self._text and table.row_count > 0
+            shown = max(PAGE, table.row_count) if refresh else PAGE
+            if not refresh:  # a list made anew: one screen's worth of the open tab first
+                first = min(shown, FIRST) if kind is active else 0
+                later.append((kind, shown))
+                shown = first
             page = self._matches(kind, text, 0, shown)
             self._totals[kind] = page.total
             refill(table, [self._row(kind, record, now) for record in page.records])
-            self._say_why_empty(kind, not page.records, bool(text))
+            self._say_why_empty(kind, not page.total, bool(text))
             pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
             pane.label = f"{kind.label} ({page.total:,})"
         self._text = text
+        if later:
+            self.call_after_refresh(self._fill_rest, self._fills, later)
+
+    def _fill_rest(self, fill: int, rest: list[tuple[ObjectType, int]]) -> None:
+        """The rows a fill left for after the first screen was drawn (each list up to
+        ``shown`` rows), unless another fill began since."""
+        if fill != self._fills:
+            return
+        now = self.services.clock.now()
+        for kind, shown in rest:
+            table = self.query_one(f"#table-{kind.plural}", DataTable)
+            if table.row_count >= min(shown, self._totals.get(kind, 0)):
+                continue
+            page = self._matches(kind, self._text, table.row_count, shown - table.row_count)
+            for record in page.records:
+                key, cells = self._row(kind, record, now)
+                table.add_row(*cells, key=key)
+
+    def _active_kind(self) -> ObjectType:
+        return ObjectType.parse(self.query_one("#kinds", TabbedContent).active.removeprefix("tab-"))
 
     @on(DataTable.RowHighlighted)
     def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
         """The next page of a long list comes as the cursor nears the last row shown."""
         table = event.data_table
         kind = ObjectType.parse(str(table.id).removeprefix("table-"))
-        if event.cursor_row < table.row_count - PAGE // 4:
-            return
+        if event.cursor_row < max(table.row_count, PAGE) - PAGE // 4:
+            return  # (a list shows a page at first: the rest of its first comes by itself)
         if table.row_count >= self._totals.get(kind, 0):
             return
         now = self.services.clock.now()
@@ -255,10 +288,11 @@ class RecordsScreen(CbeScreen):
     def _follow_matches(self) -> None:
         """When nothing on the open tab matches the search, open the first tab that has
         matches (each tab's label says how many it has)."""
-        if self._table().row_count or not self.query_one("#search", Input).value.strip():
+        searching = self.query_one("#search", Input).value.strip()
+        if self._totals.get(self._active_kind()) or not searching:
             return
         for kind in ObjectType:
-            if self.query_one(f"#table-{kind.plural}", DataTable).row_count:
+            if self._totals.get(kind):
                 self.query_one("#kinds", TabbedContent).active = f"tab-{kind.plural}"
                 return
 
