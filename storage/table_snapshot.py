@@ -35,7 +35,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Concatenate, ParamSpec, Protocol, TypeVar
 
 import orjson
 
@@ -284,6 +284,34 @@ class _Table:
         return found
 
 
+class _Damaged(Exception):
+    """A part of the index does not match its checksum."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _or_whole(
+    method: Callable[Concatenate[MappedBase, P], R],
+) -> Callable[Concatenate[MappedBase, P], R]:
+    """A read of a mapped snapshot, or of the snapshot parsed whole once its index is found
+    damaged (then every read is of that)."""
+
+    def read(self: MappedBase, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._whole is None:
+            try:
+                return method(self, *args, **kwargs)
+            except _Damaged:
+                self._parse_whole()
+        whole: R = getattr(self._parse_whole(), method.__name__)(*args, **kwargs)
+        return whole
+
+    read.__name__ = read.__qualname__ = method.__name__
+    read.__doc__ = method.__doc__
+    return read
+
+
 class MappedBase:
     """A snapshot with its index: documents parsed one by one as they are asked for."""
 
@@ -305,6 +333,7 @@ class MappedBase:
         self._blob_at = blob_at
         self._columns = columns
         self._tables: dict[str, _Table] = {}
+        self._whole: ParsedBase | None = None
 
     @classmethod
     def open(cls, folder: Path, handle: BinaryIO, columns: Columns) -> MappedBase | None:
@@ -379,8 +408,18 @@ class MappedBase:
             raise ValueError(f"a part at byte {at} does not match its checksum")
         return data
 
-    def _damaged(self, error: Exception) -> CorruptFile:
-        return CorruptFile(f"{self._path.with_name(INDEX_FILE)} is not a valid index: {error}")
+    def _parse_whole(self) -> ParsedBase:
+        """The snapshot parsed whole: what is read once a part of the index is found damaged
+        (its checksum), the documents being good."""
+        if self._whole is None:
+            raw = b"" if self._map is None else self._map[:]
+            try:
+                data = orjson.loads(raw)
+                tables = data["tables"]
+            except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+                raise CorruptFile(f"{self._path} is not a valid database file: {error}") from error
+            self._whole = ParsedBase(self.log, tables, self._columns)
+        return self._whole
 
     def _table(self, name: str) -> _Table | None:
         table = self._tables.get(name)
@@ -391,16 +430,18 @@ class MappedBase:
             try:
                 table = self._tables[name] = _Table(about, self._read_part)
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as error:
-                raise self._damaged(error) from error
+                raise _Damaged(str(error)) from error
         return table
 
     def names(self) -> list[str]:
         return list(self._about)
 
+    @_or_whole
     def keys(self, name: str) -> Sequence[str]:
         table = self._table(name)
         return [] if table is None else table.keys
 
+    @_or_whole
     def contains(self, name: str, key: str) -> bool:
         table = self._table(name)
         return table is not None and table.position(key) is not None
@@ -425,6 +466,7 @@ class MappedBase:
                 raise CorruptFile(f"{self._path} is damaged: {error}") from error
         return doc
 
+    @_or_whole
     def get(self, name: str, key: str) -> Doc | None:
         table = self._table(name)
         if table is None:
@@ -432,33 +474,40 @@ class MappedBase:
         at = table.position(key)
         return None if at is None else self._doc_at(table, at)
 
+    @_or_whole
     def raw_at(self, name: str, at: int) -> bytes:
         table = self._table(name)
         assert table is not None
         return self._raw(table, at)
 
+    @_or_whole
     def is_archived(self, name: str, key: str) -> bool:
         table = self._table(name)
         at = None if table is None else table.position(key)
         return table is not None and at is not None and bool(table.flags[at])
 
+    @_or_whole
     def archived_at(self, name: str, at: int) -> bool:
         table = self._table(name)
         assert table is not None
         return bool(table.flags[at])
 
+    @_or_whole
     def archived_count(self, name: str) -> int:
         table = self._table(name)
         return 0 if table is None else table.archived
 
+    @_or_whole
     def id_positions(self, name: str) -> Sequence[int] | None:
         table = self._table(name)
         return None if table is None else table.order
 
+    @_or_whole
     def highest(self, name: str) -> int:
         table = self._table(name)
         return 0 if table is None else table.highest
 
+    @_or_whole
     def values(self, name: str, column: str) -> Sequence[str | None]:
         table = self._table(name)
         if table is None:
@@ -482,10 +531,11 @@ class MappedBase:
                 make = self._columns[name][column].make
                 made = [make(self._doc_at(table, at)) for at in range(table.count)]
         except (ValueError, orjson.JSONDecodeError) as error:
-            raise self._damaged(error) from error
+            raise _Damaged(str(error)) from error
         table.values[column] = made
         return made
 
+    @_or_whole
     def lookup(self, name: str, column: str, value: str) -> list[str]:
         table = self._table(name)
         if table is None:
@@ -496,7 +546,7 @@ class MappedBase:
         try:
             values, positions = table.sorted_column(column)
         except (ValueError, orjson.JSONDecodeError) as error:
-            raise self._damaged(error) from error
+            raise _Damaged(str(error)) from error
         at = bisect.bisect_left(values, value)
         found = []
         while at < len(values) and values[at] == value:
@@ -504,6 +554,7 @@ class MappedBase:
             at += 1
         return found
 
+    @_or_whole
     def text(self, name: str, column: str) -> Text:
         table = self._table(name)
         if table is None:
@@ -516,12 +567,18 @@ class MappedBase:
         try:
             return (table.id_keys(), *table.text(column))
         except (ValueError, UnicodeDecodeError) as error:
-            raise self._damaged(error) from error
+            raise _Damaged(str(error)) from error
 
     def verify(self) -> None:
         """Check every document's checksum (``cbe doctor``); CorruptFile names the first bad."""
         for name in self._about:
-            table = self._table(name)
+            try:
+                table = self._table(name)
+            except _Damaged as error:
+                raise CorruptFile(
+                    f"{self._path.with_name(INDEX_FILE)} is damaged ({error}): the snapshot is "
+                    "read whole, and indexed again at the next fold"
+                ) from error
             assert table is not None
             for at in range(table.count):
                 self._raw(table, at)

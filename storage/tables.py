@@ -679,16 +679,24 @@ class LoggedTables:
         )
         self.folder.mkdir(mode=0o700, exist_ok=True)
         write_atomically(self.folder / SNAPSHOT_FILE, chunks)
-        write_atomically(self.folder / INDEX_FILE, index)
-        base, key, size = self._open_base()
-        old, self._base = self._base, base
-        old.close()
-        for view in self._views.values():
-            view.reset(base)  # the same documents: what listeners keep stays right
-        self._highest = {}
-        self._snapshot_key, self._snapshot_size = key, size
+        # The new snapshot stands: from here on the log it names is the one written to.
         self._log, self._log_key, self._offset = number, None, 0
-        self.generation += 1
+        self._loaded = False  # read again (the same documents) unless opened below
+        with contextlib.suppress(OSError, CbeError):  # without it: read whole until a fold
+            write_atomically(self.folder / INDEX_FILE, index)
+        with contextlib.suppress(OSError, CbeError):
+            base, key, size = self._open_base()
+            if base.log == number:
+                old, self._base = self._base, base
+                old.close()
+                for view in self._views.values():
+                    view.reset(base)  # the same documents: what listeners keep stays right
+                self._highest = {}
+                self._snapshot_key, self._snapshot_size = key, size
+                self._loaded = True
+                self.generation += 1
+            else:
+                base.close()
         self.remove_old_logs()
 
     def _documents(self, name: str) -> Iterator[Document]:
