@@ -15,8 +15,10 @@ import storage.tables
 from core.models import CrmRecord, ObjectType
 from storage.database import TinyDatabase, open_database
 from storage.doctor import doctor
+from storage.locking import DatabaseLock
 from storage.memory import MemoryDatabase
-from storage.tables import parse_log_line
+from storage.record_index import RECORD_COLUMNS
+from storage.tables import LoggedTables, parse_log_line
 from tests.storage.helpers import read_tables
 
 NOW = datetime(2026, 1, 5, tzinfo=UTC)
@@ -216,3 +218,196 @@ def test_doctor_names_a_damaged_records_line(tmp_path: Path) -> None:
     log.write_bytes(log.read_bytes().replace(b"c1@example.com", b"c7@example.com"))
     (finding,) = doctor(folder).findings
     assert str(log) in finding.problem and "checksum" in finding.problem
+
+
+def _remove(db: TinyDatabase, kind: ObjectType, record_id: str) -> None:
+    """Delete a record's document (no use case deletes records: the log can hold it)."""
+    with db.transaction() as unit:
+        db.records._tables.put(kind.plural, record_id, None)
+        unit.commit()
+
+
+def _same_answers(reader: TinyDatabase, rule: MemoryDatabase, needles: list[str]) -> None:
+    """``reader`` answers the Records list's questions as core's rule over every record does."""
+    for kind in (ObjectType.CONTACT, ObjectType.COMPANY):
+        for needle in [None, *needles]:
+            for include_archived in (False, True):
+                for offset, limit in ((0, 200), (0, 7), (5, 11), (40, None)):
+                    ours = reader.records.page(kind, needle, include_archived, offset, limit)
+                    want = rule.records.page(kind, needle, include_archived, offset, limit)
+                    assert ([r.id for r in ours.records], ours.total) == (
+                        [r.id for r in want.records],
+                        want.total,
+                    ), (kind, needle, include_archived, offset, limit)
+                    assert ours.records == want.records
+    for record in rule.records.list_records(ObjectType.CONTACT):
+        for email in (record.email, (record.email or "").upper()):
+            if email:
+                assert reader.records.find_contact_by_email(email) == (
+                    rule.records.find_contact_by_email(email)
+                )
+        utk = record.properties.get("hubspotutk")
+        if utk:
+            assert reader.records.find_contact_by_utk(utk) == rule.records.find_contact_by_utk(utk)
+    for record_id in ("1", "17", "59", "60", "61", "200"):
+        assert reader.records.get(ObjectType.CONTACT, record_id) == rule.records.get(
+            ObjectType.CONTACT, record_id
+        )
+    assert reader.records.find_contact_by_email("nobody@example.com") is None
+
+
+def test_pages_searches_and_lookups_through_the_index_match_every_record_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process reads the snapshot through its index and the log over it; its pages,
+    searches and contacts by email and visitor token are what core's rule over every record
+    gives (the memory store), as two handles write (updates, archives, emails and visitor
+    tokens moved between contacts, deletions, ids written again out of order) and the log
+    folds now and then, and for a handle that opens the folder afresh at each check."""
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 6_000)
+    rng = random.Random(18)
+    words = ["ann", "Bo", "cy", "ÄRGER", "straße", "example", "x"]
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    other = open_database(folder)
+    memory = MemoryDatabase(db.portal)
+    needles = ["ann", "bo", "ärger", "strasse", "sse", "@ex", "1", "x", "a.com", "zzz"]
+    folds = 0
+    try:
+        for step in range(500):
+            writer = db if rng.random() < 0.6 else other
+            kind = ObjectType.CONTACT if rng.random() < 0.8 else ObjectType.COMPANY
+            record_id = str(rng.randrange(1, 61))
+            if rng.random() < 0.08 and memory.records.get(kind, record_id) is not None:
+                _remove(writer, kind, record_id)
+                memory._held.state.records.pop((kind, record_id))
+            else:
+                email = f"{rng.choice(words)}{rng.randrange(30)}@{rng.choice(words)}.com"
+                record = CrmRecord(
+                    object_type=kind,
+                    id=record_id,
+                    properties={
+                        "email": email,
+                        "firstname": rng.choice(words),
+                        "hubspotutk": f"utk{rng.randrange(40)}",
+                    },
+                    created_at=NOW,
+                    updated_at=NOW,
+                    archived=rng.random() < 0.15,
+                )
+                writer.records.replace(record)
+                memory.records.replace(record)
+            if step % 50 == 49:
+                fresh = open_database(folder)
+                try:
+                    assert fresh.records._tables.mapped == bool(folds)
+                    _same_answers(fresh, memory, needles)
+                finally:
+                    fresh.close()
+                _same_answers(db, memory, rng.sample(needles, 3))
+                _same_answers(other, memory, rng.sample(needles, 3))
+            logs = {p.name for p in (folder / "records").glob("log-*.jsonl")}
+            folds = max(folds, len({"log-000001.jsonl", *logs}) - 1)
+    finally:
+        db.close()
+        other.close()
+    assert folds  # the checks above read folded snapshots through their index
+
+
+def test_a_fold_killed_between_its_snapshot_and_its_index_reads_the_snapshot_whole(
+    tmp_path: Path,
+) -> None:
+    """A crash after the new snapshot and before its index leaves the index of the snapshot
+    before: it is not used (it names another snapshot), the new one is read whole and right,
+    and the next open indexes it."""
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        _add(db, 30)
+        db.records._tables.fold()
+        index = folder / "records" / "snapshot.idx"
+        old_index = index.read_bytes()
+        db.records.replace(_contact("7", "seven@example.com").model_copy(update={"archived": True}))
+        db.records.replace(_contact("31", "thirty-one@example.com"))
+        db.records._tables.fold()
+        index.write_bytes(old_index)  # as the crash left it
+    finally:
+        db.close()
+    tables = LoggedTables(folder / "records", DatabaseLock(folder), columns=RECORD_COLUMNS)
+    try:
+        assert not tables.mapped  # the index names the snapshot before
+        contacts = tables.table("contacts")
+        assert len(contacts) == 31 and contacts.live_count() == 30
+        assert contacts.lookup("email", "seven@example.com") == ["7"]
+    finally:
+        tables.close()
+    reopened = open_database(folder)  # indexes it again
+    try:
+        assert reopened.records._tables.mapped
+        page = reopened.records.page(ObjectType.CONTACT)
+        assert page.total == 30 and "7" not in [r.id for r in page.records]
+        found = reopened.records.find_contact_by_email("thirty-one@example.com")
+        assert found is not None and found.id == "31"
+    finally:
+        reopened.close()
+
+
+def test_a_damaged_index_is_not_trusted_the_snapshot_is_read_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        _add(db, 40)
+        db.records._tables.fold()
+    finally:
+        db.close()
+    index = folder / "records" / "snapshot.idx"
+    data = bytearray(index.read_bytes())
+    data[-5] ^= 0x01  # a byte of the last part (a column)
+    index.write_bytes(bytes(data))
+    reopened = open_database(folder)
+    try:
+        assert [r.id for r in reopened.records.list_records(ObjectType.CONTACT)] == [
+            str(n) for n in range(1, 41)
+        ]
+        for n in (1, 20, 40):
+            found = reopened.records.find_contact_by_utk("nobody")
+            assert found is None
+            found = reopened.records.find_contact_by_email(f"c{n}@example.com")
+            assert found is not None and found.id == str(n)
+        assert reopened.records.page(ObjectType.CONTACT, "c33@").total == 1
+    finally:
+        reopened.close()
+
+
+def test_a_record_removed_and_written_again_after_the_snapshot_is_listed_once_in_id_order(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        _add(db, 10)
+        db.records._tables.fold()
+        _remove(db, ObjectType.CONTACT, "4")
+        _remove(db, ObjectType.CONTACT, "9")
+        db.records.insert(_contact("4", "four@example.com"))
+        db.records.insert(_contact("12", "twelve@example.com"))
+        db.records.insert(_contact("11", "eleven@example.com"))
+        for reader in (db, open_database(folder)):
+            page = reader.records.page(ObjectType.CONTACT)
+            ids = ["1", "2", "3", "4", "5", "6", "7", "8", "10", "11", "12"]
+            assert ([r.id for r in page.records], page.total) == (ids, 11)
+            assert reader.records.page(ObjectType.CONTACT, offset=3, limit=2).records == [
+                reader.records.get(ObjectType.CONTACT, "4"),
+                reader.records.get(ObjectType.CONTACT, "5"),
+            ]
+            found = reader.records.find_contact_by_email("four@example.com")
+            assert found is not None and found.id == "4"
+            assert reader.records.find_contact_by_email("c4@example.com") is None
+            assert reader.records.find_contact_by_email("c9@example.com") is None
+            for needle, found_ids in (("c4@", []), ("four", ["4"]), ("c1", ["1", "10"])):
+                listed = reader.records.page(ObjectType.CONTACT, needle).records
+                assert [r.id for r in listed] == found_ids
+            if reader is not db:
+                reader.close()
+    finally:
+        db.close()
