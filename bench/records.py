@@ -17,6 +17,10 @@ it when opening, and the time that takes is shown), then, in one process that op
   durable when it returns): median and p99 of up to 200 of each (fewer when each takes long);
 - the physical limit: one line appended to a file and fsynced, 200 times, in the same folder.
 
+Then, each in a fresh process that opens the folder (cold: nothing of it read yet), the store's
+answers again (the list's first page of every kind, the first search by email, the first
+contact by email), and what ``cbe serve`` does before it listens (``warm_up``).
+
 ``--demo N`` times ``cbe demo --contacts N --completions 4000`` in a fresh process (``0``: not).
 ``CBE_ROOT`` names another checkout to measure (its code is imported instead of this one's).
 """
@@ -170,6 +174,63 @@ def physical_limit(folder: Path, lines: int = 200) -> list[float]:
     return found
 
 
+COLD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from cli.bootstrap import open_services, warm_up
+from core.models import ObjectType
+from core.ports import MemoryPreferences
+
+def opened():
+    began = time.perf_counter()
+    services = open_services(sys.argv[2], preferences=MemoryPreferences())
+    return services, time.perf_counter() - began
+
+def page(services, kind, text=None):
+    records = services.records
+    if hasattr(records, "page"):
+        return records.page(kind, text, limit=200)
+    return records.search(kind, text)
+
+figures = {}
+services, figures["open"] = opened()
+began = time.perf_counter()
+for kind in ObjectType:
+    page(services, kind)
+figures["pages"] = time.perf_counter() - began
+began = time.perf_counter()
+page(services, ObjectType.CONTACT, sys.argv[3])
+figures["search"] = time.perf_counter() - began
+services.close()
+services, _ = opened()
+began = time.perf_counter()
+services.records.find_contact(sys.argv[3])
+figures["by_email"] = time.perf_counter() - began
+services.close()
+services, _ = opened()
+began = time.perf_counter()
+warm_up(services)
+figures["warm_up"] = time.perf_counter() - began
+services.close()
+print(json.dumps(figures))
+"""
+
+
+def cold(folder: Path, email: str) -> dict[str, float]:
+    """Seconds, in fresh processes that open ``folder``: see the module docstring."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", COLD, str(ROOT), str(folder), email],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures: dict[str, float] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms"
 
@@ -220,6 +281,12 @@ def measure(size: int, tmp: Path, budget: float) -> dict[str, str]:
         limit = physical_limit(folder)
     finally:
         services.close()
+    found = cold(folder, email)
+    row["fresh process: open"] = ms(found["open"])
+    row["fresh process: first page of each kind (4)"] = ms(found["pages"])
+    row["fresh process: first search by email"] = ms(found["search"])
+    row["fresh process: first contact by email (exact)"] = ms(found["by_email"])
+    row["fresh process: cbe serve's warm-up"] = ms(found["warm_up"])
     for name, values in (
         ("create one (median / p99, count)", created),
         ("update one (median / p99, count)", updated),

@@ -246,6 +246,8 @@ class _Table:
             raise ValueError("its parts disagree on the number of documents")
         self._positions: dict[str, int] | None = None
         self.docs: dict[int, Doc] = {}
+        self.by_key: dict[str, Doc] = {}
+        """The documents read by key (found again without looking for their place)."""
         self.values: dict[str, list[str | None]] = {}
         self.sorted: dict[str, tuple[list[str], array[int]]] = {}
 
@@ -471,8 +473,13 @@ class MappedBase:
         table = self._table(name)
         if table is None:
             return None
-        at = table.position(key)
-        return None if at is None else self._doc_at(table, at)
+        doc = table.by_key.get(key)
+        if doc is None:
+            at = table.position(key)
+            if at is None:
+                return None
+            doc = table.by_key[key] = self._doc_at(table, at)
+        return doc
 
     @_or_whole
     def raw_at(self, name: str, at: int) -> bytes:
