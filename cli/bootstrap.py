@@ -125,8 +125,9 @@ def memory_services(
 
 def warm_up(services: Services) -> None:
     """What a server loads once, before its first request, for the store it serves: the
-    embedded store's set of taken uuids and its records with their email and visitor token
-    indexes (its first write would load them otherwise)."""
+    embedded store's set of taken uuids, and the columns of its records' index that find a
+    contact by email and visitor token (its first write would load them otherwise; no record
+    is read: storage.table_snapshot)."""
     if isinstance(services.db, TinyDatabase):
         services.db.completions.prepare_writes()
         services.db.records.find_contact_by_email("")
