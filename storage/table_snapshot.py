@@ -122,10 +122,16 @@ class Base(Protocol):
         where each value starts in it."""
         ...
 
+    def copier(self, name: str) -> Copier:
+        """For a new snapshot: each document's JSON by position (as it is), the checksums
+        (None: to be made) and the archived flags, of table ``name``."""
+        ...
+
     def close(self) -> None: ...
 
 
 Text = tuple[Sequence[str], str, Sequence[int]]
+Copier = tuple[Callable[[int], bytes], Sequence[int] | None, Sequence[int]]
 
 
 def join_text(values: Iterable[str | None]) -> tuple[str, list[int]]:
@@ -215,6 +221,14 @@ class ParsedBase:
         if order is not None:
             keys, values = [keys[at] for at in order], [values[at] for at in order]
         return (keys, *join_text(values))
+
+    def copier(self, name: str) -> Copier:
+        keys, docs = self.keys(name), self._tables.get(name, {})
+        return (
+            lambda at: orjson.dumps(docs[keys[at]]),
+            None,
+            [archived(docs[k]) for k in keys],
+        )
 
     def close(self) -> None:
         self._tables = {}
@@ -576,6 +590,20 @@ class MappedBase:
         except (ValueError, UnicodeDecodeError) as error:
             raise _Damaged(str(error)) from error
 
+    @_or_whole
+    def copier(self, name: str) -> Copier:
+        table = self._table(name)
+        if table is None:
+            return (lambda at: b"", None, b"")
+        mapped, starts, lengths = self._map, table.starts, table.lengths
+        assert mapped is not None or not table.count
+
+        def read(at: int) -> bytes:
+            start = starts[at]
+            return mapped[start : start + lengths[at]]  # type: ignore[index]
+
+        return read, table.crcs, table.flags
+
     def verify(self) -> None:
         """Check every document's checksum (``cbe doctor``); CorruptFile names the first bad."""
         for name in self._about:
@@ -633,6 +661,7 @@ def snapshot_files(
         flags = bytearray()
         wanted = columns.get(name, {})
         values: dict[str, list[str | None]] = {c: [] for c in wanted}
+        old: tuple[Copier, dict[str, Sequence[str | None]]] | None = None
         for index, (key, data, doc, old_at) in enumerate(docs):
             lead = (b",\n" if index else b"\n") + orjson.dumps(key) + b":"
             chunks.append(lead)
@@ -641,14 +670,18 @@ def snapshot_files(
             keys.append(key)
             starts.append(at)
             lengths.append(len(data))
-            crcs.append(zlib.crc32(data))
             at += len(data)
-            if doc is None:
-                assert base is not None
-                flags.append(base.archived_at(name, old_at))
+            if doc is None:  # unchanged: what the old index keeps of it, as it is
+                if old is None:
+                    assert base is not None
+                    old = (base.copier(name), {c: base.values(name, c) for c in wanted})
+                (_, old_crcs, old_flags), old_values = old
+                crcs.append(zlib.crc32(data) if old_crcs is None else old_crcs[old_at])
+                flags.append(old_flags[old_at])
                 for column, kept in values.items():
-                    kept.append(base.values(name, column)[old_at])
+                    kept.append(old_values[column][old_at])
             else:
+                crcs.append(zlib.crc32(data))
                 flags.append(archived(doc))
                 for column, kept in values.items():
                     kept.append(wanted[column].make(doc))

@@ -678,7 +678,7 @@ class LoggedTables:
             self.columns,
         )
         self.folder.mkdir(mode=0o700, exist_ok=True)
-        write_atomically(self.folder / SNAPSHOT_FILE, chunks)
+        write_atomically(self.folder / SNAPSHOT_FILE, b"".join(chunks))
         # The new snapshot stands: from here on the log it names is the one written to.
         self._log, self._log_key, self._offset = number, None, 0
         self._loaded = False  # read again (the same documents) unless opened below
@@ -703,14 +703,15 @@ class LoggedTables:
         """Table ``name`` for a new snapshot: unchanged documents copied as they are."""
         view = self._view(name)
         changes, moved, base = view.changes, view.moved, self._base
+        read = base.copier(name)[0]
         for at, key in enumerate(base.keys(name)):
             if key in changes:
                 doc = changes[key]
                 if doc is None or key in moved:
                     continue
                 yield key, orjson.dumps(doc), doc, -1
-            else:
-                yield key, base.raw_at(name, at), None, at
+            else:  # copied as it is, its checksum too: damage stays found where it is read
+                yield key, read(at), None, at
         for key in moved:
             doc = changes[key]
             assert doc is not None
