@@ -39,11 +39,15 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(os.environ.get("CBE_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+
+if TYPE_CHECKING:
+    from _typeshed import HasFileno
 
 from cli.bootstrap import open_services  # noqa: E402
 from core.models import ObjectType  # noqa: E402
@@ -95,7 +99,7 @@ FSYNCS = [0.0]
 _fsync = os.fsync
 
 
-def _timed_fsync(fd: int) -> None:
+def _timed_fsync(fd: int | HasFileno) -> None:  # as os.fsync
     began = time.perf_counter()
     try:
         _fsync(fd)

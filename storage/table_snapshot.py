@@ -127,11 +127,17 @@ class Base(Protocol):
         (None: to be made) and the archived flags, of table ``name``."""
         ...
 
+    def span(self, name: str) -> Span: ...
+    def position(self, name: str, key: str) -> int | None: ...
+
     def close(self) -> None: ...
 
 
 Text = tuple[Sequence[str], str, Sequence[int]]
 Copier = tuple[Callable[[int], bytes], Sequence[int] | None, Sequence[int]]
+Span = Callable[[int, int], tuple[bytes, Sequence[int], Sequence[int]]] | None
+"""The bytes of documents ``a`` to ``b - 1`` of a table as the snapshot holds them (with the
+keys between them), their places in it and their lengths (None: not kept as bytes)."""
 
 
 def join_text(values: Iterable[str | None]) -> tuple[str, list[int]]:
@@ -162,6 +168,7 @@ class ParsedBase:
         self._values: dict[tuple[str, str], list[str | None]] = {}
         self._lookups: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._orders: dict[str, list[int] | None] = {}
+        self._positions: dict[str, dict[str, int]] = {}
 
     def names(self) -> list[str]:
         return list(self._tables)
@@ -229,6 +236,15 @@ class ParsedBase:
             None,
             [archived(docs[k]) for k in keys],
         )
+
+    def span(self, name: str) -> Span:
+        return None
+
+    def position(self, name: str, key: str) -> int | None:
+        found = self._positions.get(name)
+        if found is None:
+            found = self._positions[name] = {k: i for i, k in enumerate(self.keys(name))}
+        return found.get(key)
 
     def close(self) -> None:
         self._tables = {}
@@ -604,6 +620,23 @@ class MappedBase:
 
         return read, table.crcs, table.flags
 
+    @_or_whole
+    def span(self, name: str) -> Span:
+        table = self._table(name)
+        if table is None or self._map is None:
+            return None
+        mapped, starts, lengths = self._map, table.starts, table.lengths
+
+        def read(a: int, b: int) -> tuple[bytes, Sequence[int], Sequence[int]]:
+            return mapped[starts[a] : starts[b - 1] + lengths[b - 1]], starts[a:b], lengths[a:b]
+
+        return read
+
+    @_or_whole
+    def position(self, name: str, key: str) -> int | None:
+        table = self._table(name)
+        return None if table is None else table.position(key)
+
     def verify(self) -> None:
         """Check every document's checksum (``cbe doctor``); CorruptFile names the first bad."""
         for name in self._about:
@@ -627,9 +660,128 @@ class MappedBase:
             handle.close()
 
 
-Document = tuple[str, bytes, Doc | None, int]
+Document = tuple[str, bytes, Doc | None, int] | range
+"""A document for a new snapshot (key, JSON, the document or None when unchanged, its place in
+the old snapshot) or a run of unchanged documents (their places in the old snapshot)."""
 """A document for a new snapshot: its key, its JSON, and either the document (changed) or its
 position in the old snapshot (unchanged: what the old index keeps of it is copied)."""
+
+
+def _table_files(
+    number: int,
+    name: str,
+    docs: Iterable[Document],
+    base: Base | None,
+    wanted: Mapping[str, Column],
+    chunks: list[bytes],
+    at: int,
+    add: Callable[[bytes], list[int]],
+) -> tuple[int, dict[str, Any]]:
+    """Table ``name`` appended to ``chunks`` (the snapshot, ``at`` bytes long so far), its index
+    parts given to ``add``: the snapshot's new length and what the index's header says of it."""
+    head = (b",\n" if number else b"\n") + orjson.dumps(name) + b":{"
+    chunks.append(head)
+    at += len(head)
+    keys: list[str] = []
+    starts, lengths, crcs = array("Q"), array("I"), array("I")
+    flags = bytearray()
+    values: dict[str, list[str | None]] = {c: [] for c in wanted}
+    old: tuple[Copier, dict[str, Sequence[str | None]], Span] | None = None
+
+    def unchanged() -> tuple[Copier, dict[str, Sequence[str | None]], Span]:
+        nonlocal old
+        if old is None:
+            assert base is not None
+            kept = {c: base.values(name, c) for c in wanted}
+            old = (base.copier(name), kept, base.span(name))
+        return old
+
+    def one(key: str, data: bytes, doc: Doc | None, old_at: int) -> None:
+        nonlocal at
+        lead = (b",\n" if keys else b"\n") + orjson.dumps(key) + b":"
+        chunks.append(lead)
+        chunks.append(data)
+        at += len(lead)
+        keys.append(key)
+        starts.append(at)
+        lengths.append(len(data))
+        at += len(data)
+        if doc is None:  # unchanged: what the old index keeps of it, as it is
+            (_, old_crcs, old_flags), old_values, _ = unchanged()
+            crcs.append(zlib.crc32(data) if old_crcs is None else old_crcs[old_at])
+            flags.append(old_flags[old_at])
+            for column, kept in values.items():
+                kept.append(old_values[column][old_at])
+        else:
+            crcs.append(zlib.crc32(data))
+            flags.append(archived(doc))
+            for column, kept in values.items():
+                kept.append(wanted[column].make(doc))
+
+    for item in docs:
+        if not isinstance(item, range):
+            one(*item)
+            continue
+        if not item:
+            continue
+        (read, old_crcs, old_flags), old_values, span = unchanged()
+        assert base is not None
+        old_keys = base.keys(name)
+        if span is None or old_crcs is None:
+            for old_at in item:
+                one(old_keys[old_at], read(old_at), None, old_at)
+            continue
+        # The first document's key written anew (what comes before it differs), the rest
+        # copied as the old snapshot holds them, keys between them included.
+        a, b = item.start, item.stop
+        one(old_keys[a], read(a), None, a)
+        if b - a > 1:
+            data, old_starts, old_lengths = span(a + 1, b)
+            first_lead = span_lead(old_keys[a + 1])
+            delta = at + len(first_lead) - old_starts[0]
+            chunks.append(first_lead)
+            chunks.append(data)
+            starts.extend(s + delta for s in old_starts)
+            lengths.extend(old_lengths)
+            crcs.extend(old_crcs[a + 1 : b])
+            flags.extend(old_flags[a + 1 : b])
+            keys.extend(old_keys[a + 1 : b])
+            for column, kept in values.items():
+                kept.extend(old_values[column][a + 1 : b])
+            at += len(first_lead) + len(data)
+    tail = b"}" if not keys else b"\n}"
+    chunks.append(tail)
+    at += len(tail)
+    parts = {
+        "keys": add(orjson.dumps(keys)),
+        "starts": add(_bytes_of(starts)),
+        "lengths": add(_bytes_of(lengths)),
+        "crcs": add(_bytes_of(crcs)),
+        "flags": add(bytes(flags)),
+    }
+    order = _id_positions(keys)
+    if order is not None:
+        parts["order"] = add(_bytes_of(array("I", order)))
+    for column, kept in values.items():
+        if wanted[column].lookup:
+            ranked = sorted((v, i) for i, v in enumerate(kept) if v)
+            parts[f"sorted:{column}"] = add(orjson.dumps([v for v, _ in ranked]))
+            parts[f"sorted-at:{column}"] = add(_bytes_of(array("I", (i for _, i in ranked))))
+        else:
+            text, text_starts = join_text(kept if order is None else (kept[i] for i in order))
+            parts[f"text:{column}"] = add(text.encode())
+            parts[f"text-at:{column}"] = add(_bytes_of(array("Q", text_starts)))
+    return at, {
+        "count": len(keys),
+        "highest": _highest(keys),
+        "archived": sum(flags),
+        "parts": parts,
+    }
+
+
+def span_lead(key: str) -> bytes:
+    """What comes before a document (not a table's first) in a snapshot."""
+    return b",\n" + orjson.dumps(key) + b":"
 
 
 def snapshot_files(
@@ -653,66 +805,9 @@ def snapshot_files(
         return [blob_at - len(data), len(data), zlib.crc32(data)]
 
     for number, (name, docs) in enumerate(tables):
-        head = (b",\n" if number else b"\n") + orjson.dumps(name) + b":{"
-        chunks.append(head)
-        at += len(head)
-        keys: list[str] = []
-        starts, lengths, crcs = array("Q"), array("I"), array("I")
-        flags = bytearray()
-        wanted = columns.get(name, {})
-        values: dict[str, list[str | None]] = {c: [] for c in wanted}
-        old: tuple[Copier, dict[str, Sequence[str | None]]] | None = None
-        for index, (key, data, doc, old_at) in enumerate(docs):
-            lead = (b",\n" if index else b"\n") + orjson.dumps(key) + b":"
-            chunks.append(lead)
-            chunks.append(data)
-            at += len(lead)
-            keys.append(key)
-            starts.append(at)
-            lengths.append(len(data))
-            at += len(data)
-            if doc is None:  # unchanged: what the old index keeps of it, as it is
-                if old is None:
-                    assert base is not None
-                    old = (base.copier(name), {c: base.values(name, c) for c in wanted})
-                (_, old_crcs, old_flags), old_values = old
-                crcs.append(zlib.crc32(data) if old_crcs is None else old_crcs[old_at])
-                flags.append(old_flags[old_at])
-                for column, kept in values.items():
-                    kept.append(old_values[column][old_at])
-            else:
-                crcs.append(zlib.crc32(data))
-                flags.append(archived(doc))
-                for column, kept in values.items():
-                    kept.append(wanted[column].make(doc))
-        tail = b"}" if not keys else b"\n}"
-        chunks.append(tail)
-        at += len(tail)
-        parts = {
-            "keys": add(orjson.dumps(keys)),
-            "starts": add(_bytes_of(starts)),
-            "lengths": add(_bytes_of(lengths)),
-            "crcs": add(_bytes_of(crcs)),
-            "flags": add(bytes(flags)),
-        }
-        order = _id_positions(keys)
-        if order is not None:
-            parts["order"] = add(_bytes_of(array("I", order)))
-        for column, kept in values.items():
-            if wanted[column].lookup:
-                ranked = sorted((v, i) for i, v in enumerate(kept) if v)
-                parts[f"sorted:{column}"] = add(orjson.dumps([v for v, _ in ranked]))
-                parts[f"sorted-at:{column}"] = add(_bytes_of(array("I", (i for _, i in ranked))))
-            else:
-                text, text_starts = join_text(kept if order is None else (kept[i] for i in order))
-                parts[f"text:{column}"] = add(text.encode())
-                parts[f"text-at:{column}"] = add(_bytes_of(array("Q", text_starts)))
-        about[name] = {
-            "count": len(keys),
-            "highest": _highest(keys),
-            "archived": sum(flags),
-            "parts": parts,
-        }
+        at, about[name] = _table_files(
+            number, name, docs, base, columns.get(name, {}), chunks, at, add
+        )
     chunks.append(b"}}\n")
     at += 3
     header = orjson.dumps({"token": token, "size": at, "log": log, "tables": about})

@@ -703,15 +703,17 @@ class LoggedTables:
         """Table ``name`` for a new snapshot: unchanged documents copied as they are."""
         view = self._view(name)
         changes, moved, base = view.changes, view.moved, self._base
-        read = base.copier(name)[0]
-        for at, key in enumerate(base.keys(name)):
-            if key in changes:
-                doc = changes[key]
-                if doc is None or key in moved:
-                    continue
+        keys = base.keys(name)
+        cuts = sorted(at for at in (base.position(name, key) for key in changes) if at is not None)
+        begun = 0
+        for at in cuts:  # unchanged runs copied as they are (damage stays found where read)
+            yield range(begun, at)
+            key = keys[at]
+            doc = changes[key]
+            if doc is not None and key not in moved:
                 yield key, orjson.dumps(doc), doc, -1
-            else:  # copied as it is, its checksum too: damage stays found where it is read
-                yield key, read(at), None, at
+            begun = at + 1
+        yield range(begun, len(keys))
         for key in moved:
             doc = changes[key]
             assert doc is not None
