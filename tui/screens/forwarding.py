@@ -92,6 +92,12 @@ class ForwardingScreen(CbeScreen):
         if rows:
             table.move_cursor(row=min(max(row, 0), len(rows) - 1))
         self._detail()
+        self.refresh_bindings()  # replay and trace are offered only while something is refused
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("replay", "trace"):
+            return bool(self.refused)
+        return True
 
     @on(DataTable.RowHighlighted, "#forwarding-refused")
     def _detail(self) -> None:
