@@ -37,6 +37,7 @@ from storage.postgres.schema import (
     migrate,
 )
 from storage.postgres.urls import database_name, shown_url
+from storage.postgres.watch import PostgresWatcher
 
 POOL_SIZE = 8
 """Connections a process keeps at most: one per thread in a unit, and a few readers."""
@@ -113,6 +114,11 @@ class PostgresDatabase:
     def transaction(self) -> Iterator[_Unit]:
         with self._c.transaction() as unit:
             yield unit
+
+    def watch(self) -> PostgresWatcher:
+        """A watcher of this database (core.ports.Watchable): LISTEN on a connection of its
+        own, outside the pool."""
+        return PostgresWatcher(self.url)
 
     def close(self) -> None:
         self._c.pool.close()
