@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from core.clock import from_epoch_millis, to_epoch_millis
 from core.errors import CbeError, StorageUnavailable
@@ -105,21 +106,27 @@ class PostgresCompletionRepository:
         claimed = state.claimed if state is not None else set()
         unique = [k for k in dict.fromkeys(keys) if k not in claimed]
         try:
-            with self._c.connection() as conn, conn.transaction():
-                # The database keeps (event, uuid) unique: a uuid another process stored
-                # first (even one not yet committed: this waits for it) is found taken here.
-                new = _claim(conn, unique)
-                if len(new) != len(unique):
-                    taken = {
-                        key
-                        for c, key in zip(completions, keys, strict=True)
-                        if key not in new and key not in claimed and c.uuid != c.id
-                    }
-                    if taken:
-                        raise uuids_taken(taken)
-                with conn.cursor().copy(f"COPY completions ({_COLUMNS}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+            with self._c.connection() as conn:
+                if state is not None and conn.info.transaction_status == TransactionStatus.IDLE:
+                    # The unit's transaction has not begun: begin it, else the block below
+                    # would be a transaction of its own (kept at its end), not a savepoint
+                    # in the unit's (undone with it when the unit is left without a commit).
+                    conn.execute("SELECT 1")
+                with conn.transaction():
+                    # The database keeps (event, uuid) unique: a uuid another process stored
+                    # first (even one not yet committed: this waits for it) is found taken here.
+                    new = _claim(conn, unique)
+                    if len(new) != len(unique):
+                        taken = {
+                            key
+                            for c, key in zip(completions, keys, strict=True)
+                            if key not in new and key not in claimed and c.uuid != c.id
+                        }
+                        if taken:
+                            raise uuids_taken(taken)
+                    with conn.cursor().copy(f"COPY completions ({_COLUMNS}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
             claimed.difference_update(keys)  # stored: no longer a claim to release
         except CbeError:
             raise

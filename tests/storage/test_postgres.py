@@ -13,9 +13,10 @@ import pytest
 
 from core.errors import Conflict
 from core.models import ObjectType
-from core.ports import CompletionSelection
+from core.ports import EVERYTHING, CompletionSelection, Topic
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
-from storage.postgres.schema import TABLES
+from storage.postgres.schema import SCHEMA_VERSION, TABLES, WATCHED
+from storage.postgres.watch import PostgresWatcher
 from tests.conftest import NOW, PORTAL_ID
 from tests.contract.conftest import completion, contact
 from tests.postgres import fresh_database_url
@@ -45,7 +46,7 @@ def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
         conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")
     opened = open_postgres(url, portal_id=PORTAL_ID)
     opened.close()
-    assert _one(url, "SELECT max(version) FROM cbe_schema") == 1
+    assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION
     assert _one(url, "SELECT count(*) FROM portal") == 1
     again = open_postgres(url)
     try:
@@ -57,7 +58,9 @@ def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
 def test_a_newer_schema_is_refused_with_both_versions(url: str) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO cbe_schema (version) VALUES (99)")
-    with pytest.raises(NotACbeDatabase, match="schema version 99; this cbe knows versions up to 1"):
+    with pytest.raises(
+        NotACbeDatabase, match=f"schema version 99; this cbe knows versions up to {SCHEMA_VERSION}"
+    ):
         open_postgres(url)
 
 
@@ -225,3 +228,69 @@ def test_uuids_looked_up_and_not_stored_are_free_again_after_the_commit(
         unit.commit()
     assert db.completions.existing_uuids(looked) == {("pe12345678_viewed", "kept")}
     db.completions.append([completion(2, uuid="refused")])
+
+
+# -- live updates: NOTIFY from every write, a watcher that LISTENs ----------------------------
+
+
+def _report(watcher: PostgresWatcher) -> frozenset[Topic]:
+    """The watcher's next report (it comes at once; a minute on a machine busy elsewhere)."""
+    for _ in range(60):
+        topics = watcher.wait(1.0)
+        if topics:
+            return topics
+    raise AssertionError("the watcher reported nothing within a minute")
+
+
+def test_a_database_of_version_1_is_upgraded_to_announce_its_writes(url: str) -> None:
+    with psycopg.connect(url) as conn:  # as cbe before live updates left it
+        for table in WATCHED:
+            conn.execute(f"DROP TRIGGER cbe_notify ON {table}")
+        conn.execute("DELETE FROM cbe_schema WHERE version > 1")
+    opened = open_postgres(url, portal_id=PORTAL_ID)
+    watcher = opened.watch()
+    try:
+        assert _report(watcher) == EVERYTHING  # connected: what came before may be missed
+        opened.completions.append([completion(1)])
+        assert _report(watcher) == {Topic.COMPLETIONS}
+        assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION
+    finally:
+        watcher.close()
+        opened.close()
+
+
+def test_the_watcher_listens_again_after_its_connection_is_killed(
+    db: PostgresDatabase, url: str
+) -> None:
+    watcher = db.watch()
+    try:
+        assert _report(watcher) == EVERYTHING
+        with psycopg.connect(url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query = format('LISTEN %I', cbe_channel(current_schema()))"
+            ).fetchall()
+        assert killed == [(True,)]
+        # Anything may have been missed while it was away: everything is reported, once it
+        # listens again.
+        assert _report(watcher) == EVERYTHING
+        assert watcher.connections == 2
+        db.records.insert(contact("1", "ann@example.com"))
+        assert _report(watcher) == {Topic.RECORDS}
+    finally:
+        watcher.close()
+
+
+def test_the_channel_is_the_schemas_so_portals_on_one_server_do_not_hear_each_other(
+    db: PostgresDatabase,
+) -> None:
+    other = open_postgres(fresh_database_url(), portal_id=PORTAL_ID)
+    watcher = db.watch()
+    try:
+        assert _report(watcher) == EVERYTHING
+        other.completions.append([completion(1)])  # another portal: not heard here
+        db.records.insert(contact("1", "ann@example.com"))
+        assert _report(watcher) == {Topic.RECORDS}
+    finally:
+        watcher.close()
+        other.close()
