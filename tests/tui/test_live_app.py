@@ -15,7 +15,10 @@ from time import monotonic
 import psycopg
 import pytest
 from hubspot import HubSpot
-from hubspot.events.send import BehavioralEventHttpCompletionRequest
+from hubspot.events.send import (
+    BatchedBehavioralEventHttpCompletionRequest,
+    BehavioralEventHttpCompletionRequest,
+)
 from textual.pilot import Pilot
 
 from cli.bootstrap import open_services
@@ -47,18 +50,32 @@ class Portal:
     event: EventDefinition
     contact: CrmRecord
 
-    def send(self, make: str) -> None:
-        """A completion by the contact, sent to the server with HubSpot's SDK (a 204)."""
-        client = HubSpot(
+    def _client(self) -> HubSpot:
+        return HubSpot(
             access_token=self.server.token, host=self.server.url, base_url=self.server.url
         )
-        client.events.send.basic_api.send(
-            behavioral_event_http_completion_request=BehavioralEventHttpCompletionRequest(
-                event_name=self.event.fully_qualified_name,
-                object_id=self.contact.id,
-                occurred_at=datetime.now(UTC),
-                properties={"make": make},
-            )
+
+    def _completion(self, make: str, seconds: int = 0) -> BehavioralEventHttpCompletionRequest:
+        return BehavioralEventHttpCompletionRequest(
+            event_name=self.event.fully_qualified_name,
+            object_id=self.contact.id,
+            occurred_at=datetime.now(UTC) + timedelta(seconds=seconds),
+            properties={"make": make},
+        )
+
+    def send(self, make: str) -> None:
+        """A completion by the contact, sent to the server with HubSpot's SDK (a 204)."""
+        self._client().events.send.basic_api.send(
+            behavioral_event_http_completion_request=self._completion(make)
+        )
+
+    def send_batch(self, count: int) -> None:
+        """``count`` completions in one batch, a second apart from a minute on."""
+        batch = BatchedBehavioralEventHttpCompletionRequest(
+            inputs=[self._completion(f"Batch {n}", 60 + n) for n in range(count)]
+        )
+        self._client().events.send.batch_api.send(
+            batched_behavioral_event_http_completion_request=batch
         )
 
 
@@ -144,6 +161,12 @@ async def test_the_timeline_shows_what_a_server_stores_without_a_key_pressed(
         assert timeline.current == on
         assert timeline.expanded == expanded
         assert any("1 new completion." in n.message for n in app._notifications)
+
+        # A batch of more than a page (the timeline reads 50 new ones at a time): all shown.
+        await asyncio.to_thread(portal.send_batch, 120)
+        await until(pilot, lambda: len(timeline.entries) == 123, "the whole batch is shown")
+        assert _completion(timeline.entries[0]).properties["make"] == "Batch 119"
+        assert timeline.current == on
 
 
 async def test_after_its_connection_is_killed_the_app_listens_again(on_postgres: Portal) -> None:

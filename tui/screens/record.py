@@ -70,6 +70,8 @@ class RecordScreen(CbeScreen):
         self.record: CrmRecord | None = None
         self.timeline_filter = TimelineFilter()
         self.next_after: str | None = None
+        self._new = 0
+        """New completions shown by the pages of a burst so far (noted once, at the end)."""
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -206,7 +208,8 @@ class RecordScreen(CbeScreen):
 
     @work(thread=True, exclusive=True, group="timeline-live")
     def look_for_new(self) -> None:
-        """Completions newer than the newest shown (stored by another process, say)."""
+        """Completions newer than the newest shown (stored by another process, say), a page
+        at a time: after a burst, the next page is asked for once this one is shown."""
         record = self.record
         timeline = self.query_one(TimelineView)
         if record is None or timeline.fetching:
@@ -225,11 +228,15 @@ class RecordScreen(CbeScreen):
         fresh = self.services.occurrences.page(query).results
         if fresh:
             entries = self.services.timeline.entries(reversed(fresh))
-            self.app.call_from_thread(self._show_new, entries)
+            self.app.call_from_thread(self._show_new, entries, len(fresh) == PAGE)
 
-    def _show_new(self, entries: list[TimelineEntry]) -> None:
-        added = self.query_one(TimelineView).prepend(entries)
-        if added:
+    def _show_new(self, entries: list[TimelineEntry], more: bool) -> None:
+        self._new += self.query_one(TimelineView).prepend(entries)
+        if more and self._new:
+            self.look_for_new()
+            return
+        added, self._new = self._new, 0
+        if added:  # one note for all the pages of a burst
             self.count_completions()
             self.notify(f"{added} new completion{'s' if added != 1 else ''}.", title="Timeline")
 
