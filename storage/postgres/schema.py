@@ -37,47 +37,7 @@ from psycopg import sql
 
 from storage.postgres.connections import Conn
 
-SCHEMA_VERSION = 2
-
-WATCHED = (
-    "portal",
-    "settings",
-    "definitions",
-    "deleted_definitions",
-    "records",
-    "associations",
-    "completions",
-    "workflows",
-    "enrollments",
-    "tasks",
-    "rejections",
-    "outbox",
-)
-"""The tables whose writes are announced on the schema's channel (see migration 2): all that
-hold what cbe shows; not the bookkeeping (``changes``, ``completion_uuids``, ``cbe_schema``)."""
-
-_NOTIFY = """
--- Live updates (storage.postgres.watch): every statement that writes a table of cbe's sends
--- the table's name on the schema's channel, in its own transaction, so it is delivered when
--- (and only if) that commits; PostgreSQL folds repeats within one transaction into one.
--- Per statement, not per row: a COPY of thousands of completions is one call.
-CREATE OR REPLACE FUNCTION cbe_channel(schema_name text) RETURNS text
-    LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN octet_length(schema_name) <= 59 THEN 'cbe ' || schema_name
-                ELSE 'cbe ' || md5(schema_name) END
-$$;
-CREATE OR REPLACE FUNCTION cbe_notify() RETURNS trigger
-    LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-BEGIN
-    PERFORM pg_notify(cbe_channel(TG_TABLE_SCHEMA), TG_TABLE_NAME);
-    RETURN NULL;
-END
-$$;
-""" + "".join(
-    f"CREATE TRIGGER cbe_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}"
-    " FOR EACH STATEMENT EXECUTE FUNCTION cbe_notify();\n"
-    for table in WATCHED
-)
+SCHEMA_VERSION = 1
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -201,7 +161,6 @@ CREATE TABLE outbox (
     refused text
 );
 """,
-    2: _NOTIFY,
 }
 """Each schema version's DDL, applied in order, each in the transaction that records it."""
 

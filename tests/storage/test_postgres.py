@@ -4,21 +4,27 @@ tests/contract.)"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from core.errors import Conflict
 from core.models import ObjectType
 from core.ports import EVERYTHING, CompletionSelection, Topic
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
-from storage.postgres.schema import SCHEMA_VERSION, TABLES, WATCHED
-from storage.postgres.watch import PostgresWatcher
+from storage.postgres.schema import TABLES
+from storage.postgres.watch import PostgresWatcher, channel
+from tests.api.conftest import ROOT
 from tests.conftest import NOW, PORTAL_ID
-from tests.contract.conftest import completion, contact
+from tests.contract.conftest import completion, contact, definition
 from tests.postgres import fresh_database_url
 
 
@@ -46,7 +52,7 @@ def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
         conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")
     opened = open_postgres(url, portal_id=PORTAL_ID)
     opened.close()
-    assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION
+    assert _one(url, "SELECT max(version) FROM cbe_schema") == 1
     assert _one(url, "SELECT count(*) FROM portal") == 1
     again = open_postgres(url)
     try:
@@ -58,9 +64,7 @@ def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
 def test_a_newer_schema_is_refused_with_both_versions(url: str) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO cbe_schema (version) VALUES (99)")
-    with pytest.raises(
-        NotACbeDatabase, match=f"schema version 99; this cbe knows versions up to {SCHEMA_VERSION}"
-    ):
+    with pytest.raises(NotACbeDatabase, match="schema version 99; this cbe knows versions up to 1"):
         open_postgres(url)
 
 
@@ -230,7 +234,21 @@ def test_uuids_looked_up_and_not_stored_are_free_again_after_the_commit(
     db.completions.append([completion(2, uuid="refused")])
 
 
-# -- live updates: NOTIFY from every write, a watcher that LISTENs ----------------------------
+# -- live updates: NOTIFY after every write kept, a watcher that LISTENs ----------------------
+
+
+def kill_listeners(url: str) -> int:
+    """End the sessions that LISTEN on the channel of the portal at ``url``, as an
+    administrator's ``pg_terminate_backend`` would; how many there were."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute("SELECT current_schema()").fetchone()
+        assert row is not None
+        listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel(row[0]))).as_string(admin)
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s", [listen]
+        ).fetchall()
+    assert all(ended for (ended,) in killed)
+    return len(killed)
 
 
 def _report(watcher: PostgresWatcher) -> frozenset[Topic]:
@@ -242,35 +260,13 @@ def _report(watcher: PostgresWatcher) -> frozenset[Topic]:
     raise AssertionError("the watcher reported nothing within a minute")
 
 
-def test_a_database_of_version_1_is_upgraded_to_announce_its_writes(url: str) -> None:
-    with psycopg.connect(url) as conn:  # as cbe before live updates left it
-        for table in WATCHED:
-            conn.execute(f"DROP TRIGGER cbe_notify ON {table}")
-        conn.execute("DELETE FROM cbe_schema WHERE version > 1")
-    opened = open_postgres(url, portal_id=PORTAL_ID)
-    watcher = opened.watch()
-    try:
-        assert _report(watcher) == EVERYTHING  # connected: what came before may be missed
-        opened.completions.append([completion(1)])
-        assert _report(watcher) == {Topic.COMPLETIONS}
-        assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION
-    finally:
-        watcher.close()
-        opened.close()
-
-
 def test_the_watcher_listens_again_after_its_connection_is_killed(
     db: PostgresDatabase, url: str
 ) -> None:
     watcher = db.watch()
     try:
         assert _report(watcher) == EVERYTHING
-        with psycopg.connect(url, autocommit=True) as admin:
-            killed = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE query = format('LISTEN %I', cbe_channel(current_schema()))"
-            ).fetchall()
-        assert killed == [(True,)]
+        assert kill_listeners(url) == 1
         # Anything may have been missed while it was away: everything is reported, once it
         # listens again.
         assert _report(watcher) == EVERYTHING
@@ -294,3 +290,36 @@ def test_the_channel_is_the_schemas_so_portals_on_one_server_do_not_hear_each_ot
     finally:
         watcher.close()
         other.close()
+
+
+def test_a_short_lived_process_announces_what_it_stored_before_it_ends(
+    db: PostgresDatabase, url: str, tmp_path: Path
+) -> None:
+    """``cbe send`` opens the database, stores one completion and exits at once."""
+    watcher = db.watch()
+    try:
+        assert _report(watcher) == EVERYTHING
+        db.definitions.insert(definition("1", "viewed"))
+        assert _report(watcher) == {Topic.DEFINITIONS}
+        body = tmp_path / "send.json"
+        body.write_text(
+            json.dumps({"eventName": f"pe{PORTAL_ID}_viewed", "objectId": "1", "properties": {}})
+        )
+        sent = subprocess.run(
+            [sys.executable, "-m", "cli", "send", str(body), "--db", url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert Topic.COMPLETIONS in _report(watcher)
+    finally:
+        watcher.close()
+
+
+def test_a_channel_is_never_longer_than_postgresql_allows() -> None:
+    assert channel("portal_1") == "cbe portal_1"
+    long_ones = {channel("p" * 63), channel("p" * 62 + "q"), channel("é" * 31)}
+    assert len(long_ones) == 3
+    assert all(len(name.encode()) <= 63 for name in long_ones)

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import monotonic
 
-import psycopg
 import pytest
 from hubspot import HubSpot
 from hubspot.events.send import (
@@ -29,6 +28,7 @@ from tests.api.conftest import Server, start_server, stop_server
 from tests.conftest import PORTAL_ID, VIEWED_CAR
 from tests.postgres import fresh_database_url
 from tests.sending import send_one
+from tests.storage.test_postgres import kill_listeners
 from tests.tui.conftest import SIZE, settle
 from tests.tui.test_records import _completion, _open_contact
 from tui.app import CbeApp
@@ -175,12 +175,7 @@ async def test_after_its_connection_is_killed_the_app_listens_again(on_postgres:
         screen = await _open_contact(pilot)
         timeline = screen.query_one(TimelineView)
         await _listening(pilot, app)
-        with psycopg.connect(on_postgres.db, autocommit=True) as admin:
-            killed = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE query = format('LISTEN %I', cbe_channel(current_schema()))"
-            ).fetchall()
-        assert killed == [(True,)]
+        assert kill_listeners(on_postgres.db) == 1
         await _listening(pilot, app, connections=2)
         await asyncio.to_thread(on_postgres.send, "After")
         await until(pilot, lambda: len(timeline.entries) == 3, "the new completion is shown")
