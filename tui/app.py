@@ -28,9 +28,9 @@ from tui.widgets.section_bar import SECTIONS
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
 FALLBACK = 10
-"""With live updates, screens still read again every ``refresh_seconds`` times this: a
-watcher that hears nothing (a PostgreSQL reached through a pooler that drops LISTEN) only
-slows the app down."""
+"""With live updates, screens still read again every ``refresh_seconds`` times this (20 s):
+a change nobody announced (a PostgreSQL writer killed between its commit and its NOTIFY, a
+pooler between the app and the server that drops LISTEN) is shown late, never missed."""
 _FRAME_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous"}
 
 
