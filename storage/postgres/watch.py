@@ -56,6 +56,12 @@ def channel(schema: str) -> str:
     return "cbe " + hashlib.md5(schema.encode()).hexdigest()
 
 
+def listener(channel: str) -> str:
+    """The ``application_name`` of a session that listens on ``channel`` (at most 63 bytes, as
+    PostgreSQL keeps)."""
+    return ("cbe listens: " + channel).encode()[:63].decode(errors="ignore")
+
+
 def _connect(url: str) -> tuple[Conn, str]:
     """A connection of its own in autocommit, and the channel of the schema it reaches."""
     conn: Conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
@@ -168,6 +174,9 @@ class PostgresWatcher:
             self._failed()
             return False
         try:
+            # Named, so that an administrator (and a test) finds the app's listener among the
+            # server's sessions whatever it last ran (a LISTEN, or the check of a quiet link).
+            conn.execute("SELECT set_config('application_name', %s, false)", [listener(name)])
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(name)))
         except psycopg.Error:
             conn.close()

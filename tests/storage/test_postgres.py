@@ -14,14 +14,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from core.errors import Conflict
 from core.models import ObjectType
 from core.ports import EVERYTHING, CompletionSelection, Topic
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
 from storage.postgres.schema import TABLES
-from storage.postgres.watch import PostgresWatcher, channel
+from storage.postgres.watch import PostgresWatcher, channel, listener
 from tests.api.conftest import ROOT
 from tests.conftest import NOW, PORTAL_ID
 from tests.contract.conftest import completion, contact, definition
@@ -243,9 +242,9 @@ def kill_listeners(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as admin:
         row = admin.execute("SELECT current_schema()").fetchone()
         assert row is not None
-        listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel(row[0]))).as_string(admin)
         killed = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s", [listen]
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            [listener(channel(row[0]))],
         ).fetchall()
     assert all(ended for (ended,) in killed)
     return len(killed)
