@@ -8,6 +8,9 @@ requests) is written in a unit of its own, after the refused one has ended.
 
 A repository's write outside any unit is a unit of its own (committed when it returns).
 
+A store may also tell when it changed (:class:`Watchable`, an optional capability): the app
+refreshes what it shows when any process stored something, instead of reading again on a timer.
+
 Adapters (``storage``): the embedded TinyDB folder, the default, and one in memory; where and
 how a database is kept (a folder, its warm-ups) is theirs and the composition root's
 (``cli.bootstrap``), not core's. Every adapter passes one contract suite (``tests/contract``).
@@ -19,7 +22,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
 
 from core.models import (
     Association,
@@ -410,4 +414,55 @@ class Database(Protocol):
 
     def close(self) -> None:
         """Release files and caches."""
+        ...
+
+
+# -- the store changed (an optional capability: the app's live updates) -----------------------
+
+
+class Topic(StrEnum):
+    """What a change to the store touched, as a :class:`StoreWatcher` reports it."""
+
+    COMPLETIONS = "completions"
+    RECORDS = "records"
+    """Records and their associations."""
+    WORKFLOWS = "workflows"
+    """Workflows, their enrollments and the tasks they created."""
+    DEFINITIONS = "definitions"
+    """Event definitions, the portal and its settings."""
+    OUTBOX = "outbox"
+    """What ``cbe serve --forward`` owes a remote portal, and how its relay stands."""
+    REJECTIONS = "rejections"
+    """The quarantine of refused requests."""
+
+
+EVERYTHING: frozenset[Topic] = frozenset(Topic)
+"""What a watcher reports when it cannot tell what changed (it may have missed changes)."""
+
+
+class StoreWatcher(Protocol):
+    """Tells when any process (this one included) changed the store.
+
+    Used by one thread, which closes it once it stops waiting.
+    """
+
+    def wait(self, timeout: float) -> frozenset[Topic]:
+        """Block up to ``timeout`` seconds until the store changes; return what changed since
+        the watcher was made or the last call returned, or an empty set when nothing did in
+        time. :data:`EVERYTHING` when changes may have been missed (a watcher that lost its
+        connection reports it once it is back), so a reader reads everything again."""
+        ...
+
+    def close(self) -> None:
+        """Stop watching and release what the watcher holds (a connection)."""
+        ...
+
+
+@runtime_checkable
+class Watchable(Protocol):
+    """A :class:`Database` that can tell when it changed; one without this capability is read
+    again on a timer."""
+
+    def watch(self) -> StoreWatcher:
+        """A new watcher of this database: changes committed after this call are reported."""
         ...

@@ -29,12 +29,13 @@ from tinydb.table import Document, Table
 from core.clock import Clock, SystemClock
 from core.errors import CbeError, Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType, Portal
-from core.ports import RecordPage
+from core.ports import RecordPage, Topic
 from core.records import search_needle
 from core.rules import name_taken
 from core.workflow_models import Enrollment, Task, Workflow, enrollment_id
 from storage.atomic import AtomicJSONStorage, CorruptFile, fsync_dir, write_atomically
 from storage.completions.damage import damage_message
+from storage.completions.journal import JOURNAL_NAME
 from storage.completions.store import CompletionStore
 from storage.locking import LOCK_FILE, DatabaseLock
 from storage.manifest import MANIFEST_FILE, DamagedDatabase
@@ -51,7 +52,8 @@ from storage.record_index import (
 )
 from storage.rejections import REJECTIONS_FILE, RejectionStore
 from storage.schema import SCHEMA_VERSION, read_version, upgrade
-from storage.tables import TABLES_DIR, LoggedTables, TableView
+from storage.tables import LOG_NAME, TABLES_DIR, LoggedTables, TableView
+from storage.watch import Appended, FolderWatcher
 
 MAIN_FILE = "cbe.json"
 PORTAL_FILE = "portal.json"
@@ -528,6 +530,25 @@ class TinyDatabase:
                 self._tables.rollback()
             if committed:
                 self._tables.fold_if_due()  # once in a while: a write of every table
+
+    def watch(self) -> FolderWatcher:
+        """A watcher of this folder (core.ports.Watchable): the stat of its files."""
+        folder = self.folder
+        return FolderWatcher(
+            {
+                folder / MAIN_FILE: frozenset({Topic.DEFINITIONS, Topic.WORKFLOWS}),
+                folder / PORTAL_FILE: frozenset({Topic.DEFINITIONS}),
+                folder / OUTBOX_FILE: frozenset({Topic.OUTBOX}),
+                folder / REJECTIONS_FILE: frozenset({Topic.REJECTIONS}),
+            },
+            {
+                folder / COMPLETIONS_DIR: Appended(JOURNAL_NAME, frozenset({Topic.COMPLETIONS})),
+                # The log holds records, associations, enrollments and tasks.
+                folder / TABLES_DIR: Appended(
+                    LOG_NAME, frozenset({Topic.RECORDS, Topic.WORKFLOWS})
+                ),
+            },
+        )
 
     def close(self) -> None:
         with self._lock.reading():

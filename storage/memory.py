@@ -9,6 +9,7 @@ end, and a unit opened inside another joins it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -20,12 +21,14 @@ from core.errors import Conflict
 from core.models import Association, Completion, CrmRecord, EventDefinition, ObjectType, Portal
 from core.outbox import OutboxCounts, OutboxEntry
 from core.ports import (
+    EVERYTHING,
     CompletionSelection,
     Conversion,
     EventCounts,
     EventSummary,
     EventTally,
     RecordPage,
+    Topic,
     ValueCounts,
 )
 from core.records import page_of
@@ -594,6 +597,62 @@ class _Unit:
             self._database._committed = self._database._held.state.copy()
 
 
+def _identities(values: Any) -> tuple[int, ...]:
+    """What a container holds, by identity: models are replaced, never changed in place."""
+    items = values.values() if isinstance(values, dict) else values
+    return tuple(map(id, items))
+
+
+def _fingerprint(state: _State) -> dict[Topic, object]:
+    return {
+        Topic.COMPLETIONS: _identities(state.completions),
+        Topic.RECORDS: (_identities(state.records), _identities(state.associations)),
+        Topic.WORKFLOWS: tuple(map(_identities, (state.workflows, state.enrollments, state.tasks))),
+        Topic.DEFINITIONS: (id(state.portal), _identities(state.definitions), len(state.deleted)),
+        Topic.OUTBOX: (_identities(state.outbox), state.forwarded, state.relay),
+        Topic.REJECTIONS: (_identities(state.rejections), state.bound),
+    }
+
+
+class MemoryWatcher:
+    """A :class:`core.ports.StoreWatcher` of a memory database: what it holds, compared by
+    identity every few milliseconds (a test's database is small)."""
+
+    INTERVAL = 0.02
+
+    def __init__(self, held: _Held) -> None:
+        self._held = held
+        self._closed = threading.Event()
+        self._seen = self._look() or {}
+
+    def _look(self) -> dict[Topic, object] | None:
+        # A unit of work holds the lock to its end: look again later rather than wait.
+        if not self._held.lock.acquire(timeout=self.INTERVAL):
+            return None
+        try:
+            return _fingerprint(self._held.state)
+        finally:
+            self._held.lock.release()
+
+    def wait(self, timeout: float) -> frozenset[Topic]:
+        deadline = time.monotonic() + timeout
+        while not self._closed.is_set():
+            now = self._look()
+            if now is not None:
+                changed = frozenset(t for t in EVERYTHING if now[t] != self._seen.get(t))
+                self._seen = now
+                if changed:
+                    return changed
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return frozenset()
+            self._closed.wait(min(self.INTERVAL, left))
+        return frozenset()
+
+    def close(self) -> None:
+        self._closed.set()
+
+
 class MemoryDatabase:
     """One portal's data in memory; implements :class:`core.ports.Database`."""
 
@@ -659,6 +718,10 @@ class MemoryDatabase:
                     committed, self._committed = self._committed, None
                     assert committed is not None
                     self._held.state = committed  # as of the last commit (or the start)
+
+    def watch(self) -> MemoryWatcher:
+        """A watcher of what this database holds (core.ports.Watchable)."""
+        return MemoryWatcher(self._held)
 
     def close(self) -> None:
         pass

@@ -14,16 +14,23 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
 
+from core.ports import Topic, Watchable
 from core.remote import RemoteOpener
 from core.services import Services
 from tui.commands import CbeCommands
 from tui.dialogs.save_as import default_export_dir
 from tui.formatting import escape
+from tui.live import StoreFollower
+from tui.messages import StoreChanged
 from tui.screens.base import CbeScreen
 from tui.screens.events import EventsScreen
 from tui.widgets.section_bar import SECTIONS
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
+FALLBACK = 10
+"""With live updates, screens still read again every ``refresh_seconds`` times this (20 s):
+a change nobody announced (a PostgreSQL writer killed between its commit and its NOTIFY, a
+pooler between the app and the server that drops LISTEN) is shown late, never missed."""
 _FRAME_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous"}
 
 
@@ -79,7 +86,10 @@ class CbeApp(App[None]):
         super().__init__()
         self.services = services
         self.refresh_seconds = refresh_seconds
-        """How often screens look for changes made by other processes (0: never)."""
+        """How often the workflow clock ticks, and screens look for changes made by other
+        processes when the store cannot tell (0: never; no live updates either)."""
+        self.follower: StoreFollower | None = None
+        """The one thread that follows the store's changes (None: not followed)."""
         self.api_url = api_url
         """Where `cbe serve` listens, for the API examples."""
         self.export_dir = export_dir or default_export_dir()
@@ -102,9 +112,43 @@ class CbeApp(App[None]):
         self.add_mode("records", _later("tui.screens.records", "RecordsScreen"))
         self.add_mode("workflows", _later("tui.screens.workflows", "WorkflowsScreen"))
         self.add_mode("analyze", _later("tui.screens.analyze", "AnalyzeScreen"))
+        if self.refresh_seconds and isinstance(self.services.db, Watchable):
+            # Live updates: every screen shows what any process stores as it is stored.
+            self.follower = StoreFollower(self.services.db.watch(), self._store_changed)
+            self.follower.start()
         self.switch_mode("events")
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self.advance_workflows)
+
+    def on_unmount(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often screens read again by themselves (0: never): rarely when the store tells
+        when it changed (a fallback), else every ``refresh_seconds``."""
+        return self.refresh_seconds * (FALLBACK if self.follower is not None else 1)
+
+    def _store_changed(self, topics: frozenset[Topic]) -> None:
+        self.post_message(StoreChanged(topics))  # from the follower's thread: thread-safe
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        """Every section's screens hear it: the one on top reads again, the others when they
+        are shown again."""
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if isinstance(screen, CbeScreen):
+                    screen.store_changed(message.topics)
+        if Topic.OUTBOX in message.topics:
+            self.follow_title()
+
+    @work(thread=True, exclusive=True, group="title")
+    def follow_title(self) -> None:
+        """The header's forwarding line follows the relay of a `cbe serve --forward`."""
+        title = self._sub_title()
+        if title != self.sub_title:
+            self.call_from_thread(setattr, self, "sub_title", title)
 
     def _sub_title(self) -> str:
         """Portal, database, read-only, and where `cbe serve --forward` stands (once it

@@ -19,7 +19,7 @@ class CbeHost(Protocol):
 
     services: Services
     refresh_seconds: float
-    """How often screens refresh what they show (0: never by themselves)."""
+    """How often the workflow clock ticks (0: never; nothing is followed live either)."""
     api_url: str
     """Where ``cbe serve`` is expected, for the examples screens show."""
     export_dir: Path
@@ -29,6 +29,12 @@ class CbeHost(Protocol):
     this app was started without one."""
     last_event: str | None
     """The event whose details were shown last, for the events list to come back on it."""
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often screens read again by themselves (0: never): a slow fallback when the
+        store tells the app when it changed (a screen then reads again at once)."""
+        ...
 
     def action_section(self, mode: str) -> None:
         """Go to a section (its screens keep their place)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from core.clock import from_epoch_millis, to_epoch_millis
 from core.errors import CbeError, StorageUnavailable
@@ -19,6 +20,7 @@ from core.ports import (
     EventCounts,
     EventSummary,
     EventTally,
+    Topic,
     ValueCounts,
 )
 from core.rules import uuids_taken
@@ -105,21 +107,27 @@ class PostgresCompletionRepository:
         claimed = state.claimed if state is not None else set()
         unique = [k for k in dict.fromkeys(keys) if k not in claimed]
         try:
-            with self._c.connection() as conn, conn.transaction():
-                # The database keeps (event, uuid) unique: a uuid another process stored
-                # first (even one not yet committed: this waits for it) is found taken here.
-                new = _claim(conn, unique)
-                if len(new) != len(unique):
-                    taken = {
-                        key
-                        for c, key in zip(completions, keys, strict=True)
-                        if key not in new and key not in claimed and c.uuid != c.id
-                    }
-                    if taken:
-                        raise uuids_taken(taken)
-                with conn.cursor().copy(f"COPY completions ({_COLUMNS}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+            with self._c.connection(writes=Topic.COMPLETIONS) as conn:
+                if state is not None and conn.info.transaction_status == TransactionStatus.IDLE:
+                    # The unit's transaction has not begun: begin it, else the block below
+                    # would be a transaction of its own (kept at its end), not a savepoint
+                    # in the unit's (undone with it when the unit is left without a commit).
+                    conn.execute("SELECT 1")
+                with conn.transaction():
+                    # The database keeps (event, uuid) unique: a uuid another process stored
+                    # first (even one not yet committed: this waits for it) is found taken here.
+                    new = _claim(conn, unique)
+                    if len(new) != len(unique):
+                        taken = {
+                            key
+                            for c, key in zip(completions, keys, strict=True)
+                            if key not in new and key not in claimed and c.uuid != c.id
+                        }
+                        if taken:
+                            raise uuids_taken(taken)
+                    with conn.cursor().copy(f"COPY completions ({_COLUMNS}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
             claimed.difference_update(keys)  # stored: no longer a claim to release
         except CbeError:
             raise
@@ -310,13 +318,13 @@ class PostgresCompletionRepository:
     # -- rewrites (plain UPDATE and DELETE, under the lock) -------------------------------
 
     def delete_event(self, event_name: str) -> int:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.COMPLETIONS) as conn:
             gone = conn.execute("DELETE FROM completions WHERE event_name = %s", [event_name])
             conn.execute("DELETE FROM completion_uuids WHERE event_name = %s", [event_name])
         return gone.rowcount
 
     def attach_visitor(self, utk: str, object_id: str) -> int:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.COMPLETIONS) as conn:
             changed = conn.execute(
                 "UPDATE completions SET object_id = %s WHERE object_id IS NULL AND utk = %s",
                 [object_id, utk],
@@ -324,7 +332,7 @@ class PostgresCompletionRepository:
         return changed.rowcount
 
     def delete_tagged(self, tag: str) -> int:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.COMPLETIONS) as conn:
             gone = conn.execute(
                 "DELETE FROM completions WHERE tag = %s RETURNING event_name, uuid", [tag]
             ).fetchall()
@@ -342,7 +350,7 @@ class PostgresCompletionRepository:
         if not renames:
             return 0
         mapping = [list(renames), list(renames.values())]
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.COMPLETIONS) as conn:
             changed = conn.execute(
                 "UPDATE completions c SET event_name = m.new"
                 " FROM unnest(%s::text[], %s::text[]) AS m(old, new) WHERE c.event_name = m.old",

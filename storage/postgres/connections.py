@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +34,7 @@ from psycopg_pool import ConnectionPool
 
 from core.errors import StorageUnavailable
 from core.models import Portal
+from core.ports import Topic
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -61,6 +62,8 @@ class UnitState:
     claimed: set[tuple[str, str]] = field(default_factory=set)
     """``(event, uuid)`` keys the unit holds in ``completion_uuids`` for completions it may
     store (storage.postgres.completions): released at its commit unless it stored them."""
+    touched: set[Topic] = field(default_factory=set)
+    """What the unit wrote: announced once it commits (storage.postgres.watch)."""
 
 
 def release_claims(conn: Conn, keys: set[tuple[str, str]]) -> None:
@@ -93,6 +96,9 @@ class _Unit:
             raise StorageUnavailable(
                 f"The database did not keep this change ({error}); nothing of it was stored."
             ) from error
+        if state.touched:  # kept: now others may hear of it
+            self._connections.announce(state.touched)
+            state.touched = set()
         state.locked = False  # a transaction-level lock ends with its transaction
         state.records_version = None  # what follows is read afresh
         state.records_written = False
@@ -104,10 +110,17 @@ class _Unit:
 class Connections:
     """The pool and each thread's unit of work; what every repository reaches the database by."""
 
-    def __init__(self, pool: ConnectionPool[Conn], portal: Portal) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool[Conn],
+        portal: Portal,
+        announce: Callable[[set[Topic]], None] | None = None,
+    ) -> None:
         self.pool = pool
         self._portal = portal
         self._local = threading.local()
+        self.announce: Callable[[set[Topic]], None] = announce or (lambda _topics: None)
+        """Tells other processes what a committed write changed (storage.postgres.watch)."""
 
     def unit(self) -> UnitState | None:
         """The calling thread's open unit of work, if any."""
@@ -144,10 +157,11 @@ class Connections:
             self.pool.putconn(conn)
 
     @contextmanager
-    def connection(self, locking: bool = False) -> Iterator[Conn]:
+    def connection(self, locking: bool = False, writes: Topic | None = None) -> Iterator[Conn]:
         """The calling thread's unit's connection, or (outside any unit) a connection whose
         transaction is a unit of its own, committed when the block ends without an error.
-        ``locking``: hold the database's lock (to the end of the unit)."""
+        ``locking``: hold the database's lock (to the end of the unit). ``writes``: what the
+        block changes, announced once it is committed."""
         state = self.unit()
         try:
             if state is not None:
@@ -155,6 +169,8 @@ class Connections:
                     take_lock(state.conn)
                     state.locked = True
                 yield state.conn
+                if writes is not None:  # announced if the unit commits
+                    state.touched.add(writes)
                 return
             with self.pool.connection() as conn:
                 if locking:
@@ -162,6 +178,8 @@ class Connections:
                 yield conn
         except psycopg.OperationalError as error:  # the server gone, a full disk, a timeout
             raise StorageUnavailable(f"The database did not answer: {error}") from error
+        if writes is not None:  # committed as the pool's block ended
+            self.announce({writes})
 
     def lock(self) -> None:
         """Take the database's lock in the calling thread's unit (nothing outside one)."""

@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 from core.clock import Clock, SystemClock
 from core.errors import CbeError, StorageUnavailable
 from core.models import Portal
+from core.ports import Topic
 from storage.postgres.completions import PostgresCompletionRepository
 from storage.postgres.connections import Conn, Connections, _Unit, take_lock
 from storage.postgres.outbox import PostgresOutboxRepository
@@ -37,6 +38,7 @@ from storage.postgres.schema import (
     migrate,
 )
 from storage.postgres.urls import database_name, shown_url
+from storage.postgres.watch import Announcer, PostgresWatcher
 
 POOL_SIZE = 8
 """Connections a process keeps at most: one per thread in a unit, and a few readers."""
@@ -55,7 +57,8 @@ class PostgresDatabase:
 
     def __init__(self, url: str, pool: ConnectionPool[Conn], portal: Portal) -> None:
         self.url = url
-        self._c = Connections(pool, portal)
+        self._announcer = Announcer(url)
+        self._c = Connections(pool, portal, self._announcer)
         self._definitions = PostgresDefinitionRepository(self._c)
         self._records = PostgresRecordRepository(self._c)
         self._completions = PostgresCompletionRepository(self._c)
@@ -73,7 +76,7 @@ class PostgresDatabase:
         return self._c.portal
 
     def replace_portal(self, portal: Portal) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.DEFINITIONS) as conn:
             _write_portal(conn, portal)
         unit = self._c.unit()
         if unit is not None:
@@ -114,7 +117,13 @@ class PostgresDatabase:
         with self._c.transaction() as unit:
             yield unit
 
+    def watch(self) -> PostgresWatcher:
+        """A watcher of this database (core.ports.Watchable): LISTEN on a connection of its
+        own, outside the pool."""
+        return PostgresWatcher(self.url)
+
     def close(self) -> None:
+        self._announcer.close()  # what was written is announced before the process ends
         self._c.pool.close()
 
 

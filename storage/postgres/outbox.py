@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 import orjson
 
 from core.outbox import OutboxCounts, OutboxEntry
+from core.ports import Topic
 from storage.postgres.connections import Connections
 
 FORWARDED_KEY = "forwarded"
@@ -23,7 +24,7 @@ class PostgresOutboxRepository:
     def add(self, entries: Sequence[OutboxEntry]) -> None:
         if not entries:
             return
-        with self._c.connection() as conn, conn.cursor() as cursor:
+        with self._c.connection(writes=Topic.OUTBOX) as conn, conn.cursor() as cursor:
             cursor.executemany(  # an id already owed is owed once
                 "INSERT INTO outbox (id, body, refused) VALUES (%s, %s::json, %s)"
                 " ON CONFLICT (id) DO NOTHING",
@@ -39,7 +40,7 @@ class PostgresOutboxRepository:
         return [OutboxEntry(r[0], r[1]) for r in rows]
 
     def settle(self, sent: Collection[str], refused: Mapping[str, str]) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.OUTBOX) as conn:
             gone = conn.execute("DELETE FROM outbox WHERE id = ANY(%s::text[])", [list(sent)])
             if gone.rowcount:
                 conn.execute(
@@ -59,7 +60,7 @@ class PostgresOutboxRepository:
         return [OutboxEntry(r[0], r[1], r[2]) for r in rows]
 
     def requeue(self, ids: Collection[str] | None = None) -> int:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.OUTBOX) as conn:
             again = conn.execute(
                 "UPDATE outbox SET refused = NULL WHERE refused IS NOT NULL"
                 " AND (%s::text[] IS NULL OR id = ANY(%s::text[]))",
@@ -82,7 +83,7 @@ class PostgresOutboxRepository:
         return OutboxCounts(owed, sent or 0, refused, remote, error)
 
     def note_relay(self, remote: str, last_error: str | None) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.OUTBOX) as conn:
             conn.execute(
                 "INSERT INTO settings (key, value) VALUES (%s, %s::json)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

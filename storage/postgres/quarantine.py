@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 
 import orjson
 
+from core.ports import Topic
 from core.rejections import DEFAULT_BOUND, QuarantineRoom, RejectedRequest
 from storage.postgres.connections import Conn, Connections
 from storage.rejections import decode, encode
@@ -26,7 +27,7 @@ class PostgresRejectionRepository:
             return _bound(conn)
 
     def set_bound(self, bound: int) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.REJECTIONS) as conn:
             conn.execute(
                 "INSERT INTO settings (key, value) VALUES (%s, %s::json)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -37,7 +38,7 @@ class PostgresRejectionRepository:
     def add(self, requests: Sequence[RejectedRequest]) -> None:
         if not requests:
             return
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.REJECTIONS) as conn:
             with conn.cursor() as cursor:
                 cursor.executemany(
                     "INSERT INTO rejections (id, doc) VALUES (%s, %s)",
@@ -53,7 +54,7 @@ class PostgresRejectionRepository:
     def remove(self, ids: Collection[str]) -> int:
         if not ids:
             return 0
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.REJECTIONS) as conn:
             gone = conn.execute("DELETE FROM rejections WHERE id = ANY(%s::text[])", [list(ids)])
         return gone.rowcount
 

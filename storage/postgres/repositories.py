@@ -11,7 +11,7 @@ import orjson
 
 from core.errors import Conflict
 from core.models import Association, CrmRecord, EventDefinition, ObjectType
-from core.ports import RecordPage
+from core.ports import RecordPage, Topic
 from core.records import SEARCH_SEPARATOR, page_of, search_haystack, search_needle
 from core.rules import name_taken
 from core.workflow_models import Enrollment, Task, Workflow, enrollment_id
@@ -54,7 +54,7 @@ class PostgresDefinitionRepository:
         return _next(rows)
 
     def insert(self, definition: EventDefinition) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.DEFINITIONS) as conn:
             taken = conn.execute(
                 "SELECT 1 FROM definitions WHERE name = %s", [definition.name]
             ).fetchone()
@@ -67,7 +67,7 @@ class PostgresDefinitionRepository:
             )
 
     def replace(self, definition: EventDefinition) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.DEFINITIONS) as conn:
             conn.execute(
                 "INSERT INTO definitions (id, name, doc) VALUES (%s, %s, %s::json)"
                 " ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
@@ -75,7 +75,7 @@ class PostgresDefinitionRepository:
             )
 
     def delete(self, name: str) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.DEFINITIONS) as conn:
             row = conn.execute("DELETE FROM definitions WHERE name = %s RETURNING id", [name])
             found = row.fetchone()
             if found is not None:
@@ -245,7 +245,7 @@ class PostgresRecordRepository:
         state = self._c.unit()
         if state is not None:
             state.records_written = True
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.RECORDS) as conn:
             conn.execute(
                 "INSERT INTO records (object_type, id, email, utk, archived, search, doc)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s::json)"
@@ -259,7 +259,7 @@ class PostgresRecordRepository:
     def associate(self, association: Association) -> None:
         a = association
         ends = [a.from_type.value, a.from_id, a.to_type.value, a.to_id]
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.RECORDS) as conn:
             known = conn.execute(
                 "SELECT 1 FROM associations WHERE"
                 " (from_type, from_id, to_type, to_id) = (%s, %s, %s, %s)"
@@ -335,7 +335,7 @@ class PostgresWorkflowRepository:
         return _next(rows)
 
     def save_workflow(self, workflow: Workflow) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.WORKFLOWS) as conn:
             conn.execute(
                 "INSERT INTO workflows (id, doc) VALUES (%s, %s::json)"
                 " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
@@ -343,7 +343,7 @@ class PostgresWorkflowRepository:
             )
 
     def delete_workflow(self, workflow_id: str) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.WORKFLOWS) as conn:
             conn.execute("DELETE FROM workflows WHERE id = %s", [workflow_id])
             conn.execute("DELETE FROM enrollments WHERE workflow_id = %s", [workflow_id])
 
@@ -356,7 +356,7 @@ class PostgresWorkflowRepository:
         return None if row is None else Enrollment.model_validate(row[0])
 
     def save_enrollment(self, enrollment: Enrollment) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.WORKFLOWS) as conn:
             conn.execute(
                 "INSERT INTO enrollments (id, workflow_id, active, doc)"
                 " VALUES (%s, %s, %s, %s::json)"
@@ -405,7 +405,7 @@ class PostgresWorkflowRepository:
         return [e for e in found if (e.workflow_id, e.action_index) in steps]
 
     def save_task(self, task: Task) -> None:
-        with self._c.connection(locking=True) as conn:
+        with self._c.connection(locking=True, writes=Topic.WORKFLOWS) as conn:
             conn.execute(
                 "INSERT INTO tasks (id, object_type, object_id, doc) VALUES (%s, %s, %s, %s::json)"
                 " ON CONFLICT (id) DO UPDATE SET object_type = excluded.object_type,"

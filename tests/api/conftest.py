@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from cli.main import main
 from core.services import Services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,15 +75,11 @@ def start_server(db: Path | str, *extra: str, port: int | None = None) -> Server
                 output, _ = process.communicate()
                 raise RuntimeError(f"cbe serve did not start:\n{output}") from None
             time.sleep(0.05)
-    portal = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "cli", "portal", "--db", str(db), "--json"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    # `cbe portal --json` as a user would ask it, in this process: a second interpreter per
+    # server (its imports) cost each API test about a CPU second.
+    shown = CliRunner().invoke(main, ["portal", "--db", str(db), "--json"], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    portal = json.loads(shown.output)
     if isinstance(db, Path):
         return Server(url, portal["accessToken"], portal["portalId"], db, process)
     return Server(url, portal["accessToken"], portal["portalId"], Path(), process, db)

@@ -118,6 +118,18 @@ def test_a_unit_left_without_a_commit_keeps_nothing(db: Database) -> None:
     assert _what_is_stored(db) == NOTHING
 
 
+def test_completions_appended_first_in_a_unit_left_without_a_commit_are_not_kept(
+    db: Database,
+) -> None:
+    with db.transaction() as unit:
+        db.completions.append([completion(1)])  # the unit's first write, before any read
+    with db.transaction() as unit:
+        db.records.insert(contact("1", "ann@example.com"))
+        unit.commit()
+        db.completions.append([completion(2)])  # after the commit: needs one of its own
+    assert list(db.completions.scan(CompletionSelection())) == []
+
+
 def test_an_error_in_a_unit_keeps_nothing_of_it(db: Database) -> None:
     with pytest.raises(RuntimeError), db.transaction():
         _write_one_of_each(db)

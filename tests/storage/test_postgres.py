@@ -4,20 +4,26 @@ tests/contract.)"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from core.errors import Conflict
 from core.models import ObjectType
-from core.ports import CompletionSelection
+from core.ports import EVERYTHING, CompletionSelection, Topic
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
 from storage.postgres.schema import TABLES
+from storage.postgres.watch import PostgresWatcher, channel, listener
+from tests.api.conftest import ROOT
 from tests.conftest import NOW, PORTAL_ID
-from tests.contract.conftest import completion, contact
+from tests.contract.conftest import completion, contact, definition
 from tests.postgres import fresh_database_url
 
 
@@ -225,3 +231,94 @@ def test_uuids_looked_up_and_not_stored_are_free_again_after_the_commit(
         unit.commit()
     assert db.completions.existing_uuids(looked) == {("pe12345678_viewed", "kept")}
     db.completions.append([completion(2, uuid="refused")])
+
+
+# -- live updates: NOTIFY after every write kept, a watcher that LISTENs ----------------------
+
+
+def kill_listeners(url: str) -> int:
+    """End the sessions that LISTEN on the channel of the portal at ``url``, as an
+    administrator's ``pg_terminate_backend`` would; how many there were."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute("SELECT current_schema()").fetchone()
+        assert row is not None
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            [listener(channel(row[0]))],
+        ).fetchall()
+    assert all(ended for (ended,) in killed)
+    return len(killed)
+
+
+def _report(watcher: PostgresWatcher) -> frozenset[Topic]:
+    """The watcher's next report (it comes at once; a minute on a machine busy elsewhere)."""
+    for _ in range(60):
+        topics = watcher.wait(1.0)
+        if topics:
+            return topics
+    raise AssertionError("the watcher reported nothing within a minute")
+
+
+def test_the_watcher_listens_again_after_its_connection_is_killed(
+    db: PostgresDatabase, url: str
+) -> None:
+    watcher = db.watch()
+    try:
+        assert _report(watcher) == EVERYTHING
+        assert kill_listeners(url) == 1
+        # Anything may have been missed while it was away: everything is reported, once it
+        # listens again.
+        assert _report(watcher) == EVERYTHING
+        assert watcher.connections == 2
+        db.records.insert(contact("1", "ann@example.com"))
+        assert _report(watcher) == {Topic.RECORDS}
+    finally:
+        watcher.close()
+
+
+def test_the_channel_is_the_schemas_so_portals_on_one_server_do_not_hear_each_other(
+    db: PostgresDatabase,
+) -> None:
+    other = open_postgres(fresh_database_url(), portal_id=PORTAL_ID)
+    watcher = db.watch()
+    try:
+        assert _report(watcher) == EVERYTHING
+        other.completions.append([completion(1)])  # another portal: not heard here
+        db.records.insert(contact("1", "ann@example.com"))
+        assert _report(watcher) == {Topic.RECORDS}
+    finally:
+        watcher.close()
+        other.close()
+
+
+def test_a_short_lived_process_announces_what_it_stored_before_it_ends(
+    db: PostgresDatabase, url: str, tmp_path: Path
+) -> None:
+    """``cbe send`` opens the database, stores one completion and exits at once."""
+    watcher = db.watch()
+    try:
+        assert _report(watcher) == EVERYTHING
+        db.definitions.insert(definition("1", "viewed"))
+        assert _report(watcher) == {Topic.DEFINITIONS}
+        body = tmp_path / "send.json"
+        body.write_text(
+            json.dumps({"eventName": f"pe{PORTAL_ID}_viewed", "objectId": "1", "properties": {}})
+        )
+        sent = subprocess.run(
+            [sys.executable, "-m", "cli", "send", str(body), "--db", url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert Topic.COMPLETIONS in _report(watcher)
+    finally:
+        watcher.close()
+
+
+def test_a_channel_is_never_longer_than_postgresql_allows() -> None:
+    assert channel("portal_1") == "cbe portal_1"
+    long_ones = {channel("p" * 63), channel("p" * 62 + "q"), channel("é" * 31)}
+    assert len(long_ones) == 3
+    assert all(len(name.encode()) <= 63 for name in long_ones)

@@ -139,6 +139,32 @@ async def test_replaying_the_refused_asks_first_then_owes_them_again(fresh: Serv
         assert (counts.owed, counts.refused) == (4, 0)
         assert "Sent 1 · owed 4 · refused 0" in _text(app, "#forwarding-status")
         assert app.screen.query_one("#forwarding-refused", DataTable).row_count == 0
+        # Nothing refused any more: the footer no longer offers a replay or a trace.
+        footer_keys = {b.binding.description for b in app.screen.active_bindings.values()}
+        assert "Back" in footer_keys
+        assert not {"Replay refused", "Trace"} & footer_keys
+
+
+async def test_the_footer_offers_replay_and_trace_only_while_something_is_refused(
+    fresh: Services,
+) -> None:
+    _owe(fresh, "a")
+    app = make_app(fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.action_forwarding()
+        await settle(pilot)
+        shown = {b.binding.description for b in app.screen.active_bindings.values()}
+        assert not {"Replay refused", "Trace"} & shown
+        await step(pilot, "p")  # not offered: nothing asks
+        assert isinstance(app.screen, ForwardingScreen)
+        with fresh.db.transaction() as unit:
+            fresh.db.outbox.settle([], {"a": ANSWER})
+            unit.commit()
+        app.screen.reload()
+        await settle(pilot)
+        shown = {b.binding.description for b in app.screen.active_bindings.values()}
+        assert {"Replay refused", "Trace"} <= shown
 
 
 async def test_forwarding_fits_80_by_24(fresh: Services) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events, on
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header
+from textual.worker import Worker
 
+from core.ports import Topic
 from core.services import Services
 from tui.host import CbeHost, host_of
 from tui.widgets.section_bar import SectionBar
@@ -30,6 +33,45 @@ class CbeScreen(Screen[None]):
     SECTION: ClassVar[str] = "events"
     HELP: ClassVar[str] = ""
     """What the screen is for, shown by `?` above its keys."""
+
+    LIVE: ClassVar[frozenset[Topic]] = frozenset()
+    """What the screen shows of the store: a change to it makes the screen read again
+    (:meth:`refresh_from_store`)."""
+
+    _missed = False
+    """A change came while the screen was not shown: it reads again when shown."""
+    _refreshing: Worker[None] | None = None
+    _again = False
+    """A change came while the screen was reading: it reads once more when that is done."""
+
+    def refresh_from_store(self) -> Worker[None] | None:
+        """Read again what the screen shows, keeping the cursor, scroll and expanded entries
+        (the screen's own reload); the worker doing it, if any."""
+        return None
+
+    def store_changed(self, topics: frozenset[Topic]) -> None:
+        """The store changed (tui.messages.StoreChanged): read again now if shown and
+        concerned, one read at a time; when shown again otherwise."""
+        if not topics & self.LIVE:
+            return
+        if not self.is_current:
+            self._missed = True
+        elif self._refreshing is not None and not self._refreshing.is_finished:
+            self._again = True  # a slow read is not started over and over: once more after
+        else:
+            self._refreshing = self.refresh_from_store()
+
+    @on(Worker.StateChanged)
+    def _refreshed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._refreshing and event.worker.is_finished and self._again:
+            self._again = False
+            self._refreshing = self.refresh_from_store()
+
+    @on(events.ScreenResume)
+    def _caught_up(self) -> None:
+        if self._missed:
+            self._missed = False
+            self._refreshing = self.refresh_from_store()
 
     def unsaved_work(self) -> str | None:
         """What leaving now would lose (None when nothing): quitting asks first when set."""

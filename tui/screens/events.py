@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
+from textual.worker import Worker
 
 from core.errors import CbeError
 from core.models import EventDefinition, TrackingMethod
-from core.ports import EventSummary
+from core.ports import EventSummary, Topic
 from tui.dialogs.confirm import ConfirmDialog
 from tui.formatting import escape, plain, refill, relative_time
 from tui.screens.base import CbeScreen
@@ -34,6 +35,7 @@ class EventsScreen(CbeScreen):
         "completed. Create one with the wizard, open one for its details and code."
     )
     AUTO_FOCUS = "#events"
+    LIVE = frozenset({Topic.DEFINITIONS, Topic.COMPLETIONS})
     BINDINGS = [
         Binding("n", "create", "New event"),
         Binding("enter", "open", "Open", show=False),
@@ -77,8 +79,11 @@ class EventsScreen(CbeScreen):
         ):
             table.add_column(label, key=key)
         self.reload()
-        if self.cbe.refresh_seconds:
-            self.set_interval(self.cbe.refresh_seconds, self.reload)
+        if self.cbe.poll_seconds:
+            self.set_interval(self.cbe.poll_seconds, self.reload)
+
+    def refresh_from_store(self) -> Worker[None]:
+        return self.reload()
 
     def on_screen_resume(self) -> None:
         if self._loaded:

@@ -11,9 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
+from textual.worker import Worker
 
 from core.forwarding import replay_refused
 from core.outbox import OutboxCounts, OutboxEntry
+from core.ports import Topic
 from tui.formatting import escape, fill_sized
 from tui.screens.base import CbeScreen
 
@@ -23,6 +25,7 @@ class ForwardingScreen(CbeScreen):
     relays may be another process: the screen follows it)."""
 
     SECTION = "events"
+    LIVE = frozenset({Topic.OUTBOX})
     TITLE = "Forwarding"
     HELP = (
         "`cbe serve --forward URL` relays every completion it accepts to a remote portal "
@@ -59,8 +62,11 @@ class ForwardingScreen(CbeScreen):
 
     def on_mount(self) -> None:
         self.reload()
-        if self.cbe.refresh_seconds:  # the relay runs in `cbe serve`: follow it
-            self.set_interval(self.cbe.refresh_seconds, self.reload)
+        if self.cbe.poll_seconds:  # the relay runs in `cbe serve`: follow it
+            self.set_interval(self.cbe.poll_seconds, self.reload)
+
+    def refresh_from_store(self) -> Worker[None]:
+        return self.reload()
 
     @work(thread=True, exclusive=True, group="forwarding")
     def reload(self) -> None:
@@ -92,6 +98,12 @@ class ForwardingScreen(CbeScreen):
         if rows:
             table.move_cursor(row=min(max(row, 0), len(rows) - 1))
         self._detail()
+        self.refresh_bindings()  # replay and trace are offered only while something is refused
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("replay", "trace"):
+            return bool(self.refused)
+        return True
 
     @on(DataTable.RowHighlighted, "#forwarding-refused")
     def _detail(self) -> None:

@@ -1,8 +1,8 @@
 """One record: its properties and associations beside its timeline.
 
 The timeline loads a page at a time as the cursor moves down, and looks for new completions
-every few seconds, so completions that ``cbe serve`` or ``cbe send`` store elsewhere appear
-without a restart.
+whenever the store says it changed (tui.live), so completions that ``cbe serve`` or ``cbe send``
+store elsewhere appear as they are stored.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
+from textual.worker import Worker
 
 from core.crm_display import property_display
 from core.errors import NotFound
 from core.models import CrmRecord, EventDefinition, ObjectType
 from core.occurrences import encode_cursor
+from core.ports import Topic
 from core.timeline import TimelineEntry, TimelineFilter
 from tui.dialogs.timeline_filter import TimelineFilterDialog
 from tui.formatting import escape, shown
@@ -50,6 +52,7 @@ class RecordScreen(CbeScreen):
         "The filter is remembered for you across records of this kind; x clears it."
     )
     AUTO_FOCUS = "TimelineView"
+    LIVE = frozenset({Topic.COMPLETIONS})
     # Below 110 columns the properties go above the timeline instead of beside it (cbe.tcss).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
@@ -67,6 +70,8 @@ class RecordScreen(CbeScreen):
         self.record: CrmRecord | None = None
         self.timeline_filter = TimelineFilter()
         self.next_after: str | None = None
+        self._new = 0
+        """New completions shown by the pages of a burst so far (noted once, at the end)."""
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -104,8 +109,11 @@ class RecordScreen(CbeScreen):
         self._show_filter()
         self.call_after_refresh(self.query_one(TimelineView).focus)
         self.load(replace=True)
-        if self.cbe.refresh_seconds:
-            self.set_interval(self.cbe.refresh_seconds, self.look_for_new)
+        if self.cbe.poll_seconds:
+            self.set_interval(self.cbe.poll_seconds, self.look_for_new)
+
+    def refresh_from_store(self) -> Worker[None]:
+        return self.look_for_new()
 
     def _filter_key(self) -> str:
         # Remembered per kind of record, as HubSpot keeps one filter per user across the
@@ -200,7 +208,8 @@ class RecordScreen(CbeScreen):
 
     @work(thread=True, exclusive=True, group="timeline-live")
     def look_for_new(self) -> None:
-        """Completions newer than the newest shown (stored by another process, say)."""
+        """Completions newer than the newest shown (stored by another process, say), a page
+        at a time: after a burst, the next page is asked for once this one is shown."""
         record = self.record
         timeline = self.query_one(TimelineView)
         if record is None or timeline.fetching:
@@ -219,11 +228,15 @@ class RecordScreen(CbeScreen):
         fresh = self.services.occurrences.page(query).results
         if fresh:
             entries = self.services.timeline.entries(reversed(fresh))
-            self.app.call_from_thread(self._show_new, entries)
+            self.app.call_from_thread(self._show_new, entries, len(fresh) == PAGE)
 
-    def _show_new(self, entries: list[TimelineEntry]) -> None:
-        added = self.query_one(TimelineView).prepend(entries)
-        if added:
+    def _show_new(self, entries: list[TimelineEntry], more: bool) -> None:
+        self._new += self.query_one(TimelineView).prepend(entries)
+        if more and self._new:
+            self.look_for_new()
+            return
+        added, self._new = self._new, 0
+        if added:  # one note for all the pages of a burst
             self.count_completions()
             self.notify(f"{added} new completion{'s' if added != 1 else ''}.", title="Timeline")
 

@@ -11,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
+from textual.worker import Worker
 
 from core.crm_display import property_display
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
-from core.ports import EventSummary, RecordPage
+from core.ports import EventSummary, RecordPage, Topic
 from core.records import matches_search, search_needle
 from tui.formatting import escape, plain, refill, relative_time
 from tui.screens.base import CbeScreen
@@ -108,8 +109,13 @@ class RecordsScreen(CbeScreen):
             table.add_column("Completions", key="completions")
             table.add_column("Last activity", key="last")
         self.reload()
-        if self.cbe.refresh_seconds:
-            self.set_interval(self.cbe.refresh_seconds * 2, self.reload)
+        if self.cbe.poll_seconds:
+            self.set_interval(self.cbe.poll_seconds * 2, self.reload)
+
+    LIVE = frozenset({Topic.RECORDS, Topic.COMPLETIONS})
+
+    def refresh_from_store(self) -> Worker[None]:
+        return self.reload()
 
     @work(thread=True, exclusive=True, group="records-load")
     def reload(self) -> None:

@@ -9,9 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
+from textual.worker import Worker
 
 from core.errors import CbeError, ValidationFailed
 from core.models import EventDefinition, ObjectType
+from core.ports import Topic
 from core.workflow_models import (
     Action,
     ActionKind,
@@ -77,6 +79,7 @@ class WorkflowsScreen(CbeScreen):
         "a maximum wait or as long as possible."
     )
     AUTO_FOCUS = "#workflows"
+    LIVE = frozenset({Topic.WORKFLOWS})
     BINDINGS = [
         Binding("n", "create", "New workflow"),
         Binding("enter", "open", "Open", show=False),
@@ -106,8 +109,11 @@ class WorkflowsScreen(CbeScreen):
         ):
             table.add_column(label, key=key)
         self.reload()
-        if self.cbe.refresh_seconds:
-            self.set_interval(self.cbe.refresh_seconds, self.reload)
+        if self.cbe.poll_seconds:
+            self.set_interval(self.cbe.poll_seconds, self.reload)
+
+    def refresh_from_store(self) -> Worker[None]:
+        return self.reload()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -426,6 +432,7 @@ class EnrollmentsScreen(CbeScreen):
     SECTION = "workflows"
     HELP = "Every enrolled record: where it is, since when, and its last step. enter: history."
     AUTO_FOCUS = "#enrollments"
+    LIVE = frozenset({Topic.WORKFLOWS, Topic.RECORDS})
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("enter", "history", "History", show=False),
@@ -448,9 +455,12 @@ class EnrollmentsScreen(CbeScreen):
         for label in ("Record", "Where", "Since", "Why"):
             table.add_column(label)
         self.fill()
-        if self.cbe.refresh_seconds:
+        if self.cbe.poll_seconds:
             # Records move on while the list is open (events arrive, waits expire).
-            self.set_interval(self.cbe.refresh_seconds, self.fill)
+            self.set_interval(self.cbe.poll_seconds, self.fill)
+
+    def refresh_from_store(self) -> Worker[None]:
+        return self._load()
 
     def on_screen_resume(self) -> None:
         self.fill()
