@@ -107,7 +107,7 @@ def app_time(db: Path, period: DateRange, screen: str, name: str, runs: int) -> 
                         )
                         frames.append((time.perf_counter(), done is not None))
 
-                app._display = displaying  # type: ignore[method-assign]
+                app._display = displaying  # type: ignore[method-assign,assignment]
                 began = time.perf_counter()
                 await app.push_screen(shown)
                 mounts.append(time.perf_counter() - began)

@@ -786,7 +786,12 @@ def main() -> None:
     )
     rows += instant  # issue 18's rows (bench/scale_instant.py)
 
-    show = {"rate": fmt_rate, "ms": fmt_ms, "mib": fmt_mib, "text": str}
+    show: dict[str, Callable[[Any], str]] = {
+        "rate": fmt_rate,
+        "ms": fmt_ms,
+        "mib": fmt_mib,
+        "text": str,
+    }
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )

@@ -283,7 +283,8 @@ def test_identify_writes_the_manifest_once_and_what_it_announced_reads_as_done(
     services.close()
     assert manifest.stat().st_ino == before  # the next write does not settle it either
     reopened = open_services(folder)
-    assert reopened.db.completions.damage == []
+    store: CompletionStore = reopened.db.completions  # type: ignore[assignment]
+    assert store.damage == []
     reopened.close()
     assert _doctor(folder).exit_code == 0
     assert _visitors(folder) == (14, 0)
@@ -319,7 +320,8 @@ def test_a_rewrite_killed_after_announcing_beside_an_unsettled_one_is_not_damage
         services.records.identify(other, "second@example.com")
     monkeypatch.undo()
     again = open_services(folder)
-    assert again.db.completions.damage == []
+    store: CompletionStore = again.db.completions  # type: ignore[assignment]
+    assert store.damage == []
     assert again.records.identify(other, "second@example.com")[1] == 2
     again.close()
     assert _doctor(folder).exit_code == 0

@@ -14,7 +14,8 @@ from textual.widgets import DataTable, Select, Static
 from core.analytics import RangePreset, resolve_range
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
-from tests.tui.conftest import NOW, SIZE, send_days_ago, settle, step, type_text
+from tests.conftest import NOW
+from tests.tui.conftest import SIZE, send_days_ago, settle, step, type_text
 from tui.app import CbeApp
 from tui.screens import analyze
 from tui.screens.analyze import AnalyzeScreen, AttributionScreen, EventReportScreen
@@ -93,7 +94,7 @@ def _summaries_drawn(app: CbeApp, summary: str) -> list[str]:
         if update is not None and screen.query(summary):
             drawn.append(re.sub(r"\[/?b\]", "", str(screen.query_one(summary, Static).content)))
 
-    app._display = displaying  # type: ignore[method-assign]
+    app._display = displaying  # type: ignore[method-assign,assignment]
     return drawn
 
 
