@@ -118,16 +118,28 @@ def fill(services: Any, store: CompletionStore, rng: random.Random, upto: int = 
         services.ingestion.send_batch({"inputs": inputs})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, required=True, help="a demo database (copied)")
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+CASES = ("journal", "half", "segment")
+
+
+def where(case: str) -> str:
+    half = segment_file.SEGMENT_SIZE // 2
+    return {
+        "journal": "in the open journal",
+        "half": f"in an open journal of {half:,}",
+        "segment": f"in a full segment of {segment_file.SEGMENT_SIZE:,}",
+    }[case]
+
+
+def measure(db: Path, runs: int, cases: tuple[str, ...] = CASES) -> dict[str, dict[str, Any]]:
+    """Identify ``runs`` visitors in each of ``cases`` on a copy of ``db``: for each case the
+    longest stretch the lock was held (``held``), the whole call (``whole``) and each stretch
+    (``stretches``) of every run, in seconds; ``total``: the completions stored at the start."""
     clock = LockClock()
     rng = random.Random(1)
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "db"
-        clone_store(args.db, folder)
+        clone_store(db, folder)
         services = open_services(folder, preferences=MemoryPreferences())
         try:
             event = next(
@@ -138,10 +150,10 @@ def main() -> None:
             store: CompletionStore = services.db.completions  # type: ignore[assignment]
             total = sum(s.count for s in store.summaries().values())
             half = segment_file.SEGMENT_SIZE // 2
-            for case in ("journal", "half", "segment"):
+            for case in cases:
                 whole, held = [], []
                 stretches: list[list[float]] = []
-                for run in range(args.runs):
+                for run in range(runs):
                     utk = f"{case}{run:026x}"
                     body = {"eventName": event, "utk": utk, "properties": {}}
                     services.ingestion.ingest([body] * 3, Mode.LENIENT, Source.JS)
@@ -158,26 +170,37 @@ def main() -> None:
                     held.append(clock.longest_since(start))
                     stretches.append(clock.held[start:])
                     assert moved == 3, moved
-                where = {
-                    "journal": "in the open journal",
-                    "half": f"in an open journal of {half:,}",
-                    "segment": f"in a full segment of {segment_file.SEGMENT_SIZE:,}",
-                }[case]
-                print(
-                    f"identify at {total:,} completions ({os.cpu_count()} CPUs, load "
-                    f"{os.getloadavg()[0]:.1f}), the visitor's completions {where}: "
-                    f"lock held at most {statistics.median(held) * 1000:.1f} ms (median; "
-                    f"worst {max(held) * 1000:.1f}), whole call "
-                    f"{statistics.median(whole) * 1000:.1f} ms (worst {max(whole) * 1000:.1f}) "
-                    f"over {args.runs} runs; each stretch, median: "
-                    + " + ".join(
-                        f"{statistics.median(s) * 1000:.1f} ms"
-                        for s in zip(*stretches, strict=False)
-                    ),
-                    flush=True,
-                )
+                results[case] = {
+                    "held": held,
+                    "whole": whole,
+                    "stretches": stretches,
+                    "total": total,
+                    "load": os.getloadavg()[0],
+                }
         finally:
             services.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, required=True, help="a demo database (copied)")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    for case, result in measure(args.db, args.runs).items():
+        held, whole, stretches = result["held"], result["whole"], result["stretches"]
+        print(
+            f"identify at {result['total']:,} completions ({os.cpu_count()} CPUs, load "
+            f"{result['load']:.1f}), the visitor's completions {where(case)}: "
+            f"lock held at most {statistics.median(held) * 1000:.1f} ms (median; "
+            f"worst {max(held) * 1000:.1f}), whole call "
+            f"{statistics.median(whole) * 1000:.1f} ms (worst {max(whole) * 1000:.1f}) "
+            f"over {args.runs} runs; each stretch, median: "
+            + " + ".join(
+                f"{statistics.median(s) * 1000:.1f} ms" for s in zip(*stretches, strict=False)
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

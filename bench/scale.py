@@ -41,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import scale_instant  # noqa: E402  (bench/scale_instant.py)
 from demodb import build_demo  # noqa: E402  (bench/demodb.py)
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -637,6 +638,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--plain-seconds", type=float, default=30, help="of plain inserts")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--records", action="store_true", help="add records at 100,000 contacts (minutes)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -708,9 +712,10 @@ def main() -> None:
         limit_large = child("limit-append", str(work / "docs-large.jsonl"), str(lines), "500")
         limit_small = child("limit-append", str(work / "docs-small.jsonl"), str(lines_small), "500")
         limit_single = child("limit-append", str(work / "docs-small.jsonl"), str(lines_small), "1")
+        instant = scale_instant.rows(large, small, work, args.runs, args.ingest, args.records, say)
 
     ingest_large, ingest_small = figures["ingest large"]["rate"], figures["ingest small"]["rate"]
-    rows: list[tuple[str, str, float | None, float | None, float | None, bool, str]] = [
+    rows: list[tuple[str, str, Any, float | None, float | None, bool, str]] = [
         (
             f"batched ingest, strict, durable, {stored:,} stored",
             ">= 20,000/s",
@@ -779,8 +784,14 @@ def main() -> None:
             "mib",
         )
     )
+    rows += instant  # issue 18's rows (bench/scale_instant.py)
 
-    show = {"rate": fmt_rate, "ms": fmt_ms, "mib": fmt_mib}
+    show: dict[str, Callable[[Any], str]] = {
+        "rate": fmt_rate,
+        "ms": fmt_ms,
+        "mib": fmt_mib,
+        "text": str,
+    }
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )

@@ -5,11 +5,18 @@ checks cheaply (its size, its completion count, the token it shares with its ind
 ``cbe doctor`` checks in full (sha256 of the segment, first and last times). It is written
 atomically after every fold and rewrite; while a fold or rewrite is under way it names the
 segment to come as ``pending``, so a writer killed half way leaves nothing that looks damaged.
+
+A rewrite writes the manifest once, before it renames its files: the new segment is named as
+pending beside the old one's entry, and both are accepted. It is left so (no second write under
+the lock): whoever reads the manifest next takes a pending entry whose file is there as done
+(:meth:`Manifest.resolve`), and the next verify drops one whose file never came (the writer was
+killed before the rename) and writes the manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,14 +82,29 @@ class Manifest:
         coming = self.pending.get(number)
         return coming is not None and coming.token == token
 
-    def settle(self) -> None:
-        """Take the pending changes as done."""
-        for number, entry in self.pending.items():
+    def settle(self, numbers: Iterable[int]) -> None:
+        """Take the pending changes of segments ``numbers`` as done."""
+        for number in numbers:
+            if number not in self.pending:
+                continue
+            entry = self.pending.pop(number)
             if entry is None:
                 self.segments.pop(number, None)
             else:
                 self.segments[number] = entry
-        self.pending = {}
+
+    def resolve(self, tokens: Mapping[int, str | None]) -> bool:
+        """Take as done each pending change that the files show done (``tokens``: the token of
+        each segment file there, None for one that cannot be read): a removed segment gone, a
+        written one there with the token announced. The others stay pending. Returns whether
+        any stays."""
+        done = [
+            number
+            for number, entry in self.pending.items()
+            if (number not in tokens if entry is None else tokens.get(number) == entry.token)
+        ]
+        self.settle(done)
+        return bool(self.pending)
 
 
 def entry_for(payload: bytes, token: str, count: int, first: int, last: int) -> Entry:
@@ -114,6 +136,11 @@ def read_manifest(path: Path) -> Manifest | None:
 
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
+    write_atomically(path, manifest_bytes(manifest))
+
+
+def manifest_bytes(manifest: Manifest) -> bytes:
+    """The manifest file's contents."""
     data = {
         "version": MANIFEST_VERSION,
         "segments": {f"{n:06d}": e.to_json() for n, e in sorted(manifest.segments.items())},
@@ -122,4 +149,4 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
             for n, e in sorted(manifest.pending.items())
         },
     }
-    write_atomically(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2)

@@ -39,6 +39,7 @@ def rewrite_files(
     close_journal: Callable[[], None],
     prepared: Mapping[int, Prepared] | None = None,
     journal: PreparedJournal | None = None,
+    announce_all: Callable[[dict[int, Entry | None]], None] | None = None,
 ) -> int:
     """Apply ``change`` to the documents of ``segments`` and of the journal, reading only the
     parts ``may_change`` says might have some, and rewrite the files with changes (a segment
@@ -46,14 +47,17 @@ def rewrite_files(
     called before the journal is replaced. A segment's files ``prepared`` by
     :func:`prepare_segment` from the same change are swapped in when they were made from that
     segment as it is, and a ``journal`` prepared from what the open journal still begins
-    with (:func:`prepare_journal`). Returns how many documents changed."""
+    with (:func:`prepare_journal`): all of them at once, told to the manifest together
+    (``announce_all``, else one ``announce`` each), then renamed with one fsync of the
+    folder. Returns how many documents changed."""
     changed = 0
+    swaps: list[Prepared] = []
     for segment in segments:
         if not may_change(segment):
             continue
         made = (prepared or {}).get(segment.number)
         if made is not None and made.made_from(segment):
-            swap_in(made, announce)
+            swaps.append(made)
             changed += made.changed
             continue
         docs = [segment.doc(p) for p in range(segment.count)]
@@ -72,11 +76,19 @@ def rewrite_files(
         part = MemoryPart(kept, blobs=[unchanged.get(id(doc)) for doc in kept])
         segment_announce = functools.partial(announce, segment.number)
         write_segment(segment.path, part, segment.journal, segment_announce)
-    if may_change(tail.view()):
-        if journal is not None and journal.made_from(tail):
-            changed += _finish_journal(tail, journal, change, close_journal)
-        else:
-            changed += _rewrite_journal(tail, change, close_journal)
+    in_journal = may_change(tail.view())
+    finishing = journal if in_journal and journal is not None and journal.made_from(tail) else None
+    if swaps or finishing is not None:
+        if swaps:
+            entries = {made.segment.number: made.entry for made in swaps}
+            if announce_all is not None:
+                announce_all(entries)
+            else:
+                for number, entry in entries.items():
+                    announce(number, entry)
+        changed += swap_in(swaps, tail, finishing, change, close_journal)
+    if in_journal and finishing is None:
+        changed += _rewrite_journal(tail, change, close_journal)
     return changed
 
 
@@ -164,20 +176,59 @@ def prepare_segment(segment: Segment, change: Change) -> Prepared | None:
     return made
 
 
-def swap_in(made: Prepared, announce: Callable[[int, Entry | None], None]) -> None:
-    """Put prepared files in place (the caller holds the lock and has checked
-    :meth:`Prepared.made_from`): the manifest is told first, then the segment, its index and
-    summary are renamed over the old ones. A crash in between leaves each file old or new;
-    an index or summary of another version than its segment is made again when read."""
-    segment = made.segment
-    announce(segment.number, made.entry)
-    if made.entry is None:
-        segment.path.unlink()
-        segment.index_path.unlink(missing_ok=True)
-        summary_path(segment.path).unlink(missing_ok=True)
-        return
-    replace_all(made.files, segment.path.parent)
-    made.files = []
+def swap_in(
+    swaps: Iterable[Prepared],
+    tail: Tail,
+    journal: PreparedJournal | None,
+    change: Change,
+    close_journal: Callable[[], None],
+) -> int:
+    """Put prepared files in place (the caller holds the lock, has checked that each was made
+    from the file it replaces, and has told the manifest): each segment, its index and summary
+    are renamed over the old ones (or removed, for a segment left empty), and the journal,
+    given what was appended to it since (:func:`prepare_journal`), over the open journal; one
+    fsync of the folder makes them all durable. A crash in between leaves each file old or
+    new; an index or summary of another version than its segment is made again when read.
+    Returns how many of the journal's documents changed since it was prepared (plus its own)."""
+    renames: list[tuple[Path, Path]] = []
+    for made in swaps:
+        segment = made.segment
+        if made.entry is None:
+            segment.path.unlink()
+            segment.index_path.unlink(missing_ok=True)
+            summary_path(segment.path).unlink(missing_ok=True)
+            continue
+        renames.extend(made.files)
+    changed = 0
+    after: tuple[list[dict[str, Any]], list[int], list[bytes | None], int] | None = None
+    if journal is not None:
+        changed, after = _journal_rest(tail, journal, change)
+        close_journal()
+        renames.append((journal.tmp, tail.path))
+    replace_all(renames, tail.path.parent)
+    for made in swaps:
+        made.files = []
+    if after is not None:
+        try:
+            inode = os.stat(tail.path).st_ino
+        except OSError:
+            inode = 0  # read again from the file
+        tail.replaced(*after, inode)
+    return changed
+
+
+@dataclass
+class PreparedManifest:
+    """The manifest announcing the prepared segments, written beside it before the lock was
+    taken: under the lock it is renamed into place only if it is, byte for byte, what would
+    be written then (else the manifest is written there, as for any rewrite)."""
+
+    tmp: Path
+    payload: bytes
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -269,10 +320,12 @@ def prepare_journal(journal: JournalSnapshot, change: Change) -> PreparedJournal
     )
 
 
-def _finish_journal(
-    tail: Tail, made: PreparedJournal, change: Change, close_journal: Callable[[], None]
-) -> int:
-    """Add to a prepared journal what was appended since it was made, and put it in place."""
+def _journal_rest(
+    tail: Tail, made: PreparedJournal, change: Change
+) -> tuple[int, tuple[list[dict[str, Any]], list[int], list[bytes | None], int]]:
+    """Add to a prepared journal what was appended since it was made (written and fsynced at
+    the end of its temporary file). Returns how many documents changed, and the journal's
+    documents, times, bytes and size as they will be once it is in place."""
     docs = tail.docs[made.count :]
     kept, ms, blobs, count = _changed_with(
         docs, tail.ms[made.count :], tail.blobs[made.count :], change
@@ -288,14 +341,7 @@ def _finish_journal(
         except OSError as error:
             raise storage_error(error, tail.path) from error
         size += len(line)
-    close_journal()
-    replace_all([(made.tmp, tail.path)], tail.path.parent)
-    try:
-        inode = os.stat(tail.path).st_ino
-    except OSError:
-        inode = 0  # read again from the file
-    tail.replaced(made.docs + kept, made.ms + ms, made.blobs + blobs, size, inode)
-    return made.changed + count
+    return made.changed + count, (made.docs + kept, made.ms + ms, made.blobs + blobs, size)
 
 
 def _changed_with(

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from core.clock import from_epoch_millis, to_epoch_millis
-from core.errors import StorageUnavailable
+from core.errors import CbeError, StorageUnavailable
 from core.models import Completion, ObjectType
 from core.ports import (
     CompletionSelection,
@@ -30,7 +30,15 @@ from core.ports import (
     EventTally,
 )
 from core.rules import uuids_taken
-from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
+from storage.atomic import (
+    CorruptFile,
+    fsync_dir,
+    replace_all,
+    storage_error,
+    write_all,
+    write_atomically,
+    write_beside,
+)
 from storage.completions import segment_file
 from storage.completions.damage import damage_message, lost
 from storage.completions.group_commit import GroupCommit, JournalHandle
@@ -44,6 +52,7 @@ from storage.completions.rewrites import (
     Change,
     Prepared,
     PreparedJournal,
+    PreparedManifest,
     prepare_journal,
     prepare_segment,
     rewrite_files,
@@ -61,6 +70,7 @@ from storage.manifest import (
     DamagedDatabase,
     Entry,
     Manifest,
+    manifest_bytes,
     read_manifest,
     write_manifest,
 )
@@ -292,13 +302,9 @@ class CompletionStore:
             manifest = Manifest({n: s.entry() for n, s in self._segments.items()}, {})
             if not self.read_only:
                 write_manifest(self.manifest_path, manifest)
-        elif manifest.pending and not self.read_only:
-            for number, entry in manifest.pending.items():
-                segment = self._segments.get(number)
-                if entry is None and segment is None:
-                    manifest.segments.pop(number, None)  # its removal was done
-                elif entry is not None and segment is not None and segment.token == entry.token:
-                    manifest.segments[number] = entry  # it was written
+        elif manifest.resolve(self._tokens()) and not self.read_only:
+            # What stays pending was announced by a writer killed before its files were in
+            # place: forgotten, and written down (what was done needs no write: it reads so).
             manifest.pending = {}
             write_manifest(self.manifest_path, manifest)
         self._manifest_problems = self._compare(manifest)
@@ -339,21 +345,63 @@ class CompletionStore:
         if problems:
             raise DamagedDatabase(damage_message(self.folder.parent, problems))
 
+    def _tokens(self) -> dict[int, str | None]:
+        """The token of each segment file there (None: one that cannot be read)."""
+        tokens: dict[int, str | None] = {n: s.token for n, s in self._segments.items()}
+        tokens.update(dict.fromkeys(self._broken))
+        return tokens
+
+    def _announcement(
+        self,
+        manifest_path: Path,
+        entries: Mapping[int, Entry | None],
+        tokens: Mapping[int, str | None],
+    ) -> bytes:
+        """The manifest announcing ``entries``, what was pending and is done (``tokens``: the
+        segment files there) taken as done."""
+        manifest = read_manifest(manifest_path) or Manifest({}, {})
+        manifest.resolve(tokens)
+        manifest.pending.update(entries)
+        return manifest_bytes(manifest)
+
     def _announce(self, number: int, entry: Entry | None) -> None:
         """Tell the manifest a segment is about to be written (or removed)."""
-        if self.manifest_path is None:
-            return
-        manifest = read_manifest(self.manifest_path) or Manifest({}, {})
-        manifest.pending[number] = entry
-        write_manifest(self.manifest_path, manifest)
+        self._announce_all({number: entry})
 
-    def _settle(self) -> None:
+    def _announce_all(
+        self, entries: Mapping[int, Entry | None], made: PreparedManifest | None = None
+    ) -> None:
+        """Tell the manifest segments are about to be written (or removed), with the file
+        ``made`` before the lock was taken when it says just that (the caller holds the lock)."""
+        if self.manifest_path is None:
+            return
+        payload = self._announcement(self.manifest_path, entries, self._tokens())
+        if made is not None and made.payload == payload and made.tmp.exists():
+            replace_all([(made.tmp, self.manifest_path)], self.manifest_path.parent)
+        else:
+            write_atomically(self.manifest_path, payload)
+
+    def _prepare_announcement(
+        self, entries: Mapping[int, Entry | None], tokens: Mapping[int, str | None]
+    ) -> PreparedManifest | None:
+        """The manifest announcing ``entries``, written beside it without the lock; None when
+        it cannot be (the manifest then is written under the lock)."""
+        if self.manifest_path is None or self.read_only:
+            return None
+        try:
+            payload = self._announcement(self.manifest_path, entries, tokens)
+            return PreparedManifest(write_beside(self.manifest_path, payload), payload)
+        except CbeError:
+            return None
+
+    def _settle(self, number: int) -> None:
+        """Take a fold's new segment as written."""
         if self.manifest_path is None:
             return
         manifest = read_manifest(self.manifest_path) or Manifest({}, {})
-        if not manifest.pending:
-            return  # nothing announced (a rewrite of the journal alone)
-        manifest.settle()
+        if number not in manifest.pending:
+            return
+        manifest.settle([number])
         write_manifest(self.manifest_path, manifest)
 
     # -- writing ---------------------------------------------------------------------------
@@ -574,7 +622,7 @@ class CompletionStore:
                 path.unlink(missing_ok=True)
                 fsync_dir(self.folder)
             raise
-        self._settle()
+        self._settle(number)
         self._journal_handle.close()
         tail.path.unlink(missing_ok=True)
         fsync_dir(self.folder)
@@ -587,10 +635,12 @@ class CompletionStore:
         prepared: Mapping[int, Prepared] | None = None,
         keeps_uuids: bool = False,
         journal: PreparedJournal | None = None,
+        announcement: PreparedManifest | None = None,
     ) -> int:
         """Apply ``change`` to every stored document (None removes it); rewrites only the files
         with changes, and reads only the segments ``may_change`` says might have some (swapping
-        in the files ``prepared`` for a segment when they still fit it). Returns how many
+        in the files ``prepared`` for a segment when they still fit it, announced by the
+        manifest's ``announcement`` when it is still what must be written). Returns how many
         documents changed. The caller holds the lock. ``keeps_uuids``: the change leaves every
         document's event and uuid as they were, so the set of taken uuids stays.
 
@@ -599,7 +649,9 @@ class CompletionStore:
         again."""
         self._writable()
         try:
-            changed = self._rewrite_files(change, may_change, prepared, keeps_uuids, journal)
+            changed = self._rewrite_files(
+                change, may_change, prepared, keeps_uuids, journal, announcement
+            )
         except StorageUnavailable:
             self._uuids = None
             self._listed = None
@@ -616,6 +668,7 @@ class CompletionStore:
         prepared: Mapping[int, Prepared] | None,
         keeps_uuids: bool,
         journal: PreparedJournal | None = None,
+        announcement: PreparedManifest | None = None,
     ) -> int:
         tail = self._tail
         assert tail is not None
@@ -629,9 +682,10 @@ class CompletionStore:
             self._journal_handle.close,
             prepared,
             journal,
+            functools.partial(self._announce_all, made=announcement),
         )
         if changed:
-            self._settle()
+            # The manifest is not settled: what it announced reads as done (Manifest.resolve).
             uuids, self._uuids = self._uuids, None
             self._refresh()
             if keeps_uuids:
@@ -640,17 +694,19 @@ class CompletionStore:
 
     def _prepare(
         self, change: Change, may_change: Callable[[Part], bool]
-    ) -> tuple[dict[int, Prepared], PreparedJournal | None]:
-        """The new files of each segment ``change`` changes, and of the open journal as it is
-        now, made without the write lock (a segment is immutable, and read from its mapping
-        even once replaced; the journal only grows until a rewrite, which the swap checks)."""
+    ) -> tuple[dict[int, Prepared], PreparedJournal | None, PreparedManifest | None]:
+        """The new files of each segment ``change`` changes, of the open journal as it is now,
+        and of the manifest announcing those segments, made without the write lock (a segment
+        is immutable, and read from its mapping even once replaced; the journal only grows
+        until a rewrite, and the manifest is only replaced: the swap checks them)."""
         with self._lock.reading():
             self._refresh()
             assert self._tail is not None
             segments = [s for s in self._segments.values() if may_change(s)]
             tail = snapshot_journal(self._tail) if may_change(self._tail.view()) else None
+            tokens = self._tokens()
         prepared: dict[int, Prepared] = {}
-        journal = None
+        journal = announcement = None
         try:
             for segment in segments:
                 made = prepare_segment(segment, change)
@@ -658,11 +714,16 @@ class CompletionStore:
                     prepared[segment.number] = made
             if tail is not None:
                 journal = prepare_journal(tail, change)
+            if prepared:
+                entries = {n: made.entry for n, made in prepared.items()}
+                announcement = self._prepare_announcement(entries, tokens)
         except BaseException:
             for made in prepared.values():
                 made.discard()
+            if journal is not None:
+                journal.discard()
             raise
-        return prepared, journal
+        return prepared, journal, announcement
 
     def delete_event(self, event_name: str) -> int:
         with self._lock:
@@ -714,18 +775,20 @@ class CompletionStore:
         def holds(part: Part) -> bool:
             return utk in part.visitors
 
-        prepared, journal = self._prepare(attach, holds)
+        prepared, journal, announcement = self._prepare(attach, holds)
         try:
             with self._lock:
                 self._refresh()
                 if not any(holds(p) for p in self._parts()):
                     return 0
-                return self._rewrite(attach, holds, prepared, True, journal)
+                return self._rewrite(attach, holds, prepared, True, journal, announcement)
         finally:
             for made in prepared.values():
                 made.discard()
             if journal is not None:
                 journal.discard()
+            if announcement is not None:
+                announcement.discard()
 
     # -- reading ---------------------------------------------------------------------------
 

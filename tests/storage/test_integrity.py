@@ -180,9 +180,12 @@ class _Killed(BaseException):
     """The process dies here."""
 
 
-IDENTIFY_STEPS = 10
+IDENTIFY_STEPS = 7
 """Renames and folder fsyncs of an identify that moves a segment's and the journal's
-completions (the contact itself is one line of the records' log: storage/tables.py)."""
+completions: the manifest announcing the new segment (renamed, its folder fsynced), then the
+segment, its index, its summary and the journal renamed, and their folder fsynced once. The
+manifest is not written again (what it announced reads as done); the contact itself is one
+line of the records' log (storage/tables.py)."""
 
 
 def test_the_kill_test_covers_every_step_of_identify(
@@ -215,7 +218,7 @@ def test_identify_killed_at_any_step_leaves_each_file_old_or_new(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
 ) -> None:
     """Killed at any rename or fsync of a folder (under the lock: the manifest's
-    announcement, the segment, its index, its summary, the journal, the settled manifest):
+    announcement, the segment, its index, its summary, the journal, the folder's fsync):
     reopened, nothing is damaged or lost, the visitor's completions of each file are all
     moved or none, and identifying again moves the rest."""
     folder, _ = _visitor_in_segment_two(tmp_path, monkeypatch)
@@ -251,6 +254,78 @@ def test_identify_killed_at_any_step_leaves_each_file_old_or_new(
     again.close()
     assert _visitors(folder) == (13, 0)
     assert not [p for p in (folder / "completions").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_identify_writes_the_manifest_once_and_what_it_announced_reads_as_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, event = _visitor_in_segment_two(tmp_path, monkeypatch)
+    services = open_services(folder)
+    manifest = folder / "manifest.json"
+    written: list[Path] = []
+    replace = os.replace
+
+    def replacing(src: object, dst: object) -> None:
+        written.append(Path(str(dst)))
+        replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", replacing)
+    _, moved = services.records.identify(VISITOR, "visitor@example.com")
+    monkeypatch.undo()
+
+    assert moved == 3
+    assert written.count(manifest) == 1
+    segment = services.db.completions._segments[2]  # type: ignore[attr-defined]
+    announced = orjson.loads(manifest.read_bytes())["pending"]
+    assert announced["000002"]["token"] == segment.token  # named beside the old entry
+    before = manifest.stat().st_ino
+    send_one(services.ingestion, {"eventName": event, "email": EMAIL})
+    services.close()
+    assert manifest.stat().st_ino == before  # the next write does not settle it either
+    reopened = open_services(folder)
+    store: CompletionStore = reopened.db.completions  # type: ignore[assignment]
+    assert store.damage == []
+    reopened.close()
+    assert _doctor(folder).exit_code == 0
+    assert _visitors(folder) == (14, 0)
+
+
+def test_a_rewrite_killed_after_announcing_beside_an_unsettled_one_is_not_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Segment 2 rewritten for one visitor (its announcement left pending), then for another
+    one killed between the manifest's announcement and the renames: the first rewrite stays
+    done, the second is undone, and identifying again moves the rest."""
+    folder, event = _store(tmp_path, monkeypatch, segment_size=4)
+    other = "fedcba9876543210fedcba9876543210"
+    services = open_services(folder)
+    known = {"eventName": event, "email": EMAIL}
+    first, second = {"eventName": event, "utk": VISITOR}, {"eventName": event, "utk": other}
+    for body in [known] * 4 + [first, second, first, second] + [known] * 4:
+        services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
+    assert services.records.identify(VISITOR, "first@example.com")[1] == 2
+    steps = iter(range(100))
+
+    def dying(real: Callable[..., object]) -> Callable[..., object]:
+        def step(*args: object) -> object:
+            if next(steps) == 2:  # the manifest renamed and its folder fsynced
+                raise _Killed
+            return real(*args)
+
+        return step
+
+    monkeypatch.setattr(os, "replace", dying(os.replace))
+    monkeypatch.setattr(atomic, "fsync_dir", dying(atomic.fsync_dir))
+    with pytest.raises(_Killed):
+        services.records.identify(other, "second@example.com")
+    monkeypatch.undo()
+    again = open_services(folder)
+    store: CompletionStore = again.db.completions  # type: ignore[assignment]
+    assert store.damage == []
+    assert again.records.identify(other, "second@example.com")[1] == 2
+    again.close()
+    assert _doctor(folder).exit_code == 0
+    assert _visitors(folder) == (12, 0)
 
 
 # -- folders that are not cbe databases ----------------------------------------------------------

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import csv
+import re
+import threading
 from pathlib import Path
+from typing import Any
 
-from textual.widgets import DataTable, Select
+import pytest
+from textual.widgets import DataTable, Select, Static
 
+from core.analytics import RangePreset, resolve_range
 from core.models import CrmRecord, EventDefinition
 from core.services import Services
+from tests.conftest import NOW
 from tests.tui.conftest import SIZE, send_days_ago, settle, step, type_text
 from tui.app import CbeApp
+from tui.screens import analyze
 from tui.screens.analyze import AnalyzeScreen, AttributionScreen, EventReportScreen
 
 
@@ -75,3 +82,76 @@ async def test_analyze_report_filter_and_export(
         await step(pilot, "x", "enter")
     files = sorted(p.name for p in tmp_path.iterdir())
     assert any(name.startswith("cbe-attribution-viewed_car") for name in files)
+
+
+def _summaries_drawn(app: CbeApp, summary: str) -> list[str]:
+    """What ``summary`` (a Static's id) said each time a frame of the screen was drawn."""
+    drawn: list[str] = []
+    display = app._display
+
+    def displaying(screen: Any, update: Any) -> None:
+        display(screen, update)
+        if update is not None and screen.query(summary):
+            drawn.append(re.sub(r"\[/?b\]", "", str(screen.query_one(summary, Static).content)))
+
+    app._display = displaying  # type: ignore[method-assign,assignment]
+    return drawn
+
+
+@pytest.mark.parametrize("screen", ["report", "attribution"])
+async def test_a_report_screen_is_first_drawn_with_its_numbers_when_they_come_in_time(
+    services: Services,
+    viewed_car: EventDefinition,
+    contact: CrmRecord,
+    monkeypatch: pytest.MonkeyPatch,
+    screen: str,
+) -> None:
+    send_days_ago(services, viewed_car, contact, 1, hs_touchpoint_source="REFERRALS")
+    monkeypatch.setattr(analyze, "FIRST_FRAME_WAIT", 60.0)  # in time, whatever the machine's load
+    app = CbeApp(services, refresh_seconds=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        period = resolve_range(RangePreset.LAST_30_DAYS, NOW)
+        summary = "#report-summary" if screen == "report" else "#attribution-summary"
+        drawn = _summaries_drawn(app, summary)
+        if screen == "report":
+            await app.push_screen(EventReportScreen(viewed_car.name, period))
+        else:
+            await app.push_screen(AttributionScreen(viewed_car.name, period))
+        await settle(pilot)
+    assert drawn, "the screen was never drawn"
+    assert "Counting" not in drawn[0]
+    assert drawn[0].startswith(
+        "1 completions · 1 unique records" if screen == "report" else "1 records completed"
+    )
+
+
+async def test_a_slow_count_is_drawn_as_counting_then_with_its_numbers(
+    services: Services,
+    viewed_car: EventDefinition,
+    contact: CrmRecord,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    send_days_ago(services, viewed_car, contact, 1)
+    monkeypatch.setattr(analyze, "FIRST_FRAME_WAIT", 0.0)
+    released = threading.Event()
+    count = services.reports.event_report
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        released.wait(30)
+        return count(*args, **kwargs)
+
+    monkeypatch.setattr(services.reports, "event_report", slow)
+    app = CbeApp(services, refresh_seconds=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        drawn = _summaries_drawn(app, "#report-summary")
+        period = resolve_range(RangePreset.LAST_30_DAYS, NOW)
+        await app.push_screen(EventReportScreen(viewed_car.name, period))
+        while not drawn:
+            await pilot.pause()
+        assert app.screen.query_one("#report-properties").has_focus  # usable meanwhile
+        released.set()
+        await settle(pilot)
+    assert drawn[0] == "Counting completions…"
+    assert drawn[-1].startswith("1 completions · 1 unique records")
