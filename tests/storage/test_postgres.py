@@ -10,12 +10,21 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
+from cli.main import main
 from core.errors import Conflict
 from core.models import ObjectType
 from core.ports import CompletionSelection
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
 from storage.postgres.schema import TABLES
+from storage.postgres.urls import (
+    DEFAULT_POOL_SIZE,
+    POOL_SIZE_ENV,
+    InvalidDatabaseUrl,
+    PoolSize,
+    split_pool_size,
+)
 from tests.conftest import NOW, PORTAL_ID
 from tests.contract.conftest import completion, contact
 from tests.postgres import fresh_database_url
@@ -225,3 +234,67 @@ def test_uuids_looked_up_and_not_stored_are_free_again_after_the_commit(
         unit.commit()
     assert db.completions.existing_uuids(looked) == {("pe12345678_viewed", "kept")}
     db.completions.append([completion(2, uuid="refused")])
+
+
+def _with(url: str, query: str) -> str:
+    return url + ("&" if "?" in url else "?") + query
+
+
+def test_the_pool_size_in_the_url_sizes_the_pool_and_psycopg_never_sees_it(url: str) -> None:
+    opened = open_postgres(_with(url, "pool_size=3&pool_min_size=2"), portal_id=PORTAL_ID)
+    try:
+        assert (opened.pool_size.min_size, opened.pool_size.max_size) == (2, 3)
+        assert "pool" not in opened.url  # what psycopg connects by
+        opened.completions.append([completion(1)])  # and it works
+        assert [c.id for c in opened.completions.scan(CompletionSelection())] == ["c1"]
+    finally:
+        opened.close()
+
+
+def test_cbe_pool_size_sizes_the_pool_when_the_url_does_not(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(POOL_SIZE_ENV, "5")
+    opened = open_postgres(url, portal_id=PORTAL_ID)
+    try:
+        assert opened.pool_size == PoolSize(1, 5)
+    finally:
+        opened.close()
+    assert split_pool_size(_with(url, "pool_size=12"))[1] == PoolSize(1, 12)  # the URL wins
+    monkeypatch.delenv(POOL_SIZE_ENV)
+    assert split_pool_size(url) == (url, PoolSize(1, DEFAULT_POOL_SIZE))
+
+
+@pytest.mark.parametrize(
+    ("query", "environ", "message"),
+    [
+        (
+            "pool_size=0",
+            {},
+            "pool_size in the database URL must be a whole number of "
+            "connections from 1 to 1000; got '0'",
+        ),
+        ("pool_size=lots", {}, "got 'lots'"),
+        ("", {POOL_SIZE_ENV: "-2"}, r"\$CBE_POOL_SIZE must be a whole number"),
+        (
+            "pool_size=4&pool_min_size=6",
+            {},
+            r"pool_min_size in the database URL \(6\) is more "
+            r"than the pool's size \(4\)",
+        ),
+    ],
+)
+def test_a_pool_size_that_is_not_a_number_of_connections_is_refused_saying_why(
+    query: str, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InvalidDatabaseUrl, match=message):
+        split_pool_size(_with("postgresql://ann@db.example.com/cbe", query), environ)
+
+
+def test_a_bad_pool_size_is_one_clear_line_from_the_cli(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CBE_DB", raising=False)
+    result = CliRunner().invoke(main, ["portal", "--db", _with(url, "pool_size=0")])
+    assert result.exit_code != 0
+    assert "pool_size in the database URL must be a whole number" in result.output
