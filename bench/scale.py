@@ -190,7 +190,7 @@ def ratio(cbe: float | None, other: float | None, higher_is_better: bool) -> str
 # children: cbe
 
 
-def cbe_ingest(folder: str, count: str, dump: str) -> dict[str, Any]:
+def cbe_ingest(folder: str, count: str, dump: str, seed: str = "1") -> dict[str, Any]:
     """Strict, durable batches of 500 into ``folder``; the stored documents go to ``dump``.
 
     Only the ``send_batch`` calls are timed. Each batch is made just before it is sent, and
@@ -200,15 +200,15 @@ def cbe_ingest(folder: str, count: str, dump: str) -> dict[str, Any]:
     import orjson
 
     from api.server import ready_to_serve
-    from cli.bootstrap import open_services, warm_up
+    from cli.bootstrap import database_target, open_services, warm_up
 
-    services = open_services(Path(folder), create=False)
+    services = open_services(database_target(folder), create=False)
     before = sum(s.count for s in services.db.completions.summaries().values())
     ready_to_serve(lambda: warm_up(services))  # as `cbe serve` does before it listens
     stored = 0
     elapsed = 0.0
     with open(dump, "wb") as out:
-        for batch in _chunks(bodies(services, int(count)), BATCH):
+        for batch in _chunks(bodies(services, int(count), int(seed)), BATCH):
             began = time.perf_counter()
             completions = services.ingestion.send_batch({"inputs": batch})
             elapsed += time.perf_counter() - began
@@ -239,12 +239,12 @@ def _timed(work: Callable[[], object]) -> float:
 
 def cbe_reads(folder: str, runs: str) -> dict[str, Any]:
     """Timeline first page and analyze numbers, each cold (just opened) and warm."""
-    from cli.bootstrap import open_services
+    from cli.bootstrap import database_target, open_services
     from core.analytics import Frequency, RangePreset, buckets, resolve_range
     from core.clock import FixedClock
     from core.ports import MemoryPreferences
 
-    services = open_services(Path(folder), create=False, preferences=MemoryPreferences())
+    services = open_services(database_target(folder), create=False, preferences=MemoryPreferences())
     counts = services.db.completions.record_summaries()
     (kind, record_id), summary = min(
         counts.items(), key=lambda item: abs(item[1].count - TIMELINE_SIZE)
@@ -265,7 +265,10 @@ def cbe_reads(folder: str, runs: str) -> dict[str, Any]:
     def measure(name: str, work: Callable[[Any], object]) -> None:
         for _ in range(int(runs)):
             services = open_services(
-                Path(folder), create=False, clock=FixedClock(now), preferences=MemoryPreferences()
+                database_target(folder),
+                create=False,
+                clock=FixedClock(now),
+                preferences=MemoryPreferences(),
             )
             try:
                 for phase in ("cold", "warm"):
@@ -302,10 +305,10 @@ def cbe_app(folder: str) -> dict[str, Any]:
     from textual.widgets import DataTable
 
     import cli.main  # noqa: F401  (what `cbe` imports before it opens the database)
-    from cli.bootstrap import open_services
+    from cli.bootstrap import database_target, open_services
     from tui.app import CbeApp
 
-    services = open_services(Path(folder), create=False)
+    services = open_services(database_target(folder), create=False)
 
     async def run() -> float:
         app = CbeApp(services, refresh_seconds=0)
@@ -326,11 +329,11 @@ def cbe_app(folder: str) -> dict[str, Any]:
 
 def cbe_open(folder: str) -> dict[str, Any]:
     """Open the store and count every event's completions (the first screen's numbers)."""
-    from cli.bootstrap import open_services
+    from cli.bootstrap import database_target, open_services
 
     before = rss_mib()
     began = time.perf_counter()
-    services = open_services(Path(folder), create=False)
+    services = open_services(database_target(folder), create=False)
     counts = services.db.completions.summaries()
     elapsed = time.perf_counter() - began
     assert counts
@@ -526,7 +529,7 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
 # the parent
 
 
-def app_start(folder: Path, runs: int) -> dict[str, Any]:
+def app_start(folder: Path | str, runs: int) -> dict[str, Any]:
     """Wall time from starting a process to the app's first screen with its numbers.
 
     The first start writes Python's bytecode caches (as any first run after installing does)
