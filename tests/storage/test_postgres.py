@@ -298,3 +298,24 @@ def test_a_bad_pool_size_is_one_clear_line_from_the_cli(
     result = CliRunner().invoke(main, ["portal", "--db", _with(url, "pool_size=0")])
     assert result.exit_code != 0
     assert "pool_size in the database URL must be a whole number" in result.output
+
+
+def test_texts_with_backslashes_tabs_and_line_breaks_are_stored_as_sent(
+    db: PostgresDatabase,
+) -> None:
+    """Completions go in by COPY in its text format, built by cbe: what COPY would take as
+    an escape, a column's end or a row's end must arrive as the sender's characters."""
+    awkward = "a\\tb\tc\nd\re\\\\N é 😀"
+    sent = completion(1, object_id=awkward, utk=awkward, tag=awkward, uuid=awkward).model_copy(
+        update={"properties": {"note": awkward, "path": "C:\\new\\table", "n": 3.0}}
+    )
+    plain = completion(2, object_id=None)  # an anonymous visitor's: NULLs
+    with db.transaction() as unit:
+        db.completions.append([sent, plain])
+        unit.commit()
+    (found,) = db.completions.find(awkward)
+    assert found.to_json() == sent.to_json()
+    (anonymous,) = db.completions.find("c2")
+    assert anonymous.object_id is None and anonymous.utk is None and anonymous.tag is None
+    record = CompletionSelection(object_type=ObjectType.CONTACT, object_id=awkward)
+    assert [c.id for c in db.completions.scan(record)] == ["c1"]
