@@ -218,10 +218,12 @@ class PostgresCompletionRepository:
                     " AND occurred_at >= %s AND occurred_at < %s GROUP BY 1, 2",
                     [edges, names, edges[0], edges[-1]],
                 ).fetchall()
+                # DISTINCT over the columns, hashed, rather than count(DISTINCT a || b),
+                # which builds a string per row and sorts them: a third of the time.
                 distinct = conn.execute(
-                    "SELECT event_name, count(DISTINCT object_type || ':' || object_id)"
-                    " FROM completions WHERE event_name = ANY(%s::text[])"
-                    " AND occurred_at >= %s AND occurred_at < %s AND object_id IS NOT NULL"
+                    "SELECT event_name, count(*) FROM (SELECT DISTINCT event_name,"
+                    " object_type, object_id FROM completions WHERE event_name = ANY(%s::text[])"
+                    " AND occurred_at >= %s AND occurred_at < %s AND object_id IS NOT NULL) d"
                     " GROUP BY 1",
                     [names, edges[0], edges[-1]],
                 ).fetchall()
@@ -256,9 +258,10 @@ class PostgresCompletionRepository:
         chosen = "c.event_name = %s AND c.occurred_at >= %s AND c.occurred_at < %s"
         with self._c.connection() as conn:
             totals = conn.execute(
-                "SELECT count(*), count(DISTINCT c.object_type || ':' || c.object_id)"
-                f" FROM completions c WHERE {chosen}",
-                period,
+                f"SELECT (SELECT count(*) FROM completions c WHERE {chosen}),"
+                " (SELECT count(*) FROM (SELECT DISTINCT c.object_type, c.object_id"
+                f" FROM completions c WHERE {chosen} AND c.object_id IS NOT NULL) d)",
+                period + period,
             ).fetchone()
             # A value as the JSON text it was stored as (json, not jsonb, keeps 3 and 3.0
             # apart), with the values of it that were unusable.
