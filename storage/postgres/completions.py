@@ -3,6 +3,7 @@ pages by ``(occurred_at, id)`` and counted by SQL over its indexes."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,12 @@ from core.ports import (
 from core.rules import uuids_taken
 from storage.postgres.connections import Conn, Connections
 from storage.postgres.schema import ensure_month, month_start, partition_name
+
+FOLD_COUNTS_EVERY = 200
+"""Appends of a process between two folds of ``completion_counts`` (:meth:`fold_counts`)."""
+
+FOLD_LOCK = 0x636266
+"""The advisory lock of the process folding ``completion_counts``."""
 
 PAGES = (100, 1000, 5000)
 """Rows fetched per query as a scan goes on: a timeline's first page is small."""
@@ -52,6 +59,21 @@ class PostgresCompletionRepository:
         self._c = connections
         self._months: set[str] = set()
         """Months already seen to: a partition made, or left to the default partition."""
+        self._appended = 0
+
+    def fold_counts(self) -> None:
+        """Fold the rows of ``completion_counts`` (one per event and statement that stored,
+        deleted or renamed completions) into one per event: in a transaction of its own on
+        another connection, by one process at a time (the others go on), each row deleted
+        and summed in one statement so that no count is lost or counted twice."""
+        with self._c.pool.connection() as conn, conn.transaction():
+            row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [FOLD_LOCK]).fetchone()
+            if row and row[0]:
+                conn.execute(
+                    "WITH gone AS (DELETE FROM completion_counts RETURNING event_name, count)"
+                    " INSERT INTO completion_counts (event_name, count)"
+                    " SELECT event_name, sum(count) FROM gone GROUP BY 1 HAVING sum(count) <> 0"
+                )
 
     # -- writing --------------------------------------------------------------------------
 
@@ -120,6 +142,10 @@ class PostgresCompletionRepository:
             raise StorageUnavailable(
                 f"The database did not store these completions ({error}); none was stored."
             ) from error
+        self._appended += 1
+        if self._appended % FOLD_COUNTS_EVERY == 0:
+            with contextlib.suppress(psycopg.Error):  # housekeeping: the next fold does it
+                self.fold_counts()
 
     # -- reading --------------------------------------------------------------------------
 
@@ -234,11 +260,16 @@ class PostgresCompletionRepository:
         return {name: EventTally(series[name], records[name]) for name in event_names}
 
     def summaries(self) -> dict[str, EventSummary]:
+        # The counts the database keeps (schema version 2), and each event's last time from
+        # its index (one probe per partition): neither grows with the table.
         with self._c.connection() as conn:
             rows = conn.execute(
-                "SELECT event_name, count(*), max(occurred_at) FROM completions GROUP BY 1"
+                "SELECT s.event_name, s.n, (SELECT max(c.occurred_at) FROM completions c"
+                " WHERE c.event_name = s.event_name)"
+                " FROM (SELECT event_name, sum(count) AS n FROM completion_counts"
+                " GROUP BY 1) s WHERE s.n > 0"
             ).fetchall()
-        return {name: EventSummary(count, _utc(last)) for name, count, last in rows}
+        return {name: EventSummary(int(count), _utc(last)) for name, count, last in rows}
 
     def record_summaries(self) -> dict[tuple[ObjectType, str], EventSummary]:
         with self._c.connection() as conn:

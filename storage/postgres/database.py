@@ -30,6 +30,7 @@ from storage.postgres.repositories import (
     PostgresWorkflowRepository,
 )
 from storage.postgres.schema import (
+    FUNCTIONS,
     SCHEMA_VERSION,
     TABLES,
     foreign_tables,
@@ -216,3 +217,4 @@ def erase_cbe(url: str) -> None:
         if installed_version(conn) is None:
             return
         conn.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+        conn.execute(f"DROP FUNCTION IF EXISTS {', '.join(FUNCTIONS)}")

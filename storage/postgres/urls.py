@@ -63,11 +63,16 @@ class PoolSize:
     max_size: int = DEFAULT_POOL_SIZE
 
 
-def _pool_number(value: str, name: str, source: str) -> int:
-    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_POOL_SIZE:
+SMALLEST_POOL = 2
+"""A unit of work holds one connection while a new month's partition is made on another."""
+
+
+def _pool_number(value: str, name: str, source: str, least: int = SMALLEST_POOL) -> int:
+    if not value.strip().isdigit() or not least <= int(value) <= MAX_POOL_SIZE:
         raise InvalidDatabaseUrl(
-            f"{name}{source} must be a whole number of connections from 1 to "
-            f"{MAX_POOL_SIZE}; got {value!r}."
+            f"{name}{source} must be a whole number of connections from {least} to "
+            f"{MAX_POOL_SIZE} (a unit of work holds one while partitions are made on "
+            f"another); got {value!r}."
         )
     return int(value)
 
@@ -95,7 +100,9 @@ def split_pool_size(url: str, environ: Mapping[str, str] | None = None) -> tuple
         largest = DEFAULT_POOL_SIZE
     smallest = 1
     if "pool_min_size" in given:
-        smallest = _pool_number(given["pool_min_size"], "pool_min_size", " in the database URL")
+        smallest = _pool_number(
+            given["pool_min_size"], "pool_min_size", " in the database URL", least=1
+        )
         if smallest > largest:
             raise InvalidDatabaseUrl(
                 f"pool_min_size in the database URL ({smallest}) is more than the pool's "

@@ -17,7 +17,7 @@ from core.errors import Conflict
 from core.models import ObjectType
 from core.ports import CompletionSelection
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
-from storage.postgres.schema import TABLES
+from storage.postgres.schema import SCHEMA_VERSION, TABLES
 from storage.postgres.urls import (
     DEFAULT_POOL_SIZE,
     POOL_SIZE_ENV,
@@ -54,7 +54,7 @@ def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
         conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")
     opened = open_postgres(url, portal_id=PORTAL_ID)
     opened.close()
-    assert _one(url, "SELECT max(version) FROM cbe_schema") == 1
+    assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION
     assert _one(url, "SELECT count(*) FROM portal") == 1
     again = open_postgres(url)
     try:
@@ -66,7 +66,9 @@ def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
 def test_a_newer_schema_is_refused_with_both_versions(url: str) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO cbe_schema (version) VALUES (99)")
-    with pytest.raises(NotACbeDatabase, match="schema version 99; this cbe knows versions up to 1"):
+    with pytest.raises(
+        NotACbeDatabase, match=f"schema version 99; this cbe knows versions up to {SCHEMA_VERSION}"
+    ):
         open_postgres(url)
 
 
@@ -271,10 +273,10 @@ def test_cbe_pool_size_sizes_the_pool_when_the_url_does_not(
         (
             "pool_size=0",
             {},
-            "pool_size in the database URL must be a whole number of "
-            "connections from 1 to 1000; got '0'",
+            "pool_size in the database URL must be a whole number of connections from 2 to 1000",
         ),
         ("pool_size=lots", {}, "got 'lots'"),
+        ("pool_size=1", {}, "while partitions are made on another\\); got '1'"),
         ("", {POOL_SIZE_ENV: "-2"}, r"\$CBE_POOL_SIZE must be a whole number"),
         (
             "pool_size=4&pool_min_size=6",
@@ -319,3 +321,30 @@ def test_texts_with_backslashes_tabs_and_line_breaks_are_stored_as_sent(
     assert anonymous.object_id is None and anonymous.utk is None and anonymous.tag is None
     record = CompletionSelection(object_type=ObjectType.CONTACT, object_id=awkward)
     assert [c.id for c in db.completions.scan(record)] == ["c1"]
+
+
+def test_each_events_count_is_kept_by_the_database_through_rewrites_and_folds(
+    db: PostgresDatabase, url: str
+) -> None:
+    """The first screen's numbers come from counts the database keeps (so they cost the same
+    at ten million completions as at ten): they follow every insert, delete and rename, in
+    this process or another, and a fold leaves one row per event with the same sums."""
+    a, b = "pe12345678_viewed", "pe12345678_bought"
+    db.completions.append([completion(n, event=a) for n in range(1, 4)])
+    db.completions.append([completion(4, event=b, tag="run"), completion(5, event=b)])
+    other = open_postgres(url)
+    try:
+        other.completions.append([completion(6, event=a)])
+    finally:
+        other.close()
+    assert {n: s.count for n, s in db.completions.summaries().items()} == {a: 4, b: 2}
+    db.completions.delete_tagged("run")
+    db.completions.rename_events({b: "pe12345678_paid"})
+    expected = {a: 4, "pe12345678_paid": 1}
+    assert {n: s.count for n, s in db.completions.summaries().items()} == expected
+    assert db.completions.summaries()[a].last_occurred_at == completion(6).occurred_at
+    db.completions.fold_counts()
+    assert {n: s.count for n, s in db.completions.summaries().items()} == expected
+    assert _one(url, "SELECT count(*) FROM completion_counts") == 2
+    db.completions.delete_event(a)
+    assert {n: s.count for n, s in db.completions.summaries().items()} == {"pe12345678_paid": 1}
