@@ -633,7 +633,13 @@ def single_sends(folder: Path, seconds: int, connections: int) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, help="an existing database with many completions")
+    parser.add_argument(
+        "--db",
+        type=lambda text: text if text.startswith(("postgresql://", "postgres://")) else Path(text),
+        help="an existing database with many completions, or postgresql://... (a server the "
+        "PostgreSQL figures are taken on beside the embedded store: bench/scale_postgres.py)",
+    )
+    parser.add_argument("--folder", type=Path, help="with --db postgresql://: an existing demo")
     parser.add_argument("--completions", type=int, default=1_000_000)
     parser.add_argument("--ingest", type=int, default=100_000, help="completions to send")
     parser.add_argument("--seconds", type=int, default=10, help="of single sends over HTTP")
@@ -641,7 +647,11 @@ def main() -> None:
     parser.add_argument("--plain-seconds", type=float, default=30, help="of plain inserts")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    import scale_postgres  # bench/scale_postgres.py (which imports this module)
+
+    scale_postgres.add_arguments(parser)
     args = parser.parse_args()
+    postgres = args.db if isinstance(args.db, str) else None
     if args.child:
         task, *rest = args.child
         print(json.dumps(CHILDREN[task](*rest)), flush=True)
@@ -652,7 +662,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("CBE_BENCH_TMP")) as tmp:
         work = Path(tmp)
-        large = args.db
+        large = args.folder if postgres else args.db
         if large is None:
             large = work / "large"
             say(f"building the demo with {args.completions:,} completions")
@@ -711,6 +721,7 @@ def main() -> None:
         limit_large = child("limit-append", str(work / "docs-large.jsonl"), str(lines), "500")
         limit_small = child("limit-append", str(work / "docs-small.jsonl"), str(lines_small), "500")
         limit_single = child("limit-append", str(work / "docs-small.jsonl"), str(lines_small), "1")
+        pg = scale_postgres.measure(postgres, large, args, say) if postgres else None
 
     ingest_large, ingest_small = figures["ingest large"]["rate"], figures["ingest small"]["rate"]
     rows: list[tuple[str, str, float | None, float | None, float | None, bool, str]] = [
@@ -830,6 +841,21 @@ def main() -> None:
         f"app: first start after install {fmt_ms(app['first'])} (writes bytecode caches), "
         f"peak memory {fmt_mib(app['peak'])}"
     )
+
+    if pg:
+        embedded = {
+            "ingest": ingest_large,
+            "sends": sends["rate"] if sends else None,
+            "timeline": reads["timeline cold"],
+            "analyze one": reads["analyze one cold"],
+            "analyze all": reads["analyze all cold"],
+            "app": app["start"],
+            "open": opened["open"],
+            "rss": app["rss"],
+        }
+        scale_postgres.report(pg, embedded)
+        if args.json:
+            Path(args.json).write_text(json.dumps(pg | {"embedded": embedded}, indent=1))
 
 
 if __name__ == "__main__":
