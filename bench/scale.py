@@ -191,7 +191,7 @@ def ratio(cbe: float | None, other: float | None, higher_is_better: bool) -> str
 # children: cbe
 
 
-def cbe_ingest(folder: str, count: str, dump: str) -> dict[str, Any]:
+def cbe_ingest(folder: str, count: str, dump: str, seed: str = "1") -> dict[str, Any]:
     """Strict, durable batches of 500 into ``folder``; the stored documents go to ``dump``.
 
     Only the ``send_batch`` calls are timed. Each batch is made just before it is sent, and
@@ -201,15 +201,15 @@ def cbe_ingest(folder: str, count: str, dump: str) -> dict[str, Any]:
     import orjson
 
     from api.server import ready_to_serve
-    from cli.bootstrap import open_services, warm_up
+    from cli.bootstrap import database_target, open_services, warm_up
 
-    services = open_services(Path(folder), create=False)
+    services = open_services(database_target(folder), create=False)
     before = sum(s.count for s in services.db.completions.summaries().values())
     ready_to_serve(lambda: warm_up(services))  # as `cbe serve` does before it listens
     stored = 0
     elapsed = 0.0
     with open(dump, "wb") as out:
-        for batch in _chunks(bodies(services, int(count)), BATCH):
+        for batch in _chunks(bodies(services, int(count), int(seed)), BATCH):
             began = time.perf_counter()
             completions = services.ingestion.send_batch({"inputs": batch})
             elapsed += time.perf_counter() - began
@@ -240,12 +240,12 @@ def _timed(work: Callable[[], object]) -> float:
 
 def cbe_reads(folder: str, runs: str) -> dict[str, Any]:
     """Timeline first page and analyze numbers, each cold (just opened) and warm."""
-    from cli.bootstrap import open_services
+    from cli.bootstrap import database_target, open_services
     from core.analytics import Frequency, RangePreset, buckets, resolve_range
     from core.clock import FixedClock
     from core.ports import MemoryPreferences
 
-    services = open_services(Path(folder), create=False, preferences=MemoryPreferences())
+    services = open_services(database_target(folder), create=False, preferences=MemoryPreferences())
     counts = services.db.completions.record_summaries()
     (kind, record_id), summary = min(
         counts.items(), key=lambda item: abs(item[1].count - TIMELINE_SIZE)
@@ -266,7 +266,10 @@ def cbe_reads(folder: str, runs: str) -> dict[str, Any]:
     def measure(name: str, work: Callable[[Any], object]) -> None:
         for _ in range(int(runs)):
             services = open_services(
-                Path(folder), create=False, clock=FixedClock(now), preferences=MemoryPreferences()
+                database_target(folder),
+                create=False,
+                clock=FixedClock(now),
+                preferences=MemoryPreferences(),
             )
             try:
                 for phase in ("cold", "warm"):
@@ -303,10 +306,10 @@ def cbe_app(folder: str) -> dict[str, Any]:
     from textual.widgets import DataTable
 
     import cli.main  # noqa: F401  (what `cbe` imports before it opens the database)
-    from cli.bootstrap import open_services
+    from cli.bootstrap import database_target, open_services
     from tui.app import CbeApp
 
-    services = open_services(Path(folder), create=False)
+    services = open_services(database_target(folder), create=False)
 
     async def run() -> float:
         app = CbeApp(services, refresh_seconds=0)
@@ -327,11 +330,11 @@ def cbe_app(folder: str) -> dict[str, Any]:
 
 def cbe_open(folder: str) -> dict[str, Any]:
     """Open the store and count every event's completions (the first screen's numbers)."""
-    from cli.bootstrap import open_services
+    from cli.bootstrap import database_target, open_services
 
     before = rss_mib()
     began = time.perf_counter()
-    services = open_services(Path(folder), create=False)
+    services = open_services(database_target(folder), create=False)
     counts = services.db.completions.summaries()
     elapsed = time.perf_counter() - began
     assert counts
@@ -527,7 +530,7 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
 # the parent
 
 
-def app_start(folder: Path, runs: int) -> dict[str, Any]:
+def app_start(folder: Path | str, runs: int) -> dict[str, Any]:
     """Wall time from starting a process to the app's first screen with its numbers.
 
     The first start writes Python's bytecode caches (as any first run after installing does)
@@ -631,7 +634,13 @@ def single_sends(folder: Path, seconds: int, connections: int) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, help="an existing database with many completions")
+    parser.add_argument(
+        "--db",
+        type=lambda text: text if text.startswith(("postgresql://", "postgres://")) else Path(text),
+        help="an existing database with many completions, or postgresql://... (a server the "
+        "PostgreSQL figures are taken on beside the embedded store: bench/scale_postgres.py)",
+    )
+    parser.add_argument("--folder", type=Path, help="with --db postgresql://: an existing demo")
     parser.add_argument("--completions", type=int, default=1_000_000)
     parser.add_argument("--ingest", type=int, default=100_000, help="completions to send")
     parser.add_argument("--seconds", type=int, default=10, help="of single sends over HTTP")
@@ -642,7 +651,11 @@ def main() -> None:
         "--records", action="store_true", help="add records at 100,000 contacts (minutes)"
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    import scale_postgres  # bench/scale_postgres.py (which imports this module)
+
+    scale_postgres.add_arguments(parser)
     args = parser.parse_args()
+    postgres = args.db if isinstance(args.db, str) else None
     if args.child:
         task, *rest = args.child
         print(json.dumps(CHILDREN[task](*rest)), flush=True)
@@ -653,7 +666,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("CBE_BENCH_TMP")) as tmp:
         work = Path(tmp)
-        large = args.db
+        large = args.folder if postgres else args.db
         if large is None:
             large = work / "large"
             say(f"building the demo with {args.completions:,} completions")
@@ -713,6 +726,7 @@ def main() -> None:
         limit_small = child("limit-append", str(work / "docs-small.jsonl"), str(lines_small), "500")
         limit_single = child("limit-append", str(work / "docs-small.jsonl"), str(lines_small), "1")
         instant = scale_instant.rows(large, small, work, args.runs, args.ingest, args.records, say)
+        pg = scale_postgres.measure(postgres, large, args, say) if postgres else None
 
     ingest_large, ingest_small = figures["ingest large"]["rate"], figures["ingest small"]["rate"]
     rows: list[tuple[str, str, Any, float | None, float | None, bool, str]] = [
@@ -838,6 +852,21 @@ def main() -> None:
         f"app: first start after install {fmt_ms(app['first'])} (writes bytecode caches), "
         f"peak memory {fmt_mib(app['peak'])}"
     )
+
+    if pg:
+        embedded = {
+            "ingest": ingest_large,
+            "sends": sends["rate"] if sends else None,
+            "timeline": reads["timeline cold"],
+            "analyze one": reads["analyze one cold"],
+            "analyze all": reads["analyze all cold"],
+            "app": app["start"],
+            "open": opened["open"],
+            "rss": app["rss"],
+        }
+        scale_postgres.report(pg, embedded)
+        if args.json:
+            Path(args.json).write_text(json.dumps(pg | {"embedded": embedded}, indent=1))
 
 
 if __name__ == "__main__":

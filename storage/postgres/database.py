@@ -31,17 +31,15 @@ from storage.postgres.repositories import (
     PostgresWorkflowRepository,
 )
 from storage.postgres.schema import (
+    FUNCTIONS,
     SCHEMA_VERSION,
     TABLES,
     foreign_tables,
     installed_version,
     migrate,
 )
-from storage.postgres.urls import database_name, shown_url
+from storage.postgres.urls import PoolSize, database_name, shown_url, split_pool_size
 from storage.postgres.watch import Announcer, PostgresWatcher
-
-POOL_SIZE = 8
-"""Connections a process keeps at most: one per thread in a unit, and a few readers."""
 
 
 class NotACbeDatabase(CbeError):
@@ -55,8 +53,12 @@ def _configure(conn: Conn) -> None:
 class PostgresDatabase:
     """One portal's PostgreSQL database; implements :class:`core.ports.Database`."""
 
-    def __init__(self, url: str, pool: ConnectionPool[Conn], portal: Portal) -> None:
+    def __init__(
+        self, url: str, pool: ConnectionPool[Conn], portal: Portal, pool_size: PoolSize
+    ) -> None:
         self.url = url
+        """The URL psycopg connects by (cbe's own parameters, the pool's size, taken out)."""
+        self.pool_size = pool_size
         self._announcer = Announcer(url)
         self._c = Connections(pool, portal, self._announcer)
         self._definitions = PostgresDefinitionRepository(self._c)
@@ -143,7 +145,9 @@ def open_postgres(
     clock: Clock | None = None,
 ) -> PostgresDatabase:
     """Open the cbe database at ``url``, creating its schema and portal when ``create`` (the
-    PostgreSQL database itself must exist: cbe never creates databases on a server)."""
+    PostgreSQL database itself must exist: cbe never creates databases on a server). The pool
+    keeps the connections ``?pool_size=N`` (or ``$CBE_POOL_SIZE``) asks for at most."""
+    url, size = split_pool_size(url)
     shown = shown_url(url)
     try:
         with psycopg.connect(url, connect_timeout=10) as conn:
@@ -153,15 +157,15 @@ def open_postgres(
         raise StorageUnavailable(f"cbe cannot reach the database at {shown}: {error}") from error
     pool: ConnectionPool[Conn] = ConnectionPool(
         url,
-        min_size=1,
-        max_size=POOL_SIZE,
+        min_size=size.min_size,
+        max_size=size.max_size,
         configure=_configure,
         name="cbe",
         open=True,
         timeout=30.0,
         max_idle=timedelta(minutes=10).total_seconds(),
     )
-    database = PostgresDatabase(url, pool, portal)
+    database = PostgresDatabase(url, pool, portal, size)
     try:
         now = (clock or SystemClock()).now()
         database.completions.prepare_months([now, now + timedelta(days=31)])
@@ -203,6 +207,7 @@ def _prepare(conn: Conn, shown: str, create: bool, portal_id: int | None, clock:
 
 def holds_cbe(url: str) -> bool:
     """Whether the database at ``url`` holds a cbe schema."""
+    url = split_pool_size(url)[0]
     try:
         with psycopg.connect(url, connect_timeout=10) as conn:
             return installed_version(conn) is not None
@@ -215,8 +220,10 @@ def holds_cbe(url: str) -> bool:
 def erase_cbe(url: str) -> None:
     """Drop every table of cbe's from the database at ``url`` (``cbe demo --replace``); what
     else the database holds is left alone."""
+    url = split_pool_size(url)[0]
     with psycopg.connect(url, connect_timeout=10) as conn:
         take_lock(conn)
         if installed_version(conn) is None:
             return
         conn.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+        conn.execute(f"DROP FUNCTION IF EXISTS {', '.join(FUNCTIONS)}")

@@ -37,7 +37,7 @@ from psycopg import sql
 
 from storage.postgres.connections import Conn
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -161,8 +161,55 @@ CREATE TABLE outbox (
     refused text
 );
 """,
+    # Each event's count of completions, kept by the database as completions are inserted,
+    # deleted or renamed, so that the first screen's numbers do not grow with the table (a
+    # count(*) over ten million rows takes seconds). Rows are deltas, summed when read:
+    # writers only ever insert here, so writers in several processes never wait for one
+    # another, and a delta commits (or not) with the completions it counts. Statement-level
+    # triggers see every change, whichever statement made it. (Folded together from time
+    # to time: storage.postgres.completions.)
+    2: """
+CREATE TABLE completion_counts (
+    event_name text COLLATE "C" NOT NULL,
+    count bigint NOT NULL
+);
+INSERT INTO completion_counts (event_name, count)
+    SELECT event_name, count(*) FROM completions GROUP BY 1;
+
+CREATE OR REPLACE FUNCTION cbe_count_completions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO completion_counts (event_name, count)
+            SELECT event_name, count(*) FROM new_rows GROUP BY 1;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        INSERT INTO completion_counts (event_name, count)
+            SELECT event_name, -count(*) FROM old_rows GROUP BY 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER completions_counted_in AFTER INSERT ON completions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cbe_count_completions();
+CREATE TRIGGER completions_counted_out AFTER DELETE ON completions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cbe_count_completions();
+CREATE TRIGGER completions_counted_moved AFTER UPDATE ON completions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cbe_count_completions();
+
+-- Counts per event and interval, and the records among them, from the index alone (an
+-- index-only scan: a third of the time of reading each row's record from the table).
+CREATE INDEX completions_counted
+    ON completions (event_name, occurred_at) INCLUDE (object_type, object_id);
+DROP INDEX completions_counts;
+""",
 }
 """Each schema version's DDL, applied in order, each in the transaction that records it."""
+
+FUNCTIONS = ("cbe_count_completions()",)
+"""Every function cbe makes (dropped with its tables)."""
 
 
 TABLES = (
@@ -175,6 +222,7 @@ TABLES = (
     "associations",
     "completions",
     "completion_uuids",
+    "completion_counts",
     "workflows",
     "enrollments",
     "tasks",

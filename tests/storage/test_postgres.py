@@ -14,12 +14,21 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
+from cli.main import main
 from core.errors import Conflict
 from core.models import ObjectType
 from core.ports import EVERYTHING, CompletionSelection, Topic
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
-from storage.postgres.schema import TABLES
+from storage.postgres.schema import SCHEMA_VERSION, TABLES
+from storage.postgres.urls import (
+    DEFAULT_POOL_SIZE,
+    POOL_SIZE_ENV,
+    InvalidDatabaseUrl,
+    PoolSize,
+    split_pool_size,
+)
 from storage.postgres.watch import PostgresWatcher, channel, listener
 from tests.api.conftest import ROOT
 from tests.conftest import NOW, PORTAL_ID
@@ -51,7 +60,7 @@ def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
         conn.execute(f"DROP TABLE {', '.join(TABLES)} CASCADE")
     opened = open_postgres(url, portal_id=PORTAL_ID)
     opened.close()
-    assert _one(url, "SELECT max(version) FROM cbe_schema") == 1
+    assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION
     assert _one(url, "SELECT count(*) FROM portal") == 1
     again = open_postgres(url)
     try:
@@ -63,7 +72,9 @@ def test_a_new_database_gets_cbes_schema_with_its_version(url: str) -> None:
 def test_a_newer_schema_is_refused_with_both_versions(url: str) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO cbe_schema (version) VALUES (99)")
-    with pytest.raises(NotACbeDatabase, match="schema version 99; this cbe knows versions up to 1"):
+    with pytest.raises(
+        NotACbeDatabase, match=f"schema version 99; this cbe knows versions up to {SCHEMA_VERSION}"
+    ):
         open_postgres(url)
 
 
@@ -322,3 +333,115 @@ def test_a_channel_is_never_longer_than_postgresql_allows() -> None:
     long_ones = {channel("p" * 63), channel("p" * 62 + "q"), channel("é" * 31)}
     assert len(long_ones) == 3
     assert all(len(name.encode()) <= 63 for name in long_ones)
+
+
+def _with(url: str, query: str) -> str:
+    return url + ("&" if "?" in url else "?") + query
+
+
+def test_the_pool_size_in_the_url_sizes_the_pool_and_psycopg_never_sees_it(url: str) -> None:
+    opened = open_postgres(_with(url, "pool_size=3&pool_min_size=2"), portal_id=PORTAL_ID)
+    try:
+        assert (opened.pool_size.min_size, opened.pool_size.max_size) == (2, 3)
+        assert "pool" not in opened.url  # what psycopg connects by
+        opened.completions.append([completion(1)])  # and it works
+        assert [c.id for c in opened.completions.scan(CompletionSelection())] == ["c1"]
+    finally:
+        opened.close()
+
+
+def test_cbe_pool_size_sizes_the_pool_when_the_url_does_not(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(POOL_SIZE_ENV, "5")
+    opened = open_postgres(url, portal_id=PORTAL_ID)
+    try:
+        assert opened.pool_size == PoolSize(1, 5)
+    finally:
+        opened.close()
+    assert split_pool_size(_with(url, "pool_size=12"))[1] == PoolSize(1, 12)  # the URL wins
+    monkeypatch.delenv(POOL_SIZE_ENV)
+    assert split_pool_size(url) == (url, PoolSize(1, DEFAULT_POOL_SIZE))
+
+
+@pytest.mark.parametrize(
+    ("query", "environ", "message"),
+    [
+        (
+            "pool_size=0",
+            {},
+            "pool_size in the database URL must be a whole number of connections from 2 to 1000",
+        ),
+        ("pool_size=lots", {}, "got 'lots'"),
+        ("pool_size=1", {}, "while partitions are made on another\\); got '1'"),
+        ("", {POOL_SIZE_ENV: "-2"}, r"\$CBE_POOL_SIZE must be a whole number"),
+        (
+            "pool_size=4&pool_min_size=6",
+            {},
+            r"pool_min_size in the database URL \(6\) is more "
+            r"than the pool's size \(4\)",
+        ),
+    ],
+)
+def test_a_pool_size_that_is_not_a_number_of_connections_is_refused_saying_why(
+    query: str, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InvalidDatabaseUrl, match=message):
+        split_pool_size(_with("postgresql://ann@db.example.com/cbe", query), environ)
+
+
+def test_a_bad_pool_size_is_one_clear_line_from_the_cli(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CBE_DB", raising=False)
+    result = CliRunner().invoke(main, ["portal", "--db", _with(url, "pool_size=0")])
+    assert result.exit_code != 0
+    assert "pool_size in the database URL must be a whole number" in result.output
+
+
+def test_texts_with_backslashes_tabs_and_line_breaks_are_stored_as_sent(
+    db: PostgresDatabase,
+) -> None:
+    """Completions go in by COPY in its text format, built by cbe: what COPY would take as
+    an escape, a column's end or a row's end must arrive as the sender's characters."""
+    awkward = "a\\tb\tc\nd\re\\\\N é 😀"
+    sent = completion(1, object_id=awkward, utk=awkward, tag=awkward, uuid=awkward).model_copy(
+        update={"properties": {"note": awkward, "path": "C:\\new\\table", "n": 3.0}}
+    )
+    plain = completion(2, object_id=None)  # an anonymous visitor's: NULLs
+    with db.transaction() as unit:
+        db.completions.append([sent, plain])
+        unit.commit()
+    (found,) = db.completions.find(awkward)
+    assert found.to_json() == sent.to_json()
+    (anonymous,) = db.completions.find("c2")
+    assert anonymous.object_id is None and anonymous.utk is None and anonymous.tag is None
+    record = CompletionSelection(object_type=ObjectType.CONTACT, object_id=awkward)
+    assert [c.id for c in db.completions.scan(record)] == ["c1"]
+
+
+def test_each_events_count_is_kept_by_the_database_through_rewrites_and_folds(
+    db: PostgresDatabase, url: str
+) -> None:
+    """The first screen's numbers come from counts the database keeps (so they cost the same
+    at ten million completions as at ten): they follow every insert, delete and rename, in
+    this process or another, and a fold leaves one row per event with the same sums."""
+    a, b = "pe12345678_viewed", "pe12345678_bought"
+    db.completions.append([completion(n, event=a) for n in range(1, 4)])
+    db.completions.append([completion(4, event=b, tag="run"), completion(5, event=b)])
+    other = open_postgres(url)
+    try:
+        other.completions.append([completion(6, event=a)])
+    finally:
+        other.close()
+    assert {n: s.count for n, s in db.completions.summaries().items()} == {a: 4, b: 2}
+    db.completions.delete_tagged("run")
+    db.completions.rename_events({b: "pe12345678_paid"})
+    expected = {a: 4, "pe12345678_paid": 1}
+    assert {n: s.count for n, s in db.completions.summaries().items()} == expected
+    assert db.completions.summaries()[a].last_occurred_at == completion(6).occurred_at
+    db.completions.fold_counts()
+    assert {n: s.count for n, s in db.completions.summaries().items()} == expected
+    assert _one(url, "SELECT count(*) FROM completion_counts") == 2
+    db.completions.delete_event(a)
+    assert {n: s.count for n, s in db.completions.summaries().items()} == {"pe12345678_paid": 1}
