@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import scale_instant  # noqa: E402  (bench/scale_instant.py)
+from children import run_child  # noqa: E402  (bench/children.py)
 from demodb import build_demo  # noqa: E402  (bench/demodb.py)
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -75,18 +76,8 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def child(task: str, *args: str) -> dict[str, Any]:
-    """Run ``task`` of this script in a fresh interpreter; its last output line is JSON."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", task, *args],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.exit(f"{task} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    """Run ``task`` of this script in a fresh interpreter (bench/children.py)."""
+    return run_child(__file__, task, *args, cwd=ROOT, env=ENV)
 
 
 def clone_store(source: Path, target: Path) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -32,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(HERE))
+
+from children import run_child  # noqa: E402  (bench/children.py)
 
 EVENT = "viewed_pricing_page"
 CONVERTING = "started_trial"
@@ -113,17 +114,8 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def child(task: str, *args: str) -> dict[str, Any]:
-    """Run ``task`` of this module in a fresh interpreter; its last output line is JSON."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", task, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.exit(f"{task} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    """Run ``task`` of this script in a fresh interpreter (bench/children.py)."""
+    return run_child(__file__, task, *args, cwd=ROOT)
 
 
 def rows(

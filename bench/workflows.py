@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(HERE))
+
+from children import run_child  # noqa: E402  (bench/children.py)
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 WAITED_FOR = "viewed_pricing_page"  # what the enrollments wait for: never sent here
@@ -123,16 +124,8 @@ def ingest(folder: str, count: str) -> dict[str, Any]:
 
 
 def child(task: str, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", task, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.exit(f"{task} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    """Run ``task`` of this script in a fresh interpreter (bench/children.py)."""
+    return run_child(__file__, task, *args, cwd=ROOT)
 
 
 def main() -> None:
