@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -39,3 +40,20 @@ def build_demo(
         stderr=None if progress else subprocess.DEVNULL,
     )
     return time.perf_counter() - began
+
+
+def clone_store(source: Path, target: Path) -> None:
+    """Copy a cbe database; immutable segment files and their indexes are hard-linked."""
+    for path in source.rglob("*"):
+        copy = target / path.relative_to(source)
+        if path.is_dir():
+            copy.mkdir(parents=True, exist_ok=True)
+            continue
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if path.name.startswith("seg-"):
+            try:
+                os.link(path, copy)
+                continue
+            except OSError:
+                pass
+        shutil.copy2(path, copy)

@@ -30,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from demodb import clone_store  # noqa: E402  (bench/demodb.py)
+
 from cli.bootstrap import open_services  # noqa: E402
 from core.ingestion import Mode  # noqa: E402
 from core.models import ObjectType, Source  # noqa: E402
@@ -38,25 +40,6 @@ from storage.completions import CompletionStore, segment_file  # noqa: E402
 from storage.locking import DatabaseLock  # noqa: E402
 
 BATCH = 500
-
-
-def clone_store(source: Path, target: Path) -> None:
-    """Copy a cbe database; segment files and their indexes are hard-linked."""
-    import shutil
-
-    for path in source.rglob("*"):
-        copy = target / path.relative_to(source)
-        if path.is_dir():
-            copy.mkdir(parents=True, exist_ok=True)
-            continue
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        if path.name.startswith("seg-"):
-            try:
-                os.link(path, copy)
-                continue
-            except OSError:
-                pass
-        shutil.copy2(path, copy)
 
 
 class LockClock:

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import scale_instant  # noqa: E402  (bench/scale_instant.py)
 from children import run_child  # noqa: E402  (bench/children.py)
-from demodb import build_demo  # noqa: E402  (bench/demodb.py)
+from demodb import build_demo, clone_store  # noqa: E402  (bench/demodb.py)
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 BATCH = 500  # HubSpot's largest batch
@@ -78,23 +78,6 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 def child(task: str, *args: str) -> dict[str, Any]:
     """Run ``task`` of this script in a fresh interpreter (bench/children.py)."""
     return run_child(__file__, task, *args, cwd=ROOT, env=ENV)
-
-
-def clone_store(source: Path, target: Path) -> None:
-    """Copy a cbe database; immutable segment files and their indexes are hard-linked."""
-    for path in source.rglob("*"):
-        copy = target / path.relative_to(source)
-        if path.is_dir():
-            copy.mkdir(parents=True, exist_ok=True)
-            continue
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        if path.name.startswith("seg-"):
-            try:
-                os.link(path, copy)
-                continue
-            except OSError:
-                pass
-        shutil.copy2(path, copy)
 
 
 def stored_docs(folder: Path) -> Iterator[bytes]:

@@ -129,8 +129,8 @@ def rows(
 ) -> list[Row]:
     """Measure issue 18's figures (``large``: the million; ``small``: the 10,000 demo; copies
     go in ``work``) and return them as rows of scale.py's table."""
+    from demodb import clone_store
     from reports import command
-    from scale import clone_store
     from workflows import child as workflow_child
 
     copy = work / "instant-reports"

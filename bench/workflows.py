@@ -139,8 +139,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build the two databases here and keep them")
     args = parser.parse_args()
-    from demodb import build_demo
-    from scale import clone_store
+    from demodb import build_demo, clone_store
 
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
