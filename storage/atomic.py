@@ -88,16 +88,8 @@ def write_atomically(path: Path, payload: bytes | Iterable[bytes]) -> None:
     A write the system refuses (a full disk) leaves the old file and no temporary file, and
     raises :class:`StorageUnavailable` (:class:`StorageFull` when the disk is full).
     """
+    tmp = write_beside(path, payload)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise storage_error(error, path) from error
-    try:
-        with os.fdopen(fd, "wb") as out:  # a buffered file writes all it is given, or raises
-            for chunk in [payload] if isinstance(payload, bytes) else payload:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
@@ -111,18 +103,20 @@ def write_atomically(path: Path, payload: bytes | Iterable[bytes]) -> None:
         raise storage_error(error, path) from error
 
 
-def write_beside(path: Path, payload: bytes) -> Path:
-    """Write ``payload`` to a new temporary file beside ``path`` (durable, 0600) that
-    :func:`replace_all` later moves over it: a file made before the lock is taken. Until then
-    it is a temporary file like :func:`write_atomically`'s, which opening a database removes
-    (the caller checks that it is still there once it holds the lock)."""
+def write_beside(path: Path, payload: bytes | Iterable[bytes]) -> Path:
+    """Write ``payload`` (bytes, or chunks of them, written as they come) to a new temporary
+    file beside ``path`` (durable, 0600) that :func:`write_atomically` or :func:`replace_all`
+    moves over it; the latter for a file made before the lock is taken. Until then it is a
+    temporary file, which opening a database removes (the caller checks that it is still there
+    once it holds the lock)."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise storage_error(error, path) from error
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(payload)
+        with os.fdopen(fd, "wb") as out:  # a buffered file writes all it is given, or raises
+            for chunk in [payload] if isinstance(payload, bytes) else payload:
+                out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
     except BaseException as error:
