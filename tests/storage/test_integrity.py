@@ -213,6 +213,23 @@ def test_the_kill_test_covers_every_step_of_identify(
     assert len(steps) == IDENTIFY_STEPS, steps
 
 
+def _killed_at_step(monkeypatch: pytest.MonkeyPatch, kill_at: int) -> None:
+    """The process dies (:class:`_Killed`) at its ``kill_at``-th rename or folder fsync, counted
+    from 0."""
+    steps = iter(range(100))
+
+    def dying(real: Callable[..., object]) -> Callable[..., object]:
+        def step(*args: object) -> object:
+            if next(steps) == kill_at:
+                raise _Killed
+            return real(*args)
+
+        return step
+
+    monkeypatch.setattr(os, "replace", dying(os.replace))
+    monkeypatch.setattr(atomic, "fsync_dir", dying(atomic.fsync_dir))
+
+
 @pytest.mark.parametrize("kill_at", range(IDENTIFY_STEPS))
 def test_identify_killed_at_any_step_leaves_each_file_old_or_new(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
@@ -228,18 +245,7 @@ def test_identify_killed_at_any_step_leaves_each_file_old_or_new(
     for segment in store._segments.values():
         assert segment.summary  # written beside it: a rewrite makes it again too
     assert (folder / "completions" / "seg-000002.sum").exists()
-    steps = iter(range(100))
-
-    def step(real: Callable[..., object]) -> Callable[..., object]:
-        def dying(*args: object) -> object:
-            if next(steps) == kill_at:
-                raise _Killed
-            return real(*args)
-
-        return dying
-
-    monkeypatch.setattr(os, "replace", step(os.replace))
-    monkeypatch.setattr(atomic, "fsync_dir", step(atomic.fsync_dir))
+    _killed_at_step(monkeypatch, kill_at)
     with pytest.raises(_Killed):
         services.records.identify(VISITOR, "visitor@example.com")
     monkeypatch.undo()
@@ -304,18 +310,7 @@ def test_a_rewrite_killed_after_announcing_beside_an_unsettled_one_is_not_damage
     for body in [known] * 4 + [first, second, first, second] + [known] * 4:
         services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
     assert services.records.identify(VISITOR, "first@example.com")[1] == 2
-    steps = iter(range(100))
-
-    def dying(real: Callable[..., object]) -> Callable[..., object]:
-        def step(*args: object) -> object:
-            if next(steps) == 2:  # the manifest renamed and its folder fsynced
-                raise _Killed
-            return real(*args)
-
-        return step
-
-    monkeypatch.setattr(os, "replace", dying(os.replace))
-    monkeypatch.setattr(atomic, "fsync_dir", dying(atomic.fsync_dir))
+    _killed_at_step(monkeypatch, 2)  # the manifest renamed and its folder fsynced
     with pytest.raises(_Killed):
         services.records.identify(other, "second@example.com")
     monkeypatch.undo()
