@@ -484,15 +484,19 @@ SELECT event_name, count(*) FROM (
     SELECT u.event_name, u.object_type, u.object_id FROM record_days_unsure u
     WHERE u.event_name = ANY(%(names)s::text[]) AND u.day >= %(first)s AND u.day < %(end)s
         AND EXISTS (SELECT 1 FROM completions c WHERE {_DAY_OF.format(t="u")})
-    UNION
-    SELECT c.event_name, c.object_type, c.object_id
-    FROM unnest(%(lows)s::timestamptz[], %(highs)s::timestamptz[]) AS p(low, high)
-    JOIN completions c ON c.occurred_at >= p.low AND c.occurred_at < p.high
-    WHERE c.event_name = ANY(%(names)s::text[]) AND c.object_id IS NOT NULL
-) d GROUP BY 1
+{{pieces}}) d GROUP BY 1
 """
 """Each event's distinct records: of its whole days, from ``record_days`` (its rows a rewrite
-made unsure checked against the completions), and of the pieces of days, from the table."""
+made unsure checked against the completions), and of the pieces of days, from the table
+(``{pieces}``: :data:`_PIECE_RECORDS` for each)."""
+
+_PIECE_RECORDS = """    UNION
+    SELECT c.event_name, c.object_type, c.object_id FROM completions c
+    WHERE c.event_name = ANY(%(names)s::text[]) AND c.object_id IS NOT NULL
+        AND c.occurred_at >= %(low{n})s AND c.occurred_at < %(high{n})s
+"""
+"""The records of a piece of a day: its bounds as values the planner sees (a day's share of
+the rows, not a guess that makes the query look costly enough to compile)."""
 
 _SETTLE = f"""
 WITH unsure AS (
@@ -534,10 +538,13 @@ def _count(
             series[name][slot] += count
     whole = plan_days([edges[0], edges[-1]])
     first, end = (whole.days[0][0], whole.days[0][1]) if whole.days else (date.min, date.min)
-    lows = [low for low, _, _ in whole.pieces]
-    highs = [high for _, high, _ in whole.pieces]
-    chosen = {"names": list(names), "first": first, "end": end, "lows": lows, "highs": highs}
-    for name, count in conn.execute(_DISTINCT_RECORDS, chosen).fetchall():
+    chosen: dict[str, Any] = {"names": list(names), "first": first, "end": end}
+    for n, (low, high, _) in enumerate(whole.pieces):
+        chosen |= {f"low{n}": low, f"high{n}": high}
+    pieces = "".join(_PIECE_RECORDS.format(n=n) for n in range(len(whole.pieces)))
+    for name, count in conn.execute(
+        _DISTINCT_RECORDS.format(pieces=pieces).encode(), chosen
+    ).fetchall():
         records[name] = count
     return series, records
 

@@ -259,6 +259,8 @@ CREATE INDEX record_days_unsure_by_event
 """
     + FILL_DAYS
     + """
+ANALYZE completion_days, record_days;  -- the planner's statistics, before the first count
+
 CREATE OR REPLACE FUNCTION cbe_count_completions() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
