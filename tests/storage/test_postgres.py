@@ -541,3 +541,29 @@ def test_a_rewrite_never_waits_for_a_writer_and_records_per_day_stay_exact(
     assert _one(url, "SELECT count(*) FROM record_days_unsure") == 0
     assert _one(url, "SELECT count(*) FROM record_days") == 3
     assert db.completions.tally([a], day)[a] == EventTally([3], 3)
+
+
+def test_a_fold_leaves_unsure_days_to_the_next_while_a_writer_is_adding_to_record_days(
+    db: PostgresDatabase, url: str
+) -> None:
+    """Settling waits a fifth of a second at most for the writers adding rows to
+    ``record_days``: with one still in its unit, the fold gives up on it (the counts are
+    folded all the same) and the next one settles."""
+    a = "pe12345678_viewed"
+    day = [NOW.replace(hour=0), NOW.replace(hour=0) + timedelta(days=1)]
+    db.completions.append([completion(1, object_id="1", tag="run"), completion(2, object_id="2")])
+    db.completions.delete_tagged("run")
+    other = open_postgres(url)
+    try:
+        with other.transaction() as theirs:
+            other.completions.append([completion(3, object_id="3")])
+            db.completions.fold_counts()
+            assert _one(url, "SELECT count(*) FROM record_days_unsure") == 1
+            assert _one(url, "SELECT count(*) FROM completion_days") == 1  # folded
+            theirs.commit()
+    finally:
+        other.close()
+    db.completions.fold_counts()
+    assert _one(url, "SELECT count(*) FROM record_days_unsure") == 0
+    assert _one(url, "SELECT count(*) FROM record_days") == 2  # records 2 and 3
+    assert db.completions.tally([a], day)[a] == EventTally([2], 2)
