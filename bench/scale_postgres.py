@@ -184,7 +184,9 @@ puts them first: ``{"id":"…","uuid":"…",``); a completion sent without a uui
 def repeat(url: str, times: int, say: Say) -> None:
     """Repeat every completion of the database at ``url`` so that it holds ``times`` as many:
     its indexes dropped, the rows inserted, the same indexes made again (faster than inserting
-    into them), ``completion_uuids`` filled from the completions, then VACUUM ANALYZE."""
+    into them), ``completion_uuids`` filled from the completions, the counts cbe keeps
+    (``completion_counts``, and per day ``completion_days`` and ``record_days``) made again
+    from them, then VACUUM ANALYZE."""
     columns = scale_columns()
     with psycopg.connect(url) as conn:
         bad = conn.execute(
@@ -219,6 +221,12 @@ def repeat(url: str, times: int, say: Say) -> None:
                 "INSERT INTO completion_counts SELECT event_name, count(*) FROM completions"
                 " GROUP BY 1"
             )
+        days = conn.execute("SELECT to_regclass('record_days') IS NOT NULL").fetchone()
+        if days and days[0]:  # schema version 3: each event's counts and records per day
+            from storage.postgres.schema import FILL_DAYS
+
+            conn.execute("TRUNCATE completion_days, record_days, record_days_unsure")
+            conn.execute(FILL_DAYS.encode())
         say("postgres: making the indexes again")
         conn.execute("SET maintenance_work_mem = '1GB'")
         for index in indexes:  # ON ONLY would make the parent's index alone, invalid

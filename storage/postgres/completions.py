@@ -1,11 +1,15 @@
 """Completions in PostgreSQL: a table partitioned by month (storage.postgres.schema), read in
-pages by ``(occurred_at, id)`` and counted by SQL over its indexes."""
+pages by ``(occurred_at, id)``, and counted by SQL over its indexes and over the counts per event
+and day that the database keeps (whole days from those, the rest of a period from the table)."""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -65,9 +69,10 @@ class PostgresCompletionRepository:
 
     def fold_counts(self) -> None:
         """Fold the rows of ``completion_counts`` (one per event and statement that stored,
-        deleted or renamed completions) into one per event: in a transaction of its own on
-        another connection, by one process at a time (the others go on), each row deleted
-        and summed in one statement so that no count is lost or counted twice."""
+        deleted or renamed completions) into one per event, and those of ``completion_days``
+        into one per event and day: in a transaction of its own on another connection, by one
+        process at a time (the others go on), each table's rows deleted and summed in one
+        statement so that no count is lost or counted twice."""
         with self._c.pool.connection() as conn, conn.transaction():
             row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [FOLD_LOCK]).fetchone()
             if row and row[0]:
@@ -76,6 +81,36 @@ class PostgresCompletionRepository:
                     " INSERT INTO completion_counts (event_name, count)"
                     " SELECT event_name, sum(count) FROM gone GROUP BY 1 HAVING sum(count) <> 0"
                 )
+                conn.execute(
+                    "WITH gone AS (DELETE FROM completion_days"
+                    " RETURNING event_name, day, count)"
+                    " INSERT INTO completion_days (event_name, day, count)"
+                    " SELECT event_name, day, sum(count) FROM gone GROUP BY 1, 2"
+                    " HAVING sum(count) <> 0"
+                )
+        self.settle_record_days()
+
+    def settle_record_days(self) -> None:
+        """Settle the rows of ``record_days_unsure`` (noted by rewrites): each (event, day,
+        record) there gets one row in ``record_days`` if it has completions, none if not. In
+        a transaction of its own, by one process at a time, after every writer that is adding
+        rows to ``record_days`` has committed (its lock, which they wait for meanwhile: a
+        fifth of a second at most, else the next fold does it)."""
+        with self._c.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT pg_try_advisory_xact_lock(%s)"
+                " AND EXISTS (SELECT 1 FROM record_days_unsure)",
+                [FOLD_LOCK],
+            ).fetchone()
+            if not row or not row[0]:
+                return
+            try:
+                with conn.transaction():
+                    conn.execute("SET LOCAL lock_timeout = '200ms'")
+                    conn.execute("LOCK TABLE record_days IN SHARE ROW EXCLUSIVE MODE")
+                    conn.execute(_SETTLE)  # a snapshot taken with the lock held
+            except psycopg.errors.LockNotAvailable:
+                return
 
     # -- writing --------------------------------------------------------------------------
 
@@ -241,29 +276,10 @@ class PostgresCompletionRepository:
     ) -> dict[str, EventTally]:
         names = sorted(set(event_names))
         edges = [_millis(b) for b in boundaries]
-        series = {name: [0] * max(len(edges) - 1, 0) for name in names}
-        records = dict.fromkeys(names, 0)
-        if len(edges) >= 2 and names:
-            with self._c.connection() as conn:
-                rows = conn.execute(
-                    "SELECT event_name, width_bucket(occurred_at, %s::timestamptz[]), count(*)"
-                    " FROM completions WHERE event_name = ANY(%s::text[])"
-                    " AND occurred_at >= %s AND occurred_at < %s GROUP BY 1, 2",
-                    [edges, names, edges[0], edges[-1]],
-                ).fetchall()
-                # DISTINCT over the columns, hashed, rather than count(DISTINCT a || b),
-                # which builds a string per row and sorts them: a third of the time.
-                distinct = conn.execute(
-                    "SELECT event_name, count(*) FROM (SELECT DISTINCT event_name,"
-                    " object_type, object_id FROM completions WHERE event_name = ANY(%s::text[])"
-                    " AND occurred_at >= %s AND occurred_at < %s AND object_id IS NOT NULL) d"
-                    " GROUP BY 1",
-                    [names, edges[0], edges[-1]],
-                ).fetchall()
-            for name, bucket, count in rows:
-                series[name][bucket - 1] += count
-            for name, count in distinct:
-                records[name] = count
+        if len(edges) < 2 or not names:
+            return {name: EventTally([0] * max(len(edges) - 1, 0), 0) for name in event_names}
+        with self._c.connection() as conn:
+            series, records = _count(conn, names, edges)
         return {name: EventTally(series[name], records[name]) for name in event_names}
 
     def summaries(self) -> dict[str, EventSummary]:
@@ -292,15 +308,11 @@ class PostgresCompletionRepository:
     def event_counts(
         self, event_name: str, occurred_after: datetime, occurred_before: datetime
     ) -> EventCounts | None:
-        period = [event_name, _millis(occurred_after), _millis(occurred_before)]
+        edges = [_millis(occurred_after), _millis(occurred_before)]
+        period = [event_name, *edges]
         chosen = "c.event_name = %s AND c.occurred_at >= %s AND c.occurred_at < %s"
         with self._c.connection() as conn:
-            totals = conn.execute(
-                f"SELECT (SELECT count(*) FROM completions c WHERE {chosen}),"
-                " (SELECT count(*) FROM (SELECT DISTINCT c.object_type, c.object_id"
-                f" FROM completions c WHERE {chosen} AND c.object_id IS NOT NULL) d)",
-                period + period,
-            ).fetchone()
+            series, records = _count(conn, [event_name], edges)
             # A value as the JSON text it was stored as (json, not jsonb, keeps 3 and 3.0
             # apart), with the values of it that were unusable.
             rows = conn.execute(
@@ -313,8 +325,9 @@ class PostgresCompletionRepository:
         for name, text, unusable, count in rows:
             bad = tuple(orjson.loads(unusable)) if unusable else ()
             values.setdefault(name, {})[(text, bad)] = count
-        completions, records = totals if totals else (0, 0)
-        return EventCounts(completions=completions, records=records, values=values)
+        return EventCounts(
+            completions=sum(series[event_name]), records=records[event_name], values=values
+        )
 
     def conversions(
         self,
@@ -388,6 +401,152 @@ class PostgresCompletionRepository:
                 mapping,
             )
         return changed.rowcount
+
+
+# -- counting from the summaries of days (schema version 3) -----------------------------------
+
+
+DAY = timedelta(days=1)
+
+
+def _day_start(moment: datetime) -> datetime:
+    """The UTC midnight at or before ``moment``."""
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def _next_midnight(moment: datetime) -> datetime:
+    """The UTC midnight at or after ``moment``."""
+    start = _day_start(moment)
+    return start if start == moment else start + DAY
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """Where the counts of intervals come from: their whole UTC days from the summaries of
+    days, what is left of them (a first or last day begun or ended within) from the table."""
+
+    days: list[tuple[date, date, int]]
+    """``[first, end)`` whole days counted into interval ``i``, in order."""
+    pieces: list[tuple[datetime, datetime, int]]
+    """``[low, high)`` counted from ``completions`` into interval ``i``."""
+
+
+def plan_days(edges: Sequence[datetime]) -> DayPlan:
+    """The whole days and the pieces of the intervals ``[edges[i], edges[i+1])`` (an interval
+    that ends before it begins is empty, as it is to the other stores' bisection)."""
+    days: list[tuple[date, date, int]] = []
+    pieces: list[tuple[datetime, datetime, int]] = []
+    for i, (low, high) in enumerate(itertools.pairwise(edges)):
+        if high <= low:
+            continue
+        first, last = _next_midnight(low), _day_start(high)
+        if first < last:
+            days.append((first.date(), last.date(), i))
+            if low < first:
+                pieces.append((low, first, i))
+            if last < high:
+                pieces.append((last, high, i))
+        else:
+            pieces.append((low, high, i))
+    return DayPlan(days, pieces)
+
+
+_DAY_COUNTS = (
+    "SELECT event_name, day, sum(count) FROM completion_days"
+    " WHERE event_name = ANY(%s::text[]) AND day >= %s AND day < %s GROUP BY 1, 2"
+)
+_PIECE_COUNTS = (
+    "SELECT c.event_name, r.i, count(*)"
+    " FROM unnest(%s::timestamptz[], %s::timestamptz[], %s::int[]) AS r(low, high, i)"
+    " JOIN completions c ON c.occurred_at >= r.low AND c.occurred_at < r.high"
+    " WHERE c.event_name = ANY(%s::text[]) GROUP BY 1, 2"
+)
+_DAY_OF = (
+    "c.object_type = {t}.object_type AND c.object_id = {t}.object_id"
+    " AND c.event_name = {t}.event_name"
+    " AND c.occurred_at >= {t}.day::timestamp AT TIME ZONE 'UTC'"
+    " AND c.occurred_at < ({t}.day + 1)::timestamp AT TIME ZONE 'UTC'"
+)
+"""The completions of a row of ``record_days`` (or of its unsure rows) ``t``."""
+
+_SAME_KEY = (
+    "u.event_name = r.event_name AND u.day = r.day"
+    " AND u.object_type = r.object_type AND u.object_id = r.object_id"
+)
+
+_DISTINCT_RECORDS = f"""
+SELECT event_name, count(*) FROM (
+    SELECT r.event_name, r.object_type, r.object_id FROM record_days r
+    WHERE r.event_name = ANY(%(names)s::text[]) AND r.day >= %(first)s AND r.day < %(end)s
+        AND NOT EXISTS (SELECT 1 FROM record_days_unsure u WHERE {_SAME_KEY})
+    UNION
+    SELECT u.event_name, u.object_type, u.object_id FROM record_days_unsure u
+    WHERE u.event_name = ANY(%(names)s::text[]) AND u.day >= %(first)s AND u.day < %(end)s
+        AND EXISTS (SELECT 1 FROM completions c WHERE {_DAY_OF.format(t="u")})
+{{pieces}}) d GROUP BY 1
+"""
+"""Each event's distinct records: of its whole days, from ``record_days`` (its rows a rewrite
+made unsure checked against the completions), and of the pieces of days, from the table
+(``{pieces}``: :data:`_PIECE_RECORDS` for each)."""
+
+_PIECE_RECORDS = """    UNION
+    SELECT c.event_name, c.object_type, c.object_id FROM completions c
+    WHERE c.event_name = ANY(%(names)s::text[]) AND c.object_id IS NOT NULL
+        AND c.occurred_at >= %(low{n})s AND c.occurred_at < %(high{n})s
+"""
+"""The records of a piece of a day: its bounds as values the planner sees (a day's share of
+the rows, not a guess that makes the query look costly enough to compile)."""
+
+_SETTLE = f"""
+WITH unsure AS (
+    DELETE FROM record_days_unsure RETURNING event_name, day, object_type, object_id
+), settled AS (
+    SELECT DISTINCT event_name, day, object_type, object_id FROM unsure
+), gone AS (
+    DELETE FROM record_days r USING settled u WHERE {_SAME_KEY}
+)
+INSERT INTO record_days (event_name, day, object_type, object_id)
+SELECT * FROM settled u WHERE EXISTS (SELECT 1 FROM completions c WHERE {_DAY_OF.format(t="u")})
+"""
+"""Every row of the (event, day, record) noted unsure removed, and one made again where it
+has completions (the insert does not see the rows the delete removes, nor it the row made)."""
+
+
+def _count(
+    conn: Conn, names: Sequence[str], edges: Sequence[datetime]
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Each event's completions per interval ``[edges[i], edges[i+1])`` and its distinct
+    records over ``[edges[0], edges[-1])``: whole days from ``completion_days`` and
+    ``record_days``, the pieces of days from the table (by its covering index)."""
+    series = {name: [0] * (len(edges) - 1) for name in names}
+    records = dict.fromkeys(names, 0)
+    plan = plan_days(edges)
+    if plan.days:
+        starts = [first for first, _, _ in plan.days]
+        rows = conn.execute(
+            _DAY_COUNTS, [list(names), plan.days[0][0], plan.days[-1][1]]
+        ).fetchall()
+        for name, day, count in rows:
+            at = bisect.bisect_right(starts, day) - 1
+            if at >= 0 and day < plan.days[at][1]:
+                series[name][plan.days[at][2]] += int(count)
+    if plan.pieces:
+        lows, highs, slots = (list(column) for column in zip(*plan.pieces, strict=True))
+        rows = conn.execute(_PIECE_COUNTS, [lows, highs, slots, list(names)]).fetchall()
+        for name, slot, count in rows:
+            series[name][slot] += count
+    whole = plan_days([edges[0], edges[-1]])
+    first, end = (whole.days[0][0], whole.days[0][1]) if whole.days else (date.min, date.min)
+    chosen: dict[str, Any] = {"names": list(names), "first": first, "end": end}
+    for n, (low, high, _) in enumerate(whole.pieces):
+        chosen |= {f"low{n}": low, f"high{n}": high}
+    pieces = "".join(_PIECE_RECORDS.format(n=n) for n in range(len(whole.pieces)))
+    for name, count in conn.execute(
+        _DISTINCT_RECORDS.format(pieces=pieces).encode(), chosen
+    ).fetchall():
+        records[name] = count
+    return series, records
 
 
 def _claim(conn: Conn, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:

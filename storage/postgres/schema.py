@@ -37,7 +37,19 @@ from psycopg import sql
 
 from storage.postgres.connections import Conn
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+FILL_DAYS = """
+INSERT INTO completion_days (event_name, day, count)
+    SELECT event_name, (occurred_at AT TIME ZONE 'UTC')::date, count(*) FROM completions
+    GROUP BY 1, 2;
+INSERT INTO record_days (event_name, day, object_type, object_id)
+    SELECT DISTINCT event_name, (occurred_at AT TIME ZONE 'UTC')::date, object_type, object_id
+    FROM completions WHERE object_id IS NOT NULL;
+"""
+"""``completion_days`` and ``record_days`` (schema version 3) filled from the completions
+stored, on empty tables (and ``record_days_unsure`` empty): by the migration to version 3, and
+by a bulk load that bypassed the triggers (bench/scale_postgres.py)."""
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -205,6 +217,96 @@ CREATE INDEX completions_counted
     ON completions (event_name, occurred_at) INCLUDE (object_type, object_id);
 DROP INDEX completions_counts;
 """,
+    # Each event's completions per UTC day, and which records completed it on each day, kept
+    # by the same triggers, so that the analyze numbers of a period are a sum over its days and
+    # a count of the distinct records of its days: they grow with days and records, not with
+    # completions (the part of a day that a period begins or ends within is counted from the
+    # table: storage.postgres.completions).
+    #
+    # ``completion_days`` is written as ``completion_counts`` is: deltas, folded from time to
+    # time. ``record_days`` says which (event, day, record) have a completion. A statement that
+    # stores completions adds the ones not there yet (without a unique key: it never waits for
+    # another writer; two writers racing may both add one, which a count of distinct records
+    # does not mind). A statement that deletes or moves completions (a rewrite, which holds
+    # the database's lock) does not remove rows there: it notes the (event, day, record) it
+    # took completions from or gave them to in ``record_days_unsure``, whose rows readers check
+    # against the completions themselves, until a fold settles them (see ``fold_counts``). So a
+    # rewrite never waits for a writer, which may itself be waiting for the database's lock.
+    3: """
+CREATE TABLE completion_days (
+    event_name text COLLATE "C" NOT NULL,
+    day date NOT NULL,       -- the UTC day of occurred_at
+    count bigint NOT NULL
+);
+CREATE INDEX completion_days_by_event ON completion_days (event_name, day) INCLUDE (count);
+
+CREATE TABLE record_days (
+    event_name text COLLATE "C" NOT NULL,
+    day date NOT NULL,
+    object_type text NOT NULL,
+    object_id text COLLATE "C" NOT NULL
+);
+CREATE INDEX record_days_by_event ON record_days (event_name, day, object_type, object_id);
+
+CREATE TABLE record_days_unsure (
+    event_name text COLLATE "C" NOT NULL,
+    day date NOT NULL,
+    object_type text NOT NULL,
+    object_id text COLLATE "C" NOT NULL
+);
+CREATE INDEX record_days_unsure_by_event
+    ON record_days_unsure (event_name, day, object_type, object_id);
+"""
+    + FILL_DAYS
+    + """
+ANALYZE completion_days, record_days;  -- the planner's statistics, before the first count
+
+CREATE OR REPLACE FUNCTION cbe_count_completions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        INSERT INTO completion_counts (event_name, count)
+            SELECT event_name, -count(*) FROM old_rows GROUP BY 1;
+        INSERT INTO completion_days (event_name, day, count)
+            SELECT event_name, (occurred_at AT TIME ZONE 'UTC')::date, -count(*)
+            FROM old_rows GROUP BY 1, 2;
+        INSERT INTO record_days_unsure (event_name, day, object_type, object_id)
+            SELECT DISTINCT event_name, (occurred_at AT TIME ZONE 'UTC')::date,
+                object_type, object_id
+            FROM old_rows WHERE object_id IS NOT NULL;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO completion_counts (event_name, count)
+            SELECT event_name, count(*) FROM new_rows GROUP BY 1;
+        INSERT INTO completion_days (event_name, day, count)
+            SELECT event_name, (occurred_at AT TIME ZONE 'UTC')::date, count(*)
+            FROM new_rows GROUP BY 1, 2;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO record_days_unsure (event_name, day, object_type, object_id)
+            SELECT DISTINCT event_name, (occurred_at AT TIME ZONE 'UTC')::date,
+                object_type, object_id
+            FROM new_rows WHERE object_id IS NOT NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        -- The table's lock first, in a statement of its own: the next statement's snapshot
+        -- is then taken after a fold settling record_days (which holds a lock this one waits
+        -- for) has committed, and sees what it removed.
+        LOCK TABLE record_days IN ROW EXCLUSIVE MODE;
+        INSERT INTO record_days (event_name, day, object_type, object_id)
+            SELECT n.event_name, n.day, n.object_type, n.object_id FROM (
+                SELECT DISTINCT event_name, (occurred_at AT TIME ZONE 'UTC')::date AS day,
+                    object_type, object_id
+                FROM new_rows WHERE object_id IS NOT NULL
+            ) n
+            WHERE NOT EXISTS (
+                SELECT 1 FROM record_days r
+                WHERE r.event_name = n.event_name AND r.day = n.day
+                    AND r.object_type = n.object_type AND r.object_id = n.object_id
+            );
+    END IF;
+    RETURN NULL;
+END
+$$;
+""",
 }
 """Each schema version's DDL, applied in order, each in the transaction that records it."""
 
@@ -223,6 +325,9 @@ TABLES = (
     "completions",
     "completion_uuids",
     "completion_counts",
+    "completion_days",
+    "record_days",
+    "record_days_unsure",
     "workflows",
     "enrollments",
     "tasks",
@@ -252,9 +357,10 @@ def foreign_tables(conn: Conn) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def migrate(conn: Conn, found: int | None) -> None:
-    """Bring the schema from version ``found`` (None: none yet) to :data:`SCHEMA_VERSION`, in
-    the caller's transaction (which holds the database's lock)."""
+def migrate(conn: Conn, found: int | None, to: int = SCHEMA_VERSION) -> None:
+    """Bring the schema from version ``found`` (None: none yet) to ``to`` (an older version
+    only for tests of the migrations), in the caller's transaction (which holds the
+    database's lock)."""
     if found is None:
         conn.execute(
             "CREATE TABLE cbe_schema ("
@@ -262,7 +368,7 @@ def migrate(conn: Conn, found: int | None) -> None:
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
         found = 0
-    for version in range(found + 1, SCHEMA_VERSION + 1):
+    for version in range(found + 1, to + 1):
         conn.execute(MIGRATIONS[version])  # our own constant text
         conn.execute("INSERT INTO cbe_schema (version) VALUES (%s)", [version])
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -19,9 +19,11 @@ from click.testing import CliRunner
 from cli.main import main
 from core.errors import Conflict
 from core.models import ObjectType
-from core.ports import EVERYTHING, CompletionSelection, Topic
+from core.ports import EVERYTHING, CompletionSelection, EventTally, Topic
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
-from storage.postgres.schema import SCHEMA_VERSION, TABLES
+from storage.postgres.completions import _COLUMNS, _copy_line
+from storage.postgres.database import erase_cbe
+from storage.postgres.schema import SCHEMA_VERSION, TABLES, migrate
 from storage.postgres.urls import (
     DEFAULT_POOL_SIZE,
     POOL_SIZE_ENV,
@@ -443,5 +445,125 @@ def test_each_events_count_is_kept_by_the_database_through_rewrites_and_folds(
     db.completions.fold_counts()
     assert {n: s.count for n, s in db.completions.summaries().items()} == expected
     assert _one(url, "SELECT count(*) FROM completion_counts") == 2
+    assert _one(url, "SELECT count(*) FROM completion_days") == 2  # one day, two events
+    day = [NOW.replace(hour=0), NOW.replace(hour=0) + timedelta(days=1)]
+    assert db.completions.tally([a], day)[a] == EventTally([4], 1)
     db.completions.delete_event(a)
     assert {n: s.count for n, s in db.completions.summaries().items()} == {"pe12345678_paid": 1}
+
+
+def test_the_upgrade_to_version_3_fills_the_summaries_of_days_from_the_completions(
+    url: str,
+) -> None:
+    """A database of schema version 2 with completions opens at version 3 with each event's
+    counts per day and records per day filled in: the analyze numbers are the same as
+    counted from the completions, and the triggers keep them from there on."""
+    erase_cbe(url)
+    made = [
+        completion(n, event=event, object_id=record, minutes=minutes)
+        for n, (event, record, minutes) in enumerate(
+            [
+                ("pe12345678_viewed", "1", -1500),
+                ("pe12345678_viewed", "1", -1490),
+                ("pe12345678_viewed", "2", 30),
+                ("pe12345678_viewed", None, 40),
+                ("pe12345678_bought", "2", 2000),
+            ]
+        )
+    ]
+    with psycopg.connect(url) as conn:
+        migrate(conn, None, to=2)
+        with conn.cursor().copy(f"COPY completions ({_COLUMNS}) FROM STDIN") as copy:
+            copy.write(b"".join(_copy_line(c) for c in made))
+    assert _one(url, "SELECT max(version) FROM cbe_schema") == 2
+    db = open_postgres(url, portal_id=PORTAL_ID)
+    try:
+        assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION == 3
+        day = NOW.replace(hour=0)
+        edges = [day - timedelta(days=1), day, day + timedelta(days=1), day + timedelta(days=3)]
+        tally = db.completions.tally(["pe12345678_viewed", "pe12345678_bought"], edges)
+        assert (tally["pe12345678_viewed"].series, tally["pe12345678_viewed"].records) == (
+            [2, 2, 0],
+            2,
+        )
+        assert (tally["pe12345678_bought"].series, tally["pe12345678_bought"].records) == (
+            [0, 0, 1],
+            1,
+        )
+        assert _one(url, "SELECT count(*) FROM record_days") == 3
+        db.completions.append([completion(9, minutes=-1480, object_id="3")])
+        assert db.completions.tally(["pe12345678_viewed"], edges)["pe12345678_viewed"] == (
+            EventTally([3, 2, 0], 3)
+        )
+    finally:
+        db.close()
+
+
+def test_a_rewrite_never_waits_for_a_writer_and_records_per_day_stay_exact(
+    db: PostgresDatabase, url: str
+) -> None:
+    """A rewrite (under the database's lock) while another process's unit has stored a
+    completion and not committed: the rewrite does not wait for it (that unit might be
+    waiting for the lock), the distinct records are exact before and after its commit, and a
+    fold settles what the rewrite noted as unsure."""
+    a = "pe12345678_viewed"
+    day = [NOW.replace(hour=0), NOW.replace(hour=0) + timedelta(days=1)]
+    db.completions.append(
+        [
+            completion(1, object_id="1"),
+            completion(2, object_id=None, utk="visitor"),
+            completion(3, object_id="2", tag="run"),
+        ]
+    )
+    other = open_postgres(url)
+    done: list[EventTally] = []
+    try:
+        with other.transaction() as theirs:
+            other.completions.append([completion(4, object_id="2")])  # record 2's day again
+
+            def rewrite() -> None:
+                with db.transaction() as unit:
+                    db.completions.delete_tagged("run")
+                    db.completions.attach_visitor("visitor", "3")
+                    unit.commit()
+                done.append(db.completions.tally([a], day)[a])
+
+            thread = threading.Thread(target=rewrite)
+            thread.start()
+            thread.join(timeout=20)
+            assert done == [EventTally([2], 2)]  # records 1 and 3: 4 is not committed yet
+            theirs.commit()
+    finally:
+        other.close()
+    assert db.completions.tally([a], day)[a] == EventTally([3], 3)
+    assert _one(url, "SELECT count(*) FROM record_days_unsure") == 2
+    db.completions.fold_counts()
+    assert _one(url, "SELECT count(*) FROM record_days_unsure") == 0
+    assert _one(url, "SELECT count(*) FROM record_days") == 3
+    assert db.completions.tally([a], day)[a] == EventTally([3], 3)
+
+
+def test_a_fold_leaves_unsure_days_to_the_next_while_a_writer_is_adding_to_record_days(
+    db: PostgresDatabase, url: str
+) -> None:
+    """Settling waits a fifth of a second at most for the writers adding rows to
+    ``record_days``: with one still in its unit, the fold gives up on it (the counts are
+    folded all the same) and the next one settles."""
+    a = "pe12345678_viewed"
+    day = [NOW.replace(hour=0), NOW.replace(hour=0) + timedelta(days=1)]
+    db.completions.append([completion(1, object_id="1", tag="run"), completion(2, object_id="2")])
+    db.completions.delete_tagged("run")
+    other = open_postgres(url)
+    try:
+        with other.transaction() as theirs:
+            other.completions.append([completion(3, object_id="3")])
+            db.completions.fold_counts()
+            assert _one(url, "SELECT count(*) FROM record_days_unsure") == 1
+            assert _one(url, "SELECT count(*) FROM completion_days") == 1  # folded
+            theirs.commit()
+    finally:
+        other.close()
+    db.completions.fold_counts()
+    assert _one(url, "SELECT count(*) FROM record_days_unsure") == 0
+    assert _one(url, "SELECT count(*) FROM record_days") == 2  # records 2 and 3
+    assert db.completions.tally([a], day)[a] == EventTally([2], 2)
