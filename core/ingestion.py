@@ -138,7 +138,7 @@ def parse_send_body(raw: object, hubspot_body: bool = False) -> SendRequest | li
 
     ``hubspot_body``: the body came to HubSpot's API (or ``cbe send``), so it holds what HubSpot's
     send spec requires: ``eventName`` and ``properties`` (``{}`` when there are none)."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, (dict, Mapping)):  # dict first: see check_send_text
         return [
             Violation(
                 field="",

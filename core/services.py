@@ -40,7 +40,9 @@ class _RandomIds:
     def __call__(self) -> str:
         with self._lock:
             bits = self._random.getrandbits(128)
-        h = f"{bits & _UUID4_CLEAR | _UUID4_SET:032x}"
+        # the bytes' hex: the 32 digits of f"{n:032x}", an id in 1.3 us instead of 1.7 (best
+        # of 10, 2026-12-02; every completion takes one)
+        h = (bits & _UUID4_CLEAR | _UUID4_SET).to_bytes(16).hex()
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cli.bootstrap import open_services
 from core.clock import FixedClock
 from core.demo import DemoSpec, build_demo
+from core.errors import Rule
 from core.models import Completion, Cut, Match, ObjectType, Source
 from core.ports import CompletionSelection
 
@@ -92,3 +98,62 @@ def test_a_completion_stored_before_traces_reads_back_without_a_match() -> None:
     assert read == Completion.model_validate(old)
     assert read.matched_by is None and read.unmatched_object_id is None
     assert read.to_json()["matchedBy"] is None
+
+
+_texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20)
+_moments = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+).map(lambda at: at.replace(microsecond=at.microsecond // 1000 * 1000))
+_completion_fields = st.fixed_dictionaries(
+    {
+        "id": _texts,
+        "uuid": _texts,
+        "event_name": _texts,
+        "object_type": st.sampled_from(ObjectType),
+        "object_id": st.none() | _texts,
+        "utk": st.none() | _texts,
+        "email": st.none() | _texts,
+        "occurred_at": _moments,
+        "received_at": _moments,
+        "source": st.sampled_from(Source),
+        "properties": st.dictionaries(
+            _texts, _texts | st.integers() | st.floats(allow_nan=False), max_size=4
+        ),
+        "unusable": st.dictionaries(_texts, st.lists(_texts, max_size=3), max_size=2),
+        "cuts": st.lists(
+            st.builds(
+                Cut,
+                property=_texts,
+                reason=st.sampled_from(Rule),
+                detail=_texts,
+                original_length=st.none() | st.integers(min_value=0),
+            ),
+            max_size=2,
+        ),
+        "tag": st.none() | _texts,
+        "matched_by": st.none() | st.sampled_from(Match),
+        "unmatched_object_id": st.none() | _texts,
+    }
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(fields=_completion_fields)
+def test_any_trusted_completion_is_the_validated_one_and_stores_as_pydantic_would(
+    fields: dict[str, Any],
+) -> None:
+    """Completion.trusted (every write and every read builds completions so) against
+    pydantic's validation, and the hand-built stored form against pydantic's dump, with and
+    without unusable values and cuts."""
+    validated = Completion.model_validate(fields)
+    trusted = Completion.trusted(**fields)
+    assert trusted == validated
+    assert trusted.model_fields_set == validated.model_fields_set
+    assert trusted.model_dump() == validated.model_dump()
+    stored = trusted.to_json()
+    assert stored == validated.model_dump(mode="json")
+    assert list(stored) == list(validated.model_dump(mode="json"))
+    assert Completion.from_stored(stored) == Completion.model_validate(stored) == validated
+    assert copy.copy(trusted) == trusted == pickle.loads(pickle.dumps(trusted))
+    moved = trusted.model_copy(update={"object_id": "7"})  # as identities are settled
+    assert moved.object_id == "7" and trusted.object_id == fields["object_id"]
