@@ -670,7 +670,7 @@ class LoggedTables:
         token = secrets.token_hex(8)
         base = self._base
         names = [*base.names(), *(n for n in self._views if n not in base.names())]
-        chunks, index = snapshot_files(
+        snapshot, index = snapshot_files(
             number,
             token,
             ((name, self._documents(name)) for name in names),
@@ -678,7 +678,7 @@ class LoggedTables:
             self.columns,
         )
         self.folder.mkdir(mode=0o700, exist_ok=True)
-        write_atomically(self.folder / SNAPSHOT_FILE, b"".join(chunks))
+        write_atomically(self.folder / SNAPSHOT_FILE, snapshot)
         # The new snapshot stands: from here on the log it names is the one written to.
         self._log, self._log_key, self._offset = number, None, 0
         self._loaded = False  # read again (the same documents) unless opened below
@@ -711,7 +711,7 @@ class LoggedTables:
             key = keys[at]
             doc = changes[key]
             if doc is not None and key not in moved:
-                yield key, orjson.dumps(doc), doc, -1
+                yield key, orjson.dumps(doc), doc, at
             begun = at + 1
         yield range(begun, len(keys))
         for key in moved:
