@@ -550,6 +550,17 @@ class TinyDatabase:
             },
         )
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Many writes in a row (``cbe demo``, ``cbe copy``): the records' log is folded once
+        when the scope ends, rather than each time it holds a sixteenth of the snapshot (see
+        LoggedTables.folds_deferred). Stopped by an error, nothing is folded: the next write
+        folds what is due."""
+        with self._tables.folds_deferred():
+            yield
+        with self._lock:
+            self._tables.fold_if_due()
+
     def close(self) -> None:
         with self._lock.reading():
             self._main.close()

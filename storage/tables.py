@@ -364,6 +364,8 @@ class LoggedTables:
         """Whole log lines that are damaged (left out)."""
         self.generation = 0
         """Changes whenever anything in the tables does."""
+        self._deferred = 0
+        """How many :meth:`folds_deferred` scopes are open (then nothing folds)."""
 
     # -- listeners ---------------------------------------------------------------------------
 
@@ -637,7 +639,21 @@ class LoggedTables:
     # -- folding -----------------------------------------------------------------------------
 
     def fold_due(self) -> bool:
+        if self._deferred:
+            return False
         return self._offset >= max(FOLD_FLOOR, self._snapshot_size // FOLD_SHARE)
+
+    @contextlib.contextmanager
+    def folds_deferred(self) -> Iterator[None]:
+        """Fold nothing until the scope ends (a bulk load: one fold of everything at its end
+        rather than one every sixteenth, each rewriting what the snapshot holds). The log
+        grows meanwhile, every write still durable when committed; other processes fold as
+        they would. The caller holds the lock when the scope ends (the fold due then)."""
+        self._deferred += 1
+        try:
+            yield
+        finally:
+            self._deferred -= 1
 
     def fold_if_due(self) -> bool:
         """Fold the log into a new snapshot when it has outgrown it; the caller holds the lock

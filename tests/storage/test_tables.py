@@ -100,6 +100,54 @@ def test_the_log_folds_into_a_new_snapshot_once_it_outgrows_it(
         reopened.close()
 
 
+def _logs(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "records").glob("log-*.jsonl"))
+
+
+def test_a_bulk_load_folds_once_at_its_end_every_unit_durable_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)  # a fold every few contacts
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        with db.bulk_load():
+            for _ in range(8):
+                with db.transaction() as unit:
+                    _add(db, 10)
+                    unit.commit()
+            assert _logs(folder) == ["log-000001.jsonl"]  # nothing folded yet
+            other = open_database(folder, read_only=True)  # what a crash here would leave
+            try:
+                assert len(other.records.list_records(ObjectType.CONTACT)) == 80
+            finally:
+                other.close()
+        assert _logs(folder) == []  # folded once, at the end: the new log not begun
+        assert len(read_tables(folder)["contacts"]) == 80
+        _add(db, 1)
+        assert _logs(folder) == ["log-000002.jsonl"]  # folds as before once the load is over
+    finally:
+        db.close()
+
+
+def test_a_bulk_load_stopped_by_an_error_folds_nothing_and_the_next_write_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        with pytest.raises(KeyboardInterrupt), db.bulk_load():
+            _add(db, 40)
+            raise KeyboardInterrupt
+        assert _logs(folder) == ["log-000001.jsonl"]
+        _add(db, 1)
+        assert _logs(folder) == []  # the write folded what was due
+        assert len(read_tables(folder)["contacts"]) == 41
+    finally:
+        db.close()
+
+
 def test_a_fold_that_stopped_before_deleting_the_old_log_loses_and_doubles_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
