@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -144,6 +147,50 @@ def test_a_bulk_load_stopped_by_an_error_folds_nothing_and_the_next_write_does(
         _add(db, 1)
         assert _logs(folder) == []  # the write folded what was due
         assert len(read_tables(folder)["contacts"]) == 41
+    finally:
+        db.close()
+
+
+_BULK_WRITER = """
+import sys
+from storage.database import open_database
+import storage.tables
+from tests.storage.test_tables import _add
+storage.tables.FOLD_FLOOR = 2_000
+db = open_database(sys.argv[1], portal_id=12345678)
+with db.bulk_load():
+    for unit_number in range(1, 10_000):
+        with db.transaction() as unit:
+            _add(db, 10)
+            unit.commit()
+        print(unit_number * 10, flush=True)
+"""
+
+
+def test_a_bulk_load_killed_part_way_loses_no_acknowledged_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)  # as the writer's
+    folder = tmp_path / "db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BULK_WRITER, str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.stdout is not None
+    acknowledged = 0
+    while acknowledged < 150:
+        acknowledged = int(child.stdout.readline())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert _logs(folder) == ["log-000001.jsonl"]  # never folded: the whole load is in the log
+    db = open_database(folder)
+    try:
+        assert len(db.records.list_records(ObjectType.CONTACT)) >= acknowledged
+        _add(db, 1)  # the next write folds what the load left
+        assert _logs(folder) == []
+        assert db.records._tables.mapped
     finally:
         db.close()
 
