@@ -20,7 +20,9 @@ acknowledged: readers leave it alone, the next writer (holding the lock) cuts it
 snapshot naming the next log (one atomic replace), and the old log is deleted. A crash between
 the two leaves an old log that the snapshot no longer names: deleted at the next fold or open.
 Folding costs a write of everything, once per as many bytes of changes: amortised, a write's
-cost stays its own size.
+cost stays its own size. What the snapshot's index keeps is merged from the old index and the
+changed documents (storage.table_snapshot), not made again from every one; a bulk load
+(``cbe demo``, ``cbe copy``) folds once, at its end (:meth:`LoggedTables.folds_deferred`).
 
 **Other processes** see the changes: every read ``stat``s the snapshot and the log (once per
 holding of the lock, for a writer) and takes in new whole lines, or everything again when the
