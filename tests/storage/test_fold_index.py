@@ -5,16 +5,20 @@ joining every document afresh gives, whatever was inserted, updated, archived or
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import storage.tables
+from storage import atomic
 from storage.locking import DatabaseLock
 from storage.table_snapshot import INDEX_FILE, Column, id_order, join_text
 from storage.tables import LoggedTables
@@ -194,3 +198,146 @@ def test_the_merged_index_answers_lookups_and_searches_as_every_document_does(
         assert list(keys) == sorted(model["people"], key=id_order)
         assert text.split("\x01") == [_search(model["people"][k]) for k in keys]
         tables.close()
+
+
+# -- a fold made outside the lock (LoggedTables.start_fold, build_fold, finish_fold) ---------
+
+
+def _unit(tables: LoggedTables, model: dict[str, dict[str, Doc]], start: int, count: int) -> None:
+    """One unit of work: ``count`` new people, one updated, one removed."""
+    tables.begin()
+    for i in range(start, start + count):
+        _apply(tables, model, ("put", "people", str(i), f"p{i}@e.com", f"n{i}"))
+    _apply(tables, model, ("put", "people", str(start // 2 + 1), "moved@e.com", "again"))
+    _apply(tables, model, ("remove", "people", str(start // 3 + 1), None, ""))
+    tables.commit()
+    tables.rollback()
+
+
+def _reads(folder: Path) -> dict[str, Doc]:
+    """What a process opening ``folder`` now reads of the people."""
+    lock = DatabaseLock(folder)
+    fresh = LoggedTables(folder / "records", lock, columns=COLUMNS)
+    with lock:
+        assert fresh.damage == []
+        found = dict(fresh.table("people").items())
+        fresh.close()
+    return found
+
+
+def _logs(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "records").glob("log-*.jsonl"))
+
+
+def test_a_fold_made_outside_the_lock_keeps_what_was_written_meanwhile(tmp_path: Path) -> None:
+    lock = DatabaseLock(tmp_path)
+    tables = LoggedTables(tmp_path / "records", lock, columns=COLUMNS)
+    model: dict[str, dict[str, Doc]] = {}
+    with lock:
+        _unit(tables, model, 1, 40)
+        tables.fold()
+        _unit(tables, model, 41, 40)
+        folding = tables.start_fold()  # as of now
+        as_started = {k: dict(v) for k, v in model["people"].items()}
+    assert tables.build_fold(folding)  # without the lock
+    with lock:
+        _unit(tables, model, 81, 40)  # written meanwhile
+        assert tables.finish_fold(folding)
+        assert _logs(tmp_path) == ["log-000003.jsonl"]  # holding what was written meanwhile
+        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+        assert _read(parts, "people") == _expected("people", as_started)
+        view = tables.table("people")
+        assert list(view) == list(model["people"])
+        assert sorted(view.lookup("email", "moved@e.com")) == sorted(
+            k for k, d in model["people"].items() if d["email"] == "moved@e.com"
+        )
+    assert _reads(tmp_path) == model["people"]
+    with lock:
+        _unit(tables, model, 121, 5)
+        tables.fold()
+        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+        assert _read(parts, "people") == _expected("people", model["people"])
+        tables.close()
+    assert _reads(tmp_path) == model["people"]
+
+
+def test_a_fold_made_outside_the_lock_is_let_go_when_the_snapshot_changed_meanwhile(
+    tmp_path: Path,
+) -> None:
+    lock = DatabaseLock(tmp_path)
+    tables = LoggedTables(tmp_path / "records", lock, columns=COLUMNS)
+    model: dict[str, dict[str, Doc]] = {}
+    with lock:
+        _unit(tables, model, 1, 40)
+        tables.fold()
+        _unit(tables, model, 41, 40)
+        folding = tables.start_fold()
+    assert tables.build_fold(folding)
+    with lock:
+        tables.fold()  # another fold first (this process's or another's)
+        _unit(tables, model, 81, 10)
+        assert not tables.finish_fold(folding)
+        assert not list((tmp_path / "records").glob(".*.tmp"))  # its snapshot deleted
+        assert _logs(tmp_path) == ["log-000003.jsonl"]
+        tables.close()
+    assert _reads(tmp_path) == model["people"]
+
+
+FINISH_STEPS = 6
+"""finish_fold's renames and folder fsyncs: the copy of the log (2), the snapshot (2), the
+index (2)."""
+
+
+class _Killed(BaseException):
+    """The process dies here."""
+
+
+@pytest.mark.parametrize("kill_at", range(FINISH_STEPS + 1))
+def test_a_fold_made_outside_the_lock_killed_at_any_step_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
+) -> None:
+    """Killed at any rename or folder fsync of its swap (``FINISH_STEPS``: done), every write
+    acknowledged before is read by the next process, which folds and reads the same again with
+    no log left but the one its snapshot names."""
+    lock = DatabaseLock(tmp_path)
+    tables = LoggedTables(tmp_path / "records", lock, columns=COLUMNS)
+    model: dict[str, dict[str, Doc]] = {}
+    with lock:
+        _unit(tables, model, 1, 30)
+        tables.fold()
+        _unit(tables, model, 31, 30)
+        folding = tables.start_fold()
+    assert tables.build_fold(folding)
+    steps = iter(range(100))
+
+    def dying(real: Callable[..., object]) -> Callable[..., object]:
+        def step(*args: object) -> object:
+            if next(steps) == kill_at:
+                raise _Killed
+            return real(*args)
+
+        return step
+
+    with lock:
+        _unit(tables, model, 61, 30)
+        monkeypatch.setattr(os, "replace", dying(os.replace))
+        monkeypatch.setattr(atomic, "fsync_dir", dying(atomic.fsync_dir))
+        monkeypatch.setattr(storage.tables, "fsync_dir", dying(storage.tables.fsync_dir))
+        try:
+            assert tables.finish_fold(folding)
+        except _Killed:
+            pass
+        else:
+            assert kill_at == FINISH_STEPS
+        monkeypatch.undo()
+    assert _reads(tmp_path) == model["people"]
+    lock = DatabaseLock(tmp_path)
+    again = LoggedTables(tmp_path / "records", lock, columns=COLUMNS)
+    with lock:
+        again.index_if_missing()  # as an open does: a log past the snapshot's is deleted
+        assert set(_logs(tmp_path)) <= {f"log-{again._log:06d}.jsonl"}
+        again.fold()
+        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+        assert _read(parts, "people") == _expected("people", model["people"])
+        again.close()
+    assert _reads(tmp_path) == model["people"]

@@ -195,6 +195,45 @@ def test_a_bulk_load_killed_part_way_loses_no_acknowledged_unit(
         db.close()
 
 
+def test_background_folds_happen_beside_the_writes_and_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)  # a fold every few contacts
+    finished: list[bool] = []
+    finish = LoggedTables.finish_fold
+
+    def finishing(self: LoggedTables, folding: storage.tables.Folding) -> bool:
+        finished.append(finish(self, folding))
+        return finished[-1]
+
+    monkeypatch.setattr(LoggedTables, "finish_fold", finishing)
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    db.background_folds = True
+    other = open_database(folder)
+    try:
+        for n in range(1, 121):
+            _add(db, 1)  # never folds itself: a fold due is started in a thread
+            if n % 30 == 0:
+                assert len(other.records.list_records(ObjectType.CONTACT)) == n
+                with db.transaction() as unit:  # a unit of work too
+                    db.records.replace(_contact("2", f"two{n}@example.com"))
+                    unit.commit()
+    finally:
+        db.close()  # waits for a fold under way
+        other.close()
+    assert True in finished  # folded (some may have been let go: a write came first)
+    reopened = open_database(folder)
+    try:
+        listed = reopened.records.list_records(ObjectType.CONTACT)
+        assert [r.id for r in listed] == [str(n) for n in range(1, 121)]
+        assert listed[1].email == "two120@example.com"
+        assert reopened.records._tables._log > 1
+        assert len(_logs(folder)) <= 1
+    finally:
+        reopened.close()
+
+
 def test_a_fold_that_stopped_before_deleting_the_old_log_loses_and_doubles_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
