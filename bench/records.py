@@ -18,7 +18,9 @@ it when opening, and the time that takes is shown), then, in one process that op
   long);
 - the write that folds the records' log into a new snapshot (once per sixteenth of the
   snapshot's size of writes): the log filled with units of updates until it nearly is due, then
-  single updates, each timed, until one folds; the one that did;
+  single updates, each timed, until one folds; the one that did, and the one after it;
+- the same with the fold in a thread (``background_folds``, as ``cbe serve`` has it): every
+  single update from just before the fold is due until its new snapshot stands;
 - the physical limit: one line appended to a file and fsynced, 200 times, in the same folder.
 
 Then, each in a fresh process that opens the folder (cold: nothing of it read yet), the store's
@@ -163,6 +165,40 @@ def folding_write(services: Services, size: int) -> list[tuple[float, float]] | 
             if len(found) == 2:
                 return found
     return None
+
+
+def writes_across_a_background_fold(services: Services, size: int) -> list[float] | None:
+    """With ``background_folds`` (as ``cbe serve`` has it): single updates, each timed, from
+    just before the log is due until the fold started in a thread has put its snapshot in
+    place (None: a store without them)."""
+    db = services.db
+    tables = getattr(db, "_tables", None)
+    if tables is None or not hasattr(db, "background_folds"):
+        return None
+    import storage.tables
+
+    db.background_folds = True
+    records = services.records
+    due = max(storage.tables.FOLD_FLOOR, tables._snapshot_size // storage.tables.FOLD_SHARE)
+    count = 0
+
+    def update() -> None:
+        nonlocal count
+        count += 1
+        records.update(ObjectType.CONTACT, str(1 + count * 7919 % size), {"jobtitle": f"B{count}"})
+
+    while tables._offset < due - 20_000:
+        with db.transaction() as unit:
+            for _ in range(20):
+                update()
+            unit.commit()
+    log, found = tables._log, list[float]()
+    while tables._log == log and len(found) < 100_000:
+        start = time.perf_counter()
+        update()
+        found.append(time.perf_counter() - start)
+    db.background_folds = False
+    return found
 
 
 def p99(values: list[float]) -> float:
@@ -341,6 +377,7 @@ def measure(size: int, tmp: Path, budget: float) -> dict[str, str]:
             budget,
         )
         folded = folding_write(services, size)
+        beside = writes_across_a_background_fold(services, size)
         limit = physical_limit(folder)
     finally:
         services.close()
@@ -361,6 +398,12 @@ def measure(size: int, tmp: Path, budget: float) -> dict[str, str]:
             f"{ms(statistics.median(values))} / {ms(p99(values))} / {ms(max(values))} "
             f"({len(values)})"
         )
+    row["updates while a fold runs in the background: median / p99 / slowest (count)"] = (
+        "n/a"
+        if beside is None
+        else f"{ms(statistics.median(beside))} / {ms(p99(beside))} / {ms(max(beside))} "
+        f"({len(beside)})"
+    )
     row["the update that folds the log / the next (besides fsync)"] = (
         "n/a"
         if folded is None
