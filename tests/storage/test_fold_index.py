@@ -320,9 +320,10 @@ def test_a_fold_made_outside_the_lock_killed_at_any_step_loses_nothing(
 
     with lock:
         _unit(tables, model, 61, 30)
+        fsync_dir = atomic.fsync_dir
         monkeypatch.setattr(os, "replace", dying(os.replace))
-        monkeypatch.setattr(atomic, "fsync_dir", dying(atomic.fsync_dir))
-        monkeypatch.setattr(storage.tables, "fsync_dir", dying(storage.tables.fsync_dir))
+        monkeypatch.setattr(atomic, "fsync_dir", dying(fsync_dir))
+        monkeypatch.setattr(storage.tables, "fsync_dir", dying(fsync_dir))  # its own import
         try:
             assert tables.finish_fold(folding)
         except _Killed:
