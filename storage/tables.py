@@ -144,7 +144,8 @@ class Folding:
     """Each table's name, changes and moved keys as of ``offset`` (see TableView)."""
     written: Path | None = None
     """The new snapshot, written beside the current one."""
-    index: bytes = b""
+    index: Path | None = None
+    """Its index, written beside the current one."""
 
 
 def _documents(
@@ -772,10 +773,14 @@ class LoggedTables:
         """Write the new snapshot of ``folding`` beside the current one, without the lock
         (False: it could not be, e.g. a fold elsewhere closed the snapshot it reads)."""
         try:
-            snapshot, folding.index = self._fold_files(folding)
+            snapshot, index = self._fold_files(folding)
             self.folder.mkdir(mode=0o700, exist_ok=True)
             folding.written = write_beside(self.folder / SNAPSHOT_FILE, snapshot)
+            folding.index = write_beside(self.folder / INDEX_FILE, index)
         except (OSError, ValueError, BufferError, CbeError):
+            if folding.written is not None:
+                folding.written.unlink(missing_ok=True)
+                folding.written = None
             return False
         return True
 
@@ -789,8 +794,10 @@ class LoggedTables:
         changed meanwhile (another fold, a log cut back), the tables were closed, or the disk
         refused."""
         written, folding.written = folding.written, None
-        if written is None:
+        index, folding.index = folding.index, None
+        if written is None or index is None:
             return False
+        placed = False
         try:
             if self._closed:
                 return False
@@ -815,26 +822,37 @@ class LoggedTables:
                 with contextlib.suppress(OSError):
                     copy.unlink()  # not named: it would only mislead a watcher
                 raise storage_error(error, self.folder) from error
+            placed = True
         except (OSError, CbeError):
             return False
         finally:
             written.unlink(missing_ok=True)  # gone once replaced
+            if not placed:
+                index.unlink(missing_ok=True)
+        try:
+            # The index after its snapshot, one folder fsync for both: an index whose
+            # snapshot did not stand names another, and is not used.
+            os.replace(index, self.folder / INDEX_FILE)
+        except OSError:
+            index.unlink(missing_ok=True)  # without it: read whole until a fold
         try:
             fsync_dir(self.folder)
         except OSError as error:
             self._loaded = False  # it may stand or not after a crash: read again
             raise storage_error(error, self.folder) from error
-        self._folded(folding.log + 1, folding.index, tail)
+        self._folded(folding.log + 1, None, tail)
         return True
 
-    def _folded(self, number: int, index: bytes, tail: bytes) -> None:
+    def _folded(self, number: int, index: bytes | None, tail: bytes) -> None:
         """The snapshot continued by log ``number`` (holding ``tail``) stands: write its index
-        and read it, keeping the changes since (``tail``) over it, then delete the old logs."""
+        (None: in place already) and read it, keeping the changes since (``tail``) over it,
+        then delete the old logs."""
         # From here on the log the new snapshot names is the one written to.
         self._log, self._log_key, self._offset = number, None, 0
         self._loaded = False  # read again (the same documents) unless opened below
-        with contextlib.suppress(OSError, CbeError):  # without it: read whole until a fold
-            write_atomically(self.folder / INDEX_FILE, index)
+        if index is not None:
+            with contextlib.suppress(OSError, CbeError):  # without it: read whole until a fold
+                write_atomically(self.folder / INDEX_FILE, index)
         with contextlib.suppress(OSError, CbeError):
             base, key, size = self._open_base()
             if base.log == number:

@@ -277,15 +277,15 @@ def test_a_fold_made_outside_the_lock_is_let_go_when_the_snapshot_changed_meanwh
         tables.fold()  # another fold first (this process's or another's)
         _unit(tables, model, 81, 10)
         assert not tables.finish_fold(folding)
-        assert not list((tmp_path / "records").glob(".*.tmp"))  # its snapshot deleted
+        assert not list((tmp_path / "records").glob(".*.tmp"))  # its snapshot and index deleted
         assert _logs(tmp_path) == ["log-000003.jsonl"]
         tables.close()
     assert _reads(tmp_path) == model["people"]
 
 
-FINISH_STEPS = 6
-"""finish_fold's renames and folder fsyncs: the copy of the log (2), the snapshot (2), the
-index (2)."""
+FINISH_STEPS = 5
+"""finish_fold's renames and folder fsyncs: the copy of the log (2), the snapshot, its index,
+the folder's fsync."""
 
 
 class _Killed(BaseException):
