@@ -97,6 +97,10 @@ class Base(Protocol):
     log: int
 
     def names(self) -> list[str]: ...
+    def count(self, name: str) -> int:
+        """How many documents table ``name`` holds (none of them read)."""
+        ...
+
     def keys(self, name: str) -> Sequence[str]: ...
     def contains(self, name: str, key: str) -> bool: ...
     def get(self, name: str, key: str) -> Doc | None: ...
@@ -182,6 +186,9 @@ class ParsedBase:
 
     def names(self) -> list[str]:
         return list(self._tables)
+
+    def count(self, name: str) -> int:
+        return len(self._tables.get(name, {}))
 
     def keys(self, name: str) -> Sequence[str]:
         found = self._keys.get(name)
@@ -483,6 +490,13 @@ class MappedBase:
 
     def names(self) -> list[str]:
         return list(self._about)
+
+    def count(self, name: str) -> int:
+        """From the index's header (its checksum checked): no part of the table read."""
+        if self._whole is not None:
+            return self._whole.count(name)
+        about = self._about.get(name)
+        return 0 if about is None else int(about["count"])
 
     @_or_whole
     def keys(self, name: str) -> Sequence[str]:

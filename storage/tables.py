@@ -206,7 +206,7 @@ class TableView(Mapping[str, Doc]):
 
     def reset(self, base: Base) -> None:
         self.changes, self.moved = {}, {}
-        self.size = len(base.keys(self.name))
+        self.size = base.count(self.name)  # its keys read when first asked for
         self._archived = self._sorted_moved = None
         self._lookups = None
 
