@@ -14,7 +14,13 @@ it when opening, and the time that takes is shown), then, in one process that op
 - search by email on that screen: from typing a whole email into the search field until the
   table shows only that contact;
 - create one contact / update one contact through ``RecordService`` (each its own unit of work,
-  durable when it returns): median and p99 of up to 200 of each (fewer when each takes long);
+  durable when it returns): median, p99 and slowest of up to 200 of each (fewer when each takes
+  long);
+- the write that folds the records' log into a new snapshot (once per sixteenth of the
+  snapshot's size of writes): the log filled with units of updates until it nearly is due, then
+  single updates, each timed, until one folds; the one that did, and the one after it;
+- the same with the fold in a thread (``background_folds``, as ``cbe serve`` has it): every
+  single update from just before the fold is due until its new snapshot stands;
 - the physical limit: one line appended to a file and fsynced, 200 times, in the same folder.
 
 Then, each in a fresh process that opens the folder (cold: nothing of it read yet), the store's
@@ -124,6 +130,75 @@ def timed(action: object, limit: int, budget: float) -> tuple[list[float], list[
         if time.perf_counter() - began > budget:
             break
     return found, besides
+
+
+def folding_write(services: Services, size: int) -> list[tuple[float, float]] | None:
+    """The update that folds the records' log (see the module docstring) and the one after it
+    (which reads what it needs of the new snapshot's index): seconds, and of them those not in
+    ``os.fsync`` (None: a store without a log to fold)."""
+    tables = getattr(services.db, "_tables", None)
+    if tables is None or not hasattr(tables, "fold_due"):
+        return None
+    import storage.tables
+
+    records = services.records
+    due = max(storage.tables.FOLD_FLOOR, tables._snapshot_size // storage.tables.FOLD_SHARE)
+    count = 0
+
+    def update() -> None:
+        nonlocal count
+        count += 1
+        records.update(ObjectType.CONTACT, str(1 + count * 7907 % size), {"jobtitle": f"J{count}"})
+
+    while tables._offset < due - 20_000:  # units of 20 updates (about 10 KB of log each)
+        with services.db.transaction() as unit:
+            for _ in range(20):
+                update()
+            unit.commit()
+    found: list[tuple[float, float]] = []
+    for _ in range(10_000):
+        before, start, synced = tables._offset, time.perf_counter(), FSYNCS[0]
+        update()
+        took = time.perf_counter() - start
+        if found or tables._offset < before:  # folded: the log starts anew
+            found.append((took, took - (FSYNCS[0] - synced)))
+            if len(found) == 2:
+                return found
+    return None
+
+
+def writes_across_a_background_fold(services: Services, size: int) -> list[float] | None:
+    """With ``background_folds`` (as ``cbe serve`` has it): single updates, each timed, from
+    just before the log is due until the fold started in a thread has put its snapshot in
+    place (None: a store without them)."""
+    db = services.db
+    tables = getattr(db, "_tables", None)
+    if tables is None or not hasattr(db, "background_folds"):
+        return None
+    import storage.tables
+
+    db.background_folds = True
+    records = services.records
+    due = max(storage.tables.FOLD_FLOOR, tables._snapshot_size // storage.tables.FOLD_SHARE)
+    count = 0
+
+    def update() -> None:
+        nonlocal count
+        count += 1
+        records.update(ObjectType.CONTACT, str(1 + count * 7919 % size), {"jobtitle": f"B{count}"})
+
+    while tables._offset < due - 20_000:
+        with db.transaction() as unit:
+            for _ in range(20):
+                update()
+            unit.commit()
+    log, found = tables._log, list[float]()
+    while tables._log == log and len(found) < 100_000:
+        start = time.perf_counter()
+        update()
+        found.append(time.perf_counter() - start)
+    db.background_folds = False
+    return found
 
 
 def p99(values: list[float]) -> float:
@@ -301,6 +376,8 @@ def measure(size: int, tmp: Path, budget: float) -> dict[str, str]:
             200,
             budget,
         )
+        folded = folding_write(services, size)
+        beside = writes_across_a_background_fold(services, size)
         limit = physical_limit(folder)
     finally:
         services.close()
@@ -311,13 +388,27 @@ def measure(size: int, tmp: Path, budget: float) -> dict[str, str]:
     row["fresh process: first contact by email (exact)"] = ms(found["by_email"])
     row["fresh process: cbe serve's warm-up"] = ms(found["warm_up"])
     for name, values in (
-        ("create one (median / p99, count)", created[0]),
+        ("create one (median / p99 / slowest, count)", created[0]),
         ("create one: besides fsync", created[1]),
-        ("update one (median / p99, count)", updated[0]),
+        ("update one (median / p99 / slowest, count)", updated[0]),
         ("update one: besides fsync", updated[1]),
         ("physical limit: append + fsync one line", limit),
     ):
-        row[name] = f"{ms(statistics.median(values))} / {ms(p99(values))} ({len(values)})"
+        row[name] = (
+            f"{ms(statistics.median(values))} / {ms(p99(values))} / {ms(max(values))} "
+            f"({len(values)})"
+        )
+    row["updates while a fold runs in the background: median / p99 / slowest (count)"] = (
+        "n/a"
+        if beside is None
+        else f"{ms(statistics.median(beside))} / {ms(p99(beside))} / {ms(max(beside))} "
+        f"({len(beside)})"
+    )
+    row["the update that folds the log / the next (besides fsync)"] = (
+        "n/a"
+        if folded is None
+        else " / ".join(f"{ms(took)} ({ms(besides)})" for took, besides in folded)
+    )
     shutil.rmtree(folder)
     return row
 

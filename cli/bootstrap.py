@@ -7,6 +7,7 @@ they all get the same object graph.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from platformdirs import user_data_path
@@ -132,6 +133,12 @@ def warm_up(services: Services) -> None:
         services.db.completions.prepare_writes()
         services.db.records.find_contact_by_email("")
         services.db.records.find_contact_by_utk("")
+
+
+def bulk_load(db: Database) -> AbstractContextManager[None]:
+    """Around many writes in a row (``cbe demo``, ``cbe copy``): the embedded store folds its
+    records' log once at the end (TinyDatabase.bulk_load); other stores need nothing."""
+    return db.bulk_load() if isinstance(db, TinyDatabase) else nullcontext()
 
 
 def database_location(services: Services) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from cli.bootstrap import DatabaseTarget, open_services
+from cli.bootstrap import DatabaseTarget, bulk_load, open_services
 from cli.options import DatabaseParam
 from cli.output import echo, echo_data, fail, friendly_errors
 from core.copying import DEFAULT_BATCH, KINDS, CopyReport, copy_portal, portal_counts
@@ -124,7 +124,8 @@ def copy(
     if not quiet and sys.stderr.isatty():
         bar = _Bar(portal_counts(reading.db))
     try:
-        report = copy_portal(reading.db, writing.db, batch=batch, progress=bar)
+        with bulk_load(writing.db):
+            report = copy_portal(reading.db, writing.db, batch=batch, progress=bar)
     finally:
         if bar is not None:
             bar.close()

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli.bootstrap import DatabaseTarget, open_services
+from cli.bootstrap import DatabaseTarget, bulk_load, open_services
 from cli.output import fail
 from core.demo import DEMO_PORTAL_ID, DemoSpec, DemoSummary, build_demo
 from storage.completions import CompletionStore
@@ -64,7 +64,8 @@ def build_demo_database(
             if done >= total:
                 bar.__exit__(None, None, None)
 
-        summary = build_demo(services.db, spec, now, progress)
+        with bulk_load(services.db):
+            summary = build_demo(services.db, spec, now, progress)
     except BaseException:
         services.close()
         _remove(path)  # never leave half a demo behind

@@ -80,7 +80,7 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def write_atomically(path: Path, payload: bytes | Iterable[bytes]) -> None:
+def write_atomically(path: Path, payload: bytes | bytearray | Iterable[bytes]) -> None:
     """Replace ``path`` with ``payload`` (bytes, or chunks of them, written as they come): all
     of it or, after a crash, the old file untouched.
 
@@ -103,7 +103,7 @@ def write_atomically(path: Path, payload: bytes | Iterable[bytes]) -> None:
         raise storage_error(error, path) from error
 
 
-def write_beside(path: Path, payload: bytes | Iterable[bytes]) -> Path:
+def write_beside(path: Path, payload: bytes | bytearray | Iterable[bytes]) -> Path:
     """Write ``payload`` (bytes, or chunks of them, written as they come) to a new temporary
     file beside ``path`` (durable, 0600) that :func:`write_atomically` or :func:`replace_all`
     moves over it; the latter for a file made before the lock is taken. Until then it is a
@@ -115,7 +115,7 @@ def write_beside(path: Path, payload: bytes | Iterable[bytes]) -> Path:
         raise storage_error(error, path) from error
     try:
         with os.fdopen(fd, "wb") as out:  # a buffered file writes all it is given, or raises
-            for chunk in [payload] if isinstance(payload, bytes) else payload:
+            for chunk in [payload] if isinstance(payload, bytes | bytearray) else payload:
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())

@@ -15,6 +15,7 @@ lock (storage.locking), so the TUI, ``cbe serve`` and ``cbe send`` can share one
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -52,7 +53,7 @@ from storage.record_index import (
 )
 from storage.rejections import REJECTIONS_FILE, RejectionStore
 from storage.schema import SCHEMA_VERSION, read_version, upgrade
-from storage.tables import LOG_NAME, TABLES_DIR, LoggedTables, TableView
+from storage.tables import LOG_NAME, TABLES_DIR, Folding, LoggedTables, TableView
 from storage.watch import Appended, FolderWatcher
 
 MAIN_FILE = "cbe.json"
@@ -455,6 +456,7 @@ class TinyDatabase:
         self._outbox = TinyOutboxRepository(folder, lock, self._completions.stored_ids, self._main)
         self._unit: _Unit | None = None
         """The open unit of work (only the thread holding the lock can be in it)."""
+        self._folder: threading.Thread | None = None
 
     @property
     def portal(self) -> Portal:
@@ -529,7 +531,35 @@ class TinyDatabase:
                 self._main.rollback()
                 self._tables.rollback()
             if committed:
-                self._tables.fold_if_due()  # once in a while: a write of every table
+                self._tables.when_written()  # once in a while a fold: a write of every table
+
+    @property
+    def background_folds(self) -> bool:
+        """Whether the records' log is folded in a thread, the new snapshot made without the
+        lock, rather than by the write that makes it due (``cbe serve``: no request waits for
+        a fold; storage.tables' start_fold, build_fold and finish_fold)."""
+        return self._tables.when_written == self._fold_soon
+
+    @background_folds.setter
+    def background_folds(self, on: bool) -> None:
+        self._tables.when_written = self._fold_soon if on else self._tables.fold_if_due
+
+    def _fold_soon(self) -> None:
+        """Start folding the records' log in a thread when it is due and none is under way
+        (the caller holds the lock): the write that made it due returns at once."""
+        if not self._tables.fold_due() or (self._folder is not None and self._folder.is_alive()):
+            return
+        folding = self._tables.start_fold()
+        self._folder = threading.Thread(
+            target=self._fold_outside, args=(folding,), name="cbe records fold", daemon=True
+        )
+        self._folder.start()
+
+    def _fold_outside(self, folding: Folding) -> None:
+        if not self._tables.build_fold(folding):
+            return
+        with contextlib.suppress(OSError, CbeError), self._lock:  # the log holds it all
+            self._tables.finish_fold(folding)
 
     def watch(self) -> FolderWatcher:
         """A watcher of this folder (core.ports.Watchable): the stat of its files."""
@@ -550,7 +580,21 @@ class TinyDatabase:
             },
         )
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Many writes in a row (``cbe demo``, ``cbe copy``): the records' log is folded once
+        when the scope ends, rather than each time it holds a sixteenth of the snapshot (see
+        LoggedTables.folds_deferred). Stopped by an error, nothing is folded: the next write
+        folds what is due."""
+        with self._tables.folds_deferred():
+            yield
+        with self._lock:
+            self._tables.fold_if_due()
+
     def close(self) -> None:
+        folder, self._folder = self._folder, None
+        if folder is not None and self._lock.held_epoch() is None:
+            folder.join()  # a fold under way ends first (else it is let go: finish_fold)
         with self._lock.reading():
             self._main.close()
             self._tables.close()
@@ -722,7 +766,9 @@ def _is_cbe_main_file(path: Path, corrupt_ok: bool = False) -> bool:
 
 def _remove_leftover_temp_files(folder: Path) -> None:
     """Delete temporary files that a process killed mid-write left; the caller holds the lock,
-    so no write is under way and every such file is garbage (its target was never replaced)."""
+    so no write is under way and every such file is garbage (its target was never replaced),
+    but for a snapshot another process is making outside the lock (storage.tables'
+    build_fold): that fold finds its file gone and is let go, its log still whole."""
     for where in (folder, folder / COMPLETIONS_DIR, folder / TABLES_DIR):
         for leftover in where.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)

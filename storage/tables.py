@@ -20,7 +20,9 @@ acknowledged: readers leave it alone, the next writer (holding the lock) cuts it
 snapshot naming the next log (one atomic replace), and the old log is deleted. A crash between
 the two leaves an old log that the snapshot no longer names: deleted at the next fold or open.
 Folding costs a write of everything, once per as many bytes of changes: amortised, a write's
-cost stays its own size.
+cost stays its own size. What the snapshot's index keeps is merged from the old index and the
+changed documents (storage.table_snapshot), not made again from every one; a bulk load
+(``cbe demo``, ``cbe copy``) folds once, at its end (:meth:`LoggedTables.folds_deferred`).
 
 **Other processes** see the changes: every read ``stat``s the snapshot and the log (once per
 holding of the lock, for a writer) and takes in new whole lines, or everything again when the
@@ -47,13 +49,21 @@ import re
 import secrets
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from core.errors import CbeError
-from storage.atomic import CorruptFile, fsync_dir, storage_error, write_all, write_atomically
+from storage.atomic import (
+    CorruptFile,
+    fsync_dir,
+    storage_error,
+    write_all,
+    write_atomically,
+    write_beside,
+)
 from storage.locking import DatabaseLock
 from storage.table_snapshot import (
     INDEX_FILE,
@@ -120,6 +130,45 @@ def write_snapshot(folder: Path, log: int, tables: Mapping[str, Mapping[str, Doc
     write_atomically(folder / SNAPSHOT_FILE, orjson.dumps({"log": log, "tables": tables}))
 
 
+@dataclass
+class Folding:
+    """A fold made outside the lock (LoggedTables.start_fold, build_fold, finish_fold)."""
+
+    log: int
+    """The log the snapshot being made continues (the new one names the next)."""
+    offset: int
+    """The length of that log the new snapshot holds."""
+    snapshot_key: tuple[int, int] | None
+    base: Base
+    tables: list[tuple[str, dict[str, Doc | None], dict[str, None]]]
+    """Each table's name, changes and moved keys as of ``offset`` (see TableView)."""
+    written: Path | None = None
+    """The new snapshot, written beside the current one."""
+    index: Path | None = None
+    """Its index, written beside the current one."""
+
+
+def _documents(
+    base: Base, name: str, changes: Mapping[str, Doc | None], moved: Mapping[str, None]
+) -> Iterator[Document]:
+    """Table ``name`` for a new snapshot: unchanged documents copied as they are."""
+    keys = base.keys(name)
+    cuts = sorted(at for at in (base.position(name, key) for key in changes) if at is not None)
+    begun = 0
+    for at in cuts:  # unchanged runs copied as they are (damage stays found where read)
+        yield range(begun, at)
+        key = keys[at]
+        doc = changes[key]
+        if doc is not None and key not in moved:
+            yield key, orjson.dumps(doc), doc, at
+        begun = at + 1
+    yield range(begun, len(keys))
+    for key in moved:
+        doc = changes[key]
+        assert doc is not None
+        yield key, orjson.dumps(doc), doc, -1
+
+
 class _Unit:
     def __init__(self) -> None:
         self.pending: list[tuple[str, str, Old, Doc | None]] = []
@@ -157,7 +206,7 @@ class TableView(Mapping[str, Doc]):
 
     def reset(self, base: Base) -> None:
         self.changes, self.moved = {}, {}
-        self.size = len(base.keys(self.name))
+        self.size = base.count(self.name)  # its keys read when first asked for
         self._archived = self._sorted_moved = None
         self._lookups = None
 
@@ -364,6 +413,12 @@ class LoggedTables:
         """Whole log lines that are damaged (left out)."""
         self.generation = 0
         """Changes whenever anything in the tables does."""
+        self._deferred = 0
+        """How many :meth:`folds_deferred` scopes are open (then nothing folds)."""
+        self._closed = False
+        self.when_written: Callable[[], object] = self.fold_if_due
+        """Called after each committed write, holding the lock: folds if due, or (see
+        TinyDatabase.background_folds) starts a fold in a thread."""
 
     # -- listeners ---------------------------------------------------------------------------
 
@@ -545,7 +600,7 @@ class LoggedTables:
             self.commit()
         finally:
             self.rollback()
-        self.fold_if_due()
+        self.when_written()
 
     def begin(self) -> None:
         """Hold what is put from now on until :meth:`commit` (the caller holds the lock)."""
@@ -637,7 +692,21 @@ class LoggedTables:
     # -- folding -----------------------------------------------------------------------------
 
     def fold_due(self) -> bool:
+        if self._deferred:
+            return False
         return self._offset >= max(FOLD_FLOOR, self._snapshot_size // FOLD_SHARE)
+
+    @contextlib.contextmanager
+    def folds_deferred(self) -> Iterator[None]:
+        """Fold nothing until the scope ends (a bulk load: one fold of everything at its end
+        rather than one every sixteenth, each rewriting what the snapshot holds). The log
+        grows meanwhile, every write still durable when committed; other processes fold as
+        they would. The caller holds the lock when the scope ends (the fold due then)."""
+        self._deferred += 1
+        try:
+            yield
+        finally:
+            self._deferred -= 1
 
     def fold_if_due(self) -> bool:
         """Fold the log into a new snapshot when it has outgrown it; the caller holds the lock
@@ -658,6 +727,7 @@ class LoggedTables:
             self.refresh()
             if isinstance(self._base, ParsedBase) and self._snapshot_key is not None:
                 self.fold()
+            self.remove_old_logs()  # and any a swap killed half-way left (finish_fold)
 
     def fold(self) -> None:
         """Write every table as a new snapshot continued by a new, empty log (the caller holds
@@ -666,24 +736,123 @@ class LoggedTables:
         The snapshot first, then its index (each atomically); a crash between the two leaves a
         snapshot whose index names another: read whole, and indexed at the next open."""
         self.refresh()
-        number = self._log + 1
-        token = secrets.token_hex(8)
+        folding = self.start_fold()
+        snapshot, index = self._fold_files(folding)
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        # A log numbered past the snapshot's is one a swap killed half-way left (finish_fold):
+        # gone before the new snapshot names it (the rename's folder fsync makes both durable).
+        (self.folder / log_name(folding.log + 1)).unlink(missing_ok=True)
+        write_atomically(self.folder / SNAPSHOT_FILE, snapshot)
+        self._folded(folding.log + 1, index, b"")
+
+    def start_fold(self) -> Folding:
+        """What a fold writes, as of now (the caller holds the lock, no unit open): the
+        snapshot, the log's length and each table's changes since (copied). The new snapshot
+        can then be made without the lock (:meth:`build_fold`) while writes go on, and put in
+        place holding it again (:meth:`finish_fold`)."""
+        self.refresh()
         base = self._base
         names = [*base.names(), *(n for n in self._views if n not in base.names())]
-        chunks, index = snapshot_files(
-            number,
-            token,
-            ((name, self._documents(name)) for name in names),
+        tables = [(n, dict(self._view(n).changes), dict(self._view(n).moved)) for n in names]
+        return Folding(self._log, self._offset, self._snapshot_key, base, tables)
+
+    def _fold_files(self, folding: Folding) -> tuple[bytearray, bytes]:
+        base = folding.base
+        return snapshot_files(
+            folding.log + 1,
+            secrets.token_hex(8),
+            (
+                (name, _documents(base, name, changes, moved))
+                for name, changes, moved in folding.tables
+            ),
             base,
             self.columns,
         )
-        self.folder.mkdir(mode=0o700, exist_ok=True)
-        write_atomically(self.folder / SNAPSHOT_FILE, b"".join(chunks))
-        # The new snapshot stands: from here on the log it names is the one written to.
+
+    def build_fold(self, folding: Folding) -> bool:
+        """Write the new snapshot of ``folding`` beside the current one, without the lock
+        (False: it could not be, e.g. a fold elsewhere closed the snapshot it reads)."""
+        try:
+            snapshot, index = self._fold_files(folding)
+            self.folder.mkdir(mode=0o700, exist_ok=True)
+            folding.written = write_beside(self.folder / SNAPSHOT_FILE, snapshot)
+            folding.index = write_beside(self.folder / INDEX_FILE, index)
+        except (OSError, ValueError, BufferError, CbeError):
+            if folding.written is not None:
+                folding.written.unlink(missing_ok=True)
+                folding.written = None
+            return False
+        return True
+
+    def finish_fold(self, folding: Folding) -> bool:
+        """Put the snapshot :meth:`build_fold` wrote in place (the caller holds the lock, no
+        unit open): the log's lines written since :meth:`start_fold` are copied to the log
+        the new snapshot names (written whole, atomically) before the snapshot is replaced.
+        Killed before that replace, the old snapshot and its whole log stand (the copy is a
+        log past the snapshot's, deleted at the next fold or open); after it, the new
+        snapshot and the copy hold every line. False (nothing done): the snapshot or the log
+        changed meanwhile (another fold, a log cut back), the tables were closed, or the disk
+        refused."""
+        written, folding.written = folding.written, None
+        index, folding.index = folding.index, None
+        if written is None or index is None:
+            return False
+        placed = False
+        try:
+            if self._closed:
+                return False
+            self.refresh()
+            if (
+                self._base is not folding.base
+                or self._snapshot_key != folding.snapshot_key
+                or self._log != folding.log
+                or self._offset < folding.offset
+            ):
+                return False
+            tail = b""
+            if self._offset > folding.offset:
+                with (self.folder / log_name(folding.log)).open("rb") as log:
+                    log.seek(folding.offset)
+                    tail = log.read(self._offset - folding.offset)
+            copy = self.folder / log_name(folding.log + 1)
+            write_atomically(copy, tail)
+            try:
+                os.replace(written, self.folder / SNAPSHOT_FILE)
+            except OSError as error:
+                with contextlib.suppress(OSError):
+                    copy.unlink()  # not named: it would only mislead a watcher
+                raise storage_error(error, self.folder) from error
+            placed = True
+        except (OSError, CbeError):
+            return False
+        finally:
+            written.unlink(missing_ok=True)  # gone once replaced
+            if not placed:
+                index.unlink(missing_ok=True)
+        try:
+            # The index after its snapshot, one folder fsync for both: an index whose
+            # snapshot did not stand names another, and is not used.
+            os.replace(index, self.folder / INDEX_FILE)
+        except OSError:
+            index.unlink(missing_ok=True)  # without it: read whole until a fold
+        try:
+            fsync_dir(self.folder)
+        except OSError as error:
+            self._loaded = False  # it may stand or not after a crash: read again
+            raise storage_error(error, self.folder) from error
+        self._folded(folding.log + 1, None, tail)
+        return True
+
+    def _folded(self, number: int, index: bytes | None, tail: bytes) -> None:
+        """The snapshot continued by log ``number`` (holding ``tail``) stands: write its index
+        (None: in place already) and read it, keeping the changes since (``tail``) over it,
+        then delete the old logs."""
+        # From here on the log the new snapshot names is the one written to.
         self._log, self._log_key, self._offset = number, None, 0
         self._loaded = False  # read again (the same documents) unless opened below
-        with contextlib.suppress(OSError, CbeError):  # without it: read whole until a fold
-            write_atomically(self.folder / INDEX_FILE, index)
+        if index is not None:
+            with contextlib.suppress(OSError, CbeError):  # without it: read whole until a fold
+                write_atomically(self.folder / INDEX_FILE, index)
         with contextlib.suppress(OSError, CbeError):
             base, key, size = self._open_base()
             if base.log == number:
@@ -692,32 +861,22 @@ class LoggedTables:
                 for view in self._views.values():
                     view.reset(base)  # the same documents: what listeners keep stays right
                 self._highest = {}
+                for line in tail.split(b"\n"):  # listeners have seen these changes already
+                    with contextlib.suppress(ValueError):  # damaged: left out, as when read
+                        for name, key_of, doc in parse_log_line(line) if line else ():
+                            self._view(name).apply(key_of, doc)
+                            if doc is not None and key_of.isdigit():
+                                number_of = int(key_of)
+                                self._highest[name] = max(self._highest.get(name, 0), number_of)
                 self._snapshot_key, self._snapshot_size = key, size
+                if tail:
+                    st = os.stat(self.folder / log_name(number))
+                    self._log_key, self._offset = (st.st_dev, st.st_ino), len(tail)
                 self._loaded = True
                 self.generation += 1
             else:
                 base.close()
         self.remove_old_logs()
-
-    def _documents(self, name: str) -> Iterator[Document]:
-        """Table ``name`` for a new snapshot: unchanged documents copied as they are."""
-        view = self._view(name)
-        changes, moved, base = view.changes, view.moved, self._base
-        keys = base.keys(name)
-        cuts = sorted(at for at in (base.position(name, key) for key in changes) if at is not None)
-        begun = 0
-        for at in cuts:  # unchanged runs copied as they are (damage stays found where read)
-            yield range(begun, at)
-            key = keys[at]
-            doc = changes[key]
-            if doc is not None and key not in moved:
-                yield key, orjson.dumps(doc), doc, -1
-            begun = at + 1
-        yield range(begun, len(keys))
-        for key in moved:
-            doc = changes[key]
-            assert doc is not None
-            yield key, orjson.dumps(doc), doc, -1
 
     def verify(self) -> None:
         """Check every document of the snapshot against its checksum (CorruptFile)."""
@@ -726,10 +885,12 @@ class LoggedTables:
             self._base.verify()
 
     def remove_old_logs(self) -> None:
-        """Delete logs the snapshot no longer names (a fold that stopped before it did)."""
+        """Delete logs the snapshot does not name (the caller holds the lock): older ones a
+        fold stopped before deleting, newer ones a swap killed before its snapshot stood
+        (:meth:`finish_fold`)."""
         for path in self.folder.glob("log-*.jsonl"):
             match = LOG_NAME.fullmatch(path.name)
-            if match is not None and int(match.group(1)) < self._log:
+            if match is not None and int(match.group(1)) != self._log:
                 path.unlink(missing_ok=True)
 
     def tables(self) -> Iterator[tuple[str, Mapping[str, Doc]]]:
@@ -739,6 +900,7 @@ class LoggedTables:
             yield name, self._view(name)
 
     def close(self) -> None:
+        self._closed = True  # a fold made outside the lock is let go (finish_fold)
         self._base.close()
         self._base = ParsedBase(1, {}, self.columns)
         self._views, self._loaded, self._checked_in = {}, False, None

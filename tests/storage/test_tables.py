@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,6 +99,137 @@ def test_the_log_folds_into_a_new_snapshot_once_it_outgrows_it(
     try:
         listed = reopened.records.list_records(ObjectType.CONTACT)
         assert [r.id for r in listed] == [str(n) for n in range(1, 120)]
+    finally:
+        reopened.close()
+
+
+def _logs(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "records").glob("log-*.jsonl"))
+
+
+def test_a_bulk_load_folds_once_at_its_end_every_unit_durable_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)  # a fold every few contacts
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        with db.bulk_load():
+            for _ in range(8):
+                with db.transaction() as unit:
+                    _add(db, 10)
+                    unit.commit()
+            assert _logs(folder) == ["log-000001.jsonl"]  # nothing folded yet
+            other = open_database(folder, read_only=True)  # what a crash here would leave
+            try:
+                assert len(other.records.list_records(ObjectType.CONTACT)) == 80
+            finally:
+                other.close()
+        assert _logs(folder) == []  # folded once, at the end: the new log not begun
+        assert len(read_tables(folder)["contacts"]) == 80
+        _add(db, 1)
+        assert _logs(folder) == ["log-000002.jsonl"]  # folds as before once the load is over
+    finally:
+        db.close()
+
+
+def test_a_bulk_load_stopped_by_an_error_folds_nothing_and_the_next_write_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    try:
+        with pytest.raises(KeyboardInterrupt), db.bulk_load():
+            _add(db, 40)
+            raise KeyboardInterrupt
+        assert _logs(folder) == ["log-000001.jsonl"]
+        _add(db, 1)
+        assert _logs(folder) == []  # the write folded what was due
+        assert len(read_tables(folder)["contacts"]) == 41
+    finally:
+        db.close()
+
+
+_BULK_WRITER = """
+import sys
+from storage.database import open_database
+import storage.tables
+from tests.storage.test_tables import _add
+storage.tables.FOLD_FLOOR = 2_000
+db = open_database(sys.argv[1], portal_id=12345678)
+with db.bulk_load():
+    for unit_number in range(1, 10_000):
+        with db.transaction() as unit:
+            _add(db, 10)
+            unit.commit()
+        print(unit_number * 10, flush=True)
+"""
+
+
+def test_a_bulk_load_killed_part_way_loses_no_acknowledged_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)  # as the writer's
+    folder = tmp_path / "db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BULK_WRITER, str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.stdout is not None
+    acknowledged = 0
+    while acknowledged < 150:
+        acknowledged = int(child.stdout.readline())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert _logs(folder) == ["log-000001.jsonl"]  # never folded: the whole load is in the log
+    db = open_database(folder)
+    try:
+        assert len(db.records.list_records(ObjectType.CONTACT)) >= acknowledged
+        _add(db, 1)  # the next write folds what the load left
+        assert _logs(folder) == []
+        assert db.records._tables.mapped
+    finally:
+        db.close()
+
+
+def test_background_folds_happen_beside_the_writes_and_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)  # a fold every few contacts
+    finished: list[bool] = []
+    finish = LoggedTables.finish_fold
+
+    def finishing(self: LoggedTables, folding: storage.tables.Folding) -> bool:
+        finished.append(finish(self, folding))
+        return finished[-1]
+
+    monkeypatch.setattr(LoggedTables, "finish_fold", finishing)
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    db.background_folds = True
+    other = open_database(folder)
+    try:
+        for n in range(1, 121):
+            _add(db, 1)  # never folds itself: a fold due is started in a thread
+            if n % 30 == 0:
+                assert len(other.records.list_records(ObjectType.CONTACT)) == n
+                with db.transaction() as unit:  # a unit of work too
+                    db.records.replace(_contact("2", f"two{n}@example.com"))
+                    unit.commit()
+    finally:
+        db.close()  # waits for a fold under way
+        other.close()
+    assert True in finished  # folded (some may have been let go: a write came first)
+    reopened = open_database(folder)
+    try:
+        listed = reopened.records.list_records(ObjectType.CONTACT)
+        assert [r.id for r in listed] == [str(n) for n in range(1, 121)]
+        assert listed[1].email == "two120@example.com"
+        assert reopened.records._tables._log > 1
+        assert len(_logs(folder)) <= 1
     finally:
         reopened.close()
 
