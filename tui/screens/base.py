@@ -34,6 +34,10 @@ class CbeScreen(Screen[None]):
     HELP: ClassVar[str] = ""
     """What the screen is for, shown by `?` above its keys."""
 
+    FORM: ClassVar[bool] = False
+    """The screen is a form being filled in (the wizard): its letters are for its fields and
+    buttons, never the app's (`q` does not quit there)."""
+
     LIVE: ClassVar[frozenset[Topic]] = frozenset()
     """What the screen shows of the store: a change to it makes the screen read again
     (:meth:`refresh_from_store`)."""
