@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.bootstrap import database_location, demo_database_path, token_location
+from cli.bootstrap import database_location, demo_database_path, is_postgres, token_location
 from cli.demodb import build_demo_database
 from cli.options import db_option, folder_only, given_db, services
 from cli.output import echo, echo_data, fail, friendly_errors
@@ -17,7 +17,7 @@ from core.demo import DemoSpec
 from core.portal import PortalService
 from storage.database import DATA_FILES, PORTAL_FILE
 from storage.doctor import doctor as run_doctor
-from storage.postgres import PostgresDatabase, shown_url
+from storage.postgres import shown_url
 
 
 @click.command()
@@ -89,7 +89,7 @@ def portal(ctx: click.Context, db: Path | None, as_json: bool) -> None:
         return
     echo(f"Portal id:    {p.portal_id}")
     echo(f"Database:     {database_location(opened)}")
-    if isinstance(opened.db, PostgresDatabase):
+    if is_postgres(opened.db):
         echo(f"Access token: in {token_location(opened)};")
     else:
         echo(f"Access token: in {token_location(opened)} (readable by you only);")

@@ -9,21 +9,27 @@ from __future__ import annotations
 import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
 
 from platformdirs import user_data_path
 
 from core.clock import Clock, SystemClock
-from core.forwarding import RemoteSender
 from core.ingestion import IdFactory
 from core.models import Portal
 from core.ports import Database, MemoryPreferences, Preferences
-from core.remote import RemotePortal, Waiting
 from core.services import Services, random_id
 from storage.database import PORTAL_FILE, TinyDatabase, open_database
-from storage.hubspot_remote import HubSpotRemote
 from storage.memory import MemoryDatabase
-from storage.postgres import NotACbeDatabase, PostgresDatabase, is_postgres_url, open_postgres
+from storage.postgres import is_postgres_url
 from storage.preferences import JsonPreferences, default_preferences_path
+
+if TYPE_CHECKING:
+    from core.forwarding import RemoteSender
+    from core.remote import RemotePortal, Waiting
+    from storage.postgres import PostgresDatabase
+
+# The PostgreSQL adapter (psycopg) and the remote portal's client (urllib, ssl) are imported
+# where they are used: the app on a folder, and most commands, start without either.
 
 DB_ENV = "CBE_DB"
 
@@ -77,6 +83,8 @@ def open_services(
     clock = clock or SystemClock()
     database: Database
     if is_postgres_url(target):
+        from storage.postgres import NotACbeDatabase, open_postgres
+
         assert isinstance(target, str)
         if read_only:
             raise NotACbeDatabase(
@@ -144,16 +152,26 @@ def bulk_load(db: Database) -> AbstractContextManager[None]:
 def database_location(services: Services) -> str:
     """Where the database of ``services`` is, for people to read: its folder, or its URL
     without the password."""
-    if isinstance(services.db, PostgresDatabase):
+    if is_postgres(services.db):
         return services.db.shown_url
     return str(database_folder(services))
 
 
 def token_location(services: Services) -> str:
     """Where the access token of the database of ``services`` is kept."""
-    if isinstance(services.db, PostgresDatabase):
+    if is_postgres(services.db):
         return f"the database's portal table ({services.db.shown_url})"
     return str(database_folder(services) / PORTAL_FILE)
+
+
+def is_postgres(db: Database) -> TypeGuard[PostgresDatabase]:
+    """Whether ``db`` is a PostgreSQL database (the adapter is imported only to tell one that
+    is not a folder's)."""
+    if isinstance(db, TinyDatabase | MemoryDatabase):
+        return False
+    from storage.postgres import PostgresDatabase
+
+    return isinstance(db, PostgresDatabase)
 
 
 def database_folder(services: Services) -> Path:
@@ -167,6 +185,8 @@ def database_folder(services: Services) -> Path:
 def open_sender(url: str, token: str) -> RemoteSender:
     """A remote portal's send API, for ``cbe serve --forward`` (its 429s waited out as
     ``open_remote``'s, each wait at most 30 s: the relay pauses and tries again itself)."""
+    from storage.hubspot_remote import HubSpotRemote
+
     return HubSpotRemote(
         url,
         token,
@@ -178,4 +198,6 @@ def open_sender(url: str, token: str) -> RemoteSender:
 
 def open_remote(url: str, token: str, *, on_wait: Waiting | None = None) -> RemotePortal:
     """A remote portal (HubSpot, or another ``cbe serve``) reached through HubSpot's API."""
+    from storage.hubspot_remote import HubSpotRemote
+
     return HubSpotRemote(url, token, on_wait=on_wait)

@@ -15,13 +15,15 @@ from cli.output import fail
 from core.demo import DEMO_PORTAL_ID, DemoSpec, DemoSummary, build_demo
 from storage.completions import CompletionStore
 from storage.database import PORTAL_FILE
-from storage.postgres import erase_cbe, holds_cbe, shown_url
+from storage.postgres import shown_url
 
 
 def _clear(target: DatabaseTarget, replace: bool) -> None:
     """Make room for the demo at ``target``: refuse what is not a cbe database, and an
     existing one unless ``replace`` (then it is deleted)."""
     if isinstance(target, str):
+        from storage.postgres import erase_cbe, holds_cbe  # psycopg: only for a URL
+
         shown = shown_url(target)
         if holds_cbe(target):
             if not replace:
@@ -39,6 +41,8 @@ def _clear(target: DatabaseTarget, replace: bool) -> None:
 
 def _remove(target: DatabaseTarget) -> None:
     if isinstance(target, str):
+        from storage.postgres import erase_cbe
+
         erase_cbe(target)
     else:
         shutil.rmtree(target, ignore_errors=True)

@@ -21,10 +21,8 @@ from cli.bootstrap import (
     demo_database_path,
     open_services,
 )
-from cli.demodb import build_demo_database
 from cli.output import echo, fail
 from core.clock import SystemClock
-from core.demo import DemoSpec
 from core.services import Services
 from storage.database import PORTAL_FILE
 from storage.postgres import shown_url
@@ -109,6 +107,9 @@ def _demo_database() -> Path:
     """The demo database, built the first time it is asked for."""
     path = demo_database_path()
     if not (path / PORTAL_FILE).exists():
+        from cli.demodb import build_demo_database  # the demo's generator: only to build it
+        from core.demo import DemoSpec
+
         echo(f"Building the demo database at {path} (once).", err=True)
         build_demo_database(path, DemoSpec(), SystemClock().now(), replace=False)
     return path

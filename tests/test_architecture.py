@@ -95,6 +95,57 @@ def test_the_composition_root_loads_no_interface() -> None:
     assert result.stdout.strip() == "[]"
 
 
+NOT_FOR_THE_FIRST_SCREEN = [
+    "psycopg",  # the PostgreSQL adapter, for a database folder
+    "psycopg_pool",
+    "storage.postgres.database",
+    "fastapi",  # the server and its client
+    "uvicorn",
+    "httpx",
+    "api",
+    "storage.hubspot_remote",  # the remote portal's client (urllib, ssl)
+    "urllib.request",
+    "cli.serve",  # the other commands
+    "cli.admin",
+    "cli.data",
+    "cli.plans",
+    "cli.reports",
+    "cli.definitions",
+    "cli.copy",
+    "core.demo",
+    "tui.screens.records",  # the other sections and the wizard
+    "tui.screens.workflows",
+    "tui.screens.analyze",
+    "tui.screens.wizard",
+]
+
+
+def test_the_app_starts_with_only_what_its_first_screen_needs(tmp_path: Path) -> None:
+    """`cbe` on a folder (cli.main, then the app until the events home is drawn) loads neither
+    the PostgreSQL driver, the server, the other commands nor the other sections' screens:
+    each costs the app's start time and is imported when it is used."""
+    code = (
+        "import asyncio, sys\n"
+        "import cli.main\n"
+        "from cli.bootstrap import open_services\n"
+        "from core.ports import MemoryPreferences\n"
+        "from tui.app import CbeApp\n"
+        "services = open_services(sys.argv[1], preferences=MemoryPreferences())\n"
+        "async def start():\n"
+        "    app = CbeApp(services, refresh_seconds=0)\n"
+        "    async with app.run_test(size=(80, 24)) as pilot:\n"
+        "        await app.workers.wait_for_complete()\n"
+        "        await pilot.pause()\n"
+        "        assert app.screen.query_one('#events')\n"
+        "asyncio.run(start())\n"
+        "services.close()\n"
+        f"print(sorted(m for m in {NOT_FOR_THE_FIRST_SCREEN!r} if m in sys.modules))\n"
+    )
+    result = _run(sys.executable, "-c", code, str(tmp_path / "db"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_the_contract_catches_a_forbidden_import(tmp_path: Path) -> None:
     """A module in core that imports textual must break the contract (the check is real)."""
     offender = {"core/_contract_probe.py": "import textual  # deliberately forbidden\n"}

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.bootstrap import open_services
-from cli.main import main
+from cli.main import COMMANDS, main
 from core.analytics import DateRange, Frequency
 from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
@@ -29,6 +29,19 @@ NOW = "2026-11-01T12:00:00+00:00"
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+def test_help_lists_every_command_each_loaded_by_its_name(runner: CliRunner) -> None:
+    """The commands' modules load when a command is asked for (cli.main.COMMANDS): `cbe
+    --help` still lists them all, and each name finds the command of that name."""
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    listing = result.output.split("Commands:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in listing if line.startswith("  ")] == sorted(COMMANDS)
+    with click.Context(main) as ctx:
+        for name in COMMANDS:
+            command = main.get_command(ctx, name)
+            assert isinstance(command, click.Command) and command.name == name
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import importlib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App
@@ -62,6 +62,16 @@ class CbeApp(App[None]):
 
     CSS_PATH = "cbe.tcss"
     TITLE = "cbe"
+    # The sections. The app starts in the events home (Textual makes no blank default screen
+    # first); the other sections' screens (and what they import, such as the charts) load
+    # when first visited.
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        "events": EventsScreen,
+        "records": _later("tui.screens.records", "RecordsScreen"),
+        "workflows": _later("tui.screens.workflows", "WorkflowsScreen"),
+        "analyze": _later("tui.screens.analyze", "AnalyzeScreen"),
+    }
+    DEFAULT_MODE = "events"
     COMMANDS = App.COMMANDS | {CbeCommands}
     BINDINGS = [
         *(Binding(key, f"section('{mode}')", label, show=False) for key, mode, label in SECTIONS),
@@ -101,22 +111,19 @@ class CbeApp(App[None]):
         """The event whose details were shown last (opened, edited or just created): the
         events list puts its cursor back on it."""
 
+    def on_load(self) -> None:
+        if self.refresh_seconds and isinstance(self.services.db, Watchable):
+            # Live updates: every screen shows what any process stores as it is stored. The
+            # follower starts before the first screen reads the store (it is composed before
+            # on_mount), so no change after that read goes unannounced.
+            self.follower = StoreFollower(self.services.db.watch(), self._store_changed)
+            self.follower.start()
+
     def on_mount(self) -> None:
         self.sub_title = self._sub_title()
         refusal: str | None = getattr(self.services.db, "refusal", None)
         if refusal is not None:
             self.notify(refusal, title="Read-only", severity="warning", timeout=30)
-        # The other sections' screens (and what they import, such as the charts) load when
-        # first visited: the app starts with only what its first screen needs.
-        self.add_mode("events", lambda: EventsScreen())
-        self.add_mode("records", _later("tui.screens.records", "RecordsScreen"))
-        self.add_mode("workflows", _later("tui.screens.workflows", "WorkflowsScreen"))
-        self.add_mode("analyze", _later("tui.screens.analyze", "AnalyzeScreen"))
-        if self.refresh_seconds and isinstance(self.services.db, Watchable):
-            # Live updates: every screen shows what any process stores as it is stored.
-            self.follower = StoreFollower(self.services.db.watch(), self._store_changed)
-            self.follower.start()
-        self.switch_mode("events")
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self.advance_workflows)
 
@@ -182,9 +189,10 @@ class CbeApp(App[None]):
         if action == "quit_by_letter":
             # `q` pressed in a wizard or a dialog (on a button, a list, a radio button) was
             # meant for the form, never for the app: there it does nothing and is not shown.
-            from tui.screens.wizard import CreateEventScreen
-
-            return not isinstance(self.screen, ModalScreen | CreateEventScreen)
+            screen = self.screen
+            return not (
+                isinstance(screen, ModalScreen) or (isinstance(screen, CbeScreen) and screen.FORM)
+            )
         return True
 
     def action_select_all_text(self) -> None:

@@ -414,10 +414,11 @@ class CompletionStore:
             self._refresh()
             folded = {s.journal for s in self._segments.values()}
             _, journals = self._listing()
-            for number in journals:
-                if number in folded:
-                    self._journal_path(number).unlink(missing_ok=True)
-            fsync_dir(self.folder)
+            leftovers = [number for number in journals if number in folded]
+            for number in leftovers:
+                self._journal_path(number).unlink(missing_ok=True)
+            if leftovers:  # the removals made durable; a tidy folder has nothing to sync (an
+                fsync_dir(self.folder)  # fsync waits for the disk: the app's start, cbe serve's)
             self._refresh()
             assert self._tail is not None
             self._cut_torn_line(self._tail)

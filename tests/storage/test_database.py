@@ -18,7 +18,7 @@ from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from core.services import Services
-from storage.atomic import CorruptFile, write_atomically
+from storage.atomic import CorruptFile, fsync_dir, write_atomically
 from storage.completions import index_file, mapped_segment, open_files, segment_file
 from storage.completions import store as completion_store
 from storage.completions.uuids import UuidHashes
@@ -363,6 +363,33 @@ def test_a_journal_already_folded_is_removed_when_opening(tmp_path: Path) -> Non
     assert _stored_ids(folder) == ["f1", "f2", "f3"]
     assert services.db.completions.summaries()[event].count == 3
     services.close()
+
+
+def test_opening_syncs_the_folder_only_when_it_removed_a_folded_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder's fsync waits for the disk (long while other processes write to it), and
+    every app start and `cbe serve` opens the store: a tidy store is opened without one; the
+    removal of a journal a fold left behind is made durable."""
+    folder = tmp_path / "db"
+    event = setup_database(folder)
+    store = folder / "completions"
+    synced: list[Path] = []
+
+    def sync(path: Path) -> None:
+        synced.append(path)
+        fsync_dir(path)
+
+    monkeypatch.setattr(completion_store, "fsync_dir", sync)
+    open_services(folder, create=False).close()
+    assert synced == []
+
+    docs = [_completion(event, f"f{i}", 1, day=i) for i in (1, 2)]
+    segment_file.write_segments(store, docs)  # seg-000001, folded from journal 1
+    (store / "journal-000001.jsonl").write_bytes(_journal_line(docs))
+    open_services(folder, create=False).close()
+    assert not (store / "journal-000001.jsonl").exists()
+    assert synced == [store]
 
 
 @pytest.mark.parametrize(

@@ -27,12 +27,49 @@ class CbeHeader(Header):
             self.toggle_class("-tall")  # what Textual's header does
 
 
+class CbeFooter(Footer):
+    """Textual's footer, made anew only when the keys it shows change. Textual makes every key
+    anew (a widget each, styled three times) whenever the screen announces that its bindings
+    may have changed: three times as a screen opens, twice per focus change, mostly to the
+    same keys."""
+
+    _shown: object = None
+    """What the keys on show were made from (:meth:`_keys`); None: none made yet."""
+
+    def _keys(self) -> object:
+        """All that :meth:`compose` makes the keys from: each binding shown, whether it is
+        enabled and its tooltip; the command palette's key; the footer's own options."""
+        active = self.screen.active_bindings
+        shown = tuple((a.binding, a.enabled, a.tooltip) for a in active.values() if a.binding.show)
+        palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+        return (
+            shown,
+            palette and palette[1:],
+            self.app.ENABLE_COMMAND_PALETTE,
+            self.show_command_palette,
+            self.combine_groups,
+        )
+
+    def compose(self) -> ComposeResult:
+        self._shown = self._keys() if self._bindings_ready else None
+        yield from super().compose()
+
+    async def recompose(self) -> None:
+        if self._shown is not None and self.is_attached and self._keys() == self._shown:
+            return  # the same keys as on show
+        await super().recompose()
+
+
 class CbeScreen(Screen[None]):
     """A screen of one section, in the app's frame."""
 
     SECTION: ClassVar[str] = "events"
     HELP: ClassVar[str] = ""
     """What the screen is for, shown by `?` above its keys."""
+
+    FORM: ClassVar[bool] = False
+    """The screen is a form being filled in (the wizard): its letters are for its fields and
+    buttons, never the app's (`q` does not quit there)."""
 
     LIVE: ClassVar[frozenset[Topic]] = frozenset()
     """What the screen shows of the store: a change to it makes the screen read again
@@ -90,4 +127,4 @@ class CbeScreen(Screen[None]):
         yield SectionBar(self.SECTION)
 
     def frame_bottom(self) -> ComposeResult:
-        yield Footer()
+        yield CbeFooter()

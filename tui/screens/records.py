@@ -37,7 +37,25 @@ PAGE = 200
 """Rows a list shows at first (more than a screen), and adds as its cursor nears the last."""
 FIRST = 40
 """Rows the open tab shows at once (a screen's worth) when its list is made anew: the rest of
-its page, and the other tabs' rows, come once that is drawn."""
+its page, and the rows of the other tabs opened before, come once that is drawn."""
+
+
+FIRST_KIND = next(iter(ObjectType))
+"""The kind whose tab is open when the screen is shown (the first)."""
+
+
+def _list_of(kind: ObjectType) -> DataTable[object]:
+    """The list of records of ``kind``, with its columns and no rows. Only the open tab's is
+    made with the screen; each other tab's when it is first opened (a tab never opened costs
+    no table: the screen is drawn sooner)."""
+    table: DataTable[object] = DataTable(
+        cursor_type="row", zebra_stripes=True, id=f"table-{kind.plural}"
+    )
+    for label, key in COLUMNS[kind]:
+        table.add_column(label, key=key)
+    table.add_column("Completions", key="completions")
+    table.add_column("Last activity", key="last")
+    return table
 
 
 @dataclass(frozen=True)
@@ -96,18 +114,11 @@ class RecordsScreen(CbeScreen):
                 for kind in ObjectType:
                     with TabPane(kind.label, id=f"tab-{kind.plural}"):
                         yield Static("", id=f"empty-{kind.plural}", classes="empty")
-                        yield DataTable(
-                            cursor_type="row", zebra_stripes=True, id=f"table-{kind.plural}"
-                        )
+                        if kind is FIRST_KIND:
+                            yield _list_of(kind)
         yield from self.frame_bottom()
 
     def on_mount(self) -> None:
-        for kind, columns in COLUMNS.items():
-            table = self.query_one(f"#table-{kind.plural}", DataTable)
-            for label, key in columns:
-                table.add_column(label, key=key)
-            table.add_column("Completions", key="completions")
-            table.add_column("Last activity", key="last")
         self.reload()
         if self.cbe.poll_seconds:
             self.set_interval(self.cbe.poll_seconds * 2, self.reload)
@@ -157,7 +168,7 @@ class RecordsScreen(CbeScreen):
             kinds = {kind for kind, _ in listing.only}
             if len(kinds) == 1:
                 (kind,) = kinds
-                self.query_one("#kinds", TabbedContent).active = f"tab-{kind.plural}"
+                self._open_tab(kind)
         self._focus_table()
 
     def _matches(self, kind: ObjectType, text: str, offset: int, limit: int) -> RecordPage:
@@ -195,23 +206,47 @@ class RecordsScreen(CbeScreen):
         self._fills += 1
         later: list[tuple[ObjectType, int]] = []
         for kind in ObjectType:
-            table = self.query_one(f"#table-{kind.plural}", DataTable)
-            # A refresh keeps the rows the person scrolled to; a new search starts at the top.
-            refresh = text == self._text and table.row_count > 0
-            shown = max(PAGE, table.row_count) if refresh else PAGE
-            if not refresh:  # a list made anew: one screen's worth of the open tab first
-                first = min(shown, FIRST) if kind is active else 0
-                later.append((kind, shown))
-                shown = first
-            page = self._matches(kind, text, 0, shown)
+            table = self._list(kind)
+            if table is None:  # a tab not opened yet: its count only (its list: _open_list)
+                page = self._matches(kind, text, 0, 0)
+            else:
+                # A refresh keeps the rows the person scrolled to; a new search starts at the
+                # top.
+                refresh = text == self._text and table.row_count > 0
+                shown = max(PAGE, table.row_count) if refresh else PAGE
+                if not refresh:  # a list made anew: one screen's worth of the open tab first
+                    first = min(shown, FIRST) if kind is active else 0
+                    later.append((kind, shown))
+                    shown = first
+                page = self._matches(kind, text, 0, shown)
+                refill(table, [self._row(kind, record, now) for record in page.records])
             self._totals[kind] = page.total
-            refill(table, [self._row(kind, record, now) for record in page.records])
             self._say_why_empty(kind, not page.total, bool(text))
             pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
             pane.label = f"{kind.label} ({page.total:,})"
         self._text = text
         if later:
             self.call_after_refresh(self._fill_rest, self._fills, later)
+
+    def _list(self, kind: ObjectType) -> DataTable[object] | None:
+        """The list of ``kind``: None until its tab is first opened."""
+        found = self.query(f"#table-{kind.plural}")
+        return found.first(DataTable) if found else None
+
+    def _open_list(self, kind: ObjectType) -> None:
+        """Make the list of ``kind`` as its tab is first opened: one screen's worth of rows at
+        once, the rest of its first page once that is drawn."""
+        if self._list(kind) is not None:
+            return
+        table = _list_of(kind)
+        self.query_one(f"#tab-{kind.plural}", TabPane).mount(table)
+        if not self._loaded:
+            return  # the first load fills the list
+        page = self._matches(kind, self._text, 0, FIRST)
+        refill(
+            table, [self._row(kind, record, self.services.clock.now()) for record in page.records]
+        )
+        self.call_after_refresh(self._fill_rest, self._fills, [(kind, PAGE)])
 
     def _fill_rest(self, fill: int, rest: list[tuple[ObjectType, int]]) -> None:
         """The rows a fill left for after the first screen was drawn (each list up to
@@ -230,6 +265,11 @@ class RecordsScreen(CbeScreen):
 
     def _active_kind(self) -> ObjectType:
         return ObjectType.parse(self.query_one("#kinds", TabbedContent).active.removeprefix("tab-"))
+
+    def _open_tab(self, kind: ObjectType) -> None:
+        """Open the tab of ``kind``, its list made if it was never shown."""
+        self._open_list(kind)
+        self.query_one("#kinds", TabbedContent).active = f"tab-{kind.plural}"
 
     @on(DataTable.RowHighlighted)
     def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
@@ -279,12 +319,12 @@ class RecordsScreen(CbeScreen):
 
     @on(TabbedContent.TabActivated, "#kinds")
     def _tab_changed(self) -> None:
+        self._open_list(self._active_kind())  # a tab clicked, or chosen on the tab bar
         self._focus_table()
 
     def action_tab(self, step: int) -> None:
-        tabs = [f"tab-{kind.plural}" for kind in ObjectType]
-        current = self.query_one("#kinds", TabbedContent)
-        current.active = tabs[(tabs.index(current.active) + step) % len(tabs)]
+        kinds = list(ObjectType)
+        self._open_tab(kinds[(kinds.index(self._active_kind()) + step) % len(kinds)])
 
     @on(Input.Changed, "#search")
     def _search_changed(self) -> None:
@@ -299,7 +339,7 @@ class RecordsScreen(CbeScreen):
             return
         for kind in ObjectType:
             if self._totals.get(kind):
-                self.query_one("#kinds", TabbedContent).active = f"tab-{kind.plural}"
+                self._open_tab(kind)
                 return
 
     @on(Input.Submitted, "#search")

@@ -74,6 +74,7 @@ class CreateEventScreen(CbeScreen):
 
     TITLE = "Create event"
     SECTION = "events"
+    FORM = True
     HELP = (
         "Define an event in three steps: its name and object, its properties, and how its "
         "completions will be sent. Back and next keep what you typed; nothing is saved until "
