@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.services import Services
 from core.timeline import Period, TimelineEntry, TimelineFilter
 from tests.conftest import NOW
+from tests.quiet import until_quiet
 from tests.sending import send_one
 from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.screens.event_detail import EventDetailScreen
@@ -280,3 +283,45 @@ def test_a_second_database_object_sees_the_same_timeline(
         assert len(other.timeline.page(contact).entries) == 5
     finally:
         other.close()
+
+
+async def test_a_read_that_ends_after_its_screen_closed_shows_nothing_and_fails_nothing(
+    services: Services,
+    viewed_car: EventDefinition,
+    contact: CrmRecord,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Closing a screen cannot stop its thread worker: what the worker read arrives for
+    widgets that are gone, and must be dropped rather than end the app with an error."""
+    send_one(
+        services.ingestion,
+        {
+            "eventName": viewed_car.fully_qualified_name,
+            "objectId": contact.id,
+            "occurredAt": (NOW - timedelta(days=1)).isoformat(),
+        },
+    )
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_contact(pilot)
+        gate, read = threading.Event(), threading.Event()
+        page = services.occurrences.page
+
+        def held_page(query):  # type: ignore[no-untyped-def]
+            gate.wait(30)
+            try:
+                return page(query)
+            finally:
+                read.set()
+
+        monkeypatch.setattr(services.occurrences, "page", held_page)
+        _send(services, viewed_car, contact, 1)  # newer than what the screen shows
+        assert screen.refresh_from_store() is not None
+        await pilot.press("escape")
+        await until_quiet(pilot, workers=False)
+        assert not screen.is_attached and not read.is_set()
+        gate.set()
+        assert await asyncio.to_thread(read.wait, 30)
+        await settle(pilot)
+        assert app.is_running and app.return_code is None
+        assert app.screen is not screen

@@ -61,7 +61,11 @@ class TraceDialog(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="trace")
     def look_up(self) -> None:
         markup = trace_markup(trace(self.services.db, self.key))
-        self.app.call_from_thread(self.query_one("#trace", Static).update, markup)
+        self.app.call_from_thread(self._show, markup)
+
+    def _show(self, markup: str) -> None:
+        if self.is_attached:  # not closed while it looked
+            self.query_one("#trace", Static).update(markup)
 
     def action_close(self) -> None:
         self.dismiss()

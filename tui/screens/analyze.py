@@ -191,7 +191,7 @@ class AnalyzeScreen(CbeScreen):
         if period is None:
             return
         analysis = self.services.reports.analyze(period, self.app.call_from_thread(self.frequency))
-        self.app.call_from_thread(self._show, analysis)
+        self.from_worker(self._show, analysis)
 
     def _show(self, analysis: Analysis) -> None:
         self.analysis = analysis
@@ -416,7 +416,7 @@ class EventReportScreen(CbeScreen):
     @work(thread=True, exclusive=True, group="event-report")
     def reload(self) -> None:
         report = self.services.reports.event_report(self.definition, self.period, self.filters)
-        self.app.call_from_thread(self._show, report)
+        self.from_worker(self._show, report)
 
     def _show(self, report: EventReport) -> None:
         self.report = report
@@ -566,7 +566,7 @@ class AttributionScreen(CbeScreen):
         result = self.services.reports.attribution(
             self.definition, self.period, dimension, self.filters
         )
-        self.app.call_from_thread(self._show, result)
+        self.from_worker(self._show, result)
 
     def _show(self, result: Attribution) -> None:
         self.result = result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import events, on
@@ -109,6 +110,17 @@ class CbeScreen(Screen[None]):
         if self._missed:
             self._missed = False
             self._refreshing = self.refresh_from_store()
+
+    def from_worker(self, callback: Callable[..., object], *args: object) -> None:
+        """Call ``callback(*args)`` on the app's thread from a thread worker's, unless the
+        screen has been closed meanwhile: closing a screen cannot stop a thread that is
+        reading, and what it read must not be shown in widgets that are gone."""
+
+        def shown() -> None:
+            if self.is_attached:
+                callback(*args)
+
+        self.app.call_from_thread(shown)
 
     def unsaved_work(self) -> str | None:
         """What leaving now would lose (None when nothing): quitting asks first when set."""

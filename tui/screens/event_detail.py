@@ -207,7 +207,7 @@ class EventDetailScreen(CbeScreen):
             index = (completion.occurred_at - start).days
             if 0 <= index < DAYS:
                 per_day[index] += 1
-        self.app.call_from_thread(self._show_activity, _Activity(summary, per_day))
+        self.from_worker(self._show_activity, _Activity(summary, per_day))
 
     def _show_activity(self, activity: _Activity) -> None:
         now = self.services.clock.now()

@@ -107,7 +107,7 @@ class EventsScreen(CbeScreen):
         """Read definitions and their completion counts off the UI thread."""
         services = self.services
         listing = _Listing(services.definitions.search(), services.db.completions.summaries())
-        self.app.call_from_thread(self._show, listing)
+        self.from_worker(self._show, listing)
 
     def _show(self, listing: _Listing) -> None:
         if listing == self._listing and self._loaded:

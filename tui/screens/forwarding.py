@@ -73,7 +73,7 @@ class ForwardingScreen(CbeScreen):
         outbox = self.services.db.outbox
         counts = outbox.counts()
         refused = outbox.refused()
-        self.app.call_from_thread(self._show, counts, refused)
+        self.from_worker(self._show, counts, refused)
 
     def _show(self, counts: OutboxCounts, refused: list[OutboxEntry]) -> None:
         if self._shown and (counts, refused) == (self.counts, self.refused):

@@ -20,7 +20,7 @@ from textual.worker import Worker
 
 from core.crm_display import property_display
 from core.errors import NotFound
-from core.models import CrmRecord, EventDefinition, ObjectType
+from core.models import Completion, CrmRecord, EventDefinition, ObjectType
 from core.occurrences import encode_cursor
 from core.ports import Topic
 from core.timeline import TimelineEntry, TimelineFilter
@@ -112,7 +112,7 @@ class RecordScreen(CbeScreen):
         if self.cbe.poll_seconds:
             self.set_interval(self.cbe.poll_seconds, self.look_for_new)
 
-    def refresh_from_store(self) -> Worker[None]:
+    def refresh_from_store(self) -> Worker[None] | None:
         return self.look_for_new()
 
     def _filter_key(self) -> str:
@@ -158,7 +158,10 @@ class RecordScreen(CbeScreen):
         text = f"{record.object_type.singular} {record.id} · {count:,} completion" + (
             "s" if count != 1 else ""
         )
-        self.app.call_from_thread(self.query_one("#record-summary", Static).update, text)
+        self.from_worker(self._show_count, text)
+
+    def _show_count(self, text: str) -> None:
+        self.query_one("#record-summary", Static).update(text)
 
     def _show_filter(self) -> None:
         f = self.timeline_filter
@@ -188,7 +191,7 @@ class RecordScreen(CbeScreen):
             limit=PAGE,
             timeline_filter=self.timeline_filter,
         )
-        self.app.call_from_thread(self._show_page, _Page(page.entries, page.next_after, replace))
+        self.from_worker(self._show_page, _Page(page.entries, page.next_after, replace))
 
     def _show_page(self, page: _Page) -> None:
         self.next_after = page.next_after
@@ -206,15 +209,18 @@ class RecordScreen(CbeScreen):
         if self.next_after:
             self.load(replace=False)
 
-    @work(thread=True, exclusive=True, group="timeline-live")
-    def look_for_new(self) -> None:
+    def look_for_new(self) -> Worker[None] | None:
         """Completions newer than the newest shown (stored by another process, say), a page
         at a time: after a burst, the next page is asked for once this one is shown."""
         record = self.record
         timeline = self.query_one(TimelineView)
         if record is None or timeline.fetching:
-            return
+            return None
         newest = next((e.completion for e in timeline.entries if e.completion), None)
+        return self._read_new(record, newest)
+
+    @work(thread=True, exclusive=True, group="timeline-live")
+    def _read_new(self, record: CrmRecord, newest: Completion | None) -> None:
         query = self.services.timeline.query(
             record,
             self.timeline_filter,
@@ -228,7 +234,7 @@ class RecordScreen(CbeScreen):
         fresh = self.services.occurrences.page(query).results
         if fresh:
             entries = self.services.timeline.entries(reversed(fresh))
-            self.app.call_from_thread(self._show_new, entries, len(fresh) == PAGE)
+            self.from_worker(self._show_new, entries, len(fresh) == PAGE)
 
     def _show_new(self, entries: list[TimelineEntry], more: bool) -> None:
         self._new += self.query_one(TimelineView).prepend(entries)

@@ -155,7 +155,7 @@ class RecordsScreen(CbeScreen):
             summaries = services.db.completions.record_summaries()
             for kind in ObjectType:  # the records read here, not on screen
                 services.records.page(kind, limit=1)
-        self.app.call_from_thread(self._show, _Listing(records, summaries, only))
+        self.from_worker(self._show, _Listing(records, summaries, only))
 
     def _show(self, listing: _Listing) -> None:
         first = not self._loaded

@@ -63,7 +63,7 @@ class RejectionsScreen(CbeScreen):
         kept = self.services.rejections.list()
         bound = self.services.rejections.bound
         forwarding = _forwarding(self.services.db.outbox)
-        self.app.call_from_thread(self._show, kept, bound, forwarding)
+        self.from_worker(self._show, kept, bound, forwarding)
 
     def _show(self, kept: list[RejectedRequest], bound: int, forwarding: str = "") -> None:
         self.kept = kept

@@ -122,7 +122,7 @@ class WorkflowsScreen(CbeScreen):
     def reload(self) -> None:
         workflows = self.services.workflows
         rows = [(w, _counts(workflows.enrollments(w.id))) for w in workflows.all()]
-        self.app.call_from_thread(self._fill, rows)
+        self.from_worker(self._fill, rows)
 
     def _fill(self, rows: list[tuple[Workflow, _Counts]]) -> None:
         table = self.query_one("#workflows", DataTable)
@@ -504,7 +504,7 @@ class EnrollmentsScreen(CbeScreen):
             # as two different things).
             since = date_time(e.entered_at if e.active else e.finished_at or e.entered_at)
             rows.append((e.id, (plain(name), where, since, plain(last_text))))
-        self.app.call_from_thread(self._show, workflow, rows, bool(enrollments))
+        self.from_worker(self._show, workflow, rows, bool(enrollments))
 
     def _show(
         self, workflow: Workflow, rows: list[tuple[str, tuple[str, ...]]], anyone: bool
