@@ -9,7 +9,11 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.pilot import Pilot
 
 
 def run_child(
@@ -28,3 +32,16 @@ def run_child(
         sys.exit(f"{task} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+async def until_events_counted(app: App[Any], pilot: Pilot[Any]) -> None:
+    """Wait until the app's events home lists the events with their counts: where a child
+    timing the app's start stops (scale.py, first_screens.py)."""
+    from textual.widgets import DataTable
+
+    while True:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#events", DataTable)
+        if any(count != "0" for count in table.get_column("completions")):
+            return

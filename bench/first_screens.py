@@ -39,6 +39,8 @@ ROOT = HERE.parent.parent
 # Children may write bytecode caches, as Python does on a user's machine after the first run.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
+from children import run_child, until_events_counted  # noqa: E402  (bench/children.py)
+
 
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -55,19 +57,13 @@ def child_start(root: str, folder: str) -> None:
     from cli.bootstrap import database_target, open_services
 
     services = open_services(database_target(folder), create=False)
-    from textual.widgets import DataTable
 
     from tui.app import CbeApp
 
     async def run() -> float:
         app = CbeApp(services, refresh_seconds=0)
         async with app.run_test(size=(120, 36)) as pilot:
-            while True:  # until the events home lists the events with their counts
-                await app.workers.wait_for_complete()
-                await pilot.pause()
-                table = app.screen.query_one("#events", DataTable)
-                if any(count != "0" for count in table.get_column("completions")):
-                    break
+            await until_events_counted(app, pilot)
             print("ready", flush=True)
             return _cpu()
 
@@ -133,16 +129,7 @@ def _start(root: Path, folder: Path) -> dict[str, float]:
 
 
 def _records(root: Path, folder: Path) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, str(HERE), "--child", "records", str(root), str(folder)],
-        cwd=root,
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.exit(f"the Records list did not open ({root}):\n{done.stderr[-3000:]}")
-    found: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_child(str(HERE), "records", str(root), str(folder), cwd=root, env=ENV)
     return {
         "first": found["wall"][0],
         "first cpu": found["cpu"][0],

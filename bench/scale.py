@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import scale_instant  # noqa: E402  (bench/scale_instant.py)
-from children import run_child  # noqa: E402  (bench/children.py)
+from children import run_child, until_events_counted  # noqa: E402  (bench/children.py)
 from demodb import build_demo, clone_store  # noqa: E402  (bench/demodb.py)
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -277,8 +277,6 @@ def cbe_app(folder: str) -> dict[str, Any]:
     """Start the app on ``folder`` (headless, 120x36) until the first screen has its numbers."""
     import asyncio
 
-    from textual.widgets import DataTable
-
     import cli.main  # noqa: F401  (what `cbe` imports before it opens the database)
     from cli.bootstrap import database_target, open_services
     from tui.app import CbeApp
@@ -288,12 +286,7 @@ def cbe_app(folder: str) -> dict[str, Any]:
     async def run() -> float:
         app = CbeApp(services, refresh_seconds=0)
         async with app.run_test(size=(120, 36)) as pilot:
-            while True:  # until the events home lists the events with their counts
-                await app.workers.wait_for_complete()
-                await pilot.pause()
-                table = app.screen.query_one("#events", DataTable)
-                if any(count != "0" for count in table.get_column("completions")):
-                    break
+            await until_events_counted(app, pilot)
             print("ready", flush=True)
             return rss_mib()
 
