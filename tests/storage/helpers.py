@@ -12,21 +12,52 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import orjson
+import pytest
 
 from cli.bootstrap import open_services
 from core.models import ObjectType
 from core.ports import CompletionSelection
 from core.services import Services
+from storage import atomic
 from storage.completions import read_index
 from storage.tables import parse_log_line
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+class Killed(BaseException):
+    """The process dies here (a crash test's stand-in for SIGKILL at one step)."""
+
+
+def killed_at_step(monkeypatch: pytest.MonkeyPatch, kill_at: int, *importers: ModuleType) -> None:
+    """The process dies (:class:`Killed`) at its ``kill_at``-th rename or folder fsync, counted
+    from 0: ``os.replace`` and ``storage.atomic.fsync_dir``, and the ``fsync_dir`` that each of
+    ``importers`` imported by name."""
+    steps = iter(range(100))
+
+    def dying(real: Callable[..., object]) -> Callable[..., object]:
+        def step(*args: object) -> object:
+            if next(steps) == kill_at:
+                raise Killed
+            return real(*args)
+
+        return step
+
+    fsync_dir = atomic.fsync_dir
+    monkeypatch.setattr(os, "replace", dying(os.replace))
+    monkeypatch.setattr(atomic, "fsync_dir", dying(fsync_dir))
+    for module in importers:
+        monkeypatch.setattr(module, "fsync_dir", dying(fsync_dir))
+
+
 WRITER = Path(__file__).with_name("writer.py")
 PORTAL_ID = 12345678
 EMAIL = "ann@example.com"

@@ -5,10 +5,9 @@ joining every document afresh gives, whatever was inserted, updated, archived or
 from __future__ import annotations
 
 import itertools
-import os
 import tempfile
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import storage.tables
-from storage import atomic
 from storage.locking import DatabaseLock
 from storage.table_snapshot import INDEX_FILE, Column, id_order, join_text
 from storage.tables import LoggedTables
+from tests.storage.helpers import Killed, killed_at_step
 
 Doc = dict[str, Any]
 
@@ -288,10 +287,6 @@ FINISH_STEPS = 5
 the folder's fsync."""
 
 
-class _Killed(BaseException):
-    """The process dies here."""
-
-
 @pytest.mark.parametrize("kill_at", range(FINISH_STEPS + 1))
 def test_a_fold_made_outside_the_lock_killed_at_any_step_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
@@ -308,25 +303,12 @@ def test_a_fold_made_outside_the_lock_killed_at_any_step_loses_nothing(
         _unit(tables, model, 31, 30)
         folding = tables.start_fold()
     assert tables.build_fold(folding)
-    steps = iter(range(100))
-
-    def dying(real: Callable[..., object]) -> Callable[..., object]:
-        def step(*args: object) -> object:
-            if next(steps) == kill_at:
-                raise _Killed
-            return real(*args)
-
-        return step
-
     with lock:
         _unit(tables, model, 61, 30)
-        fsync_dir = atomic.fsync_dir
-        monkeypatch.setattr(os, "replace", dying(os.replace))
-        monkeypatch.setattr(atomic, "fsync_dir", dying(fsync_dir))
-        monkeypatch.setattr(storage.tables, "fsync_dir", dying(fsync_dir))  # its own import
+        killed_at_step(monkeypatch, kill_at, storage.tables)  # it imported fsync_dir itself
         try:
             assert tables.finish_fold(folding)
-        except _Killed:
+        except Killed:
             pass
         else:
             assert kill_at == FINISH_STEPS

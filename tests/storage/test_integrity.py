@@ -32,7 +32,7 @@ from storage.database import NotADatabase, TinyDatabase, open_database
 from storage.locking import WritesRefused
 from storage.manifest import DamagedDatabase
 from tests.sending import send_one
-from tests.storage.helpers import EMAIL, setup_database
+from tests.storage.helpers import EMAIL, Killed, killed_at_step, setup_database
 
 VISITOR = "0123456789abcdef0123456789abcdef"
 
@@ -176,10 +176,6 @@ def test_identify_makes_the_segment_again_when_it_changed_before_the_lock(
     assert _visitors(folder) == (14 if meanwhile == "appended" else 13, 0)
 
 
-class _Killed(BaseException):
-    """The process dies here."""
-
-
 IDENTIFY_STEPS = 7
 """Renames and folder fsyncs of an identify that moves a segment's and the journal's
 completions: the manifest announcing the new segment (renamed, its folder fsynced), then the
@@ -213,23 +209,6 @@ def test_the_kill_test_covers_every_step_of_identify(
     assert len(steps) == IDENTIFY_STEPS, steps
 
 
-def _killed_at_step(monkeypatch: pytest.MonkeyPatch, kill_at: int) -> None:
-    """The process dies (:class:`_Killed`) at its ``kill_at``-th rename or folder fsync, counted
-    from 0."""
-    steps = iter(range(100))
-
-    def dying(real: Callable[..., object]) -> Callable[..., object]:
-        def step(*args: object) -> object:
-            if next(steps) == kill_at:
-                raise _Killed
-            return real(*args)
-
-        return step
-
-    monkeypatch.setattr(os, "replace", dying(os.replace))
-    monkeypatch.setattr(atomic, "fsync_dir", dying(atomic.fsync_dir))
-
-
 @pytest.mark.parametrize("kill_at", range(IDENTIFY_STEPS))
 def test_identify_killed_at_any_step_leaves_each_file_old_or_new(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
@@ -245,8 +224,8 @@ def test_identify_killed_at_any_step_leaves_each_file_old_or_new(
     for segment in store._segments.values():
         assert segment.summary  # written beside it: a rewrite makes it again too
     assert (folder / "completions" / "seg-000002.sum").exists()
-    _killed_at_step(monkeypatch, kill_at)
-    with pytest.raises(_Killed):
+    killed_at_step(monkeypatch, kill_at)
+    with pytest.raises(Killed):
         services.records.identify(VISITOR, "visitor@example.com")
     monkeypatch.undo()
     stored, anonymous = _visitors(folder)
@@ -310,8 +289,8 @@ def test_a_rewrite_killed_after_announcing_beside_an_unsettled_one_is_not_damage
     for body in [known] * 4 + [first, second, first, second] + [known] * 4:
         services.ingestion.ingest([body], Mode.LENIENT, Source.JS)
     assert services.records.identify(VISITOR, "first@example.com")[1] == 2
-    _killed_at_step(monkeypatch, 2)  # the manifest renamed and its folder fsynced
-    with pytest.raises(_Killed):
+    killed_at_step(monkeypatch, 2)  # the manifest renamed and its folder fsynced
+    with pytest.raises(Killed):
         services.records.identify(other, "second@example.com")
     monkeypatch.undo()
     again = open_services(folder)
