@@ -523,6 +523,35 @@ def app_start(folder: Path | str, runs: int) -> dict[str, Any]:
     return {"start": statistics.median(starts[1:]), "first": starts[0]} | measured
 
 
+def send_body(name: str) -> str:
+    """What each single send of the bench posts (wrk repeats it): one completion of ``name``
+    with the demo event's properties."""
+    return json.dumps(
+        {
+            "eventName": name,
+            "objectId": "1",
+            "properties": {
+                "button_location": "header",
+                "plan": "starter",
+                "price": 29,
+                "hs_page_url": "https://www.example.com/pricing",
+            },
+        }
+    )
+
+
+def until_serving(base: str, seconds: float) -> None:
+    """Wait until a `cbe serve` started at ``base`` answers (at most ``seconds``)."""
+    import httpx
+
+    for _ in range(int(seconds / 0.05)):
+        try:
+            httpx.get(base + "/tracking.js", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+
+
 def single_sends(folder: Path, seconds: int, connections: int) -> dict[str, Any] | None:
     """``POST /events/v3/send`` driven by wrk against a real ``cbe serve`` on ``folder``."""
     wrk = shutil.which("wrk")
@@ -546,26 +575,10 @@ def single_sends(folder: Path, seconds: int, connections: int) -> dict[str, Any]
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        for _ in range(200):
-            try:
-                httpx.get(base + "/tracking.js", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        until_serving(base, 10)
         event = httpx.get(base + "/events/v3/event-definitions", headers=headers).json()
         name = next(d["fullyQualifiedName"] for d in event["results"] if d["name"] == EVENT)
-        body = json.dumps(
-            {
-                "eventName": name,
-                "objectId": "1",
-                "properties": {
-                    "button_location": "header",
-                    "plan": "starter",
-                    "price": 29,
-                    "hs_page_url": "https://www.example.com/pricing",
-                },
-            }
-        )
+        body = send_body(name)
         script = folder.parent / "send.lua"
         script.write_text(
             'wrk.method = "POST"\n'

@@ -334,7 +334,6 @@ def single_sends(
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
-    import httpx
 
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT doc->>'accessToken' FROM portal").fetchone()
@@ -356,24 +355,8 @@ def single_sends(
     ]
     try:
         for port in ports:
-            for _ in range(600):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/tracking.js", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-        body = json.dumps(
-            {
-                "eventName": name,
-                "objectId": "1",
-                "properties": {
-                    "button_location": "header",
-                    "plan": "starter",
-                    "price": 29,
-                    "hs_page_url": "https://www.example.com/pricing",
-                },
-            }
-        )
+            scale.until_serving(f"http://127.0.0.1:{port}", 30)
+        body = scale.send_body(name)
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp) / "send.lua"
             script.write_text(
