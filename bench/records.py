@@ -43,9 +43,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(os.environ.get("CBE_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
@@ -132,13 +133,12 @@ def timed(action: object, limit: int, budget: float) -> tuple[list[float], list[
     return found, besides
 
 
-def folding_write(services: Services, size: int) -> list[tuple[float, float]] | None:
-    """The update that folds the records' log (see the module docstring) and the one after it
-    (which reads what it needs of the new snapshot's index): seconds, and of them those not in
-    ``os.fsync`` (None: a store without a log to fold)."""
-    tables = getattr(services.db, "_tables", None)
-    if tables is None or not hasattr(tables, "fold_due"):
-        return None
+def _near_a_fold(
+    services: Services, tables: Any, size: int, mark: str, stride: int
+) -> Callable[[], None]:
+    """Update contacts (``stride`` apart, a job title marked ``mark``) in units of 20, about
+    10 KB of log each, until the records' log is within 20 KB of being due to fold; then the
+    single update to time next."""
     import storage.tables
 
     records = services.records
@@ -148,13 +148,25 @@ def folding_write(services: Services, size: int) -> list[tuple[float, float]] | 
     def update() -> None:
         nonlocal count
         count += 1
-        records.update(ObjectType.CONTACT, str(1 + count * 7907 % size), {"jobtitle": f"J{count}"})
+        contact = str(1 + count * stride % size)
+        records.update(ObjectType.CONTACT, contact, {"jobtitle": f"{mark}{count}"})
 
-    while tables._offset < due - 20_000:  # units of 20 updates (about 10 KB of log each)
+    while tables._offset < due - 20_000:
         with services.db.transaction() as unit:
             for _ in range(20):
                 update()
             unit.commit()
+    return update
+
+
+def folding_write(services: Services, size: int) -> list[tuple[float, float]] | None:
+    """The update that folds the records' log (see the module docstring) and the one after it
+    (which reads what it needs of the new snapshot's index): seconds, and of them those not in
+    ``os.fsync`` (None: a store without a log to fold)."""
+    tables = getattr(services.db, "_tables", None)
+    if tables is None or not hasattr(tables, "fold_due"):
+        return None
+    update = _near_a_fold(services, tables, size, "J", 7907)
     found: list[tuple[float, float]] = []
     for _ in range(10_000):
         before, start, synced = tables._offset, time.perf_counter(), FSYNCS[0]
@@ -175,23 +187,8 @@ def writes_across_a_background_fold(services: Services, size: int) -> list[float
     tables = getattr(db, "_tables", None)
     if tables is None or not hasattr(db, "background_folds"):
         return None
-    import storage.tables
-
     db.background_folds = True
-    records = services.records
-    due = max(storage.tables.FOLD_FLOOR, tables._snapshot_size // storage.tables.FOLD_SHARE)
-    count = 0
-
-    def update() -> None:
-        nonlocal count
-        count += 1
-        records.update(ObjectType.CONTACT, str(1 + count * 7919 % size), {"jobtitle": f"B{count}"})
-
-    while tables._offset < due - 20_000:
-        with db.transaction() as unit:
-            for _ in range(20):
-                update()
-            unit.commit()
+    update = _near_a_fold(services, tables, size, "B", 7919)
     log, found = tables._log, list[float]()
     while tables._log == log and len(found) < 100_000:
         start = time.perf_counter()
