@@ -7,7 +7,9 @@ A protocol, so that they reach the app through a typed accessor (``host_of``) an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from textual.screen import Screen
 
 from core.remote import RemoteOpener
 from core.services import Services
@@ -61,3 +63,10 @@ def host_of(app: object) -> CbeHost:
     """``app`` as cbe's app (a screen's ``self.app``)."""
     assert isinstance(app, CbeHost), f"{type(app).__name__} is not cbe's app"
     return app
+
+
+def still_shown(screen: Screen[Any]) -> bool:
+    """Whether ``screen`` is in the app and not on its way out: a screen being removed (popped,
+    or the app closing) loses its widgets before it is detached (Textual's own test of a node
+    on its way out, as in ``DOMNode.display``)."""
+    return screen.is_attached and not (screen._pruning or screen._closing or screen._closed)

@@ -12,6 +12,7 @@ from textual.widgets import Static
 from core.services import Services
 from core.trace import Trace, trace
 from tui.formatting import escape
+from tui.host import still_shown
 
 
 def trace_markup(found: Trace) -> str:
@@ -64,7 +65,7 @@ class TraceDialog(ModalScreen[None]):
         self.app.call_from_thread(self._show, markup)
 
     def _show(self, markup: str) -> None:
-        if self.is_attached:  # not closed while it looked
+        if still_shown(self):  # not closed while it looked
             self.query_one("#trace", Static).update(markup)
 
     def action_close(self) -> None:

@@ -13,7 +13,7 @@ from textual.worker import Worker
 
 from core.ports import Topic
 from core.services import Services
-from tui.host import CbeHost, host_of
+from tui.host import CbeHost, host_of, still_shown
 from tui.widgets.section_bar import SectionBar
 
 
@@ -113,11 +113,11 @@ class CbeScreen(Screen[None]):
 
     def from_worker(self, callback: Callable[..., object], *args: object) -> None:
         """Call ``callback(*args)`` on the app's thread from a thread worker's, unless the
-        screen has been closed meanwhile: closing a screen cannot stop a thread that is
-        reading, and what it read must not be shown in widgets that are gone."""
+        screen has been closed or is closing meanwhile: closing a screen cannot stop a thread
+        that is reading, and what it read must not be shown in widgets that are gone."""
 
         def shown() -> None:
-            if self.is_attached:
+            if still_shown(self):
                 callback(*args)
 
         self.app.call_from_thread(shown)
