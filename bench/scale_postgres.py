@@ -22,7 +22,8 @@ Figures, each in a fresh process as scale.py takes them: batched ingest (scale.p
 ``cbe-ingest``: strict batches of 500 through ``send_batch``, three runs of ``--ingest`` one after
 the other, each with its own uuids), single sends over HTTP with ONE and with THREE
 ``cbe serve`` processes on the same database (one ``wrk``, the same threads and connections for
-both, its threads spread over the servers), reads (``cbe-reads``: timeline first page and analyze
+both, its threads spread over the servers; then again with each server capped to
+``--server-cpu`` of a core, as if each ran on a machine of its own: :class:`CpuCaps`), reads (``cbe-reads``: timeline first page and analyze
 numbers, cold), app start (``app_start``) and opening the store with its counts (``cbe-open``).
 ``os.getloadavg()`` is noted with every figure: this machine's two cores are shared.
 """
@@ -30,6 +31,7 @@ numbers, cold), app start (``app_start``) and opening the store with its counts 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -325,11 +327,70 @@ def free_port() -> int:
     return port
 
 
+class CpuCaps:
+    """Each ``cbe serve`` of a run in a control group of its own that may use ``share`` of one
+    core (Linux cgroups, version 1's ``cpu`` controller or version 2's ``cpu.max``), as if each
+    ran on a machine of its own: on two cores one server already keeps a core busy and the
+    database the other, so three servers without caps measure the machine, not the design.
+    ``available()`` says why not when the groups cannot be made (not root, no controller)."""
+
+    V1 = Path("/sys/fs/cgroup/cpu")
+    V2 = Path("/sys/fs/cgroup")
+    PERIOD = 100_000  # microseconds
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.groups: list[Path] = []
+
+    @classmethod
+    def available(cls) -> str | None:
+        """None when groups can be made here, else the reason."""
+        controllers = cls.V2 / "cgroup.controllers"
+        if (cls.V1 / "cpu.cfs_quota_us").exists():
+            base = cls.V1
+        elif controllers.exists() and "cpu" in controllers.read_text().split():
+            base = cls.V2
+        else:
+            return "no cgroup cpu controller"
+        return None if os.access(base, os.W_OK) else f"{base} is not writable (run as root)"
+
+    def cap(self, pid: int) -> None:
+        quota = int(self.share * self.PERIOD)
+        name = f"cbe-bench-{os.getpid()}-{len(self.groups)}"
+        if (self.V1 / "cpu.cfs_quota_us").exists():
+            group = self.V1 / name
+            group.mkdir()
+            (group / "cpu.cfs_period_us").write_text(str(self.PERIOD))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            subtree = self.V2 / "cgroup.subtree_control"
+            if "cpu" not in subtree.read_text().split():
+                subtree.write_text("+cpu")
+            group = self.V2 / name
+            group.mkdir()
+            (group / "cpu.max").write_text(f"{quota} {self.PERIOD}")
+        self.groups.append(group)
+        (group / "cgroup.procs").write_text(str(pid))
+
+    def remove(self) -> None:
+        """Remove the groups (their processes have ended)."""
+        for group in self.groups:
+            with contextlib.suppress(OSError):
+                group.rmdir()
+        self.groups.clear()
+
+
 def single_sends(
-    url: str, servers: int, seconds: int, threads: int, connections: int
+    url: str,
+    servers: int,
+    seconds: int,
+    threads: int,
+    connections: int,
+    cpu_share: float | None = None,
 ) -> dict[str, Any] | None:
     """``POST /events/v3/send`` by one ``wrk`` against ``servers`` ``cbe serve`` processes on
-    the database at ``url``, its threads spread over them (each thread keeps to one server).
+    the database at ``url``, its threads spread over them (each thread keeps to one server);
+    with ``cpu_share``, each server may use that share of one core (:class:`CpuCaps`).
     Checks that the database holds at least every completion answered with a 204."""
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -353,7 +414,11 @@ def single_sends(
         )
         for port in ports
     ]
+    caps = CpuCaps(cpu_share) if cpu_share else None
     try:
+        if caps is not None:
+            for process in processes:
+                caps.cap(process.pid)
         for port in ports:
             scale.until_serving(f"http://127.0.0.1:{port}", 30)
         body = scale.send_body(name)
@@ -397,6 +462,8 @@ def single_sends(
             process.terminate()
         for process in processes:
             process.wait()
+        if caps:
+            caps.remove()
     after = stored(url)
     import re
 
@@ -413,6 +480,7 @@ def single_sends(
         "answered": answered,
         "stored": after - before,
         "load": average,
+        "cpu share": cpu_share,
     }
 
 
@@ -460,6 +528,21 @@ def measure_database(
         figures[f"sends {servers}"] = single_sends(
             write_url, servers, args.seconds, args.wrk_threads, args.pg_connections
         )
+    capped = CpuCaps.available() if args.server_cpu else "--server-cpu 0"
+    figures["capped why not"] = capped
+    for servers in (1, 3) if capped is None else ():
+        say(
+            f"postgres {label}: single sends, {servers} server(s) of {args.server_cpu} core "
+            f"each (load {load()})"
+        )
+        figures[f"capped {servers}"] = single_sends(
+            write_url,
+            servers,
+            args.seconds,
+            args.wrk_threads,
+            args.pg_connections,
+            args.server_cpu,
+        )
     return figures
 
 
@@ -491,9 +574,21 @@ def report(results: dict[str, Any], embedded: dict[str, Any] | None = None) -> N
     fmt_rate, fmt_ms, fmt_mib = scale.fmt_rate, scale.fmt_ms, scale.fmt_mib
     emb = embedded or {}
 
-    def sends(figures: dict[str, Any], servers: int) -> float | None:
-        found = figures.get(f"sends {servers}")
+    def sends(figures: dict[str, Any], servers: int, kind: str = "sends") -> float | None:
+        found = figures.get(f"{kind} {servers}")
         return None if found is None else float(found["rate"])
+
+    def capped(figures: dict[str, Any], servers: int) -> str:
+        if figures.get("capped why not"):
+            return f"n/a ({figures['capped why not']})"
+        rate = sends(figures, servers, "capped")
+        if servers == 1:
+            return fmt_rate(rate)
+        return f"{fmt_rate(rate)} ({_times(rate, sends(figures, 1, 'capped'))})"
+
+    share = next(
+        (f[k]["cpu share"] for f in columns for k in ("capped 1", "capped 3") if f.get(k)), None
+    )
 
     rows: list[tuple[str, str, list[str], str]] = [
         (
@@ -512,6 +607,18 @@ def report(results: dict[str, Any], embedded: dict[str, Any] | None = None) -> N
             "the same, THREE cbe serve on the same database",
             ">= 2x one",
             [f"{fmt_rate(sends(f, 3))} ({_times(sends(f, 3), sends(f, 1))})" for f in columns],
+            "n/a (one process per folder)",
+        ),
+        (
+            f"ONE cbe serve that may use {share or '...'} of a core (as on a machine of its own)",
+            "",
+            [capped(f, 1) for f in columns],
+            "",
+        ),
+        (
+            f"THREE cbe serve, each may use {share or '...'} of a core",
+            ">= 2x one",
+            [capped(f, 3) for f in columns],
             "n/a (one process per folder)",
         ),
         (
@@ -575,11 +682,12 @@ def report(results: dict[str, Any], embedded: dict[str, Any] | None = None) -> N
                 for r, n, a in zip(ingest["all"], ingest["stored"], ingest["loads"], strict=True)
             )
         )
-        for servers in (1, 3):
-            found = f.get(f"sends {servers}")
+        for kind, servers in (("sends", 1), ("sends", 3), ("capped", 1), ("capped", 3)):
+            found = f.get(f"{kind} {servers}")
             if found:
+                each = f" of {found['cpu share']} core each" if found["cpu share"] else ""
                 print(
-                    f"  single sends, {servers} server(s): {found['rate']:,.0f}/s, "
+                    f"  single sends, {servers} server(s){each}: {found['rate']:,.0f}/s, "
                     f"{found['errors']} non-2xx, mean latency {found['latency']}, "
                     f"{found['stored']:,} stored for {found['answered']:,} answered "
                     f"(load {found['load']})"
@@ -632,6 +740,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wrk-threads", type=int, default=3, help="wrk threads (PostgreSQL)")
     parser.add_argument(
         "--pg-connections", type=int, default=48, help="wrk connections (PostgreSQL)"
+    )
+    parser.add_argument(
+        "--server-cpu",
+        type=float,
+        default=0.25,
+        help="single sends again with each cbe serve capped to this share of a core "
+        "(cgroups; 0: not)",
     )
     parser.add_argument("--json", help="also write the PostgreSQL figures to this file")
 
