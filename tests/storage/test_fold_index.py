@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import storage.tables
 from storage.locking import DatabaseLock
 from storage.table_snapshot import INDEX_FILE, Column, id_order, join_text
-from storage.tables import LoggedTables
+from storage.tables import Folding, LoggedTables
 from tests.storage.helpers import Killed, killed_at_step
 
 Doc = dict[str, Any]
@@ -228,6 +228,23 @@ def _logs(folder: Path) -> list[str]:
     return sorted(p.name for p in (folder / "records").glob("log-*.jsonl"))
 
 
+def _folded_outside(
+    folder: Path, first: int, then: int
+) -> tuple[DatabaseLock, LoggedTables, dict[str, dict[str, Doc]], Folding]:
+    """Tables in ``folder`` holding ``first`` people folded and ``then`` more in the log, and a
+    fold of them started under the lock and built without it (what finish_fold puts in place)."""
+    lock = DatabaseLock(folder)
+    tables = LoggedTables(folder / "records", lock, columns=COLUMNS)
+    model: dict[str, dict[str, Doc]] = {}
+    with lock:
+        _unit(tables, model, 1, first)
+        tables.fold()
+        _unit(tables, model, first + 1, then)
+        folding = tables.start_fold()
+    assert tables.build_fold(folding)
+    return lock, tables, model, folding
+
+
 def test_a_fold_made_outside_the_lock_keeps_what_was_written_meanwhile(tmp_path: Path) -> None:
     lock = DatabaseLock(tmp_path)
     tables = LoggedTables(tmp_path / "records", lock, columns=COLUMNS)
@@ -263,15 +280,7 @@ def test_a_fold_made_outside_the_lock_keeps_what_was_written_meanwhile(tmp_path:
 def test_a_fold_made_outside_the_lock_is_let_go_when_the_snapshot_changed_meanwhile(
     tmp_path: Path,
 ) -> None:
-    lock = DatabaseLock(tmp_path)
-    tables = LoggedTables(tmp_path / "records", lock, columns=COLUMNS)
-    model: dict[str, dict[str, Doc]] = {}
-    with lock:
-        _unit(tables, model, 1, 40)
-        tables.fold()
-        _unit(tables, model, 41, 40)
-        folding = tables.start_fold()
-    assert tables.build_fold(folding)
+    lock, tables, model, folding = _folded_outside(tmp_path, 40, 40)
     with lock:
         tables.fold()  # another fold first (this process's or another's)
         _unit(tables, model, 81, 10)
@@ -294,15 +303,7 @@ def test_a_fold_made_outside_the_lock_killed_at_any_step_loses_nothing(
     """Killed at any rename or folder fsync of its swap (``FINISH_STEPS``: done), every write
     acknowledged before is read by the next process, which folds and reads the same again with
     no log left but the one its snapshot names."""
-    lock = DatabaseLock(tmp_path)
-    tables = LoggedTables(tmp_path / "records", lock, columns=COLUMNS)
-    model: dict[str, dict[str, Doc]] = {}
-    with lock:
-        _unit(tables, model, 1, 30)
-        tables.fold()
-        _unit(tables, model, 31, 30)
-        folding = tables.start_fold()
-    assert tables.build_fold(folding)
+    lock, tables, model, folding = _folded_outside(tmp_path, 30, 30)
     with lock:
         _unit(tables, model, 61, 30)
         killed_at_step(monkeypatch, kill_at, storage.tables)  # it imported fsync_dir itself
