@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from textual.app import App
     from textual.pilot import Pilot
+
+T = TypeVar("T")
 
 
 def run_child(
@@ -45,3 +47,29 @@ async def until_events_counted(app: App[Any], pilot: Pilot[Any]) -> None:
         table = app.screen.query_one("#events", DataTable)
         if any(count != "0" for count in table.get_column("completions")):
             return
+
+
+def started_app(folder: str, measure: Callable[[], T]) -> T:
+    """Start the app as ``cbe --db folder`` does (headless, 120x36) until the events home has
+    its counts; print "ready" then and return ``measure()`` taken at that moment (scale.py's
+    memory, first_screens.py's CPU time). The app's code is whichever ``cli`` and ``tui`` are
+    first on ``sys.path``."""
+    import asyncio
+
+    import cli.main  # noqa: F401  (what `cbe` imports before it opens the database)
+    from cli.bootstrap import database_target, open_services
+
+    services = open_services(database_target(folder), create=False)
+
+    from tui.app import CbeApp
+
+    async def run() -> T:
+        app = CbeApp(services, refresh_seconds=0)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until_events_counted(app, pilot)
+            print("ready", flush=True)
+            return measure()
+
+    found = asyncio.run(run())
+    services.close()
+    return found

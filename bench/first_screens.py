@@ -39,7 +39,7 @@ ROOT = HERE.parent.parent
 # Children may write bytecode caches, as Python does on a user's machine after the first run.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
-from children import run_child, until_events_counted  # noqa: E402  (bench/children.py)
+from children import run_child, started_app  # noqa: E402  (bench/children.py)
 
 
 def _cpu() -> float:
@@ -51,24 +51,7 @@ def child_start(root: str, folder: str) -> None:
     """Run the app as ``cbe --db folder`` would, until the events home has its counts; print
     "ready" then, and the process's CPU time as JSON on the last line."""
     sys.path.insert(0, root)
-    import asyncio
-
-    import cli.main  # noqa: F401  (what `cbe` imports before it opens the database)
-    from cli.bootstrap import database_target, open_services
-
-    services = open_services(database_target(folder), create=False)
-
-    from tui.app import CbeApp
-
-    async def run() -> float:
-        app = CbeApp(services, refresh_seconds=0)
-        async with app.run_test(size=(120, 36)) as pilot:
-            await until_events_counted(app, pilot)
-            print("ready", flush=True)
-            return _cpu()
-
-    cpu = asyncio.run(run())
-    services.close()
+    cpu = started_app(folder, _cpu)
     print(json.dumps({"cpu": cpu * 1000}))
 
 

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import scale_instant  # noqa: E402  (bench/scale_instant.py)
-from children import run_child, until_events_counted  # noqa: E402  (bench/children.py)
+from children import run_child, started_app  # noqa: E402  (bench/children.py)
 from demodb import build_demo, clone_store  # noqa: E402  (bench/demodb.py)
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -275,23 +275,7 @@ def cbe_reads(folder: str, runs: str) -> dict[str, Any]:
 
 def cbe_app(folder: str) -> dict[str, Any]:
     """Start the app on ``folder`` (headless, 120x36) until the first screen has its numbers."""
-    import asyncio
-
-    import cli.main  # noqa: F401  (what `cbe` imports before it opens the database)
-    from cli.bootstrap import database_target, open_services
-    from tui.app import CbeApp
-
-    services = open_services(database_target(folder), create=False)
-
-    async def run() -> float:
-        app = CbeApp(services, refresh_seconds=0)
-        async with app.run_test(size=(120, 36)) as pilot:
-            await until_events_counted(app, pilot)
-            print("ready", flush=True)
-            return rss_mib()
-
-    rss = asyncio.run(run())
-    services.close()
+    rss = started_app(folder, rss_mib)
     return {"rss": rss, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

@@ -23,8 +23,9 @@ Figures, each in a fresh process as scale.py takes them: batched ingest (scale.p
 the other, each with its own uuids), single sends over HTTP with ONE and with THREE
 ``cbe serve`` processes on the same database (one ``wrk``, the same threads and connections for
 both, its threads spread over the servers; then again with each server capped to
-``--server-cpu`` of a core, as if each ran on a machine of its own: :class:`CpuCaps`), reads (``cbe-reads``: timeline first page and analyze
-numbers, cold), app start (``app_start``) and opening the store with its counts (``cbe-open``).
+``--server-cpu`` of a core, as if each ran on a machine of its own: :class:`CpuCaps`), reads
+(``cbe-reads``: timeline first page and analyze numbers, cold), app start (``app_start``)
+and opening the store with its counts (``cbe-open``).
 ``os.getloadavg()`` is noted with every figure: this machine's two cores are shared.
 """
 
