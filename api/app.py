@@ -7,7 +7,6 @@ services built by :func:`cli.bootstrap.open_services`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi, versions
 from api.errors import HANDLERS, error_response
-from api.guards import HostPolicy, OriginPolicy, RequireHost
+from api.guards import HostPolicy, OriginPolicy, RequireHost, bearer_matches
 from api.ratelimit import HubSpotRateLimit
 from api.routes import (
     collector,
@@ -194,10 +193,7 @@ class RequireToken:
     def _allowed(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"authorization":
-                scheme, _, given = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(
-                    given.strip(), self.token
-                )
+                return bearer_matches(value, self.token)
         return False
 
 
