@@ -36,9 +36,10 @@ VARY = (b"vary", b"Origin")
 """What Starlette's CORS middleware adds to every answer it passes (a request without ``Origin``
 included)."""
 
-_ELSEWHERE = frozenset({b"origin", b"x-cbe-tag", b"transfer-encoding"})
+_ELSEWHERE = frozenset({b"origin", b"x-cbe-tag", b"transfer-encoding", b"expect"})
 """Headers that make a send one for the whole application: CORS's, a test run's tag, a body
-without a declared size."""
+without a declared size, and ``Expect: 100-continue`` (the hot path reads the body before it
+counts the call; a 429 of the application is sent without asking for the body)."""
 
 
 class SingleSends:
@@ -75,7 +76,7 @@ class SingleSends:
             scope["type"] != "http"
             or scope["method"] != "POST"
             or scope["path"] not in self.paths
-            or scope["query_string"]
+            or scope.get("query_string")
             or scope.get("root_path")
         ):
             await self.app(scope, receive, send)

@@ -195,6 +195,7 @@ REQUESTS: dict[str, bytes] = {
     "two content types": post(send(), extra=("Content-Type: text/plain",)),
     "an allowed origin": post(send(), extra=("Origin: http://localhost:3000",)),
     "another origin": post(send(), extra=("Origin: https://evil.example",)),
+    "asking to continue": post(send(), extra=("Expect: 100-continue",)),
     "a chunked body": (
         f"POST /events/v3/send HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
@@ -265,9 +266,11 @@ def test_a_send_over_the_rate_limit_is_refused_alike(tmp_path: Path) -> None:
     limits = RateLimits("3/10s", burst=3, interval_ms=10_000, daily=250_000)
     with pair(tmp_path, rate_limit=limits) as both:
         answers = [both.taken(post(send())) for _ in range(5)]
+        expecting = both.answer(post(send(), extra=("Expect: 100-continue",)))
     assert [(status(answer), hot) for answer, hot in answers] == [
         (b"HTTP/1.1 204 No Content", True)
     ] * 3 + [(b"HTTP/1.1 429 Too Many Requests", True)] * 2
+    assert status(expecting) == b"HTTP/1.1 429 Too Many Requests"  # not asked for the body
 
 
 JSON = st.recursive(
