@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.app import MAX_BODY_BYTES, create_app
 from cli.bootstrap import open_services
 from core.clock import FixedClock
+from core.errors import StorageFull, StorageUnavailable, WritesRefused
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
 from core.ratelimit import RateLimits
@@ -318,3 +319,26 @@ def test_generated_sends_are_answered_as_the_application_answers_them(tmp_path: 
             both.answer(post(body))
 
         alike()
+
+
+@pytest.mark.parametrize(
+    ("failure", "answered"),
+    [
+        (StorageFull("The disk holding the database is full."), b"507 Insufficient Storage"),
+        (StorageUnavailable("The disk failed: I/O error."), b"503 Service Unavailable"),
+        (WritesRefused("The database is read-only."), b"503 Service Unavailable"),
+        (RuntimeError("a bug"), b"500 Internal Server Error"),
+    ],
+    ids=["full", "unavailable", "refused", "a bug"],
+)
+def test_a_send_the_store_fails_is_answered_as_the_application_answers_it(
+    tmp_path: Path, failure: Exception, answered: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    with pair(tmp_path) as both:
+        for served_ in (both.hot, both.plain):
+            monkeypatch.setattr(served_.services.ingestion, "ingest", failing)
+        answer, hot = both.taken(post(send()))
+    assert (status(answer), hot) == (b"HTTP/1.1 " + answered, True)
