@@ -43,8 +43,6 @@ DATE = re.compile(rb"\r\ndate: [^\r]*")
 @dataclass
 class Served:
     services: Services
-    server: uvicorn.Server
-    thread: threading.Thread
     port: int
     reached: list[str]
     """The paths of the requests that reached the application (behind the hot path)."""
@@ -81,9 +79,10 @@ def served(folder: Path, hot_path: bool, **options: Any) -> Iterator[Served]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
+        assert thread.is_alive(), "uvicorn did not start"
         time.sleep(0.01)
     try:
-        yield Served(services, server, thread, port, reached)
+        yield Served(services, port, reached)
     finally:
         server.should_exit = True
         thread.join()
@@ -338,7 +337,7 @@ def test_a_send_the_store_fails_is_answered_as_the_application_answers_it(
         raise failure
 
     with pair(tmp_path) as both:
-        for served_ in (both.hot, both.plain):
-            monkeypatch.setattr(served_.services.ingestion, "ingest", failing)
+        for side in (both.hot, both.plain):
+            monkeypatch.setattr(side.services.ingestion, "ingest", failing)
         answer, hot = both.taken(post(send()))
     assert (status(answer), hot) == (b"HTTP/1.1 " + answered, True)
