@@ -7,7 +7,6 @@ services built by :func:`cli.bootstrap.open_services`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,7 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi, versions
 from api.errors import HANDLERS, error_response
-from api.guards import HostPolicy, OriginPolicy, RequireHost
+from api.guards import HostPolicy, OriginPolicy, RequireHost, bearer_matches
+from api.hotpath import SingleSends
 from api.ratelimit import HubSpotRateLimit
 from api.routes import (
     collector,
@@ -194,10 +194,7 @@ class RequireToken:
     def _allowed(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"authorization":
-                scheme, _, given = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(
-                    given.strip(), self.token
-                )
+                return bearer_matches(value, self.token)
         return False
 
 
@@ -245,6 +242,7 @@ def create_app(
     strict: bool = False,
     rate_limit: RateLimits | None = None,
     forwarder: Forwarder | None = None,
+    hot_path: bool = True,
 ) -> FastAPI:
     """The cbe HTTP application for one portal.
 
@@ -258,6 +256,8 @@ def create_app(
     limits to enforce (429 over them); without it the ``X-HubSpot-RateLimit-*`` headers still
     count against Free's limits, as HubSpot sends them, but nothing is refused.
     ``forwarder``: relay every accepted completion to a remote portal (``--forward``).
+    ``hot_path``: plain single sends answered in front of FastAPI (:mod:`api.hotpath`); off, every
+    request goes through the router (the tests compare the two).
     """
     app = FastAPI(
         title="cbe",
@@ -305,5 +305,16 @@ def create_app(
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, collector_limit=MAX_COLLECTOR_BODY_BYTES)
     hosts = HostPolicy.serving(bound_host, public_url, allowed_hosts)
     app.add_middleware(RequireHost, policy=hosts)
+    if hot_path:
+        app.add_middleware(
+            SingleSends,
+            paths=versions.SEND,
+            hosts=hosts,
+            token=token,
+            limit=MAX_BODY_BYTES,
+            limiter=app.state.rate_limiter,
+            queue=app.state.send_queue,
+            handlers=HANDLERS,
+        )
     openapi.install(app)
     return app

@@ -9,6 +9,7 @@ rebinding) cannot read ``/tracking.js`` or the collector's answers.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
@@ -133,6 +134,13 @@ class HostPolicy:
     def allows(self, host: str) -> bool:
         name = host_name(host)
         return name in self.names or _is_address(name)
+
+
+def bearer_matches(authorization: bytes, token: bytes) -> bool:
+    """Whether an ``Authorization`` header's value is ``Bearer <token>`` (compared in constant
+    time; the scheme in any case)."""
+    scheme, _, given = authorization.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
 
 
 class RequireHost:

@@ -14,7 +14,7 @@ import uuid
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.ratelimit import RateLimiter
+from core.ratelimit import RateLimiter, Verdict
 
 LIMITED_PATHS = ("/events/", "/crm/")
 
@@ -35,16 +35,42 @@ def rate_limit_body(message: str, policy: str) -> dict[str, str]:
     }
 
 
+def constant_headers(limiter: RateLimiter) -> list[tuple[bytes, bytes]]:
+    """The headers that say the limits, as ASGI headers: the same on every answer."""
+    return [
+        (name.lower().encode(), value.encode()) for name, value in limiter.constant_headers.items()
+    ]
+
+
+def counted_headers(
+    constant: list[tuple[bytes, bytes]], verdict: Verdict
+) -> list[tuple[bytes, bytes]]:
+    """What an admitted call's answer gains: the limits, then what is left of them."""
+    return [
+        *constant,
+        (b"x-hubspot-ratelimit-daily-remaining", str(verdict.daily_remaining).encode()),
+        (b"x-hubspot-ratelimit-remaining", str(verdict.remaining).encode()),
+        (b"x-hubspot-ratelimit-secondly-remaining", str(verdict.secondly_remaining).encode()),
+    ]
+
+
+def refusal(verdict: Verdict) -> JSONResponse:
+    """The 429 for a call ``verdict`` refused."""
+    assert verdict.policy is not None and verdict.retry_after_seconds is not None
+    return JSONResponse(
+        rate_limit_body(verdict.message, verdict.policy),
+        status_code=429,
+        headers={**verdict.headers, "Retry-After": str(verdict.retry_after_seconds)},
+    )
+
+
 class HubSpotRateLimit:
     """Plain ASGI (as ``RequireToken``): adds the headers to the answer, or answers 429."""
 
     def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
-        self._constant = [
-            (name.lower().encode(), value.encode())
-            for name, value in limiter.constant_headers.items()
-        ]
+        self._constant = constant_headers(limiter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -61,21 +87,9 @@ class HubSpotRateLimit:
                 break
         verdict = self.limiter.admit(token.decode("latin-1"))
         if not verdict.allowed:
-            assert verdict.policy is not None and verdict.retry_after_seconds is not None
-            response = JSONResponse(
-                rate_limit_body(verdict.message, verdict.policy),
-                status_code=429,
-                headers={**verdict.headers, "Retry-After": str(verdict.retry_after_seconds)},
-            )
-            await response(scope, receive, send)
+            await refusal(verdict)(scope, receive, send)
             return
-
-        extra = [
-            *self._constant,
-            (b"x-hubspot-ratelimit-daily-remaining", str(verdict.daily_remaining).encode()),
-            (b"x-hubspot-ratelimit-remaining", str(verdict.remaining).encode()),
-            (b"x-hubspot-ratelimit-secondly-remaining", str(verdict.secondly_remaining).encode()),
-        ]
+        extra = counted_headers(self._constant, verdict)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
