@@ -3,14 +3,14 @@
 ``manifest.json`` (beside ``cbe.json``) lists every segment the store wrote, with what opening
 checks cheaply (its size, its completion count, the token it shares with its index) and what
 ``cbe doctor`` checks in full (sha256 of the segment, first and last times). It is written
-atomically after every fold and rewrite; while a fold or rewrite is under way it names the
-segment to come as ``pending``, so a writer killed half way leaves nothing that looks damaged.
+atomically before every fold and rewrite: it names the segment to come as ``pending``, so a
+writer killed half way leaves nothing that looks damaged.
 
-A rewrite writes the manifest once, before it renames its files: the new segment is named as
-pending beside the old one's entry, and both are accepted. It is left so (no second write under
-the lock): whoever reads the manifest next takes a pending entry whose file is there as done
-(:meth:`Manifest.resolve`), and the next verify drops one whose file never came (the writer was
-killed before the rename) and writes the manifest.
+A fold or rewrite writes the manifest once, before it renames its files: the new segment is
+named as pending (beside the old one's entry, for a rewrite), and both are accepted. It is left
+so (no second write under the lock): whoever reads the manifest next takes a pending entry whose
+file is there as done (:meth:`Manifest.resolve`), and the next verify drops one whose file never
+came (the writer was killed before the rename) and writes the manifest.
 """
 
 from __future__ import annotations

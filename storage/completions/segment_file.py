@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from core.models import Completion
-from storage.atomic import CorruptFile, fsync_dir, write_atomically
+from storage.atomic import CorruptFile, fsync_dir, replace_all, write_beside
 from storage.completions.index_file import (
     build_index,
     read_index,
@@ -163,8 +163,22 @@ def write_segment(
     token = entry.token
     if announce is not None:
         announce(entry)
-    write_atomically(path, payload)
-    write_atomically(path.with_suffix(".idx"), index)
+    # Both files written and fsynced beside their names, then renamed (the segment first) with
+    # one fsync of the folder: a crash between the renames leaves a segment whose index is of
+    # another version, or missing, which opening rebuilds.
+    index_path = path.with_suffix(".idx")
+    segment_tmp = write_beside(path, payload)
+    try:
+        index_tmp = write_beside(index_path, index)
+    except BaseException:
+        segment_tmp.unlink(missing_ok=True)
+        raise
+    try:
+        replace_all([(segment_tmp, path), (index_tmp, index_path)], path.parent)
+    except BaseException:
+        segment_tmp.unlink(missing_ok=True)
+        index_tmp.unlink(missing_ok=True)
+        raise
     if summarise:
         write_summary(summary_path(path), summarise_part(part.docs, part.occurred), token)
     return entry

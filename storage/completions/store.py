@@ -394,16 +394,6 @@ class CompletionStore:
         except CbeError:
             return None
 
-    def _settle(self, number: int) -> None:
-        """Take a fold's new segment as written."""
-        if self.manifest_path is None:
-            return
-        manifest = read_manifest(self.manifest_path) or Manifest({}, {})
-        if number not in manifest.pending:
-            return
-        manifest.settle([number])
-        write_manifest(self.manifest_path, manifest)
-
     # -- writing ---------------------------------------------------------------------------
 
     def recover(self) -> int:
@@ -623,10 +613,12 @@ class CompletionStore:
                 path.unlink(missing_ok=True)
                 fsync_dir(self.folder)
             raise
-        self._settle(number)
+        # The manifest's entry stays pending, as after a rewrite: the segment is there with the
+        # token announced, so whoever reads the manifest next takes it as done. The journal's
+        # removal needs no fsync of its own: should it not last, the segment names the journal,
+        # which readers skip and opening removes (and the next journal's creation syncs it).
         self._journal_handle.close()
         tail.path.unlink(missing_ok=True)
-        fsync_dir(self.folder)
         self._refresh()
 
     def _rewrite(

@@ -18,7 +18,8 @@ from core.occurrences import CompletionQuery
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from core.services import Services
-from storage.atomic import CorruptFile, fsync_dir, write_atomically
+from storage import atomic
+from storage.atomic import CorruptFile, fsync_dir
 from storage.completions import index_file, mapped_segment, open_files, segment_file
 from storage.completions import store as completion_store
 from storage.completions.uuids import UuidHashes
@@ -304,7 +305,14 @@ def test_a_torn_line_another_process_is_writing_is_left_alone_by_readers(
     assert journal.read_bytes().endswith(partial)
 
 
-FOLD_STEPS = ["segment", "index", "journal removed"]
+FOLD_STEPS = [
+    "manifest",  # announcing the segment to come
+    "manifest's folder synced",
+    "segment",
+    "index",
+    "segment's folder synced",  # one fsync for both renames
+    "journal removed",
+]
 
 
 @pytest.mark.parametrize("dies_after", range(len(FOLD_STEPS)))
@@ -314,16 +322,23 @@ def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
     folder, event = _store(tmp_path, monkeypatch, segment_size=4)
     before = _fill(folder, event, 3)
     steps: list[str] = []
-    real_write, real_unlink = write_atomically, Path.unlink
+    real_replace, real_fsync_dir, real_unlink = os.replace, atomic.fsync_dir, Path.unlink
 
     def step(name: str) -> None:
         steps.append(name)
         if len(steps) > dies_after:
             raise _Crash(name)
 
-    def write(path: Path, payload: bytes) -> None:
-        real_write(path, payload)
-        step("index" if path.suffix == ".idx" else "segment")
+    def replace(source: str, target: str) -> None:
+        real_replace(source, target)
+        name = Path(target).name
+        kind = "index" if name.endswith(".idx") else "segment"
+        step("manifest" if name == "manifest.json" else kind)
+
+    def synced(path: Path) -> None:
+        real_fsync_dir(path)
+        owner = "segment's" if path.name == "completions" else "manifest's"
+        step(f"{owner} folder synced")
 
     def unlink(path: Path, missing_ok: bool = False) -> None:
         real_unlink(path, missing_ok=missing_ok)
@@ -332,7 +347,8 @@ def test_a_fold_that_dies_at_any_step_loses_and_duplicates_nothing(
 
     services = open_services(folder)
     with monkeypatch.context() as patch:
-        patch.setattr(segment_file, "write_atomically", write)
+        patch.setattr(os, "replace", replace)
+        patch.setattr(atomic, "fsync_dir", synced)
         patch.setattr(Path, "unlink", unlink)
         with pytest.raises(_Crash):  # the fourth completion makes the fold
             send_one(

@@ -21,7 +21,7 @@ from core.models import Completion, ObjectType, Source
 from core.ports import CompletionSelection
 from core.rejections import RejectedRequest
 from storage.atomic import storage_error
-from storage.atomic import write_atomically as real_write_atomically
+from storage.atomic import write_beside as real_write_beside
 from storage.completions import segment_file
 from storage.rejections import RejectionStore
 from tests.sending import send_one
@@ -209,12 +209,12 @@ def test_a_fold_the_disk_refuses_keeps_the_journal_and_the_batch(
     services = open_services(folder)
     full = [True]
 
-    def write_atomically(path: Path, payload: bytes) -> None:
+    def write_beside(path: Path, payload: bytes) -> Path:
         if full and path.suffix == ".idx":  # the segment went out; its index does not
             raise storage_error(OSError(errno.ENOSPC, "No space left"), path)
-        real_write_atomically(path, payload)
+        return real_write_beside(path, payload)
 
-    monkeypatch.setattr(segment_file, "write_atomically", write_atomically)
+    monkeypatch.setattr(segment_file, "write_beside", write_beside)
     sent = [c.id for c in services.ingestion.send_batch(_batch(event, 3, 1))]  # acknowledged
     names = sorted(p.name for p in (folder / "completions").iterdir())
     assert names == ["journal-000001.jsonl"]
