@@ -3,6 +3,7 @@ completions, naming the journal it was folded from and a token its index repeats
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -123,21 +124,25 @@ def segment_bytes(
     folded from and a token that the segment's index repeats: an index whose token differs
     belongs to another version of the file.
     """
-    chunks = [b'{"' + TABLE.encode() + b'":{']
-    size = len(chunks[0])
-    offsets: list[int] = []
-    lengths: list[int] = []
-    for i, doc in enumerate(docs, 1):
-        prefix = (b"," if i > 1 else b"") + b'"%d":' % i
-        blob = (blobs[i - 1] if blobs is not None else None) or orjson.dumps(doc)
-        offsets.append(size + len(prefix))
-        lengths.append(len(blob))
-        chunks.append(prefix)
-        chunks.append(blob)
-        size += len(prefix) + len(blob)
+    count = len(docs)
+    if blobs is None:
+        blobs = [None] * count
+    made = [blob or orjson.dumps(doc) for blob, doc in zip(blobs, docs, strict=True)]
+    head = b'{"' + TABLE.encode() + b'":{'
+    # Each document is '"<its id>":<its JSON>', after a comma but for the first.
+    prefixes = [b'"1":', *[b',"%d":' % i for i in range(2, count + 1)]] if count else []
+    lengths = list(map(len, made))
+    # A document starts after the head, the prefixes up to its own and the documents before it.
+    prefixed = itertools.accumulate(map(len, prefixes), initial=len(head))
+    next(prefixed)  # the head alone
+    before = itertools.accumulate(lengths, initial=0)  # one more than there are documents
+    offsets = [a + b for a, b in zip(prefixed, itertools.islice(before, count), strict=True)]
+    chunks: list[bytes] = [b""] * (2 * count)
+    chunks[0::2] = prefixes
+    chunks[1::2] = made
     about = orjson.dumps({"journal": journal, "token": token})
-    chunks.append(b'},"' + SEGMENT_TABLE.encode() + b'":{"1":' + about + b"}}")
-    return b"".join(chunks), offsets, lengths
+    tail = b'},"' + SEGMENT_TABLE.encode() + b'":{"1":' + about + b"}}"
+    return b"".join([head, *chunks, tail]), offsets, lengths
 
 
 def segment_files(part: MemoryPart, journal: int) -> tuple[bytes, bytes, Entry]:
