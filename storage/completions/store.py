@@ -108,6 +108,11 @@ class CompletionStore:
         self._segments: dict[int, Segment] = {}
         self._broken: dict[int, str] = {}
         """Segments that cannot be read at all, with what is wrong."""
+        self._layout: tuple[tuple[int, int], ...] = ()
+        """(number, inode) of each segment, in order: made when the folder was listed, so that
+        a write's checks cost nothing per segment (see :meth:`_refresh`)."""
+        self._segment_damage: list[str] = []
+        """What is wrong with each segment's index, in order (made with :attr:`_layout`)."""
         self._manifest_problems: list[str] = []
         self._verified: object = None
         self._tail: Tail | None = None
@@ -218,6 +223,9 @@ class CompletionStore:
             folded_tail = previous is not None and segment.journal == previous.number
             if known is not None or not folded_tail or segment.count != seen:
                 unknown = True
+        ordered = sorted(self._segments.items())
+        self._layout = tuple((n, s.inode) for n, s in ordered)
+        self._segment_damage = [s.damage for _, s in ordered if s.damage]
         folded = {s.journal for s in self._segments.values()}
         live = [j for j in journals if j not in folded]
         number = live[-1] if live else (max([*journals, *folded, 0]) + 1)
@@ -257,7 +265,7 @@ class CompletionStore:
     def _version(self) -> object:
         assert self._tail is not None
         return (
-            tuple((n, s.inode) for n, s in sorted(self._segments.items())),
+            self._layout,
             self._tail.number,
             self._tail.inode,
             self._tail.resets,
@@ -273,13 +281,17 @@ class CompletionStore:
         be. Segments are checked against the manifest by :meth:`verify` (under the lock)."""
         with self._lock.reading():
             self._refresh()
-            assert self._tail is not None
-            return [
-                *self._manifest_problems,
-                *self._broken.values(),
-                *(s.damage for _, s in sorted(self._segments.items()) if s.damage),
-                *self._tail.damage,
-            ]
+            return self._damage()
+
+    def _damage(self) -> list[str]:
+        """:attr:`damage` as of the last :meth:`_refresh`."""
+        assert self._tail is not None
+        return [
+            *self._manifest_problems,
+            *self._broken.values(),
+            *self._segment_damage,
+            *self._tail.damage,
+        ]
 
     def verify(self) -> list[str]:
         """Check the segments against the manifest (presence, version, counts, sizes: what
@@ -289,15 +301,15 @@ class CompletionStore:
         read-only)."""
         self._refresh()
         if self.manifest_path is None:
-            return self.damage
-        key = (tuple((n, s.inode) for n, s in sorted(self._segments.items())), *self._broken)
+            return self._damage()
+        key = (self._layout, *self._broken)
         if key == self._verified:
-            return self.damage
+            return self._damage()
         try:
             manifest = read_manifest(self.manifest_path)
         except DamagedDatabase as error:
             self._manifest_problems = [str(error)]
-            return self.damage
+            return self._damage()
         if manifest is None:
             manifest = Manifest({n: s.entry() for n, s in self._segments.items()}, {})
             if not self.read_only:
@@ -309,7 +321,7 @@ class CompletionStore:
             write_manifest(self.manifest_path, manifest)
         self._manifest_problems = self._compare(manifest)
         self._verified = key
-        return self.damage
+        return self._damage()
 
     def _compare(self, manifest: Manifest) -> list[str]:
         problems = []
