@@ -3,6 +3,12 @@
 ``--db``, ``--demo`` and ``--read-only`` may be given on ``cbe`` itself, on a group
 (``cbe rejections --db X replay``) or on the command; the nearest one wins. The database a command
 opens is closed once, by click, when the command's context closes.
+
+A folder's records' log is folded in a thread (TinyDatabase.background_folds): the write that
+makes a fold due returns at once, in the app, ``cbe serve`` and a one-shot command alike. The
+close waits for a fold under way, so a command's answer is out before it and the process ends
+with the log folded (a process killed meanwhile leaves the old snapshot and its whole log, as
+a crash does; the next write folds).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from cli.bootstrap import (
 from cli.output import echo, fail
 from core.clock import SystemClock
 from core.services import Services
-from storage.database import PORTAL_FILE
+from storage.database import PORTAL_FILE, TinyDatabase
 from storage.postgres import shown_url
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -138,5 +144,7 @@ def services(ctx: click.Context, create: bool = True, reading: bool = False) -> 
         read_only=only_reading,
         allow_damage=reading,
     )
+    if isinstance(opened.db, TinyDatabase):
+        opened.db.background_folds = True  # no write waits for a fold of the records' log
     ctx.call_on_close(opened.close)
     return opened

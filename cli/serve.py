@@ -13,7 +13,6 @@ from cli.output import echo, fail, friendly_errors
 from core.ratelimit import RateLimits, parse_rate_limit
 from core.remote import TOKEN_ENV as REMOTE_TOKEN_ENV
 from core.remote import RemoteError
-from storage.database import TinyDatabase
 
 TOKEN_ENV = "CBE_ACCESS_TOKEN"
 
@@ -129,9 +128,7 @@ def serve(
     from api.guards import OriginPolicy
     from api.server import serve as run_server  # FastAPI loads only for this command
 
-    opened = services(ctx)
-    if isinstance(opened.db, TinyDatabase):
-        opened.db.background_folds = True  # no request waits for a fold of the records' log
+    opened = services(ctx)  # folds the records' log in a thread: no request waits for one
     if forward is not None:
         forwarder = Forwarder(opened.db, sender)
     access_token = token or os.environ.get(TOKEN_ENV) or opened.db.portal.access_token

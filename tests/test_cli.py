@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import stat
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from core.errors import Rule, ValidationFailed
 from core.models import ObjectType
 from core.occurrences import CompletionQuery
 from core.workflow_models import DelayUntilEventAction, TriggerKind
+from storage.tables import Folding, LoggedTables, log_name
 from tests.sending import send_one
 
 NOW = "2026-11-01T12:00:00+00:00"
@@ -567,6 +569,51 @@ def test_send_tags_what_it_stores(tmp_path: Path, runner: CliRunner) -> None:
     try:
         [stored] = services.occurrences.iterate(CompletionQuery(tag="ci-7"))
         assert stored.tag == "ci-7"
+    finally:
+        services.close()
+
+
+def test_a_command_folds_the_records_log_in_a_thread_that_its_close_waits_for(
+    tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "db"
+    event = _definition(db)
+    file = tmp_path / "one.json"
+    file.write_text(json.dumps({"eventName": event, "email": "ann@example.com", "properties": {}}))
+    monkeypatch.setattr("storage.tables.FOLD_FLOOR", 1)  # the log's contact: the send's unit folds
+    inline: list[str] = []
+    built: list[str] = []
+    finished: list[bool] = []
+    fold, build, finish = LoggedTables.fold, LoggedTables.build_fold, LoggedTables.finish_fold
+
+    def folding(self: LoggedTables) -> None:
+        inline.append(threading.current_thread().name)
+        fold(self)
+
+    def building(self: LoggedTables, made: Folding) -> bool:
+        built.append(threading.current_thread().name)
+        return build(self, made)
+
+    def finishing(self: LoggedTables, made: Folding) -> bool:
+        finished.append(finish(self, made))
+        return finished[-1]
+
+    monkeypatch.setattr(LoggedTables, "fold", folding)
+    monkeypatch.setattr(LoggedTables, "build_fold", building)
+    monkeypatch.setattr(LoggedTables, "finish_fold", finishing)
+    result = runner.invoke(main, ["send", str(file), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert inline == []  # no write folded
+    assert built == ["cbe records fold"]
+    assert finished == [True]  # done when the command returned: its close waited
+    logs = sorted(p.name for p in (db / "records").glob("log-*.jsonl"))
+    assert logs == [log_name(2)]  # the new snapshot's log; the first one gone
+    assert (db / "records" / "snapshot.idx").exists()  # and its index
+    monkeypatch.undo()
+    services = open_services(db, create=False)
+    try:
+        [contact] = services.records.search(ObjectType.CONTACT, None)
+        assert contact.email == "ann@example.com"
     finally:
         services.close()
 
