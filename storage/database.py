@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -433,6 +434,42 @@ class _Unit:
             self.portal = None
 
 
+FOLD_SWITCH_INTERVAL = 0.0005
+"""How long (seconds) a thread runs Python, while a fold is made in a thread, before one waiting
+for the interpreter takes it (``sys.setswitchinterval``; Python's default is 5 ms). A write
+beside the fold lets go of the interpreter at each system call (the log's open, write, fsync)
+and, each time, waited for the fold's thread to run its share: up to 5 ms a call, 10 to 50 ms
+a write. Switching more often costs the fold little (measured: bench/README.md, records)."""
+
+
+class _SwitchInterval:
+    """The interpreter's switch interval shortened while any fold is being made (restored when
+    the last one ends)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._before = 0.0
+
+    @contextmanager
+    def shortened(self, seconds: float) -> Iterator[None]:
+        with self._lock:
+            if not self._users:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(seconds, self._before))
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if not self._users:
+                    sys.setswitchinterval(self._before)
+
+
+_SWITCHES = _SwitchInterval()
+
+
 class TinyDatabase:
     """One portal's database folder; implements :class:`core.ports.Database`."""
 
@@ -556,10 +593,15 @@ class TinyDatabase:
         self._folder.start()
 
     def _fold_outside(self, folding: Folding) -> None:
-        if not self._tables.build_fold(folding):
+        with _SWITCHES.shortened(FOLD_SWITCH_INTERVAL):
+            built = self._tables.build_fold(folding)
+        if not built:
             return
+        folding.close_replaced = False
         with contextlib.suppress(OSError, CbeError), self._lock:  # the log holds it all
             self._tables.finish_fold(folding)
+        if folding.replaced is not None:  # its maps let go of without the lock
+            folding.replaced.close()
 
     def watch(self) -> FolderWatcher:
         """A watcher of this folder (core.ports.Watchable): the stat of its files."""

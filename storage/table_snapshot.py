@@ -51,6 +51,10 @@ Doc = dict[str, Any]
 
 TEXT_SEPARATOR = "\x01"
 """Between the values of a text column (see :class:`Column`)."""
+PIECE = 1 << 20
+"""At most how many bytes (or characters, or entries) a fold copies, encodes or indexes in one
+call: a fold made in a thread lets the interpreter go between pieces, so a write beside it
+waits for no long step (one 40 MB copy held it for tens of milliseconds)."""
 
 
 @dataclass(frozen=True)
@@ -149,9 +153,10 @@ class Base(Protocol):
 
 Text = tuple[Sequence[str], str, Sequence[int]]
 Copier = tuple[Callable[[int], bytes], Sequence[int] | None, Sequence[int]]
-Span = Callable[[int, int], tuple[bytes, Sequence[int], Sequence[int]]] | None
+Span = Callable[[int, int], tuple[Iterator[bytes], int, Sequence[int], Sequence[int]]] | None
 """The bytes of documents ``a`` to ``b - 1`` of a table as the snapshot holds them (with the
-keys between them), their places in it and their lengths (None: not kept as bytes)."""
+keys between them) in pieces of at most PIECE bytes, how many, their places in it and their
+lengths (None: not kept as bytes)."""
 
 
 def join_text(values: Iterable[str | None]) -> tuple[str, list[int]]:
@@ -315,7 +320,11 @@ class _Table:
             at = bisect.bisect_left(self.keys, id_order(key), key=id_order)
             return at if at < self.count and self.keys[at] == key else None
         if self._positions is None:
-            self._positions = dict(zip(self.keys, range(self.count), strict=True))
+            positions: dict[str, int] = {}
+            for start in range(0, self.count, PIECE // 64):  # see PIECE
+                end = min(start + PIECE // 64, self.count)
+                positions.update(zip(self.keys[start:end], range(start, end), strict=True))
+            self._positions = positions
         return self._positions.get(key)
 
     def id_keys(self) -> list[str]:
@@ -391,16 +400,19 @@ class MappedBase:
         self._whole: ParsedBase | None = None
 
     @classmethod
-    def open(cls, folder: Path, handle: BinaryIO, columns: Columns) -> MappedBase | None:
-        """The snapshot open in ``handle`` with its index, or None when the index is missing,
-        damaged or another snapshot's (then the snapshot is parsed whole)."""
+    def open(
+        cls, folder: Path, handle: BinaryIO, columns: Columns, index_path: Path | None = None
+    ) -> MappedBase | None:
+        """The snapshot open in ``handle`` with its index (``folder``'s, or ``index_path``: one
+        written beside it, not yet in place), or None when the index is missing, damaged or
+        another snapshot's (then the snapshot is parsed whole)."""
         head = os.pread(handle.fileno(), 200, 0)
         match = _HEAD.match(head)
         if match is None:
             return None  # written before snapshots had an index
         log, token = int(match.group(1)), match.group(2).decode()
         try:
-            index = (folder / INDEX_FILE).open("rb")
+            index = (index_path or folder / INDEX_FILE).open("rb")
         except FileNotFoundError:
             return None
         try:
@@ -681,8 +693,10 @@ class MappedBase:
             return None
         mapped, starts, lengths = self._map, table.starts, table.lengths
 
-        def read(a: int, b: int) -> tuple[bytes, Sequence[int], Sequence[int]]:
-            return mapped[starts[a] : starts[b - 1] + lengths[b - 1]], starts[a:b], lengths[a:b]
+        def read(a: int, b: int) -> tuple[Iterator[bytes], int, Sequence[int], Sequence[int]]:
+            start, end = starts[a], starts[b - 1] + lengths[b - 1]
+            pieces = (mapped[at : min(at + PIECE, end)] for at in range(start, end, PIECE))
+            return pieces, end - start, starts[a:b], lengths[a:b]
 
         return read
 
@@ -841,9 +855,10 @@ def _merged_text(
     layout: _Layout,
     dropped: set[int],
     make: Callable[[Doc], str | None],
-) -> tuple[str, array[int]]:
-    """A text column (values in id order, see join_text) from the old index's: runs of its
-    values copied as one slice each, the changed documents' values put in their place."""
+) -> tuple[list[str], array[int]]:
+    """A text column (values in id order, see join_text) from the old index's, as the parts
+    that TEXT_SEPARATOR joins: runs of its values copied as one slice each, the changed
+    documents' values put in their place."""
     text, starts = old
     count = len(starts)
     ranks: Sequence[int] = range(count)  # of each old position, in the old text
@@ -892,7 +907,17 @@ def _merged_text(
             put(value)
         begun = max(begun, r + replaces)
     copy(begun, count)
-    return TEXT_SEPARATOR.join(parts), out
+    return parts, out
+
+
+def _encoded(parts: list[str]) -> Iterator[bytes]:
+    """``TEXT_SEPARATOR.join(parts)`` encoded as UTF-8, in pieces (see PIECE)."""
+    separator = TEXT_SEPARATOR.encode()
+    for number, part in enumerate(parts):
+        if number:
+            yield separator
+        for at in range(0, len(part), PIECE):
+            yield part[at : at + PIECE].encode()
 
 
 def _table_files(
@@ -903,7 +928,7 @@ def _table_files(
     wanted: Mapping[str, Column],
     out: bytearray,
     at: int,
-    add: Callable[[bytes], list[int]],
+    add: Callable[[bytes | Iterable[bytes]], list[int]],
 ) -> tuple[int, dict[str, Any]]:
     """Table ``name`` appended to ``out`` (the snapshot, ``at`` bytes long so far), its index
     parts given to ``add``: the snapshot's new length and what the index's header says of it."""
@@ -960,18 +985,19 @@ def _table_files(
         a, b = item.start, item.stop
         one(old_keys[a], read(a), None, a)
         if b - a > 1:
-            data, old_starts, old_lengths = span(a + 1, b)
+            pieces, size, old_starts, old_lengths = span(a + 1, b)
             first_lead = span_lead(old_keys[a + 1])
             delta = at + len(first_lead) - old_starts[0]
             out.extend(first_lead)
-            out.extend(data)
+            for piece in pieces:
+                out.extend(piece)
             layout.add_run(len(keys), a + 1, b - a - 1)
             starts.extend(s + delta for s in old_starts)
             lengths.extend(old_lengths)
             crcs.extend(old_crcs[a + 1 : b])
             flags.extend(old_flags[a + 1 : b])
             keys.extend(old_keys[a + 1 : b])
-            at += len(first_lead) + len(data)
+            at += len(first_lead) + size
     tail = b"}" if not keys else b"\n}"
     out.extend(tail)
     at += len(tail)
@@ -1016,14 +1042,18 @@ def _table_files(
         else:
             kept_text = base.text_column(name, column) if base is not None else ("", [])
             text_starts: Sequence[int]
+            text: list[str]
             if kept_text is not None:
                 text, text_starts = _merged_text(
                     kept_text, old_keys, old_order, keys, layout, dropped, spec.make
                 )
             else:  # not kept by the old index: joined anew
                 every = made(column)
-                text, text_starts = join_text(every if order is None else (every[i] for i in order))
-            parts[f"text:{column}"] = add(text.encode())
+                joined, text_starts = join_text(
+                    every if order is None else (every[i] for i in order)
+                )
+                text = [joined]
+            parts[f"text:{column}"] = add(_encoded(text))
             parts[f"text-at:{column}"] = add(_bytes_of(array("Q", text_starts)))
     highest = (
         max(base.highest(name), _highest(keys[at] for at, old_at, _ in layout.fresh if old_at < 0))
@@ -1049,8 +1079,9 @@ def snapshot_files(
     tables: Iterable[tuple[str, Iterable[Document]]],
     base: Base | None,
     columns: Columns,
-) -> tuple[bytearray, bytes]:
-    """The bytes of a snapshot and of its index, for ``tables`` in order.
+) -> tuple[bytearray, list[bytes]]:
+    """The bytes of a snapshot and of its index (in pieces, to be written one after the other),
+    for ``tables`` in order.
 
     The snapshot is made in one buffer rather than kept as pieces: each ``orjson.dumps`` holds
     a 4 KiB block whatever its length, so 100,000 documents kept as their own bytes took
@@ -1061,11 +1092,15 @@ def snapshot_files(
     blob: list[bytes] = []
     blob_at = 0
 
-    def add(data: bytes) -> list[int]:
+    def add(data: bytes | Iterable[bytes]) -> list[int]:
+        """A part of the index (bytes, or its pieces): where it starts, its length and CRC."""
         nonlocal blob_at
-        blob.append(data)
-        blob_at += len(data)
-        return [blob_at - len(data), len(data), zlib.crc32(data)]
+        began, crc = blob_at, 0
+        for piece in [data] if isinstance(data, bytes) else data:
+            blob.append(piece)
+            blob_at += len(piece)
+            crc = zlib.crc32(piece, crc)
+        return [began, blob_at - began, crc]
 
     for number, (name, docs) in enumerate(tables):
         at, about[name] = _table_files(
@@ -1075,7 +1110,7 @@ def snapshot_files(
     at += 3
     header = orjson.dumps({"token": token, "size": at, "log": log, "tables": about})
     first = b"%s %d" % (_MAGIC, zlib.crc32(header))
-    return out, b"".join([first, b"\n", header, b"\n", *blob])
+    return out, [first, b"\n", header, b"\n", *blob]
 
 
 def merge_in_id_order(first: Iterable[str], second: Sequence[str]) -> Iterator[str]:

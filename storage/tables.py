@@ -146,6 +146,13 @@ class Folding:
     """The new snapshot, written beside the current one."""
     index: Path | None = None
     """Its index, written beside the current one."""
+    opened: tuple[Base, tuple[int, int], int] | None = None
+    """The new snapshot read through its new index, its identity and size: opened (its keys
+    read) before the swap, which then holds the lock for none of that."""
+    close_replaced: bool = True
+    """False: the swap leaves the snapshot it replaced in ``replaced``, for its caller to close
+    (unmapping 73 MB at 100,000 contacts took 10 to 30 ms) once it has let go of the lock."""
+    replaced: Base | None = None
 
 
 def _documents(
@@ -743,7 +750,7 @@ class LoggedTables:
         # gone before the new snapshot names it (the rename's folder fsync makes both durable).
         (self.folder / log_name(folding.log + 1)).unlink(missing_ok=True)
         write_atomically(self.folder / SNAPSHOT_FILE, snapshot)
-        self._folded(folding.log + 1, index, b"")
+        self._folded(folding.log + 1, index, b"").close()
 
     def start_fold(self) -> Folding:
         """What a fold writes, as of now (the caller holds the lock, no unit open): the
@@ -756,7 +763,7 @@ class LoggedTables:
         tables = [(n, dict(self._view(n).changes), dict(self._view(n).moved)) for n in names]
         return Folding(self._log, self._offset, self._snapshot_key, base, tables)
 
-    def _fold_files(self, folding: Folding) -> tuple[bytearray, bytes]:
+    def _fold_files(self, folding: Folding) -> tuple[bytearray, list[bytes]]:
         base = folding.base
         return snapshot_files(
             folding.log + 1,
@@ -777,12 +784,36 @@ class LoggedTables:
             self.folder.mkdir(mode=0o700, exist_ok=True)
             folding.written = write_beside(self.folder / SNAPSHOT_FILE, snapshot)
             folding.index = write_beside(self.folder / INDEX_FILE, index)
+            del snapshot, index
+            folding.opened = self._open_beside(folding.written, folding.index)
         except (OSError, ValueError, BufferError, CbeError):
-            if folding.written is not None:
-                folding.written.unlink(missing_ok=True)
-                folding.written = None
+            for path in (folding.written, folding.index):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            folding.written = folding.index = None
             return False
         return True
+
+    def _open_beside(self, snapshot: Path, index: Path) -> tuple[Base, tuple[int, int], int] | None:
+        """The snapshot and index written beside, opened as they will be once in place, with
+        every table's keys (and their positions) read."""
+        handle = snapshot.open("rb")
+        try:
+            st = os.fstat(handle.fileno())
+            base = MappedBase.open(self.folder, handle, self.columns, index_path=index)
+        except BaseException:
+            handle.close()
+            raise
+        if base is None:
+            handle.close()
+            return None
+        try:
+            for name in base.names():
+                base.contains(name, "")
+        except BaseException:
+            base.close()
+            raise
+        return base, (st.st_dev, st.st_ino), st.st_size
 
     def finish_fold(self, folding: Folding) -> bool:
         """Put the snapshot :meth:`build_fold` wrote in place (the caller holds the lock, no
@@ -792,10 +823,14 @@ class LoggedTables:
         log past the snapshot's, deleted at the next fold or open); after it, the new
         snapshot and the copy hold every line. False (nothing done): the snapshot or the log
         changed meanwhile (another fold, a log cut back), the tables were closed, or the disk
-        refused."""
+        refused. With ``folding.close_replaced`` False the replaced snapshot is left in
+        ``folding.replaced``, for the caller to close once it has let go of the lock."""
         written, folding.written = folding.written, None
         index, folding.index = folding.index, None
+        opened, folding.opened = folding.opened, None
         if written is None or index is None:
+            if opened is not None:
+                opened[0].close()
             return False
         placed = False
         try:
@@ -829,24 +864,43 @@ class LoggedTables:
             written.unlink(missing_ok=True)  # gone once replaced
             if not placed:
                 index.unlink(missing_ok=True)
+                if opened is not None:
+                    opened[0].close()
         try:
             # The index after its snapshot, one folder fsync for both: an index whose
             # snapshot did not stand names another, and is not used.
             os.replace(index, self.folder / INDEX_FILE)
         except OSError:
             index.unlink(missing_ok=True)  # without it: read whole until a fold
+            if opened is not None:
+                opened[0].close()
+                opened = None
         try:
             fsync_dir(self.folder)
         except OSError as error:
             self._loaded = False  # it may stand or not after a crash: read again
+            if opened is not None:
+                opened[0].close()
             raise storage_error(error, self.folder) from error
-        self._folded(folding.log + 1, None, tail)
+        replaced = self._folded(folding.log + 1, None, tail, opened)
+        if folding.close_replaced:
+            replaced.close()
+        else:
+            folding.replaced = replaced
         return True
 
-    def _folded(self, number: int, index: bytes | None, tail: bytes) -> None:
+    def _folded(
+        self,
+        number: int,
+        index: list[bytes] | None,
+        tail: bytes,
+        opened: tuple[Base, tuple[int, int], int] | None = None,
+    ) -> Base:
         """The snapshot continued by log ``number`` (holding ``tail``) stands: write its index
-        (None: in place already) and read it, keeping the changes since (``tail``) over it,
-        then delete the old logs."""
+        (None: in place already) and read it (``opened``: read already, used when it is the
+        one in place), keeping the changes since (``tail``) over it, then delete the old logs.
+        Returns the snapshot read before, for the caller to close (no longer used)."""
+        replaced: Base = ParsedBase(1, {}, self.columns)
         # From here on the log the new snapshot names is the one written to.
         self._log, self._log_key, self._offset = number, None, 0
         self._loaded = False  # read again (the same documents) unless opened below
@@ -854,10 +908,15 @@ class LoggedTables:
             with contextlib.suppress(OSError, CbeError):  # without it: read whole until a fold
                 write_atomically(self.folder / INDEX_FILE, index)
         with contextlib.suppress(OSError, CbeError):
-            base, key, size = self._open_base()
+            key: tuple[int, int] | None
+            if opened is not None and opened[1] == self._stat_key(self.folder / SNAPSHOT_FILE):
+                base, key, size = opened
+            else:
+                if opened is not None:
+                    opened[0].close()
+                base, key, size = self._open_base()
             if base.log == number:
-                old, self._base = self._base, base
-                old.close()
+                replaced, self._base = self._base, base
                 for view in self._views.values():
                     view.reset(base)  # the same documents: what listeners keep stays right
                 self._highest = {}
@@ -877,6 +936,7 @@ class LoggedTables:
             else:
                 base.close()
         self.remove_old_logs()
+        return replaced
 
     def verify(self) -> None:
         """Check every document of the snapshot against its checksum (CorruptFile)."""

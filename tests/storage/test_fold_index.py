@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import storage.table_snapshot
 import storage.tables
 from storage.locking import DatabaseLock
 from storage.table_snapshot import INDEX_FILE, Column, id_order, join_text
@@ -163,11 +164,14 @@ def test_a_fold_writes_the_index_a_fresh_sort_would(batches: list[tuple[list[Any
             tables.close()
 
 
+@pytest.mark.parametrize("piece", [storage.table_snapshot.PIECE, 192])
 def test_the_merged_index_answers_lookups_and_searches_as_every_document_does(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int
 ) -> None:
     """A larger run through the same paths: 2,000 documents over ten folds, each fold a mix of
-    new keys (some below the highest), updates, archives and removals."""
+    new keys (some below the highest), updates, archives and removals. Also with the fold's
+    copies, encodings and lookups made in pieces smaller than a document (PIECE)."""
+    monkeypatch.setattr(storage.table_snapshot, "PIECE", piece)
     lock = DatabaseLock(tmp_path)
     tables = LoggedTables(tmp_path / "records", lock, columns=COLUMNS)
     model: dict[str, dict[str, Doc]] = {}
