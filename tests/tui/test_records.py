@@ -325,3 +325,46 @@ async def test_a_read_that_ends_after_its_screen_closed_shows_nothing_and_fails_
         await settle(pilot)
         assert app.is_running and app.return_code is None
         assert app.screen is not screen
+
+
+async def test_the_first_rows_show_before_their_completions_are_counted(
+    services: Services,
+    viewed_car: EventDefinition,
+    contact: CrmRecord,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Records list's first frame has the open tab's first rows (a page of the store);
+    their completions are blank until the list's load has counted every record's."""
+    services.records.create(ObjectType.CONTACT, {"email": "bo@example.com", "firstname": "Bo"})
+    _send(services, viewed_car, contact, 3)
+    gate, counted = threading.Event(), threading.Event()
+    summaries = services.db.completions.record_summaries
+
+    def held_summaries():  # type: ignore[no-untyped-def]
+        gate.wait(30)
+        try:
+            return summaries()
+        finally:
+            counted.set()
+
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        monkeypatch.setattr(services.db.completions, "record_summaries", held_summaries)
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RecordsScreen)
+        table = screen.query_one("#table-contacts", DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [(str(r[0]), str(r[3]), str(r[4])) for r in rows] == [
+            ("Ann Lee", "", ""),
+            ("Bo", "", ""),
+        ]
+        assert not counted.is_set()
+        gate.set()
+        assert await asyncio.to_thread(counted.wait, 30)
+        await settle(pilot)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [(str(r[0]), str(r[3])) for r in rows] == [("Ann Lee", "3"), ("Bo", "0")]
+        assert str(rows[1][4]) != ""  # its last activity: none, said so

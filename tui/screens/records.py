@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker
 
 from core.crm_display import property_display
+from core.errors import CbeError
 from core.models import CrmRecord, ObjectType
 from core.occurrences import CompletionQuery
 from core.ports import EventSummary, RecordPage, Topic
@@ -98,6 +99,9 @@ class RecordsScreen(CbeScreen):
         """How many records of each kind match it."""
         self._fills = 0
         """Counts the fills: the rest of a fill is left alone once another began."""
+        self._uncounted = False
+        """Whether the open list shows its first rows without their completions (shown before
+        the first load, which counts them)."""
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -119,6 +123,7 @@ class RecordsScreen(CbeScreen):
         yield from self.frame_bottom()
 
     def on_mount(self) -> None:
+        self._show_uncounted()
         self.reload()
         if self.cbe.poll_seconds:
             self.set_interval(self.cbe.poll_seconds * 2, self.reload)
@@ -157,6 +162,22 @@ class RecordsScreen(CbeScreen):
                 services.records.page(kind, limit=1)
         self.from_worker(self._show, _Listing(records, summaries, only))
 
+    def _show_uncounted(self) -> None:
+        """The open list's first screen of rows in the screen's first frame: one page of the
+        store read here (the records' index, a few milliseconds the first time in a process),
+        their completions left blank until the first load has counted every record's (then
+        :meth:`_fill` puts them in)."""
+        if self.event_name:
+            return  # the records are those that completed it: known once counted
+        try:
+            page = self.services.records.page(FIRST_KIND, None, limit=FIRST)
+        except CbeError:
+            return  # the load says what is wrong
+        table = self.query_one(f"#table-{FIRST_KIND.plural}", DataTable)
+        now = self.services.clock.now()
+        refill(table, [self._row(FIRST_KIND, r, now, counted=False) for r in page.records])
+        self._uncounted = True
+
     def _show(self, listing: _Listing) -> None:
         first = not self._loaded
         self._listing = listing
@@ -183,8 +204,9 @@ class RecordsScreen(CbeScreen):
         return RecordPage(found[offset : offset + limit], len(found))
 
     def _row(
-        self, kind: ObjectType, record: CrmRecord, now: datetime
+        self, kind: ObjectType, record: CrmRecord, now: datetime, counted: bool = True
     ) -> tuple[str, tuple[str | Text, ...]]:
+        """A record's key and cells (``counted`` False: its completions not known yet)."""
         summary = self._listing.summaries.get((kind, record.id))
         cells = [
             plain(
@@ -194,6 +216,8 @@ class RecordsScreen(CbeScreen):
             )
             for _, prop in COLUMNS[kind]
         ]
+        if not counted:
+            return (record.id, (*cells, "", ""))
         last = relative_time(summary.last_occurred_at if summary else None, now)
         return (record.id, (*cells, f"{summary.count:,}" if summary else "0", last))
 
@@ -212,7 +236,7 @@ class RecordsScreen(CbeScreen):
             else:
                 # A refresh keeps the rows the person scrolled to; a new search starts at the
                 # top.
-                refresh = text == self._text and table.row_count > 0
+                refresh = text == self._text and table.row_count > 0 and not self._uncounted
                 shown = max(PAGE, table.row_count) if refresh else PAGE
                 if not refresh:  # a list made anew: one screen's worth of the open tab first
                     first = min(shown, FIRST) if kind is active else 0
@@ -225,6 +249,7 @@ class RecordsScreen(CbeScreen):
             pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
             pane.label = f"{kind.label} ({page.total:,})"
         self._text = text
+        self._uncounted = False
         if later:
             self.call_after_refresh(self._fill_rest, self._fills, later)
 
