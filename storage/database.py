@@ -573,8 +573,9 @@ class TinyDatabase:
     @property
     def background_folds(self) -> bool:
         """Whether the records' log is folded in a thread, the new snapshot made without the
-        lock, rather than by the write that makes it due (``cbe serve``: no request waits for
-        a fold; storage.tables' start_fold, build_fold and finish_fold)."""
+        lock, rather than by the write that makes it due (every ``cbe`` command, the app and
+        ``cbe serve`` among them: no write waits for a fold; storage.tables' start_fold,
+        build_fold and finish_fold). :meth:`close` waits for a fold under way."""
         return self._tables.when_written == self._fold_soon
 
     @background_folds.setter

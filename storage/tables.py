@@ -796,7 +796,9 @@ class LoggedTables:
 
     def _open_beside(self, snapshot: Path, index: Path) -> tuple[Base, tuple[int, int], int] | None:
         """The snapshot and index written beside, opened as they will be once in place, with
-        every table's keys (and their positions) read."""
+        every table's keys (and their positions) and sorted lookup columns read: the swap
+        holds the lock for none of that, and the first write after it (a contact's email
+        looked up) reads none of it either."""
         handle = snapshot.open("rb")
         try:
             st = os.fstat(handle.fileno())
@@ -810,6 +812,9 @@ class LoggedTables:
         try:
             for name in base.names():
                 base.contains(name, "")
+                for column, spec in self.columns.get(name, {}).items():
+                    if spec.lookup:
+                        base.sorted_column(name, column)
         except BaseException:
             base.close()
             raise
