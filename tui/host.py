@@ -58,6 +58,10 @@ class CbeHost(Protocol):
         """Show an event's details."""
         ...
 
+    def home_shown(self) -> None:
+        """The events home shows its first counts (the app may read ahead then)."""
+        ...
+
 
 def host_of(app: object) -> CbeHost:
     """``app`` as cbe's app (a screen's ``self.app``)."""

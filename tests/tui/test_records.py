@@ -368,3 +368,26 @@ async def test_the_first_rows_show_before_their_completions_are_counted(
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert [(str(r[0]), str(r[3])) for r in rows] == [("Ann Lee", "3"), ("Bo", "0")]
         assert str(rows[1][4]) != ""  # its last activity: none, said so
+
+
+async def test_the_records_are_read_beside_the_events_home_before_the_list_opens(
+    services: Services, contact: CrmRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the events home shows its counts, the app reads each kind's first page in a
+    thread (what the Records list's first frame reads), once."""
+    asked: list[tuple[ObjectType, str]] = []
+    page = services.records.page
+
+    def counted_page(kind, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append((kind, threading.current_thread().name))
+        return page(kind, *args, **kwargs)
+
+    monkeypatch.setattr(services.records, "page", counted_page)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert [kind for kind, _ in asked] == list(ObjectType)
+        assert threading.main_thread().name not in {thread for _, thread in asked}
+        await pilot.press("1")  # the home again: read once only
+        await settle(pilot)
+        assert len(asked) == len(ObjectType)

@@ -115,6 +115,7 @@ class EventsScreen(CbeScreen):
         self._listing = listing
         self._loaded = True
         self._fill()
+        self.cbe.home_shown()
 
     def _fill(self) -> None:
         table = self.query_one("#events", DataTable)
