@@ -4,6 +4,7 @@ and what a killed writer leaves is never read."""
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import signal
@@ -16,7 +17,7 @@ import pytest
 
 import storage.tables
 from core.models import CrmRecord, ObjectType
-from storage.database import TinyDatabase, open_database
+from storage.database import FOLD_SWITCH_INTERVAL, TinyDatabase, open_database
 from storage.doctor import doctor
 from storage.locking import DatabaseLock
 from storage.memory import MemoryDatabase
@@ -232,6 +233,32 @@ def test_background_folds_happen_beside_the_writes_and_lose_nothing(
         assert len(_logs(folder)) <= 1
     finally:
         reopened.close()
+
+
+def test_while_a_fold_is_made_in_a_thread_threads_switch_often_and_no_collection_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes beside a fold wait for neither the fold's thread's 5 ms turns nor a full
+    collection of garbage it made; the interpreter is as it was once the fold is done."""
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)
+    seen: list[tuple[bool, float]] = []
+    build = LoggedTables.build_fold
+
+    def building(self: LoggedTables, folding: storage.tables.Folding) -> bool:
+        seen.append((gc.isenabled(), sys.getswitchinterval()))
+        return build(self, folding)
+
+    monkeypatch.setattr(LoggedTables, "build_fold", building)
+    before = sys.getswitchinterval()
+    assert gc.isenabled() and before > FOLD_SWITCH_INTERVAL
+    db = open_database(tmp_path / "db", portal_id=12345678)
+    db.background_folds = True
+    try:
+        _add(db, 40)
+    finally:
+        db.close()  # waits for the fold under way
+    assert seen and set(seen) == {(False, FOLD_SWITCH_INTERVAL)}
+    assert gc.isenabled() and sys.getswitchinterval() == before
 
 
 def test_a_fold_that_stopped_before_deleting_the_old_log_loses_and_doubles_nothing(
