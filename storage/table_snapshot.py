@@ -278,16 +278,27 @@ class ParsedBase:
         self._tables = {}
 
 
+@dataclass
+class Made:
+    """What a fold made of a table's index and still holds (its keys, its sorted lookup
+    columns): given to the new snapshot's reader, which then parses none of it again."""
+
+    keys: list[str]
+    sorted: dict[str, tuple[list[str], array[int]]]
+
+
 class _Table:
     """One table of a mapped snapshot, read from the index when first asked for."""
 
-    def __init__(self, about: dict[str, Any], read: Callable[[list[int]], bytes]) -> None:
+    def __init__(
+        self, about: dict[str, Any], read: Callable[[list[int]], bytes], made: Made | None = None
+    ) -> None:
         self._parts: dict[str, list[int]] = about["parts"]
         self._read = read
         self.count: int = about["count"]
         self.highest: int = about["highest"]
         self.archived: int = about["archived"]
-        self.keys: list[str] = orjson.loads(self.part("keys"))
+        self.keys: list[str] = orjson.loads(self.part("keys")) if made is None else made.keys
         self.starts = _numbers("Q", self.part("starts"))
         self.lengths = _numbers("I", self.part("lengths"))
         self.crcs = _numbers("I", self.part("crcs"))
@@ -307,7 +318,9 @@ class _Table:
         self.by_key: dict[str, Doc] = {}
         """The documents read by key (found again without looking for their place)."""
         self.values: dict[str, list[str | None]] = {}
-        self.sorted: dict[str, tuple[list[str], array[int]]] = {}
+        self.sorted: dict[str, tuple[list[str], array[int]]] = (
+            {} if made is None else dict(made.sorted)
+        )
 
     def part(self, name: str) -> bytes:
         return self._read(self._parts[name])
@@ -398,6 +411,7 @@ class MappedBase:
         self._columns = columns
         self._tables: dict[str, _Table] = {}
         self._whole: ParsedBase | None = None
+        self._made: Mapping[str, Made] = {}
 
     @classmethod
     def open(
@@ -495,13 +509,19 @@ class MappedBase:
             if about is None:
                 return None
             try:
-                table = self._tables[name] = _Table(about, self._read_part)
+                made = self._made.get(name)
+                table = self._tables[name] = _Table(about, self._read_part, made)
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as error:
                 raise _Damaged(str(error)) from error
         return table
 
     def names(self) -> list[str]:
         return list(self._about)
+
+    def take_made(self, made: Mapping[str, Made]) -> None:
+        """What the fold that wrote this snapshot made of its tables (see Made): used when a
+        table is first read, instead of parsing those parts."""
+        self._made = made
 
     def count(self, name: str) -> int:
         """From the index's header (its checksum checked): no part of the table read."""
@@ -929,9 +949,10 @@ def _table_files(
     out: bytearray,
     at: int,
     add: Callable[[bytes | Iterable[bytes]], list[int]],
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, dict[str, Any], Made]:
     """Table ``name`` appended to ``out`` (the snapshot, ``at`` bytes long so far), its index
-    parts given to ``add``: the snapshot's new length and what the index's header says of it."""
+    parts given to ``add``: the snapshot's new length, what the index's header says of it and
+    what of it the fold made (Made)."""
     head = (b",\n" if number else b"\n") + orjson.dumps(name) + b":{"
     out.extend(head)
     at += len(head)
@@ -1029,6 +1050,7 @@ def _table_files(
             values[new] = make(doc)
         return values
 
+    sorted_made: dict[str, tuple[list[str], array[int]]] = {}
     for column, spec in wanted.items():
         if spec.lookup:
             found = base.sorted_column(name, column) if base is not None else ([], [])
@@ -1037,8 +1059,10 @@ def _table_files(
             else:  # not kept by the old index: sorted anew
                 ranked = sorted((v, i) for i, v in enumerate(made(column)) if v)
                 values, positions = [v for v, _ in ranked], array("I", (i for _, i in ranked))
+            at_of = array("I", positions)
             parts[f"sorted:{column}"] = add(orjson.dumps(values))
-            parts[f"sorted-at:{column}"] = add(_bytes_of(array("I", positions)))
+            parts[f"sorted-at:{column}"] = add(_bytes_of(at_of))
+            sorted_made[column] = (values, at_of)
         else:
             kept_text = base.text_column(name, column) if base is not None else ("", [])
             text_starts: Sequence[int]
@@ -1060,12 +1084,8 @@ def _table_files(
         if base is not None and not removed
         else _highest(keys)
     )
-    return at, {
-        "count": len(keys),
-        "highest": highest,
-        "archived": sum(flags),
-        "parts": parts,
-    }
+    about = {"count": len(keys), "highest": highest, "archived": sum(flags), "parts": parts}
+    return at, about, Made(keys, sorted_made)
 
 
 def span_lead(key: str) -> bytes:
@@ -1079,9 +1099,9 @@ def snapshot_files(
     tables: Iterable[tuple[str, Iterable[Document]]],
     base: Base | None,
     columns: Columns,
-) -> tuple[bytearray, list[bytes]]:
+) -> tuple[bytearray, list[bytes], dict[str, Made]]:
     """The bytes of a snapshot and of its index (in pieces, to be written one after the other),
-    for ``tables`` in order.
+    for ``tables`` in order, and what of each table's index was made (Made).
 
     The snapshot is made in one buffer rather than kept as pieces: each ``orjson.dumps`` holds
     a 4 KiB block whatever its length, so 100,000 documents kept as their own bytes took
@@ -1089,6 +1109,7 @@ def snapshot_files(
     out = bytearray(b'{"log":%d,"token":"%s","tables":{' % (log, token.encode()))
     at = len(out)
     about: dict[str, Any] = {}
+    made: dict[str, Made] = {}
     blob: list[bytes] = []
     blob_at = 0
 
@@ -1103,14 +1124,14 @@ def snapshot_files(
         return [began, blob_at - began, crc]
 
     for number, (name, docs) in enumerate(tables):
-        at, about[name] = _table_files(
+        at, about[name], made[name] = _table_files(
             number, name, docs, base, columns.get(name, {}), out, at, add
         )
     out.extend(b"}}\n")
     at += 3
     header = orjson.dumps({"token": token, "size": at, "log": log, "tables": about})
     first = b"%s %d" % (_MAGIC, zlib.crc32(header))
-    return out, [first, b"\n", header, b"\n", *blob]
+    return out, [first, b"\n", header, b"\n", *blob], made
 
 
 def merge_in_id_order(first: Iterable[str], second: Sequence[str]) -> Iterator[str]:
