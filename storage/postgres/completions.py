@@ -240,11 +240,16 @@ class PostgresCompletionRepository:
             # What ingest reads next is records, at the version its unit reads them at: read
             # it now, or the first record would wait for the claim (one statement at a time).
             self._c.records_version(state)
-        claim = self._c.in_background(lambda conn: _claim(conn, claiming))
+
+        def claim(conn: Conn) -> set[tuple[str, str]]:
+            new = _claim(conn, claiming)
+            state.claimed.update(new)  # released at the commit even if never answered
+            return new
+
+        claimed = self._c.in_background(claim)
 
         def answer() -> set[tuple[str, str]]:
-            new = claim()
-            state.claimed.update(new)
+            new = claimed()
             return {k for k in wanted if k not in new and k not in state.claimed}
 
         return answer

@@ -288,6 +288,17 @@ def test_a_claim_whose_connection_is_lost_fails_its_answer_and_its_unit_alone(
     db.completions.append([completion(2, uuid="raced")])
 
 
+def test_uuids_claimed_begun_and_never_answered_are_free_again_after_the_commit(
+    db: PostgresDatabase,
+) -> None:
+    key = ("pe12345678_viewed", "unasked")
+    with db.transaction() as unit:
+        db.completions.begin_existing_uuids({key})
+        unit.commit()  # waits for the claim, then releases it with the others not stored
+    assert db.completions.existing_uuids({key}) == set()
+    db.completions.append([completion(1, uuid="unasked")])
+
+
 def test_uuids_looked_up_and_not_stored_are_free_again_after_the_commit(
     db: PostgresDatabase,
 ) -> None:
