@@ -607,17 +607,24 @@ class Ingestor:
         wanted = [
             (self._definition(definitions, r.event_name), r.uuid) for _, r in parsed if r.uuid
         ]
-        already = self._db.completions.existing_uuids(
+        # The uuids are looked up while the inputs are validated (a store on a server answers
+        # meanwhile); what was already received is judged once both are done, in order.
+        existing = self._db.completions.begin_existing_uuids(
             {(d.fully_qualified_name, u) for d, u in wanted if d is not None}
         )
 
         lookups = _Lookups(self._db.records)
+        prepared: list[tuple[int, _Draft | None, list[Violation]]] = []
         for index, send in parsed:
             definition = self._definition(definitions, send.event_name)
             tag = _tag_of(request.tags, index)
             draft, violations = self._prepare(
                 send, definition, mode, request.source, now, lookups, tag
             )
+            prepared.append((index, draft, violations))
+        already = existing()
+
+        for index, draft, violations in prepared:
             if draft is not None:
                 key = (draft.completion.event_name, draft.completion.uuid)
                 if key in already or key in seen_uuids:

@@ -18,7 +18,7 @@ how a database is kept (a folder, its warm-ups) is theirs and the composition ro
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -155,6 +155,16 @@ class CompletionRepository(Protocol):
 
     def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which ``(event_name, uuid)`` pairs are already stored."""
+        ...
+
+    def begin_existing_uuids(
+        self, keys: Collection[tuple[str, str]]
+    ) -> Callable[[], set[tuple[str, str]]]:
+        """:meth:`existing_uuids`, begun now and answered when the result is called: a store
+        whose lookup waits for a server may let the caller go on meanwhile (ingest validates
+        the inputs while PostgreSQL claims their uuids). The answer is the one
+        :meth:`existing_uuids` would give now; the caller calls it before anything else of
+        its unit of work writes."""
         ...
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -256,6 +256,12 @@ class MemoryCompletionRepository:
     def existing_uuids(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         stored = {(c.event_name, c.uuid) for c in self._all()}
         return {k for k in keys if k in stored}
+
+    def begin_existing_uuids(
+        self, keys: Collection[tuple[str, str]]
+    ) -> Callable[[], set[tuple[str, str]]]:
+        found = self.existing_uuids(keys)  # nothing to wait for
+        return lambda: found
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         low = to_epoch_millis(selection.occurred_after) if selection.occurred_after else None

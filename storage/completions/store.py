@@ -811,6 +811,12 @@ class CompletionStore:
             taken = self._uuid_set().hashes
             return {k for k in wanted if uuid_hash(*k) in taken and self._has_uuid(*k)}
 
+    def begin_existing_uuids(
+        self, keys: Collection[tuple[str, str]]
+    ) -> Callable[[], set[tuple[str, str]]]:
+        found = self.existing_uuids(keys)  # read in this process: nothing to wait for
+        return lambda: found
+
     def stored_ids(self, ids: Collection[str]) -> set[str]:
         """Which of ``ids`` are completions stored (the outbox's check after a crash): reads
         the ids of every part, not the documents."""

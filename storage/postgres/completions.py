@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -142,7 +142,6 @@ class PostgresCompletionRepository:
             seen.add(key)
         if doubled:
             raise uuids_taken(doubled)
-        data = b"".join(_copy_line(c) for c in completions)
         self.prepare_months([c.occurred_at for c in completions])
         state = self._c.unit()
         claimed = state.claimed if state is not None else set()
@@ -168,15 +167,15 @@ class PostgresCompletionRepository:
                             }
                             if taken:
                                 raise uuids_taken(taken)
-                        _copy(conn, data)
+                        _copy(conn, completions)
                 elif state is not None:
                     # Every uuid claimed by this unit already (ingest looks them up first):
                     # nothing to take back, so no savepoint; should the COPY fail, the unit's
                     # transaction fails with it and stores nothing.
-                    _copy(conn, data)
+                    _copy(conn, completions)
                 else:
                     with conn.transaction():
-                        _copy(conn, data)
+                        _copy(conn, completions)
             claimed.difference_update(keys)  # stored: no longer a claim to release
         except CbeError:
             raise
@@ -224,6 +223,36 @@ class PostgresCompletionRepository:
                 [keys_json(keys)],
             ).fetchall()
         return {(r[0], r[1]) for r in rows}
+
+    def begin_existing_uuids(
+        self, keys: Collection[tuple[str, str]]
+    ) -> Callable[[], set[tuple[str, str]]]:
+        """:meth:`existing_uuids`, with a unit's claim sent from another thread: ingest goes on
+        validating the inputs while the server inserts their uuids (and waits for any that
+        another unit holds uncommitted)."""
+        state = self._c.unit()
+        wanted = sorted(set(keys))  # one order for every process: no deadlock
+        claiming = [k for k in wanted if state is not None and k not in state.claimed]
+        if state is None or not claiming:
+            found = self.existing_uuids(keys)
+            return lambda: found
+        if not (state.locked or state.records_written):
+            # What ingest reads next is records, at the version its unit reads them at: read
+            # it now, or the first record would wait for the claim (one statement at a time).
+            self._c.records_version(state)
+
+        def claim(conn: Conn) -> set[tuple[str, str]]:
+            new = _claim(conn, claiming)
+            state.claimed.update(new)  # released at the commit even if never answered
+            return new
+
+        claimed = self._c.in_background(claim)
+
+        def answer() -> set[tuple[str, str]]:
+            new = claimed()
+            return {k for k in wanted if k not in new and k not in state.claimed}
+
+        return answer
 
     def scan(self, selection: CompletionSelection) -> Iterator[Completion]:
         where: list[str] = []
@@ -575,10 +604,18 @@ def keys_json(keys: Iterable[tuple[str, str]]) -> str:
 _COPY = f"COPY completions ({_COLUMNS}) FROM STDIN"
 
 
-def _copy(conn: Conn, data: bytes) -> None:
-    """Store rows made by :func:`_copy_line` (COPY's text format) in one COPY."""
+COPY_CHUNK = 50
+"""Rows made and sent at a time in a COPY (about 36 kB of the bench's completions)."""
+
+
+def _copy(conn: Conn, completions: Sequence[Completion]) -> None:
+    """Store ``completions`` in one COPY, each row made by :func:`_copy_line` (COPY's text
+    format) and sent a few dozen at a time: the server stores the first rows while the next
+    are made."""
     with conn.cursor().copy(_COPY) as copy:
-        copy.write(data)
+        for start in range(0, len(completions), COPY_CHUNK):
+            chunk = completions[start : start + COPY_CHUNK]
+            copy.write(b"".join(_copy_line(c) for c in chunk))
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

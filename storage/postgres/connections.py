@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -37,6 +37,8 @@ from core.models import Portal
 from core.ports import Topic
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+
+T = TypeVar("T")
 
 LOCK_KEY = 0x636265
 """The advisory lock that stands for the database's lock ("cbe")."""
@@ -64,6 +66,14 @@ class UnitState:
     store (storage.postgres.completions): released at its commit unless it stored them."""
     touched: set[Topic] = field(default_factory=set)
     """What the unit wrote: announced once it commits (storage.postgres.watch)."""
+    background: list[threading.Thread] = field(default_factory=list)
+    """Statements sent on the unit's connection by another thread (:meth:`Connections.
+    in_background`): waited for before the unit's transaction ends."""
+
+    def wait_for_background(self) -> None:
+        for thread in self.background:
+            thread.join()
+        self.background.clear()
 
 
 def release_claims(conn: Conn, keys: set[tuple[str, str]]) -> None:
@@ -87,6 +97,7 @@ class _Unit:
         if not self._outermost:
             return  # a unit inside another: the outermost one commits
         state = self._state
+        state.wait_for_background()
         try:
             if state.claimed:  # uuids looked up but not stored: free for anyone again
                 release_claims(state.conn, state.claimed)
@@ -152,6 +163,7 @@ class Connections:
             yield _Unit(self, state, outermost=True)
         finally:
             self._local.unit = None
+            state.wait_for_background()  # nothing may use the connection once it is back
             with contextlib.suppress(psycopg.Error):  # a broken one: the pool drops it
                 conn.rollback()  # what was not committed
             self.pool.putconn(conn)
@@ -180,6 +192,51 @@ class Connections:
             raise StorageUnavailable(f"The database did not answer: {error}") from error
         if writes is not None:  # committed as the pool's block ended
             self.announce({writes})
+
+    def records_version(self, state: UnitState) -> int:
+        """The version of the records (table ``changes``) ``state``'s unit reads them at: read
+        once, by its first read of a record (storage.postgres.repositories)."""
+        if state.records_version is None:
+            with self.connection() as conn:
+                row = conn.execute("SELECT version FROM changes WHERE what = 'records'")
+                found = row.fetchone()
+            state.records_version = int(found[0]) if found else -1
+        return state.records_version
+
+    def in_background(self, work: Callable[[Conn], T]) -> Callable[[], T]:
+        """Run ``work`` on the calling thread's unit's connection in another thread, and give
+        what waits for its result (or raises its error, as :meth:`connection` would). What
+        the calling thread sends on the connection meanwhile waits for it (a psycopg
+        connection takes one statement at a time); the unit waits for it before it ends.
+        Outside a unit: ``work`` runs now, on a connection of its own."""
+        state = self.unit()
+        if state is None:
+            with self.connection() as conn:
+                done = work(conn)
+            return lambda: done
+        outcome: list[T] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(work(state.conn))
+            except BaseException as error:  # handed to the caller
+                failure.append(error)
+
+        thread = threading.Thread(target=run, name="cbe-unit-background", daemon=True)
+        state.background.append(thread)
+        thread.start()
+
+        def result() -> T:
+            thread.join()
+            if failure:
+                error = failure[0]
+                if isinstance(error, psycopg.OperationalError):
+                    raise StorageUnavailable(f"The database did not answer: {error}") from error
+                raise error
+            return outcome[0]
+
+        return result
 
     def lock(self) -> None:
         """Take the database's lock in the calling thread's unit (nothing outside one)."""

@@ -145,12 +145,7 @@ class PostgresRecordRepository:
         state = self._c.unit()
         if state is None or state.records_written or state.locked:
             return self._read(object_type, record_id)
-        if state.records_version is None:
-            with self._c.connection() as conn:
-                row = conn.execute("SELECT version FROM changes WHERE what = 'records'")
-                found = row.fetchone()
-            state.records_version = int(found[0]) if found else -1
-        version = state.records_version
+        version = self._c.records_version(state)
         key = (object_type.value, record_id)
         with self._cache_lock:
             if self._cached_at != version:

@@ -183,6 +183,19 @@ def test_a_taken_uuid_refuses_the_whole_batch_in_cores_words(db: Database) -> No
     }
 
 
+def test_uuids_looked_up_begun_answer_as_existing_uuids_in_a_unit_and_out(db: Database) -> None:
+    db.completions.append([completion(1, uuid="u-1")])
+    keys = {(VIEWED, "u-1"), (VIEWED, "u-2"), (CLICKED, "u-1")}
+    assert db.completions.begin_existing_uuids(keys)() == {(VIEWED, "u-1")}
+    with db.transaction() as unit:
+        answer = db.completions.begin_existing_uuids(keys)
+        assert answer() == {(VIEWED, "u-1")}
+        assert db.completions.begin_existing_uuids(set())() == set()
+        db.completions.append([completion(2, uuid="u-2")])
+        unit.commit()
+    assert db.completions.begin_existing_uuids(keys)() == {(VIEWED, "u-1"), (VIEWED, "u-2")}
+
+
 def test_a_completion_is_found_by_uuid_or_id(db: Database) -> None:
     db.completions.append([completion(1, uuid="u-1"), completion(2, uuid="u-1", event=CLICKED)])
     assert [c.id for c in db.completions.find("u-1")] == ["c1", "c2"]

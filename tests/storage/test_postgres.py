@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from core.errors import Conflict
+from core.errors import Conflict, StorageUnavailable
 from core.models import ObjectType
 from core.ports import EVERYTHING, CompletionSelection, EventTally, Topic
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
-from storage.postgres.completions import _COLUMNS, _copy_line
+from storage.postgres.completions import _COLUMNS, COPY_CHUNK, _copy_line
 from storage.postgres.database import erase_cbe
 from storage.postgres.schema import SCHEMA_VERSION, TABLES, migrate
 from storage.postgres.urls import (
@@ -234,6 +234,71 @@ def test_a_uuid_looked_up_while_another_unit_stores_it_is_found_taken(
     assert found == [{key}]
 
 
+def _waiting_backend(url: str) -> int | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def test_uuids_looked_up_begun_let_ingest_go_on_while_another_unit_holds_one(
+    db: PostgresDatabase, url: str
+) -> None:
+    """Ingest validates its inputs while their uuids are claimed: the claim, sent from another
+    thread, waits for the unit holding one of them, the caller reads a record meanwhile (its
+    version read before the claim was sent), and the answer comes once that unit commits."""
+    key = ("pe12345678_viewed", "raced")
+    db.records.insert(contact("1", "ann@example.com"))
+    with db.transaction():
+        assert db.records.get(ObjectType.CONTACT, "1") is not None  # now in the cache
+    other = open_postgres(url)
+    try:
+        with other.transaction() as first:
+            other.completions.append([completion(1, uuid="raced")])
+            with db.transaction():
+                answer = db.completions.begin_existing_uuids({key})
+                while _waiting_backend(url) is None:  # the claim waits for ``first``
+                    pass
+                assert db.records.get(ObjectType.CONTACT, "1") is not None  # from the cache
+                first.commit()
+                assert answer() == {key}
+    finally:
+        other.close()
+
+
+def test_a_claim_whose_connection_is_lost_fails_its_answer_and_its_unit_alone(
+    db: PostgresDatabase, url: str
+) -> None:
+    key = ("pe12345678_viewed", "raced")
+    other = open_postgres(url)
+    try:
+        with other.transaction():
+            other.completions.append([completion(1, uuid="raced")])
+            with pytest.raises(StorageUnavailable), db.transaction():
+                answer = db.completions.begin_existing_uuids({key})
+                while (waiting := _waiting_backend(url)) is None:
+                    pass
+                _one(url, f"SELECT pg_terminate_backend({waiting})")
+                answer()
+    finally:
+        other.close()
+    assert db.completions.existing_uuids({key}) == set()  # nothing kept of either unit
+    db.completions.append([completion(2, uuid="raced")])
+
+
+def test_uuids_claimed_begun_and_never_answered_are_free_again_after_the_commit(
+    db: PostgresDatabase,
+) -> None:
+    key = ("pe12345678_viewed", "unasked")
+    with db.transaction() as unit:
+        db.completions.begin_existing_uuids({key})
+        unit.commit()  # waits for the claim, then releases it with the others not stored
+    assert db.completions.existing_uuids({key}) == set()
+    db.completions.append([completion(1, uuid="unasked")])
+
+
 def test_uuids_looked_up_and_not_stored_are_free_again_after_the_commit(
     db: PostgresDatabase,
 ) -> None:
@@ -420,6 +485,20 @@ def test_texts_with_backslashes_tabs_and_line_breaks_are_stored_as_sent(
     assert anonymous.object_id is None and anonymous.utk is None and anonymous.tag is None
     record = CompletionSelection(object_type=ObjectType.CONTACT, object_id=awkward)
     assert [c.id for c in db.completions.scan(record)] == ["c1"]
+
+
+def test_a_batch_longer_than_a_copy_chunk_is_stored_whole(db: PostgresDatabase) -> None:
+    """A COPY's rows are made and sent a chunk at a time: every one arrives, in one
+    statement, the rows at a chunk's edges as whole as the others."""
+    made = [completion(n, uuid=f"u\t{n}\n") for n in range(1, 2 * COPY_CHUNK + 2)]
+    with db.transaction() as unit:
+        db.completions.append(made)
+        unit.commit()
+    stored = db.completions.scan(CompletionSelection(newest_first=False))
+    assert [c.to_json() for c in stored] == [c.to_json() for c in made]
+    edge = made[COPY_CHUNK]
+    assert [c.to_json() for c in db.completions.find(edge.uuid)] == [edge.to_json()]
+    assert sum(s.count for s in db.completions.summaries().values()) == len(made)
 
 
 def test_each_events_count_is_kept_by_the_database_through_rewrites_and_folds(
