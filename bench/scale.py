@@ -543,8 +543,6 @@ def single_sends(folder: Path, seconds: int, connections: int) -> dict[str, Any]
         return None
     import socket
 
-    import httpx
-
     token = json.loads((folder / "portal.json").read_text())["accessToken"]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -557,43 +555,53 @@ def single_sends(folder: Path, seconds: int, connections: int) -> dict[str, Any]
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {token}"}
     try:
         until_serving(base, 10)
-        event = httpx.get(base + "/events/v3/event-definitions", headers=headers).json()
-        name = next(d["fullyQualifiedName"] for d in event["results"] if d["name"] == EVENT)
-        body = send_body(name)
-        script = folder.parent / "send.lua"
-        script.write_text(
-            'wrk.method = "POST"\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-            f"wrk.body = '{body}'\n"
-            "done = function(summary, latency, requests)\n"
-            '  io.write(string.format("non-2xx: %d\\n", summary.errors.status))\n'
-            "end\n"
-        )
-        out = subprocess.run(
-            [
-                wrk,
-                "-t2",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "-s",
-                str(script),
-                base + "/events/v3/send",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        out = wrk_sends(wrk, base, token, folder.parent / "send.lua", seconds, connections)
     finally:
         server.terminate()
         server.wait()
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = int(re.search(r"non-2xx: (\d+)", out).group(1))  # type: ignore[union-attr]
-    latency = re.search(r"Latency\s+(\S+)", out).group(1)  # type: ignore[union-attr]
-    return {"rate": rate, "errors": errors, "latency": latency}
+    return wrk_figures(out)
+
+
+def wrk_sends(wrk: str, base: str, token: str, script: Path, seconds: int, connections: int) -> str:
+    """What ``wrk`` prints after sending :func:`send_body` of the bench's event to the
+    ``cbe serve`` at ``base`` for ``seconds`` (two threads; ``script``: where its Lua goes)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    event = httpx.get(base + "/events/v3/event-definitions", headers=headers).json()
+    name = next(d["fullyQualifiedName"] for d in event["results"] if d["name"] == EVENT)
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        f"wrk.body = '{send_body(name)}'\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("non-2xx: %d\\n", summary.errors.status))\n'
+        "end\n"
+    )
+    command = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script)]
+    return subprocess.run(
+        [*command, base + "/events/v3/send"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def wrk_figures(out: str) -> dict[str, Any]:
+    """Requests a second, answers not 2xx, mean latency and requests, from what ``wrk``
+    printed (:func:`wrk_sends`)."""
+
+    def found(pattern: str) -> str:
+        match = re.search(pattern, out)
+        assert match is not None, (pattern, out)
+        return match.group(1)
+
+    return {
+        "rate": float(found(r"Requests/sec:\s+([\d.]+)")),
+        "errors": int(found(r"non-2xx: (\d+)")),
+        "latency": found(r"Latency\s+(\S+)"),
+        "requests": int(found(r"(\d+) requests in")),
+    }
 
 
 def main() -> None:

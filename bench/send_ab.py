@@ -17,18 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import EVENT, send_body, until_serving  # bench/scale.py
+from scale import until_serving, wrk_figures, wrk_sends  # bench/scale.py
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -58,44 +55,19 @@ def run(checkout: Path, folder: Path, seconds: int, connections: int) -> dict[st
     base = f"http://127.0.0.1:{port}"
     try:
         until_serving(base, 30)
-        headers = {"Authorization": f"Bearer {token}"}
-        event = httpx.get(base + "/events/v3/event-definitions", headers=headers).json()
-        name = next(d["fullyQualifiedName"] for d in event["results"] if d["name"] == EVENT)
-        script = folder.parent / f"{folder.name}-send.lua"
-        script.write_text(
-            'wrk.method = "POST"\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-            f"wrk.body = '{send_body(name)}'\n"
-            "done = function(summary, latency, requests)\n"
-            '  io.write(string.format("non-2xx: %d\\n", summary.errors.status))\n'
-            "end\n"
-        )
         wrk = shutil.which("wrk") or sys.exit("wrk is not installed")
+        script = folder.parent / f"{folder.name}-send.lua"
         before = cpu_seconds(server.pid)
-        out = subprocess.run(
-            [
-                wrk,
-                "-t2",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "-s",
-                str(script),
-                base + "/events/v3/send",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        out = wrk_sends(wrk, base, token, script, seconds, connections)
         used = cpu_seconds(server.pid) - before
     finally:
         server.terminate()
         server.wait()
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    figures = wrk_figures(out)
     return {
-        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "errors": int(re.search(r"non-2xx: (\d+)", out).group(1)),  # type: ignore[union-attr]
-        "us_per_request": used / requests * 1e6,
+        "rate": figures["rate"],
+        "errors": figures["errors"],
+        "us_per_request": used / figures["requests"] * 1e6,
         "load": os.getloadavg()[0],
     }
 
