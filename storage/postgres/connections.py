@@ -59,8 +59,13 @@ class UnitState:
     """A new portal written in the unit, the database's once it commits."""
     records_version: int | None = None
     """The version of the records (table ``changes``) this unit reads them at, once read."""
+    definitions_version: int | None = None
+    """The version of the event definitions this unit reads them at, read with the records'
+    (-1: the table ``changes`` has none, and definitions are read from their table)."""
     records_written: bool = False
     """Whether the unit wrote records (then it reads them from the table, never a cache)."""
+    definitions_written: bool = False
+    """Whether the unit wrote definitions (then it reads them from the table, never a cache)."""
     claimed: set[tuple[str, str]] = field(default_factory=set)
     """``(event, uuid)`` keys the unit holds in ``completion_uuids`` for completions it may
     store (storage.postgres.completions): released at its commit unless it stored them."""
@@ -112,7 +117,9 @@ class _Unit:
             state.touched = set()
         state.locked = False  # a transaction-level lock ends with its transaction
         state.records_version = None  # what follows is read afresh
+        state.definitions_version = None
         state.records_written = False
+        state.definitions_written = False
         if state.portal is not None:
             self._connections.committed_portal(state.portal)
             state.portal = None
@@ -195,13 +202,27 @@ class Connections:
 
     def records_version(self, state: UnitState) -> int:
         """The version of the records (table ``changes``) ``state``'s unit reads them at: read
-        once, by its first read of a record (storage.postgres.repositories)."""
-        if state.records_version is None:
+        once, by its first read of a record or definition (storage.postgres.repositories)."""
+        return self.versions(state)[0]
+
+    def definitions_version(self, state: UnitState) -> int:
+        """The version of the event definitions ``state``'s unit reads them at (-1: none kept,
+        as in a schema older than version 4)."""
+        return self.versions(state)[1]
+
+    def versions(self, state: UnitState) -> tuple[int, int]:
+        """The records' and the definitions' versions ``state``'s unit reads them at, both read
+        in one statement, once: a unit of ingest reads definitions and records alike."""
+        records, definitions = state.records_version, state.definitions_version
+        if records is None or definitions is None:
             with self.connection() as conn:
-                row = conn.execute("SELECT version FROM changes WHERE what = 'records'")
-                found = row.fetchone()
-            state.records_version = int(found[0]) if found else -1
-        return state.records_version
+                rows = conn.execute(
+                    "SELECT what, version FROM changes WHERE what IN ('records', 'definitions')"
+                ).fetchall()
+            found = {str(what): int(version) for what, version in rows}
+            records = state.records_version = found.get("records", -1)
+            definitions = state.definitions_version = found.get("definitions", -1)
+        return records, definitions
 
     def in_background(self, work: Callable[[Conn], T]) -> Callable[[], T]:
         """Run ``work`` on the calling thread's unit's connection in another thread, and give

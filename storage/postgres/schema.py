@@ -37,7 +37,7 @@ from psycopg import sql
 
 from storage.postgres.connections import Conn
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 FILL_DAYS = """
 INSERT INTO completion_days (event_name, day, count)
@@ -306,6 +306,11 @@ BEGIN
     RETURN NULL;
 END
 $$;
+""",
+    4: """
+-- The definitions' version, raised by every write of a definition: units read definitions
+-- from a process's cache while it is unchanged (storage.postgres.repositories).
+INSERT INTO changes (what, version) VALUES ('definitions', 0) ON CONFLICT (what) DO NOTHING;
 """,
 }
 """Each schema version's DDL, applied in order, each in the transaction that records it."""

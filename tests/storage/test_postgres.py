@@ -16,13 +16,15 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from cli.bootstrap import open_services
 from cli.main import main
-from core.errors import Conflict, StorageUnavailable
+from core.errors import Conflict, StorageUnavailable, ValidationFailed
 from core.models import ObjectType
 from core.ports import EVERYTHING, CompletionSelection, EventTally, Topic
 from storage.postgres import NotACbeDatabase, PostgresDatabase, open_postgres, shown_url
 from storage.postgres.completions import _COLUMNS, COPY_CHUNK, _copy_line
 from storage.postgres.database import erase_cbe
+from storage.postgres.repositories import dumps
 from storage.postgres.schema import SCHEMA_VERSION, TABLES, migrate
 from storage.postgres.urls import (
     DEFAULT_POOL_SIZE,
@@ -33,9 +35,10 @@ from storage.postgres.urls import (
 )
 from storage.postgres.watch import PostgresWatcher, channel, listener
 from tests.api.conftest import ROOT
-from tests.conftest import NOW, PORTAL_ID
+from tests.conftest import NOW, PORTAL_ID, VIEWED_CAR
 from tests.contract.conftest import completion, contact, definition
 from tests.postgres import fresh_database_url
+from tests.sending import send_one
 
 
 @pytest.fixture
@@ -557,7 +560,7 @@ def test_the_upgrade_to_version_3_fills_the_summaries_of_days_from_the_completio
     assert _one(url, "SELECT max(version) FROM cbe_schema") == 2
     db = open_postgres(url, portal_id=PORTAL_ID)
     try:
-        assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION == 3
+        assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION
         day = NOW.replace(hour=0)
         edges = [day - timedelta(days=1), day, day + timedelta(days=1), day + timedelta(days=3)]
         tally = db.completions.tally(["pe12345678_viewed", "pe12345678_bought"], edges)
@@ -646,3 +649,120 @@ def test_a_fold_leaves_unsure_days_to_the_next_while_a_writer_is_adding_to_recor
     assert _one(url, "SELECT count(*) FROM record_days_unsure") == 0
     assert _one(url, "SELECT count(*) FROM record_days") == 2  # records 2 and 3
     assert db.completions.tally([a], day)[a] == EventTally([2], 2)
+
+
+def _definitions_version(url: str) -> object:
+    return _one(url, "SELECT version FROM changes WHERE what = 'definitions'")
+
+
+def test_every_write_of_a_definition_raises_their_version_in_its_own_transaction(
+    db: PostgresDatabase, url: str
+) -> None:
+    """Insert, replace and delete (of a definition there is) each raise the definitions'
+    version by one, committed with the write; a write rolled back raises nothing."""
+    assert _definitions_version(url) == 0
+    db.definitions.insert(definition("1", "viewed"))
+    assert _definitions_version(url) == 1
+    db.definitions.replace(definition("1", "viewed").model_copy(update={"label": "Seen"}))
+    assert _definitions_version(url) == 2
+    with db.transaction():
+        db.definitions.delete("viewed")
+    assert _definitions_version(url) == 2  # rolled back, with the deletion
+    db.definitions.delete("viewed")
+    db.definitions.delete("never")  # nothing deleted: nothing changed
+    assert _definitions_version(url) == 3
+    assert db.definitions.get("viewed") is None
+
+
+def test_a_unit_at_an_unchanged_version_reads_definitions_from_the_cache(
+    db: PostgresDatabase, url: str
+) -> None:
+    """Once read at a version, a definition (or its absence) is not read again until the
+    version changes: a row changed behind cbe's back without raising it is not seen; raised,
+    it is. A unit that wrote definitions reads its own writes and leaves the cache alone."""
+    db.definitions.insert(definition("1", "viewed"))
+    with db.transaction():
+        assert db.definitions.get("viewed") is not None
+        assert db.definitions.get("bought") is None
+    behind = definition("1", "viewed").model_copy(update={"label": "Behind"})
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE definitions SET doc = %s::json WHERE id = '1'", [dumps(behind)])
+        conn.execute(
+            "INSERT INTO definitions (id, name, doc) VALUES ('2', 'bought', %s::json)",
+            [dumps(definition("2", "bought"))],
+        )
+    with db.transaction():
+        seen = db.definitions.get("viewed")
+        assert seen is not None and seen.label == "Viewed"  # from the cache, unchanged
+        assert db.definitions.get("bought") is None
+    with db.transaction():
+        db.definitions.replace(definition("1", "viewed").model_copy(update={"label": "Mine"}))
+        mine = db.definitions.get("viewed")
+        assert mine is not None and mine.label == "Mine"  # its own write, from the table
+    with db.transaction():
+        seen = db.definitions.get("viewed")
+        assert seen is not None and seen.label == "Viewed"  # that unit was rolled back
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE changes SET version = version + 1 WHERE what = 'definitions'")
+    with db.transaction():
+        assert db.definitions.get("bought") is not None  # a new version: read afresh
+        seen = db.definitions.get("viewed")
+        assert seen is not None and seen.label == "Behind"
+
+
+def test_a_definition_another_process_changed_applies_to_the_next_send_of_each(
+    url: str,
+) -> None:
+    """Two processes' services on one database: one has sent an event (its definition now
+    cached), the other adds an option to its enumeration; the first's next send may use it
+    (before, the value was cut). The event deleted in the one, the other refuses it at its
+    next send."""
+    ours = open_services(url, portal_id=PORTAL_ID)
+    theirs = open_services(url)
+    try:
+        viewed = ours.definitions.create(VIEWED_CAR)
+        ours.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
+        send = {"eventName": viewed.fully_qualified_name, "email": "ann@example.com"}
+        assert send_one(theirs.ingestion, {**send, "properties": {"condition": "used"}})
+        cut = send_one(theirs.ingestion, {**send, "properties": {"condition": "certified"}})
+        assert [c.property for c in cut.cuts] == ["condition"]  # not an option yet
+        ours.definitions.update_property(
+            viewed.name,
+            "condition",
+            {"options": [{"label": "Used", "value": "used"}, {"label": "C", "value": "certified"}]},
+        )
+        sent = send_one(theirs.ingestion, {**send, "properties": {"condition": "certified"}})
+        assert (sent.properties, sent.cuts) == ({"condition": "certified"}, [])
+        ours.definitions.delete(viewed.fully_qualified_name)
+        with pytest.raises(ValidationFailed):
+            send_one(theirs.ingestion, {**send, "properties": {"condition": "used"}})
+    finally:
+        theirs.close()
+        ours.close()
+
+
+def test_the_upgrade_to_version_4_keeps_a_version_of_the_definitions(url: str) -> None:
+    """A database of schema version 3 with a definition opens at version 4 with the
+    definitions' version at 0, read by units and raised by the next write."""
+    erase_cbe(url)
+    with psycopg.connect(url) as conn:
+        migrate(conn, None, to=3)
+        conn.execute(
+            "INSERT INTO definitions (id, name, doc) VALUES ('1', 'viewed', %s::json)",
+            [dumps(definition("1", "viewed"))],
+        )
+    assert _one(url, "SELECT count(*) FROM changes WHERE what = 'definitions'") == 0
+    db = open_postgres(url, portal_id=PORTAL_ID)
+    try:
+        assert _one(url, "SELECT max(version) FROM cbe_schema") == SCHEMA_VERSION == 4
+        assert _definitions_version(url) == 0
+        with db.transaction():
+            found = db.definitions.get("viewed")
+            assert found is not None and found.label == "Viewed"
+        db.definitions.replace(definition("1", "viewed").model_copy(update={"label": "Seen"}))
+        assert _definitions_version(url) == 1
+        with db.transaction():
+            found = db.definitions.get("viewed")
+            assert found is not None and found.label == "Seen"
+    finally:
+        db.close()
