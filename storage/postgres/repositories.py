@@ -4,8 +4,8 @@ with the columns it is found by. Ids are numbers kept as text, ordered as number
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection, Hashable
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -30,6 +30,39 @@ def _next(ids: list[tuple[Any, ...]]) -> str:
     return str(max((int(r[0]) for r in ids), default=0) + 1)
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class VersionCache(Generic[K, V]):
+    """What units of work read at one version of a table (its row in ``changes``), kept until
+    a unit reads at another: a value read after the version was read is at least as new as it,
+    so a unit at that version may take it (nothing committed since the version is missed).
+    Emptied when it holds ``limit`` values."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._values: dict[K, V] = {}
+        self._at: int | None = None
+        self._lock = threading.Lock()
+
+    def get(self, version: int, key: K, read: Callable[[], V]) -> V:
+        """``key``'s value as cached at ``version``, else ``read()`` (and kept)."""
+        with self._lock:
+            if self._at != version:
+                self._values.clear()
+                self._at = version
+            elif key in self._values:
+                return self._values[key]
+        value = read()  # at least as new as ``version``
+        with self._lock:
+            if self._at == version:
+                if len(self._values) >= self._limit:
+                    self._values.clear()
+                self._values[key] = value
+        return value
+
+
 CACHED_DEFINITIONS = 10_000
 """Names a process keeps at most in its cache of definitions (a name sent that no definition
 has is kept too, as None)."""
@@ -49,9 +82,7 @@ class PostgresDefinitionRepository:
 
     def __init__(self, connections: Connections) -> None:
         self._c = connections
-        self._cache: dict[str, EventDefinition | None] = {}
-        self._cached_at: int | None = None
-        self._cache_lock = threading.Lock()
+        self._cache: VersionCache[str, EventDefinition | None] = VersionCache(CACHED_DEFINITIONS)
 
     def list_all(self) -> list[EventDefinition]:
         with self._c.connection() as conn:
@@ -65,19 +96,7 @@ class PostgresDefinitionRepository:
         version = self._c.definitions_version(state)
         if version < 0:  # no version kept: nothing tells a cached definition is stale
             return self._read(name)
-        with self._cache_lock:
-            if self._cached_at != version:
-                self._cache.clear()
-                self._cached_at = version
-            elif name in self._cache:
-                return self._cache[name]
-        definition = self._read(name)  # at least as new as ``version``
-        with self._cache_lock:
-            if self._cached_at == version:
-                if len(self._cache) >= CACHED_DEFINITIONS:
-                    self._cache.clear()
-                self._cache[name] = definition
-        return definition
+        return self._cache.get(version, name, lambda: self._read(name))
 
     def _read(self, name: str) -> EventDefinition | None:
         with self._c.connection() as conn:
@@ -189,9 +208,7 @@ class PostgresRecordRepository:
 
     def __init__(self, connections: Connections) -> None:
         self._c = connections
-        self._cache: dict[tuple[str, str], CrmRecord | None] = {}
-        self._cached_at: int | None = None
-        self._cache_lock = threading.Lock()
+        self._cache: VersionCache[tuple[str, str], CrmRecord | None] = VersionCache(CACHED_RECORDS)
 
     def get(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
         state = self._c.unit()
@@ -199,19 +216,7 @@ class PostgresRecordRepository:
             return self._read(object_type, record_id)
         version = self._c.records_version(state)
         key = (object_type.value, record_id)
-        with self._cache_lock:
-            if self._cached_at != version:
-                self._cache.clear()
-                self._cached_at = version
-            elif key in self._cache:
-                return self._cache[key]
-        record = self._read(object_type, record_id)  # at least as new as ``version``
-        with self._cache_lock:
-            if self._cached_at == version:
-                if len(self._cache) >= CACHED_RECORDS:
-                    self._cache.clear()
-                self._cache[key] = record
-        return record
+        return self._cache.get(version, key, lambda: self._read(object_type, record_id))
 
     def _read(self, object_type: ObjectType, record_id: str) -> CrmRecord | None:
         with self._c.connection() as conn:
