@@ -36,6 +36,26 @@ def run_child(
     return result
 
 
+def until_ready(
+    command: list[str], cwd: Path, env: Mapping[str, str] | None = None
+) -> tuple[float, dict[str, Any]]:
+    """Start ``command`` (a child that prints "ready" once the app shows its first screen, then
+    its result as JSON on its last line): milliseconds until "ready", and that result; exit
+    when it fails."""
+    import time
+
+    began = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    wall = (time.perf_counter() - began) * 1000
+    rest = process.stdout.read()
+    if process.wait() != 0 or first.strip() != "ready":
+        sys.exit(f"the app did not start ({' '.join(command)})")
+    result: dict[str, Any] = json.loads(rest.strip().splitlines()[-1])
+    return wall, result
+
+
 async def until_events_counted(app: App[Any], pilot: Pilot[Any]) -> None:
     """Wait until the app's events home lists the events with their counts: where a child
     timing the app's start stops (scale.py, first_screens.py)."""

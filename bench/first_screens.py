@@ -27,7 +27,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -39,7 +38,7 @@ ROOT = HERE.parent.parent
 # Children may write bytecode caches, as Python does on a user's machine after the first run.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
-from children import run_child, started_app  # noqa: E402  (bench/children.py)
+from children import run_child, started_app, until_ready  # noqa: E402  (bench/children.py)
 
 
 def _cpu() -> float:
@@ -95,21 +94,9 @@ def child_records(root: str, folder: str) -> None:
 
 
 def _start(root: Path, folder: Path) -> dict[str, float]:
-    began = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, str(HERE), "--child", "start", str(root), str(folder)],
-        cwd=root,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    first = process.stdout.readline()
-    wall = (time.perf_counter() - began) * 1000
-    rest = process.stdout.read()
-    if process.wait() != 0 or first.strip() != "ready":
-        sys.exit(f"the app did not start ({root})")
-    return {"wall": wall, "cpu": json.loads(rest.strip().splitlines()[-1])["cpu"]}
+    command = [sys.executable, str(HERE), "--child", "start", str(root), str(folder)]
+    wall, found = until_ready(command, cwd=root, env=ENV)
+    return {"wall": wall, "cpu": found["cpu"]}
 
 
 def _records(root: Path, folder: Path) -> dict[str, float]:

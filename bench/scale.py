@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import scale_instant  # noqa: E402  (bench/scale_instant.py)
-from children import run_child, started_app  # noqa: E402  (bench/children.py)
+from children import run_child, started_app, until_ready  # noqa: E402  (bench/children.py)
 from demodb import build_demo, clone_store  # noqa: E402  (bench/demodb.py)
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -488,22 +488,11 @@ def app_start(folder: Path | str, runs: int) -> dict[str, Any]:
     and is not counted; the figure is the median of the next ``runs``.
     """
     starts: list[float] = []
+    measured: dict[str, Any] = {}
     for _ in range(runs + 1):
-        began = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, __file__, "--child", "cbe-app", str(folder)],
-            cwd=ROOT,
-            env=ENV,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        starts.append((time.perf_counter() - began) * 1000)
-        rest = process.stdout.read()
-        if process.wait() != 0 or first.strip() != "ready":
-            sys.exit("the app did not start")
-    measured: dict[str, Any] = json.loads(rest.strip().splitlines()[-1])
+        command = [sys.executable, __file__, "--child", "cbe-app", str(folder)]
+        wall, measured = until_ready(command, cwd=ROOT, env=ENV)
+        starts.append(wall)
     return {"start": statistics.median(starts[1:]), "first": starts[0]} | measured
 
 
