@@ -48,6 +48,13 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def utc_day_start(value: datetime) -> datetime:
+    """The UTC midnight at or before an aware datetime (the day boundaries that counts per day
+    are kept by, in every store)."""
+    moment = to_utc(value)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
 def truncate_to_millis(value: datetime) -> datetime:
     """HubSpot keeps timestamps to the millisecond; so does cbe."""
     return value.replace(microsecond=value.microsecond // 1000 * 1000)

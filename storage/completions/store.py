@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from core.clock import from_epoch_millis, to_epoch_millis
+from core.clock import from_epoch_millis, to_epoch_millis, utc_day_start
 from core.errors import CbeError, StorageUnavailable
 from core.models import Completion, ObjectType
 from core.ports import (
@@ -80,10 +80,6 @@ _log = logging.getLogger("cbe.storage")
 
 _COARSE_CLOCK_NS = 100_000_000
 """How far a file time may lag the real time (a kernel tick, with a wide margin)."""
-
-
-def _midnight(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class CompletionStore:
@@ -909,7 +905,7 @@ class CompletionStore:
     def event_counts(
         self, event_name: str, occurred_after: datetime, occurred_before: datetime
     ) -> EventCounts | None:
-        if occurred_after != _midnight(occurred_after) or occurred_before != _midnight(
+        if occurred_after != utc_day_start(occurred_after) or occurred_before != utc_day_start(
             occurred_before
         ):
             return None  # summaries count whole UTC days
@@ -934,7 +930,7 @@ class CompletionStore:
         occurred_before: datetime,
         touch_properties: Collection[str],
     ) -> list[Conversion] | None:
-        if occurred_after != _midnight(occurred_after) or occurred_before != _midnight(
+        if occurred_after != utc_day_start(occurred_after) or occurred_before != utc_day_start(
             occurred_before
         ):
             return None

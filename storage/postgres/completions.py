@@ -16,7 +16,7 @@ import orjson
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from core.clock import from_epoch_millis, to_epoch_millis
+from core.clock import from_epoch_millis, to_epoch_millis, utc_day_start
 from core.errors import CbeError, StorageUnavailable
 from core.models import Completion, ObjectType
 from core.ports import (
@@ -438,15 +438,9 @@ class PostgresCompletionRepository:
 DAY = timedelta(days=1)
 
 
-def _day_start(moment: datetime) -> datetime:
-    """The UTC midnight at or before ``moment``."""
-    moment = moment.astimezone(UTC)
-    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-
-
 def _next_midnight(moment: datetime) -> datetime:
     """The UTC midnight at or after ``moment``."""
-    start = _day_start(moment)
+    start = utc_day_start(moment)
     return start if start == moment else start + DAY
 
 
@@ -469,7 +463,7 @@ def plan_days(edges: Sequence[datetime]) -> DayPlan:
     for i, (low, high) in enumerate(itertools.pairwise(edges)):
         if high <= low:
             continue
-        first, last = _next_midnight(low), _day_start(high)
+        first, last = _next_midnight(low), utc_day_start(high)
         if first < last:
             days.append((first.date(), last.date(), i))
             if low < first:
