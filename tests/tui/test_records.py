@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, TabbedContent
+from textual.widgets import DataTable, Input
 
 import tui.screens.records as records_screen
 from cli.bootstrap import database_folder, open_services
@@ -25,6 +25,7 @@ from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.record import RecordScreen
 from tui.screens.records import RecordsScreen
+from tui.widgets.tab_bar import TabBar
 from tui.widgets.timeline import TimelineView
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +84,52 @@ async def test_records_list_counts_and_search(
         assert screen.query_one("#search", Input).value == "bo@"
 
 
+async def test_a_click_on_a_kinds_tab_opens_it_alone_and_the_focused_tabs_move_with_arrows(
+    services: Services, contact: CrmRecord
+) -> None:
+    services.records.create(ObjectType.COMPANY, {"name": "Bluefin", "domain": "bluefin.example"})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordsScreen)
+        kinds = screen.query_one("#kinds", TabBar)
+        assert [kinds.label(f"tab-{k.plural}") for k in ObjectType] == [
+            "Contacts (1)",
+            "Companies (1)",
+            "Deals (0)",
+            "Tickets (0)",
+        ]
+        # "Companies (1)" is the second label: " Contacts (1) " takes columns 0 to 13.
+        await pilot.click("#kinds", offset=(16, 0))
+        await settle(pilot)
+        assert kinds.active == "tab-companies"
+        companies = screen.query_one("#table-companies", DataTable)
+        assert str(companies.get_row_at(0)[0]) == "Bluefin"
+        assert app.focused is companies  # the list, as after `]`
+        assert screen.query_one("#tab-companies").display
+        assert not screen.query_one("#tab-contacts").display
+
+        # A click under a label opens its tab too; the deals' says why it is empty.
+        await pilot.click("#kinds", offset=(32, 1))
+        await settle(pilot)
+        assert kinds.active == "tab-deals"
+        assert "No deals yet" in str(screen.query_one("#empty-deals").render())
+        assert not screen.query_one("#tab-companies").display
+
+        # Focused (tab from the search field), the tabs move with left and right.
+        screen.query_one("#search", Input).focus()
+        await pilot.press("tab")
+        assert kinds.has_focus
+        await pilot.press("left")
+        await settle(pilot)
+        assert kinds.active == "tab-companies"
+        assert screen.query_one("#tab-companies").display
+        assert not screen.query_one("#tab-deals").display
+
+
 async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_goes_down(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -101,9 +148,9 @@ async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_go
         screen = app.screen
         assert isinstance(screen, RecordsScreen)
         table = screen.query_one("#table-contacts", DataTable)
-        kinds = screen.query_one("#kinds", TabbedContent)
+        kinds = screen.query_one("#kinds", TabBar)
         assert table.row_count == 20
-        assert "Contacts (45)" in str(kinds.get_tab("tab-contacts").label)
+        assert "Contacts (45)" in kinds.label("tab-contacts")
         for _ in range(4):
             await pilot.press("pagedown")
             await settle(pilot)
@@ -114,11 +161,11 @@ async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_go
         # A search asks the store: every match counted, the first page shown.
         await pilot.press("slash")
         await type_text(pilot, "p1")
-        assert "Contacts (11)" in str(kinds.get_tab("tab-contacts").label)  # 1, 10-19
+        assert "Contacts (11)" in kinds.label("tab-contacts")  # 1, 10-19
         assert table.row_count == 11
         await pilot.press("backspace", "backspace")
         await settle(pilot)
-        assert "Contacts (45)" in str(kinds.get_tab("tab-contacts").label)
+        assert "Contacts (45)" in kinds.label("tab-contacts")
         shown = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert shown == [f"Person {n}" for n in range(1, len(shown) + 1)]
 
