@@ -72,6 +72,9 @@ class _Tab:
     @classmethod
     def of(cls, kind: ObjectType) -> _Tab:
         note = Static("", id=f"empty-{kind.plural}", classes="empty")
+        # Shown once there is something to say (the first load): the first frame is laid out
+        # as the list will stay, and the load's fill only puts the counts in place.
+        note.display = False
         table = _list_of(kind)
         return cls(note, table, Vertical(note, table, id=f"tab-{kind.plural}", classes="kind-pane"))
 
