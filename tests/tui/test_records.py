@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import subprocess
 import sys
@@ -82,6 +83,20 @@ async def test_records_list_counts_and_search(
         await type_text(pilot, "bo@")
         assert table.row_count == 1
         assert screen.query_one("#search", Input).value == "bo@"
+
+
+async def test_the_app_keeps_what_it_holds_out_of_full_collections_until_it_ends(
+    services: Services, contact: CrmRecord
+) -> None:
+    gc.unfreeze()  # (whatever an earlier test in this process froze)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)  # the events home shown, then the records read beside it
+        assert gc.get_freeze_count() > 0
+        await pilot.press("2")
+        await settle(pilot)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0  # given back: a process that goes on collects it
 
 
 async def test_a_click_on_a_kinds_tab_opens_it_alone_and_the_focused_tabs_move_with_arrows(
