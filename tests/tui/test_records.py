@@ -99,7 +99,7 @@ async def test_the_app_keeps_what_it_holds_out_of_full_collections_until_it_ends
     assert gc.get_freeze_count() == 0  # given back: a process that goes on collects it
 
 
-async def test_a_click_on_a_kinds_tab_opens_it_alone_and_the_focused_tabs_move_with_arrows(
+async def test_the_kinds_tabs_open_by_arrows_and_clicks_each_showing_its_list_alone(
     services: Services, contact: CrmRecord
 ) -> None:
     services.records.create(ObjectType.COMPANY, {"name": "Bluefin", "domain": "bluefin.example"})
@@ -117,32 +117,37 @@ async def test_a_click_on_a_kinds_tab_opens_it_alone_and_the_focused_tabs_move_w
             "Deals (0)",
             "Tickets (0)",
         ]
-        # "Companies (1)" is the second label: " Contacts (1) " takes columns 0 to 13.
-        await pilot.click("#kinds", offset=(16, 0))
+        # Focused (shift+tab from the list), the tabs move with right and left; the list of
+        # the tab opened takes the focus, one made just then too.
+        await pilot.press("shift+tab")
+        assert kinds.has_focus
+        await pilot.press("right")
         await settle(pilot)
         assert kinds.active == "tab-companies"
         companies = screen.query_one("#table-companies", DataTable)
         assert str(companies.get_row_at(0)[0]) == "Bluefin"
-        assert app.focused is companies  # the list, as after `]`
+        assert app.focused is companies
         assert screen.query_one("#tab-companies").display
         assert not screen.query_one("#tab-contacts").display
+        await pilot.press("shift+tab", "left")
+        await settle(pilot)
+        assert kinds.active == "tab-contacts"
+        assert app.focused is screen.query_one("#table-contacts", DataTable)
+        assert not screen.query_one("#tab-companies").display
 
-        # A click under a label opens its tab too; the deals' says why it is empty.
-        await pilot.click("#kinds", offset=(32, 1))
+        # A click on a label opens its tab, and a click under it; the deals' says why it is
+        # empty.
+        await pilot.click("#kinds", offset=(32, 0))  # " Contacts (1) Companies (1) " end at 28
         await settle(pilot)
         assert kinds.active == "tab-deals"
         assert "No deals yet" in str(screen.query_one("#empty-deals").render())
-        assert not screen.query_one("#tab-companies").display
-
-        # Focused (tab from the search field), the tabs move with left and right.
-        screen.query_one("#search", Input).focus()
-        await pilot.press("tab")
-        assert kinds.has_focus
-        await pilot.press("left")
+        assert app.focused is screen.query_one("#table-deals", DataTable)
+        await pilot.click("#kinds", offset=(16, 1))
         await settle(pilot)
         assert kinds.active == "tab-companies"
         assert screen.query_one("#tab-companies").display
         assert not screen.query_one("#tab-deals").display
+        assert app.focused is companies
 
 
 async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_goes_down(

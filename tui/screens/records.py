@@ -368,8 +368,12 @@ class RecordsScreen(CbeScreen):
         return self._opened[self._active_kind()].table
 
     def _focus_table(self) -> None:
+        """The open list takes the focus (unless the search field has it) after the next
+        refresh: asked of the list itself, so that a list made as its tab opens (mounted with
+        its tab's box, a step later) is mounted by then."""
         if not self.query_one("#search", Input).has_focus:
-            self.call_after_refresh(lambda: self._table().focus())
+            table = self._table()
+            table.call_after_refresh(table.focus)
 
     @on(TabBar.TabActivated, "#kinds")
     def _tab_changed(self) -> None:
