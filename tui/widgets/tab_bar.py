@@ -57,7 +57,7 @@ class TabBar(Widget, can_focus=True):
             }
         }
         &:ansi {
-            & > .tab-bar--tab {
+            & > .tab-bar--tab, & > .tab-bar--hover {
                 text-style: dim;
             }
             & > .tab-bar--active {
@@ -77,6 +77,8 @@ class TabBar(Widget, can_focus=True):
         "tab-bar--active",
         "tab-bar--underline",
     }
+
+    ALLOW_SELECT = False  # (as Textual's tabs)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "move(-1)", "Previous tab", show=False),
