@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -118,6 +119,7 @@ class TabBar(Widget, can_focus=True):
         return self._labels[tab_id]
 
     def set_label(self, tab_id: str, label: str) -> None:
+        """Show ``label`` for ``tab_id`` (the bar follows its open tab's new place)."""
         if self._labels[tab_id] != label:
             self._labels[tab_id] = label
             self._place_bar(animate=False)
@@ -126,8 +128,9 @@ class TabBar(Widget, can_focus=True):
         """Each tab's id and the columns it takes (its label with a space either side)."""
         x = 0
         for tab_id, label in self._labels.items():
-            yield tab_id, x, x + len(label) + 2
-            x += len(label) + 2
+            width = cell_len(label) + 2
+            yield tab_id, x, x + width
+            x += width
 
     def _tab_at(self, x: int) -> str | None:
         return next((tab_id for tab_id, start, end in self._spans() if start <= x < end), None)
