@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import re
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
+from textual.worker import Worker, WorkerState
 
 from core.errors import CbeError
 from core.models import ObjectType
@@ -114,6 +116,8 @@ class CbeApp(App[None]):
         """The event whose details were shown last (opened, edited or just created): the
         events list puts its cursor back on it."""
         self._records_read = False
+        self._frozen = False
+        """Whether what the app holds is kept out of the cycle collector's full passes."""
 
     def on_load(self) -> None:
         if self.refresh_seconds and isinstance(self.services.db, Watchable):
@@ -134,6 +138,8 @@ class CbeApp(App[None]):
     def on_unmount(self) -> None:
         if self.follower is not None:
             self.follower.stop()
+        if self._frozen:
+            gc.unfreeze()  # (a process that goes on, as the tests', collects it again)
 
     @property
     def poll_seconds(self) -> float:
@@ -169,6 +175,16 @@ class CbeApp(App[None]):
         for kind in ObjectType:
             with contextlib.suppress(CbeError):  # the list says what is wrong, if it still is
                 self.services.records.page(kind, limit=1)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "records-read" and event.state is WorkerState.SUCCESS:
+            # What exists now (modules, the store's indexes, the app and its home screen) lives
+            # as long as the app: kept out of the cycle collector's full passes, which
+            # otherwise walk it again every few screens opened, each pass 60 to 95 ms at
+            # 100,000 contacts with the app's thread stopped (bench/README.md). As cbe serve
+            # does (api/server.py).
+            gc.freeze()
+            self._frozen = True
 
     @work(thread=True, exclusive=True, group="title")
     def follow_title(self) -> None:

@@ -12,7 +12,6 @@ from textual.widgets import (
     RadioSet,
     Select,
     Static,
-    TabbedContent,
     TextArea,
 )
 
@@ -34,6 +33,7 @@ from tui.screens.record import RecordScreen
 from tui.screens.records import RecordsScreen
 from tui.screens.rejections import RejectionsScreen
 from tui.screens.workflows import EnrollmentsScreen, WorkflowScreen
+from tui.widgets.tab_bar import TabBar
 from tui.widgets.timeline import TimelineView
 
 
@@ -341,11 +341,11 @@ async def test_records_search_follows_matches_to_their_tab_and_esc_returns_to_th
         await type_text(pilot, "bluefin")
         await pilot.pause()
         # No contact matches: the companies' tab, where the match is, opens.
-        kinds = screen.query_one("#kinds", TabbedContent)
+        kinds = screen.query_one("#kinds", TabBar)
         assert kinds.active == "tab-companies"
         companies = screen.query_one("#table-companies", DataTable)
         assert str(companies.get_row_at(0)[0]) == "Bluefin"
-        assert "Contacts (0)" in str(kinds.get_tab("tab-contacts").label)
+        assert "Contacts (0)" in kinds.label("tab-contacts")
 
         # Esc clears the field and leaves it: the keys are the list's again.
         await pilot.press("escape")

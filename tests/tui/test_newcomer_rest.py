@@ -337,11 +337,14 @@ async def test_empty_records_tabs_say_how_records_arrive(fresh: Services) -> Non
         screen = app.screen
         assert isinstance(screen, RecordsScreen)
         contacts = str(screen.query_one("#empty-contacts", Static).render())
-        deals = str(screen.query_one("#empty-deals", Static).render())
         assert contacts.startswith("No contacts yet. They arrive through cbe serve: POST ")
         assert "/crm/v3/objects/contacts" in contacts and "with an email" in contacts
-        assert "/crm/v3/objects/deals" in deals and "cbe --demo" in deals
         assert screen.query_one("#empty-contacts", Static).display
+        await step(pilot, "right_square_bracket", "right_square_bracket")  # the deals' tab
+        deals = str(screen.query_one("#empty-deals", Static).render())
+        assert "/crm/v3/objects/deals" in deals and "cbe --demo" in deals
+        assert screen.query_one("#empty-deals", Static).display
+        await step(pilot, "left_square_bracket", "left_square_bracket")
         fresh.records.create(ObjectType.CONTACT, {"email": "ann@example.com"})
         screen.reload()
         await settle(pilot)

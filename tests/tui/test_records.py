@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, TabbedContent
+from textual.widgets import DataTable, Input
 
 import tui.screens.records as records_screen
 from cli.bootstrap import database_folder, open_services
@@ -25,6 +26,7 @@ from tests.tui.conftest import SIZE, make_app, settle, type_text
 from tui.screens.event_detail import EventDetailScreen
 from tui.screens.record import RecordScreen
 from tui.screens.records import RecordsScreen
+from tui.widgets.tab_bar import TabBar
 from tui.widgets.timeline import TimelineView
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +85,71 @@ async def test_records_list_counts_and_search(
         assert screen.query_one("#search", Input).value == "bo@"
 
 
+async def test_the_app_keeps_what_it_holds_out_of_full_collections_until_it_ends(
+    services: Services, contact: CrmRecord
+) -> None:
+    gc.unfreeze()  # (whatever an earlier test in this process froze)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)  # the events home shown, then the records read beside it
+        assert gc.get_freeze_count() > 0
+        await pilot.press("2")
+        await settle(pilot)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0  # given back: a process that goes on collects it
+
+
+async def test_the_kinds_tabs_open_by_arrows_and_clicks_each_showing_its_list_alone(
+    services: Services, contact: CrmRecord
+) -> None:
+    services.records.create(ObjectType.COMPANY, {"name": "Bluefin", "domain": "bluefin.example"})
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordsScreen)
+        kinds = screen.query_one("#kinds", TabBar)
+        assert [kinds.label(f"tab-{k.plural}") for k in ObjectType] == [
+            "Contacts (1)",
+            "Companies (1)",
+            "Deals (0)",
+            "Tickets (0)",
+        ]
+        # Focused (shift+tab from the list), the tabs move with right and left; the list of
+        # the tab opened takes the focus, one made just then too.
+        await pilot.press("shift+tab")
+        assert kinds.has_focus
+        await pilot.press("right")
+        await settle(pilot)
+        assert kinds.active == "tab-companies"
+        companies = screen.query_one("#table-companies", DataTable)
+        assert str(companies.get_row_at(0)[0]) == "Bluefin"
+        assert app.focused is companies
+        assert screen.query_one("#tab-companies").display
+        assert not screen.query_one("#tab-contacts").display
+        await pilot.press("shift+tab", "left")
+        await settle(pilot)
+        assert kinds.active == "tab-contacts"
+        assert app.focused is screen.query_one("#table-contacts", DataTable)
+        assert not screen.query_one("#tab-companies").display
+
+        # A click on a label opens its tab, and a click under it; the deals' says why it is
+        # empty.
+        await pilot.click("#kinds", offset=(32, 0))  # " Contacts (1) Companies (1) " end at 28
+        await settle(pilot)
+        assert kinds.active == "tab-deals"
+        assert "No deals yet" in str(screen.query_one("#empty-deals").render())
+        assert app.focused is screen.query_one("#table-deals", DataTable)
+        await pilot.click("#kinds", offset=(16, 1))
+        await settle(pilot)
+        assert kinds.active == "tab-companies"
+        assert screen.query_one("#tab-companies").display
+        assert not screen.query_one("#tab-deals").display
+        assert app.focused is companies
+
+
 async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_goes_down(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -101,9 +168,9 @@ async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_go
         screen = app.screen
         assert isinstance(screen, RecordsScreen)
         table = screen.query_one("#table-contacts", DataTable)
-        kinds = screen.query_one("#kinds", TabbedContent)
+        kinds = screen.query_one("#kinds", TabBar)
         assert table.row_count == 20
-        assert "Contacts (45)" in str(kinds.get_tab("tab-contacts").label)
+        assert "Contacts (45)" in kinds.label("tab-contacts")
         for _ in range(4):
             await pilot.press("pagedown")
             await settle(pilot)
@@ -114,11 +181,11 @@ async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_go
         # A search asks the store: every match counted, the first page shown.
         await pilot.press("slash")
         await type_text(pilot, "p1")
-        assert "Contacts (11)" in str(kinds.get_tab("tab-contacts").label)  # 1, 10-19
+        assert "Contacts (11)" in kinds.label("tab-contacts")  # 1, 10-19
         assert table.row_count == 11
         await pilot.press("backspace", "backspace")
         await settle(pilot)
-        assert "Contacts (45)" in str(kinds.get_tab("tab-contacts").label)
+        assert "Contacts (45)" in kinds.label("tab-contacts")
         shown = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert shown == [f"Person {n}" for n in range(1, len(shown) + 1)]
 

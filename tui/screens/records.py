@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker
 
 from core.crm_display import property_display
@@ -21,6 +21,7 @@ from core.ports import EventSummary, RecordPage, Topic
 from core.records import matches_search, search_needle
 from tui.formatting import escape, plain, refill, relative_time
 from tui.screens.base import CbeScreen
+from tui.widgets.tab_bar import TabBar
 
 COLUMNS: dict[ObjectType, tuple[tuple[str, str], ...]] = {
     ObjectType.CONTACT: (("Name", "name"), ("Email", "email"), ("Job title", "jobtitle")),
@@ -57,6 +58,25 @@ def _list_of(kind: ObjectType) -> DataTable[object]:
     table.add_column("Completions", key="completions")
     table.add_column("Last activity", key="last")
     return table
+
+
+@dataclass(frozen=True)
+class _Tab:
+    """What the tab of a kind shows: why it is empty (when it is), and its list."""
+
+    note: Static
+    table: DataTable[object]
+    pane: Vertical
+    """The two, shown while the tab is open."""
+
+    @classmethod
+    def of(cls, kind: ObjectType) -> _Tab:
+        note = Static("", id=f"empty-{kind.plural}", classes="empty")
+        # Shown once there is something to say (the first load): the first frame is laid out
+        # as the list will stay, and the load's fill only puts the counts in place.
+        note.display = False
+        table = _list_of(kind)
+        return cls(note, table, Vertical(note, table, id=f"tab-{kind.plural}", classes="kind-pane"))
 
 
 @dataclass(frozen=True)
@@ -102,6 +122,8 @@ class RecordsScreen(CbeScreen):
         self._uncounted = False
         """Whether the open list shows its first rows without their completions (shown before
         the first load, which counts them)."""
+        self._opened: dict[ObjectType, _Tab] = {FIRST_KIND: _Tab.of(FIRST_KIND)}
+        """The tabs opened so far (their widgets may still be mounting)."""
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -114,12 +136,10 @@ class RecordsScreen(CbeScreen):
                 )
                 yield Static(title, classes="page-title")
                 yield Input(placeholder="Search name, email, domain  ( / )", id="search")
-            with TabbedContent(id="kinds"):
-                for kind in ObjectType:
-                    with TabPane(kind.label, id=f"tab-{kind.plural}"):
-                        yield Static("", id=f"empty-{kind.plural}", classes="empty")
-                        if kind is FIRST_KIND:
-                            yield _list_of(kind)
+            # One widget for the tabs, and only the open tab's content (TabbedContent made
+            # fifteen widgets for them at every push: bench/README.md).
+            yield TabBar(((f"tab-{kind.plural}", kind.label) for kind in ObjectType), id="kinds")
+            yield self._opened[FIRST_KIND].pane
         yield from self.frame_bottom()
 
     def on_mount(self) -> None:
@@ -173,7 +193,7 @@ class RecordsScreen(CbeScreen):
             page = self.services.records.page(FIRST_KIND, None, limit=FIRST)
         except CbeError:
             return  # the load says what is wrong
-        table = self.query_one(f"#table-{FIRST_KIND.plural}", DataTable)
+        table = self._opened[FIRST_KIND].table
         now = self.services.clock.now()
         refill(table, [self._row(FIRST_KIND, r, now, counted=False) for r in page.records])
         self._uncounted = True
@@ -246,8 +266,7 @@ class RecordsScreen(CbeScreen):
                 refill(table, [self._row(kind, record, now) for record in page.records])
             self._totals[kind] = page.total
             self._say_why_empty(kind, not page.total, bool(text))
-            pane = self.query_one("#kinds", TabbedContent).get_tab(f"tab-{kind.plural}")
-            pane.label = f"{kind.label} ({page.total:,})"
+            self._tabs.set_label(f"tab-{kind.plural}", f"{kind.label} ({page.total:,})")
         self._text = text
         self._uncounted = False
         if later:
@@ -255,18 +274,20 @@ class RecordsScreen(CbeScreen):
 
     def _list(self, kind: ObjectType) -> DataTable[object] | None:
         """The list of ``kind``: None until its tab is first opened."""
-        found = self.query(f"#table-{kind.plural}")
-        return found.first(DataTable) if found else None
+        opened = self._opened.get(kind)
+        return opened.table if opened else None
 
     def _open_list(self, kind: ObjectType) -> None:
         """Make the list of ``kind`` as its tab is first opened: one screen's worth of rows at
         once, the rest of its first page once that is drawn."""
         if self._list(kind) is not None:
             return
-        table = _list_of(kind)
-        self.query_one(f"#tab-{kind.plural}", TabPane).mount(table)
+        opened = self._opened[kind] = _Tab.of(kind)
+        self.query_one(".page", Vertical).mount(opened.pane)
         if not self._loaded:
             return  # the first load fills the list
+        self._say_why_empty(kind, not self._totals.get(kind), bool(self._text))
+        table = opened.table
         page = self._matches(kind, self._text, 0, FIRST)
         refill(
             table, [self._row(kind, record, self.services.clock.now()) for record in page.records]
@@ -280,7 +301,7 @@ class RecordsScreen(CbeScreen):
             return
         now = self.services.clock.now()
         for kind, shown in rest:
-            table = self.query_one(f"#table-{kind.plural}", DataTable)
+            table = self._opened[kind].table
             if table.row_count >= min(shown, self._totals.get(kind, 0)):
                 continue
             page = self._matches(kind, self._text, table.row_count, shown - table.row_count)
@@ -288,13 +309,20 @@ class RecordsScreen(CbeScreen):
                 key, cells = self._row(kind, record, now)
                 table.add_row(*cells, key=key)
 
+    @property
+    def _tabs(self) -> TabBar:
+        return self.query_one("#kinds", TabBar)
+
     def _active_kind(self) -> ObjectType:
-        return ObjectType.parse(self.query_one("#kinds", TabbedContent).active.removeprefix("tab-"))
+        return ObjectType.parse(self._tabs.active.removeprefix("tab-"))
 
     def _open_tab(self, kind: ObjectType) -> None:
-        """Open the tab of ``kind``, its list made if it was never shown."""
+        """Open the tab of ``kind``, its list made if it was never shown; the other tabs'
+        content hidden."""
         self._open_list(kind)
-        self.query_one("#kinds", TabbedContent).active = f"tab-{kind.plural}"
+        for shown, opened in self._opened.items():
+            opened.pane.display = shown is kind
+        self._tabs.active = f"tab-{kind.plural}"
 
     @on(DataTable.RowHighlighted)
     def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
@@ -311,8 +339,10 @@ class RecordsScreen(CbeScreen):
             table.add_row(*cells, key=key)
 
     def _say_why_empty(self, kind: ObjectType, empty: bool, searching: bool) -> None:
-        """An empty tab says why, and how records of its kind arrive."""
-        note = self.query_one(f"#empty-{kind.plural}", Static)
+        """An empty tab says why, and how records of its kind arrive (once it is opened)."""
+        if kind not in self._opened:
+            return  # said when its tab is first opened (_open_list)
+        note = self._opened[kind].note
         note.display = empty
         if not empty:
             return
@@ -335,16 +365,19 @@ class RecordsScreen(CbeScreen):
         note.update(escape(text))
 
     def _table(self) -> DataTable[object]:
-        active = self.query_one("#kinds", TabbedContent).active.removeprefix("tab-")
-        return self.query_one(f"#table-{active}", DataTable)
+        return self._opened[self._active_kind()].table
 
     def _focus_table(self) -> None:
+        """The open list takes the focus (unless the search field has it) after the next
+        refresh: asked of the list itself, so that a list made as its tab opens (mounted with
+        its tab's box, a step later) is mounted by then."""
         if not self.query_one("#search", Input).has_focus:
-            self.call_after_refresh(lambda: self._table().focus())
+            table = self._table()
+            table.call_after_refresh(table.focus)
 
-    @on(TabbedContent.TabActivated, "#kinds")
+    @on(TabBar.TabActivated, "#kinds")
     def _tab_changed(self) -> None:
-        self._open_list(self._active_kind())  # a tab clicked, or chosen on the tab bar
+        self._open_tab(self._active_kind())  # a tab clicked, or chosen on the tab bar
         self._focus_table()
 
     def action_tab(self, step: int) -> None:
@@ -395,6 +428,6 @@ class RecordsScreen(CbeScreen):
         if table.row_count == 0:
             return
         record_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        kind = ObjectType.parse(self.query_one("#kinds", TabbedContent).active.removeprefix("tab-"))
+        kind = self._active_kind()
         if record_id is not None:
             self.app.push_screen(RecordScreen(kind, str(record_id)))
