@@ -10,7 +10,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.ingestion import SendRequest, parse_send_body, read_plain_send, read_send_body
+from core.ingestion import (
+    PlainSend,
+    SendRequest,
+    parse_send_body,
+    read_plain_send,
+    read_send_body,
+)
 
 # Text of every kind: plain, non-ASCII, with a NUL, with a lone surrogate (the last two are
 # refused by the text check, so such a body is never plain).
@@ -57,19 +63,14 @@ plain_bodies = st.fixed_dictionaries(
 )
 
 
-def _same(plain: SendRequest, general: SendRequest) -> None:
-    assert list(plain.__dict__.items()) == list(general.__dict__.items())
-    assert [type(v) for v in plain.__dict__.values()] == [
-        type(v) for v in general.__dict__.values()
-    ]
-    assert plain.model_fields_set == general.model_fields_set
-    assert plain.__pydantic_extra__ == general.__pydantic_extra__
-    assert plain.__pydantic_private__ == general.__pydantic_private__
-    assert repr(plain) == repr(general)
-    assert plain == general
+def _same(plain: PlainSend, general: SendRequest) -> None:
+    assert PlainSend._fields == tuple(SendRequest.model_fields)
+    read = tuple(general.__dict__.values())
+    assert plain == read
+    assert [type(v) for v in plain] == [type(v) for v in read]
 
 
-def _check(body: dict[str, Any], hubspot_body: bool) -> SendRequest | None:
+def _check(body: dict[str, Any], hubspot_body: bool) -> PlainSend | None:
     plain = read_plain_send(body, hubspot_body)
     general = read_send_body(body, hubspot_body)
     answer = parse_send_body(body, hubspot_body)
@@ -78,7 +79,7 @@ def _check(body: dict[str, Any], hubspot_body: bool) -> SendRequest | None:
         return None
     assert isinstance(general, SendRequest)
     _same(plain, general)
-    assert answer == general
+    assert answer == plain
     if isinstance(body.get("properties"), dict):
         assert plain.properties is not body["properties"]  # the model's own copy, as pydantic's
     return plain
@@ -110,7 +111,7 @@ def test_a_batch_input_as_senders_write_it_is_plain() -> None:
     plain = _check(body, hubspot_body=True)
     assert plain is not None
     assert plain.object_id == "51" and plain.properties == body["properties"]
-    assert read_plain_send({**body, "objectId": 51}) == read_send_body(body)
+    assert read_plain_send({**body, "objectId": 51}) == plain
     for odd in ({"event_name": "x"}, {**body, "extra": 1}, {**body, "properties": None}):
         assert read_plain_send(odd) is None
         _check(odd, hubspot_body=False)
