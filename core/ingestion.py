@@ -707,30 +707,26 @@ class Ingestor:
         definitions: dict[str, EventDefinition | None] = {}
         seen_uuids: set[tuple[str, str]] = set()
 
-        parsed: list[tuple[int, Send]] = []
+        parsed: list[tuple[int, Send, EventDefinition | None]] = []
         for index, body in enumerate(request.bodies):
             send = parse_send_body(body, request.hubspot_body)
             if isinstance(send, list):
                 judged.reject(index, send, batch)
             else:
-                parsed.append((index, send))
+                parsed.append((index, send, self._definition(definitions, send.event_name)))
 
-        wanted = [
-            (self._definition(definitions, r.event_name), r.uuid) for _, r in parsed if r.uuid
-        ]
         # The uuids are looked up while the inputs are validated (a store on a server answers
         # meanwhile); what was already received is judged once both are done, in order.
         existing = self._db.completions.begin_existing_uuids(
-            {(d.fully_qualified_name, u) for d, u in wanted if d is not None}
+            {(d.fully_qualified_name, r.uuid) for _, r, d in parsed if r.uuid and d is not None}
         )
 
         lookups = _Lookups(self._db.records)
         prepared: list[tuple[int, _Draft | None, list[Violation]]] = []
-        for index, send in parsed:
-            definition = self._definition(definitions, send.event_name)
-            tag = _tag_of(request.tags, index)
+        tags = request.tags
+        for index, send, definition in parsed:
             draft, violations = self._prepare(
-                send, definition, mode, request.source, now, lookups, tag
+                send, definition, mode, request.source, now, lookups, tags[index] if tags else None
             )
             prepared.append((index, draft, violations))
         already = existing()
@@ -828,7 +824,11 @@ class Ingestor:
 
         # An unknown identity makes the input unusable, but strict mode still reports every
         # other problem of the request in the same answer.
-        identity = match_custom_id(request, definition, mode, lookups)
+        identity = (
+            None  # most events have no rule: no call
+            if definition.custom_matching_id is None
+            else match_custom_id(request, definition, mode, lookups)
+        )
         if identity is None:
             identity = self._resolve_identity(request, definition, mode, lookups)
         if isinstance(identity, Violation):
