@@ -61,8 +61,8 @@ class CbeModel(BaseModel):
 
         Made as unpickling makes a model (pydantic's ``__setstate__``: a bare instance given
         its values, the names set, no extras, no private attributes), without the state's
-        dict and the method's look-ups: the hot paths of ingestion and of reading stored
-        completions build every model here.
+        dict and the method's look-ups: every stored and every read completion is built here
+        (:meth:`Completion.trusted`).
         """
         model = cls.__new__(cls)
         _set = object.__setattr__
