@@ -69,6 +69,7 @@ from core.rules import (
     max_value_length,
     qualified_internal_name,
     resolve_case_duplicates,
+    storable,
     uuid_taken,
 )
 from core.values import ParsedValue, parse_datetime, parse_value, value_text
@@ -133,11 +134,108 @@ class SendRequest(CbeModel):
         return value
 
 
-def parse_send_body(raw: object, hubspot_body: bool = False) -> SendRequest | list[Violation]:
+def parse_send_body(raw: object, hubspot_body: bool = False) -> Send | list[Violation]:
     """Read a send body from JSON; malformed bodies give violations, never exceptions.
 
     ``hubspot_body``: the body came to HubSpot's API (or ``cbe send``), so it holds what HubSpot's
     send spec requires: ``eventName`` and ``properties`` (``{}`` when there are none)."""
+    if type(raw) is dict:  # nearly every body: read at once if it is plain (read_plain_send)
+        plain = read_plain_send(raw, hubspot_body)
+        if plain is not None:
+            return plain
+    return read_send_body(raw, hubspot_body)
+
+
+class PlainSend(NamedTuple):
+    """A plain send body read at once (:func:`read_plain_send`): the fields of the
+    :class:`SendRequest` pydantic would make of it, in its order, with the same values."""
+
+    event_name: str
+    properties: dict[str, Any]
+    object_id: str | None
+    email: str | None
+    utk: str | None
+    occurred_at: str | int | None
+    uuid: str | None
+
+
+Send = SendRequest | PlainSend
+"""A send body read: judging reads either alike."""
+
+_SEND_SLOTS: dict[str, int] = {
+    field.alias or name: PlainSend._fields.index(name)
+    for name, field in SendRequest.model_fields.items()
+}
+"""Each field of a send body by its JSON name (``eventName``), as its place in PlainSend."""
+_EVENT_NAME, _PROPERTIES, _OBJECT_ID = 0, 1, 2
+_MAYBE_INTEGER = frozenset({_OBJECT_ID, PlainSend._fields.index("occurred_at")})
+
+
+def read_plain_send(raw: dict[str, Any], hubspot_body: bool = False) -> PlainSend | None:
+    """A plain send body read as :func:`read_send_body` reads it, at a fraction of the cost;
+    None when the body is not plain (that function then reads it, and says what is wrong).
+
+    Plain: every key one of the body's JSON names; ``eventName`` text; ``email``, ``utk``,
+    ``uuid`` text or null; ``objectId`` text, null or a 64-bit integer (made text, as the
+    model's validator makes it); ``occurredAt`` text, null or a 64-bit integer; ``properties``
+    (required of a HubSpot body) an object of text names whose values are text, numbers,
+    booleans or null; every text storable (:func:`core.rules.check_text`). Such a body passes
+    the text check and the model's validation unchanged: its fields are taken as they are
+    (the properties copied, as pydantic copies them), without building a model (a test holds
+    the two equal on generated bodies). Every input of a batch comes here.
+    """
+    values: list[Any] = [None] * len(PlainSend._fields)
+    for key, value in raw.items():
+        slot = _SEND_SLOTS.get(key)
+        if slot is None:
+            return None
+        kind = type(value)
+        if kind is str:
+            if slot == _PROPERTIES:
+                return None
+            if not (value.isascii() and "\x00" not in value) and not storable(value):
+                return None
+        elif value is None:
+            if slot in (_EVENT_NAME, _PROPERTIES):
+                return None
+        elif slot == _PROPERTIES:
+            if kind is not dict or not _plain_properties(value):
+                return None
+            value = dict(value)
+        elif kind is int and slot in _MAYBE_INTEGER and value.bit_length() < 64:
+            if slot == _OBJECT_ID:
+                value = str(value)
+        else:
+            return None
+        values[slot] = value
+    if values[_EVENT_NAME] is None:
+        return None
+    if values[_PROPERTIES] is None:
+        if hubspot_body:
+            return None
+        values[_PROPERTIES] = {}
+    return PlainSend._make(values)
+
+
+def _plain_properties(properties: dict[Any, Any]) -> bool:
+    """Whether every name is text and every value text, a number, a boolean or null, all
+    text storable (as :func:`core.rules.check_send_text` reads them)."""
+    for key, value in properties.items():
+        if type(key) is not str:
+            return False
+        if not (key.isascii() and "\x00" not in key) and not storable(key):
+            return False
+        kind = type(value)
+        if kind is str:
+            if not (value.isascii() and "\x00" not in value) and not storable(value):
+                return False
+        elif value is not None and kind is not int and kind is not float and kind is not bool:
+            return False
+    return True
+
+
+def read_send_body(raw: object, hubspot_body: bool = False) -> SendRequest | list[Violation]:
+    """:func:`parse_send_body` for any body: its text checked, then pydantic's validation."""
     if not isinstance(raw, (dict, Mapping)):  # dict first: see check_send_text
         return [
             Violation(
@@ -321,6 +419,7 @@ class _Lookups:
         self._records = records
         self._found: dict[tuple[str | ObjectType, str], CrmRecord | None] = {}
         self._accepted: dict[str, dict[str, _Accepted]] = {}
+        self._exact: dict[str, dict[str, _Accepted]] = {}
         self._by_property: dict[tuple[ObjectType, str], dict[str, CrmRecord]] = {}
 
     def accepted(self, definition: EventDefinition) -> dict[str, _Accepted]:
@@ -329,6 +428,18 @@ class _Lookups:
         if found is None:
             found = self._accepted[definition.name] = {
                 p.name: _accepted(p) for p in all_properties(definition)
+            }
+        return found
+
+    def exact(self, definition: EventDefinition) -> dict[str, _Accepted]:
+        """The properties an event accepts under the very name they are sent by: those whose
+        name is its own lowercase form and within the length limit (as senders write them)."""
+        found = self._exact.get(definition.name)
+        if found is None:
+            found = self._exact[definition.name] = {
+                name: accepted
+                for name, accepted in self.accepted(definition).items()
+                if name == name.lower() and len(name) <= MAX_NAME_LENGTH
             }
         return found
 
@@ -371,7 +482,7 @@ def _record_order(record: CrmRecord) -> tuple[int, str]:
 
 
 def match_custom_id(
-    request: SendRequest, definition: EventDefinition, mode: Mode, records: _Lookups
+    request: Send, definition: EventDefinition, mode: Mode, records: _Lookups
 ) -> tuple[str | None, str | None, Match] | Violation | None:
     """HubSpot's ``customMatchingId``, which comes before objectId, email and utk: the record of
     the event's object whose ``targetObjectPropertyName`` equals the completion's
@@ -596,30 +707,26 @@ class Ingestor:
         definitions: dict[str, EventDefinition | None] = {}
         seen_uuids: set[tuple[str, str]] = set()
 
-        parsed: list[tuple[int, SendRequest]] = []
+        parsed: list[tuple[int, Send, EventDefinition | None]] = []
         for index, body in enumerate(request.bodies):
             send = parse_send_body(body, request.hubspot_body)
             if isinstance(send, list):
                 judged.reject(index, send, batch)
             else:
-                parsed.append((index, send))
+                parsed.append((index, send, self._definition(definitions, send.event_name)))
 
-        wanted = [
-            (self._definition(definitions, r.event_name), r.uuid) for _, r in parsed if r.uuid
-        ]
         # The uuids are looked up while the inputs are validated (a store on a server answers
         # meanwhile); what was already received is judged once both are done, in order.
         existing = self._db.completions.begin_existing_uuids(
-            {(d.fully_qualified_name, u) for d, u in wanted if d is not None}
+            {(d.fully_qualified_name, r.uuid) for _, r, d in parsed if r.uuid and d is not None}
         )
 
         lookups = _Lookups(self._db.records)
         prepared: list[tuple[int, _Draft | None, list[Violation]]] = []
-        for index, send in parsed:
-            definition = self._definition(definitions, send.event_name)
-            tag = _tag_of(request.tags, index)
+        tags = request.tags
+        for index, send, definition in parsed:
             draft, violations = self._prepare(
-                send, definition, mode, request.source, now, lookups, tag
+                send, definition, mode, request.source, now, lookups, tags[index] if tags else None
             )
             prepared.append((index, draft, violations))
         already = existing()
@@ -692,7 +799,7 @@ class Ingestor:
 
     def _prepare(
         self,
-        request: SendRequest,
+        request: Send,
         definition: EventDefinition | None,
         mode: Mode,
         source: Source,
@@ -717,7 +824,11 @@ class Ingestor:
 
         # An unknown identity makes the input unusable, but strict mode still reports every
         # other problem of the request in the same answer.
-        identity = match_custom_id(request, definition, mode, lookups)
+        identity = (
+            None  # most events have no rule: no call
+            if definition.custom_matching_id is None
+            else match_custom_id(request, definition, mode, lookups)
+        )
         if identity is None:
             identity = self._resolve_identity(request, definition, mode, lookups)
         if isinstance(identity, Violation):
@@ -775,7 +886,7 @@ class Ingestor:
         return _Draft(completion, create_email), violations
 
     def _resolve_identity(
-        self, request: SendRequest, definition: EventDefinition, mode: Mode, records: _Lookups
+        self, request: Send, definition: EventDefinition, mode: Mode, records: _Lookups
     ) -> tuple[str | None, str | None, Match] | Violation:
         """objectId first, then email, then utk.
 
@@ -857,13 +968,32 @@ class Ingestor:
 
     def _properties(
         self,
-        request: SendRequest,
+        request: Send,
         definition: EventDefinition,
         mode: Mode,
         violations: list[Violation],
         cuts: list[Cut],
         lookups: _Lookups,
     ) -> tuple[dict[str, PropertyValue], dict[str, list[str]]]:
+        """The values to store and the unusable ones; what is wrong is added to
+        ``violations`` (strict) or ``cuts`` (lenient). Plain properties, as nearly every
+        sender sends, are taken at once."""
+        plain = _plain_values(request.properties, lookups.exact(definition))
+        if plain is not None:
+            return plain, {}
+        return self._read_properties(request, definition, mode, violations, cuts, lookups)
+
+    def _read_properties(
+        self,
+        request: Send,
+        definition: EventDefinition,
+        mode: Mode,
+        violations: list[Violation],
+        cuts: list[Cut],
+        lookups: _Lookups,
+    ) -> tuple[dict[str, PropertyValue], dict[str, list[str]]]:
+        """:meth:`_properties` for any properties: each name and value judged, every problem
+        reported (strict) or cut (lenient)."""
         strict = mode is not Mode.LENIENT
         sent = request.properties
         if None in sent.values():  # a null value is as if the property was not sent
@@ -1016,6 +1146,37 @@ class Ingestor:
                 created[key] = contact
                 result.created_contacts.append(contact)
             draft.completion = draft.completion.model_copy(update={"object_id": created[key].id})
+
+
+def _plain_values(
+    sent: dict[str, Any], exact: dict[str, _Accepted]
+) -> dict[str, PropertyValue] | None:
+    """The values to store of properties that are all plain, in every mode what
+    ``Ingestor._properties`` makes of them with nothing to report; None when one is not.
+
+    Plain: at most 50, each sent under the name of a property the event accepts (``exact``:
+    so no two are equal after lowercasing, and none is too long a name) with a value that
+    needs no parsing (the loop's first test there: text within its limit for a string
+    property or exactly a simple option, a 64-bit integer for a number property). A test
+    holds the two paths equal on generated properties.
+    """
+    if len(sent) > MAX_PROPERTIES_PER_COMPLETION:
+        return None
+    values: dict[str, PropertyValue] = {}
+    for name, raw in sent.items():
+        accepted = exact.get(name)
+        if accepted is None:
+            return None
+        kind = type(raw)
+        if kind is str:
+            if len(raw) > accepted.limit or not (
+                accepted.is_string or (accepted.simple is not None and raw in accepted.simple)
+            ):
+                return None
+        elif not (kind is int and accepted.is_number and raw.bit_length() < 64):
+            return None
+        values[name] = raw
+    return values
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -52,6 +52,25 @@ class CbeModel(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready form, as stored and as HubSpot names the fields."""
         return self.model_dump(mode="json")
+
+    @classmethod
+    def from_valid(cls, values: dict[str, Any], fields_set: set[str]) -> Self:
+        """An instance holding ``values`` (every field, in the fields' order, each already in
+        its validated form) as they are: nothing validated, nothing copied. ``fields_set``:
+        the fields that were given (``model_fields_set``).
+
+        Made as unpickling makes a model (pydantic's ``__setstate__``: a bare instance given
+        its values, the names set, no extras, no private attributes), without the state's
+        dict and the method's look-ups: every stored and every read completion is built here
+        (:meth:`Completion.trusted`).
+        """
+        model = cls.__new__(cls)
+        _set = object.__setattr__
+        _set(model, "__dict__", values)
+        _set(model, "__pydantic_fields_set__", fields_set)
+        _set(model, "__pydantic_extra__", None)
+        _set(model, "__pydantic_private__", None)
+        return model
 
 
 class ObjectType(StrEnum):
@@ -365,13 +384,11 @@ class Completion(CbeModel):
         ingestion's hot path, which has checked every value itself. A test holds the result
         equal to the validated construction.
 
-        Built as unpickling builds a model: a bare instance given its state (the values, the
-        names set, no extras, no private attributes) by pydantic's ``__setstate__``, which sets
-        them without validating, as ``model_copy`` does. Every stored and every read completion
-        is made here: 4.4 us each this way, 7.0 us by ``model_copy(update=...)`` of a blank
-        completion, which copies the blank's values, names set and extras before it sets every
-        value again (best of 20, the 2-CPU machine, 2026-12-02); ``model_construct`` is slower
-        still (it looks up every field's aliases and default).
+        Built by :meth:`CbeModel.from_valid`, as unpickling builds a model. Every stored and
+        every read completion is made here: 4.4 us each by pydantic's ``__setstate__``, 7.0 us
+        by ``model_copy(update=...)`` of a blank completion (best of 20, the 2-CPU machine,
+        2026-12-02); ``model_construct`` is slower still (it looks up every field's aliases and
+        default). ``from_valid`` sets the four attributes itself, without the state's dict.
         """
         values = {
             "id": id,
@@ -391,16 +408,7 @@ class Completion(CbeModel):
             "matched_by": matched_by,
             "unmatched_object_id": unmatched_object_id,
         }
-        completion = cls.__new__(cls)
-        completion.__setstate__(
-            {
-                "__dict__": values,
-                "__pydantic_fields_set__": set(values),
-                "__pydantic_extra__": None,
-                "__pydantic_private__": None,
-            }
-        )
-        return completion
+        return cls.from_valid(values, set(values))
 
     @classmethod
     def from_stored(cls, doc: dict[str, Any]) -> Completion:

@@ -458,6 +458,12 @@ def _lone_surrogate(text: str) -> bool:
     return not text.isascii() and _SURROGATE.search(text) is not None
 
 
+def storable(text: str) -> bool:
+    """Whether :func:`check_text` finds nothing wrong with ``text`` (no NUL, no lone
+    surrogate), without making its answer."""
+    return "\x00" not in text and not _lone_surrogate(text)
+
+
 def check_text(text: str, field: str) -> list[Violation]:
     """Text is Unicode that can be stored and shown: no lone surrogate (``"\\ud800"`` in JSON,
     which JSON readers accept but no UTF-8 file or terminal can hold) and no NUL (``"\\u0000"``,

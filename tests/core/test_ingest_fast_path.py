@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from cli.bootstrap import open_services
 from core.clock import FixedClock
-from core.ingestion import Mode
-from core.models import EnumerationOption, PropertyDefinition, PropertyType, Source
+from core.errors import Violation
+from core.ingestion import Mode, SendRequest, _Lookups, _plain_values
+from core.models import Cut, EnumerationOption, PropertyDefinition, PropertyType, Source
 from core.rules import max_value_length
 from core.services import Services
 from core.values import ParsedValue, parse_value, value_text
@@ -100,3 +101,41 @@ def test_the_options_include_ones_that_need_parsing() -> None:
         options=[EnumerationOption(label="p", value=" padded ")],
     )
     assert _expected(prop, " padded ") == ("padded", ["padded"])  # stripped: no longer an option
+
+
+sent_names = st.sampled_from(
+    ["text", "count", "choice", "Text", "COUNT", "hs_page_url", "hs_city", "nope", "t" * 51]
+)
+
+
+@settings(max_examples=300, suppress_health_check=list(HealthCheck), deadline=None)
+@given(
+    sent=st.dictionaries(sent_names, st.one_of(values, st.none()), max_size=6),
+    mode=st.sampled_from(list(Mode)),
+)
+def test_plain_properties_are_taken_as_judging_each_would_take_them(
+    tmp_path_factory: Any, sent: dict[str, Any], mode: Mode
+) -> None:
+    services = _shared(tmp_path_factory)
+    definition = services.definitions.get("typed")
+    ingestor, records = services.ingestion, services.db.records
+    request = SendRequest(event_name=definition.fully_qualified_name, properties=sent)
+    lookups = _Lookups(records)
+    plain = _plain_values(request.properties, lookups.exact(definition))
+    violations: list[Violation] = []
+    cuts: list[Cut] = []
+    read = ingestor._read_properties(request, definition, mode, violations, cuts, lookups)
+    if plain is not None:
+        assert (plain, {}) == read and not violations and not cuts
+        assert list(plain) == list(read[0])
+        assert [type(v) for v in plain.values()] == [type(v) for v in read[0].values()]
+    again: tuple[list[Violation], list[Cut]] = ([], [])
+    assert ingestor._properties(request, definition, mode, *again, lookups) == read
+    assert again == (violations, cuts)
+
+
+def test_properties_as_senders_send_them_are_plain(tmp_path_factory: Any) -> None:
+    services = _shared(tmp_path_factory)
+    definition = services.definitions.get("typed")
+    sent = {"text": "a", "count": 3, "choice": "new", "hs_page_url": "https://example.com/"}
+    assert _plain_values(sent, _Lookups(services.db.records).exact(definition)) == sent
