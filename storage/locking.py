@@ -11,19 +11,24 @@ so no thread reads a half-changed cache.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-
-from filelock import FileLock, Timeout
 
 from core.errors import CbeError, WritesRefused
 
 __all__ = ["LOCK_FILE", "DatabaseBusy", "DatabaseLock", "WritesRefused"]
 
 LOCK_FILE = ".lock"
+
+POLL_INTERVAL = 0.002
+"""How long (seconds) to wait between tries while another process holds the lock: short, so
+that hand-overs between busy writers are short."""
 
 
 class DatabaseBusy(CbeError):
@@ -36,8 +41,12 @@ class DatabaseLock:
     def __init__(self, folder: Path, timeout: float = 30.0) -> None:
         self.path = folder / LOCK_FILE
         self._timeout = timeout
-        # Polling at 2 ms keeps hand-overs between busy writers short (the default is 50 ms).
-        self._lock = FileLock(self.path, timeout=timeout, mode=0o600, poll_interval=0.002)
+        self._fd: int | None = None
+        """The lock file, opened once and kept (``flock`` on it is the lock between processes:
+        the kernel lets go of it when the process ends, killed or not)."""
+        self._opened_by = 0
+        """The process that opened :attr:`_fd`: a child made by ``fork`` shares its parent's
+        open file, and so its ``flock``, and opens its own."""
         self._threads = threading.RLock()
         self._depth = 0
         self._owner: int | None = None
@@ -60,14 +69,9 @@ class DatabaseLock:
             self._depth += 1
             return self
         try:
-            self._lock.acquire()
-        except BaseException as error:
+            self._acquire()
+        except BaseException:
             self._threads.release()
-            if isinstance(error, Timeout):
-                raise DatabaseBusy(
-                    f"The database at {self.path.parent} stayed locked by another process for "
-                    f"{self._timeout:g} s; try again."
-                ) from error
             raise
         if self._depth == 0:
             self._owner = threading.get_ident()
@@ -88,9 +92,57 @@ class DatabaseLock:
         self._owner = None
         self.epoch += 1
         try:
-            self._lock.release()
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()
+
+    def _acquire(self) -> None:
+        """Take the lock between processes (the caller holds the thread lock), waiting up to the
+        timeout; DatabaseBusy when another process held it all that time."""
+        deadline: float | None = None
+        while True:
+            fd = self._file()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._timeout
+                elif now >= deadline:
+                    raise DatabaseBusy(
+                        f"The database at {self.path.parent} stayed locked by another process "
+                        f"for {self._timeout:g} s; try again."
+                    ) from None
+                time.sleep(POLL_INTERVAL)
+                continue
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                return
+            # The file was removed (or replaced) since it was opened: another process locks
+            # the one at the path now.
+            self._close()
+
+    def _file(self) -> int:
+        pid = os.getpid()
+        if self._fd is not None and self._opened_by != pid:
+            self._fd = None  # the parent's (a fork): left open, for the parent
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._opened_by = pid
+        return self._fd
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None and self._opened_by == os.getpid():
+            self._close()
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # lets go of its flock
 
     @contextmanager
     def reading(self) -> Iterator[None]:
