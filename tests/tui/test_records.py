@@ -53,10 +53,18 @@ def _send(
         services.ingestion.send_batch({"inputs": bodies[start : start + 500]})
 
 
-async def _open_contact(pilot) -> RecordScreen:  # type: ignore[no-untyped-def]
+async def _open_records(pilot) -> RecordsScreen:  # type: ignore[no-untyped-def]
+    """The Records list, opened from the events home once that has settled."""
     await settle(pilot)
     await pilot.press("2")
     await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, RecordsScreen)
+    return screen
+
+
+async def _open_contact(pilot) -> RecordScreen:  # type: ignore[no-untyped-def]
+    await _open_records(pilot)
     await pilot.press("enter")
     await settle(pilot)
     screen = pilot.app.screen
@@ -71,11 +79,7 @@ async def test_records_list_counts_and_search(
     _send(services, viewed_car, contact, 3)
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, RecordsScreen)
+        screen = await _open_records(pilot)
         table = screen.query_one("#table-contacts", DataTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert [(str(r[0]), str(r[3])) for r in rows] == [("Ann Lee", "3"), ("Bo", "0")]
@@ -105,11 +109,7 @@ async def test_the_kinds_tabs_open_by_arrows_and_clicks_each_showing_its_list_al
     services.records.create(ObjectType.COMPANY, {"name": "Bluefin", "domain": "bluefin.example"})
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, RecordsScreen)
+        screen = await _open_records(pilot)
         kinds = screen.query_one("#kinds", TabBar)
         assert [kinds.label(f"tab-{k.plural}") for k in ObjectType] == [
             "Contacts (1)",
@@ -162,11 +162,7 @@ async def test_a_long_records_list_shows_a_page_and_brings_more_as_the_cursor_go
         unit.commit()
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, RecordsScreen)
+        screen = await _open_records(pilot)
         table = screen.query_one("#table-contacts", DataTable)
         kinds = screen.query_one("#kinds", TabBar)
         assert table.row_count == 20
