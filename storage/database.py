@@ -487,7 +487,12 @@ class TinyDatabase:
         self._portal = portal
         self._lock = lock
         self._main = AtomicJSONStorage(folder / MAIN_FILE, lock=lock)
-        self._tables = LoggedTables(folder / TABLES_DIR, lock, columns=RECORD_COLUMNS)
+        self._tables = LoggedTables(
+            folder / TABLES_DIR,
+            lock,
+            columns=RECORD_COLUMNS,
+            columns_at="storage.record_index:RECORD_COLUMNS",  # a fold's own process
+        )
         cache = _Cached(self._main)
         self._definitions = TinyDefinitionRepository(self._main, lock, cache)
         self._records = TinyRecordRepository(self._tables, lock)
@@ -605,6 +610,8 @@ class TinyDatabase:
     def _fold_outside(self, folding: Folding) -> None:
         with _INTERPRETER.folding():
             built = self._tables.build_fold(folding)
+            if built:
+                self._tables.stage_fold(folding)
         if not built:
             return
         folding.close_replaced = False

@@ -47,7 +47,10 @@ import contextlib
 import os
 import re
 import secrets
+import subprocess
+import sys
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +92,15 @@ FOLD_FLOOR = 1024 * 1024
 FOLD_SHARE = 16
 """A log is folded once it holds this share of the snapshot's size (a process reads the log
 whole when it opens the folder: it stays short next to the snapshot)."""
+STAGE_ENOUGH = 64 * 1024
+STAGE_ROUNDS = 8
+"""A fold's swap is left about STAGE_ENOUGH bytes of the log (written while its snapshot was
+made) to copy and apply under the lock, the rest done before it in up to STAGE_ROUNDS rounds
+(LoggedTables.stage_fold)."""
+FOLD_PROCESS = "storage.fold_process"
+"""The module a fold made in a process of its own runs (:meth:`LoggedTables.build_fold`)."""
+_CODE_ROOT = str(Path(__file__).resolve().parent.parent)
+"""Where this code's packages are (the fold's process imports the same code)."""
 
 Doc = dict[str, Any]
 Change = tuple[str, str, Doc | None]
@@ -150,10 +162,48 @@ class Folding:
     opened: tuple[Base, tuple[int, int], int] | None = None
     """The new snapshot read through its new index, its identity and size: opened (its keys
     read) before the swap, which then holds the lock for none of that."""
+    staged: Staged | None = None
+    """The log written since ``offset`` as far as it was read before the swap, copied and
+    applied over the new snapshot then (:meth:`LoggedTables.stage_fold`)."""
     close_replaced: bool = True
     """False: the swap leaves the snapshot it replaced in ``replaced``, for its caller to close
     (unmapping 73 MB at 100,000 contacts took 10 to 30 ms) once it has let go of the lock."""
     replaced: Base | None = None
+
+
+@dataclass
+class Staged:
+    """What :meth:`LoggedTables.stage_fold` made without the lock: the log's lines written
+    since a fold began (``data``), copied beside (``copy``, durable: the log the new snapshot
+    names, once the lines written since are appended) and applied over the new snapshot
+    (``views``, and the highest keys among them): the swap then holds the lock for the lines
+    written after these only."""
+
+    data: bytes
+    copy: Path
+    views: dict[str, TableView]
+    highest: dict[str, int]
+
+
+def _replay(data: bytes, view: Callable[[str], TableView], highest: dict[str, int]) -> None:
+    """Apply the log's whole lines ``data`` to the views ``view`` gives, noting the highest
+    numeric keys written (listeners have seen these changes already; damaged lines are left
+    out, as when read)."""
+    for line in data.split(b"\n"):
+        with contextlib.suppress(ValueError):
+            for name, key, doc in parse_log_line(line) if line else ():
+                view(name).apply(key, doc)
+                if doc is not None and key.isdigit():
+                    highest[name] = max(highest.get(name, 0), int(key))
+
+
+def _append_durably(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _documents(
@@ -198,8 +248,10 @@ class TableView(Mapping[str, Doc]):
     """One table as it stands: the snapshot's documents with the changes since put over them,
     keys in the order they were first written (a key removed and written again goes last)."""
 
-    def __init__(self, owner: LoggedTables, name: str) -> None:
+    def __init__(self, owner: LoggedTables, name: str, base: Base | None = None) -> None:
         self._owner = owner
+        self._fixed = base
+        """The snapshot it is over (None: its owner's, whichever that is now)."""
         self.name = name
         self.changes: dict[str, Doc | None] = {}
         """The documents changed since the snapshot (None: removed from it)."""
@@ -218,9 +270,15 @@ class TableView(Mapping[str, Doc]):
         self._archived = self._sorted_moved = None
         self._lookups = None
 
+    def take(self, staged: TableView) -> None:
+        """Stand as ``staged`` does (a view made over the snapshot now in place)."""
+        self.changes, self.moved, self.size = staged.changes, staged.moved, staged.size
+        self._archived = self._sorted_moved = None
+        self._lookups = None
+
     @property
     def _base(self) -> Base:
-        return self._owner._base
+        return self._owner._base if self._fixed is None else self._fixed
 
     def __getitem__(self, key: str) -> Doc:
         found: Doc | None = self.get(key)
@@ -396,12 +454,17 @@ class LoggedTables:
         lock: DatabaseLock,
         read_only: bool = False,
         columns: Columns | None = None,
+        columns_at: str | None = None,
     ) -> None:
         self.folder = folder
         self._lock = lock
         self._read_only = read_only
         self.columns: Columns = columns or {}
         """Per table, what the snapshot's index keeps of each document (by column name)."""
+        self.columns_at = columns_at
+        """Where ``columns`` are to be imported from (``module:name``): then a fold made
+        outside the lock is made in a process of its own (:meth:`build_fold`); None: in the
+        caller's thread."""
         self._base: Base = ParsedBase(1, {}, self.columns)
         self._views: dict[str, TableView] = {}
         self._highest: dict[str, int] = {}
@@ -759,6 +822,9 @@ class LoggedTables:
         can then be made without the lock (:meth:`build_fold`) while writes go on, and put in
         place holding it again (:meth:`finish_fold`)."""
         self.refresh()
+        return self._folding()
+
+    def _folding(self) -> Folding:
         base = self._base
         names = [*base.names(), *(n for n in self._views if n not in base.names())]
         tables = [(n, dict(self._view(n).changes), dict(self._view(n).moved)) for n in names]
@@ -779,21 +845,92 @@ class LoggedTables:
 
     def build_fold(self, folding: Folding) -> bool:
         """Write the new snapshot of ``folding`` beside the current one, without the lock
-        (False: it could not be, e.g. a fold elsewhere closed the snapshot it reads)."""
+        (False: it could not be, e.g. a fold elsewhere closed the snapshot it reads). With
+        ``columns_at`` it is made in a process of its own (:meth:`_made_apart`), which shares
+        no interpreter with the writes beside it; else in the caller's thread."""
+        tag = secrets.token_hex(4) + "-"
         try:
-            snapshot, index, made = self._fold_files(folding)
             self.folder.mkdir(mode=0o700, exist_ok=True)
-            folding.written = write_beside(self.folder / SNAPSHOT_FILE, snapshot)
-            folding.index = write_beside(self.folder / INDEX_FILE, index)
-            del snapshot, index
+            if self.columns_at is None:
+                snapshot, index, made = self._fold_files(folding)
+                folding.written = write_beside(self.folder / SNAPSHOT_FILE, snapshot, tag)
+                folding.index = write_beside(self.folder / INDEX_FILE, index, tag)
+                del snapshot, index
+            else:
+                folding.written, folding.index, made = self._made_apart(folding, tag)
             folding.opened = self._open_beside(folding.written, folding.index, made)
         except (OSError, ValueError, BufferError, CbeError):
-            for path in (folding.written, folding.index):
-                if path is not None:
+            for name in (SNAPSHOT_FILE, INDEX_FILE):  # what it wrote, said or not
+                for path in self.folder.glob(f".{name}.{tag}*.tmp"):
                     path.unlink(missing_ok=True)
             folding.written = folding.index = None
             return False
         return True
+
+    def as_folded_by_another(
+        self, log: int, offset: int, snapshot_key: tuple[int, int] | None
+    ) -> Folding:
+        """The fold another process started (:meth:`start_fold` there: the snapshot, its log
+        and the log's first ``offset`` bytes), read here from the files (storage.fold_process;
+        no lock held, nothing written). ValueError: the files are no longer those."""
+        self._load_snapshot()
+        if self._snapshot_key != snapshot_key or self._log != log:
+            raise ValueError("the snapshot was replaced meanwhile")
+        path = self.folder / log_name(log)
+        if offset:
+            with path.open("rb") as handle:
+                data = handle.read(offset)
+            if len(data) != offset or not data.endswith(b"\n"):
+                raise ValueError("the log was cut back meanwhile")
+            self._take_lines(path, data[:-1])
+        self._offset = offset
+        return self._folding()
+
+    def _made_apart(self, folding: Folding, tag: str) -> tuple[Path, Path, dict[str, Made]]:
+        """The new snapshot and index of ``folding`` written beside by a process of its own
+        (storage.fold_process, started here: its start-up is this thread's wait, not a
+        write's), and what the fold made of each table's index (Made), sent back in pieces
+        parsed one at a time (see PIECE). Killed, it leaves its files tagged ``tag``."""
+        request = {
+            "folder": str(self.folder),
+            "log": folding.log,
+            "offset": folding.offset,
+            "snapshot": folding.snapshot_key,
+            "columns": self.columns_at,
+            "tag": tag,
+        }
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_CODE_ROOT, path]))}
+        made: dict[str, Made] = {}
+        done: list[Any] = []
+        with subprocess.Popen(
+            [sys.executable, "-m", FOLD_PROCESS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        ) as child:
+            assert child.stdin is not None and child.stdout is not None
+            try:
+                child.stdin.write(orjson.dumps(request))
+                child.stdin.close()
+            except BrokenPipeError:
+                pass  # it ended already: its answer says why
+            for line in child.stdout:  # read as it comes: the interpreter let go meanwhile
+                what = orjson.loads(line)
+                if what[0] == "keys":
+                    made.setdefault(what[1], Made([], {})).keys.extend(what[2])
+                elif what[0] == "sorted":
+                    values, at = made[what[1]].sorted.setdefault(what[2], ([], array("I")))
+                    values.extend(what[3])
+                    at.extend(what[4])
+                elif what[0] == "done":
+                    done = what
+            problem = child.stderr.read() if child.stderr is not None else b""
+        if child.returncode or len(done) != 3:
+            said = problem[-500:].decode(errors="replace")
+            raise ValueError(f"the fold's process failed: {said}")
+        return Path(done[1]), Path(done[2]), made
 
     def _open_beside(
         self, snapshot: Path, index: Path, made: Mapping[str, Made]
@@ -826,6 +963,48 @@ class LoggedTables:
             raise
         return base, (st.st_dev, st.st_ino), st.st_size
 
+    def stage_fold(self, folding: Folding) -> None:
+        """Without the lock, once :meth:`build_fold` is done: the log's whole lines written
+        since the fold began, copied beside (durable) and applied over the new snapshot
+        (Staged), so that the swap copies and applies only those written after them; again
+        while writes go on, until fewer than STAGE_ENOUGH bytes came meanwhile (at most
+        STAGE_ROUNDS times). Nothing staged when the disk refuses (the swap then does it all)."""
+        if folding.opened is None:
+            return
+        base = folding.opened[0]
+        path = self.folder / log_name(folding.log)
+
+        def view(name: str) -> TableView:
+            assert folding.staged is not None
+            found = folding.staged.views.get(name)
+            if found is None:
+                found = folding.staged.views[name] = TableView(self, name, base)
+                found.reset(base)
+            return found
+
+        for _ in range(STAGE_ROUNDS):
+            staged = folding.staged
+            try:
+                with path.open("rb") as log:
+                    log.seek(folding.offset + (0 if staged is None else len(staged.data)))
+                    data = log.read()
+                data = data[: data.rfind(b"\n") + 1]  # a line being appended: left for later
+                if not data:
+                    return
+                if staged is None:
+                    copy = write_beside(self.folder / log_name(folding.log + 1), b"")
+                    staged = folding.staged = Staged(b"", copy, {}, {})
+                _append_durably(staged.copy, data)
+            except (OSError, CbeError):
+                if folding.staged is not None:
+                    folding.staged.copy.unlink(missing_ok=True)
+                    folding.staged = None
+                return
+            staged.data += data
+            _replay(data, view, staged.highest)
+            if len(data) < STAGE_ENOUGH:
+                return
+
     def finish_fold(self, folding: Folding) -> bool:
         """Put the snapshot :meth:`build_fold` wrote in place (the caller holds the lock, no
         unit open): the log's lines written since :meth:`start_fold` are copied to the log
@@ -839,9 +1018,13 @@ class LoggedTables:
         written, folding.written = folding.written, None
         index, folding.index = folding.index, None
         opened, folding.opened = folding.opened, None
+        staged, folding.staged = folding.staged, None
+        staged_copy = None if staged is None else staged.copy
         if written is None or index is None:
             if opened is not None:
                 opened[0].close()
+            if staged_copy is not None:
+                staged_copy.unlink(missing_ok=True)
             return False
         placed = False
         try:
@@ -861,7 +1044,13 @@ class LoggedTables:
                     log.seek(folding.offset)
                     tail = log.read(self._offset - folding.offset)
             copy = self.folder / log_name(folding.log + 1)
-            write_atomically(copy, tail)
+            if staged is not None and tail.startswith(staged.data):  # the lines after them
+                _append_durably(staged.copy, tail[len(staged.data) :])
+                os.replace(staged.copy, copy)
+                fsync_dir(self.folder)
+            else:
+                staged = None
+                write_atomically(copy, tail)
             try:
                 os.replace(written, self.folder / SNAPSHOT_FILE)
             except OSError as error:
@@ -873,6 +1062,8 @@ class LoggedTables:
             return False
         finally:
             written.unlink(missing_ok=True)  # gone once replaced
+            if staged_copy is not None:
+                staged_copy.unlink(missing_ok=True)  # gone once replaced
             if not placed:
                 index.unlink(missing_ok=True)
                 if opened is not None:
@@ -893,7 +1084,7 @@ class LoggedTables:
             if opened is not None:
                 opened[0].close()
             raise storage_error(error, self.folder) from error
-        replaced = self._folded(folding.log + 1, None, tail, opened)
+        replaced = self._folded(folding.log + 1, None, tail, opened, staged)
         if folding.close_replaced:
             replaced.close()
         else:
@@ -906,11 +1097,14 @@ class LoggedTables:
         index: list[bytes] | None,
         tail: bytes,
         opened: tuple[Base, tuple[int, int], int] | None = None,
+        staged: Staged | None = None,
     ) -> Base:
         """The snapshot continued by log ``number`` (holding ``tail``) stands: write its index
         (None: in place already) and read it (``opened``: read already, used when it is the
         one in place), keeping the changes since (``tail``) over it, then delete the old logs.
-        Returns the snapshot read before, for the caller to close (no longer used)."""
+        With ``staged`` (the first lines of ``tail``, applied over ``opened`` already) only
+        the rest are applied. Returns the snapshot read before, for the caller to close (no
+        longer used)."""
         replaced: Base = ParsedBase(1, {}, self.columns)
         # From here on the log the new snapshot names is the one written to.
         self._log, self._log_key, self._offset = number, None, 0
@@ -931,13 +1125,14 @@ class LoggedTables:
                 for view in self._views.values():
                     view.reset(base)  # the same documents: what listeners keep stays right
                 self._highest = {}
-                for line in tail.split(b"\n"):  # listeners have seen these changes already
-                    with contextlib.suppress(ValueError):  # damaged: left out, as when read
-                        for name, key_of, doc in parse_log_line(line) if line else ():
-                            self._view(name).apply(key_of, doc)
-                            if doc is not None and key_of.isdigit():
-                                number_of = int(key_of)
-                                self._highest[name] = max(self._highest.get(name, 0), number_of)
+                if staged is not None and opened is not None and base is opened[0]:
+                    for name, made in staged.views.items():
+                        self._view(name).take(made)
+                    self._highest = dict(staged.highest)
+                    tail_left = tail[len(staged.data) :]
+                else:
+                    tail_left = tail
+                _replay(tail_left, self._view, self._highest)
                 self._snapshot_key, self._snapshot_size = key, size
                 if tail:
                     st = os.stat(self.folder / log_name(number))

@@ -1,0 +1,177 @@
+"""A fold made in a process of its own (storage.fold_process): the same snapshot and index as one
+made in a thread, what was written meanwhile kept (most of it copied and applied before the
+swap's lock), and the process killed at any step, or left by its starter, loses nothing and
+leaves no file behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+import storage.tables
+from storage.locking import DatabaseLock
+from storage.table_snapshot import INDEX_FILE
+from storage.tables import Folding, LoggedTables, log_name
+from tests.storage.test_fold_index import (
+    COLUMNS,
+    Doc,
+    _expected,
+    _logs,
+    _parts,
+    _read,
+    _reads,
+    _unit,
+)
+
+COLUMNS_AT = "tests.storage.test_fold_index:COLUMNS"
+
+
+def _started(
+    folder: Path, first: int, then: int
+) -> tuple[DatabaseLock, LoggedTables, dict[str, dict[str, Doc]], Folding]:
+    """Tables whose folds are made in a process: ``first`` people folded (in this one) and
+    ``then`` more in the log, and a fold of them started under the lock."""
+    lock = DatabaseLock(folder)
+    tables = LoggedTables(folder / "records", lock, columns=COLUMNS, columns_at=COLUMNS_AT)
+    model: dict[str, dict[str, Doc]] = {}
+    with lock:
+        _unit(tables, model, 1, first)
+        tables.fold()
+        _unit(tables, model, first + 1, then)
+        folding = tables.start_fold()
+    return lock, tables, model, folding
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "records").glob(".*.tmp"))
+
+
+def test_a_fold_made_in_its_own_process_keeps_what_was_written_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock, tables, model, folding = _started(tmp_path, 40, 40)
+    as_started = {k: dict(v) for k, v in model["people"].items()}
+
+    def here(*args: object) -> None:
+        raise AssertionError("the snapshot was made in this process")
+
+    monkeypatch.setattr(LoggedTables, "_fold_files", here)
+    assert tables.build_fold(folding)  # without the lock, in the fold's process
+    assert folding.written is not None and folding.index is not None
+    with lock:
+        _unit(tables, model, 81, 40)  # written meanwhile, copied and applied before the swap
+    tables.stage_fold(folding)
+    assert folding.staged is not None and folding.staged.data
+    with lock:
+        _unit(tables, model, 121, 10)  # and after: copied and applied by the swap
+        assert tables.finish_fold(folding)
+        assert _logs(tmp_path) == ["log-000003.jsonl"]
+        assert _leftovers(tmp_path) == []
+        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+        assert _read(parts, "people") == _expected("people", as_started)
+        view = tables.table("people")
+        assert list(view) == list(model["people"])
+        assert dict(view.items()) == model["people"]
+        assert sorted(view.lookup("email", "moved@e.com")) == sorted(
+            k for k, d in model["people"].items() if d["email"] == "moved@e.com"
+        )
+        assert tables.highest("people") == 130
+    assert _reads(tmp_path) == model["people"]
+    monkeypatch.undo()
+    with lock:
+        _unit(tables, model, 131, 5)
+        tables.fold()
+        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+        assert _read(parts, "people") == _expected("people", model["people"])
+        tables.close()
+    assert _reads(tmp_path) == model["people"]
+
+
+def test_lines_staged_then_cut_back_are_copied_and_applied_from_the_log_as_it_stands(
+    tmp_path: Path,
+) -> None:
+    """A line staged before the swap that a failed commit then cut back (undo) is not kept."""
+    lock, tables, model, folding = _started(tmp_path, 20, 20)
+    assert tables.build_fold(folding)
+    with lock:
+        kept = {k: dict(v) for k, v in model["people"].items()}
+        _unit(tables, model, 41, 5)
+        tables.stage_fold(folding)  # holds the unit's line
+        assert folding.staged is not None and folding.staged.data
+        tables._unit = storage.tables._Unit()  # the unit's commit failed after its line
+        tables._unit.appended_at = (tmp_path / "records" / log_name(2), folding.offset)
+        tables.undo()
+        tables._unit = None
+        tables._checked_in = None
+        assert tables.finish_fold(folding)
+        assert dict(tables.table("people").items()) == kept
+        assert _leftovers(tmp_path) == []
+        tables.close()
+    assert _reads(tmp_path) == kept
+
+
+KILL_STEPS = ["start", "snapshot", "index", "answer", "done"]
+
+
+@pytest.mark.parametrize("kill_at", KILL_STEPS)
+def test_the_folds_process_killed_at_any_step_loses_nothing_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: str
+) -> None:
+    monkeypatch.setattr(storage.tables, "FOLD_PROCESS", "tests.storage.fold_killer")
+    monkeypatch.setenv("CBE_TEST_FOLD_KILL_AT", kill_at)
+    lock, tables, model, folding = _started(tmp_path, 30, 30)
+    assert not tables.build_fold(folding)
+    assert folding.written is None and folding.index is None
+    assert _leftovers(tmp_path) == []
+    assert _logs(tmp_path) == ["log-000002.jsonl"]
+    assert _reads(tmp_path) == model["people"]
+    monkeypatch.undo()
+    with lock:
+        _unit(tables, model, 61, 5)
+        folding = tables.start_fold()
+    assert tables.build_fold(folding)  # the next fold is made
+    with lock:
+        assert tables.finish_fold(folding)
+        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+        assert _read(parts, "people") == _expected("people", model["people"])
+        tables.close()
+    assert _logs(tmp_path) == ["log-000003.jsonl"]
+    assert _reads(tmp_path) == model["people"]
+
+
+def test_the_folds_process_left_by_its_starter_deletes_what_it_wrote(tmp_path: Path) -> None:
+    lock, tables, model, folding = _started(tmp_path, 30, 30)
+    request = {
+        "folder": str(tmp_path / "records"),
+        "log": folding.log,
+        "offset": folding.offset,
+        "snapshot": folding.snapshot_key,
+        "columns": COLUMNS_AT,
+        "tag": "gone-",
+    }
+    root = str(Path(storage.tables.__file__).resolve().parent.parent)
+    read, write = os.pipe()
+    os.close(read)  # its starter gone before it answers
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", storage.tables.FOLD_PROCESS],
+            input=orjson.dumps(request),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": root},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 1, done.stderr
+    assert _leftovers(tmp_path) == []
+    assert _logs(tmp_path) == ["log-000002.jsonl"]
+    with lock:
+        tables.close()
+    assert _reads(tmp_path) == model["people"]
