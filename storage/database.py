@@ -629,6 +629,7 @@ class TinyDatabase:
             self._tables.finish_fold(folding)
         if folding.replaced is not None:  # its maps let go of without the lock
             folding.replaced.close()
+        self._tables.let_go()  # and the changes now in the snapshot
 
     def watch(self) -> FolderWatcher:
         """A watcher of this folder (core.ports.Watchable): the stat of its files."""

@@ -197,6 +197,15 @@ def _replay(data: bytes, view: Callable[[str], TableView], highest: dict[str, in
                     highest[name] = max(highest.get(name, 0), int(key))
 
 
+def _free(held: dict[str, Any]) -> None:
+    """Empty ``held`` an entry at a time, and so each large mapping in it (a thread waiting for
+    the interpreter gets it between any two)."""
+    while held:
+        _, value = held.popitem()
+        if isinstance(value, dict) and len(value) > 64:
+            _free(value)
+
+
 def _append_durably(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
@@ -269,6 +278,10 @@ class TableView(Mapping[str, Doc]):
         self.size = base.count(self.name)  # its keys read when first asked for
         self._archived = self._sorted_moved = None
         self._lookups = None
+
+    def held(self) -> list[dict[str, Any]]:
+        """What it holds of the changes since the snapshot (let go of by :meth:`reset`)."""
+        return [self.changes, self.moved, self._lookups or {}]
 
     def take(self, staged: TableView) -> None:
         """Stand as ``staged`` does (a view made over the snapshot now in place)."""
@@ -487,6 +500,9 @@ class LoggedTables:
         self._deferred = 0
         """How many :meth:`folds_deferred` scopes are open (then nothing folds)."""
         self._closed = False
+        self._dropped: list[dict[str, Any]] = []
+        """The changes a fold's swap took off the views (in the new snapshot now), freed by
+        :meth:`let_go`: freeing 15,000 documents at once took 70 ms."""
         self.when_written: Callable[[], object] = self.fold_if_due
         """Called after each committed write, holding the lock: folds if due, or (see
         TinyDatabase.background_folds) starts a fold in a thread."""
@@ -815,6 +831,7 @@ class LoggedTables:
         (self.folder / log_name(folding.log + 1)).unlink(missing_ok=True)
         write_atomically(self.folder / SNAPSHOT_FILE, snapshot)
         self._folded(folding.log + 1, index, b"").close()
+        self.let_go()
 
     def start_fold(self) -> Folding:
         """What a fold writes, as of now (the caller holds the lock, no unit open): the
@@ -1087,9 +1104,18 @@ class LoggedTables:
         replaced = self._folded(folding.log + 1, None, tail, opened, staged)
         if folding.close_replaced:
             replaced.close()
+            self.let_go()
         else:
             folding.replaced = replaced
         return True
+
+    def let_go(self) -> None:
+        """Free the changes the last swaps took off the views, one document at a time (a
+        thread waiting for the interpreter gets it between any two); a swap made under the
+        lock leaves them for its caller to free once it has let go of it (close_replaced)."""
+        dropped, self._dropped = self._dropped, []
+        for held in dropped:
+            _free(held)
 
     def _folded(
         self,
@@ -1123,6 +1149,7 @@ class LoggedTables:
             if base.log == number:
                 replaced, self._base = self._base, base
                 for view in self._views.values():
+                    self._dropped.extend(view.held())  # let go of later (let_go)
                     view.reset(base)  # the same documents: what listeners keep stays right
                 self._highest = {}
                 if staged is not None and opened is not None and base is opened[0]:
