@@ -19,12 +19,8 @@ its files' names begin with). Answers on standard output, a JSON array a line:
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import importlib
-import os
-import platform
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -40,29 +36,6 @@ from storage.tables import LoggedTables
 CHUNK = 8192
 """Entries per answered line: the writer's process parses one line at a time (a fraction of a
 millisecond each), never holding its interpreter long (see storage.table_snapshot.PIECE)."""
-
-NICE = 10
-"""How much it yields the processor (``os.nice``): a write of the process that started it (or
-of any other) runs first whenever both would, never waiting a scheduler's tick for it."""
-
-_IOPRIO_SET = {"x86_64": 251, "aarch64": 30}
-"""The ``ioprio_set`` system call's number (Linux), which Python does not wrap."""
-_IOPRIO_IDLE = 3 << 13
-"""The idle I/O class: its writes go to the disk when no other process's wait."""
-
-
-def idle_io() -> bool:
-    """Make this process's disk writes (its files' fsyncs) wait for every other process's
-    (Linux, with a scheduler that keeps classes: mq-deadline, BFQ): a write's fsync beside a
-    fold then does not queue behind the fold's 73 MB. False where it cannot be set."""
-    number = _IOPRIO_SET.get(platform.machine())
-    if number is None or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.syscall(number, 1, 0, _IOPRIO_IDLE) == 0)  # this process
-    except (OSError, AttributeError):
-        return False
 
 
 def _columns(where: str) -> Columns:
@@ -117,9 +90,6 @@ def fold(request: dict[str, object], out: BinaryIO) -> None:
 
 def main() -> int:
     gc.disable()  # a short life: what it makes is freed at its end
-    with contextlib.suppress(OSError):
-        os.nice(NICE)
-    idle_io()
     request = orjson.loads(sys.stdin.buffer.read())
     try:
         fold(request, sys.stdout.buffer)

@@ -23,6 +23,9 @@ Folding costs a write of everything, once per as many bytes of changes: amortise
 cost stays its own size. What the snapshot's index keeps is merged from the old index and the
 changed documents (storage.table_snapshot), not made again from every one; a bulk load
 (``cbe demo``, ``cbe copy``) folds once, at its end (:meth:`LoggedTables.folds_deferred`).
+A fold in the background (TinyDatabase.background_folds) makes the new snapshot in a process
+of its own (storage.fold_process) while writes go on, copies and applies the lines written
+meanwhile before taking the lock, and holds it for the swap and the last few lines only.
 
 **Other processes** see the changes: every read ``stat``s the snapshot and the log (once per
 holding of the lock, for a writer) and takes in new whole lines, or everything again when the
