@@ -15,6 +15,9 @@ snapshot's identity), ``columns`` (``module:name`` of the tables' Columns) and `
 its files' names begin with). Answers on standard output, a JSON array a line:
 ``["keys", table, [key, ...]]``, ``["sorted", table, column, [value, ...], [position, ...]]``
 (each a piece of at most CHUNK entries, in order) and last ``["done", snapshot, index]``.
+Its exit status is FOLD_STALE when the files it was to fold were replaced meanwhile; its
+starter makes the fold in its own thread should it fail otherwise (storage.tables'
+FoldProcessFailed).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import orjson
 from storage.atomic import write_beside
 from storage.locking import DatabaseLock
 from storage.table_snapshot import INDEX_FILE, SNAPSHOT_FILE, Columns, Made
-from storage.tables import LoggedTables
+from storage.tables import FOLD_STALE, LoggedTables, SnapshotReplaced
 
 CHUNK = 8192
 """Entries per answered line: the writer's process parses one line at a time (a fraction of a
@@ -95,6 +98,8 @@ def main() -> int:
         fold(request, sys.stdout.buffer)
     except BrokenPipeError:
         return 1
+    except SnapshotReplaced:  # the fold is let go, not made in its starter's thread
+        return FOLD_STALE
     return 0
 
 

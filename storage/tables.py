@@ -47,6 +47,7 @@ record...), see :meth:`LoggedTables.listen`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import secrets
@@ -102,8 +103,25 @@ made) to copy and apply under the lock, the rest done before it in up to STAGE_R
 (LoggedTables.stage_fold)."""
 FOLD_PROCESS = "storage.fold_process"
 """The module a fold made in a process of its own runs (:meth:`LoggedTables.build_fold`)."""
+FOLD_STALE = 3
+"""The fold's process's exit status when the snapshot or log it was to fold were replaced or
+cut back meanwhile (SnapshotReplaced): no fold is made, as in a thread."""
 _CODE_ROOT = str(Path(__file__).resolve().parent.parent)
 """Where this code's packages are (the fold's process imports the same code)."""
+
+_log = logging.getLogger("cbe.storage")
+
+
+class SnapshotReplaced(ValueError):
+    """The snapshot or log a fold started from are no longer those (another fold put its own in
+    place, or a failed commit cut the log back): the fold is let go."""
+
+
+class FoldProcessFailed(Exception):
+    """The fold's process could not start, or ended without its whole answer (an ImportError,
+    no usable interpreter, killed by the OOM killer, a crash): the fold is made in the thread
+    instead (:meth:`LoggedTables.build_fold`)."""
+
 
 Doc = dict[str, Any]
 Change = tuple[str, str, Doc | None]
@@ -503,6 +521,9 @@ class LoggedTables:
         self._deferred = 0
         """How many :meth:`folds_deferred` scopes are open (then nothing folds)."""
         self._closed = False
+        self._warned = False
+        """Whether a fold's process failing was logged (once: each fold that follows tries
+        a process again, and makes the fold in its thread if that fails too)."""
         self._dropped: list[dict[str, Any]] = []
         """The changes a fold's swap took off the views (in the new snapshot now), freed by
         :meth:`let_go`: freeing 15,000 documents at once took 70 ms."""
@@ -867,25 +888,38 @@ class LoggedTables:
         """Write the new snapshot of ``folding`` beside the current one, without the lock
         (False: it could not be, e.g. a fold elsewhere closed the snapshot it reads). With
         ``columns_at`` it is made in a process of its own (:meth:`_made_apart`), which shares
-        no interpreter with the writes beside it; else in the caller's thread."""
+        no interpreter with the writes beside it; else, or when that process fails
+        (FoldProcessFailed: a warning logged the first time), in the caller's thread."""
         tag = secrets.token_hex(4) + "-"
         try:
             self.folder.mkdir(mode=0o700, exist_ok=True)
-            if self.columns_at is None:
+            apart = None
+            if self.columns_at is not None:
+                try:
+                    apart = self._made_apart(folding, tag)
+                except FoldProcessFailed as error:
+                    self._unlink_tagged(tag)  # what it wrote before it ended
+                    if not self._warned:
+                        self._warned = True
+                        _log.warning("a fold's process failed; folding in the thread: %s", error)
+            if apart is None:
                 snapshot, index, made = self._fold_files(folding)
                 folding.written = write_beside(self.folder / SNAPSHOT_FILE, snapshot, tag)
                 folding.index = write_beside(self.folder / INDEX_FILE, index, tag)
                 del snapshot, index
             else:
-                folding.written, folding.index, made = self._made_apart(folding, tag)
+                folding.written, folding.index, made = apart
             folding.opened = self._open_beside(folding.written, folding.index, made)
         except (OSError, ValueError, BufferError, CbeError):
-            for name in (SNAPSHOT_FILE, INDEX_FILE):  # what it wrote, said or not
-                for path in self.folder.glob(f".{name}.{tag}*.tmp"):
-                    path.unlink(missing_ok=True)
+            self._unlink_tagged(tag)  # what it wrote, said or not
             folding.written = folding.index = None
             return False
         return True
+
+    def _unlink_tagged(self, tag: str) -> None:
+        for name in (SNAPSHOT_FILE, INDEX_FILE):
+            for path in self.folder.glob(f".{name}.{tag}*.tmp"):
+                path.unlink(missing_ok=True)
 
     def as_folded_by_another(
         self, log: int, offset: int, snapshot_key: tuple[int, int] | None
@@ -895,13 +929,13 @@ class LoggedTables:
         no lock held, nothing written). ValueError: the files are no longer those."""
         self._load_snapshot()
         if self._snapshot_key != snapshot_key or self._log != log:
-            raise ValueError("the snapshot was replaced meanwhile")
+            raise SnapshotReplaced("the snapshot was replaced meanwhile")
         path = self.folder / log_name(log)
         if offset:
             with path.open("rb") as handle:
                 data = handle.read(offset)
             if len(data) != offset or not data.endswith(b"\n"):
-                raise ValueError("the log was cut back meanwhile")
+                raise SnapshotReplaced("the log was cut back meanwhile")
             self._take_lines(path, data[:-1])
         self._offset = offset
         return self._folding()
@@ -910,7 +944,9 @@ class LoggedTables:
         """The new snapshot and index of ``folding`` written beside by a process of its own
         (storage.fold_process, started here: its start-up is this thread's wait, not a
         write's), and what the fold made of each table's index (Made), sent back in pieces
-        parsed one at a time (see PIECE). Killed, it leaves its files tagged ``tag``."""
+        parsed one at a time (see PIECE). Killed, it leaves its files tagged ``tag``.
+        FoldProcessFailed: it did not start or did not answer whole; SnapshotReplaced: it
+        found the files no longer those of ``folding``."""
         request = {
             "folder": str(self.folder),
             "log": folding.log,
@@ -923,33 +959,38 @@ class LoggedTables:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_CODE_ROOT, path]))}
         made: dict[str, Made] = {}
         done: list[Any] = []
-        with subprocess.Popen(
-            [sys.executable, "-m", FOLD_PROCESS],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        ) as child:
-            assert child.stdin is not None and child.stdout is not None
-            try:
-                child.stdin.write(orjson.dumps(request))
-                child.stdin.close()
-            except BrokenPipeError:
-                pass  # it ended already: its answer says why
-            for line in child.stdout:  # read as it comes: the interpreter let go meanwhile
-                what = orjson.loads(line)
-                if what[0] == "keys":
-                    made.setdefault(what[1], Made([], {})).keys.extend(what[2])
-                elif what[0] == "sorted":
-                    values, at = made[what[1]].sorted.setdefault(what[2], ([], array("I")))
-                    values.extend(what[3])
-                    at.extend(what[4])
-                elif what[0] == "done":
-                    done = what
-            problem = child.stderr.read() if child.stderr is not None else b""
+        try:
+            with subprocess.Popen(
+                [sys.executable, "-m", FOLD_PROCESS],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            ) as child:
+                assert child.stdin is not None and child.stdout is not None
+                try:
+                    child.stdin.write(orjson.dumps(request))
+                    child.stdin.close()
+                except BrokenPipeError:
+                    pass  # it ended already: its answer says why
+                for line in child.stdout:  # read as it comes: the interpreter let go meanwhile
+                    what = orjson.loads(line)
+                    if what[0] == "keys":
+                        made.setdefault(what[1], Made([], {})).keys.extend(what[2])
+                    elif what[0] == "sorted":
+                        values, at = made[what[1]].sorted.setdefault(what[2], ([], array("I")))
+                        values.extend(what[3])
+                        at.extend(what[4])
+                    elif what[0] == "done":
+                        done = what
+                problem = child.stderr.read() if child.stderr is not None else b""
+        except (OSError, ValueError, LookupError) as error:  # not started; a line cut off
+            raise FoldProcessFailed(f"{type(error).__name__}: {error}") from error
+        if child.returncode == FOLD_STALE:
+            raise SnapshotReplaced("the snapshot was replaced meanwhile")
         if child.returncode or len(done) != 3:
-            said = problem[-500:].decode(errors="replace")
-            raise ValueError(f"the fold's process failed: {said}")
+            said = problem[-500:].decode(errors="replace").strip()
+            raise FoldProcessFailed(f"exit status {child.returncode}: {said}")
         return Path(done[1]), Path(done[2]), made
 
     def _open_beside(

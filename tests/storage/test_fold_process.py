@@ -118,29 +118,101 @@ def test_lines_staged_then_cut_back_are_copied_and_applied_from_the_log_as_it_st
 KILL_STEPS = ["start", "snapshot", "index", "answer", "done"]
 
 
+def _failed(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "fold's process failed" in r.getMessage()]
+
+
 @pytest.mark.parametrize("kill_at", KILL_STEPS)
-def test_the_folds_process_killed_at_any_step_loses_nothing_and_leaves_no_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: str
+def test_the_folds_process_killed_at_any_step_loses_nothing_and_the_thread_folds(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kill_at: str,
 ) -> None:
     monkeypatch.setattr(storage.tables, "FOLD_PROCESS", "tests.storage.fold_killer")
     monkeypatch.setenv("CBE_TEST_FOLD_KILL_AT", kill_at)
     lock, tables, model, folding = _started(tmp_path, 30, 30)
-    assert not tables.build_fold(folding)
-    assert folding.written is None and folding.index is None
-    assert _leftovers(tmp_path) == []
-    assert _logs(tmp_path) == ["log-000002.jsonl"]
+    as_started = {k: dict(v) for k, v in model["people"].items()}
+    assert tables.build_fold(folding)  # the process killed: made in this thread instead
+    assert folding.written is not None and folding.index is not None
+    assert _leftovers(tmp_path) == sorted([folding.written.name, folding.index.name])
+    assert len(_failed(caplog)) == 1 and "exit status -9" in _failed(caplog)[0]
+    assert _logs(tmp_path) == ["log-000002.jsonl"]  # the old snapshot and its log stand
     assert _reads(tmp_path) == model["people"]
-    monkeypatch.undo()
     with lock:
         _unit(tables, model, 61, 5)
+        assert tables.finish_fold(folding)
+        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+        assert _read(parts, "people") == _expected("people", as_started)
+    assert _logs(tmp_path) == ["log-000003.jsonl"]
+    assert _leftovers(tmp_path) == []
+    assert _reads(tmp_path) == model["people"]
+    monkeypatch.undo()
+
+    def here(*args: object) -> None:
+        raise AssertionError("the snapshot was made in this process")
+
+    monkeypatch.setattr(LoggedTables, "_fold_files", here)
+    with lock:
+        _unit(tables, model, 66, 5)
         folding = tables.start_fold()
-    assert tables.build_fold(folding)  # the next fold is made
+    assert tables.build_fold(folding)  # the next fold is made in its process
     with lock:
         assert tables.finish_fold(folding)
         parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
         assert _read(parts, "people") == _expected("people", model["people"])
         tables.close()
-    assert _logs(tmp_path) == ["log-000003.jsonl"]
+    assert _logs(tmp_path) == ["log-000004.jsonl"]
+    assert _reads(tmp_path) == model["people"]
+
+
+@pytest.mark.parametrize("broken", ["no interpreter", "no module"])
+def test_a_fold_whose_process_cannot_start_is_made_in_the_thread_with_one_warning(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    broken: str,
+) -> None:
+    if broken == "no interpreter":
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    else:
+        monkeypatch.setattr(storage.tables, "FOLD_PROCESS", "storage.no_such_module")
+    lock, tables, model, folding = _started(tmp_path, 30, 30)
+    for number in (3, 4):  # two folds, each made in the thread
+        assert tables.build_fold(folding)
+        with lock:
+            assert tables.finish_fold(folding)
+            assert _logs(tmp_path) == [f"log-{number:06d}.jsonl"]
+            parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+            assert _read(parts, "people") == _expected("people", model["people"])
+            _unit(tables, model, 30 * number, 5)
+            folding = tables.start_fold()
+    assert _leftovers(tmp_path) == []
+    assert _reads(tmp_path) == model["people"]
+    said = _failed(caplog)
+    assert len(said) == 1  # once
+    assert ("FileNotFoundError" if broken == "no interpreter" else "No module named") in said[0]
+    with lock:
+        tables.close()
+
+
+def test_a_fold_whose_snapshot_was_replaced_meanwhile_is_let_go_not_made_in_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    lock, tables, model, folding = _started(tmp_path, 20, 20)
+    with lock:
+        tables.fold()  # another fold put its snapshot in place first
+
+    def here(*args: object) -> None:
+        raise AssertionError("the fold was made in this thread")
+
+    monkeypatch.setattr(LoggedTables, "_fold_files", here)
+    assert not tables.build_fold(folding)
+    assert folding.written is None and folding.index is None
+    assert _failed(caplog) == []
+    assert _leftovers(tmp_path) == []
+    with lock:
+        tables.close()
     assert _reads(tmp_path) == model["people"]
 
 
