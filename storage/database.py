@@ -485,6 +485,18 @@ class _Interpreter:
                     if not self._waiting and self._collecting:
                         gc.enable()
 
+    @staticmethod
+    def settle() -> None:
+        """Take what stands as a fold begins out of the cycle collector's full collections
+        (``gc.freeze``): the modules, the snapshot read, the changes held until the swap, all
+        long-lived. A full collection of a writer's heap once thousands of changed documents
+        were held took 100 to 330 ms, a write beside it waiting; one now goes through what was
+        made since the fold began only. Frozen objects are still freed when let go of (their
+        count of references); garbage in cycles among them would stay, so the young
+        generations are collected first (a fraction of a millisecond)."""
+        gc.collect(1)
+        gc.freeze()
+
 
 _INTERPRETER = _Interpreter()
 
@@ -618,6 +630,7 @@ class TinyDatabase:
         self._folder.start()
 
     def _fold_outside(self, folding: Folding) -> None:
+        _INTERPRETER.settle()
         with _INTERPRETER.folding(collect=self._tables.columns_at is not None):
             built = self._tables.build_fold(folding)
             if built:

@@ -266,6 +266,38 @@ def test_while_a_fold_is_made_in_a_thread_threads_switch_often_and_no_collection
     assert gc.isenabled() and sys.getswitchinterval() == before
 
 
+def test_what_stands_as_a_background_fold_begins_is_left_out_of_full_collections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write beside a fold waits for no full collection of the writer's long-lived heap
+    (``gc.freeze`` as the fold begins); the young generations were collected first."""
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)
+    held = [[n] for n in range(100)]  # tracked objects made before the fold
+    young: list[object] = []
+    young.append(young)  # garbage in a cycle, not yet collected
+    gone = id(young)
+    del young
+    seen: list[tuple[int, bool, bool]] = []
+    build = LoggedTables.build_fold
+
+    def building(self: LoggedTables, folding: storage.tables.Folding) -> bool:
+        tracked = {id(o) for o in gc.get_objects()}  # the permanent generation left out
+        seen.append((gc.get_freeze_count(), id(held[0]) in tracked, gone in tracked))
+        return build(self, folding)
+
+    monkeypatch.setattr(LoggedTables, "build_fold", building)
+    gc.unfreeze()
+    db = open_database(tmp_path / "db", portal_id=12345678)
+    db.background_folds = True
+    try:
+        _add(db, 40)
+    finally:
+        db.close()  # waits for the fold under way
+        gc.unfreeze()
+    assert seen
+    assert all(count > len(held) and not (kept or cycle) for count, kept, cycle in seen)
+
+
 def test_a_fold_that_stopped_before_deleting_the_old_log_loses_and_doubles_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
