@@ -629,20 +629,41 @@ class TinyDatabase:
         )
         self._folder.start()
 
-    def _fold_outside(self, folding: Folding) -> None:
+    def _fold_outside(self, folding: Folding | None) -> None:
+        """Make ``folding`` (started under the lock) in this thread; then, when what was written
+        meanwhile makes the log due already (a fold that lagged behind the writes), the next at
+        once rather than at the next write: a fresh process reads the log whole when it opens
+        the folder (6 MB after a fold of 15,000 writes: 160 to 410 ms)."""
+        while folding is not None and self._fold_once(folding):
+            folding = self._next_fold()
+
+    def _fold_once(self, folding: Folding) -> bool:
+        """True: the new snapshot stands."""
         _INTERPRETER.settle()
         with _INTERPRETER.folding(collect=self._tables.columns_at is not None):
             built = self._tables.build_fold(folding)
             if built:
                 self._tables.stage_fold(folding)
         if not built:
-            return
+            return False
         folding.close_replaced = False
+        placed = False
         with contextlib.suppress(OSError, CbeError), self._lock:  # the log holds it all
-            self._tables.finish_fold(folding)
+            placed = self._tables.finish_fold(folding)
         if folding.replaced is not None:  # its maps let go of without the lock
             folding.replaced.close()
         self._tables.let_go()  # and the changes now in the snapshot
+        return placed
+
+    def _next_fold(self) -> Folding | None:
+        """The next fold, started, when the log is due and the database not being closed."""
+        try:
+            with self._lock:
+                if self._folder is not threading.current_thread() or not self._tables.fold_due():
+                    return None
+                return self._tables.start_fold()
+        except (OSError, CbeError):
+            return None
 
     def watch(self) -> FolderWatcher:
         """A watcher of this folder (core.ports.Watchable): the stat of its files."""

@@ -298,6 +298,46 @@ def test_what_stands_as_a_background_fold_begins_is_left_out_of_full_collections
     assert all(count > len(held) and not (kept or cycle) for count, kept, cycle in seen)
 
 
+def test_a_background_fold_that_lagged_behind_the_writes_is_followed_by_the_next_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enough written while a fold is made to make the log due again: the next fold starts as
+    it ends, not at the next write (a fresh process would read that long log whole)."""
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    builds: list[int] = []
+    build = LoggedTables.build_fold
+
+    def building(self: LoggedTables, folding: storage.tables.Folding) -> bool:
+        builds.append(folding.log)
+        if len(builds) == 1:
+            _add(db, 40)  # meanwhile: a log due again (these start no fold, one is under way)
+        return build(self, folding)
+
+    monkeypatch.setattr(LoggedTables, "build_fold", building)
+    db.background_folds = True
+    try:
+        with db.transaction() as unit:
+            _add(db, 40)
+            unit.commit()  # makes the log due: a fold in a thread
+        thread = db._folder
+        assert thread is not None
+        thread.join(timeout=60)  # no write since
+        assert not thread.is_alive()
+        assert len(builds) == 2 and builds[1] == builds[0] + 1
+        assert not db._tables.fold_due()
+        assert len(_logs(folder)) == 1
+    finally:
+        db.close()
+    reopened = open_database(folder)
+    try:
+        listed = reopened.records.list_records(ObjectType.CONTACT)
+        assert [r.id for r in listed] == [str(n) for n in range(1, 81)]
+    finally:
+        reopened.close()
+
+
 def test_a_fold_that_stopped_before_deleting_the_old_log_loses_and_doubles_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
