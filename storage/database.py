@@ -640,20 +640,20 @@ class TinyDatabase:
     def _fold_once(self, folding: Folding) -> bool:
         """True: the new snapshot stands."""
         _INTERPRETER.settle()
+        # Through the swap and the freeing after it too: a write waiting for the interpreter
+        # then (the first after the swap reads the new snapshot's index) waited for 5 ms turns.
         with _INTERPRETER.folding(collect=self._tables.columns_at is not None):
-            built = self._tables.build_fold(folding)
-            if built:
-                self._tables.stage_fold(folding)
-        if not built:
-            return False
-        folding.close_replaced = False
-        placed = False
-        with contextlib.suppress(OSError, CbeError), self._lock:  # the log holds it all
-            placed = self._tables.finish_fold(folding)
-        if folding.replaced is not None:  # its maps let go of without the lock
-            folding.replaced.close()
-        self._tables.let_go()  # and the changes now in the snapshot
-        return placed
+            if not self._tables.build_fold(folding):
+                return False
+            self._tables.stage_fold(folding)
+            folding.close_replaced = False
+            placed = False
+            with contextlib.suppress(OSError, CbeError), self._lock:  # the log holds it all
+                placed = self._tables.finish_fold(folding)
+            if folding.replaced is not None:  # its maps let go of without the lock
+                folding.replaced.close()
+            self._tables.let_go()  # and the changes now in the snapshot
+            return placed
 
     def _next_fold(self) -> Folding | None:
         """The next fold, started, when the log is due and the database not being closed."""
