@@ -51,8 +51,10 @@ import logging
 import os
 import re
 import secrets
+import selectors
 import subprocess
 import sys
+import time
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -103,6 +105,17 @@ made) to copy and apply under the lock, the rest done before it in up to STAGE_R
 (LoggedTables.stage_fold)."""
 FOLD_PROCESS = "storage.fold_process"
 """The module a fold made in a process of its own runs (:meth:`LoggedTables.build_fold`)."""
+FOLD_DEADLINE = 60.0
+FOLD_DEADLINE_PER_MB = 4.0
+"""A fold's process not ended with its whole answer within FOLD_DEADLINE seconds, plus
+FOLD_DEADLINE_PER_MB for each MB of the snapshot and log it folds (about 180 s at 100,000
+contacts, whose fold takes 1.5 s of CPU and took 15 s by the clock at load 14), is taken for
+hung (stopped, deadlocked, stuck on a dead mount): killed, its files deleted, and the fold
+made in the thread (FoldProcessFailed). The database's close, which waits for a fold under
+way, never waits longer for one."""
+FOLD_KILL_WAIT = 5.0
+"""Seconds a killed fold's process is waited for (one stuck in the kernel dies when its call
+returns: it is then left to end alone)."""
 FOLD_STALE = 3
 """The fold's process's exit status when the snapshot or log it was to fold were replaced or
 cut back meanwhile (SnapshotReplaced): no fold is made, as in a thread."""
@@ -119,8 +132,9 @@ class SnapshotReplaced(ValueError):
 
 class FoldProcessFailed(Exception):
     """The fold's process could not start, or ended without its whole answer (an ImportError,
-    no usable interpreter, killed by the OOM killer, a crash): the fold is made in the thread
-    instead (:meth:`LoggedTables.build_fold`)."""
+    no usable interpreter, killed by the OOM killer, a crash), or had not by its deadline
+    (FOLD_DEADLINE: then killed): the fold is made in the thread instead
+    (:meth:`LoggedTables.build_fold`)."""
 
 
 Doc = dict[str, Any]
@@ -482,6 +496,64 @@ class TableView(Mapping[str, Doc]):
                 found.append(values[positions[key]])
             keys.append(key)
         return (keys, *join_text(found)), set()
+
+
+def _answered(
+    child: subprocess.Popen[bytes], request: bytes, deadline: float, take: Callable[[bytes], None]
+) -> bytes:
+    """Send the fold's process ``request`` and pass each whole line of its answer to ``take``
+    as it comes (the interpreter let go while none has), until it has ended; what it said on
+    standard error (its end). TimeoutError: not ended by ``deadline`` (time.monotonic), hung:
+    never waited for longer, whatever it is stuck in (a pipe it does not read, a read of a
+    dead mount, SIGSTOP)."""
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    try:
+        child.stdin.write(request)  # a few hundred bytes: the pipe's buffer holds them
+        child.stdin.close()
+    except BrokenPipeError:
+        pass  # it ended already: its answer says why
+    out, err = child.stdout.fileno(), child.stderr.fileno()
+    pending, said = bytearray(), bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(out, selectors.EVENT_READ)
+        selector.register(err, selectors.EVENT_READ)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the fold's process did not end in time")
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fd)
+                elif key.fd == err:
+                    said += chunk
+                    del said[:-500]
+                else:
+                    pending += chunk
+                    end = pending.rfind(b"\n")
+                    if end >= 0:
+                        for line in bytes(pending[:end]).split(b"\n"):
+                            take(line)
+                        del pending[: end + 1]
+    try:
+        child.wait(max(deadline - time.monotonic(), 0.0))
+    except subprocess.TimeoutExpired as error:  # its pipes closed, itself not ended
+        raise TimeoutError("the fold's process did not end in time") from error
+    return bytes(said)
+
+
+def _ended(child: subprocess.Popen[bytes]) -> None:
+    """The fold's process killed if it has not ended (hung, or its answer not understood),
+    waited for at most FOLD_KILL_WAIT, and its pipes closed."""
+    if child.returncode is None:
+        with contextlib.suppress(OSError):
+            child.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(FOLD_KILL_WAIT)
+    for pipe in (child.stdin, child.stdout, child.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 class LoggedTables:
@@ -950,8 +1022,9 @@ class LoggedTables:
         (storage.fold_process, started here: its start-up is this thread's wait, not a
         write's), and what the fold made of each table's index (Made), sent back in pieces
         parsed one at a time (see PIECE). Killed, it leaves its files tagged ``tag``.
-        FoldProcessFailed: it did not start or did not answer whole; SnapshotReplaced: it
-        found the files no longer those of ``folding``."""
+        FoldProcessFailed: it did not start, did not answer whole, or had not ended by its
+        deadline (FOLD_DEADLINE; then killed); SnapshotReplaced: it found the files no longer
+        those of ``folding``."""
         request = {
             "folder": str(self.folder),
             "log": folding.log,
@@ -964,33 +1037,37 @@ class LoggedTables:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_CODE_ROOT, path]))}
         made: dict[str, Made] = {}
         done: list[Any] = []
+
+        def take(line: bytes) -> None:
+            what = orjson.loads(line)
+            if what[0] == "keys":
+                made.setdefault(what[1], Made([], {})).keys.extend(what[2])
+            elif what[0] == "sorted":
+                values, at = made[what[1]].sorted.setdefault(what[2], ([], array("I")))
+                values.extend(what[3])
+                at.extend(what[4])
+            elif what[0] == "done":
+                done[:] = what
+
+        limit = FOLD_DEADLINE + FOLD_DEADLINE_PER_MB * (self._snapshot_size + folding.offset) / 1e6
         try:
-            with subprocess.Popen(
+            child = subprocess.Popen(
                 [sys.executable, "-m", FOLD_PROCESS],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
-            ) as child:
-                assert child.stdin is not None and child.stdout is not None
-                try:
-                    child.stdin.write(orjson.dumps(request))
-                    child.stdin.close()
-                except BrokenPipeError:
-                    pass  # it ended already: its answer says why
-                for line in child.stdout:  # read as it comes: the interpreter let go meanwhile
-                    what = orjson.loads(line)
-                    if what[0] == "keys":
-                        made.setdefault(what[1], Made([], {})).keys.extend(what[2])
-                    elif what[0] == "sorted":
-                        values, at = made[what[1]].sorted.setdefault(what[2], ([], array("I")))
-                        values.extend(what[3])
-                        at.extend(what[4])
-                    elif what[0] == "done":
-                        done = what
-                problem = child.stderr.read() if child.stderr is not None else b""
-        except (OSError, ValueError, LookupError) as error:  # not started; a line cut off
+            )
+        except (OSError, ValueError) as error:  # not started
             raise FoldProcessFailed(f"{type(error).__name__}: {error}") from error
+        try:
+            problem = _answered(child, orjson.dumps(request), time.monotonic() + limit, take)
+        except TimeoutError as error:  # hung
+            raise FoldProcessFailed(f"no whole answer within {limit:.0f} s: killed") from error
+        except (OSError, ValueError, LookupError) as error:  # a line cut off or not JSON
+            raise FoldProcessFailed(f"{type(error).__name__}: {error}") from error
+        finally:
+            _ended(child)
         if child.returncode == FOLD_STALE:
             raise SnapshotReplaced("the snapshot was replaced meanwhile")
         if child.returncode or len(done) != 3:

@@ -26,6 +26,11 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _stop() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
 def _halfway(payload: bytes | bytearray | Iterable[bytes]) -> Iterator[bytes]:
     data = bytes(payload) if isinstance(payload, bytes | bytearray) else b"".join(payload)
     yield data[: len(data) // 2]
@@ -45,6 +50,8 @@ def answers(made: Mapping[str, Made]) -> Iterator[bytes]:
     for number, line in enumerate(_answers(made)):
         if STEP == "answer" and number == 1:
             _die()
+        if STEP == "stop" and number == 1:
+            _stop()
         yield line
 
 
@@ -52,6 +59,8 @@ vars(fold_process)["write_beside"] = write_beside  # what it imported by name
 fold_process.answers = answers
 
 if __name__ == "__main__":
+    if os.environ.get("CBE_TEST_FOLD_PID"):
+        Path(os.environ["CBE_TEST_FOLD_PID"]).write_text(str(os.getpid()))
     if STEP == "start":
         _die()
     fold_process.main()

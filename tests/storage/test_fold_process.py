@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import orjson
 import pytest
 
 import storage.tables
+from core.models import ObjectType
+from storage.database import open_database
 from storage.locking import DatabaseLock
 from storage.table_snapshot import INDEX_FILE
 from storage.tables import Folding, LoggedTables, log_name
@@ -27,6 +30,7 @@ from tests.storage.test_fold_index import (
     _reads,
     _unit,
 )
+from tests.storage.test_tables import _add
 
 COLUMNS_AT = "tests.storage.test_fold_index:COLUMNS"
 
@@ -247,3 +251,75 @@ def test_the_folds_process_left_by_its_starter_deletes_what_it_wrote(tmp_path: P
     with lock:
         tables.close()
     assert _reads(tmp_path) == model["people"]
+
+
+def _hung(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deadline: float) -> Path:
+    """Every fold's process stops itself (SIGSTOP) once its files are written and one line of
+    its answer sent, and is taken for hung after ``deadline`` seconds; where its id is put."""
+    monkeypatch.setattr(storage.tables, "FOLD_PROCESS", "tests.storage.fold_killer")
+    monkeypatch.setenv("CBE_TEST_FOLD_KILL_AT", "stop")
+    monkeypatch.setenv("CBE_TEST_FOLD_PID", str(tmp_path / "pid"))
+    monkeypatch.setattr(storage.tables, "FOLD_DEADLINE", deadline)
+    monkeypatch.setattr(storage.tables, "FOLD_DEADLINE_PER_MB", 0.0)
+    return tmp_path / "pid"
+
+
+def _gone(pid_file: Path) -> bool:
+    """Whether the process whose id ``pid_file`` holds has ended and been waited for."""
+    return not Path(f"/proc/{int(pid_file.read_text())}").exists()
+
+
+def test_a_hung_folds_process_is_killed_at_its_deadline_and_the_thread_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pid_file = _hung(tmp_path, monkeypatch, 3.0)
+    lock, tables, model, folding = _started(tmp_path, 30, 30)
+    as_started = {k: dict(v) for k, v in model["people"].items()}
+    assert tables.build_fold(folding)  # the process stopped, then killed: made here instead
+    assert _gone(pid_file)
+    assert folding.written is not None and folding.index is not None
+    assert _leftovers(tmp_path) == sorted([folding.written.name, folding.index.name])
+    said = _failed(caplog)
+    assert len(said) == 1 and "no whole answer within 3 s: killed" in said[0]
+    with lock:
+        _unit(tables, model, 61, 5)
+        assert tables.finish_fold(folding)
+        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
+        assert _read(parts, "people") == _expected("people", as_started)
+        tables.close()
+    assert _logs(tmp_path) == ["log-000003.jsonl"]
+    assert _leftovers(tmp_path) == []
+    assert _reads(tmp_path) == model["people"]
+
+
+def test_closing_a_database_whose_folds_process_hangs_waits_for_its_deadline_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database's close waits for a background fold under way: one whose process hangs
+    ends at the process's deadline (made in the thread), and close returns then."""
+    pid_file = _hung(tmp_path, monkeypatch, 3.0)
+    monkeypatch.setattr(storage.tables, "FOLD_FLOOR", 2_000)
+    folder = tmp_path / "db"
+    db = open_database(folder, portal_id=12345678)
+    db.background_folds = True
+    fold = None
+    while fold is None and db.records.next_id(ObjectType.CONTACT) != "200":
+        _add(db, 1)  # until one makes the log due: a fold in a thread, its process hung
+        fold = db._folder
+    assert fold is not None
+    count = int(db.records.next_id(ObjectType.CONTACT)) - 1
+    closing = threading.Thread(target=db.close)
+    closing.start()
+    closing.join(timeout=60)  # not forever
+    assert not closing.is_alive() and not fold.is_alive()
+    assert _gone(pid_file)
+    said = _failed(caplog)
+    assert len(said) == 1 and "no whole answer within 3 s: killed" in said[0]
+    assert sorted(p.name for p in (folder / "records").glob(".*.tmp")) == []
+    assert [p.name for p in (folder / "records").glob("log-*.jsonl")] == ["log-000002.jsonl"]
+    reopened = open_database(folder)  # the fold made in the thread: its snapshot read
+    try:
+        listed = reopened.records.list_records(ObjectType.CONTACT)
+        assert [r.id for r in listed] == [str(n) for n in range(1, count + 1)]
+    finally:
+        reopened.close()
