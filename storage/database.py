@@ -613,7 +613,10 @@ class TinyDatabase:
         """Whether the records' log is folded in a thread, the new snapshot made without the
         lock, rather than by the write that makes it due (every ``cbe`` command, the app and
         ``cbe serve`` among them: no write waits for a fold; storage.tables' start_fold,
-        build_fold and finish_fold). :meth:`close` waits for a fold under way."""
+        build_fold and finish_fold). :meth:`close` waits for a fold under way: one whose
+        process hangs no longer than that process's deadline (storage.tables' FOLD_DEADLINE;
+        then it is made in the thread). Not killed at once by close: a run of short commands,
+        each closing right after the write that made a fold due, would then never fold."""
         return self._tables.when_written == self._fold_soon
 
     @background_folds.setter
