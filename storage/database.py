@@ -494,8 +494,10 @@ class _Interpreter:
         made since the fold began only. Frozen objects are still freed when let go of (their
         count of references); garbage in cycles among them stays, so the young generations
         are collected first (0.7 ms measured; what reached the oldest since the last fold and
-        is garbage in cycles then is kept). A fold made in the thread (its process failed)
-        then has the collector running beside it, as one made in a process does."""
+        is garbage in cycles then is kept: none was, after 40 folds of a writer at 100,000
+        contacts, bench/fold_memory.py; the frozen count stays flat, 64,000 to 85,000). A
+        fold made in the thread (its process failed) then has the collector running beside
+        it, as one made in a process does."""
         gc.collect(1)
         gc.freeze()
 
