@@ -20,7 +20,8 @@ it when opening, and the time that takes is shown), then, in one process that op
   snapshot's size of writes): the log filled with units of updates until it nearly is due, then
   single updates, each timed, until one folds; the one that did, and the one after it;
 - the same with the fold in a thread (``background_folds``, as ``cbe serve`` has it): every
-  single update from just before the fold is due until its new snapshot stands;
+  single update from just before the fold is due until its new snapshot stands, and the
+  cycle collector's full collections meanwhile (how many, the slowest);
 - the physical limit: one line appended to a file and fsynced, 200 times, in the same folder.
 
 Then, each in a fresh process that opens the folder (cold: nothing of it read yet), the store's
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import shutil
@@ -179,10 +181,15 @@ def folding_write(services: Services, size: int) -> list[tuple[float, float]] | 
     return None
 
 
+FULL_COLLECTIONS: list[float] = []
+"""Seconds each full collection of the cycle collector took while the last background fold
+ran (writes_across_a_background_fold), timed with ``gc.callbacks``."""
+
+
 def writes_across_a_background_fold(services: Services, size: int) -> list[float] | None:
     """With ``background_folds`` (as ``cbe serve`` has it): single updates, each timed, from
     just before the log is due until the fold started in a thread has put its snapshot in
-    place (None: a store without them)."""
+    place (None: a store without them). The full collections meanwhile: FULL_COLLECTIONS."""
     db = services.db
     tables = getattr(db, "_tables", None)
     if tables is None or not hasattr(db, "background_folds"):
@@ -190,10 +197,24 @@ def writes_across_a_background_fold(services: Services, size: int) -> list[float
     db.background_folds = True
     update = _near_a_fold(services, tables, size, "B", 7919)
     log, found = tables._log, list[float]()
-    while tables._log == log and len(found) < 100_000:
-        start = time.perf_counter()
-        update()
-        found.append(time.perf_counter() - start)
+    began = [0.0]
+
+    def timing(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                began[0] = time.perf_counter()
+            else:
+                FULL_COLLECTIONS.append(time.perf_counter() - began[0])
+
+    FULL_COLLECTIONS.clear()
+    gc.callbacks.append(timing)
+    try:
+        while tables._log == log and len(found) < 100_000:
+            start = time.perf_counter()
+            update()
+            found.append(time.perf_counter() - start)
+    finally:
+        gc.callbacks.remove(timing)
     db.background_folds = False
     return found
 
@@ -400,6 +421,9 @@ def measure(size: int, tmp: Path, budget: float) -> dict[str, str]:
         if beside is None
         else f"{ms(statistics.median(beside))} / {ms(p99(beside))} / {ms(max(beside))} "
         f"({len(beside)})"
+    )
+    row["full collections while it runs: count, slowest"] = (
+        f"{len(FULL_COLLECTIONS)}, {ms(max(FULL_COLLECTIONS, default=0.0))}"
     )
     row["the update that folds the log / the next (besides fsync)"] = (
         "n/a"

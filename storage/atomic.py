@@ -103,14 +103,15 @@ def write_atomically(path: Path, payload: bytes | bytearray | Iterable[bytes]) -
         raise storage_error(error, path) from error
 
 
-def write_beside(path: Path, payload: bytes | bytearray | Iterable[bytes]) -> Path:
+def write_beside(path: Path, payload: bytes | bytearray | Iterable[bytes], tag: str = "") -> Path:
     """Write ``payload`` (bytes, or chunks of them, written as they come) to a new temporary
     file beside ``path`` (durable, 0600) that :func:`write_atomically` or :func:`replace_all`
     moves over it; the latter for a file made before the lock is taken. Until then it is a
     temporary file, which opening a database removes (the caller checks that it is still there
-    once it holds the lock)."""
+    once it holds the lock). Its name begins ``.{path.name}.{tag}`` (another process that
+    chose ``tag`` can find it, should this one be killed before saying its name)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{tag}", suffix=".tmp")
     except OSError as error:
         raise storage_error(error, path) from error
     try:

@@ -23,6 +23,9 @@ Folding costs a write of everything, once per as many bytes of changes: amortise
 cost stays its own size. What the snapshot's index keeps is merged from the old index and the
 changed documents (storage.table_snapshot), not made again from every one; a bulk load
 (``cbe demo``, ``cbe copy``) folds once, at its end (:meth:`LoggedTables.folds_deferred`).
+A fold in the background (TinyDatabase.background_folds) makes the new snapshot in a process
+of its own (storage.fold_process) while writes go on, copies and applies the lines written
+meanwhile before taking the lock, and holds it for the swap and the last few lines only.
 
 **Other processes** see the changes: every read ``stat``s the snapshot and the log (once per
 holding of the lock, for a writer) and takes in new whole lines, or everything again when the
@@ -44,10 +47,16 @@ record...), see :meth:`LoggedTables.listen`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import secrets
+import selectors
+import subprocess
+import sys
+import time
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +98,44 @@ FOLD_FLOOR = 1024 * 1024
 FOLD_SHARE = 16
 """A log is folded once it holds this share of the snapshot's size (a process reads the log
 whole when it opens the folder: it stays short next to the snapshot)."""
+STAGE_ENOUGH = 64 * 1024
+STAGE_ROUNDS = 8
+"""A fold's swap is left about STAGE_ENOUGH bytes of the log (written while its snapshot was
+made) to copy and apply under the lock, the rest done before it in up to STAGE_ROUNDS rounds
+(LoggedTables.stage_fold)."""
+FOLD_PROCESS = "storage.fold_process"
+"""The module a fold made in a process of its own runs (:meth:`LoggedTables.build_fold`)."""
+FOLD_DEADLINE = 60.0
+FOLD_DEADLINE_PER_MB = 4.0
+"""A fold's process not ended with its whole answer within FOLD_DEADLINE seconds, plus
+FOLD_DEADLINE_PER_MB for each MB of the snapshot and log it folds (about 180 s at 100,000
+contacts, whose fold takes 1.5 s of CPU and took 15 s by the clock at load 14), is taken for
+hung (stopped, deadlocked, stuck on a dead mount): killed, its files deleted, and the fold
+made in the thread (FoldProcessFailed). The database's close, which waits for a fold under
+way, never waits longer for one."""
+FOLD_KILL_WAIT = 5.0
+"""Seconds a killed fold's process is waited for (one stuck in the kernel dies when its call
+returns: it is then left to end alone)."""
+FOLD_STALE = 3
+"""The fold's process's exit status when the snapshot or log it was to fold were replaced or
+cut back meanwhile (SnapshotReplaced): no fold is made, as in a thread."""
+_CODE_ROOT = str(Path(__file__).resolve().parent.parent)
+"""Where this code's packages are (the fold's process imports the same code)."""
+
+_log = logging.getLogger("cbe.storage")
+
+
+class SnapshotReplaced(ValueError):
+    """The snapshot or log a fold started from are no longer those (another fold put its own in
+    place, or a failed commit cut the log back): the fold is let go."""
+
+
+class FoldProcessFailed(Exception):
+    """The fold's process could not start, or ended without its whole answer (an ImportError,
+    no usable interpreter, killed by the OOM killer, a crash), or had not by its deadline
+    (FOLD_DEADLINE: then killed): the fold is made in the thread instead
+    (:meth:`LoggedTables.build_fold`)."""
+
 
 Doc = dict[str, Any]
 Change = tuple[str, str, Doc | None]
@@ -150,10 +197,57 @@ class Folding:
     opened: tuple[Base, tuple[int, int], int] | None = None
     """The new snapshot read through its new index, its identity and size: opened (its keys
     read) before the swap, which then holds the lock for none of that."""
+    staged: Staged | None = None
+    """The log written since ``offset`` as far as it was read before the swap, copied and
+    applied over the new snapshot then (:meth:`LoggedTables.stage_fold`)."""
     close_replaced: bool = True
     """False: the swap leaves the snapshot it replaced in ``replaced``, for its caller to close
     (unmapping 73 MB at 100,000 contacts took 10 to 30 ms) once it has let go of the lock."""
     replaced: Base | None = None
+
+
+@dataclass
+class Staged:
+    """What :meth:`LoggedTables.stage_fold` made without the lock: the log's lines written
+    since a fold began (``data``), copied beside (``copy``, durable: the log the new snapshot
+    names, once the lines written since are appended) and applied over the new snapshot
+    (``views``, and the highest keys among them): the swap then holds the lock for the lines
+    written after these only."""
+
+    data: bytes
+    copy: Path
+    views: dict[str, TableView]
+    highest: dict[str, int]
+
+
+def _replay(data: bytes, view: Callable[[str], TableView], highest: dict[str, int]) -> None:
+    """Apply the log's whole lines ``data`` to the views ``view`` gives, noting the highest
+    numeric keys written (listeners have seen these changes already; damaged lines are left
+    out, as when read)."""
+    for line in data.split(b"\n"):
+        with contextlib.suppress(ValueError):
+            for name, key, doc in parse_log_line(line) if line else ():
+                view(name).apply(key, doc)
+                if doc is not None and key.isdigit():
+                    highest[name] = max(highest.get(name, 0), int(key))
+
+
+def _free(held: dict[str, Any]) -> None:
+    """Empty ``held`` an entry at a time, and so each large mapping in it (a thread waiting for
+    the interpreter gets it between any two)."""
+    while held:
+        _, value = held.popitem()
+        if isinstance(value, dict) and len(value) > 64:
+            _free(value)
+
+
+def _append_durably(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _documents(
@@ -198,8 +292,10 @@ class TableView(Mapping[str, Doc]):
     """One table as it stands: the snapshot's documents with the changes since put over them,
     keys in the order they were first written (a key removed and written again goes last)."""
 
-    def __init__(self, owner: LoggedTables, name: str) -> None:
+    def __init__(self, owner: LoggedTables, name: str, base: Base | None = None) -> None:
         self._owner = owner
+        self._fixed = base
+        """The snapshot it is over (None: its owner's, whichever that is now)."""
         self.name = name
         self.changes: dict[str, Doc | None] = {}
         """The documents changed since the snapshot (None: removed from it)."""
@@ -218,9 +314,19 @@ class TableView(Mapping[str, Doc]):
         self._archived = self._sorted_moved = None
         self._lookups = None
 
+    def held(self) -> list[dict[str, Any]]:
+        """What it holds of the changes since the snapshot (let go of by :meth:`reset`)."""
+        return [self.changes, self.moved, self._lookups or {}]
+
+    def take(self, staged: TableView) -> None:
+        """Stand as ``staged`` does (a view made over the snapshot now in place)."""
+        self.changes, self.moved, self.size = staged.changes, staged.moved, staged.size
+        self._archived = self._sorted_moved = None
+        self._lookups = staged._lookups  # over the same snapshot: still right
+
     @property
     def _base(self) -> Base:
-        return self._owner._base
+        return self._owner._base if self._fixed is None else self._fixed
 
     def __getitem__(self, key: str) -> Doc:
         found: Doc | None = self.get(key)
@@ -336,12 +442,17 @@ class TableView(Mapping[str, Doc]):
         storage.table_snapshot) holds ``value``."""
         found = [k for k in self._base.lookup(self.name, column, value) if k not in self.changes]
         if self.changes:
-            if self._lookups is None:
-                self._lookups = {}
-                for key, doc in self.changes.items():
-                    self._note_lookups(key, None, doc)
-            found.extend(self._lookups.get(column, {}).get(value, ()))
+            found.extend(self.lookups().get(column, {}).get(value, ()))
         return found
+
+    def lookups(self) -> dict[str, dict[str, dict[str, None]]]:
+        """Per lookup column, the changed documents' keys by value (made on first use, then
+        kept as changes are applied)."""
+        if self._lookups is None:
+            self._lookups = {}
+            for key, doc in self.changes.items():
+                self._note_lookups(key, None, doc)
+        return self._lookups
 
     def _note_lookups(self, key: str, old: Doc | None, new: Doc | None) -> None:
         assert self._lookups is not None
@@ -387,6 +498,64 @@ class TableView(Mapping[str, Doc]):
         return (keys, *join_text(found)), set()
 
 
+def _answered(
+    child: subprocess.Popen[bytes], request: bytes, deadline: float, take: Callable[[bytes], None]
+) -> bytes:
+    """Send the fold's process ``request`` and pass each whole line of its answer to ``take``
+    as it comes (the interpreter let go while none has), until it has ended; what it said on
+    standard error (its end). TimeoutError: not ended by ``deadline`` (time.monotonic), hung:
+    never waited for longer, whatever it is stuck in (a pipe it does not read, a read of a
+    dead mount, SIGSTOP)."""
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    try:
+        child.stdin.write(request)  # a few hundred bytes: the pipe's buffer holds them
+        child.stdin.close()
+    except BrokenPipeError:
+        pass  # it ended already: its answer says why
+    out, err = child.stdout.fileno(), child.stderr.fileno()
+    pending, said = bytearray(), bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(out, selectors.EVENT_READ)
+        selector.register(err, selectors.EVENT_READ)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the fold's process did not end in time")
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fd)
+                elif key.fd == err:
+                    said += chunk
+                    del said[:-500]
+                else:
+                    pending += chunk
+                    end = pending.rfind(b"\n")
+                    if end >= 0:
+                        for line in bytes(pending[:end]).split(b"\n"):
+                            take(line)
+                        del pending[: end + 1]
+    try:
+        child.wait(max(deadline - time.monotonic(), 0.0))
+    except subprocess.TimeoutExpired as error:  # its pipes closed, itself not ended
+        raise TimeoutError("the fold's process did not end in time") from error
+    return bytes(said)
+
+
+def _ended(child: subprocess.Popen[bytes]) -> None:
+    """The fold's process killed if it has not ended (hung, or its answer not understood),
+    waited for at most FOLD_KILL_WAIT, and its pipes closed."""
+    if child.returncode is None:
+        with contextlib.suppress(OSError):
+            child.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(FOLD_KILL_WAIT)
+    for pipe in (child.stdin, child.stdout, child.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
 class LoggedTables:
     """The growing tables of one database folder (see the module docstring)."""
 
@@ -396,12 +565,17 @@ class LoggedTables:
         lock: DatabaseLock,
         read_only: bool = False,
         columns: Columns | None = None,
+        columns_at: str | None = None,
     ) -> None:
         self.folder = folder
         self._lock = lock
         self._read_only = read_only
         self.columns: Columns = columns or {}
         """Per table, what the snapshot's index keeps of each document (by column name)."""
+        self.columns_at = columns_at
+        """Where ``columns`` are to be imported from (``module:name``): then a fold made
+        outside the lock is made in a process of its own (:meth:`build_fold`); None: in the
+        caller's thread."""
         self._base: Base = ParsedBase(1, {}, self.columns)
         self._views: dict[str, TableView] = {}
         self._highest: dict[str, int] = {}
@@ -424,6 +598,12 @@ class LoggedTables:
         self._deferred = 0
         """How many :meth:`folds_deferred` scopes are open (then nothing folds)."""
         self._closed = False
+        self._warned = False
+        """Whether a fold's process failing was logged (once: each fold that follows tries
+        a process again, and makes the fold in its thread if that fails too)."""
+        self._dropped: list[dict[str, Any]] = []
+        """The changes a fold's swap took off the views (in the new snapshot now), freed by
+        :meth:`let_go`: freeing 15,000 documents at once took 70 ms."""
         self.when_written: Callable[[], object] = self.fold_if_due
         """Called after each committed write, holding the lock: folds if due, or (see
         TinyDatabase.background_folds) starts a fold in a thread."""
@@ -752,6 +932,7 @@ class LoggedTables:
         (self.folder / log_name(folding.log + 1)).unlink(missing_ok=True)
         write_atomically(self.folder / SNAPSHOT_FILE, snapshot)
         self._folded(folding.log + 1, index, b"").close()
+        self.let_go()
 
     def start_fold(self) -> Folding:
         """What a fold writes, as of now (the caller holds the lock, no unit open): the
@@ -759,6 +940,9 @@ class LoggedTables:
         can then be made without the lock (:meth:`build_fold`) while writes go on, and put in
         place holding it again (:meth:`finish_fold`)."""
         self.refresh()
+        return self._folding()
+
+    def _folding(self) -> Folding:
         base = self._base
         names = [*base.names(), *(n for n in self._views if n not in base.names())]
         tables = [(n, dict(self._view(n).changes), dict(self._view(n).moved)) for n in names]
@@ -779,21 +963,117 @@ class LoggedTables:
 
     def build_fold(self, folding: Folding) -> bool:
         """Write the new snapshot of ``folding`` beside the current one, without the lock
-        (False: it could not be, e.g. a fold elsewhere closed the snapshot it reads)."""
+        (False: it could not be, e.g. a fold elsewhere closed the snapshot it reads). With
+        ``columns_at`` it is made in a process of its own (:meth:`_made_apart`), which shares
+        no interpreter with the writes beside it; else, or when that process fails
+        (FoldProcessFailed: a warning logged the first time), in the caller's thread."""
+        tag = secrets.token_hex(4) + "-"
         try:
-            snapshot, index, made = self._fold_files(folding)
             self.folder.mkdir(mode=0o700, exist_ok=True)
-            folding.written = write_beside(self.folder / SNAPSHOT_FILE, snapshot)
-            folding.index = write_beside(self.folder / INDEX_FILE, index)
-            del snapshot, index
+            apart = None
+            if self.columns_at is not None:
+                try:
+                    apart = self._made_apart(folding, tag)
+                except FoldProcessFailed as error:
+                    self._unlink_tagged(tag)  # what it wrote before it ended
+                    if not self._warned:
+                        self._warned = True
+                        _log.warning("a fold's process failed; folding in the thread: %s", error)
+            if apart is None:
+                snapshot, index, made = self._fold_files(folding)
+                folding.written = write_beside(self.folder / SNAPSHOT_FILE, snapshot, tag)
+                folding.index = write_beside(self.folder / INDEX_FILE, index, tag)
+                del snapshot, index
+            else:
+                folding.written, folding.index, made = apart
             folding.opened = self._open_beside(folding.written, folding.index, made)
         except (OSError, ValueError, BufferError, CbeError):
-            for path in (folding.written, folding.index):
-                if path is not None:
-                    path.unlink(missing_ok=True)
+            self._unlink_tagged(tag)  # what it wrote, said or not
             folding.written = folding.index = None
             return False
         return True
+
+    def _unlink_tagged(self, tag: str) -> None:
+        for name in (SNAPSHOT_FILE, INDEX_FILE):
+            for path in self.folder.glob(f".{name}.{tag}*.tmp"):
+                path.unlink(missing_ok=True)
+
+    def as_folded_by_another(
+        self, log: int, offset: int, snapshot_key: tuple[int, int] | None
+    ) -> Folding:
+        """The fold another process started (:meth:`start_fold` there: the snapshot, its log
+        and the log's first ``offset`` bytes), read here from the files (storage.fold_process;
+        no lock held, nothing written). ValueError: the files are no longer those."""
+        self._load_snapshot()
+        if self._snapshot_key != snapshot_key or self._log != log:
+            raise SnapshotReplaced("the snapshot was replaced meanwhile")
+        path = self.folder / log_name(log)
+        if offset:
+            with path.open("rb") as handle:
+                data = handle.read(offset)
+            if len(data) != offset or not data.endswith(b"\n"):
+                raise SnapshotReplaced("the log was cut back meanwhile")
+            self._take_lines(path, data[:-1])
+        self._offset = offset
+        return self._folding()
+
+    def _made_apart(self, folding: Folding, tag: str) -> tuple[Path, Path, dict[str, Made]]:
+        """The new snapshot and index of ``folding`` written beside by a process of its own
+        (storage.fold_process, started here: its start-up is this thread's wait, not a
+        write's), and what the fold made of each table's index (Made), sent back in pieces
+        parsed one at a time (see PIECE). Killed, it leaves its files tagged ``tag``.
+        FoldProcessFailed: it did not start, did not answer whole, or had not ended by its
+        deadline (FOLD_DEADLINE; then killed); SnapshotReplaced: it found the files no longer
+        those of ``folding``."""
+        request = {
+            "folder": str(self.folder),
+            "log": folding.log,
+            "offset": folding.offset,
+            "snapshot": folding.snapshot_key,
+            "columns": self.columns_at,
+            "tag": tag,
+        }
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_CODE_ROOT, path]))}
+        made: dict[str, Made] = {}
+        done: list[Any] = []
+
+        def take(line: bytes) -> None:
+            what = orjson.loads(line)
+            if what[0] == "keys":
+                made.setdefault(what[1], Made([], {})).keys.extend(what[2])
+            elif what[0] == "sorted":
+                values, at = made[what[1]].sorted.setdefault(what[2], ([], array("I")))
+                values.extend(what[3])
+                at.extend(what[4])
+            elif what[0] == "done":
+                done[:] = what
+
+        limit = FOLD_DEADLINE + FOLD_DEADLINE_PER_MB * (self._snapshot_size + folding.offset) / 1e6
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", FOLD_PROCESS],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        except (OSError, ValueError) as error:  # not started
+            raise FoldProcessFailed(f"{type(error).__name__}: {error}") from error
+        try:
+            problem = _answered(child, orjson.dumps(request), time.monotonic() + limit, take)
+        except TimeoutError as error:  # hung
+            raise FoldProcessFailed(f"no whole answer within {limit:.0f} s: killed") from error
+        except (OSError, ValueError, LookupError) as error:  # a line cut off or not JSON
+            raise FoldProcessFailed(f"{type(error).__name__}: {error}") from error
+        finally:
+            _ended(child)
+        if child.returncode == FOLD_STALE:
+            raise SnapshotReplaced("the snapshot was replaced meanwhile")
+        if child.returncode or len(done) != 3:
+            said = problem[-500:].decode(errors="replace").strip()
+            raise FoldProcessFailed(f"exit status {child.returncode}: {said}")
+        return Path(done[1]), Path(done[2]), made
 
     def _open_beside(
         self, snapshot: Path, index: Path, made: Mapping[str, Made]
@@ -826,6 +1106,50 @@ class LoggedTables:
             raise
         return base, (st.st_dev, st.st_ino), st.st_size
 
+    def stage_fold(self, folding: Folding) -> None:
+        """Without the lock, once :meth:`build_fold` is done: the log's whole lines written
+        since the fold began, copied beside (durable) and applied over the new snapshot
+        (Staged), so that the swap copies and applies only those written after them; again
+        while writes go on, until fewer than STAGE_ENOUGH bytes came meanwhile (at most
+        STAGE_ROUNDS times). Nothing staged when the disk refuses (the swap then does it all)."""
+        if folding.opened is None:
+            return
+        base = folding.opened[0]
+        path = self.folder / log_name(folding.log)
+
+        def view(name: str) -> TableView:
+            assert folding.staged is not None
+            found = folding.staged.views.get(name)
+            if found is None:
+                found = folding.staged.views[name] = TableView(self, name, base)
+                found.reset(base)
+                found.lookups()  # kept as lines are applied (else made by the first write
+                # after the swap that looks up an email: 700 changes noted, 3 to 8 ms)
+            return found
+
+        for _ in range(STAGE_ROUNDS):
+            staged = folding.staged
+            try:
+                with path.open("rb") as log:
+                    log.seek(folding.offset + (0 if staged is None else len(staged.data)))
+                    data = log.read()
+                data = data[: data.rfind(b"\n") + 1]  # a line being appended: left for later
+                if not data:
+                    return
+                if staged is None:
+                    copy = write_beside(self.folder / log_name(folding.log + 1), b"")
+                    staged = folding.staged = Staged(b"", copy, {}, {})
+                _append_durably(staged.copy, data)
+            except (OSError, CbeError):
+                if folding.staged is not None:
+                    folding.staged.copy.unlink(missing_ok=True)
+                    folding.staged = None
+                return
+            staged.data += data
+            _replay(data, view, staged.highest)
+            if len(data) < STAGE_ENOUGH:
+                return
+
     def finish_fold(self, folding: Folding) -> bool:
         """Put the snapshot :meth:`build_fold` wrote in place (the caller holds the lock, no
         unit open): the log's lines written since :meth:`start_fold` are copied to the log
@@ -839,9 +1163,13 @@ class LoggedTables:
         written, folding.written = folding.written, None
         index, folding.index = folding.index, None
         opened, folding.opened = folding.opened, None
+        staged, folding.staged = folding.staged, None
+        staged_copy = None if staged is None else staged.copy
         if written is None or index is None:
             if opened is not None:
                 opened[0].close()
+            if staged_copy is not None:
+                staged_copy.unlink(missing_ok=True)
             return False
         placed = False
         try:
@@ -861,7 +1189,13 @@ class LoggedTables:
                     log.seek(folding.offset)
                     tail = log.read(self._offset - folding.offset)
             copy = self.folder / log_name(folding.log + 1)
-            write_atomically(copy, tail)
+            if staged is not None and tail.startswith(staged.data):  # the lines after them
+                _append_durably(staged.copy, tail[len(staged.data) :])
+                os.replace(staged.copy, copy)
+                fsync_dir(self.folder)
+            else:
+                staged = None
+                write_atomically(copy, tail)
             try:
                 os.replace(written, self.folder / SNAPSHOT_FILE)
             except OSError as error:
@@ -873,6 +1207,8 @@ class LoggedTables:
             return False
         finally:
             written.unlink(missing_ok=True)  # gone once replaced
+            if staged_copy is not None:
+                staged_copy.unlink(missing_ok=True)  # gone once replaced
             if not placed:
                 index.unlink(missing_ok=True)
                 if opened is not None:
@@ -893,12 +1229,21 @@ class LoggedTables:
             if opened is not None:
                 opened[0].close()
             raise storage_error(error, self.folder) from error
-        replaced = self._folded(folding.log + 1, None, tail, opened)
+        replaced = self._folded(folding.log + 1, None, tail, opened, staged)
         if folding.close_replaced:
             replaced.close()
+            self.let_go()
         else:
             folding.replaced = replaced
         return True
+
+    def let_go(self) -> None:
+        """Free the changes the last swaps took off the views, one document at a time (a
+        thread waiting for the interpreter gets it between any two); a swap made under the
+        lock leaves them for its caller to free once it has let go of it (close_replaced)."""
+        dropped, self._dropped = self._dropped, []
+        for held in dropped:
+            _free(held)
 
     def _folded(
         self,
@@ -906,11 +1251,14 @@ class LoggedTables:
         index: list[bytes] | None,
         tail: bytes,
         opened: tuple[Base, tuple[int, int], int] | None = None,
+        staged: Staged | None = None,
     ) -> Base:
         """The snapshot continued by log ``number`` (holding ``tail``) stands: write its index
         (None: in place already) and read it (``opened``: read already, used when it is the
         one in place), keeping the changes since (``tail``) over it, then delete the old logs.
-        Returns the snapshot read before, for the caller to close (no longer used)."""
+        With ``staged`` (the first lines of ``tail``, applied over ``opened`` already) only
+        the rest are applied. Returns the snapshot read before, for the caller to close (no
+        longer used)."""
         replaced: Base = ParsedBase(1, {}, self.columns)
         # From here on the log the new snapshot names is the one written to.
         self._log, self._log_key, self._offset = number, None, 0
@@ -929,15 +1277,17 @@ class LoggedTables:
             if base.log == number:
                 replaced, self._base = self._base, base
                 for view in self._views.values():
+                    self._dropped.extend(view.held())  # let go of later (let_go)
                     view.reset(base)  # the same documents: what listeners keep stays right
                 self._highest = {}
-                for line in tail.split(b"\n"):  # listeners have seen these changes already
-                    with contextlib.suppress(ValueError):  # damaged: left out, as when read
-                        for name, key_of, doc in parse_log_line(line) if line else ():
-                            self._view(name).apply(key_of, doc)
-                            if doc is not None and key_of.isdigit():
-                                number_of = int(key_of)
-                                self._highest[name] = max(self._highest.get(name, 0), number_of)
+                if staged is not None and opened is not None and base is opened[0]:
+                    for name, made in staged.views.items():
+                        self._view(name).take(made)
+                    self._highest = dict(staged.highest)
+                    tail_left = tail[len(staged.data) :]
+                else:
+                    tail_left = tail
+                _replay(tail_left, self._view, self._highest)
                 self._snapshot_key, self._snapshot_size = key, size
                 if tail:
                     st = os.stat(self.folder / log_name(number))
