@@ -27,9 +27,9 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("CBE_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from bench.records import build, email_of  # noqa: E402
+from records import build, email_of  # noqa: E402
+
 from cli.bootstrap import open_services  # noqa: E402
 from core.models import ObjectType  # noqa: E402
 from core.ports import MemoryPreferences  # noqa: E402
