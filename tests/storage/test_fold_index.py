@@ -264,16 +264,32 @@ def test_a_fold_made_outside_the_lock_keeps_what_was_written_meanwhile(tmp_path:
         _unit(tables, model, 81, 40)  # written meanwhile
         assert tables.finish_fold(folding)
         assert _logs(tmp_path) == ["log-000003.jsonl"]  # holding what was written meanwhile
+    _swapped_as_written(tmp_path, lock, tables, model, as_started, 121)
+
+
+def _swapped_as_written(
+    tmp_path: Path,
+    lock: DatabaseLock,
+    tables: LoggedTables,
+    model: dict[str, dict[str, Doc]],
+    as_started: dict[str, Doc],
+    next_key: int,
+) -> None:
+    """After a fold's swap: its index holds the documents as the fold started, the table reads
+    as written since (order and lookups), another process reads the same, and the next fold
+    (of 5 more, from ``next_key``) indexes everything."""
+    with lock:
         parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
         assert _read(parts, "people") == _expected("people", as_started)
         view = tables.table("people")
         assert list(view) == list(model["people"])
+        assert dict(view.items()) == model["people"]
         assert sorted(view.lookup("email", "moved@e.com")) == sorted(
             k for k, d in model["people"].items() if d["email"] == "moved@e.com"
         )
     assert _reads(tmp_path) == model["people"]
     with lock:
-        _unit(tables, model, 121, 5)
+        _unit(tables, model, next_key, 5)
         tables.fold()
         parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
         assert _read(parts, "people") == _expected("people", model["people"])

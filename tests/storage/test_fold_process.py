@@ -28,6 +28,7 @@ from tests.storage.test_fold_index import (
     _parts,
     _read,
     _reads,
+    _swapped_as_written,
     _unit,
 )
 from tests.storage.test_tables import _add
@@ -76,24 +77,9 @@ def test_a_fold_made_in_its_own_process_keeps_what_was_written_meanwhile(
         assert tables.finish_fold(folding)
         assert _logs(tmp_path) == ["log-000003.jsonl"]
         assert _leftovers(tmp_path) == []
-        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
-        assert _read(parts, "people") == _expected("people", as_started)
-        view = tables.table("people")
-        assert list(view) == list(model["people"])
-        assert dict(view.items()) == model["people"]
-        assert sorted(view.lookup("email", "moved@e.com")) == sorted(
-            k for k, d in model["people"].items() if d["email"] == "moved@e.com"
-        )
         assert tables.highest("people") == 130
-    assert _reads(tmp_path) == model["people"]
     monkeypatch.undo()
-    with lock:
-        _unit(tables, model, 131, 5)
-        tables.fold()
-        parts = _parts((tmp_path / "records" / INDEX_FILE).read_bytes())
-        assert _read(parts, "people") == _expected("people", model["people"])
-        tables.close()
-    assert _reads(tmp_path) == model["people"]
+    _swapped_as_written(tmp_path, lock, tables, model, as_started, 131)
 
 
 def test_lines_staged_then_cut_back_are_copied_and_applied_from_the_log_as_it_stands(
