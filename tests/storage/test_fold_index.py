@@ -232,19 +232,27 @@ def _logs(folder: Path) -> list[str]:
     return sorted(p.name for p in (folder / "records").glob("log-*.jsonl"))
 
 
-def _folded_outside(
-    folder: Path, first: int, then: int
+def _fold_started(
+    folder: Path, first: int, then: int, columns_at: str | None = None
 ) -> tuple[DatabaseLock, LoggedTables, dict[str, dict[str, Doc]], Folding]:
     """Tables in ``folder`` holding ``first`` people folded and ``then`` more in the log, and a
-    fold of them started under the lock and built without it (what finish_fold puts in place)."""
+    fold of them started under the lock (``columns_at``: its folds made in a process)."""
     lock = DatabaseLock(folder)
-    tables = LoggedTables(folder / "records", lock, columns=COLUMNS)
+    tables = LoggedTables(folder / "records", lock, columns=COLUMNS, columns_at=columns_at)
     model: dict[str, dict[str, Doc]] = {}
     with lock:
         _unit(tables, model, 1, first)
         tables.fold()
         _unit(tables, model, first + 1, then)
         folding = tables.start_fold()
+    return lock, tables, model, folding
+
+
+def _folded_outside(
+    folder: Path, first: int, then: int
+) -> tuple[DatabaseLock, LoggedTables, dict[str, dict[str, Doc]], Folding]:
+    """:func:`_fold_started`, the fold built without the lock (what finish_fold puts in place)."""
+    lock, tables, model, folding = _fold_started(folder, first, then)
     assert tables.build_fold(folding)
     return lock, tables, model, folding
 

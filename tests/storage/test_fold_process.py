@@ -21,9 +21,9 @@ from storage.locking import DatabaseLock
 from storage.table_snapshot import INDEX_FILE
 from storage.tables import Folding, LoggedTables, log_name
 from tests.storage.test_fold_index import (
-    COLUMNS,
     Doc,
     _expected,
+    _fold_started,
     _logs,
     _parts,
     _read,
@@ -41,15 +41,7 @@ def _started(
 ) -> tuple[DatabaseLock, LoggedTables, dict[str, dict[str, Doc]], Folding]:
     """Tables whose folds are made in a process: ``first`` people folded (in this one) and
     ``then`` more in the log, and a fold of them started under the lock."""
-    lock = DatabaseLock(folder)
-    tables = LoggedTables(folder / "records", lock, columns=COLUMNS, columns_at=COLUMNS_AT)
-    model: dict[str, dict[str, Doc]] = {}
-    with lock:
-        _unit(tables, model, 1, first)
-        tables.fold()
-        _unit(tables, model, first + 1, then)
-        folding = tables.start_fold()
-    return lock, tables, model, folding
+    return _fold_started(folder, first, then, COLUMNS_AT)
 
 
 def _leftovers(folder: Path) -> list[str]:
