@@ -36,6 +36,8 @@ VARY = (b"vary", b"Origin")
 """What Starlette's CORS middleware adds to every answer it passes (a request without ``Origin``
 included)."""
 
+_ONCE = frozenset({b"host", b"authorization", b"content-type", b"content-length"})
+"""The headers a plain send has once each (what it is checked by)."""
 _ELSEWHERE = frozenset({b"origin", b"x-cbe-tag", b"transfer-encoding", b"expect"})
 """Headers that make a send one for the whole application: CORS's, a test run's tag, a body
 without a declared size, and ``Expect: 100-continue`` (the hot path reads the body before it
@@ -111,26 +113,16 @@ class SingleSends:
     def _authorization(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
         """The request's ``Authorization`` when the application would let it through to the
         send route as a plain JSON send; else None."""
-        host = authorization = content_type = length = None
+        once: dict[bytes, bytes] = {}
         for name, value in headers:
-            if name == b"host":
-                if host is not None:
+            if name in _ONCE:
+                if name in once:  # sent twice: the application says what it makes of it
                     return None
-                host = value
-            elif name == b"authorization":
-                if authorization is not None:
-                    return None
-                authorization = value
-            elif name == b"content-type":
-                if content_type is not None:
-                    return None
-                content_type = value
-            elif name == b"content-length":
-                if length is not None:
-                    return None
-                length = value
+                once[name] = value
             elif name in _ELSEWHERE:
                 return None
+        host, authorization = once.get(b"host"), once.get(b"authorization")
+        content_type, length = once.get(b"content-type"), once.get(b"content-length")
         if (
             host is None
             or authorization is None
