@@ -96,16 +96,20 @@ def test_the_log_folds_into_a_new_snapshot_once_it_outgrows_it(
     finally:
         db.close()
         other.close()
-    reopened = open_database(folder)
-    try:
-        listed = reopened.records.list_records(ObjectType.CONTACT)
-        assert [r.id for r in listed] == [str(n) for n in range(1, 120)]
-    finally:
-        reopened.close()
+    assert _contact_ids(folder) == [str(n) for n in range(1, 120)]
 
 
 def _logs(folder: Path) -> list[str]:
     return sorted(p.name for p in (folder / "records").glob("log-*.jsonl"))
+
+
+def _contact_ids(folder: Path) -> list[str]:
+    """The contacts' ids as another process reads them, in the list's order."""
+    reopened = open_database(folder)
+    try:
+        return [r.id for r in reopened.records.list_records(ObjectType.CONTACT)]
+    finally:
+        reopened.close()
 
 
 def test_a_bulk_load_folds_once_at_its_end_every_unit_durable_before(
@@ -330,12 +334,7 @@ def test_a_background_fold_that_lagged_behind_the_writes_is_followed_by_the_next
         assert len(_logs(folder)) == 1
     finally:
         db.close()
-    reopened = open_database(folder)
-    try:
-        listed = reopened.records.list_records(ObjectType.CONTACT)
-        assert [r.id for r in listed] == [str(n) for n in range(1, 81)]
-    finally:
-        reopened.close()
+    assert _contact_ids(folder) == [str(n) for n in range(1, 81)]
 
 
 def test_a_fold_that_stopped_before_deleting_the_old_log_loses_and_doubles_nothing(
